@@ -1,0 +1,66 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is installed here,
+# every time, idempotently (a stamp file skips what is already in place).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NODE_DIR := tests/interop/js
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+APT_STAMP := $(VENV)/.apt-installed
+APT_PACKAGES := curl
+
+.PHONY: all venv deps test lint typecheck unit demo bench emulator clean lock
+
+all: test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when the project metadata or the pinned constraints change.
+$(STAMP): $(VENV)/bin/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+# System tools the interop tests use (curl). Only runs apt when something is missing.
+$(APT_STAMP): $(VENV)/bin/python
+	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing" >&2; exit 1; fi; fi
+	touch $@
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(STAMP) $(APT_STAMP) $(NODE_STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check hub plugins tests bench
+	$(BIN)/ruff format --check hub plugins tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy hub plugins
+
+unit: deps
+	$(BIN)/pytest
+
+test: deps lint typecheck unit
+
+demo: deps
+	$(BIN)/python -m hub.demo
+
+emulator: deps
+	$(BIN)/c2c-hub emulator
+
+bench: deps
+	$(BIN)/python -m bench
+
+# Refresh the pins after changing dependencies in pyproject.toml.
+lock: $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^c2c-hub' > constraints.txt
+
+clean:
+	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,193 @@
+"""Device models: one TOML file per Frame.io device model, read by the hub and the emulator alike.
+
+A file declares the Frame.io ``device_model_id``, a name, the kind of device, the channel's asset
+type, how the device is discovered (mDNS service type and TXT rules; BLE name, service UUID,
+manufacturer id) and, for real-time-logging-capable models, their inputs (buttons).
+
+Errors name the file and the field (:class:`DeviceModelError`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+import uuid
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class DeviceModelError(ValueError):
+    """A device model file that cannot be used; the message names the file and the field."""
+
+
+class DeviceKind(StrEnum):
+    HOST = "host"
+    MICROPHONE = "microphone"
+    BUTTON_REMOTE = "button_remote"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MdnsMatcher(_Strict):
+    service_type: str
+    txt: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("service_type")
+    @classmethod
+    def _service_type(cls, value: str) -> str:
+        if not (value.startswith("_") and value.endswith(("._tcp.local.", "._udp.local."))):
+            raise ValueError(f"must look like _name._tcp.local., got {value!r}")
+        return value
+
+
+class BleMatcher(_Strict):
+    name_prefix: str | None = None
+    service_uuid: str | None = None
+    manufacturer_id: int | None = Field(default=None, ge=0, le=0xFFFF)
+
+    @field_validator("service_uuid")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        return None if value is None else str(uuid.UUID(value))
+
+    @model_validator(mode="after")
+    def _something(self) -> BleMatcher:
+        if self.name_prefix is None and self.service_uuid is None and self.manufacturer_id is None:
+            raise ValueError("needs at least one of name_prefix, service_uuid, manufacturer_id")
+        return self
+
+
+class Discovery(_Strict):
+    mdns: MdnsMatcher | None = None
+    ble: BleMatcher | None = None
+
+
+class Input(_Strict):
+    """One physical button of a real-time-logging-capable model (indexed from 0)."""
+
+    index: int = Field(ge=0)
+    name: str = Field(min_length=1)
+    action: Literal["single_press"] = "single_press"
+    colour: str | None = None
+    default_event: Literal["comment", "status"] = "comment"
+    default_comment: str | None = None
+    default_status: Literal["in_progress", "needs_review", "approved"] | None = None
+
+
+class ModelInfo(_Strict):
+    id: str
+    name: str = Field(min_length=1, max_length=255)
+    kind: DeviceKind
+    asset_type: Literal["audio", "video", "data"]
+    real_time_logging_capable: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        return str(uuid.UUID(value))
+
+
+class DeviceModel(_Strict):
+    """A validated device model file."""
+
+    model: ModelInfo
+    discovery: Discovery = Field(default_factory=Discovery)
+    inputs: tuple[Input, ...] = ()
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def id(self) -> str:
+        return self.model.id
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def kind(self) -> DeviceKind:
+        return self.model.kind
+
+    @model_validator(mode="after")
+    def _inputs_consistent(self) -> DeviceModel:
+        indexes = [i.index for i in self.inputs]
+        if len(set(indexes)) != len(indexes):
+            raise ValueError("inputs: input indexes must be unique")
+        if self.inputs and not self.model.real_time_logging_capable:
+            raise ValueError("inputs: only a real_time_logging_capable model may declare inputs")
+        if self.model.real_time_logging_capable and not self.inputs:
+            raise ValueError("inputs: a real_time_logging_capable model must declare its inputs")
+        return self
+
+    def input(self, index: int) -> Input | None:
+        return next((i for i in self.inputs if i.index == index), None)
+
+
+def load_device_model(path: Path) -> DeviceModel:
+    """Read and validate one device model file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DeviceModelError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DeviceModelError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return DeviceModel.model_validate({**raw, "source": path})
+    except ValidationError as exc:
+        problems = []
+        for item in exc.errors():
+            where = ".".join(str(p) for p in item["loc"]) or "(file)"
+            problems.append(f"{path}: {where}: {item['msg'].removeprefix('Value error, ')}")
+        raise DeviceModelError("\n".join(problems)) from None
+
+
+class DeviceModelRegistry:
+    """All device models of the integration, keyed by ``device_model_id``."""
+
+    def __init__(self, models: list[DeviceModel]) -> None:
+        self._by_id: dict[str, DeviceModel] = {}
+        for model in models:
+            if model.id in self._by_id:
+                other = self._by_id[model.id].source
+                raise DeviceModelError(
+                    f"{model.source}: model.id: {model.id} is already declared by {other}"
+                )
+            self._by_id[model.id] = model
+
+    @classmethod
+    def load(cls, directory: Path) -> DeviceModelRegistry:
+        """Load every ``*.toml`` in ``directory``; every bad file is reported at once."""
+        if not directory.is_dir():
+            raise DeviceModelError(f"{directory}: device model directory does not exist")
+        models: list[DeviceModel] = []
+        problems: list[str] = []
+        for path in sorted(directory.glob("*.toml")):
+            try:
+                models.append(load_device_model(path))
+            except DeviceModelError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise DeviceModelError("\n".join(problems))
+        return cls(models)
+
+    def __iter__(self) -> Iterator[DeviceModel]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, model_id: str) -> DeviceModel | None:
+        return self._by_id.get(model_id)
+
+    def of_kind(self, kind: DeviceKind) -> list[DeviceModel]:
+        return [m for m in self._by_id.values() if m.kind == kind]
+
+    def host(self) -> DeviceModel:
+        hosts = self.of_kind(DeviceKind.HOST)
+        if len(hosts) != 1:
+            raise DeviceModelError(f"expected exactly one host device model, found {len(hosts)}")
+        return hosts[0]

@@ -1,0 +1,193 @@
+"""The hub's settings: one pydantic-settings model.
+
+Sources, highest priority first: keyword arguments, environment variables (prefix ``C2C_HUB_``,
+nested sections joined by ``__``, e.g. ``C2C_HUB_FRAMEIO__API_BASE_URL``), a TOML file (path in
+``C2C_HUB_CONFIG`` or passed to :func:`load_settings`), then the defaults below.
+
+Every field is validated at start; :class:`SettingsError` names the field and what is wrong, and
+never echoes a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from hub.version import __version__
+
+ENV_PREFIX = "C2C_HUB_"
+CONFIG_ENV = "C2C_HUB_CONFIG"
+
+# Semantic Versioning 2.0.0 (the regular expression published at semver.org).
+SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """Where the hub keeps its state (tokens, queue): ``$XDG_STATE_HOME/c2c-hub``."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "c2c-hub"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used, with every problem spelled out by field."""
+
+
+class FrameioSettings(BaseModel):
+    """How the hub reaches Frame.io."""
+
+    api_base_url: str = Field(
+        default="https://api.frame.io",
+        description="Frame.io's C2C API. Must be https://; plain http is refused.",
+    )
+    client_id: str = Field(
+        default="",
+        description="This unit's stable client_id (a serial or persisted UUID, never PII or a MAC).",
+    )
+    client_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The integration's client_secret issued by Frame.io. Never logged.",
+    )
+    firmware_version: str = Field(
+        default=__version__,
+        description="Sent as x-client-version on every call; semantic version.",
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="Extra certificate authority to trust (the emulator's); system store otherwise.",
+    )
+    timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout in seconds.")
+    url_pairing: bool = Field(
+        default=True,
+        description="Ask for URL/QR pairing (x-client-platypus-enabled) when requesting a code.",
+    )
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.lower().startswith("https://"):
+            raise ValueError(f"must start with https:// (Frame.io is HTTPS only), got {value!r}")
+        if len(value) <= len("https://"):
+            raise ValueError("has no host")
+        return value
+
+    @field_validator("firmware_version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        if not SEMVER_RE.match(value):
+            raise ValueError(f"must be a semantic version like 2.0.0, got {value!r}")
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+class StorageSettings(BaseModel):
+    """Where the hub keeps its own state."""
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Directory for tokens (encrypted) and the upload queue; created mode 0700.",
+    )
+
+
+class DeviceModelSettings(BaseModel):
+    """Which device model files describe this integration."""
+
+    directory: Path = Field(
+        default=REPO_ROOT / "device_models",
+        description="Directory of device model TOML files (one per model).",
+    )
+
+
+class HubSettings(BaseSettings):
+    """All of the hub's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    frameio: FrameioSettings = Field(default_factory=FrameioSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    device_models: DeviceModelSettings = Field(default_factory=DeviceModelSettings)
+    log_level: str = Field(default="INFO", description="Python logging level name.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {value!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get(CONFIG_ENV)
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(settings)"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}")
+    return "invalid settings:\n" + "\n".join(lines)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> HubSettings:
+    """Build the settings, raising :class:`SettingsError` with one line per bad field.
+
+    ``config_file`` (or ``$C2C_HUB_CONFIG``) is an optional TOML file with the same nested
+    sections as the model (``[frameio]``, ``[storage]``, ...).
+    """
+    previous = os.environ.get(CONFIG_ENV)
+    if config_file is not None:
+        if not config_file.is_file():
+            raise SettingsError(f"invalid settings:\n  config file: no such file: {config_file}")
+        os.environ[CONFIG_ENV] = str(config_file)
+    try:
+        return HubSettings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    except (OSError, ValueError) as exc:  # e.g. a TOML syntax error
+        raise SettingsError(f"invalid settings:\n  config file: {exc}") from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop(CONFIG_ENV, None)
+            else:
+                os.environ[CONFIG_ENV] = previous
