@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,7 +48,11 @@ class SettingsError(ValueError):
     """Settings that cannot be used, with every problem spelled out by field."""
 
 
-class FrameioSettings(BaseModel):
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FrameioSettings(_Section):
     """How the hub reaches Frame.io."""
 
     api_base_url: str = Field(
@@ -57,7 +61,7 @@ class FrameioSettings(BaseModel):
     )
     client_id: str = Field(
         default="",
-        description="This unit's stable client_id (a serial or persisted UUID, never PII or a MAC).",
+        description="This unit's stable client_id: a serial or persisted UUID, never PII or a MAC.",
     )
     client_secret: SecretStr = Field(
         default=SecretStr(""),
@@ -69,7 +73,7 @@ class FrameioSettings(BaseModel):
     )
     ca_file: Path | None = Field(
         default=None,
-        description="Extra certificate authority to trust (the emulator's); system store otherwise.",
+        description="Extra CA to trust (the emulator's); the system store otherwise.",
     )
     timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout in seconds.")
     url_pairing: bool = Field(
@@ -102,7 +106,7 @@ class FrameioSettings(BaseModel):
         return value
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(_Section):
     """Where the hub keeps its own state."""
 
     data_dir: Path = Field(
@@ -111,7 +115,7 @@ class StorageSettings(BaseModel):
     )
 
 
-class DeviceModelSettings(BaseModel):
+class DeviceModelSettings(_Section):
     """Which device model files describe this integration."""
 
     directory: Path = Field(

@@ -56,7 +56,7 @@ def _device_id(request: Request) -> str:
     wanted = request.path_params.get("device_id", "")
     with state.lock:
         if wanted in state.devices:
-            return wanted
+            return str(wanted)
         by_client = [d.id for d in state.devices.values() if d.client_id == wanted]
         if wanted == "only" and len(state.devices) == 1:
             return next(iter(state.devices))
@@ -76,8 +76,13 @@ async def snapshot(request: Request) -> Response:
             "clock": {"now": state.clock.now(), "offset": state.clock.offset},
             "config": asdict(state.config) | {"client_secret": "***"},
             "pairings": [
-                {"user_code": c.user_code, "client_id": c.client_id, "status": c.status,
-                 "expires_at": c.expires_at, "url_pairing": c.url_pairing}
+                {
+                    "user_code": c.user_code,
+                    "client_id": c.client_id,
+                    "status": c.status,
+                    "expires_at": c.expires_at,
+                    "url_pairing": c.url_pairing,
+                }
                 for c in state.device_codes.values()
             ],
             "devices": [

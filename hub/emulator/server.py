@@ -114,7 +114,6 @@ class EmulatorServer:
             timeout_keep_alive=30,
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         return server
 
     async def serve(self) -> None:
