@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from hub.emulator import auth, control, devices, s3
+from hub.emulator import auth, control, devices, s3, webapp
 from hub.emulator.contract import FrameioSurface
 from hub.emulator.faults import Faults
 from hub.emulator.socket import SocketHub, websocket_endpoint
@@ -23,7 +23,8 @@ def build_apps(
         routes=[
             *auth.routes,
             *devices.routes,
-            Route(s3.PART_PATH.replace("{number}", "{number}"), s3.put_part, methods=["PUT"]),
+            *webapp.routes,
+            Route(s3.PART_PATH, s3.put_part, methods=["PUT"]),
             WebSocketRoute("/devices/websocket", websocket_endpoint),
         ],
         middleware=[Middleware(FrameioSurface, state=state, faults=faults)],
