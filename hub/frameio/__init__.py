@@ -1,0 +1,120 @@
+"""The typed async client for Frame.io's Camera to Cloud device API.
+
+Build one with::
+
+    http = make_http_client(settings.frameio)
+    client = FrameioClient.from_settings(settings.frameio, http)
+
+See ``docs/frameio-client.md`` and :mod:`hub.frameio.errors` for the error tree.
+"""
+
+from hub.frameio.client import (
+    CHANNEL_CONNECT_PATH,
+    DEFAULT_BASE_URL,
+    DEFAULT_SCOPE,
+    FrameioClient,
+)
+from hub.frameio.errors import (
+    AccessDenied,
+    ApiError,
+    AuthError,
+    AuthorizationPending,
+    ChannelPaused,
+    ConflictError,
+    ErrorDetail,
+    ErrorShape,
+    ExpiredToken,
+    FrameioError,
+    InsecureURLError,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    MalformedResponse,
+    NotFoundError,
+    OAuthError,
+    OAuthErrorCode,
+    RateLimited,
+    ServerError,
+    SlowDown,
+    TransportError,
+    TransportTimeout,
+    UnexpectedRedirect,
+    UnprocessableError,
+)
+from hub.frameio.http import make_http_client, make_ssl_context
+from hub.frameio.models import (
+    Asset,
+    Authorization,
+    Channel,
+    Comment,
+    DeviceCode,
+    Health,
+    LogTrigger,
+    PartRequest,
+    Project,
+    ProjectDevice,
+    Rate,
+    RealtimeParts,
+    Scopes,
+    SmpteTime,
+    TokenSet,
+    User,
+)
+from hub.frameio.parts import PartPlan, plan_parts
+from hub.frameio.ratelimit import RateLimit
+from hub.frameio.urls import HttpsOnlyTransport, require_https
+
+__all__ = [
+    "CHANNEL_CONNECT_PATH",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_SCOPE",
+    "AccessDenied",
+    "ApiError",
+    "Asset",
+    "AuthError",
+    "Authorization",
+    "AuthorizationPending",
+    "Channel",
+    "ChannelPaused",
+    "Comment",
+    "ConflictError",
+    "DeviceCode",
+    "ErrorDetail",
+    "ErrorShape",
+    "ExpiredToken",
+    "FrameioClient",
+    "FrameioError",
+    "Health",
+    "HttpsOnlyTransport",
+    "InsecureURLError",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "LogTrigger",
+    "MalformedResponse",
+    "NotFoundError",
+    "OAuthError",
+    "OAuthErrorCode",
+    "PartPlan",
+    "PartRequest",
+    "Project",
+    "ProjectDevice",
+    "Rate",
+    "RateLimit",
+    "RateLimited",
+    "RealtimeParts",
+    "Scopes",
+    "ServerError",
+    "SlowDown",
+    "SmpteTime",
+    "TokenSet",
+    "TransportError",
+    "TransportTimeout",
+    "UnexpectedRedirect",
+    "UnprocessableError",
+    "User",
+    "make_http_client",
+    "make_ssl_context",
+    "plan_parts",
+    "require_https",
+]

@@ -1,0 +1,36 @@
+"""Building the one ``httpx.AsyncClient`` the hub talks to Frame.io (and S3) with."""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+
+from hub.frameio.urls import HttpsOnlyTransport
+from hub.settings import FrameioSettings
+
+
+def make_ssl_context(settings: FrameioSettings) -> ssl.SSLContext:
+    """The system trust store, plus ``settings.ca_file`` (the emulator's CA) when set."""
+    context = ssl.create_default_context()
+    if settings.ca_file is not None:
+        context.load_verify_locations(cafile=str(settings.ca_file))
+    return context
+
+
+def make_http_client(settings: FrameioSettings) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` for :class:`~hub.frameio.client.FrameioClient`.
+
+    - TLS verified against the system store, and also ``settings.ca_file`` when set;
+    - ``settings.timeout_s`` per request;
+    - redirects not followed (the Frame.io client refuses them, see its docs);
+    - every request, whoever sends it, refused unless its URL is https://.
+
+    The caller owns it: ``await http.aclose()`` (or ``async with``) when done.
+    """
+    inner = httpx.AsyncHTTPTransport(verify=make_ssl_context(settings))
+    return httpx.AsyncClient(
+        transport=HttpsOnlyTransport(inner),
+        timeout=httpx.Timeout(settings.timeout_s),
+        follow_redirects=False,
+    )
