@@ -51,7 +51,7 @@ async def device_code(request: Request) -> Response:
             "device_code": code.device_code,
             "expires_in": round(code.expires_at - state.clock.now()),
             "interval": code.interval,
-            "name": f"c2c-device-{code.client_id[-6:]}",
+            "name": state.device_name(code.client_id),
             "user_code": code.user_code,
             "verification_uri": f"{base}/pair",
             "verification_uri_complete": f"{base}/pair/{code.user_code}",

@@ -162,27 +162,8 @@ class FrameioSurface:
         method = str(scope["method"])
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         self.state.record_request(method, path, headers)
-        version = headers.get("x-client-version")
-        if version is None or not SEMVER_RE.match(version.strip()):
-            reason = (
-                "missing x-client-version header"
-                if version is None
-                else f"x-client-version {version!r} is not a semantic version"
-            )
-            if self.state.config.strict:
-                self.state.violation(method, path, reason)
-                await detailed(400, reason)(scope, receive, send)
-                return
-        fault = self.faults.take("api", path=path)
-        if fault is not None:
-            if fault.kind == "stall":
-                import asyncio
 
-                await asyncio.sleep(fault.seconds)
-            else:
-                await detailed(fault.status, "Injected fault")(scope, receive, send)
-                return
-
+        # R16: every /v2 response, this middleware's own answers too, carries the headers.
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw = list(message.get("headers", []))
@@ -196,10 +177,33 @@ class FrameioSurface:
                 message = {**message, "headers": raw}
             await send(message)
 
+        version = headers.get("x-client-version")
+        if version is None or not SEMVER_RE.match(version.strip()):
+            reason = (
+                "missing x-client-version header"
+                if version is None
+                else f"x-client-version {version!r} is not a semantic version"
+            )
+            if self.state.config.strict:
+                self.state.violation(method, path, reason)
+                await detailed(400, reason)(scope, receive, send_with_headers)
+                return
+        fault = self.faults.take("api", path=path)
+        if fault is not None:
+            if fault.kind == "stall":
+                import asyncio
+
+                await asyncio.sleep(fault.seconds)
+            else:
+                await detailed(fault.status, "Injected fault")(scope, receive, send_with_headers)
+                return
+
         await self.app(scope, receive, send_with_headers)
 
 
-def with_rate_headers(response: JSONResponse | Response, limit: int, remaining: int, window: int) -> Response:
+def with_rate_headers(
+    response: JSONResponse | Response, limit: int, remaining: int, window: int
+) -> Response:
     response.headers["x-ratelimit-limit"] = str(limit)
     response.headers["x-ratelimit-remaining"] = str(remaining)
     response.headers["x-ratelimit-window"] = str(window)

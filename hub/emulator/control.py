@@ -127,6 +127,8 @@ async def configure(request: Request) -> Response:
         elif isinstance(current, (int, float)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{key} must be a positive number")
+            if isinstance(current, int) and not isinstance(value, int):
+                raise ValueError(f"{key} must be a whole number")  # 2.5 must not become 2
             value = type(current)(value)
         elif not isinstance(value, str):
             raise ValueError(f"{key} must be a string")

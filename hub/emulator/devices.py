@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -189,6 +191,9 @@ async def comment(request: Request) -> Response:
 
 
 SMPTE_FIELDS = {"smpte_timecode", "rate"}
+# HH:MM:SS:FF; drop-frame timecode may use ";" as a separator.
+SMPTE_TIMECODE = re.compile(r"([01]\d|2[0-3])[:;][0-5]\d[:;][0-5]\d[:;]\d{2}")
+PLAYBACK_RATIO = re.compile(r"[1-9]\d*/[1-9]\d*")
 
 
 def _check_smpte(request: Request, name: str, value: object) -> None:
@@ -197,7 +202,7 @@ def _check_smpte(request: Request, name: str, value: object) -> None:
     if not isinstance(value, dict) or set(value) - SMPTE_FIELDS:
         raise reject(request, 422, f"{name} must be an object of smpte_timecode and rate")
     timecode = value.get("smpte_timecode")
-    if not isinstance(timecode, str) or len(timecode.replace(";", ":").split(":")) != 4:
+    if not isinstance(timecode, str) or not SMPTE_TIMECODE.fullmatch(timecode):
         raise reject(request, 422, f"{name}.smpte_timecode must look like HH:MM:SS:FF")
     rate = value.get("rate")
     if rate is not None:
@@ -208,7 +213,7 @@ def _check_smpte(request: Request, name: str, value: object) -> None:
             isinstance(playback, list)
             and len(playback) == 2
             and all(isinstance(n, int) and n > 0 for n in playback)
-        ) or (isinstance(playback, str) and playback.count("/") == 1)
+        ) or (isinstance(playback, str) and PLAYBACK_RATIO.fullmatch(playback) is not None)
         if not ok:
             raise reject(request, 422, f"{name}.rate.playback must be [num, den] or 'num/den'")
         if rate.get("ntsc") not in (None, "non_drop", "drop_frame"):
@@ -244,9 +249,7 @@ routes = [
     Route("/v2/devices/channels/disconnect", disconnect_all, methods=["POST"]),
     Route("/v2/devices/channels", connect_channel, methods=["POST"]),  # R4
     Route("/v2/devices/channels/{channel_id}/disconnect", disconnect_channel, methods=["POST"]),
-    Route(
-        "/v2/devices/channels/{channel_id}/inputs/{index}/trigger", trigger, methods=["POST"]
-    ),
+    Route("/v2/devices/channels/{channel_id}/inputs/{index}/trigger", trigger, methods=["POST"]),
     Route("/v2/devices/assets", create_asset, methods=["POST"]),
     Route("/v2/assets", create_asset, methods=["POST"]),  # legacy path
     Route("/v2/devices/assets/{asset_id}/realtime_upload/parts", realtime_parts, methods=["POST"]),

@@ -60,7 +60,9 @@ def not_authorized() -> ApiProblem:
 
 
 def channel_paused() -> ApiProblem:
-    return ApiProblem(409, "The channel you're uploading from is currently paused.", "Channel Paused")
+    return ApiProblem(
+        409, "The channel you're uploading from is currently paused.", "Channel Paused"
+    )
 
 
 def s3_error(status: int, code: str, message: str, resource: str = "") -> Response:

@@ -16,9 +16,7 @@ class ControlError(RuntimeError):
 class EmulatorHandle:
     """Drive the emulator as Frame.io's web app and a test harness would."""
 
-    def __init__(
-        self, base_url: str, control_url: str, ca_file: Path, client_secret: str
-    ) -> None:
+    def __init__(self, base_url: str, control_url: str, ca_file: Path, client_secret: str) -> None:
         self.base_url = base_url
         self.control_url = control_url
         self.ca_file = ca_file

@@ -351,6 +351,10 @@ class EmulatorState:
             device = self._pair(code, now)
             return self._issue(device.id, now)
 
+    def device_name(self, client_id: str) -> str:
+        """The name the device gets in Frame.io (announced with its device code, §2.2)."""
+        return f"{self.models.host().name} {client_id[-6:]}"
+
     def _pair(self, code: DeviceCode, now: float) -> ProjectDevice:
         """Create (or re-create) the project device for this client_id, primary channel 0."""
         for old in list(self.devices.values()):
@@ -363,7 +367,7 @@ class EmulatorState:
             id=new_id(),
             client_id=code.client_id,
             device_id=device_id,
-            name=f"{host.name} {code.client_id[-6:]}",
+            name=self.device_name(code.client_id),
             project_id=self.project_id,
             project_name=self.project_name,
             creator_id=new_id(),
@@ -395,7 +399,9 @@ class EmulatorState:
         self.tokens[refresh.value] = refresh
         return access, refresh
 
-    def refresh(self, client_id: str, client_secret: str, refresh_token: str) -> tuple[Token, Token]:
+    def refresh(
+        self, client_id: str, client_secret: str, refresh_token: str
+    ) -> tuple[Token, Token]:
         self.check_client(client_id, client_secret)
         now = self.clock.now()
         with self.lock:
@@ -506,13 +512,18 @@ class EmulatorState:
         if model is None:  # R7
             raise ApiProblem(422, f"device model {model_id} is not declared by this integration")
         with self.lock:
+            if any(c.connected and c.client_id == client_id for c in device.channels.values()):
+                # Seed 002: the client_id is what governs uniqueness.
+                raise ApiProblem(409, "The channel already exists.", "Already Exists")
             for channel in device.channels.values():
-                if channel.client_id == client_id and channel.device_model_id == model_id:
-                    if channel.connected:
-                        raise ApiProblem(409, "The channel already exists.", "Already Exists")
-                    # Re-connecting a known sub-device restores its channel (seed 002).
+                if channel.client_id == client_id and channel.device_model_id == model.id:
+                    # Re-connecting a known sub-device restores its channel (seed 002), with its
+                    # external_index unless another channel has taken that index meanwhile.
+                    if channel.external_index in {
+                        c.external_index for c in device.connected_channels()
+                    }:
+                        channel.external_index = self._next_index(device)
                     channel.connected = True
-                    channel.external_index = self._next_index(device)
                     return channel
             channel = Channel(
                 id=new_id(),
@@ -589,7 +600,9 @@ class EmulatorState:
         with self.lock:
             chan = device.channel_by_index(channel)
             if chan is None:  # R5
-                raise ApiProblem(422, f"channel {channel} is not a connected channel of this device")
+                raise ApiProblem(
+                    422, f"channel {channel} is not a connected channel of this device"
+                )
             if device.paused_at(capture) or device.paused_at(capture, chan.paused_windows):  # R13
                 raise channel_paused()
             if realtime:

@@ -1,0 +1,115 @@
+"""Talk to the emulator as a device would: real HTTPS, the documented encodings, no hub code.
+
+Shared by the emulator's tests (and anyone who needs a paired device without the hub's client):
+
+- :func:`frameio_client` an httpx client on the Frame.io surface that trusts the emulator's CA;
+- :func:`form` multipart/form-data fields (the encoding of the three auth endpoints, §2);
+- :func:`request_code`, :func:`poll_token`, :func:`refresh` the raw auth calls;
+- :func:`pair_raw` a complete device-code pairing.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from hub.emulator.handle import EmulatorHandle
+
+CLIENT_VERSION = "1.0.0"
+VERSION_HEADER = {"x-client-version": CLIENT_VERSION}
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SCOPE = "asset_create offline"
+
+
+def frameio_client(emulator: EmulatorHandle, **kwargs: Any) -> httpx.Client:
+    """An HTTPS client on the emulator's Frame.io port, verifying its certificate."""
+    return httpx.Client(
+        base_url=emulator.base_url,
+        verify=ssl.create_default_context(cafile=str(emulator.ca_file)),
+        timeout=10,
+        **kwargs,
+    )
+
+
+def form(**fields: str) -> dict[str, tuple[None, str]]:
+    """httpx sends multipart/form-data only when given ``files``: plain fields as files."""
+    return {key: (None, value) for key, value in fields.items()}
+
+
+def bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}", **VERSION_HEADER}
+
+
+def new_client_id() -> str:
+    return f"emu-test-{uuid.uuid4()}"
+
+
+def request_code(
+    http: httpx.Client, emulator: EmulatorHandle, client_id: str, **overrides: str
+) -> httpx.Response:
+    """``POST /v2/auth/device/code`` with the documented multipart fields."""
+    fields = {"client_id": client_id, "client_secret": emulator.client_secret, "scope": SCOPE}
+    return http.post(
+        "/v2/auth/device/code", files=form(**(fields | overrides)), headers=VERSION_HEADER
+    )
+
+
+def poll_token(
+    http: httpx.Client, emulator: EmulatorHandle, client_id: str, device_code: str
+) -> httpx.Response:
+    """One device-code poll of ``POST /v2/auth/token``."""
+    return http.post(
+        "/v2/auth/token",
+        files=form(
+            grant_type=DEVICE_CODE_GRANT,
+            client_id=client_id,
+            client_secret=emulator.client_secret,
+            device_code=device_code,
+        ),
+        headers=VERSION_HEADER,
+    )
+
+
+def refresh(
+    http: httpx.Client, emulator: EmulatorHandle, client_id: str, refresh_token: str
+) -> httpx.Response:
+    """The refresh grant of ``POST /v2/auth/token``."""
+    return http.post(
+        "/v2/auth/token",
+        files=form(
+            grant_type="refresh_token",
+            client_id=client_id,
+            client_secret=emulator.client_secret,
+            refresh_token=refresh_token,
+        ),
+        headers=VERSION_HEADER,
+    )
+
+
+def pair_raw(emulator: EmulatorHandle, client_id: str | None = None) -> dict[str, str]:
+    """Pair a device through the documented device-code flow.
+
+    Returns ``access_token``, ``refresh_token``, ``device_id`` (the project device id, as the
+    control API's ``pause``/``resume`` take it) and ``client_id``.
+    """
+    client_id = client_id or new_client_id()
+    with frameio_client(emulator) as http:
+        code = request_code(http, emulator, client_id)
+        assert code.status_code == 200, code.text
+        emulator.approve(code.json()["user_code"])
+        time.sleep(float(code.json()["interval"]) + 0.01)  # the first poll waits one interval
+        token = poll_token(http, emulator, client_id, code.json()["device_code"])
+        assert token.status_code == 200, token.text
+        tokens = token.json()
+        me = http.get("/v2/devices/me", headers=bearer(tokens["access_token"]))
+        assert me.status_code == 200, me.text
+    return {
+        "access_token": tokens["access_token"],
+        "refresh_token": tokens["refresh_token"],
+        "device_id": me.json()["id"],
+        "client_id": client_id,
+    }
