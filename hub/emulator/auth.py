@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -49,7 +51,7 @@ async def device_code(request: Request) -> Response:
     return JSONResponse(
         {
             "device_code": code.device_code,
-            "expires_in": round(code.expires_at - state.clock.now()),
+            "expires_in": math.ceil(code.expires_at - state.clock.now()),
             "interval": code.interval,
             "name": state.device_name(code.client_id),
             "user_code": code.user_code,

@@ -8,6 +8,7 @@ mistyped field.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -191,9 +192,11 @@ class FrameioSurface:
         fault = self.faults.take("api", path=path)
         if fault is not None:
             if fault.kind == "stall":
-                import asyncio
-
                 await asyncio.sleep(fault.seconds)
+            elif fault.oauth_error is not None:
+                answer = JSONResponse({"error": fault.oauth_error}, status_code=fault.status)
+                await answer(scope, receive, send_with_headers)
+                return
             else:
                 await detailed(fault.status, "Injected fault")(scope, receive, send_with_headers)
                 return

@@ -234,6 +234,16 @@ async def asset_content(request: Request) -> Response:
 
 
 @control
+async def requests(request: Request) -> Response:
+    """The recorded /v2 calls (method, path, version header, content type; never secrets)."""
+    state = _state(request)
+    prefix = request.query_params.get("path", "")
+    with state.lock:
+        found = [r for r in state.requests if str(r["path"]).startswith(prefix)]
+    return JSONResponse(found)
+
+
+@control
 async def clear_violations(request: Request) -> Response:
     state = _state(request)
     with state.lock:
@@ -266,4 +276,5 @@ routes = [
     Route("/assets/{asset_id}", asset, methods=["GET"]),
     Route("/assets/{asset_id}/content", asset_content, methods=["GET"]),
     Route("/violations", clear_violations, methods=["DELETE"]),
+    Route("/requests", requests, methods=["GET"]),
 ]

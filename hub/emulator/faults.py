@@ -2,7 +2,8 @@
 
 Kinds:
 
-- ``status``: answer an error (parts: S3 XML with ``code``; API: Frame.io's detailed shape).
+- ``status``: answer an error (parts: S3 XML with ``code``; API: Frame.io's detailed shape, or
+  with ``oauth_error`` the auth endpoints' ``{"error": ...}``, e.g. ``slow_down``).
 - ``reset``: read about half of a part's body, then drop the connection.
 - ``stall``: read the body, then wait ``seconds`` before answering (clients time out).
 
@@ -41,6 +42,7 @@ class Fault:
     asset_id: str | None = None
     part_number: int | None = None
     path_prefix: str = "/v2/"
+    oauth_error: str | None = None  # api faults: answer 400 {"error": oauth_error} instead
 
     def matches(self, target: Target, ctx: dict[str, Any]) -> bool:
         if self.target != target or self.count <= 0:
@@ -94,6 +96,11 @@ class Faults:
             fault.part_number = int(spec["part_number"])
         if "path_prefix" in spec:
             fault.path_prefix = str(spec["path_prefix"])
+        if "oauth_error" in spec:
+            if target != "api" or kind != "status":
+                raise ValueError("oauth_error applies to api status faults only")
+            fault.oauth_error = str(spec["oauth_error"])
+            fault.status = int(spec.get("status", 400))
         return fault
 
     def add(self, fault: Fault) -> None:

@@ -113,6 +113,11 @@ class EmulatorHandle:
         result: list[dict[str, Any]] = self.state()["violations"]
         return result
 
+    def requests(self, path: str = "") -> list[dict[str, Any]]:
+        """The /v2 calls received, optionally only those whose path starts with ``path``."""
+        result: list[dict[str, Any]] = self._call("GET", f"/requests?path={path}")
+        return result
+
     def clear_violations(self) -> None:
         self._call("DELETE", "/violations")
 

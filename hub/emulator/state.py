@@ -46,8 +46,8 @@ class EmulatorConfig:
     client_secret: str = "emulator-client-secret"
     strict: bool = True
     device_code_interval: float = 5.0
-    device_code_ttl: float = DEVICE_CODE_TTL
-    upload_url_ttl: float = 24 * 3600  # R9
+    device_code_ttl: float = float(DEVICE_CODE_TTL)
+    upload_url_ttl: float = 24 * 3600.0  # R9
     asset_create_limit: int = 5  # R16: per window per device
     rate_window_ms: int = 1000
     socket_idle_timeout: float = 60.0  # seed 001

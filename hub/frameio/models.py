@@ -31,7 +31,7 @@ class DeviceCode(FrameioModel):
     device_code: SecretStr
     user_code: str
     expires_in: int
-    interval: int = 5
+    interval: float = 5.0
     name: str | None = None
     verification_uri: str
     verification_uri_complete: str | None = None

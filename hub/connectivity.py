@@ -1,0 +1,231 @@
+"""Connectivity: is the link up, which network is it, and is Frame.io itself reachable?
+
+"The network is up" is not enough on a film set: a hotel Wi-Fi with a captive portal, or a
+cellular modem with no backhaul, has a link and an address but no Frame.io. So the monitor
+tracks three things separately:
+
+- the link: the interface carrying the default route, its kind (ethernet, wifi, cellular,
+  loopback, other), whether it is up, and its addresses (read from the kernel via ``/proc`` and
+  ``/sys``, and ``ifaddr``);
+- Frame.io: ``GET /health`` answered ``{"ok": true}`` (with the round-trip time);
+- the uplink: the recent upload speed the uploader reports (:meth:`record_upload`).
+
+When the addresses or the route change (a network switch), or Frame.io becomes reachable
+again, listeners are told (presence reconnects at once instead of waiting out its backoff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ifaddr
+
+from hub.clock import Clock, SystemClock
+from hub.frameio import FrameioClient, FrameioError
+
+log = logging.getLogger(__name__)
+
+SYS_NET = Path("/sys/class/net")
+PROC_ROUTE = Path("/proc/net/route")
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    interface: str | None
+    kind: str  # ethernet | wifi | cellular | loopback | other | none
+    up: bool
+    addresses: tuple[str, ...] = ()
+
+
+def default_route_interface(route_file: Path = PROC_ROUTE) -> str | None:
+    """The interface of the IPv4 default route, from ``/proc/net/route``."""
+    try:
+        lines = route_file.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    best: tuple[int, str] | None = None
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 8 and parts[1] == "00000000" and parts[7] == "00000000":
+            metric = int(parts[6]) if parts[6].isdigit() else 0
+            if best is None or metric < best[0]:
+                best = (metric, parts[0])
+    return best[1] if best else None
+
+
+def interface_kind(name: str, sys_net: Path = SYS_NET) -> str:
+    base = sys_net / name
+    if name == "lo":
+        return "loopback"
+    if (base / "wireless").exists() or (base / "phy80211").exists():
+        return "wifi"
+    if name.startswith(("wwan", "wwp", "rmnet", "ppp", "usb")):
+        return "cellular"  # modems, and phones tethered over USB
+    try:
+        if (base / "type").read_text().strip() == "1":
+            return "ethernet" if (base / "device").exists() else "other"
+    except OSError:
+        pass
+    return "other"
+
+
+def interface_up(name: str, sys_net: Path = SYS_NET) -> bool:
+    try:
+        state = (sys_net / name / "operstate").read_text().strip()
+    except OSError:
+        return False
+    # Loopback and some virtual links report "unknown" while working.
+    return state in {"up", "unknown"}
+
+
+def addresses_of(name: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        if adapter.nice_name == name:
+            for ip in adapter.ips:
+                found.append(ip.ip if isinstance(ip.ip, str) else ip.ip[0])
+    return tuple(sorted(found))
+
+
+def read_link(interface: str | None = None) -> LinkInfo:
+    """The link the hub uploads over (``interface``, or the default route's)."""
+    name = interface or default_route_interface()
+    if name is None:
+        return LinkInfo(None, "none", False)
+    return LinkInfo(name, interface_kind(name), interface_up(name), addresses_of(name))
+
+
+@dataclass
+class NetworkStatus:
+    link: LinkInfo
+    frameio_reachable: bool | None = None  # None: not checked yet
+    health_rtt_ms: float | None = None
+    last_health_at: float | None = None
+    last_error: str | None = None
+    upload_mbps: float | None = None
+    changes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["link"] = asdict(self.link)
+        data["link"]["addresses"] = list(self.link.addresses)
+        return data
+
+
+@dataclass
+class _Sample:
+    at: float
+    nbytes: int
+    seconds: float
+
+
+Listener = Callable[[str], None]  # reason: "address_changed" | "frameio_back" | ...
+
+
+@dataclass
+class ConnectivityMonitor:
+    client: FrameioClient
+    clock: Clock = field(default_factory=SystemClock)
+    interface: str | None = None
+    interval: float = 10.0
+    speed_window: float = 60.0
+
+    def __post_init__(self) -> None:
+        self.status = NetworkStatus(link=read_link(self.interface))
+        self._listeners: list[Listener] = []
+        self._samples: collections.deque[_Sample] = collections.deque(maxlen=256)
+        self._task: asyncio.Task[None] | None = None
+        self._poke = asyncio.Event()
+
+    def on_change(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _tell(self, reason: str) -> None:
+        self.status.changes += 1
+        for listener in list(self._listeners):
+            try:
+                listener(reason)
+            except Exception:
+                log.exception("connectivity listener failed")
+
+    def record_upload(self, nbytes: int, seconds: float) -> None:
+        """The uploader reports each finished transfer; the speed is over the last minute."""
+        now = self.clock.now()
+        self._samples.append(_Sample(now, nbytes, seconds))
+        recent = [s for s in self._samples if now - s.at <= self.speed_window]
+        total_s = sum(s.seconds for s in recent)
+        if total_s > 0:
+            self.status.upload_mbps = sum(s.nbytes for s in recent) * 8 / total_s / 1e6
+
+    async def check(self) -> NetworkStatus:
+        """Read the link and ask Frame.io's /health once."""
+        link = read_link(self.interface)
+        previous = self.status.link
+        self.status.link = link
+        if (link.interface, link.addresses, link.up) != (
+            previous.interface,
+            previous.addresses,
+            previous.up,
+        ):
+            log.info("network changed: %s -> %s", _describe(previous), _describe(link))
+            self._tell("network_changed")
+        was = self.status.frameio_reachable
+        started = time.perf_counter()
+        try:
+            health = await self.client.health()
+            reachable = health.healthy
+            self.status.last_error = None if reachable else "Frame.io /health says not ok"
+        except FrameioError as exc:
+            reachable = False
+            self.status.last_error = str(exc)
+        self.status.health_rtt_ms = round((time.perf_counter() - started) * 1000, 1)
+        self.status.last_health_at = self.clock.now()
+        self.status.frameio_reachable = reachable
+        if reachable and was is False:
+            log.info("Frame.io is reachable again")
+            self._tell("frameio_back")
+        elif not reachable and was is not False:
+            log.warning("Frame.io unreachable: %s", self.status.last_error)
+        return self.status
+
+    def poke(self) -> None:
+        """Check now (e.g. after a transfer failed)."""
+        self._poke.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self.check()
+            self._poke.clear()
+            sleeper = asyncio.ensure_future(self.clock.sleep(self.interval))
+            poked = asyncio.ensure_future(self._poke.wait())
+            try:
+                await asyncio.wait({sleeper, poked}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                poked.cancel()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="connectivity-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def _describe(link: LinkInfo) -> str:
+    if link.interface is None:
+        return "no route"
+    state = "up" if link.up else "down"
+    return f"{link.interface} ({link.kind}, {state}, {', '.join(link.addresses) or 'no address'})"

@@ -1,0 +1,132 @@
+"""What the hub shows in a terminal: the pairing screen and the status report.
+
+Built on ``rich`` (layout, live refresh, hyperlinks), ``pyfiglet`` (the code in large digits,
+readable across a sound cart) and ``segno`` (the QR code of ``verification_uri_complete``).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pyfiglet
+import segno
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from hub.pairing import PairingStep, PairingUpdate
+
+
+def big_code(user_code: str) -> str:
+    spaced = f"{user_code[:3]} {user_code[3:]}" if len(user_code) == 6 else user_code
+    rendered: str = pyfiglet.figlet_format(spaced, font="big")
+    return rendered.rstrip("\n ")
+
+
+def qr_text(url: str) -> str:
+    out = io.StringIO()
+    segno.make(url, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue()
+
+
+class PairingView:
+    """Renders :class:`PairingUpdate` s; ``render()`` is called again every second."""
+
+    def __init__(self, show_qr: bool = True) -> None:
+        self.show_qr = show_qr
+        self.update: PairingUpdate | None = None
+
+    def __call__(self, update: PairingUpdate) -> None:
+        self.update = update
+
+    def render(self) -> RenderableType:
+        update = self.update
+        if update is None or update.user_code is None:
+            return Text("Asking Frame.io for a pairing code ...")
+        uri = update.verification_uri or ""
+        parts: list[RenderableType] = [
+            Text("Pair this hub with Frame.io", style="bold"),
+            Text(""),
+            Text(big_code(update.user_code), style="bold cyan"),
+            Text(""),
+            Text.assemble(
+                "Code: ",
+                (update.user_code, "bold"),
+                "   enter it at  ",
+                Text(uri, style=f"link {uri}"),
+            ),
+        ]
+        if update.verification_uri_complete:
+            link = update.verification_uri_complete
+            parts.append(Text.assemble("Or open: ", Text(link, style=f"underline link {link}")))
+            if self.show_qr:
+                parts.append(Text(qr_text(link)))
+        if update.expires_at is not None:
+            left = max(0, int(update.expires_at - time.time()))
+            parts.append(Text(f"Expires in {left // 60}:{left % 60:02d}", style="yellow"))
+        status = {
+            PairingStep.SHOW_CODE: "Waiting for the code to be entered in Frame.io ...",
+            PairingStep.WAITING: "Waiting for the code to be entered in Frame.io ...",
+            PairingStep.SLOWED: f"Frame.io asked to poll less often: {update.message}",
+            PairingStep.EXPIRED: "That code expired; getting a fresh one ...",
+        }.get(update.step, update.message)
+        parts.append(Text(status + "   (Ctrl-C to cancel)", style="dim"))
+        return Panel(Group(*parts), expand=False)
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render_status(status: dict[str, Any], console: Console) -> None:
+    """The human form of ``c2c-hub status``."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    pairing = status["pairing"]
+    table.add_row(
+        "Pairing", pairing["state"] + (f" ({pairing['reason']})" if pairing.get("reason") else "")
+    )
+    table.add_row(
+        "Project", f"{pairing.get('project_name') or '-'}  {pairing.get('project_id') or ''}"
+    )
+    table.add_row("Authorized by", pairing.get("authorized_by") or "-")
+    table.add_row("Device", pairing.get("device_name") or "-")
+    table.add_row("Token expires", _when(pairing.get("access_expires_at")))
+    table.add_row("Next refresh", _when(pairing.get("refresh_due_at")))
+    hub = status["hub"]
+    table.add_row("Hub", "running" if hub["running"] else "not running")
+    socket = status.get("socket") or {}
+    table.add_row(
+        "Socket",
+        socket.get("state", "-")
+        + (
+            f"  (since {_when(socket['connected_since'])})" if socket.get("connected_since") else ""
+        ),
+    )
+    paused = status.get("paused")
+    table.add_row("Paused", "-" if paused is None else ("yes" if paused else "no"))
+    net = status["network"]
+    link = net["link"]
+    table.add_row(
+        "Network",
+        f"{link['interface'] or 'no route'} ({link['kind']}, {'up' if link['up'] else 'down'})"
+        f"  {', '.join(link['addresses'])}",
+    )
+    reach = net.get("frameio_reachable")
+    reach_text = (
+        "unknown" if reach is None else ("yes" if reach else f"NO ({net.get('last_error')})")
+    )
+    if net.get("health_rtt_ms") is not None and reach:
+        reach_text += f"  ({net['health_rtt_ms']} ms)"
+    table.add_row("Frame.io reachable", reach_text)
+    speed = net.get("upload_mbps")
+    table.add_row("Upload speed", "-" if speed is None else f"{speed:.1f} Mbit/s")
+    table.add_row("Firmware", status["firmware_version"])
+    console.print(table)
