@@ -17,9 +17,12 @@ import hashlib
 import hmac
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from hub.emulator.errors import s3_error
@@ -27,15 +30,18 @@ from hub.emulator.faults import S3_MESSAGES, Faults
 from hub.emulator.state import Asset, EmulatorState, Part
 
 SIGNED_HEADERS = "content-type;host;x-amz-acl"
+_SIGNED = tuple(SIGNED_HEADERS.split(";"))
 PART_PATH = "/s3/parts/{asset_id}/{number}"
-_WRITE_BUFFER = 1 << 20
+_BLOCK = 1 << 20  # bytes handed to the hashing/writing thread at a time
+# Hashing and writing parts (and hashing completed assets) happen here, off the event loop.
+_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="c2c-emulator-sink")
 
 
 def _string_to_sign(path: str, query: dict[str, str], headers: dict[str, str]) -> bytes:
     canonical_query = "&".join(
         f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(query.items())
     )
-    canonical_headers = "\n".join(f"{h}:{headers.get(h, '').strip()}" for h in ("content-type", "host", "x-amz-acl"))
+    canonical_headers = "\n".join(f"{h}:{headers.get(h, '').strip()}" for h in _SIGNED)
     return f"PUT\n{path}\n{canonical_query}\n{canonical_headers}".encode()
 
 
@@ -73,8 +79,69 @@ def _expired(query: dict[str, str], now: float) -> bool:
 
 
 async def _drain(request: Request) -> None:
-    async for _ in request.stream():
+    """Read and discard whatever is left of the body, so the connection stays usable."""
+    try:
+        async for _ in request.stream():
+            pass
+    except (ClientDisconnect, RuntimeError):  # gone, or already read to the end
         pass
+
+
+class _Sink:
+    """Hash and write a part's body in a worker thread, one block behind the network.
+
+    The event loop only gathers chunks (no copies) into blocks of about :data:`_BLOCK` bytes and
+    hands each block to the thread; it waits for the previous block first, so at most two blocks
+    per upload are held (about 2 MiB) and their order is kept. hashlib and file writes release the
+    GIL, so on a machine with two cores TLS decryption and hashing/writing run in parallel.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self._file: BinaryIO = path.open("wb")
+        self._loop = asyncio.get_running_loop()
+        self._pending: asyncio.Future[None] | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def _consume(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.digest.update(chunk)
+        self._file.writelines(chunks)
+
+    async def _submit(self) -> None:
+        if self._pending is not None:
+            await self._pending
+        chunks, self._chunks, self._size = self._chunks, [], 0
+        self._pending = self._loop.run_in_executor(_EXECUTOR, self._consume, chunks)
+
+    async def feed(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        if self._size >= _BLOCK:
+            await self._submit()
+
+    async def finish(self) -> str:
+        """Write what is left, close the file, return the SHA-256 (hex) of everything fed."""
+        await self._submit()
+        assert self._pending is not None
+        await self._pending
+        self._file.close()
+        return self.digest.hexdigest()
+
+    def discard(self) -> None:
+        """Give up: close and delete the file, once a block still being written is done."""
+        if self._pending is not None and not self._pending.done():
+            self._pending.add_done_callback(self._close_and_delete)
+        else:
+            self._close_and_delete()
+
+    def _close_and_delete(self, done: asyncio.Future[None] | None = None) -> None:
+        if done is not None and not done.cancelled():
+            done.exception()  # retrieved: a failed write of a discarded part is no news
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _abort_connection(request: Request) -> None:
@@ -117,14 +184,21 @@ async def put_part(request: Request) -> Response:
     with state.lock:
         asset = state.assets.get(asset_id)
         part = asset.parts.get(number) if asset else None
-        if asset is None or part is None:
-            return s3_error(404, "NoSuchUpload", "The specified upload does not exist.", resource)
-        generation = int(query.get("x-amz-meta-generation", "-1"))
-        part.attempts += 1
-        expected_size = part.size
-    length_header = request.headers.get("content-length")
-    if length_header is None:
-        return s3_error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.", resource)
+        if part is not None:
+            part.attempts += 1
+            expected_size = part.size
+    if asset is None or part is None:
+        await _drain(request)
+        return s3_error(404, "NoSuchUpload", "The specified upload does not exist.", resource)
+    generation = int(query.get("x-amz-meta-generation", "-1"))
+    if request.headers.get("content-length") is None:
+        await _drain(request)
+        return s3_error(
+            411,
+            "MissingContentLength",
+            "You must provide the Content-Length HTTP header.",
+            resource,
+        )
 
     fault = faults.take("part", asset_id=asset_id, part_number=number)
     if fault is not None and fault.kind == "status":
@@ -134,37 +208,30 @@ async def put_part(request: Request) -> Response:
 
     tmp = state.storage / "parts" / f"{asset_id}.{number}.{os.urandom(6).hex()}.tmp"
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
+    sink = _Sink(tmp)
     received = 0
-    buffer = bytearray()
     reset_at = expected_size // 2 if fault is not None and fault.kind == "reset" else None
     try:
-        with tmp.open("wb") as out:
-            async for chunk in request.stream():
-                received += len(chunk)
-                if reset_at is not None and received >= reset_at:
-                    _abort_connection(request)
-                    raise ConnectionAbortedError("injected reset")
-                if received > expected_size:
-                    break
-                digest.update(chunk)
-                buffer += chunk
-                if len(buffer) >= _WRITE_BUFFER:
-                    out.write(buffer)
-                    buffer.clear()
-            out.write(buffer)
-    except (ConnectionAbortedError, OSError) as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, ConnectionAbortedError):
-            return Response(status_code=499)
+        async for chunk in request.stream():
+            received += len(chunk)
+            if reset_at is not None and received >= reset_at:
+                _abort_connection(request)
+                raise ConnectionAbortedError("injected reset")
+            if received <= expected_size:
+                await sink.feed(chunk)
+            # A body longer than planned is read to its end (then refused), never stored.
+        sha = await sink.finish()
+    except (ConnectionAbortedError, ClientDisconnect):
+        sink.discard()
+        return Response(status_code=499)  # nobody is listening any more
+    except OSError:
+        sink.discard()
         return s3_error(500, "InternalError", "We encountered an internal error.", resource)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        sink.discard()
         raise
     if received != expected_size:
         tmp.unlink(missing_ok=True)
-        if received > expected_size:
-            await _drain(request)
         return s3_error(
             400,
             "IncompleteBody",
@@ -176,6 +243,8 @@ async def put_part(request: Request) -> Response:
         await asyncio.sleep(fault.seconds)
     final = tmp.with_suffix(".part")
     tmp.rename(final)
-    sha = digest.hexdigest()
-    state.part_stored(asset, number, received, sha, final, generation)
+    # Completing an asset hashes the assembled file (R12): keep that off the event loop.
+    await asyncio.get_running_loop().run_in_executor(
+        _EXECUTOR, state.part_stored, asset, number, received, sha, final, generation
+    )
     return Response(status_code=200, headers={"ETag": f'"{sha[:32]}"'})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+import shutil
 import threading
 import uuid
 from collections.abc import Callable
@@ -241,6 +242,8 @@ class EmulatorState:
             if config:
                 for item in fields(EmulatorConfig):
                     setattr(self.config, item.name, getattr(self.initial_config, item.name))
+            for folder in ("parts", "assets"):  # received bytes of the forgotten assets
+                shutil.rmtree(self.storage / folder, ignore_errors=True)
             self.device_codes: dict[str, DeviceCode] = {}
             self.tokens: dict[str, Token] = {}
             self.devices: dict[str, ProjectDevice] = {}  # by project device id
@@ -711,8 +714,8 @@ class EmulatorState:
                 asset.asset_filesize = asset_filesize
             if asset_name is not None and asset.name.startswith("[new file]"):
                 asset.name = asset_name
-            self._check_complete(asset)
-            return result
+        self._complete_if_ready(asset)
+        return result
 
     def part_stored(
         self, asset: Asset, number: int, size: int, sha256: str, path: Path, generation: int
@@ -725,37 +728,50 @@ class EmulatorState:
             if part.path is not None and part.path != path:
                 part.path.unlink(missing_ok=True)
             part.stored_size, part.sha256, part.path = size, sha256, path
-            self._check_complete(asset)
+        self._complete_if_ready(asset)
 
-    def _check_complete(self, asset: Asset) -> None:
-        """R12; on completion record the SHA-256 of the assembled file."""
+    def _ready_parts(self, asset: Asset) -> list[tuple[int, Path]] | None:
+        """R12: the parts of a complete upload, in order, or None. Call with the lock held."""
         if asset.complete:
-            return
+            return None
         ordered = sorted(asset.parts.values(), key=lambda p: p.number)
         if not ordered or not all(p.stored for p in ordered):
-            return
+            return None
         if asset.realtime:
-            if asset.asset_filesize is None or not any(p.is_final for p in ordered):
-                return
-            if ordered[-1].is_final is False:
-                return
+            if asset.asset_filesize is None or not ordered[-1].is_final:
+                return None
             if any(p.stored_size is not None and p.stored_size < MIN_PART for p in ordered[:-1]):
-                return
-            total = sum(p.stored_size or 0 for p in ordered)
-            if total != asset.asset_filesize:
-                return
-        else:
-            if any(p.stored_size != p.size for p in ordered):
-                return
+                return None
+            if sum(p.stored_size or 0 for p in ordered) != asset.asset_filesize:
+                return None
+        elif any(p.stored_size != p.size for p in ordered):
+            return None
+        return [(p.number, p.path) for p in ordered if p.path is not None]
+
+    def _complete_if_ready(self, asset: Asset) -> None:
+        """Record the SHA-256 of the assembled file once the upload is complete.
+
+        The hashing (the whole file) happens outside the lock, so a large completion never
+        stalls other calls; the parts are checked again before the asset is marked complete.
+        """
+        with self.lock:
+            snapshot = self._ready_parts(asset)
+        if snapshot is None:
+            return
         digest = hashlib.sha256()
-        for part in ordered:
-            assert part.path is not None
-            with part.path.open("rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-        asset.sha256 = digest.hexdigest()
-        asset.complete = True
-        asset.completed_at = self.clock.now()
+        try:
+            for _, path in snapshot:
+                with path.open("rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        digest.update(chunk)
+        except FileNotFoundError:
+            return  # a part was replaced meanwhile; its own store call completes the asset
+        with self.lock:
+            if self._ready_parts(asset) != snapshot:
+                return
+            asset.sha256 = digest.hexdigest()
+            asset.complete = True
+            asset.completed_at = self.clock.now()
 
     def assembled_path(self, asset: Asset) -> Path | None:
         """Write the assembled file (for tests that compare bytes) and return its path."""
