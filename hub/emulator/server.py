@@ -111,6 +111,7 @@ class EmulatorServer:
             http="httptools",
             loop="none",
             ws="websockets-sansio",
+            ws_ping_interval=None,  # Phoenix's server does not ping; clients heartbeat instead
             timeout_keep_alive=30,
         )
         server = uvicorn.Server(config)
@@ -156,6 +157,12 @@ class EmulatorServer:
             self._error = exc
             self._ready.set()
         finally:
+            # Requests still in flight (a stalled fault, a slow client) end with the server.
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     def start(self, timeout: float = 10.0) -> EmulatorServer:
@@ -168,10 +175,16 @@ class EmulatorServer:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving: gracefully for a second, then by force (an idle keep-alive client
+        never finishes the TLS close uvicorn waits for)."""
         for server in self._servers:
             server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(min(1.0, timeout))
+            if self._thread.is_alive():
+                for server in self._servers:
+                    server.force_exit = True
+                self._thread.join(timeout)
             self._thread = None
         for sock in (self._api_sock, self._control_sock):
             with contextlib.suppress(OSError):

@@ -74,5 +74,5 @@ def test_mdns_service_type_must_be_well_formed(tmp_path: Path) -> None:
 
 def test_unknown_keys_are_errors_not_silently_ignored(tmp_path: Path) -> None:
     _write(tmp_path, "m.toml", GOOD_MIC + 'colour = "red"\n')
-    with pytest.raises(DeviceModelError, match="discovery.mdns.colour"):
+    with pytest.raises(DeviceModelError, match=r"discovery\.mdns\.colour"):
         DeviceModelRegistry.load(tmp_path)
