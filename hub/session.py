@@ -306,8 +306,10 @@ class Session:
                     waker.cancel()
                 if self._wake.is_set():
                     continue
+            creds = self._credentials
             try:
-                await self.refresh()
+                # With the token we mean to replace: a caller that refreshed meanwhile wins.
+                await self.refresh(failed_token=creds.access_token if creds else None)
                 failures = 0
             except NeedsPairing:
                 failures = 0
