@@ -21,18 +21,14 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
+from bench.common import bench_settings, paired_session
 from bench.part_sink import start_emulator
-from hub.frameio import AuthorizationPending, FrameioClient, SlowDown, make_http_client
+from hub.frameio import FrameioClient, make_http_client
 from hub.presence import Presence, PresenceConfig, PresenceState
-from hub.session import Session
 from hub.settings import FrameioSettings
-from hub.tokens import TokenStore
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -49,22 +45,7 @@ async def _measure(settings: FrameioSettings, emulator: Any, drops: int) -> dict
     async with make_http_client(settings) as http:
         client = FrameioClient.from_settings(settings, http)
         with tempfile.TemporaryDirectory(prefix="c2c-bench-presence-") as tmp:
-            session = Session(client, TokenStore(Path(tmp)), settings)
-            code = await client.request_device_code(settings.client_id, settings.client_secret)
-            await asyncio.to_thread(emulator.handle.approve, code.user_code)
-            interval = code.interval
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    tokens = await client.poll_device_token(
-                        settings.client_id, settings.client_secret, code.device_code
-                    )
-                    break
-                except AuthorizationPending:
-                    continue
-                except SlowDown:
-                    interval += 5
-            await session.adopt(tokens)
+            session = await paired_session(client, settings, emulator, Path(tmp))
             presence = Presence(session)
             joined = asyncio.Event()
             presence.on_change(
@@ -107,14 +88,7 @@ def run(drops: int = 20) -> dict[str, Any]:
     """Median (and spread) of ``drops`` drop → rejoin rounds against a fresh emulator."""
     emulator = start_emulator()
     try:
-        info = emulator.info
-        settings = FrameioSettings(
-            api_base_url=info["base_url"],
-            client_id=f"bench-{uuid.uuid4()}",
-            client_secret=SecretStr(info["client_secret"]),
-            ca_file=Path(info["ca_file"]),
-            firmware_version="1.0.0",
-        )
+        settings = bench_settings(emulator)
         return asyncio.run(_measure(settings, emulator, drops))
     finally:
         emulator.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -10,7 +11,12 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hub.settings import HubSettings
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
 from hub.version import __version__
 
 
@@ -74,6 +80,180 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> HubSettings | None:
+    from hub.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(Path(args.config) if args.config else None)
+    except SettingsError as exc:
+        print(f"c2c-hub: {exc}", file=sys.stderr)
+        return None
+
+
+def _pair(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    return asyncio.run(_pair_async(settings, args))
+
+
+async def _pair_async(settings: HubSettings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from hub.frameio import FrameioError
+    from hub.pairing import PairingCancelled, PairingDenied
+    from hub.runtime import Hub
+    from hub.session import NeedsPairing
+    from hub.terminal import PairingView
+    from hub.tokens import PairingState
+
+    console = Console()
+    async with Hub(settings) as hub:
+        await hub.session.start()
+        if hub.session.state is PairingState.PAIRED and not args.force:
+            creds = hub.session.credentials
+            name = creds.project_name if creds else None
+            console.print(
+                f"Already paired (project {name!r}). "
+                "Run 'c2c-hub unpair' first, or 'c2c-hub pair --force'."
+            )
+            return 1
+        if hub.session.state is not PairingState.UNPAIRED:
+            await hub.session.unpair()
+        pairing = hub.pairing()
+        view = PairingView(show_qr=not args.no_qr)
+        pairing.subscribe(view)
+        task = pairing.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, pairing.cancel)
+        loop.add_signal_handler(signal.SIGTERM, pairing.cancel)
+        try:
+            with Live(view.render(), console=console, refresh_per_second=2, transient=True) as live:
+                while not task.done():
+                    live.update(view.render())
+                    await asyncio.wait({task}, timeout=0.5)
+            device = await task
+        except asyncio.CancelledError:
+            console.print("Pairing cancelled. Nothing was stored.")
+            return 130
+        except PairingDenied:
+            console.print("The code was declined in Frame.io. Nothing was stored.")
+            return 1
+        except (PairingCancelled, FrameioError, NeedsPairing) as exc:
+            console.print(f"Pairing failed: {exc}")
+            return 1
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+        creds = hub.session.credentials
+        console.print("[bold green]Paired.[/]")
+        console.print(f"  Project:        {device.project.name}  ({device.project.id})")
+        if device.authorization and device.authorization.creator:
+            console.print(f"  Authorized by:  {device.authorization.creator.name}")
+        if device.authorization and device.authorization.expires_at:
+            console.print(f"  Expires:        {device.authorization.expires_at.isoformat()}")
+        console.print(f"  Device:         {device.name}")
+        console.print(f"  Status:         {device.status}")
+        if creds is not None:
+            console.print(f"  Stored in:      {hub.store.path} (encrypted, owner-only)")
+    return 0
+
+
+def _unpair(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    return asyncio.run(_unpair_async(settings))
+
+
+async def _unpair_async(settings: HubSettings) -> int:
+    from hub.runtime import Hub
+    from hub.tokens import TokenStoreError
+
+    async with Hub(settings) as hub:
+        try:
+            hub.session.load()
+        except TokenStoreError as exc:
+            print(f"stored credentials unreadable ({exc}); wiping them", file=sys.stderr)
+        had = hub.session.credentials is not None
+        await hub.session.unpair()
+    print("Unpaired: tokens revoked at Frame.io and wiped here." if had else "Was not paired.")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    return asyncio.run(_status_async(settings, args))
+
+
+async def _status_async(settings: HubSettings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from hub.runtime import Hub
+    from hub.status import read_status
+    from hub.terminal import render_status
+
+    status = read_status(settings.storage.data_dir)
+    if status is None:
+        # No hub running: report what is stored and check the network and Frame.io ourselves,
+        # without touching the tokens (a refresh here could race a hub starting up).
+        async with Hub(settings) as hub:
+            hub.session.load()
+            await hub.connectivity.check()
+            await _identity_if_valid(hub)
+            status = hub.status()
+            status["hub"]["running"] = False
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        render_status(status, Console())
+    return 0
+
+
+async def _identity_if_valid(hub: Hub) -> None:
+    """Ask /v2/devices/me with the stored access token if it is still valid (never refresh)."""
+    from hub.frameio import FrameioError
+    from hub.tokens import PairingState
+
+    creds = hub.session.credentials
+    if creds is None or creds.state is not PairingState.PAIRED:
+        return
+    if creds.access_expires_at <= hub.clock.now():
+        return
+    try:
+        hub.session.identity = await hub.client.me(creds.access_token)
+    except FrameioError as exc:
+        hub.session.last_error = str(exc)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    from hub.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    return asyncio.run(_run_async(settings))
+
+
+async def _run_async(settings: HubSettings) -> int:
+    from hub.runtime import Hub
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Hub(settings) as hub:
+        await hub.start()
+        print(f"c2c-hub running: pairing {hub.session.state.value}; status in {hub.data_dir}")
+        await stop.wait()
+        print("stopping")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="c2c-hub", description="Frame.io Camera to Cloud hub for sound recorders."
@@ -95,6 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--lax", action="store_true", help="turn strict mode off (accept off-contract calls)"
     )
     emu.set_defaults(func=_emulator)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", help="TOML settings file (or C2C_HUB_CONFIG)")
+        return p
+
+    pair = with_config(sub.add_parser("pair", help="pair this hub with a Frame.io project"))
+    pair.add_argument("--force", action="store_true", help="unpair first if already paired")
+    pair.add_argument("--no-qr", action="store_true", help="do not draw the QR code")
+    pair.set_defaults(func=_pair)
+    unpair = with_config(sub.add_parser("unpair", help="revoke and wipe this hub's tokens"))
+    unpair.set_defaults(func=_unpair)
+    status = with_config(sub.add_parser("status", help="pairing, socket, network and tokens"))
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_status)
+    run = with_config(sub.add_parser("run", help="run the hub: stay paired, present, online"))
+    run.set_defaults(func=_run)
     return parser
 
 

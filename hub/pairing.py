@@ -32,6 +32,7 @@ from hub.frameio import (
     SlowDown,
     TokenSet,
 )
+from hub.logs import register_secret
 from hub.session import Session
 from hub.settings import FrameioSettings
 
@@ -137,6 +138,7 @@ class Pairing:
                     url_pairing=self.settings.url_pairing,
                 )
                 codes += 1
+                register_secret(code.device_code.get_secret_value())
                 expires_at = self.clock.now() + code.expires_in
                 interval = max(float(code.interval), 0.0)
                 base = PairingUpdate(

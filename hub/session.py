@@ -40,6 +40,7 @@ from hub.frameio import (
     ProjectDevice,
     TokenSet,
 )
+from hub.logs import register_secret
 from hub.settings import FrameioSettings
 from hub.tokens import Credentials, PairingState, TokenStore
 
@@ -120,14 +121,22 @@ class Session:
                 log.exception("session listener failed")
 
     def _set(self, credentials: Credentials | None) -> None:
+        if credentials is not None:  # from now on no log line can show them
+            register_secret(credentials.access_token)
+            register_secret(credentials.refresh_token)
         self._credentials = credentials
         self._wake.set()
         self._notify()
 
     # ------------------------------------------------------------------ lifecycle
+    def load(self) -> Credentials | None:
+        """Read the stored credentials without starting anything (raises TokenStoreError)."""
+        self._set(self.store.load())
+        return self._credentials
+
     async def start(self) -> None:
         """Load stored credentials, finish an interrupted refresh, start the refresher."""
-        self._credentials = self.store.load()
+        self.load()
         if self._credentials is not None and self._credentials.client_id != self.settings.client_id:
             log.warning("stored credentials belong to another client_id; pairing needed")
             self._set(self._credentials.with_state(PairingState.NEEDS_PAIRING, "client_id changed"))

@@ -1,0 +1,144 @@
+"""`c2c-hub pair`, `status`, `unpair` and `run` as a user runs them, against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.emulator.handle import EmulatorHandle
+
+CLI = [sys.executable, "-m", "hub.cli"]
+
+
+@pytest.fixture
+def hub_env(emulator: EmulatorHandle, tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("C2C_HUB_")}
+    env.update(
+        {
+            "C2C_HUB_FRAMEIO__API_BASE_URL": emulator.base_url,
+            "C2C_HUB_FRAMEIO__CA_FILE": str(emulator.ca_file),
+            "C2C_HUB_FRAMEIO__CLIENT_SECRET": emulator.client_secret,
+            "C2C_HUB_FRAMEIO__FIRMWARE_VERSION": "1.2.3",
+            "C2C_HUB_STORAGE__DATA_DIR": str(tmp_path / "state"),
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "120",
+        }
+    )
+    yield env
+
+
+def _approve_when_pending(emulator: EmulatorHandle, within: float = 15.0) -> str:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        pending = emulator.pending_pairings()
+        if pending:
+            emulator.approve(pending[0]["user_code"])
+            return str(pending[0]["user_code"])
+        time.sleep(0.05)
+    raise AssertionError("the hub never asked for a code")
+
+
+def _pair(emulator: EmulatorHandle, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.Popen(
+        [*CLI, "pair"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    _approve_when_pending(emulator)
+    out, _ = proc.communicate(timeout=30)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+
+def _status(env: dict[str, str]) -> dict[str, object]:
+    done = subprocess.run(
+        [*CLI, "status", "--json"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_pair_then_status_then_unpair(emulator: EmulatorHandle, hub_env: dict[str, str]) -> None:
+    paired = _pair(emulator, hub_env)
+    assert paired.returncode == 0, paired.stdout
+    assert "Paired." in paired.stdout and "Emulated Project" in paired.stdout
+    assert "Emulated User" in paired.stdout
+
+    status = _status(hub_env)
+    pairing = status["pairing"]
+    assert isinstance(pairing, dict)
+    assert pairing["state"] == "paired"
+    assert pairing["project_name"] == "Emulated Project"
+    assert pairing["authorized_by"] == "Emulated User"
+    assert status["firmware_version"] == "1.2.3"
+    assert status["hub"] == {"running": False}
+    network = status["network"]
+    assert isinstance(network, dict) and network["frameio_reachable"] is True
+
+    again = subprocess.run([*CLI, "pair"], env=hub_env, capture_output=True, text=True)
+    assert again.returncode == 1 and "Already paired" in again.stdout
+
+    unpair = subprocess.run([*CLI, "unpair"], env=hub_env, capture_output=True, text=True)
+    assert unpair.returncode == 0, unpair.stderr
+    assert len(emulator.requests("/v2/auth/revoke")) == 1
+    after = _status(hub_env)["pairing"]
+    assert isinstance(after, dict) and after["state"] == "unpaired"
+
+
+def test_ctrl_c_during_pairing_leaves_nothing(
+    emulator: EmulatorHandle, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "pair"], env=hub_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 15
+    while not emulator.pending_pairings() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 130, out
+    assert "cancelled" in out.lower()
+    assert not (tmp_path / "state" / "credentials" / "credentials.enc").exists()
+
+
+def test_run_keeps_the_hub_present_and_publishes_status(
+    emulator: EmulatorHandle, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert _pair(emulator, hub_env).returncode == 0
+    proc = subprocess.Popen(
+        [*CLI, "run"], env=hub_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        status: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            status = _status(hub_env)
+            socket = status.get("socket")
+            if isinstance(socket, dict) and socket.get("state") == "joined":
+                break
+            time.sleep(0.3)
+        assert status["hub"] == {"running": True}, status
+        socket = status["socket"]
+        assert isinstance(socket, dict) and socket["state"] == "joined"
+        assert status["paused"] is False
+        assert emulator.state()["sockets"], "the emulator sees the hub's socket"
+        status_file = tmp_path / "state" / "status.json"
+        assert stat.S_IMODE(status_file.stat().st_mode) == 0o600
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+
+
+def test_bad_settings_are_reported_by_field(hub_env: dict[str, str]) -> None:
+    env = {**hub_env, "C2C_HUB_FRAMEIO__API_BASE_URL": "http://api.frame.io"}
+    done = subprocess.run([*CLI, "status"], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "frameio.api_base_url" in done.stderr and "https://" in done.stderr
