@@ -137,9 +137,10 @@ class ConnectivityMonitor:
     interface: str | None = None
     interval: float = 10.0
     speed_window: float = 60.0
+    link_reader: Callable[[str | None], LinkInfo] = read_link
 
     def __post_init__(self) -> None:
-        self.status = NetworkStatus(link=read_link(self.interface))
+        self.status = NetworkStatus(link=self.link_reader(self.interface))
         self._listeners: list[Listener] = []
         self._samples: collections.deque[_Sample] = collections.deque(maxlen=256)
         self._task: asyncio.Task[None] | None = None
@@ -168,7 +169,7 @@ class ConnectivityMonitor:
 
     async def check(self) -> NetworkStatus:
         """Read the link and ask Frame.io's /health once."""
-        link = read_link(self.interface)
+        link = self.link_reader(self.interface)
         previous = self.status.link
         self.status.link = link
         if (link.interface, link.addresses, link.up) != (

@@ -156,7 +156,18 @@ class FrameioSurface:
         self.faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope["path"]).startswith("/v2/"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not str(scope["path"]).startswith("/v2/"):
+            # /health and the pairing page: only faults aimed at them (path_prefix) apply.
+            if not str(scope["path"]).startswith("/s3/"):
+                fault = self.faults.take("api", path=str(scope["path"]))
+                if fault is not None and fault.kind == "status":
+                    await detailed(fault.status, "Injected fault")(scope, receive, send)
+                    return
+                if fault is not None and fault.kind == "stall":
+                    await asyncio.sleep(fault.seconds)
             await self.app(scope, receive, send)
             return
         path = str(scope["path"])
