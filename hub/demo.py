@@ -1,8 +1,9 @@
 """``make demo``: the hub's main job end to end on the built-in emulators.
 
-Today (the foundation): start the emulated Frame.io, pair a hub against it with the device-code
-flow (the emulated user approves the code as a person would in Frame.io's web app), and print
-the connected project. Later stages of the hub extend this script.
+So far: start the emulated Frame.io (strict, HTTPS), pair a hub with the device-code flow (the
+emulated user approves the code as a person would in Frame.io's web app), print the connected
+project, hold the device socket, see Frame.io pause and resume the device, and show the hub's
+status. Later stages of the hub extend this script.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import asyncio
 import sys
 import tempfile
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -20,14 +21,11 @@ from pydantic import SecretStr
 from hub.emulator.handle import EmulatorHandle
 from hub.emulator.server import EmulatorServer
 from hub.emulator.state import EmulatorConfig
-from hub.frameio import (
-    AuthorizationPending,
-    FrameioClient,
-    FrameioError,
-    SlowDown,
-    make_http_client,
-)
-from hub.settings import FrameioSettings
+from hub.frameio import FrameioError
+from hub.pairing import PairingStep, PairingUpdate
+from hub.presence import PresenceState
+from hub.runtime import Hub
+from hub.settings import FrameioSettings, HubSettings, StorageSettings
 
 APPROVE_AFTER_S = 2.0
 
@@ -49,49 +47,74 @@ def _user_approves_later(handle: EmulatorHandle, user_code: str) -> threading.Ti
     return timer
 
 
-async def pair(settings: FrameioSettings, handle: EmulatorHandle) -> int:
-    async with make_http_client(settings) as http:
-        client = FrameioClient.from_settings(settings, http)
-        health = await client.health()
-        say(f"Frame.io reachable: {health.ok}")
-        code = await client.request_device_code(
-            settings.client_id, settings.client_secret, url_pairing=settings.url_pairing
-        )
-        say()
-        say(f"  Pairing code:  {code.user_code[:3]} {code.user_code[3:]}")
-        say(f"  Enter it at:   {code.verification_uri}")
-        if code.verification_uri_complete:
-            say(f"  Or open:       {code.verification_uri_complete}")
-        say(f"  Expires in:    {code.expires_in} s")
-        say()
-        timer = _user_approves_later(handle, code.user_code)
-        interval = float(code.interval)
-        deadline = time.monotonic() + code.expires_in
+def _show(handle: EmulatorHandle, timers: list[threading.Timer]) -> Callable[[PairingUpdate], None]:
+    def observer(update: PairingUpdate) -> None:
+        if update.step is PairingStep.SHOW_CODE and update.user_code:
+            code = update.user_code
+            say()
+            say(f"  Pairing code:  {code[:3]} {code[3:]}")
+            say(f"  Enter it at:   {update.verification_uri}")
+            if update.verification_uri_complete:
+                say(f"  Or open:       {update.verification_uri_complete}")
+            say()
+            timers.append(_user_approves_later(handle, code))
+        elif update.step is PairingStep.WAITING:
+            say("  waiting for the code to be entered in Frame.io ...")
+
+    return observer
+
+
+async def _until(check: Callable[[], bool], within: float = 15.0) -> bool:
+    for _ in range(int(within / 0.05)):
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()
+
+
+async def run(settings: HubSettings, handle: EmulatorHandle) -> int:
+    timers: list[threading.Timer] = []
+    async with Hub(settings) as hub:
+        await hub.start()
+        health = await hub.connectivity.check()
+        say(f"Frame.io reachable: {health.frameio_reachable}")
+        pairing = hub.pairing()
+        pairing.subscribe(_show(handle, timers))
         try:
-            while True:
-                await asyncio.sleep(interval)
-                remaining = int(deadline - time.monotonic())
-                try:
-                    tokens = await client.poll_device_token(
-                        settings.client_id, settings.client_secret, code.device_code
-                    )
-                    break
-                except AuthorizationPending:
-                    say(f"  waiting for the user to enter the code ({remaining} s left)")
-                except SlowDown:
-                    interval += 5
-                    say(f"  Frame.io asked us to slow down: polling every {interval:.0f} s")
+            device = await pairing.run()
         finally:
-            timer.cancel()
-        device = await client.me(tokens.access_token)
-    say()
-    say("Paired.")
-    say(f"  Project:        {device.project.name}  ({device.project_id})")
-    if device.authorization is not None and device.authorization.creator is not None:
-        say(f"  Authorized by:  {device.authorization.creator.name}")
-    say(f"  Device:         {device.name}")
-    say(f"  Status:         {device.status}")
-    say(f"  Channels:       {len(device.channels)} (primary = the recorder)")
+            for timer in timers:
+                timer.cancel()
+        say()
+        say("Paired.")
+        say(f"  Project:        {device.project.name}  ({device.project.id})")
+        if device.authorization is not None and device.authorization.creator is not None:
+            say(f"  Authorized by:  {device.authorization.creator.name}")
+        say(f"  Device:         {device.name}")
+        say(f"  Status:         {device.status}")
+        say(f"  Channels:       {len(device.channels)} (primary = the recorder)")
+
+        say()
+        joined = await _until(lambda: hub.presence.state is PresenceState.JOINED)
+        say(f"Socket:           {hub.presence.state.value} (devices:{device.id[:8]}...)")
+        if not joined:
+            return 1
+        say("  [Frame.io web app] the user pauses the device in the C2C Connections panel")
+        handle.pause(device.id)
+        await _until(lambda: hub.presence.paused is True)
+        say(f"  Paused:         {hub.presence.paused} (pushed, confirmed with /v2/devices/me)")
+        handle.resume(device.id)
+        await _until(lambda: hub.presence.paused is False)
+        say(f"  Paused:         {hub.presence.paused} (resumed)")
+
+        status = hub.status()
+        link = status["network"]["link"]
+        say()
+        say("Status (c2c-hub status shows the same):")
+        say(f"  Pairing:        {status['pairing']['state']}")
+        say(f"  Network:        {link['interface']} ({link['kind']}, up={link['up']})")
+        say(f"  Frame.io:       reachable={status['network']['frameio_reachable']}")
+        say(f"  Socket:         {status['socket']['state']}")
     violations = handle.violations()
     if violations:
         say(f"  Off-contract calls seen by the emulator: {violations}")
@@ -104,19 +127,22 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="c2c-demo-"))
     say("Starting the emulated Frame.io (HTTPS, strict) ...")
     config = EmulatorConfig(strict=True, device_code_interval=1.0, project_name="Demo Shoot")
-    with EmulatorServer(data_dir, config=config) as server:
+    with EmulatorServer(data_dir / "emulator", config=config) as server:
         say(f"  API {server.base_url}   CA {server.ca_file}")
-        settings = FrameioSettings(
-            api_base_url=server.base_url,
-            client_id=f"demo-{uuid.uuid4()}",
-            client_secret=SecretStr(config.client_secret),
-            ca_file=server.ca_file,
+        settings = HubSettings(
+            frameio=FrameioSettings(
+                api_base_url=server.base_url,
+                client_id=f"demo-{uuid.uuid4()}",
+                client_secret=SecretStr(config.client_secret),
+                ca_file=server.ca_file,
+            ),
+            storage=StorageSettings(data_dir=data_dir / "hub"),
         )
         handle = EmulatorHandle(
             server.base_url, server.control_url, server.ca_file, config.client_secret
         )
         try:
-            return asyncio.run(pair(settings, handle))
+            return asyncio.run(run(settings, handle))
         except FrameioError as exc:
             say(f"pairing failed: {exc}")
             return 1

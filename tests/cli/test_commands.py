@@ -92,4 +92,6 @@ def test_demo_pairs_against_the_emulator_and_prints_the_project() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"Pairing code:\s+\d{3} \d{3}", result.stdout)
     assert "Project:        Demo Shoot" in result.stdout
+    assert "Socket:           joined" in result.stdout
+    assert "Paused:         True" in result.stdout
     assert "no violations" in result.stdout
