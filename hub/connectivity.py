@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import ifaddr
 
 from hub.clock import Clock, SystemClock
 from hub.frameio import FrameioClient, FrameioError
+from hub.tasks import cancel_and_wait, sleep_or_wake
 
 log = logging.getLogger(__name__)
 
@@ -206,23 +206,14 @@ class ConnectivityMonitor:
         while True:
             await self.check()
             self._poke.clear()
-            sleeper = asyncio.ensure_future(self.clock.sleep(self.interval))
-            poked = asyncio.ensure_future(self._poke.wait())
-            try:
-                await asyncio.wait({sleeper, poked}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                poked.cancel()
+            await sleep_or_wake(self.clock, self.interval, self._poke)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="connectivity-monitor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
 
 def _describe(link: LinkInfo) -> str:

@@ -7,7 +7,6 @@ one ``httpx.AsyncClient``; ``async with Hub(settings) as hub`` closes everything
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from pathlib import Path
@@ -23,6 +22,7 @@ from hub.presence import Presence
 from hub.session import Session
 from hub.settings import HubSettings
 from hub.status import build_status, write_status
+from hub.tasks import cancel_and_wait
 from hub.tokens import TokenStore, ensure_private_dir, write_private
 
 log = logging.getLogger(__name__)
@@ -79,11 +79,8 @@ class Hub:
 
     async def stop(self) -> None:
         self.running = False
-        if self._status_task is not None:
-            self._status_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._status_task
-            self._status_task = None
+        await cancel_and_wait(self._status_task)
+        self._status_task = None
         await self.presence.stop()
         await self.connectivity.stop()
         await self.session.stop()

@@ -42,6 +42,7 @@ from hub.frameio import (
 )
 from hub.logs import register_secret
 from hub.settings import FrameioSettings
+from hub.tasks import cancel_and_wait, sleep_or_wake
 from hub.tokens import Credentials, PairingState, TokenStore
 
 log = logging.getLogger(__name__)
@@ -150,11 +151,8 @@ class Session:
         self._task = asyncio.create_task(self._refresher(), name="session-refresher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # ------------------------------------------------------------------ pairing
     async def adopt(self, tokens: TokenSet) -> ProjectDevice:
@@ -305,16 +303,8 @@ class Session:
             delay = due - self.clock.now()
             if failures:
                 delay = max(delay, wait(cast("RetryCallState", _RetryState(failures))))
-            if delay > 0:
-                sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-                waker = asyncio.ensure_future(self._wake.wait())
-                try:
-                    await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleeper.cancel()
-                    waker.cancel()
-                if self._wake.is_set():
-                    continue
+            if delay > 0 and await sleep_or_wake(self.clock, delay, self._wake):
+                continue
             creds = self._credentials
             try:
                 # With the token we mean to replace: a caller that refreshed meanwhile wins.
