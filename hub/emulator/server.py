@@ -71,6 +71,9 @@ class EmulatorServer:
     port: int = 0
     control_port: int = 0
     clock: Clock = field(default_factory=Clock)
+    # Where clients reach it, when not directly (e.g. through a link simulator on another port):
+    # the host:port put in verification URIs and part URLs (and signed as `host`).
+    advertise: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,14 +82,14 @@ class EmulatorServer:
         self._control_sock = _listen(self.host, self.control_port)
         self.port = self._api_sock.getsockname()[1]
         self.control_port = self._control_sock.getsockname()[1]
-        self.base_url = f"https://{self.host}:{self.port}"
+        public_host = self.advertise or f"{self.host}:{self.port}"
+        self.base_url = f"https://{public_host}"
+        self.direct_url = f"https://{self.host}:{self.port}"  # the listening socket itself
         self.control_url = f"https://{self.host}:{self.control_port}"
         self.state = EmulatorState(
             self.config, DeviceModelRegistry.load(self.models_dir), self.data_dir, self.clock
         )
-        self.frameio_app, self.control_app = build_apps(
-            self.state, self.base_url, f"{self.host}:{self.port}"
-        )
+        self.frameio_app, self.control_app = build_apps(self.state, self.base_url, public_host)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[uvicorn.Server] = []
