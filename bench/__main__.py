@@ -2,19 +2,32 @@
 
 - the emulator's part sink over HTTPS (:mod:`bench.part_sink`);
 - presence: a dropped socket to a rejoined channel (:mod:`bench.presence`);
-- the session: token expiry to a refreshed session (:mod:`bench.session`).
+- the session: token expiry to a refreshed session (:mod:`bench.session`);
+- the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`).
+
+``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
+rounds); every other option goes to the part sink benchmark (``--total-mib``, ``--repeat`` ...).
 """
 
 import json
 import sys
 
-from bench import part_sink, presence, session
+from bench import part_sink, presence, session, uploader
 
-status = part_sink.main(sys.argv[1:])
+argv = sys.argv[1:]
+quick = "--quick" in argv
+argv = [arg for arg in argv if arg != "--quick"]
+if quick:
+    argv = ["--total-mib", "256", "--repeat", "1", *argv]  # later options win
+rounds = 5 if quick else 20
+
+status = part_sink.main(argv)
 print()
-print("presence: drop -> rejoin (20 drops, default backoff)")
-print(json.dumps({"bench": "presence", **presence.run(20)}))
+print(f"presence: drop -> rejoin ({rounds} drops, default backoff)")
+print(json.dumps({"bench": "presence", **presence.run(rounds)}))
 print()
-print("session: token expiry -> refreshed call (20 rounds)")
-print(json.dumps({"bench": "session", **session.run(20)}))
+print(f"session: token expiry -> refreshed call ({rounds} rounds)")
+print(json.dumps({"bench": "session", **session.run(rounds)}))
+print()
+status = uploader.main(["--quick"] if quick else []) or status
 raise SystemExit(status)

@@ -43,16 +43,21 @@ CLIENT_VERSION = "1.0.0"
 
 
 # ------------------------------------------------------------------------ the emulator process
-def serve() -> None:
-    """Child process: run an emulator, print its coordinates, stop when stdin closes."""
+def serve(advertise: str | None = None) -> None:
+    """Child process: run an emulator, print its coordinates, stop when stdin closes.
+
+    ``advertise`` (``host:port``): where clients reach it, e.g. a link simulator in front of it;
+    part URLs and ``base_url`` then name that address, ``direct_url`` the emulator's own socket.
+    """
     from hub.emulator.server import EmulatorServer
     from hub.emulator.state import EmulatorConfig
 
     with tempfile.TemporaryDirectory(prefix="c2c-bench-") as tmp:
         config = EmulatorConfig(strict=True, device_code_interval=0.05)
-        with EmulatorServer(Path(tmp), config=config) as server:
+        with EmulatorServer(Path(tmp), config=config, advertise=advertise) as server:
             info = {
                 "base_url": server.base_url,
+                "direct_url": server.direct_url,
                 "control_url": server.control_url,
                 "ca_file": str(server.ca_file),
                 "client_secret": config.client_secret,
@@ -79,9 +84,13 @@ class Emulator:
             self.process.wait()
 
 
-def start_emulator() -> Emulator:
+def start_emulator(advertise: str | None = None) -> Emulator:
+    """An emulator in a child process (``advertise``: see :func:`serve`)."""
+    command = [sys.executable, "-m", "bench.part_sink", "serve"]
+    if advertise is not None:
+        command += ["--advertise", advertise]
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.part_sink", "serve"],
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -370,7 +379,8 @@ def report(summary: dict[str, Any], target: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="(internal) run the emulator for a benchmark")
+    serve_parser = sub.add_parser("serve", help="(internal) run the emulator for a benchmark")
+    serve_parser.add_argument("--advertise", default=None, help="host:port clients use")
     parser.add_argument("--total-mib", type=int, default=512)
     parser.add_argument("--part-mib", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
@@ -379,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=sorted(CLIENTS), default="threads")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve()
+        serve(args.advertise)
         return 0
     summary = run(args.total_mib, args.part_mib, args.repeat, args.concurrency, args.client)
     report(summary, args.target)

@@ -247,7 +247,7 @@ async def _run_async(settings: HubSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Hub(settings) as hub:
-        await hub.start()
+        await hub.start(control=True)
         print(f"c2c-hub running: pairing {hub.session.state.value}; status in {hub.data_dir}")
         await stop.wait()
         print("stopping")
@@ -291,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_status)
     run = with_config(sub.add_parser("run", help="run the hub: stay paired, present, online"))
     run.set_defaults(func=_run)
+
+    from hub import cli_uploads
+
+    cli_uploads.register(sub, with_config, _settings)
     return parser
 
 

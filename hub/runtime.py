@@ -15,6 +15,8 @@ from typing import Any
 
 from hub.clock import Clock, SystemClock
 from hub.connectivity import ConnectivityMonitor
+from hub.control import SOCKET_NAME as CONTROL_SOCKET
+from hub.control import ControlServer
 from hub.frameio import FrameioClient, make_http_client
 from hub.logs import register_secret
 from hub.pairing import Pairing
@@ -24,10 +26,12 @@ from hub.settings import HubSettings
 from hub.status import build_status, write_status
 from hub.tasks import cancel_and_wait
 from hub.tokens import TokenStore, ensure_private_dir, write_private
+from hub.uploader import Uploader
 
 log = logging.getLogger(__name__)
 
 CLIENT_ID_FILE = "client-id"
+QUEUE_FILE = "queue.sqlite3"
 STATUS_INTERVAL_S = 2.0
 
 
@@ -61,18 +65,33 @@ class Hub:
         self.connectivity = ConnectivityMonitor(self.client, clock=self.clock)
         self.presence = Presence(self.session, self.settings.frameio, clock=self.clock)
         self.connectivity.on_change(lambda reason: self.presence.network_changed())
+        self.uploader = Uploader(
+            self.data_dir / QUEUE_FILE,
+            self.session,
+            self.http,
+            clock=self.clock,
+            pause=self.presence,
+            connectivity=self.connectivity,
+        )
         self._status_task: asyncio.Task[None] | None = None
+        self.control: ControlServer | None = None
         self.running = False
 
     def pairing(self) -> Pairing:
         return Pairing(self.client, self.session, self.settings.frameio, clock=self.clock)
 
-    async def start(self, *, presence: bool = True, status_file: bool = True) -> None:
+    async def start(
+        self, *, presence: bool = True, status_file: bool = True, control: bool = False
+    ) -> None:
         """Load credentials and start the background parts."""
         await self.session.start()
         self.connectivity.start()
         if presence:
             await self.presence.start()
+        await self.uploader.start()
+        if control:
+            self.control = ControlServer(self, self.data_dir / CONTROL_SOCKET)
+            await self.control.start()
         if status_file:
             self._status_task = asyncio.create_task(self._publish_status(), name="hub-status")
         self.running = True
@@ -81,13 +100,17 @@ class Hub:
         self.running = False
         await cancel_and_wait(self._status_task)
         self._status_task = None
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
+        await self.uploader.stop()
         await self.presence.stop()
         await self.connectivity.stop()
         await self.session.stop()
 
     def status(self) -> dict[str, Any]:
         presence = self.presence.snapshot()
-        return build_status(
+        status = build_status(
             self.session,
             self.connectivity.status,
             firmware_version=self.settings.frameio.firmware_version,
@@ -95,6 +118,8 @@ class Hub:
             paused=presence.get("paused"),
             running=self.running,
         )
+        status["uploads"] = self.uploader.snapshot()
+        return status
 
     async def _publish_status(self) -> None:
         while True:

@@ -128,5 +128,28 @@ def render_status(status: dict[str, Any], console: Console) -> None:
     table.add_row("Frame.io reachable", reach_text)
     speed = net.get("upload_mbps")
     table.add_row("Upload speed", "-" if speed is None else f"{speed:.1f} Mbit/s")
+    uploads = status.get("uploads") or {}
+    if uploads.get("running") is not None:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(uploads.get("counts", {}).items()) if v)
+        table.add_row(
+            "Uploads",
+            f"{uploads.get('files_remaining', 0)} files, "
+            f"{_mib(uploads.get('bytes_remaining'))} remaining; {counts or 'queue empty'}",
+        )
+        for current in uploads.get("current", []):
+            share = current.get("progress")
+            done = "-" if share is None else f"{100 * share:.0f}%"
+            table.add_row("  uploading", f"{current['name']}  {done}")
+        speed = uploads.get("throughput_bps")
+        if speed:
+            table.add_row("  throughput", f"{speed * 8 / 1e6:.1f} Mbit/s")
+        if uploads.get("paused"):
+            table.add_row("  held", str(uploads.get("paused_reason")))
+        for problem in uploads.get("problems", [])[-5:]:
+            table.add_row("  " + problem["state"], f"{problem['name']}: {problem['reason']}")
     table.add_row("Firmware", status["firmware_version"])
     console.print(table)
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / (1 << 20):.1f} MiB"

@@ -142,3 +142,68 @@ def test_bad_settings_are_reported_by_field(hub_env: dict[str, str]) -> None:
     done = subprocess.run([*CLI, "status"], env=env, capture_output=True, text=True)
     assert done.returncode == 2
     assert "frameio.api_base_url" in done.stderr and "https://" in done.stderr
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_upload_controls_drive_the_running_hub(
+    emulator: EmulatorHandle, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    import hashlib
+
+    media = tmp_path / "media"
+    media.mkdir()
+    take = media / "A001_T01.wav"
+    take.write_bytes(os.urandom(6 * 1024 * 1024 + 123))
+    second = media / "A001_T02.wav"
+    second.write_bytes(os.urandom(2 * 1024 * 1024))
+
+    assert _cli(hub_env, "upload", str(take)).returncode == 3, "no hub running: a clear error"
+    assert _pair(emulator, hub_env).returncode == 0
+    proc = subprocess.Popen(
+        [*CLI, "run"], env=hub_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        socket_path = tmp_path / "state" / "control.sock"
+        deadline = time.monotonic() + 20
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600, "the control socket is private"
+
+        done = _cli(hub_env, "upload", str(take), "--wait")
+        assert done.returncode == 0, done.stdout + done.stderr
+        asset = next(a for a in emulator.assets() if a["name"] == take.name)
+        assert asset["complete"]
+        assert asset["sha256"] == hashlib.sha256(take.read_bytes()).hexdigest()
+
+        assert _cli(hub_env, "mode", "manual").returncode == 0
+        queued = _cli(hub_env, "upload", str(second))
+        assert queued.returncode == 0, queued.stderr
+        time.sleep(1.0)
+        listing = json.loads(_cli(hub_env, "queue", "--json").stdout)
+        states = {f["name"]: f["state"] for f in listing["files"]}
+        assert states == {take.name: "done", second.name: "queued"}, states
+        assert listing["snapshot"]["mode"] == "manual"
+        second_id = next(f["id"] for f in listing["files"] if f["name"] == second.name)
+
+        assert _cli(hub_env, "start", str(second_id)).returncode == 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            listing = json.loads(_cli(hub_env, "queue", "--json").stdout)
+            if all(f["state"] == "done" for f in listing["files"]):
+                break
+            time.sleep(0.3)
+        assert all(f["state"] == "done" for f in listing["files"]), listing["files"]
+
+        status = _status(hub_env)
+        uploads = status["uploads"]
+        assert isinstance(uploads, dict) and uploads["counts"]["done"] == 2
+        human = _cli(hub_env, "status")
+        assert "Uploads" in human.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert not (tmp_path / "state" / "control.sock").exists()

@@ -1,0 +1,779 @@
+"""The uploader's benchmark (issue 5): ours against Frame.io's ``FrameioUploader``, same bytes.
+
+Every uploader runs as its own process, so each one's peak RSS and CPU seconds are its own
+(``os.wait4``); the emulator runs in another child process (:func:`bench.part_sink.
+start_emulator`), and the link simulator (:mod:`hub.linksim`) on its own thread here. Measured:
+
+- **loopback** (an emulator with no link in front): a single raw streaming PUT of the file to
+  the one URL of a ``parts=1`` asset (``http.client``, 1 MiB blocks: the ceiling for one
+  stream), our uploader on a 100 MiB file and on the main file, and ``FrameioUploader``;
+- **link**: the main file through the link simulator at 50 and 200 Mbit/s, 40 ms RTT (a second
+  emulator advertising the link's address, so every API call and part URL goes through it):
+  ours, then ``FrameioUploader``, each as a share of the link rate, and ours / theirs;
+- **real-time**: an 8-track 48 kHz 24-bit WAV (1.152 MB/s) appended at real speed for 10 min
+  (60 s with ``--quick``) at 50 Mbit/s, 40 ms RTT, its header rewritten at stop: seconds from
+  stop to the asset complete in the emulator (the last part acknowledged).
+
+Times per run: ``wall`` is launch to exit of the uploader's process (interpreter start, asset
+create, every part, the emulator's whole-file SHA-256 on the last part); ``sending`` is ``wall``
+less the same process's start-up and exit with nothing to do (timed just before: ours with an
+empty queue, ``FrameioUploader``'s child with its imports only); ``link busy`` is the time the
+link carried the upload (its byte counter, sampled every 10 ms).
+Shares of the link rate use ``link busy``; every run's bytes are checked in the emulator
+(complete, SHA-256 of the file), since ``FrameioUploader`` drops failed parts silently.
+
+Our uploader: ``python -m hub.uploader --data-dir DIR [--concurrency N] FILE``, paired first into
+a fresh DIR through the hub's own pairing (the emulated user approves). Test files are random
+bytes, generated once and kept in ``$TMPDIR/c2c-bench-files``.
+
+Run: ``python -m bench.uploader [--size-mib N] [--quick] [--only loopback,link,realtime]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import http.client
+import importlib.util
+import json
+import os
+import shutil
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from bench.part_sink import Emulator, pair, start_emulator
+from hub.linksim import LinkSimulator
+from hub.settings import FrameioSettings, HubSettings, StorageSettings
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+SMALL_MIB = 100
+RATES_BPS = (50e6, 200e6)
+DELAY_S = 0.020  # one way: 40 ms RTT
+REALTIME_RATE_BPS = 50e6
+CHANNELS, SAMPLE_RATE, SAMPLE_BYTES = 8, 48_000, 3
+REALTIME_BYTES_PER_S = CHANNELS * SAMPLE_RATE * SAMPLE_BYTES  # 1.152 MB/s
+FILETYPE = "video/quicktime"
+CLIENT_VERSION = "1.0.0"
+FILES_DIR = Path(tempfile.gettempdir()) / "c2c-bench-files"
+
+
+# ---------------------------------------------------------------------------- test files
+def test_file(size: int) -> tuple[Path, str]:
+    """A file of ``size`` random bytes (made once, then reused) and its SHA-256."""
+    FILES_DIR.mkdir(parents=True, exist_ok=True)
+    path = FILES_DIR / f"random-{size}.mov"
+    digest_path = path.with_suffix(".sha256")
+    if path.is_file() and path.stat().st_size == size and digest_path.is_file():
+        return path, digest_path.read_text().strip()
+    digest = hashlib.sha256()
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as out:
+        left = size
+        while left:
+            block = os.urandom(min(16 * MiB, left))
+            digest.update(block)
+            out.write(block)
+            left -= len(block)
+    partial.rename(path)
+    digest_path.write_text(digest.hexdigest())
+    return path, digest.hexdigest()
+
+
+def alias(path: Path, directory: Path) -> Path:
+    """The same bytes under a fresh name (a hard link: no copy, same page cache)."""
+    target = directory / f"take-{uuid.uuid4().hex[:8]}{path.suffix}"
+    try:
+        os.link(path, target)
+    except OSError:
+        shutil.copyfile(path, target)
+    return target
+
+
+# ---------------------------------------------------------------------------- a measured run
+@dataclass
+class Run:
+    scenario: str  # loopback / link / realtime
+    uploader: str  # ours / frameioclient / raw-put
+    size: int
+    rate_bps: float | None = None
+    rtt_ms: float = 0.0
+    wall_s: float = 0.0
+    sending_s: float | None = None
+    link_busy_s: float | None = None
+    cpu_s: float | None = None
+    peak_rss_mb: float | None = None
+    verified: bool = False
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mib_s(self) -> float:
+        seconds = self.link_busy_s or self.sending_s or self.wall_s
+        return self.size / MiB / seconds if seconds else 0.0
+
+    @property
+    def link_share(self) -> float | None:
+        if self.rate_bps is None or not self.link_busy_s:
+            return None
+        return self.size * 8 / self.link_busy_s / self.rate_bps
+
+    @property
+    def cpu_s_per_gib(self) -> float | None:
+        return None if self.cpu_s is None else self.cpu_s / (self.size / GiB)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            bench="uploader",
+            mib_s=round(self.mib_s, 2),
+            link_share=None if self.link_share is None else round(self.link_share, 4),
+            cpu_s_per_gib=None if self.cpu_s_per_gib is None else round(self.cpu_s_per_gib, 2),
+        )
+        for key in ("wall_s", "sending_s", "link_busy_s", "cpu_s", "peak_rss_mb"):
+            if isinstance(data[key], float):
+                data[key] = round(data[key], 3)
+        return data
+
+
+class Sampler:
+    """The link's byte counter every 10 ms."""
+
+    def __init__(self, link: LinkSimulator | None) -> None:
+        self.link = link
+        self.up: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.link is not None:
+                self.up.append((time.perf_counter(), self.link.stats()["up_bytes"]))
+            self._stop.wait(0.01)
+
+    def __enter__(self) -> Sampler:
+        if self.link is not None:
+            self.up.append((time.perf_counter(), self.link.stats()["up_bytes"]))
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.link is not None:
+            self.up.append((time.perf_counter(), self.link.stats()["up_bytes"]))
+
+    def link_busy(self) -> float | None:
+        """From the last sample before the run's first byte crossed the link to the first
+        sample after its last one (so it errs long, by up to 20 ms)."""
+        if len(self.up) < 2:
+            return None
+        base, final = self.up[0][1], self.up[-1][1]
+        if final == base:
+            return None
+        start = max(t for t, n in self.up if n == base)
+        end = next(t for t, n in self.up if n == final)
+        return end - start
+
+
+@dataclass
+class Process:
+    returncode: int
+    wall_s: float
+    link_busy_s: float | None
+    cpu_s: float
+    peak_rss_mb: float
+    lines: list[dict[str, Any]]
+    stderr: str
+
+
+def run_process(
+    command: list[str], env: dict[str, str], link: LinkSimulator | None, timeout: float
+) -> Process:
+    """Run ``command`` to its end; its JSON stdout lines, its own rusage, the link's view."""
+    with tempfile.TemporaryFile("w+") as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env
+        )
+        lines: list[dict[str, Any]] = []
+
+        def read() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                with contextlib.suppress(ValueError):
+                    item = json.loads(line)
+                    if isinstance(item, dict):
+                        lines.append(item)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        killer = threading.Timer(timeout, process.kill)
+        killer.start()
+        with Sampler(link) as sampler:
+            _, status, usage = os.wait4(process.pid, 0)
+            ended = time.perf_counter()
+        killer.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        reader.join(10)
+        errors.seek(0)
+        stderr = errors.read()
+    return Process(
+        returncode=process.returncode,
+        wall_s=ended - started,
+        link_busy_s=sampler.link_busy(),
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+        lines=lines,
+        stderr=stderr,
+    )
+
+
+# ---------------------------------------------------------------------------- the emulator side
+class Site:
+    """One emulator (and, for the link scenarios, the link simulator in front of it)."""
+
+    def __init__(self, link: LinkSimulator | None) -> None:
+        self.link = link
+        self.emulator: Emulator = start_emulator(advertise=link.address if link else None)
+        self.info = self.emulator.info
+        if link is not None:
+            direct = urlsplit(self.info["direct_url"])
+            assert direct.hostname is not None and direct.port is not None
+            link.set_target(direct.hostname, direct.port)
+        self.context = ssl.create_default_context(cafile=self.info["ca_file"])
+        self.http = httpx.Client(base_url=self.info["base_url"], verify=self.context, timeout=60)
+        self.token = pair(self.emulator, self.http)  # the device FrameioUploader's assets use
+
+    def close(self) -> None:
+        self.http.close()
+        self.emulator.close()
+
+    def asset_ids(self) -> set[str]:
+        return {a["id"] for a in self.emulator.handle.assets()}
+
+    def create_asset(self, name: str, size: int, parts: int | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "filetype": FILETYPE, "filesize": size, "offset": 0}
+        if parts is not None:
+            body["parts"] = parts
+        headers = {"Authorization": f"Bearer {self.token}", "x-client-version": CLIENT_VERSION}
+        for _ in range(40):
+            response = self.http.post("/v2/devices/assets", json=body, headers=headers)
+            if response.status_code != 429:
+                break
+            time.sleep(0.25)
+        response.raise_for_status()
+        asset: dict[str, Any] = response.json()
+        return asset
+
+    def verify(self, asset_ids: set[str], sha256: str) -> tuple[bool, str]:
+        """Every asset complete with the file's SHA-256 (and at least one)."""
+        if not asset_ids:
+            return False, "no asset was created"
+        problems = []
+        for asset_id in sorted(asset_ids):
+            asset = self.emulator.handle.asset(asset_id)
+            if not asset["complete"]:
+                missing = [p["number"] for p in asset["parts"] if not p["stored"]]
+                problems.append(f"{asset_id[:8]} incomplete, parts missing: {missing[:10]}")
+            elif asset["sha256"] != sha256:
+                problems.append(f"{asset_id[:8]} SHA-256 differs")
+        if len(asset_ids) > 1:
+            problems.append(f"{len(asset_ids)} assets for one file")
+        return not problems, "; ".join(problems)
+
+    def hub_settings(self, data_dir: Path) -> HubSettings:
+        return HubSettings(
+            frameio=FrameioSettings(
+                api_base_url=self.info["base_url"],
+                client_id=f"bench-{uuid.uuid4()}",
+                client_secret=SecretStr(self.info["client_secret"]),
+                ca_file=Path(self.info["ca_file"]),
+                firmware_version=CLIENT_VERSION,
+            ),
+            storage=StorageSettings(data_dir=data_dir),
+        )
+
+    def pair_hub(self, data_dir: Path) -> HubSettings:
+        """Pair a fresh hub data directory through the hub's own pairing."""
+        settings = self.hub_settings(data_dir)
+        asyncio.run(_pair_hub(settings, self.emulator))
+        return settings
+
+
+async def _pair_hub(settings: HubSettings, emulator: Emulator) -> None:
+    from hub.pairing import PairingStep, PairingUpdate
+    from hub.runtime import Hub
+
+    async with Hub(settings) as hub:
+        await hub.session.start()
+        pairing = hub.pairing()
+
+        def approve(update: PairingUpdate) -> None:
+            if update.step is PairingStep.SHOW_CODE and update.user_code:
+                emulator.handle.approve(update.user_code)
+
+        pairing.subscribe(approve)
+        await asyncio.wait_for(pairing.run(), 60)
+
+
+def uploader_env(settings: HubSettings) -> dict[str, str]:
+    frameio = settings.frameio
+    return os.environ | {
+        "C2C_HUB_FRAMEIO__API_BASE_URL": frameio.api_base_url,
+        "C2C_HUB_FRAMEIO__CA_FILE": str(frameio.ca_file),
+        "C2C_HUB_FRAMEIO__CLIENT_SECRET": frameio.client_secret.get_secret_value(),
+        "C2C_HUB_FRAMEIO__CLIENT_ID": frameio.client_id,
+        "C2C_HUB_FRAMEIO__FIRMWARE_VERSION": frameio.firmware_version,
+        "C2C_HUB_STORAGE__DATA_DIR": str(settings.storage.data_dir),
+    }
+
+
+def ours_available() -> bool:
+    return importlib.util.find_spec("hub.uploader.__main__") is not None
+
+
+# ---------------------------------------------------------------------------- the uploaders
+def _timeout(size: int, rate_bps: float | None) -> float:
+    return 600 + (size * 8 / rate_bps * 3 if rate_bps else size / (5 * MiB))
+
+
+def run_ours(
+    site: Site,
+    scenario: str,
+    source: Path,
+    sha256: str,
+    work: Path,
+    concurrency: int | None,
+    rate_bps: float | None = None,
+) -> Run:
+    size = source.stat().st_size
+    result = Run(scenario, "ours", size, rate_bps, 2000 * DELAY_S if rate_bps else 0.0)
+    if not ours_available():
+        result.detail = "skipped: python -m hub.uploader is not there yet"
+        return result
+    data_dir = work / f"hub-{uuid.uuid4().hex[:8]}"
+    settings = site.pair_hub(data_dir)
+    path = alias(source, work)
+    command = [sys.executable, "-m", "hub.uploader", "--data-dir", str(data_dir)]
+    if concurrency is not None:
+        command += ["--concurrency", str(concurrency)]
+    env = uploader_env(settings)
+    startup = run_process(command, env, None, 120)  # an empty queue: start-up and exit only
+    before = site.asset_ids()
+    try:
+        process = run_process([*command, str(path)], env, site.link, _timeout(size, rate_bps))
+    finally:
+        path.unlink(missing_ok=True)
+    _fill(result, process, startup)
+    result.verified, problems = site.verify(site.asset_ids() - before, sha256)
+    result.detail = _detail(process, problems)
+    if process.lines:
+        result.extra["summary"] = process.lines[-1]
+    return result
+
+
+def run_theirs(
+    site: Site,
+    scenario: str,
+    source: Path,
+    sha256: str,
+    work: Path,
+    rate_bps: float | None = None,
+) -> Run:
+    size = source.stat().st_size
+    result = Run(scenario, "frameioclient", size, rate_bps, 2000 * DELAY_S if rate_bps else 0.0)
+    asset = site.create_asset(source.name, size)
+    asset_file = work / f"asset-{asset['id']}.json"
+    asset_file.write_text(json.dumps(asset))
+    env = os.environ | {"REQUESTS_CA_BUNDLE": site.info["ca_file"]}
+    command = [sys.executable, "-m", "bench.uploader", "frameioclient"]
+    startup = run_process([*command, "-"], env, None, 120)  # imports only
+    process = run_process(
+        [*command, str(asset_file), str(source)], env, site.link, _timeout(size, rate_bps)
+    )
+    _fill(result, process, startup)
+    result.verified, problems = site.verify({asset["id"]}, sha256)
+    result.detail = _detail(process, problems)
+    result.extra["parts"] = len(asset["upload_urls"])
+    return result
+
+
+def _fill(result: Run, process: Process, startup: Process) -> None:
+    result.wall_s = process.wall_s
+    result.sending_s = process.wall_s - startup.wall_s
+    result.extra["startup_s"] = round(startup.wall_s, 3)
+    result.link_busy_s = process.link_busy_s
+    result.cpu_s = process.cpu_s
+    result.peak_rss_mb = process.peak_rss_mb
+
+
+def _detail(process: Process, problems: str) -> str:
+    notes = [problems] if problems else []
+    if process.returncode != 0:
+        tail = process.stderr.strip().splitlines()[-3:]
+        notes.append(f"exit {process.returncode}: {' | '.join(tail)}")
+    return "; ".join(notes)
+
+
+def frameioclient_child(asset_file: Path, path: Path) -> int:
+    """(child) Frame.io's uploader, as its users run it: 5 threads, part errors printed only."""
+    from frameioclient.lib.upload import FrameioUploader
+
+    asset = json.loads(asset_file.read_text())
+    with path.open("rb") as file:
+        FrameioUploader(asset, file).upload()
+    return 0
+
+
+def raw_put(site: Site, source: Path, sha256: str) -> Run:
+    """One streaming PUT of the whole file to a ``parts=1`` asset: the single-stream ceiling."""
+    size = source.stat().st_size
+    result = Run("loopback", "raw-put", size)
+    asset = site.create_asset(source.name, size, parts=1)
+    url = urlsplit(asset["upload_urls"][0])
+    assert url.hostname is not None
+    connection = http.client.HTTPSConnection(
+        url.hostname, url.port, context=site.context, timeout=600, blocksize=MiB
+    )
+    connection.connect()  # the handshake outside the timed region
+    headers = {"Content-Type": FILETYPE, "x-amz-acl": "private", "Content-Length": str(size)}
+    cpu = time.process_time()
+    started = time.perf_counter()
+    with source.open("rb") as body:
+        connection.request("PUT", f"{url.path}?{url.query}", body=body, headers=headers)
+        response = connection.getresponse()
+        answer = response.read()
+    result.wall_s = result.sending_s = time.perf_counter() - started
+    result.cpu_s = time.process_time() - cpu
+    connection.close()
+    result.verified, problems = site.verify({asset["id"]}, sha256)
+    result.detail = problems if response.status == 200 else f"{response.status}: {answer[:200]!r}"
+    return result
+
+
+# ---------------------------------------------------------------------------- real time
+def wav_header(data_size: int) -> bytes:
+    """A canonical 44-byte PCM WAV header (8 ch, 48 kHz, 24-bit) for ``data_size`` bytes."""
+    block = CHANNELS * SAMPLE_BYTES
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_size)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, CHANNELS, SAMPLE_RATE, SAMPLE_RATE * block, block, 24)
+        + b"data"
+        + struct.pack("<I", data_size)
+    )
+
+
+class Recorder:
+    """Appends audio to a WAV at real speed (10 blocks a second), rewrites the header at stop."""
+
+    TICK = 0.1
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        self.path, self.seconds = path, seconds
+        self.block = os.urandom(int(REALTIME_BYTES_PER_S * self.TICK) // 24 * 24)
+        self.written = 0
+        self.digest = ""
+
+    def open(self) -> None:
+        with self.path.open("wb") as out:
+            out.write(wav_header(0xFFFFFFFF - 36))  # the size is unknown while recording
+
+    async def record(self, grew: Callable[[], None]) -> None:
+        """Append for ``seconds`` at 1.152 MB/s, calling ``grew`` after every block."""
+        with self.path.open("r+b") as out:
+            out.seek(0, os.SEEK_END)
+            started = time.monotonic()
+            for index in range(1, round(self.seconds / self.TICK) + 1):
+                out.write(self.block)
+                out.flush()
+                self.written += len(self.block)
+                grew()
+                await asyncio.sleep(max(0.0, started + index * self.TICK - time.monotonic()))
+            out.seek(0)
+            out.write(wav_header(self.written))  # rewritten when recording stops
+            out.flush()
+            os.fsync(out.fileno())
+        digest = hashlib.sha256()
+        with self.path.open("rb") as source:
+            while chunk := source.read(4 * MiB):
+                digest.update(chunk)
+        self.digest = digest.hexdigest()
+
+
+def realtime(site: Site, work: Path, seconds: float, concurrency: int | None) -> Run:
+    blocks = round(seconds / Recorder.TICK)
+    size = 44 + blocks * (int(REALTIME_BYTES_PER_S * Recorder.TICK) // 24 * 24)
+    result = Run("realtime", "ours", size, REALTIME_RATE_BPS, 2000 * DELAY_S)
+    if importlib.util.find_spec("hub.uploader.realtime") is None:
+        result.detail = "skipped: hub.uploader.realtime (begin_recording) is not there yet"
+        return result
+    assert site.link is not None
+    site.link.set_rate(REALTIME_RATE_BPS)
+    site.link.set_delay(DELAY_S)
+    data_dir = work / f"hub-rt-{uuid.uuid4().hex[:8]}"
+    settings = site.pair_hub(data_dir)
+    before = site.asset_ids()
+    recorder = Recorder(work / f"take-{uuid.uuid4().hex[:8]}.wav", seconds)
+    cpu = time.process_time()
+    measured = asyncio.run(_realtime(settings, recorder, concurrency))
+    result.cpu_s = time.process_time() - cpu  # the whole bench process: recorder included
+    result.extra.update(measured)
+    result.wall_s = measured.get("total_s", 0.0)
+    result.size = 44 + recorder.written
+    result.verified, problems = site.verify(site.asset_ids() - before, recorder.digest)
+    result.detail = "; ".join(x for x in (problems, measured.get("error", "")) if x)
+    recorder.path.unlink(missing_ok=True)
+    return result
+
+
+async def _realtime(
+    settings: HubSettings, recorder: Recorder, concurrency: int | None
+) -> dict[str, Any]:
+    """Drive ``hub.uploader.engine.Uploader`` in this process while the take records."""
+    from hub.runtime import QUEUE_FILE, Hub
+    from hub.uploader.engine import UploadConfig, Uploader
+
+    started = time.perf_counter()
+    config = UploadConfig() if concurrency is None else UploadConfig(max_in_flight=concurrency)
+    try:
+        async with Hub(settings) as hub:
+            await hub.session.start()
+            queue = hub.data_dir / QUEUE_FILE
+            uploader = Uploader(queue, hub.session, hub.http, config=config)
+            await uploader.start()
+            try:
+                recorder.open()
+                file_id = await uploader.begin_recording(recorder.path, filetype="audio/wav")
+                await recorder.record(lambda: uploader.recording_grew(file_id))
+                stopped = time.perf_counter()
+                await uploader.end_recording(file_id)
+                async with asyncio.timeout(900):
+                    record = await uploader.wait_for(file_id)
+                acknowledged = time.perf_counter()
+            finally:
+                await uploader.stop()
+    except Exception as exc:  # the engine is young: report, do not sink the whole run
+        return {"error": f"{type(exc).__name__}: {exc}", "total_s": time.perf_counter() - started}
+    return {
+        "recorded_s": recorder.seconds,
+        "state": str(record.state),
+        "stop_to_acknowledged_s": round(acknowledged - stopped, 3),
+        "total_s": time.perf_counter() - started,
+    }
+
+
+# ---------------------------------------------------------------------------- the whole run
+@contextlib.contextmanager
+def _site(link: LinkSimulator | None) -> Iterator[Site]:
+    site = Site(link)
+    try:
+        yield site
+    finally:
+        site.close()
+
+
+def run(
+    size_mib: int,
+    realtime_s: float,
+    concurrency: int | None = None,
+    only: frozenset[str] = frozenset({"loopback", "link", "realtime"}),
+    emit: Callable[[Run], None] = lambda run: None,
+) -> list[Run]:
+    main_file, main_sha = test_file(size_mib * MiB)
+    small_file, small_sha = test_file(SMALL_MIB * MiB)
+    runs: list[Run] = []
+
+    def record(fn: Callable[[], Run], scenario: str, uploader: str, size: int) -> None:
+        """One measurement; an exception is reported as a failed run, the others go on."""
+        try:
+            item = fn()
+        except Exception as exc:
+            item = Run(scenario, uploader, size, detail=f"error: {type(exc).__name__}: {exc}")
+        runs.append(item)
+        emit(item)
+
+    big = size_mib * MiB
+    with tempfile.TemporaryDirectory(prefix="c2c-bench-uploader-") as tmp:
+        work = Path(tmp)
+        if "loopback" in only:
+            with _site(None) as site:
+                record(partial(raw_put, site, main_file, main_sha), "loopback", "raw-put", big)
+                for source, digest in ((small_file, small_sha), (main_file, main_sha)):
+                    record(
+                        partial(run_ours, site, "loopback", source, digest, work, concurrency),
+                        "loopback",
+                        "ours",
+                        source.stat().st_size,
+                    )
+                record(
+                    partial(run_theirs, site, "loopback", main_file, main_sha, work),
+                    "loopback",
+                    "frameioclient",
+                    big,
+                )
+        if only & {"link", "realtime"}:
+            link = LinkSimulator().start_thread()
+            try:
+                with _site(link) as site:
+                    for rate in RATES_BPS if "link" in only else ():
+                        link.set_rate(rate)
+                        link.set_delay(DELAY_S)
+                        record(
+                            partial(
+                                run_ours, site, "link", main_file, main_sha, work, concurrency, rate
+                            ),
+                            "link",
+                            "ours",
+                            big,
+                        )
+                        record(
+                            partial(run_theirs, site, "link", main_file, main_sha, work, rate),
+                            "link",
+                            "frameioclient",
+                            big,
+                        )
+                        link.set_rate(None)
+                        link.set_delay(0.0)
+                    if "realtime" in only:
+                        record(
+                            partial(realtime, site, work, realtime_s, concurrency),
+                            "realtime",
+                            "ours",
+                            0,
+                        )
+            finally:
+                link.stop_thread()
+    return runs
+
+
+# ---------------------------------------------------------------------------- the report
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def row(item: Run) -> str:
+    link = f"{item.rate_bps / 1e6:.0f} Mbit/{item.rtt_ms:.0f} ms" if item.rate_bps else "loopback"
+    share = None if item.link_share is None else item.link_share * 100
+    ok = "ok" if item.verified else ("skip" if item.detail.startswith("skipped") else "FAIL")
+    return (
+        f"{item.scenario:<9}{item.uploader:<14}{item.size / MiB:>7.0f}{link:>16}"
+        f"{item.wall_s:>8.1f}{_fmt(item.sending_s, '.1f'):>8}{_fmt(item.link_busy_s, '.1f'):>8}"
+        f"{item.mib_s:>8.1f}{_fmt(share, '.1f'):>7}{_fmt(item.cpu_s_per_gib, '.2f'):>10}"
+        f"{_fmt(item.peak_rss_mb, '.0f'):>7}  {ok}" + (f"  ({item.detail})" if item.detail else "")
+    )
+
+
+HEADER = (
+    f"{'scenario':<9}{'uploader':<14}{'MiB':>7}{'link':>16}{'wall s':>8}{'send s':>8}"
+    f"{'busy s':>8}{'MiB/s':>8}{'% link':>7}{'CPU s/GiB':>10}{'RSS MB':>7}  bytes"
+)
+
+
+def verdicts(runs: list[Run]) -> dict[str, Any]:
+    """The issue's aims, from the runs that happened."""
+
+    def find(
+        scenario: str, uploader: str, size: int | None = None, rate: float | None = None
+    ) -> Run | None:
+        for item in runs:
+            if (item.scenario, item.uploader) == (scenario, uploader) and item.wall_s:
+                if (size is None or item.size == size) and (rate is None or item.rate_bps == rate):
+                    return item
+        return None
+
+    out: dict[str, Any] = {"bench": "uploader-summary"}
+    for rate in RATES_BPS:
+        ours, theirs = find("link", "ours", rate=rate), find("link", "frameioclient", rate=rate)
+        key = f"{rate / 1e6:.0f}mbit"
+        if ours is not None and ours.link_share is not None:
+            out[f"ours_share_{key}"] = round(ours.link_share, 4)
+            out[f"ours_share_{key}_meets_95"] = ours.link_share >= 0.95
+        if theirs is not None and theirs.link_share is not None:
+            out[f"frameioclient_share_{key}"] = round(theirs.link_share, 4)
+        if ours is not None and theirs is not None and ours.link_busy_s and theirs.link_busy_s:
+            ratio = theirs.link_busy_s / ours.link_busy_s
+            out[f"ours_over_frameioclient_{key}"] = round(ratio, 2)
+            out[f"ours_over_frameioclient_{key}_meets_1_5"] = ratio >= 1.5
+    raw = find("loopback", "raw-put")
+    big = max(
+        (r for r in runs if r.scenario == "loopback" and r.uploader == "ours" and r.wall_s),
+        key=lambda r: r.size,
+        default=None,
+    )
+    small = find("loopback", "ours", size=SMALL_MIB * MiB)
+    if raw is not None and big is not None:
+        out["loopback_ours_over_raw_put"] = round(big.mib_s / raw.mib_s, 3)
+        out["loopback_ours_over_raw_put_wall"] = round(big.size / big.wall_s / MiB / raw.mib_s, 3)
+    if big is not None and small is not None and big.peak_rss_mb and small.peak_rss_mb:
+        out["peak_rss_mb"] = {"small": round(small.peak_rss_mb), "large": round(big.peak_rss_mb)}
+        out["peak_rss_meets_150"] = max(big.peak_rss_mb, small.peak_rss_mb) < 150
+        out["peak_rss_flat"] = big.peak_rss_mb <= small.peak_rss_mb * 1.2 + 10
+        out["cpu_s_per_gib"] = big.cpu_s_per_gib and round(big.cpu_s_per_gib, 2)
+    rt = find("realtime", "ours")
+    if rt is not None and "stop_to_acknowledged_s" in rt.extra:
+        out["realtime_stop_to_acknowledged_s"] = rt.extra["stop_to_acknowledged_s"]
+    out["all_bytes_verified"] = all(r.verified for r in runs if not r.detail.startswith("skipped"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["frameioclient"]:
+        if argv[1:] == ["-"]:  # start-up only, for the timing of the same process doing nothing
+            from frameioclient.lib.upload import FrameioUploader  # noqa: F401
+
+            return 0
+        return frameioclient_child(Path(argv[1]), Path(argv[2]))
+    parser = argparse.ArgumentParser(prog="python -m bench.uploader", description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=None, help="main file (2048; quick 256)")
+    parser.add_argument("--realtime-s", type=float, default=None, help="take (600; quick 60)")
+    parser.add_argument("--quick", action="store_true", help="256 MiB and a 60 s take")
+    parser.add_argument("--concurrency", type=int, default=None, help="passed to ours")
+    parser.add_argument("--only", default="loopback,link,realtime", help="comma-separated")
+    args = parser.parse_args(argv)
+    size_mib = args.size_mib or (256 if args.quick else 2048)
+    realtime_s = args.realtime_s or (60.0 if args.quick else 600.0)
+    only = frozenset(x.strip() for x in args.only.split(",") if x.strip())
+    print(
+        f"uploader: {size_mib} MiB file, links {', '.join(f'{r / 1e6:.0f}' for r in RATES_BPS)}"
+        f" Mbit/s at {2000 * DELAY_S:.0f} ms RTT, real-time take {realtime_s:.0f} s, "
+        f"{os.cpu_count()} CPUs",
+        flush=True,
+    )
+    print(HEADER, flush=True)
+    runs = run(
+        size_mib,
+        realtime_s,
+        args.concurrency,
+        only,
+        emit=lambda item: print(row(item), flush=True),
+    )
+    for item in runs:
+        print(json.dumps(item.to_json()))
+    summary = verdicts(runs)
+    print(json.dumps(summary))
+    return 0 if summary["all_bytes_verified"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""A standalone uploader process: ``python -m hub.uploader --data-dir DIR [FILE...]``.
+
+Reads the hub's settings from the environment (``C2C_HUB_FRAMEIO__API_BASE_URL``,
+``__CA_FILE``, ``__CLIENT_SECRET``, ``__CLIENT_ID``, ``C2C_HUB_STORAGE__DATA_DIR``, as
+``c2c-hub`` does) and the credentials ``c2c-hub pair`` stored in the data directory. No presence
+socket: a 409 "Channel Paused" is confirmed with ``GET /v2/devices/me`` instead.
+
+Queues the given files (idempotently: a file already queued with the same path, size and mtime
+is not queued again), or with no files resumes the queue; runs until every file is in a final
+state. Prints one JSON object per line on stdout for every progress event, then a final
+``{"type": "summary", ...}`` line. Exit status: 0 when every file is done, 1 when some ended
+otherwise (failed, corrupt, skipped, cancelled), 2 when the uploader cannot run (settings, not
+paired).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from hub.frameio import FrameioClient, make_http_client
+from hub.runtime import QUEUE_FILE, resolve_client_id
+from hub.session import Session
+from hub.settings import SettingsError, load_settings
+from hub.tokens import PairingState, TokenStore, TokenStoreError, ensure_private_dir
+from hub.uploader.engine import UploadConfig, Uploader
+from hub.uploader.queue import FileState
+
+log = logging.getLogger("hub.uploader")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m hub.uploader", description="Upload files to Frame.io through the queue."
+    )
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="files to upload")
+    parser.add_argument("--data-dir", type=Path, help="the hub's data directory (credentials)")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="part PUTs in flight (default 4)"
+    )
+    parser.add_argument(
+        "--files-in-parallel", type=int, default=None, help="files sent at once (default 2)"
+    )
+    parser.add_argument("--channel", type=int, default=0, help="channel external_index (0)")
+    parser.add_argument("--filetype", default=None, help="MIME type (default: from the name)")
+    parser.add_argument(
+        "--part-size", type=int, default=None, help="ask for basic parts of this many bytes"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print the summary only")
+    return parser.parse_args(argv)
+
+
+def _print(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
+
+
+async def run(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.data_dir is not None:
+        overrides["storage"] = {"data_dir": args.data_dir}
+    try:
+        settings = resolve_client_id(load_settings(**overrides))
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    data_dir = ensure_private_dir(settings.storage.data_dir)
+    defaults = UploadConfig()
+    config = UploadConfig(
+        max_in_flight=args.concurrency or defaults.max_in_flight,
+        files_in_parallel=args.files_in_parallel or defaults.files_in_parallel,
+        basic_part_size=args.part_size,
+    )
+    async with make_http_client(settings.frameio) as http:
+        client = FrameioClient.from_settings(settings.frameio, http)
+        session = Session(client, TokenStore(data_dir / "credentials"), settings.frameio)
+        try:
+            await session.start()
+        except TokenStoreError as exc:
+            print(f"cannot read the credentials: {exc}", file=sys.stderr)
+            return 2
+        try:
+            if session.state in (PairingState.UNPAIRED, PairingState.NEEDS_PAIRING):
+                print(f"not paired ({session.state.value}): run `c2c-hub pair`", file=sys.stderr)
+                return 2
+            uploader = Uploader(data_dir / QUEUE_FILE, session, http, config=config)
+            if not args.quiet:
+                uploader.on_event(_print)
+            await uploader.start()
+            try:
+                return await _upload(uploader, args)
+            finally:
+                await uploader.stop()
+        finally:
+            await session.stop()
+
+
+async def _upload(uploader: Uploader, args: argparse.Namespace) -> int:
+    wanted = []
+    for path in args.files:
+        try:
+            wanted.append(
+                await uploader.enqueue(path, filetype=args.filetype, channel=args.channel)
+            )
+        except OSError as exc:
+            print(f"cannot queue {path}: {exc}", file=sys.stderr)
+            return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    idle = asyncio.create_task(uploader.wait_idle(), name="uploader-idle")
+    stopper = asyncio.create_task(stop.wait(), name="uploader-signal")
+    await asyncio.wait({idle, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (idle, stopper):
+        task.cancel()
+    await asyncio.gather(idle, stopper, return_exceptions=True)
+    files = uploader.files()
+    ids = set(wanted) if wanted else {f["id"] for f in files}
+    mine = [f for f in files if f["id"] in ids]
+    ok = bool(mine) and all(f["state"] == FileState.DONE for f in mine)
+    _print(
+        {
+            "type": "summary",
+            "ok": ok,
+            "interrupted": stop.is_set(),
+            "snapshot": uploader.snapshot(),
+            "files": mine,
+        }
+    )
+    if stop.is_set():
+        return 130
+    return 0 if ok or not mine else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()

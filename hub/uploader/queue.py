@@ -1,0 +1,715 @@
+"""The durable upload queue: one SQLite database, one writer, states a person can read.
+
+Layout (``<data_dir>/queue.sqlite3``, WAL, ``synchronous=FULL`` so a commit survives a power cut):
+
+- ``files``: one row per file, with the capture time persisted at enqueue (``offset`` stays
+  true across power cycles), the file's identity when it was queued (size, mtime, inode), its
+  state and the reason for it, priorities, the Frame.io asset once created, and ``info`` (JSON:
+  counters such as assets re-created, create calls whose answer was lost).
+- ``parts``: one row per part of an asset: where it sits in the file, its upload URL and when
+  that URL expires, and ``pending`` → ``sending`` → ``acked``.
+- ``settings``: the mode (auto/manual), parallel uploads, priorities per file type (JSON).
+
+Rules (litequeue / persist-queue style):
+
+- The intent is written before the act (``part_sending`` before a PUT, ``begin_create`` before
+  an asset create) and the result before anyone is told (``part_acked`` before a progress
+  event). A claim is one ``UPDATE … RETURNING`` inside ``BEGIN IMMEDIATE``.
+- On open, whatever was in flight is given back: ``uploading`` files become ``queued``,
+  ``sending`` parts become ``pending`` (they were never acknowledged, so sending them again is
+  right), and an asset create whose answer never got stored is counted (a possible duplicate
+  asset in Frame.io; nothing here can tell).
+- ``acked`` parts are never sent again. The queue never touches the media files themselves.
+
+Every method runs on the one aiosqlite connection (its own thread), so the event loop never
+blocks on disk. :attr:`UploadQueue.files` mirrors every row of ``files`` after each commit, so
+status snapshots are cheap and synchronous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import aiosqlite
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    path          TEXT    NOT NULL,
+    name          TEXT    NOT NULL,
+    filetype      TEXT    NOT NULL,
+    channel       INTEGER NOT NULL DEFAULT 0,
+    size          INTEGER,
+    mtime_ns      INTEGER,
+    inode         INTEGER,
+    capture_time  REAL    NOT NULL,
+    enqueued_at   REAL    NOT NULL,
+    state         TEXT    NOT NULL,
+    reason        TEXT,
+    priority      INTEGER NOT NULL DEFAULT 0,
+    type_priority INTEGER NOT NULL DEFAULT 0,
+    realtime      INTEGER NOT NULL DEFAULT 0,
+    released      INTEGER NOT NULL DEFAULT 0,
+    asset_id      TEXT,
+    create_pending INTEGER NOT NULL DEFAULT 0,
+    bytes_acked   INTEGER NOT NULL DEFAULT 0,
+    updated_at    REAL    NOT NULL,
+    finished_at   REAL,
+    info          TEXT    NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS files_state ON files (state);
+CREATE INDEX IF NOT EXISTS files_identity ON files (path, size, mtime_ns);
+CREATE TABLE IF NOT EXISTS parts (
+    file_id        INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+    number         INTEGER NOT NULL,
+    offset         INTEGER NOT NULL,
+    size           INTEGER NOT NULL,
+    is_final       INTEGER NOT NULL DEFAULT 0,
+    state          TEXT    NOT NULL DEFAULT 'pending',
+    url            TEXT,
+    url_expires_at REAL,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    sha256         TEXT,
+    acked_at       REAL,
+    PRIMARY KEY (file_id, number)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class FileState(StrEnum):
+    """What a person sees for each file."""
+
+    RECORDING = "recording"  # still being written; parts go up as data arrives (real-time)
+    QUEUED = "queued"  # waiting its turn (or, in manual mode, for a start)
+    UPLOADING = "uploading"  # being sent now
+    DONE = "done"  # every byte acknowledged by Frame.io
+    FAILED = "failed"  # gave up; ``reason`` says why; "retry" puts it back
+    SKIPPED_PAUSED = "skipped_paused"  # captured while the device was paused (409)
+    CANCELLED = "cancelled"  # a person cancelled it
+    CORRUPT = "corrupt"  # unreadable, truncated, or changed after it was queued
+
+
+FINAL_STATES = frozenset(
+    {
+        FileState.DONE,
+        FileState.FAILED,
+        FileState.SKIPPED_PAUSED,
+        FileState.CANCELLED,
+        FileState.CORRUPT,
+    }
+)
+ACTIVE_STATES = frozenset({FileState.RECORDING, FileState.QUEUED, FileState.UPLOADING})
+
+
+class PartState(StrEnum):
+    PENDING = "pending"  # planned (maybe with a URL), not being sent
+    SENDING = "sending"  # a PUT is (or was, before a crash) in flight
+    ACKED = "acked"  # S3 answered 200: never sent again
+
+
+@dataclass
+class FileRecord:
+    id: int
+    path: str
+    name: str
+    filetype: str
+    channel: int
+    size: int | None
+    mtime_ns: int | None
+    inode: int | None
+    capture_time: float
+    enqueued_at: float
+    state: FileState
+    reason: str | None
+    priority: int
+    type_priority: int
+    realtime: bool
+    released: bool
+    asset_id: str | None
+    create_pending: bool
+    bytes_acked: int
+    updated_at: float
+    finished_at: float | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_priority(self) -> int:
+        return self.priority + self.type_priority
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "name": self.name,
+            "filetype": self.filetype,
+            "channel": self.channel,
+            "size": self.size,
+            "capture_time": self.capture_time,
+            "enqueued_at": self.enqueued_at,
+            "state": self.state.value,
+            "reason": self.reason,
+            "priority": self.priority,
+            "type_priority": self.type_priority,
+            "realtime": self.realtime,
+            "asset_id": self.asset_id,
+            "bytes_acked": self.bytes_acked,
+            "finished_at": self.finished_at,
+            "info": self.info,
+        }
+
+
+@dataclass
+class PartRecord:
+    file_id: int
+    number: int
+    offset: int
+    size: int
+    is_final: bool
+    state: PartState
+    url: str | None
+    url_expires_at: float | None
+    attempts: int
+    sha256: str | None
+    acked_at: float | None
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+@dataclass(frozen=True)
+class NewPart:
+    """A part to record (with its URL when it already has one)."""
+
+    number: int
+    offset: int
+    size: int
+    url: str | None = None
+    url_expires_at: float | None = None
+    is_final: bool = False
+
+
+_FILE_COLUMNS = [f.name for f in fields(FileRecord)]
+_BOOL_FILE_COLUMNS = {"realtime", "released", "create_pending"}
+
+
+def _file(row: aiosqlite.Row) -> FileRecord:
+    values: dict[str, Any] = {name: row[name] for name in _FILE_COLUMNS}
+    values["state"] = FileState(values["state"])
+    for name in _BOOL_FILE_COLUMNS:
+        values[name] = bool(values[name])
+    values["info"] = json.loads(values["info"] or "{}")
+    return FileRecord(**values)
+
+
+def _part(row: aiosqlite.Row) -> PartRecord:
+    return PartRecord(
+        file_id=row["file_id"],
+        number=row["number"],
+        offset=row["offset"],
+        size=row["size"],
+        is_final=bool(row["is_final"]),
+        state=PartState(row["state"]),
+        url=row["url"],
+        url_expires_at=row["url_expires_at"],
+        attempts=row["attempts"],
+        sha256=row["sha256"],
+        acked_at=row["acked_at"],
+    )
+
+
+def type_keys(name: str, filetype: str) -> list[str]:
+    """The keys a per-type priority may be set under, most specific first.
+
+    ``"audio/wav"``, ``"audio/*"``, ``".wav"`` for ``take1.WAV`` of type ``audio/wav``.
+    """
+    keys = [filetype.lower()]
+    if "/" in filetype:
+        keys.append(filetype.split("/", 1)[0].lower() + "/*")
+    suffix = Path(name).suffix.lower()
+    if suffix:
+        keys.append(suffix)
+    return keys
+
+
+def normalize_type_key(key: str) -> str:
+    """``"WAV"``, ``"wav"`` and ``".wav"`` all mean the extension; MIME types stay as given."""
+    key = key.strip().lower()
+    if not key:
+        raise ValueError("a file type key must not be empty")
+    if "/" in key or key.startswith("."):
+        return key
+    return "." + key
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(
+    fn: Callable[Concatenate[UploadQueue, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[UploadQueue, P], Coroutine[Any, Any, R]]:
+    """One statement or transaction at a time on the one connection, never cut short.
+
+    Coroutines share the connection, so each operation holds the lock; and it runs shielded, so
+    a caller cancelled mid-transaction (a cancelled upload, ``stop()``) cannot leave a
+    transaction open: the operation completes (or rolls back) on its own.
+    """
+
+    async def wrapper(self: UploadQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        async def run() -> R:
+            async with self._lock:
+                return await fn(self, *args, **kwargs)
+
+        return await asyncio.shield(run())
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+class QueueClosed(RuntimeError):
+    """The queue is not open."""
+
+
+class UploadQueue:
+    """The queue's database and its in-memory mirror. Open once; one connection writes."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self.files: dict[int, FileRecord] = {}
+        self.settings: dict[str, Any] = {}
+        #: What the last :meth:`open` gave back: files requeued, parts returned, lost creates.
+        self.recovered: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise QueueClosed("the upload queue is not open")
+        return self._db
+
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
+    async def open(self, now: float) -> None:
+        """Open (creating if needed) and give back whatever a crash left in flight."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only: the queue names the media and the assets. SQLite gives its -wal and -shm
+        # files the database file's permissions, so creating it 0600 covers all three.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(self.path, 0o600)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.executescript(_SCHEMA)
+            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+        self.recovered = await self._recover(now)
+        await self._load()
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._db is not None:
+                db, self._db = self._db, None
+                await db.close()
+
+    @_locked
+    async def give_back(self, now: float) -> dict[str, int]:
+        """Return whatever is in flight to the queue (on open after a crash, and on stop)."""
+        return await self._recover(now)
+
+    async def _recover(self, now: float) -> dict[str, int]:
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await db.execute(
+                "UPDATE parts SET state = 'pending' WHERE state = 'sending' RETURNING file_id"
+            )
+            parts = len(list(await cur.fetchall()))
+            cur = await db.execute(
+                "UPDATE files SET state = 'queued', updated_at = ? WHERE state = 'uploading' "
+                "RETURNING id",
+                (now,),
+            )
+            files = len(list(await cur.fetchall()))
+            # A create whose answer was never stored: Frame.io may hold an asset we do not know.
+            cur = await db.execute("SELECT id, info FROM files WHERE create_pending = 1")
+            lost = 0
+            for row in await cur.fetchall():
+                info = json.loads(row["info"] or "{}")
+                info["lost_creates"] = int(info.get("lost_creates", 0)) + 1
+                lost += 1
+                await db.execute(
+                    "UPDATE files SET create_pending = 0, info = ? WHERE id = ?",
+                    (json.dumps(info), row["id"]),
+                )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return {"files_requeued": files, "parts_returned": parts, "lost_creates": lost}
+
+    async def _load(self) -> None:
+        cur = await self.db.execute("SELECT * FROM files ORDER BY id")
+        self.files = {row["id"]: _file(row) for row in await cur.fetchall()}
+        cur = await self.db.execute("SELECT key, value FROM settings")
+        self.settings = {row["key"]: json.loads(row["value"]) for row in await cur.fetchall()}
+
+    async def _refresh(self, file_id: int) -> FileRecord:
+        cur = await self.db.execute("SELECT * FROM files WHERE id = ?", (file_id,))
+        row = await cur.fetchone()
+        if row is None:
+            self.files.pop(file_id, None)
+            raise KeyError(file_id)
+        record = _file(row)
+        self.files[file_id] = record
+        return record
+
+    # ------------------------------------------------------------------ settings
+    def setting(self, key: str, default: Any) -> Any:
+        return self.settings.get(key, default)
+
+    @_locked
+    async def set_setting(self, key: str, value: Any) -> None:
+        await self._set_setting(key, value)
+
+    async def _set_setting(self, key: str, value: Any) -> None:
+        await self.db.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+        self.settings[key] = value
+
+    def type_priority_for(self, name: str, filetype: str) -> int:
+        table: dict[str, int] = self.setting("type_priorities", {})
+        for key in type_keys(name, filetype):
+            if key in table:
+                return int(table[key])
+        return 0
+
+    @_locked
+    async def set_type_priority(self, key: str, priority: int, now: float) -> None:
+        """Priority for every file of a type (``".wav"``, ``"audio/wav"``, ``"audio/*"``)."""
+        table = dict(self.setting("type_priorities", {}))
+        table[normalize_type_key(key)] = int(priority)
+        await self._set_setting("type_priorities", table)
+        for record in list(self.files.values()):
+            wanted = self.type_priority_for(record.name, record.filetype)
+            if wanted != record.type_priority:
+                await self.db.execute(
+                    "UPDATE files SET type_priority = ?, updated_at = ? WHERE id = ?",
+                    (wanted, now, record.id),
+                )
+                self.files[record.id] = replace(record, type_priority=wanted)
+
+    # ------------------------------------------------------------------ files
+    async def find(self, path: str, size: int | None, mtime_ns: int | None) -> FileRecord | None:
+        """A file already queued with this path and identity (for idempotent enqueue)."""
+        for record in self.files.values():
+            if record.path == path and record.size == size and record.mtime_ns == mtime_ns:
+                return record
+        return None
+
+    @_locked
+    async def add(
+        self,
+        *,
+        path: str,
+        name: str,
+        filetype: str,
+        channel: int,
+        size: int | None,
+        mtime_ns: int | None,
+        inode: int | None,
+        capture_time: float,
+        now: float,
+        state: FileState = FileState.QUEUED,
+        priority: int = 0,
+        realtime: bool = False,
+        released: bool = False,
+        reason: str | None = None,
+    ) -> FileRecord:
+        cur = await self.db.execute(
+            "INSERT INTO files (path, name, filetype, channel, size, mtime_ns, inode, "
+            "capture_time, enqueued_at, state, reason, priority, type_priority, realtime, "
+            "released, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
+            (
+                path,
+                name,
+                filetype,
+                channel,
+                size,
+                mtime_ns,
+                inode,
+                capture_time,
+                now,
+                state.value,
+                reason,
+                priority,
+                self.type_priority_for(name, filetype),
+                int(realtime),
+                int(released),
+                now,
+            ),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return await self._refresh(int(row[0]))
+
+    @_locked
+    async def claim(self, now: float, *, manual: bool) -> FileRecord | None:
+        """Move the most urgent queued file to ``uploading`` and return it (one transaction)."""
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await db.execute(
+                "UPDATE files SET state = 'uploading', reason = NULL, updated_at = ? "
+                "WHERE id = (SELECT id FROM files WHERE state = 'queued' AND (? = 0 OR released) "
+                "ORDER BY priority + type_priority DESC, id ASC LIMIT 1) RETURNING *",
+                (now, int(manual)),
+            )
+            row = await cur.fetchone()
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        if row is None:
+            return None
+        record = _file(row)
+        self.files[record.id] = record
+        return record
+
+    @_locked
+    async def set_state(
+        self,
+        file_id: int,
+        state: FileState,
+        now: float,
+        reason: str | None = None,
+        *,
+        only_from: Iterable[FileState] | None = None,
+    ) -> FileRecord | None:
+        """Set a file's state (and reason); with ``only_from``, only from those states.
+
+        Returns the updated record, or None when ``only_from`` did not match.
+        """
+        finished = now if state in FINAL_STATES else None
+        sql = "UPDATE files SET state = ?, reason = ?, updated_at = ?, finished_at = ?"
+        args: list[Any] = [state.value, reason, now, finished]
+        sql += " WHERE id = ?"
+        args.append(file_id)
+        if only_from is not None:
+            allowed = [s.value for s in only_from]
+            sql += f" AND state IN ({', '.join('?' for _ in allowed)})"
+            args.extend(allowed)
+        cur = await self.db.execute(sql + " RETURNING id", args)
+        if await cur.fetchone() is None:
+            return None
+        return await self._refresh(file_id)
+
+    @_locked
+    async def update(self, file_id: int, /, **changes: Any) -> FileRecord:
+        """Set plain columns of a file (``info`` is a dict, booleans are stored as ints)."""
+        return await self._update(file_id, **changes)
+
+    async def _update(self, file_id: int, /, **changes: Any) -> FileRecord:
+        if not changes:
+            return self.files[file_id]
+        columns = []
+        args: list[Any] = []
+        for key, value in changes.items():
+            if key not in _FILE_COLUMNS or key == "id":
+                raise ValueError(f"unknown file column {key!r}")
+            if key == "info":
+                value = json.dumps(value)
+            elif isinstance(value, FileState):
+                value = value.value
+            elif isinstance(value, bool):
+                value = int(value)
+            columns.append(f"{key} = ?")
+            args.append(value)
+        args.append(file_id)
+        await self.db.execute(f"UPDATE files SET {', '.join(columns)} WHERE id = ?", args)
+        return await self._refresh(file_id)
+
+    @_locked
+    async def bump_info(self, file_id: int, key: str, by: int = 1) -> FileRecord:
+        info = dict(self.files[file_id].info)
+        info[key] = int(info.get(key, 0)) + by
+        return await self._update(file_id, info=info)
+
+    # ------------------------------------------------------------------ assets
+    @_locked
+    async def begin_create(self, file_id: int, now: float) -> None:
+        """Intent: an asset create is about to be sent for this file."""
+        await self._update(file_id, create_pending=True, updated_at=now)
+
+    @_locked
+    async def create_failed(self, file_id: int, now: float) -> None:
+        """The create got a definite answer that was not an asset (nothing was created)."""
+        await self._update(file_id, create_pending=False, updated_at=now)
+
+    @_locked
+    async def asset_created(
+        self,
+        file_id: int,
+        asset_id: str,
+        parts: Sequence[NewPart],
+        now: float,
+    ) -> FileRecord:
+        """Store a new asset and its planned parts (replacing any earlier asset's parts)."""
+        db = self.db
+        record = self.files[file_id]
+        info = dict(record.info)
+        info["assets_created"] = int(info.get("assets_created", 0)) + 1
+        if record.asset_id is not None and record.asset_id != asset_id:
+            info.setdefault("abandoned_assets", []).append(record.asset_id)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute("DELETE FROM parts WHERE file_id = ?", (file_id,))
+            await self._insert_parts(file_id, parts)
+            await db.execute(
+                "UPDATE files SET asset_id = ?, create_pending = 0, bytes_acked = 0, info = ?, "
+                "updated_at = ? WHERE id = ?",
+                (asset_id, json.dumps(info), now, file_id),
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return await self._refresh(file_id)
+
+    async def _insert_parts(self, file_id: int, parts: Sequence[NewPart]) -> None:
+        await self.db.executemany(
+            "INSERT INTO parts (file_id, number, offset, size, is_final, url, url_expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_id, number) DO UPDATE SET "
+            "offset = excluded.offset, size = excluded.size, is_final = excluded.is_final, "
+            "url = excluded.url, url_expires_at = excluded.url_expires_at",
+            [
+                (file_id, p.number, p.offset, p.size, int(p.is_final), p.url, p.url_expires_at)
+                for p in parts
+            ],
+        )
+
+    @_locked
+    async def plan_parts(self, file_id: int, parts: Sequence[NewPart]) -> None:
+        """Record (or re-plan) parts that are not acknowledged (real-time uploads)."""
+        acked = {p.number for p in await self._parts(file_id) if p.state is PartState.ACKED}
+        clash = [p.number for p in parts if p.number in acked]
+        if clash:
+            raise ValueError(f"parts {clash} are acknowledged already")
+        await self._insert_parts(file_id, parts)
+
+    @_locked
+    async def set_part_url(
+        self, file_id: int, number: int, url: str, url_expires_at: float | None
+    ) -> None:
+        await self.db.execute(
+            "UPDATE parts SET url = ?, url_expires_at = ? WHERE file_id = ? AND number = ? "
+            "AND state != 'acked'",
+            (url, url_expires_at, file_id, number),
+        )
+
+    @_locked
+    async def parts(self, file_id: int) -> list[PartRecord]:
+        return await self._parts(file_id)
+
+    async def _parts(self, file_id: int) -> list[PartRecord]:
+        cur = await self.db.execute(
+            "SELECT * FROM parts WHERE file_id = ? ORDER BY number", (file_id,)
+        )
+        return [_part(row) for row in await cur.fetchall()]
+
+    @_locked
+    async def part_sending(self, file_id: int, number: int) -> None:
+        """Intent: a PUT of this part is about to go out."""
+        await self.db.execute(
+            "UPDATE parts SET state = 'sending', attempts = attempts + 1 "
+            "WHERE file_id = ? AND number = ? AND state != 'acked'",
+            (file_id, number),
+        )
+
+    @_locked
+    async def part_unsent(self, file_id: int, number: int) -> None:
+        """The PUT failed: the part is pending again."""
+        await self.db.execute(
+            "UPDATE parts SET state = 'pending' WHERE file_id = ? AND number = ? "
+            "AND state = 'sending'",
+            (file_id, number),
+        )
+
+    @_locked
+    async def part_acked(
+        self, file_id: int, number: int, now: float, sha256: str | None = None
+    ) -> FileRecord:
+        """S3 acknowledged the part: durable before anyone hears of it."""
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await db.execute(
+                "UPDATE parts SET state = 'acked', acked_at = ?, sha256 = ? "
+                "WHERE file_id = ? AND number = ? AND state != 'acked' RETURNING size",
+                (now, sha256, file_id, number),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                await db.execute(
+                    "UPDATE files SET bytes_acked = bytes_acked + ?, updated_at = ? WHERE id = ?",
+                    (row["size"], now, file_id),
+                )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return await self._refresh(file_id)
+
+    @_locked
+    async def forget_asset(self, file_id: int, now: float) -> FileRecord:
+        """Drop the asset and its parts (the file will be sent to a new asset)."""
+        record = self.files[file_id]
+        info = dict(record.info)
+        if record.asset_id is not None:
+            info.setdefault("abandoned_assets", []).append(record.asset_id)
+        await self.db.execute("DELETE FROM parts WHERE file_id = ?", (file_id,))
+        return await self._update(file_id, asset_id=None, bytes_acked=0, info=info, updated_at=now)
+
+    # ------------------------------------------------------------------ views
+    def active(self) -> list[FileRecord]:
+        return [r for r in self.files.values() if r.state in ACTIVE_STATES]
+
+    def counts(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in FileState}
+        for record in self.files.values():
+            counts[record.state.value] += 1
+        return counts

@@ -1,0 +1,154 @@
+"""Real-time uploads of a growing WAV: parts go up while recording, part 1 (the header) last."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from hub.emulator.handle import EmulatorHandle
+from hub.session import Session
+from hub.uploader import FileState, Uploader
+from tests.uploader.conftest import MiB, Recorder, UploaderFactory, fast_config, sha256_of, until
+
+CHANNELS = 8
+FRAME_BYTES = CHANNELS * 3  # PCM_24
+
+
+async def _record(
+    uploader: Uploader, path: Path, total: int, *, step: int = MiB, between: object = None
+) -> int:
+    """Write a 48 kHz 8-track PCM_24 WAV in steps, telling the uploader as it grows."""
+    rng = np.random.default_rng(1)
+    frames_per_step = step // FRAME_BYTES
+    with sf.SoundFile(path, "w", samplerate=48000, channels=CHANNELS, subtype="PCM_24") as wav:
+        file_id = await uploader.begin_recording(path, capture_time=time.time())
+        written = 0
+        while written < total:
+            block = rng.uniform(-0.5, 0.5, size=(frames_per_step, CHANNELS))
+            await asyncio.to_thread(wav.write, block)
+            await asyncio.to_thread(wav.flush)
+            written += frames_per_step * FRAME_BYTES
+            uploader.recording_grew(file_id)
+            if callable(between):
+                await between(written)
+            await asyncio.sleep(0.01)
+    return file_id
+
+
+async def test_a_growing_wav_arrives_byte_identical_with_its_rewritten_header(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    uploader = uploaders()
+    events = Recorder()
+    uploader.on_event(events)
+    await uploader.start()
+    path = media / "take.wav"
+    file_id = await _record(uploader, path, 18 * MiB)
+    acked_while_recording = {e["part"] for e in events.of("part_acked", file_id=file_id)}
+    assert acked_while_recording and 1 not in acked_while_recording  # the header waits
+    stopped = time.monotonic()
+    await uploader.end_recording(file_id)
+    async with asyncio.timeout(9):
+        record = await uploader.wait_for(file_id)
+    gap = time.monotonic() - stopped
+    assert record.state is FileState.DONE, record
+    asset = emulator.asset(record.asset_id or "")
+    assert asset["realtime"] and asset["complete"]
+    assert asset["sha256"] == sha256_of(path)  # header rewritten at close, and still identical
+    assert len(asset["parts"]) >= 3 and asset["parts"][-1]["is_final"]
+    assert all(p["attempts"] == 1 for p in asset["parts"])  # part 1 sent once, at the end
+    assert asset["filesize"] == path.stat().st_size
+    assert emulator.violations() == []
+    assert gap < 3.0
+    with sf.SoundFile(path) as wav:  # an independent reader agrees the file is whole
+        assert wav.frames * FRAME_BYTES > 17 * MiB
+
+
+async def test_a_token_expiring_mid_recording_is_refreshed_on_401(
+    emulator: EmulatorHandle, session: Session, uploaders: UploaderFactory, media: Path
+) -> None:
+    uploader = uploaders()
+    await uploader.start()
+    before = session.refreshes
+    expired = False
+
+    async def expire(written: int) -> None:
+        nonlocal expired
+        if written > 8 * MiB and not expired:
+            expired = True
+            await asyncio.to_thread(emulator.advance, 8 * 3600 + 1)
+
+    path = media / "long.wav"
+    file_id = await _record(uploader, path, 18 * MiB, between=expire)
+    await uploader.end_recording(file_id)
+    async with asyncio.timeout(9):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.DONE
+    assert session.refreshes == before + 1
+    assert emulator.asset(record.asset_id or "")["sha256"] == sha256_of(path)
+
+
+async def test_bytes_changed_after_they_were_sent_make_the_file_corrupt(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    uploader = uploaders()
+    events = Recorder()
+    uploader.on_event(events)
+    await uploader.start()
+    path = media / "take.raw"
+    path.write_bytes(b"")
+    file_id = await uploader.begin_recording(path, filetype="audio/wav", name="take.wav")
+    with path.open("ab") as fh:
+        for _ in range(16):
+            fh.write(os.urandom(MiB))
+            fh.flush()
+            uploader.recording_grew(file_id)
+            await asyncio.sleep(0.02)
+    await until(lambda: events.of("part_acked", file_id=file_id, part=2))
+    with path.open("r+b") as fh:  # someone rewrites bytes of part 2 (not the header)
+        fh.seek(6 * MiB)
+        fh.write(b"\0" * 100)
+    await uploader.end_recording(file_id)
+    async with asyncio.timeout(9):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.CORRUPT
+    assert "parts 2" in (record.reason or "") and "changed" in (record.reason or "")
+
+
+async def test_a_recording_that_shrinks_is_corrupt(uploaders: UploaderFactory, media: Path) -> None:
+    uploader = uploaders(config=fast_config())
+    await uploader.start()
+    path = media / "take.wav"
+    path.write_bytes(os.urandom(3 * MiB))
+    file_id = await uploader.begin_recording(path)
+    await asyncio.sleep(0.2)
+    os.truncate(path, MiB)
+    uploader.recording_grew(file_id)
+    async with asyncio.timeout(5):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.CORRUPT and "shrank" in (record.reason or "")
+
+
+async def test_manual_mode_uploads_a_recording_once_it_is_started(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    uploader = uploaders()
+    await uploader.start()
+    await uploader.set_mode("manual")
+    path = media / "take.wav"
+    path.write_bytes(os.urandom(2 * MiB))
+    file_id = await uploader.begin_recording(path)
+    with path.open("ab") as fh:
+        fh.write(os.urandom(MiB))
+    await uploader.end_recording(file_id)
+    assert uploader.file(file_id)["state"] == "queued"
+    await uploader.start_file(file_id)
+    async with asyncio.timeout(5):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.DONE
+    assert emulator.asset(record.asset_id or "")["sha256"] == sha256_of(path)

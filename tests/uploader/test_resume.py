@@ -1,0 +1,107 @@
+"""Restarts: the queue resumes from the last acknowledged part and never re-sends one."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hub.emulator.handle import EmulatorHandle
+from hub.uploader import FileState, UploadQueue
+from hub.uploader.queue import NewPart, PartState
+from tests.uploader.conftest import (
+    MiB,
+    Recorder,
+    UploaderFactory,
+    fast_config,
+    make_file,
+    sha256_of,
+    until,
+)
+
+
+async def test_a_restart_mid_file_resumes_without_resending_acked_parts(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path, tmp_path: Path
+) -> None:
+    path = make_file(media, "long.wav", 15 * MiB)
+    config = fast_config(max_in_flight=1, basic_part_size=5 * MiB)
+    first = uploaders(config=config)
+    events = Recorder()
+    first.on_event(events)
+    emulator.fault("part", kind="stall", seconds=2.0, part_number=3)
+    await first.start()
+    file_id = await first.enqueue(path)
+    await until(
+        lambda: len(events.of("part_acked")) >= 2 and first.snapshot()["parts_in_flight"] > 0
+    )
+    asset_id = first.file(file_id)["asset_id"]
+    # part 3's body has reached the emulator, which holds its answer (the stall)
+    await until(lambda: emulator.asset(asset_id)["parts"][2]["attempts"] == 1)
+    await first.stop()  # mid-part 3: as a power cut would, minus the kill
+
+    second = uploaders(config=config)
+    await second.start()
+    assert second.file(file_id)["state"] in ("queued", "uploading")
+    async with asyncio.timeout(9):
+        record = await second.wait_for(file_id)
+    assert record.state is FileState.DONE
+    assert record.asset_id == asset_id
+    asset = emulator.asset(record.asset_id or "")
+    assert asset["complete"] and asset["sha256"] == sha256_of(path)
+    attempts = [p["attempts"] for p in asset["parts"]]
+    assert attempts[:2] == [1, 1]  # acknowledged parts were never sent again
+    assert attempts[2] == 2
+    assert len(emulator.assets()) == 1  # the asset was not created twice
+    parts = await second.parts(file_id)
+    assert [p["state"] for p in parts] == ["acked"] * 3
+
+
+async def test_recovery_returns_in_flight_work_and_counts_lost_creates(tmp_path: Path) -> None:
+    queue = UploadQueue(tmp_path / "q.sqlite3")
+    await queue.open(1000.0)
+    record = await queue.add(
+        path="/m/a.wav",
+        name="a.wav",
+        filetype="audio/wav",
+        channel=0,
+        size=20,
+        mtime_ns=1,
+        inode=1,
+        capture_time=900.0,
+        now=1000.0,
+    )
+    other = await queue.add(
+        path="/m/b.wav",
+        name="b.wav",
+        filetype="audio/wav",
+        channel=0,
+        size=20,
+        mtime_ns=1,
+        inode=2,
+        capture_time=900.0,
+        now=1000.0,
+    )
+    claimed = await queue.claim(1001.0, manual=False)
+    assert claimed is not None and claimed.id == record.id
+    await queue.asset_created(
+        record.id,
+        "asset-1",
+        [NewPart(1, 0, 10, "https://x/1"), NewPart(2, 10, 10, "https://x/2")],
+        1002.0,
+    )
+    await queue.part_sending(record.id, 1)
+    await queue.part_acked(record.id, 1, 1003.0)
+    await queue.part_sending(record.id, 2)
+    await queue.claim(1004.0, manual=False)
+    await queue.begin_create(other.id, 1005.0)
+    # a kill -9 here: nothing more is written
+    await queue.close()
+
+    again = UploadQueue(tmp_path / "q.sqlite3")
+    await again.open(2000.0)
+    assert again.recovered == {"files_requeued": 2, "parts_returned": 1, "lost_creates": 1}
+    assert again.files[record.id].state is FileState.QUEUED
+    assert again.files[record.id].bytes_acked == 10
+    assert [p.state for p in await again.parts(record.id)] == [PartState.ACKED, PartState.PENDING]
+    assert again.files[other.id].info["lost_creates"] == 1
+    assert again.files[record.id].capture_time == 900.0  # offset stays true after a restart
+    await again.close()
