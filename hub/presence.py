@@ -54,22 +54,20 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 from urllib.parse import quote
 
 from tenacity import wait_exponential_jitter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+from hub.backoff import backoff_delay
 from hub.clock import Clock
 from hub.frameio import FrameioError, ProjectDevice, make_ssl_context, require_https
 from hub.frameio.redaction import redact
 from hub.session import NeedsPairing, Session
 from hub.settings import FrameioSettings
 from hub.tokens import PairingState
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
 
 log = logging.getLogger(__name__)
 
@@ -174,13 +172,6 @@ def _closed(exc: ConnectionClosed) -> SocketClosed:
     """What websockets saw at the close, as the error that ends the socket."""
     frame = exc.rcvd
     return SocketClosed(frame.code if frame else None, frame.reason if frame else "")
-
-
-class _RetryState:
-    """The bit of tenacity's RetryCallState that its wait strategies read."""
-
-    def __init__(self, attempt: int) -> None:
-        self.attempt_number = attempt
 
 
 class _Socket:
@@ -451,7 +442,7 @@ class Presence:
 
     # ------------------------------------------------------------------ the supervisor
     def _backoff_delay(self) -> float:
-        return float(self.backoff(cast("RetryCallState", _RetryState(max(1, self.failures)))))
+        return backoff_delay(self.backoff, self.failures)
 
     def _failed(self, error: str, *, lost: bool = False) -> float:
         """Count a failure (a lost socket restarts the count); return the wait before retrying."""

@@ -21,13 +21,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TypeVar
 
 from tenacity import wait_exponential_jitter
 
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
-
+from hub.backoff import backoff_delay
 from hub.clock import Clock, SystemClock
 from hub.frameio import (
     AuthError,
@@ -292,7 +290,7 @@ class Session:
 
     # ------------------------------------------------------------------ background refresh
     async def _refresher(self) -> None:
-        wait = wait_exponential_jitter(initial=1, max=300, exp_base=2, jitter=1)
+        wait = wait_exponential_jitter(multiplier=1, max=300, exp_base=2, jitter=1)
         failures = 0
         while True:
             self._wake.clear()
@@ -302,7 +300,7 @@ class Session:
                 continue
             delay = due - self.clock.now()
             if failures:
-                delay = max(delay, wait(cast("RetryCallState", _RetryState(failures))))
+                delay = max(delay, backoff_delay(wait, failures))
             if delay > 0 and await sleep_or_wake(self.clock, delay, self._wake):
                 continue
             creds = self._credentials
@@ -315,10 +313,3 @@ class Session:
             except FrameioError as exc:
                 failures += 1
                 log.warning("token refresh failed (attempt %d): %s", failures, exc)
-
-
-class _RetryState:
-    """The bit of tenacity's RetryCallState that its wait strategies read."""
-
-    def __init__(self, attempt: int) -> None:
-        self.attempt_number = attempt

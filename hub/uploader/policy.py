@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, cast
 
 from tenacity import wait_exponential_jitter
 
+from hub.backoff import backoff_delay
 from hub.frameio import (
     ApiError,
     AuthError,
@@ -47,9 +47,6 @@ from hub.frameio import (
 )
 from hub.session import NeedsPairing
 from hub.uploader.errors import FileProblem, NothingToSend, S3Error
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
 
 
 class Action(StrEnum):
@@ -91,20 +88,13 @@ class RetryPolicy:
         wait = wait_exponential_jitter(
             multiplier=self.initial, max=self.max, exp_base=self.exp_base, jitter=self.jitter
         )
-        seconds = float(wait(cast("RetryCallState", _Attempt(max(1, attempt)))))
+        seconds = backoff_delay(wait, attempt)
         if verdict is not None:
             seconds = max(seconds, verdict.min_delay)
         return seconds
 
     def gives_up(self, verdict: Verdict, attempt: int) -> bool:
         return verdict.max_attempts is not None and attempt >= verdict.max_attempts
-
-
-class _Attempt:
-    """The bit of tenacity's RetryCallState its wait strategies read."""
-
-    def __init__(self, attempt: int) -> None:
-        self.attempt_number = attempt
 
 
 def classify(exc: BaseException, *, suspicious_attempts: int = 5) -> Verdict:
