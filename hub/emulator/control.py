@@ -87,7 +87,15 @@ async def snapshot(request: Request) -> Response:
             ],
             "devices": [
                 state.device_json(d)
-                | {"client_id": d.client_id, "paused": d.paused, "pause_windows": d.pause_windows}
+                | {
+                    "client_id": d.client_id,
+                    "paused": d.paused,
+                    "pause_windows": d.pause_windows,
+                    # Which sub-device each connected channel is (not in Frame.io's own JSON).
+                    "channel_client_ids": {
+                        c.id: c.client_id for c in d.connected_channels() if c.external_index
+                    },
+                }
                 for d in state.devices.values()
             ],
             "assets": [a.to_json() for a in state.assets.values()],

@@ -26,7 +26,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 
@@ -63,6 +63,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Mode = Literal["auto", "manual"]
 MIN_PART = 5 * 1024 * 1024
+
+
+class ChannelResolver(Protocol):
+    """Where a sub-device's files go now (the channel manager): looked up at asset create."""
+
+    def index_of(self, serial: str) -> int | None: ...
+
+    def available(self) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -134,8 +142,11 @@ class Uploader:
         config: UploadConfig | None = None,
         pause: PauseLike = None,
         connectivity: ConnectivityMonitor | None = None,
+        channels: ChannelResolver | None = None,
     ) -> None:
         self.config = config or UploadConfig()
+        self.channels = channels
+        self._channel_event = asyncio.Event()
         self.session = session
         self.clock: Clock = clock or SystemClock()
         self.queue = UploadQueue(queue_path)
@@ -297,7 +308,11 @@ class Uploader:
             self._wake.clear()
             record: FileRecord | None = None
             if index < self._workers_allowed() and self.may_start():
-                record = await self.queue.claim(self.clock.now(), manual=self.mode == "manual")
+                record = await self.queue.claim(
+                    self.clock.now(),
+                    manual=self.mode == "manual",
+                    devices=self.channels.available() if self.channels is not None else None,
+                )
             if record is None:
                 await sleep_or_wake(self.clock, 0.5 if self._pause_polled else 30.0, self._wake)
                 continue
@@ -412,6 +427,35 @@ class Uploader:
             )
         return queued
 
+    def channels_changed(self) -> None:
+        """A channel was connected or disconnected: files waiting for one look again."""
+        event, self._channel_event = self._channel_event, asyncio.Event()
+        event.set()
+        self._wake.set()
+
+    async def channel_for(self, file_id: int) -> int:
+        """The channel (``external_index``) to create this file's asset on, waiting for it.
+
+        A file routed to a sub-device uses that sub-device's channel *now*: channel indexes
+        are never trusted across power cycles (seed 002), so none is stored for later.
+        """
+        record = self.queue.files[file_id]
+        if record.device is None or self.channels is None:
+            return record.channel
+        while True:
+            index = self.channels.index_of(record.device)
+            if index is not None:
+                if index != record.channel:
+                    self.set_changed(await self.queue.update(file_id, channel=index))
+                self._retrying.pop(file_id, None)
+                return index
+            waiting = f"waiting for the channel of sub-device {record.device}"
+            if self._retrying.get(file_id) != waiting:
+                self._retrying[file_id] = waiting
+                self.events.emit({"type": "waiting", "file_id": file_id, "reason": waiting})
+                self._changed.set()
+            await self._channel_event.wait()
+
     def offset_of(self, record: FileRecord) -> int:
         """Seconds since capture (never negative), from the capture time stored at enqueue."""
         return max(0, int(self.clock.now() - record.capture_time))
@@ -480,6 +524,7 @@ class Uploader:
         if self.config.basic_part_size is not None:
             # floor: every part but the last at least basic_part_size (S3 minimum 5 MiB)
             wanted = max(1, size // self.config.basic_part_size)
+        channel = await self.channel_for(record.id)
         offset = self.offset_of(record)
         client = self.session.client
         asset = await self.create_asset(
@@ -490,7 +535,7 @@ class Uploader:
                 record.filetype,
                 size,
                 offset,
-                record.channel,
+                channel,
                 parts=wanted,
             ),
         )
@@ -654,10 +699,14 @@ class Uploader:
         filetype: str | None = None,
         name: str | None = None,
         channel: int = 0,
+        device: str | None = None,
         capture_time: float | None = None,
         priority: int = 0,
     ) -> int:
         """Queue a finished file; returns its id (the same id again for the same file).
+
+        ``device`` routes it to a sub-device's channel (looked up when its asset is created;
+        the file waits while that channel is not connected), else it goes on ``channel``.
 
         ``capture_time`` (seconds since the epoch) is when the media was captured; it decides
         ``offset``, hence pause windows and the date folder. Default: the file's mtime.
@@ -674,6 +723,7 @@ class Uploader:
                 name=shown,
                 filetype=filetype or guess_filetype(shown),
                 channel=channel,
+                device=device,
                 size=st.st_size,
                 mtime_ns=st.st_mtime_ns,
                 inode=st.st_ino,
@@ -698,6 +748,7 @@ class Uploader:
         filetype: str | None = None,
         name: str | None = None,
         channel: int = 0,
+        device: str | None = None,
         capture_time: float | None = None,
         priority: int = 0,
     ) -> int:
@@ -707,6 +758,7 @@ class Uploader:
             filetype=filetype,
             name=name,
             channel=channel,
+            device=device,
             capture_time=capture_time,
             priority=priority,
         )

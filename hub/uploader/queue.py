@@ -39,7 +39,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS files (
     name          TEXT    NOT NULL,
     filetype      TEXT    NOT NULL,
     channel       INTEGER NOT NULL DEFAULT 0,
+    device        TEXT,
     size          INTEGER,
     mtime_ns      INTEGER,
     inode         INTEGER,
@@ -127,6 +128,7 @@ class FileRecord:
     name: str
     filetype: str
     channel: int
+    device: str | None  # a sub-device's serial: its channel is looked up at asset create
     size: int | None
     mtime_ns: int | None
     inode: int | None
@@ -160,6 +162,7 @@ class FileRecord:
             "name": self.name,
             "filetype": self.filetype,
             "channel": self.channel,
+            "device": self.device,
             "size": self.size,
             "capture_time": self.capture_time,
             "enqueued_at": self.enqueued_at,
@@ -285,6 +288,14 @@ def _locked(
     return wrapper
 
 
+async def _migrate(db: aiosqlite.Connection) -> None:
+    """Bring a queue written by an older version up to :data:`SCHEMA_VERSION` (in place)."""
+    cur = await db.execute("PRAGMA table_info(files)")
+    columns = {row[1] for row in await cur.fetchall()}
+    if "device" not in columns:  # version 1 -> 2: files routed to a sub-device's channel
+        await db.execute("ALTER TABLE files ADD COLUMN device TEXT")
+
+
 class QueueClosed(RuntimeError):
     """The queue is not open."""
 
@@ -328,6 +339,7 @@ class UploadQueue:
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
             await db.executescript(_SCHEMA)
+            await _migrate(db)
             await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             await db.close()
@@ -453,6 +465,7 @@ class UploadQueue:
         inode: int | None,
         capture_time: float,
         now: float,
+        device: str | None = None,
         state: FileState = FileState.QUEUED,
         priority: int = 0,
         realtime: bool = False,
@@ -460,15 +473,16 @@ class UploadQueue:
         reason: str | None = None,
     ) -> FileRecord:
         cur = await self.db.execute(
-            "INSERT INTO files (path, name, filetype, channel, size, mtime_ns, inode, "
+            "INSERT INTO files (path, name, filetype, channel, device, size, mtime_ns, inode, "
             "capture_time, enqueued_at, state, reason, priority, type_priority, realtime, "
-            "released, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "released, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "RETURNING id",
             (
                 path,
                 name,
                 filetype,
                 channel,
+                device,
                 size,
                 mtime_ns,
                 inode,
@@ -488,16 +502,24 @@ class UploadQueue:
         return await self._refresh(int(row[0]))
 
     @_locked
-    async def claim(self, now: float, *, manual: bool) -> FileRecord | None:
-        """Move the most urgent queued file to ``uploading`` and return it (one transaction)."""
+    async def claim(
+        self, now: float, *, manual: bool, devices: Iterable[str] | None = None
+    ) -> FileRecord | None:
+        """Move the most urgent queued file to ``uploading`` and return it (one transaction).
+
+        With ``devices``, a file routed to a sub-device is only claimed when its serial is among
+        them (its channel is connected); the others wait, queued.
+        """
         db = self.db
+        ready = json.dumps(sorted(devices)) if devices is not None else None
         await db.execute("BEGIN IMMEDIATE")
         try:
             cur = await db.execute(
                 "UPDATE files SET state = 'uploading', reason = NULL, updated_at = ? "
                 "WHERE id = (SELECT id FROM files WHERE state = 'queued' AND (? = 0 OR released) "
+                "AND (device IS NULL OR ? IS NULL OR device IN (SELECT value FROM json_each(?))) "
                 "ORDER BY priority + type_priority DESC, id ASC LIMIT 1) RETURNING *",
-                (now, int(manual)),
+                (now, int(manual), ready, ready),
             )
             row = await cur.fetchone()
             await db.execute("COMMIT")

@@ -97,6 +97,7 @@ class RealtimeUploads:
         channel: int,
         capture_time: float | None,
         priority: int,
+        device: str | None = None,
     ) -> int:
         from hub.uploader.engine import guess_filetype
 
@@ -108,6 +109,7 @@ class RealtimeUploads:
             name=shown,
             filetype=filetype or guess_filetype(shown),
             channel=channel,
+            device=device,
             size=None,
             mtime_ns=None,
             inode=st.st_ino,
@@ -212,12 +214,13 @@ class RealtimeUploads:
         if not Path(name).suffix:
             extension = mimetypes.guess_extension(record.filetype) or ".bin"
             name = name + extension
+        channel = await up.channel_for(file_id)
         offset = up.offset_of(record)
         client = up.session.client
         asset = await up.create_asset(
             file_id,
             lambda token: client.create_realtime_asset(
-                token, record.filetype, record.channel, offset, name=name
+                token, record.filetype, channel, offset, name=name
             ),
             what="create real-time asset",
         )

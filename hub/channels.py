@@ -1,0 +1,378 @@
+"""Sub-devices as Frame.io channels: the boot-time flow of seed 002, kept true afterwards.
+
+Frame.io advises a host not to trust channel state it stored (a power cut between a connect
+and storing its id, sub-devices plugged in while off). So nothing here is persisted:
+
+1. once per power cycle (and again after pairing to another device), **bulk disconnect**;
+2. then **connect** each sub-device attached now (``client_id`` = its serial,
+   ``device_model_id`` from its device model file);
+3. afterwards, connect each one that arrives and **disconnect** (by Frame.io's channel id) each
+   one that leaves; never a bulk disconnect for a single arrival.
+
+It is level-triggered: one worker compares what is attached (:class:`~hub.devices.DeviceRegistry`)
+with the channels it knows and makes the calls that close the gap, so a call that failed
+(network down, 5xx, 429) is simply made again, after a capped jittered backoff, and events that
+came meanwhile fold into the same pass. When the network or Frame.io comes back, the next pass
+first reads ``GET /v2/devices/me`` and reconciles: channels Frame.io no longer lists are
+connected again, channels it lists that no attached sub-device owns are disconnected.
+
+409 "Already Exists" on connect (a connect whose answer was lost, say) is resolved from
+``/me``: exactly one channel nobody here owns is adopted; anything more ambiguous is cleared
+with a bulk disconnect and every attached sub-device is connected again (logged as a warning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tenacity import wait_exponential_jitter
+
+from hub.backoff import backoff_delay
+from hub.clock import Clock, SystemClock
+from hub.devices import DeviceChange, DeviceRegistry
+from hub.frameio import ConflictError, FrameioError, NotFoundError, UnprocessableError
+from hub.frameio.models import Channel, ProjectDevice
+from hub.session import NeedsPairing, Session
+from hub.tasks import cancel_and_wait, sleep_or_wake
+
+log = logging.getLogger(__name__)
+
+LinkState = Literal["connecting", "connected", "disconnecting", "refused"]
+
+
+@dataclass
+class ChannelLink:
+    """What this power cycle knows of one sub-device's channel."""
+
+    serial: str
+    model_id: str
+    name: str
+    state: LinkState = "connecting"
+    channel_id: str | None = None
+    external_index: int | None = None
+    attached_at: float = 0.0
+    connected_at: float | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "name": self.name,
+            "model_id": self.model_id,
+            "state": self.state,
+            "channel_id": self.channel_id,
+            "external_index": self.external_index,
+            "attached_at": self.attached_at,
+            "connected_at": self.connected_at,
+            "error": self.error,
+        }
+
+
+@dataclass
+class ChannelStats:
+    bulk_disconnects: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    conflicts: int = 0
+    reconciles: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    connect_latency_s: list[float] = field(default_factory=list)
+
+
+class ChannelManager:
+    """Keeps Frame.io's channels equal to the attached sub-devices (see the module docstring)."""
+
+    def __init__(
+        self,
+        session: Session,
+        devices: DeviceRegistry,
+        *,
+        clock: Clock | None = None,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self.session = session
+        self.devices = devices
+        self.clock: Clock = clock or SystemClock()
+        self._wait = wait_exponential_jitter(multiplier=0.5, max=backoff_max_s, exp_base=2, jitter=1)
+        self.links: dict[str, ChannelLink] = {}  # by serial: attached, or still to disconnect
+        self._departed: dict[str, ChannelLink] = {}  # detached, channel not yet disconnected
+        self.booted_for: str | None = None  # the project device the bulk disconnect was for
+        self._reconcile = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[], None]] = []
+        self.stats = ChannelStats()
+        self.state: str = "idle"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._unsubscribe.append(self.devices.on_change(self._device_changed))
+        self._unsubscribe.append(self.session.on_change(lambda _s: self.poke()))
+        for attached in self.devices:
+            self._device_changed(DeviceChange("attached", attached.device.serial, attached))
+        self._task = asyncio.create_task(self._run(), name="channel-manager")
+
+    async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        await cancel_and_wait(self._task)
+        self._task = None
+
+    def poke(self) -> None:
+        """Look again now (an event happened)."""
+        self._wake.set()
+
+    def network_back(self) -> None:
+        """The network or Frame.io came back: reconcile with ``/me`` on the next pass."""
+        self._reconcile = True
+        self._wake.set()
+
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Called after any channel is connected or disconnected (e.g. the uploader waits)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("a channel listener failed")
+
+    # ------------------------------------------------------------------ what the rest asks
+    def index_of(self, serial: str) -> int | None:
+        """The channel (``external_index``) a sub-device's files go on now, if connected."""
+        link = self.links.get(serial)
+        if link is None or link.state != "connected":
+            return None
+        return link.external_index
+
+    def channel_id_of(self, serial: str) -> str | None:
+        link = self.links.get(serial)
+        return link.channel_id if link is not None and link.state == "connected" else None
+
+    def available(self) -> set[str]:
+        return {s for s, link in self.links.items() if link.state == "connected"}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "channels": [link.to_json() for link in self.links.values()],
+            "departing": [link.to_json() for link in self._departed.values()],
+            "bulk_disconnects": self.stats.bulk_disconnects,
+            "connects": self.stats.connects,
+            "disconnects": self.stats.disconnects,
+            "conflicts": self.stats.conflicts,
+            "reconciles": self.stats.reconciles,
+            "last_error": self.stats.last_error,
+        }
+
+    # ------------------------------------------------------------------ events
+    def _device_changed(self, change: DeviceChange) -> None:
+        if change.kind == "detached":
+            link = self.links.pop(change.serial, None)
+            if link is not None and link.channel_id is not None:
+                link.state = "disconnecting"
+                self._departed[change.serial] = link
+        elif change.attached is not None:
+            attached = change.attached
+            link = self.links.get(change.serial)
+            if link is None or link.model_id != attached.model.id:
+                departed = self._departed.pop(change.serial, None)
+                if departed is not None and departed.model_id == attached.model.id:
+                    # Back before its disconnect was sent: keep the channel it has.
+                    departed.state = "connected"
+                    self.links[change.serial] = departed
+                else:
+                    if departed is not None:
+                        self._departed[change.serial + "#old"] = departed
+                    self.links[change.serial] = ChannelLink(
+                        change.serial,
+                        attached.model.id,
+                        attached.device.name,
+                        attached_at=self.clock.now(),
+                    )
+            else:
+                link.name = attached.device.name
+        self._changed()
+        self.poke()
+
+    # ------------------------------------------------------------------ the worker
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            self._wake.clear()
+            if not self.session.paired:
+                self.state = "waiting for pairing"
+                await self._wake.wait()
+                continue
+            try:
+                await self._pass()
+            except NeedsPairing as exc:
+                self.state = f"waiting for pairing ({exc.reason})"
+                await self._wake.wait()
+                continue
+            except FrameioError as exc:
+                failures += 1
+                self.stats.failures += 1
+                self.stats.last_error = str(exc)
+                delay = backoff_delay(self._wait, failures)
+                self.state = f"retrying in {delay:.1f} s: {exc}"
+                log.warning("channels: %s; again in %.1f s", exc, delay)
+                await sleep_or_wake(self.clock, delay, self._wake)
+                continue
+            failures = 0
+            self.stats.last_error = None
+            if not self._wake.is_set():
+                self.state = "in sync"
+                await self._wake.wait()
+
+    async def _pass(self) -> None:
+        device_id = self._device_id()
+        if self.booted_for is None or (device_id is not None and device_id != self.booted_for):
+            await self._boot()
+            return
+        if self._reconcile:
+            await self._reconcile_with_frameio()
+        for key, link in list(self._departed.items()):
+            await self._disconnect(key, link)
+        for serial, link in list(self.links.items()):
+            if link.state == "connecting" and self.links.get(serial) is link:
+                await self._connect(link)
+
+    def _device_id(self) -> str | None:
+        creds = self.session.credentials
+        return creds.device_id if creds is not None else None
+
+    async def _boot(self) -> None:
+        self.state = "bulk disconnect"
+        await self.session.call(self.session.client.disconnect_all_channels)
+        self.stats.bulk_disconnects += 1
+        self.booted_for = self._device_id() or "unknown"
+        self._reconcile = False
+        self._departed.clear()
+        for link in self.links.values():
+            link.state, link.channel_id, link.external_index = "connecting", None, None
+        log.info("channels: bulk disconnect done; connecting %d sub-device(s)", len(self.links))
+        self._changed()
+        self._wake.set()  # the connects follow in the next pass
+
+    async def _connect(self, link: ChannelLink) -> None:
+        self.state = f"connecting {link.serial}"
+        client = self.session.client
+        try:
+            channel = await self.session.call(
+                lambda token: client.connect_channel(token, link.serial, link.model_id)
+            )
+        except ConflictError:
+            self.stats.conflicts += 1
+            await self._resolve_conflict(link)
+            return
+        except UnprocessableError as exc:
+            link.state, link.error = "refused", str(exc)
+            log.error("channels: Frame.io refused %s: %s", link.serial, exc)
+            return
+        if self.links.get(link.serial) is not link:
+            # Detached while the connect was in flight: disconnect what was just made.
+            link.channel_id, link.external_index = channel.id, channel.external_index
+            self._departed[link.serial] = link
+            link.state = "disconnecting"
+            self._wake.set()
+            return
+        self._connected(link, channel)
+
+    def _connected(self, link: ChannelLink, channel: Channel) -> None:
+        link.state, link.error = "connected", None
+        link.channel_id, link.external_index = channel.id, channel.external_index
+        link.connected_at = self.clock.now()
+        self.stats.connects += 1
+        self.stats.connect_latency_s.append(link.connected_at - link.attached_at)
+        log.info(
+            "channel connected: %s (%s) is channel %d",
+            link.serial,
+            link.name,
+            channel.external_index,
+        )
+        self._changed()
+
+    async def _disconnect(self, key: str, link: ChannelLink) -> None:
+        assert link.channel_id is not None
+        channel_id = link.channel_id
+        self.state = f"disconnecting {link.serial}"
+        client = self.session.client
+        try:
+            await self.session.call(lambda token: client.disconnect_channel(token, channel_id))
+        except NotFoundError:
+            log.info("channels: %s was already gone in Frame.io", link.serial)
+        except UnprocessableError as exc:
+            log.error("channels: Frame.io refused to disconnect %s: %s", link.serial, exc)
+        self._departed.pop(key, None)
+        self.stats.disconnects += 1
+        log.info("channel disconnected: %s (%s)", link.serial, link.name)
+        self._changed()
+
+    async def _disconnect_id(self, channel_id: str) -> None:
+        client = self.session.client
+        await self.session.call(lambda token: client.disconnect_channel(token, channel_id))
+
+    async def _identity(self) -> ProjectDevice:
+        return await self.session.refresh_identity()
+
+    async def _reconcile_with_frameio(self) -> None:
+        self.state = "reconciling with Frame.io"
+        me = await self._identity()
+        self.stats.reconciles += 1
+        listed = {c.id: c for c in me.channels if c.external_index != 0}
+        owned: set[str] = set()
+        for link in self.links.values():
+            if link.channel_id is None:
+                continue
+            if link.channel_id in listed:
+                owned.add(link.channel_id)
+                link.external_index = listed[link.channel_id].external_index
+            else:
+                log.info("channels: Frame.io no longer lists %s; connecting it again", link.serial)
+                link.state, link.channel_id, link.external_index = "connecting", None, None
+        for link in self._departed.values():
+            if link.channel_id in listed:
+                owned.add(link.channel_id)
+        for channel_id, channel in listed.items():
+            if channel_id not in owned:
+                log.info("channels: %s is not ours (any more); disconnecting it", channel.name)
+                with contextlib.suppress(NotFoundError):
+                    await self._disconnect_id(channel_id)
+                self.stats.disconnects += 1
+        self._reconcile = False
+        for link in self.links.values():
+            if link.state == "refused":
+                link.state = "connecting"
+        self._changed()
+
+    async def _resolve_conflict(self, link: ChannelLink) -> None:
+        me = await self._identity()
+        known = {x.channel_id for x in [*self.links.values(), *self._departed.values()]}
+        unknown = [c for c in me.channels if c.external_index != 0 and c.id not in known]
+        if len(unknown) == 1:
+            log.info(
+                "channels: %s already existed; adopting channel %s", link.serial, unknown[0].id
+            )
+            self._connected(link, unknown[0])
+            return
+        log.warning(
+            "channels: %s already exists and %d channels are unaccounted for; "
+            "clearing them all (bulk disconnect) and connecting again",
+            link.serial,
+            len(unknown),
+        )
+        self.booted_for = None
+        self._wake.set()
