@@ -99,7 +99,9 @@ class ChannelManager:
         self.session = session
         self.devices = devices
         self.clock: Clock = clock or SystemClock()
-        self._wait = wait_exponential_jitter(multiplier=0.5, max=backoff_max_s, exp_base=2, jitter=1)
+        self._wait = wait_exponential_jitter(
+            multiplier=0.5, max=backoff_max_s, exp_base=2, jitter=1
+        )
         self.links: dict[str, ChannelLink] = {}  # by serial: attached, or still to disconnect
         self._departed: dict[str, ChannelLink] = {}  # detached, channel not yet disconnected
         self.booted_for: str | None = None  # the project device the bulk disconnect was for
