@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NODE_DIR := tests/interop/js
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 APT_STAMP := $(VENV)/.apt-installed
-APT_PACKAGES := curl
+APT_PACKAGES := curl sox
 
 .PHONY: all venv deps test lint typecheck unit demo bench emulator clean lock
 
@@ -22,7 +22,8 @@ $(STAMP): $(VENV)/bin/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
-# System tools the interop tests use (curl). Only runs apt when something is missing.
+# System tools the interop tests use (curl; sox reads our WAVs). Only runs apt when something is
+# missing.
 $(APT_STAMP): $(VENV)/bin/python
 	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -49,7 +50,7 @@ unit: deps
 test: deps lint typecheck unit
 
 demo: deps
-	$(BIN)/python -m hub.demo
+	$(BIN)/c2c-hub demo
 
 emulator: deps
 	$(BIN)/c2c-hub emulator

@@ -1,0 +1,53 @@
+"""The recorder's media layer: SMPTE timecode and the BWF track files (pure, no networking)."""
+
+from hub.recorder.timecode import (
+    FPS_23_976,
+    FPS_24,
+    FPS_25,
+    FPS_29_97,
+    FPS_29_97_DF,
+    FPS_30,
+    FPS_48,
+    FPS_50,
+    FPS_59_94,
+    FPS_59_94_DF,
+    FPS_60,
+    FrameRate,
+    Timecode,
+    TimecodeClock,
+    to_frameio,
+)
+from hub.recorder.wav import (
+    BwfWriter,
+    TrackAssembler,
+    TrackInfo,
+    TrackMetadata,
+    WavFormatError,
+    read_track_metadata,
+    track_filename,
+)
+
+__all__ = [
+    "FPS_23_976",
+    "FPS_24",
+    "FPS_25",
+    "FPS_29_97",
+    "FPS_29_97_DF",
+    "FPS_30",
+    "FPS_48",
+    "FPS_50",
+    "FPS_59_94",
+    "FPS_59_94_DF",
+    "FPS_60",
+    "BwfWriter",
+    "FrameRate",
+    "Timecode",
+    "TimecodeClock",
+    "TrackAssembler",
+    "TrackInfo",
+    "TrackMetadata",
+    "WavFormatError",
+    "read_track_metadata",
+    "to_frameio",
+    "track_filename",
+]
