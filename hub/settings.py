@@ -124,6 +124,60 @@ class DeviceModelSettings(_Section):
     )
 
 
+def default_recordings_dir() -> Path:
+    """Where takes are written: user-accessible, outside the hub's private state."""
+    return Path.home() / "c2c-hub-recordings"
+
+
+class RecorderSettings(_Section):
+    """Multitrack recording: where tracks go, and the timecode they carry."""
+
+    directory: Path = Field(
+        default_factory=default_recordings_dir,
+        description="Where each take's tracks are written (one folder per take); never deleted.",
+    )
+    sample_rate: int = Field(default=48000, description="Sample rate of the track files.")
+    timecode_rate: str = Field(
+        default="23.976",
+        description="Timecode rate: 23.976, 24, 25, 29.97, 29.97df, 30, 48, 50, 59.94(df), 60.",
+    )
+    timecode_offset_s: float = Field(
+        default=0.0, description="Added to the time of day to make the hub's timecode."
+    )
+    stop_grace_s: float = Field(
+        default=0.25,
+        ge=0,
+        le=5,
+        description="After stop, how long samples still in flight from microphones are awaited.",
+    )
+    default_scene: str = Field(default="1", min_length=1, description="Scene of the first take.")
+
+    @field_validator("timecode_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from hub.recorder.timecode import FrameRate
+
+        FrameRate.parse(value)
+        return value
+
+
+class PluginSettings(_Section):
+    """Which plugins load, and their options."""
+
+    allow: list[str] | None = Field(
+        default=None,
+        description="Load only these plugins (entry-point names); every plugin when unset.",
+    )
+    block: list[str] = Field(
+        default_factory=list, description="Never load these plugins (entry-point names)."
+    )
+    trace: bool = Field(default=False, description="Log every hook call and its result.")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-plugin options, by plugin name (``[plugins.options.<name>]``).",
+    )
+
+
 class HubSettings(BaseSettings):
     """All of the hub's settings."""
 
@@ -137,6 +191,8 @@ class HubSettings(BaseSettings):
     frameio: FrameioSettings = Field(default_factory=FrameioSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     device_models: DeviceModelSettings = Field(default_factory=DeviceModelSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    recorder: RecorderSettings = Field(default_factory=RecorderSettings)
     log_level: str = Field(default="INFO", description="Python logging level name.")
 
     @field_validator("log_level")

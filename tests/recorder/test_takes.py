@@ -1,0 +1,172 @@
+"""Takes end to end below the plugins: samples fed into the device registry become one BWF track
+per microphone, exactly the take's length, uploaded in real time on each microphone's channel and
+byte-identical in the emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from hub.channels import ChannelManager
+from hub.clock import ManualClock, SystemClock
+from hub.device_models import DeviceModelRegistry
+from hub.devices import DeviceRegistry
+from hub.emulator.handle import EmulatorHandle
+from hub.recorder.takes import Recorder, TakeError
+from hub.recorder.timecode import FrameRate, TimecodeClock
+from hub.recorder.wav import read_track_metadata
+from hub.session import Session
+from hub.subdevices import AudioBlock, AudioFormat, SubDevice
+from hub.uploader import FileState
+from tests.uploader.conftest import UploaderFactory, sha256_of, until
+
+MIC_MODEL = "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13"
+MODELS = DeviceModelRegistry.load(Path(__file__).resolve().parents[2] / "device_models")
+RATE = 48000
+SRC = "test:feed"
+
+
+def signal(position: int, frames: int, freq: float) -> np.ndarray:
+    t = (np.arange(position, position + frames) % RATE) / RATE
+    values = np.round(np.sin(2 * np.pi * freq * t) * 0.5 * (2**23 - 1)).astype(np.int32)
+    return values << 8
+
+
+@dataclass
+class Rig:
+    recorder: Recorder
+    registry: DeviceRegistry
+    channels: ChannelManager
+    clock: ManualClock
+    directory: Path
+
+    def feed(self, serial: str, start: int, end: int, freq: float, block: int = 480) -> None:
+        for at in range(start, end, block):
+            n = min(block, end - at)
+            self.registry.audio(SRC, serial, AudioBlock(at, signal(at, n, freq)))
+
+
+@pytest.fixture
+async def rig(session: Session, uploaders: UploaderFactory, tmp_path: Path) -> AsyncIterator[Rig]:
+    registry = DeviceRegistry(MODELS, time.time)
+    channels = ChannelManager(session, registry, clock=SystemClock(), backoff_max_s=0.3)
+    uploader = uploaders(channels=channels)
+    channels.on_change(uploader.channels_changed)
+    clock = ManualClock()
+    recorder = Recorder(
+        registry,
+        uploader,
+        directory=tmp_path / "recordings",
+        data_dir=tmp_path,
+        clock=clock,
+        timecode=TimecodeClock(clock, FrameRate.parse("25")),
+        stop_grace_s=0,
+        project=lambda: "Test Project",
+    )
+    await uploader.start()
+    await channels.start()
+    await recorder.start()
+    try:
+        yield Rig(recorder, registry, channels, clock, tmp_path / "recordings")
+    finally:
+        await recorder.stop()
+        await channels.stop()
+
+
+def attach(rig: Rig, serial: str, name: str) -> None:
+    assert rig.registry.attach(SRC, SubDevice(serial, MIC_MODEL, name, audio=AudioFormat()))
+
+
+async def test_each_mic_gets_an_exact_length_track_uploaded_on_its_channel(
+    rig: Rig, emulator: EmulatorHandle
+) -> None:
+    attach(rig, "NM-1", "Boom")
+    attach(rig, "NM-2", "Lav Alice")
+    await until(lambda: len(rig.channels.available()) == 2, within=10)
+    take = await rig.recorder.start_take(scene="12A")
+    start = take.start_position
+    length = 3 * RATE + 123  # 3 s and a bit of the take
+    rig.feed("NM-1", start, start + length, 440.0)
+    # NM-2 drops 0.2 s in the middle and stops 0.5 s early: silence, never a shift.
+    rig.feed("NM-2", start, start + RATE, 660.0)
+    rig.feed("NM-2", start + RATE + 9600, start + length - RATE // 2, 660.0)
+    rig.clock.advance(length / RATE)
+    done = await rig.recorder.stop_take()
+    assert done.frames == length
+
+    tracks = sorted(done.tracks.values(), key=lambda t: t.index)
+    assert [t.path.name for t in tracks] == ["S12A_T001_01_Boom.wav", "S12A_T001_02_Lav_Alice.wav"]
+    boom, lav = (sf.read(t.path, dtype="int32")[0] for t in tracks)
+    assert len(boom) == len(lav) == length
+    np.testing.assert_array_equal(boom, signal(start, length, 440.0))
+    expected = signal(start, length, 660.0)
+    expected[RATE : RATE + 9600] = 0
+    expected[length - RATE // 2 :] = 0
+    np.testing.assert_array_equal(lav, expected)
+    assert tracks[1].assembler.dropouts >= 1
+
+    meta = read_track_metadata(tracks[0].path)
+    assert meta.bext.time_reference == start
+    assert (meta.ixml.project, meta.ixml.scene, meta.ixml.take) == ("Test Project", "12A", "1")
+
+    uploader = rig.recorder.uploader
+    for track in tracks:
+        assert track.file_id is not None
+        await until(
+            lambda t=track: uploader.file(t.file_id)["state"] == FileState.DONE,  # type: ignore[misc]
+            within=15,
+        )
+        asset = emulator.asset(uploader.file(track.file_id)["asset_id"])
+        assert asset["complete"] and asset["sha256"] == sha256_of(track.path)
+        assert asset["channel"] == rig.channels.index_of(track.serial)
+        assert asset["realtime"] is True
+
+
+async def test_a_mic_that_arrives_mid_take_gets_a_track_from_the_take_start(
+    rig: Rig, emulator: EmulatorHandle
+) -> None:
+    attach(rig, "NM-1", "Boom")
+    take = await rig.recorder.start_take()
+    start = take.start_position
+    attach(rig, "NM-3", "Plant")
+    await until(lambda: "NM-3" in take.tracks, within=5)
+    rig.feed("NM-1", start, start + 2 * RATE, 440.0)
+    rig.feed("NM-3", start + RATE, start + 2 * RATE, 330.0)
+    rig.clock.advance(2.0)
+    done = await rig.recorder.stop_take()
+    plant = sf.read(done.tracks["NM-3"].path, dtype="int32")[0]
+    assert len(plant) == 2 * RATE
+    assert not plant[:RATE].any()
+    np.testing.assert_array_equal(plant[RATE:], signal(start + RATE, RATE, 330.0))
+
+
+async def test_take_numbers_carry_on_and_bad_commands_are_refused(rig: Rig) -> None:
+    with pytest.raises(TakeError, match="not recording"):
+        await rig.recorder.stop_take()
+    with pytest.raises(TakeError, match="scene"):
+        await rig.recorder.start_take(scene="../etc")
+    first = await rig.recorder.start_take(scene="7")
+    with pytest.raises(TakeError, match="already recording"):
+        await rig.recorder.start_take()
+    rig.clock.advance(0.5)
+    await rig.recorder.stop_take()
+    second = await rig.recorder.start_take()
+    assert (first.scene, first.number, second.scene, second.number) == ("7", 1, "7", 2)
+    rig.clock.advance(0.5)
+    await rig.recorder.stop_take()
+    # A restart reads the numbering back.
+    again = Recorder(
+        rig.registry,
+        rig.recorder.uploader,
+        directory=rig.directory,
+        data_dir=rig.recorder._numbering_path.parent,
+        clock=rig.clock,
+        timecode=rig.recorder.timecode,
+    )
+    assert (again.scene, again.next_take_number()) == ("7", 3)
