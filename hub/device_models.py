@@ -49,8 +49,10 @@ class BleMatcher(_Strict):
     name_prefix: str | None = None
     service_uuid: str | None = None
     manufacturer_id: int | None = Field(default=None, ge=0, le=0xFFFF)
+    # The GATT characteristic whose notifications carry the presses (see docs/ble-remotes.md).
+    button_characteristic: str | None = None
 
-    @field_validator("service_uuid")
+    @field_validator("service_uuid", "button_characteristic")
     @classmethod
     def _uuid(cls, value: str | None) -> str | None:
         return None if value is None else str(uuid.UUID(value))
@@ -72,6 +74,7 @@ class Input(_Strict):
 
     index: int = Field(ge=0)
     name: str = Field(min_length=1)
+    code: int | None = Field(default=None, ge=0, le=255)  # the button's code in a notification
     action: Literal["single_press"] = "single_press"
     colour: str | None = None
     default_event: Literal["comment", "status"] = "comment"
@@ -121,7 +124,14 @@ class DeviceModel(_Strict):
             raise ValueError("inputs: only a real_time_logging_capable model may declare inputs")
         if self.model.real_time_logging_capable and not self.inputs:
             raise ValueError("inputs: a real_time_logging_capable model must declare its inputs")
+        codes = [i.code for i in self.inputs if i.code is not None]
+        if len(set(codes)) != len(codes):
+            raise ValueError("inputs: input codes must be unique")
         return self
+
+    def input_by_code(self, code: int) -> Input | None:
+        """The input a button code (from a remote's notification) stands for."""
+        return next((i for i in self.inputs if i.code == code), None)
 
     def input(self, index: int) -> Input | None:
         return next((i for i in self.inputs if i.index == index), None)
