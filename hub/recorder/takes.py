@@ -87,6 +87,7 @@ class Take:
     start_timecode: str
     sample_rate: int
     tracks: dict[str, Track] = field(default_factory=dict)
+    early: dict[str, list[AudioBlock]] = field(default_factory=dict)  # before a track opened
     ended_at: float | None = None
     end_position: int | None = None
 
@@ -317,6 +318,7 @@ class Recorder:
             self._emit({"type": "track_error", "serial": serial, "error": str(exc)})
             return None
         track = Track(index, serial, name, path, assembler)
+        track.pending.extend(take.early.pop(serial, []))
         take.tracks[serial] = track
         track.file_id = await self.uploader.begin_recording(
             path,
@@ -335,6 +337,11 @@ class Recorder:
         track = take.tracks.get(serial)
         if track is not None:
             track.pending.append(block)
+        elif take.end_position is None:
+            # Its track is being opened (files are created one after another): keep the samples.
+            early = take.early.setdefault(serial, [])
+            if len(early) < 2000:  # ~20 s of 10 ms blocks; a track never opened stops here
+                early.append(block)
 
     def _device_changed(self, change: DeviceChange) -> None:
         take = self.take
@@ -366,7 +373,7 @@ class Recorder:
                 continue
             blocks, track.pending = track.pending, []
             try:
-                await asyncio.to_thread(_write_blocks, track.assembler, blocks)
+                await asyncio.to_thread(_write_blocks, track.assembler, blocks, take.end_position)
             except Exception as exc:
                 if track.error is None:
                     log.exception("%s: writing %s failed", take.label, track.path)
@@ -395,11 +402,17 @@ def _open_assembler(info: TrackInfo) -> TrackAssembler:
     return assembler
 
 
-def _write_blocks(assembler: TrackAssembler, blocks: list[AudioBlock]) -> None:
+def _write_blocks(assembler: TrackAssembler, blocks: list[AudioBlock], end: int | None) -> None:
+    """Write ``blocks`` in place; once the take has an end, nothing past it reaches the disk
+    (a file the uploader follows must never shrink)."""
     for block in blocks:
         samples = block.samples
         if samples.ndim == 2 and samples.shape[1] > 1:
             samples = samples[:, 0]  # one track per microphone: its first channel
+        if end is not None:
+            samples = samples[: max(0, end - block.position)]
+            if not len(samples):
+                continue
         assembler.write_at(block.position, np.ascontiguousarray(samples).reshape(-1))
     assembler.flush()
 

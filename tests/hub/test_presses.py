@@ -120,7 +120,8 @@ async def test_frameio_down_then_back_delivers_every_press_once_in_order(
     assert presses[0].attempts > 1
     for press, event in zip(presses, got, strict=True):
         # The offset is the press's age when it was sent, not zero.
-        assert 0 <= event["received_at"] - press.pressed_at - event["offset"] < 1.0
+        assert press.sent_at is not None and event["offset"] == press.offset_sent
+        assert 0 <= press.sent_at - press.pressed_at - event["offset"] < 1.0
     assert presses[0].pressed_at >= first
 
 
