@@ -3,6 +3,7 @@
 - the emulator's part sink over HTTPS (:mod:`bench.part_sink`);
 - presence: a dropped socket to a rejoined channel (:mod:`bench.presence`);
 - the session: token expiry to a refreshed session (:mod:`bench.session`);
+- sub-devices: announcement to channel, press to 204 (:mod:`bench.subdevices`);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
@@ -12,7 +13,7 @@ rounds); every other option goes to the part sink benchmark (``--total-mib``, ``
 import json
 import sys
 
-from bench import part_sink, presence, session, uploader
+from bench import part_sink, presence, session, subdevices, uploader
 
 argv = sys.argv[1:]
 quick = "--quick" in argv
@@ -28,6 +29,9 @@ print(json.dumps({"bench": "presence", **presence.run(rounds)}))
 print()
 print(f"session: token expiry -> refreshed call ({rounds} rounds)")
 print(json.dumps({"bench": "session", **session.run(rounds)}))
+print()
+print(f"sub-devices: mic announcement -> channel ({rounds // 2} mics), press -> 204 (100 presses)")
+print(json.dumps({"bench": "subdevices", **subdevices.run(rounds // 2, 100)}))
 print()
 status = uploader.main(["--quick"] if quick else []) or status
 raise SystemExit(status)

@@ -292,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = with_config(sub.add_parser("run", help="run the hub: stay paired, present, online"))
     run.set_defaults(func=_run)
 
-    from hub import cli_uploads
+    from hub import cli_devices, cli_uploads
 
     cli_uploads.register(sub, with_config, _settings)
+    cli_devices.register(sub, with_config, _settings)
     return parser
 
 

@@ -18,6 +18,12 @@ JSON in and out; errors are ``{"error": "..."}`` with a 4xx status.
 | ``PUT /uploads/mode`` ``{"mode": "auto"|"manual"}`` | automatic or manual uploads |
 | ``PUT /uploads/parallel`` ``{"on": bool}`` | several files at once, or one at a time |
 | ``POST /pairing/start``, ``POST /pairing/cancel``, ``GET /pairing`` | pair from a UI |
+| ``GET /devices`` | attached sub-devices and their Frame.io channels |
+| ``GET /plugins`` | plugins, their sources and their health |
+| ``GET /takes`` | the take being recorded (if any), the last one, the numbering |
+| ``POST /takes/start`` ``{"scene"?, "take"?}``, ``POST /takes/stop`` | record a take |
+| ``GET /presses`` | button presses (real-time logging events) and their states |
+| ``POST /presses/{id}/resend`` | send an unconfirmed or failed press again |
 """
 
 from __future__ import annotations
@@ -119,7 +125,7 @@ async def enqueue(request: Request) -> Response:
     ids = []
     for path in paths:
         ids.append(
-            await _hub(request).uploader.enqueue(
+            await _hub(request).enqueue(
                 path,
                 priority=int(body.get("priority", 0)),
                 channel=int(body.get("channel", 0)),
@@ -209,6 +215,69 @@ async def pairing_state(request: Request) -> Response:
     return JSONResponse(control.pairing_state())
 
 
+@handler
+async def devices(request: Request) -> Response:
+    hub = _hub(request)
+    return JSONResponse({"devices": hub.devices.snapshot(), "channels": hub.channels.snapshot()})
+
+
+@handler
+async def plugins(request: Request) -> Response:
+    return JSONResponse({"plugins": _hub(request).plugins.snapshot()})
+
+
+@handler
+async def takes(request: Request) -> Response:
+    return JSONResponse(_hub(request).recorder.snapshot())
+
+
+@handler
+async def take_start(request: Request) -> Response:
+    from hub.recorder.takes import TakeError
+
+    body = await _body(request)
+    scene = body.get("scene")
+    number = body.get("take")
+    if scene is not None and not isinstance(scene, str):
+        raise ValueError("scene must be a string")
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+        raise ValueError("take must be a whole number")
+    try:
+        take = await _hub(request).recorder.start_take(scene, number)
+    except TakeError as exc:
+        raise ControlRefused(409, str(exc)) from None
+    return JSONResponse(take.to_json())
+
+
+@handler
+async def take_stop(request: Request) -> Response:
+    from hub.recorder.takes import TakeError
+
+    try:
+        take = await _hub(request).recorder.stop_take()
+    except TakeError as exc:
+        raise ControlRefused(409, str(exc)) from None
+    return JSONResponse(take.to_json())
+
+
+@handler
+async def presses(request: Request) -> Response:
+    hub = _hub(request)
+    every = [p.to_json() for p in await hub.presses.presses()]
+    return JSONResponse({"presses": every, "snapshot": hub.presses.snapshot()})
+
+
+@handler
+async def press_resend(request: Request) -> Response:
+    try:
+        press_id = int(request.path_params["press_id"])
+    except ValueError:
+        raise ControlRefused(404, "press ids are integers") from None
+    if not await _hub(request).presses.resend(press_id):
+        raise ControlRefused(409, f"press {press_id} is not unconfirmed or failed")
+    return JSONResponse({"resent": press_id})
+
+
 routes = [
     Route("/status", status, methods=["GET"]),
     Route("/uploads", uploads, methods=["GET"]),
@@ -226,6 +295,13 @@ routes = [
     Route("/pairing/start", pairing_start, methods=["POST"]),
     Route("/pairing/cancel", pairing_cancel, methods=["POST"]),
     Route("/pairing", pairing_state, methods=["GET"]),
+    Route("/devices", devices, methods=["GET"]),
+    Route("/plugins", plugins, methods=["GET"]),
+    Route("/takes", takes, methods=["GET"]),
+    Route("/takes/start", take_start, methods=["POST"]),
+    Route("/takes/stop", take_stop, methods=["POST"]),
+    Route("/presses", presses, methods=["GET"]),
+    Route("/presses/{press_id}/resend", press_resend, methods=["POST"]),
 ]
 
 

@@ -1,23 +1,37 @@
-"""``make demo``: the hub's main job end to end on the built-in emulators.
+"""``make demo`` (``c2c-hub demo``): the hub's main job, end to end, on the built-in emulators.
 
-So far: start the emulated Frame.io (strict, HTTPS), pair a hub with the device-code flow (the
-emulated user approves the code as a person would in Frame.io's web app), print the connected
-project, hold the device socket, see Frame.io pause and resume the device, and show the hub's
-status. Later stages of the hub extend this script.
+1. Start the emulated Frame.io (strict, HTTPS, its own CA) and four emulated network
+   microphones (real mDNS on loopback, real audio streams).
+2. Start the hub with its first-party plugins; pair it with the device-code flow (the emulated
+   user approves the code through the emulator's control API, as a person would in Frame.io).
+3. Show the microphones discovered and connected as channels (the boot-time bulk disconnect,
+   then one connect per microphone).
+4. Record a take (20 s by default), one BWF track per microphone, each uploaded in real time
+   on its microphone's channel, with live progress.
+5. End with a table of the take's tracks, their channels and their assets, complete and
+   byte-identical (SHA-256) in the emulator. ``--json`` prints a machine-readable summary.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import hashlib
+import json
 import sys
 import tempfile
-import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
 
+from hub.emulated.microphone import EmulatedMicrophone
 from hub.emulator.handle import EmulatorHandle
 from hub.emulator.server import EmulatorServer
 from hub.emulator.state import EmulatorConfig
@@ -25,129 +39,302 @@ from hub.frameio import FrameioError
 from hub.pairing import PairingStep, PairingUpdate
 from hub.presence import PresenceState
 from hub.runtime import Hub
-from hub.settings import FrameioSettings, HubSettings, StorageSettings
+from hub.settings import (
+    FrameioSettings,
+    HubSettings,
+    PluginSettings,
+    RecorderSettings,
+    StorageSettings,
+)
 
-APPROVE_AFTER_S = 2.0
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def _user_approves_later(handle: EmulatorHandle, user_code: str) -> threading.Timer:
-    """The person on set types the code into Frame.io a moment later."""
-
-    def approve() -> None:
-        say(f"  [Frame.io web app] the user enters {user_code} and picks the project")
-        handle.approve(user_code)
-
-    timer = threading.Timer(APPROVE_AFTER_S, approve)
-    timer.daemon = True
-    timer.start()
-    return timer
+MICS: list[tuple[str, str, Literal["tone", "speech"]]] = [
+    ("NM-1001", "Boom", "speech"),
+    ("NM-1002", "Lav Alice", "speech"),
+    ("NM-1003", "Lav Bob", "speech"),
+    ("NM-1004", "Plant", "tone"),
+]
 
 
-def _show(handle: EmulatorHandle, timers: list[threading.Timer]) -> Callable[[PairingUpdate], None]:
+class Demo:
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.marks: dict[str, float] = {}
+
+    def say(self, text: str = "") -> None:
+        if not self.quiet:
+            self.console.print(text, highlight=False)
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = round(time.monotonic() - self.started, 3)
+
+
+async def _until(check: Callable[[], bool], within: float = 20.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(step)
+    return check()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _approve_when_shown(
+    demo: Demo, handle: EmulatorHandle, loop: asyncio.AbstractEventLoop
+) -> Callable[[PairingUpdate], None]:
     def observer(update: PairingUpdate) -> None:
         if update.step is PairingStep.SHOW_CODE and update.user_code:
             code = update.user_code
-            say()
-            say(f"  Pairing code:  {code[:3]} {code[3:]}")
-            say(f"  Enter it at:   {update.verification_uri}")
-            if update.verification_uri_complete:
-                say(f"  Or open:       {update.verification_uri_complete}")
-            say()
-            timers.append(_user_approves_later(handle, code))
-        elif update.step is PairingStep.WAITING:
-            say("  waiting for the code to be entered in Frame.io ...")
+            demo.say(f"  Pairing code [bold]{code[:3]} {code[3:]}[/]  at {update.verification_uri}")
+            demo.say("  [dim][Frame.io web app] the user enters the code and picks the project[/]")
+            loop.call_later(1.0, lambda: loop.run_in_executor(None, handle.approve, code))
 
     return observer
 
 
-async def _until(check: Callable[[], bool], within: float = 15.0) -> bool:
-    for _ in range(int(within / 0.05)):
-        if check():
-            return True
-        await asyncio.sleep(0.05)
-    return check()
+def _channel_rows(hub: Hub) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for link in hub.channels.links.values():
+        index = "-" if link.external_index is None else str(link.external_index)
+        rows.append((link.serial, link.name, link.state, index))
+    return sorted(rows)
 
 
-async def run(settings: HubSettings, handle: EmulatorHandle) -> int:
-    timers: list[threading.Timer] = []
-    async with Hub(settings) as hub:
+async def _record(demo: Demo, hub: Hub, seconds: float) -> Any:
+    take = await hub.recorder.start_take(scene="12A")
+    demo.mark("take_started")
+    demo.say(
+        f"\n[bold]Recording[/] scene {take.scene} take {take.number} at timecode "
+        f"{take.start_timecode} ({hub.timecode.rate}): {len(take.tracks)} tracks"
+    )
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        await asyncio.sleep(min(4.0, seconds - elapsed))
+        files = hub.uploader.snapshot()
+        demo.say(
+            f"  {time.monotonic() - started:5.1f} s  timecode {hub.timecode.timecode()}  "
+            f"tracks {len(take.tracks)}  channels {len(hub.channels.available())}  "
+            f"sent {files.get('bytes_sent', 0) / 1e6:.1f} MB, "
+            f"{files.get('parts_in_flight', 0)} parts in flight"
+        )
+    return await hub.recorder.stop_take()
+
+
+async def _wait_uploaded(demo: Demo, hub: Hub, file_ids: list[int], within: float) -> bool:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    def states() -> dict[int, dict[str, Any]]:
+        return {i: hub.uploader.file(i) for i in file_ids}
+
+    final = {"done", "failed", "cancelled", "corrupt", "skipped_paused"}
+    if demo.quiet:
+        return await _until(
+            lambda: all(f["state"] in final for f in states().values()), within=within
+        )
+    with Progress(
+        TextColumn("  {task.description:<24}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[state]}"),
+        console=demo.console,
+        transient=False,
+    ) as progress:
+        bars = {
+            i: progress.add_task(f["name"], total=f.get("size") or 1, state=f["state"])
+            for i, f in states().items()
+        }
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            current = states()
+            for i, f in current.items():
+                progress.update(
+                    bars[i],
+                    completed=f.get("bytes_acked") or 0,
+                    total=f.get("size") or 1,
+                    state=f["state"],
+                )
+            if all(f["state"] in final for f in current.values()):
+                return True
+            await asyncio.sleep(0.1)
+    return False
+
+
+async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds: float) -> int:
+    summary: dict[str, Any] = {"ok": False}
+    mics = [
+        EmulatedMicrophone(serial, name, signal=signal, frequency=220.0 * (1 + i))
+        for i, (serial, name, signal) in enumerate(MICS)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        demo.say(f"Starting {len(mics)} emulated network microphones (mDNS on 127.0.0.1) ...")
+        await asyncio.gather(*(m.start() for m in mics))
+        for mic in mics:
+            stack.push_async_callback(mic.stop)
+        demo.mark("mics_announced")
+
+        hub = Hub(settings)
+        stack.push_async_callback(hub.aclose)
         await hub.start()
-        health = await hub.connectivity.check()
-        say(f"Frame.io reachable: {health.frameio_reachable}")
+        demo.say("Hub started; plugins: " + ", ".join(p["name"] for p in hub.plugins.snapshot()))
+
         pairing = hub.pairing()
-        pairing.subscribe(_show(handle, timers))
-        try:
-            device = await pairing.run()
-        finally:
-            for timer in timers:
-                timer.cancel()
-        say()
-        say("Paired.")
-        say(f"  Project:        {device.project.name}  ({device.project.id})")
-        if device.authorization is not None and device.authorization.creator is not None:
-            say(f"  Authorized by:  {device.authorization.creator.name}")
-        say(f"  Device:         {device.name}")
-        say(f"  Status:         {device.status}")
-        say(f"  Channels:       {len(device.channels)} (primary = the recorder)")
+        pairing.subscribe(_approve_when_shown(demo, handle, asyncio.get_running_loop()))
+        device = await pairing.run()
+        demo.mark("paired")
+        demo.say(f"Paired with project [bold]{device.project.name}[/] ({device.project.id})")
+        await _until(lambda: hub.presence.state is PresenceState.JOINED, within=10)
+        demo.say(f"  Socket {hub.presence.state.value}")
 
-        say()
-        joined = await _until(lambda: hub.presence.state is PresenceState.JOINED)
-        say(f"Socket:           {hub.presence.state.value} (devices:{device.id[:8]}...)")
-        if not joined:
-            return 1
-        say("  [Frame.io web app] the user pauses the device in the C2C Connections panel")
-        handle.pause(device.id)
-        await _until(lambda: hub.presence.paused is True)
-        say(f"  Paused:         {hub.presence.paused} (pushed, confirmed with /v2/devices/me)")
-        handle.resume(device.id)
-        await _until(lambda: hub.presence.paused is False)
-        say(f"  Paused:         {hub.presence.paused} (resumed)")
-
-        status = hub.status()
-        link = status["network"]["link"]
-        say()
-        say("Status (c2c-hub status shows the same):")
-        say(f"  Pairing:        {status['pairing']['state']}")
-        say(f"  Network:        {link['interface']} ({link['kind']}, up={link['up']})")
-        say(f"  Frame.io:       reachable={status['network']['frameio_reachable']}")
-        say(f"  Socket:         {status['socket']['state']}")
-    violations = handle.violations()
-    if violations:
-        say(f"  Off-contract calls seen by the emulator: {violations}")
-        return 1
-    say("  Every call followed Frame.io's contract (strict emulator, no violations).")
-    return 0
-
-
-def main() -> int:
-    data_dir = Path(tempfile.mkdtemp(prefix="c2c-demo-"))
-    say("Starting the emulated Frame.io (HTTPS, strict) ...")
-    config = EmulatorConfig(strict=True, device_code_interval=1.0, project_name="Demo Shoot")
-    with EmulatorServer(data_dir / "emulator", config=config) as server:
-        say(f"  API {server.base_url}   CA {server.ca_file}")
-        settings = HubSettings(
-            frameio=FrameioSettings(
-                api_base_url=server.base_url,
-                client_id=f"demo-{uuid.uuid4()}",
-                client_secret=SecretStr(config.client_secret),
-                ca_file=server.ca_file,
-            ),
-            storage=StorageSettings(data_dir=data_dir / "hub"),
+        connected = await _until(lambda: len(hub.channels.available()) >= len(mics), within=20)
+        demo.mark("channels_connected")
+        table = Table(title="Sub-devices as Frame.io channels", title_justify="left")
+        for column in ("serial", "name", "channel", "external_index"):
+            table.add_column(column)
+        for row in _channel_rows(hub):
+            table.add_row(*row)
+        if not demo.quiet:
+            demo.console.print(table)
+        demo.say(
+            f"  boot flow: {hub.channels.stats.bulk_disconnects} bulk disconnect, "
+            f"{hub.channels.stats.connects} connects"
         )
-        handle = EmulatorHandle(
-            server.base_url, server.control_url, server.ca_file, config.client_secret
+        if not connected:
+            demo.say("[red]not every microphone became a channel[/]")
+            summary["error"] = "channels"
+            return _finish(demo, summary, 1)
+
+        take = await _record(demo, hub, seconds)
+        demo.mark("take_stopped")
+        demo.say(f"Stopped after {(take.frames or 0) / take.sample_rate:.2f} s; uploading the rest")
+        file_ids = [t.file_id for t in take.tracks.values() if t.file_id is not None]
+        uploaded = await _wait_uploaded(demo, hub, file_ids, within=60)
+        demo.mark("uploaded")
+
+        assets = {a["id"]: a for a in handle.assets()}
+        tracks = []
+        for track in sorted(take.tracks.values(), key=lambda t: t.index):
+            record = hub.uploader.file(track.file_id) if track.file_id is not None else {}
+            asset = assets.get(record.get("asset_id") or "")
+            local = _sha256(track.path)
+            tracks.append(
+                {
+                    "track": track.index,
+                    "name": track.name,
+                    "serial": track.serial,
+                    "file": str(track.path),
+                    "frames": track.assembler.frames_written,
+                    "dropout_samples": track.assembler.dropout_samples,
+                    "channel": record.get("channel"),
+                    "state": record.get("state"),
+                    "asset_id": record.get("asset_id"),
+                    "asset_complete": bool(asset and asset.get("complete")),
+                    "asset_channel": asset.get("channel") if asset else None,
+                    "byte_identical": bool(asset and asset.get("sha256") == local),
+                    "sha256": local,
+                }
+            )
+        table = Table(title=f"Scene {take.scene} take {take.number}", title_justify="left")
+        for column in ("track", "file", "channel", "asset", "complete", "identical"):
+            table.add_column(column)
+        for t in tracks:
+            table.add_row(
+                str(t["track"]),
+                Path(t["file"]).name,
+                f"{t['channel']} ({t['serial']})",
+                (t["asset_id"] or "-")[:8],
+                "yes" if t["asset_complete"] else "NO",
+                "yes" if t["byte_identical"] else "NO",
+            )
+        if not demo.quiet:
+            demo.console.print(table)
+        ok = (
+            uploaded
+            and len(tracks) == len(mics)
+            and all(t["asset_complete"] and t["byte_identical"] for t in tracks)
+            and all(t["asset_channel"] == t["channel"] for t in tracks)
         )
-        try:
-            return asyncio.run(run(settings, handle))
-        except FrameioError as exc:
-            say(f"pairing failed: {exc}")
-            return 1
-        finally:
-            handle.close()
+        violations = handle.violations()
+        summary.update(
+            ok=ok and not violations,
+            project=device.project.name,
+            take=take.to_json(),
+            tracks=tracks,
+            channels=hub.channels.snapshot(),
+            violations=violations,
+            latency_s={
+                "mic_attach_to_channel": hub.channels.stats.connect_latency_s,
+            },
+        )
+        demo.say(f"Take directory: {take.directory}")
+        if violations:
+            demo.say(f"[red]off-contract calls seen by the emulator: {violations}[/]")
+        else:
+            demo.say("Every call followed Frame.io's contract (strict emulator, no violations).")
+    return _finish(demo, summary, 0 if summary["ok"] else 1)
+
+
+def _finish(demo: Demo, summary: dict[str, Any], code: int) -> int:
+    demo.mark("end")
+    summary["timings_s"] = demo.marks
+    if demo.quiet:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        demo.say(f"Demo wall time: {demo.marks['end']:.1f} s; {'OK' if code == 0 else 'FAILED'}")
+    return code
+
+
+@contextlib.contextmanager
+def _workspace(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="c2c-demo-") as tmp:
+        yield Path(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="c2c-hub demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print a JSON summary only")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the take (20)")
+    parser.add_argument("--keep", type=Path, help="write everything here (kept afterwards)")
+    args = parser.parse_args(argv)
+    console = Console(stderr=args.json)
+    demo = Demo(console, quiet=args.json)
+    with _workspace(args.keep) as workspace:
+        demo.say("Starting the emulated Frame.io (HTTPS, strict) ...")
+        config = EmulatorConfig(strict=True, device_code_interval=0.5, project_name="Demo Shoot")
+        with EmulatorServer(workspace / "emulator", config=config) as server:
+            demo.say(f"  API {server.base_url}")
+            settings = HubSettings(
+                frameio=FrameioSettings(
+                    api_base_url=server.base_url,
+                    client_id=f"demo-{uuid.uuid4()}",
+                    client_secret=SecretStr(config.client_secret),
+                    ca_file=server.ca_file,
+                ),
+                storage=StorageSettings(data_dir=workspace / "hub"),
+                recorder=RecorderSettings(directory=workspace / "recordings"),
+                plugins=PluginSettings(options={"mdns_microphones": {"interfaces": ["127.0.0.1"]}}),
+            )
+            handle = EmulatorHandle(
+                server.base_url, server.control_url, server.ca_file, config.client_secret
+            )
+            try:
+                return asyncio.run(run(settings, handle, demo, args.seconds))
+            except FrameioError as exc:
+                demo.say(f"[red]Frame.io call failed: {exc}[/]")
+                return 1
+            finally:
+                handle.close()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,14 @@
-"""The hub assembled from its parts: settings → HTTPS client → session, connectivity, presence.
+"""The hub assembled from its parts.
+
+settings → HTTPS client → session, connectivity, presence, uploader; device models → the
+registry of attached sub-devices, fed by the plugins' sources → the channel manager (each
+sub-device a Frame.io channel) and the recorder (each microphone a track, uploaded on its
+channel).
 
 :class:`Hub` is what ``c2c-hub run`` (and the CLI's other commands, and tests) build. It owns the
 one ``httpx.AsyncClient``; ``async with Hub(settings) as hub`` closes everything on the way out.
+Start order: session, connectivity, presence, uploader, channels, recorder, then the plugins'
+sources (so the first sub-device finds everything ready); stop runs it backwards.
 """
 
 from __future__ import annotations
@@ -13,20 +20,29 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from hub.channels import ChannelManager
 from hub.clock import Clock, SystemClock
 from hub.connectivity import ConnectivityMonitor
 from hub.control import SOCKET_NAME as CONTROL_SOCKET
 from hub.control import ControlServer
+from hub.device_models import DeviceModelRegistry
+from hub.devices import DeviceRegistry
 from hub.frameio import FrameioClient, make_http_client
 from hub.logs import register_secret
 from hub.pairing import Pairing
+from hub.plugin import PluginHost, route_file
 from hub.presence import Presence
+from hub.presses import DB_FILE as PRESSES_FILE
+from hub.presses import PressLog
+from hub.recorder.takes import Recorder
+from hub.recorder.timecode import FrameRate, TimecodeClock
 from hub.session import Session
 from hub.settings import HubSettings
 from hub.status import build_status, write_status
+from hub.subdevices import QueuedFile, RouteRule
 from hub.tasks import cancel_and_wait
 from hub.tokens import TokenStore, ensure_private_dir, write_private
-from hub.uploader import Uploader
+from hub.uploader import Uploader, guess_filetype
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +80,10 @@ class Hub:
         self.session = Session(self.client, self.store, self.settings.frameio, clock=self.clock)
         self.connectivity = ConnectivityMonitor(self.client, clock=self.clock)
         self.presence = Presence(self.session, self.settings.frameio, clock=self.clock)
-        self.connectivity.on_change(lambda reason: self.presence.network_changed())
+        self.models = DeviceModelRegistry.load(self.settings.device_models.directory)
+        self.devices = DeviceRegistry(self.models, self.clock.now)
+        self.channels = ChannelManager(self.session, self.devices, clock=self.clock)
+        self.connectivity.on_change(self._network_changed)
         self.uploader = Uploader(
             self.data_dir / QUEUE_FILE,
             self.session,
@@ -72,7 +91,38 @@ class Hub:
             clock=self.clock,
             pause=self.presence,
             connectivity=self.connectivity,
+            channels=self.channels,
         )
+        self.channels.on_change(self.uploader.channels_changed)
+        rec = self.settings.recorder
+        self.timecode = TimecodeClock(
+            self.clock, FrameRate.parse(rec.timecode_rate), offset_s=rec.timecode_offset_s
+        )
+        self.recorder = Recorder(
+            self.devices,
+            self.uploader,
+            directory=rec.directory,
+            data_dir=self.data_dir,
+            clock=self.clock,
+            timecode=self.timecode,
+            sample_rate=rec.sample_rate,
+            default_scene=rec.default_scene,
+            stop_grace_s=rec.stop_grace_s,
+            project=lambda: (
+                self.session.credentials.project_name if self.session.credentials else None
+            ),
+        )
+        self.presses = PressLog(
+            self.data_dir / PRESSES_FILE,
+            self.session,
+            self.devices,
+            self.channels,
+            self.timecode,
+            clock=self.clock,
+        )
+        self.channels.on_change(self.presses.poke)
+        self.plugins = PluginHost(self.settings.plugins)
+        self._routes: list[tuple[str, RouteRule]] = []
         self._status_task: asyncio.Task[None] | None = None
         self.control: ControlServer | None = None
         self.running = False
@@ -80,15 +130,34 @@ class Hub:
     def pairing(self) -> Pairing:
         return Pairing(self.client, self.session, self.settings.frameio, clock=self.clock)
 
+    def _network_changed(self, reason: str) -> None:
+        self.presence.network_changed()
+        self.channels.network_back()
+        self.presses.poke()
+
     async def start(
-        self, *, presence: bool = True, status_file: bool = True, control: bool = False
+        self,
+        *,
+        presence: bool = True,
+        status_file: bool = True,
+        control: bool = False,
+        plugins: bool = True,
     ) -> None:
-        """Load credentials and start the background parts."""
+        """Load credentials and start the background parts (see the module docstring)."""
         await self.session.start()
         self.connectivity.start()
         if presence:
             await self.presence.start()
         await self.uploader.start()
+        await self.channels.start()
+        await self.recorder.start()
+        await self.presses.start()
+        if plugins:
+            await asyncio.to_thread(self.plugins.load)  # imports are bounded, but may block
+            self._routes = self.plugins.routes()
+            await self.plugins.start_all(
+                self.devices, self.models, self.settings.plugins.options, self.clock
+            )
         if control:
             self.control = ControlServer(self, self.data_dir / CONTROL_SOCKET)
             await self.control.start()
@@ -103,6 +172,10 @@ class Hub:
         if self.control is not None:
             await self.control.stop()
             self.control = None
+        await self.plugins.stop_all()
+        await self.presses.stop()
+        await self.recorder.stop()
+        await self.channels.stop()
         await self.uploader.stop()
         await self.presence.stop()
         await self.connectivity.stop()
@@ -119,7 +192,29 @@ class Hub:
             running=self.running,
         )
         status["uploads"] = self.uploader.snapshot()
+        status["devices"] = self.devices.snapshot()
+        status["channels"] = self.channels.snapshot()
+        status["plugins"] = self.plugins.snapshot()
+        status["recorder"] = self.recorder.snapshot()
+        status["presses"] = self.presses.snapshot()
         return status
+
+    async def enqueue(self, path: str, **kwargs: Any) -> int:
+        """Queue a finished file, on the channel the plugins' routing rules pick (if any)."""
+        if kwargs.get("device") is None and not kwargs.get("channel"):
+            name = Path(path).name
+            queued = QueuedFile(path, name, kwargs.get("filetype") or guess_filetype(name))
+            kwargs["device"] = self.route(queued)
+        return await self.uploader.enqueue(path, **kwargs)
+
+    def route(self, queued: QueuedFile) -> str | None:
+        """The sub-device the first routing rule with an opinion names (attached ones only)."""
+        found = route_file(self._routes, queued, self.devices.devices())
+        if found is None:
+            return None
+        rule, serial = found
+        log.info("%s goes on the channel of %s (rule %s)", queued.name, serial, rule)
+        return serial
 
     async def _publish_status(self) -> None:
         while True:

@@ -147,8 +147,60 @@ def render_status(status: dict[str, Any], console: Console) -> None:
             table.add_row("  held", str(uploads.get("paused_reason")))
         for problem in uploads.get("problems", [])[-5:]:
             table.add_row("  " + problem["state"], f"{problem['name']}: {problem['reason']}")
+    _sub_devices(status, table)
     table.add_row("Firmware", status["firmware_version"])
     console.print(table)
+
+
+def _sub_devices(status: dict[str, Any], table: Table) -> None:
+    """Sub-devices and their channels, the plugins, and the take (when the hub knows them)."""
+    channels = status.get("channels") or {}
+    links = {c["serial"]: c for c in channels.get("channels", [])}
+    devices = status.get("devices")
+    if devices is not None:
+        table.add_row(
+            "Sub-devices",
+            f"{len(devices)} attached; channels {channels.get('state', '-')}"
+            + (f" ({channels['last_error']})" if channels.get("last_error") else ""),
+        )
+        for device in devices:
+            link = links.get(device["serial"], {})
+            index = link.get("external_index")
+            where = f"channel {index}" if index is not None else link.get("state", "no channel")
+            table.add_row(
+                f"  {device['kind']}",
+                f"{device['name']} ({device['serial']}, {device['model']}): {where}",
+            )
+    for plugin in status.get("plugins") or []:
+        if plugin.get("state") not in (None, "loaded"):
+            table.add_row(
+                "  plugin",
+                f"{plugin.get('name')}: {plugin.get('state')} "
+                f"{plugin.get('reason') or ''}".rstrip(),
+            )
+        for source in plugin.get("sources") or []:
+            health = source.get("health") or source.get("state")
+            if health not in ("running", None):
+                table.add_row(
+                    "  source",
+                    f"{source.get('name')}: {health} "
+                    f"{source.get('detail') or source.get('last_error') or ''}".rstrip(),
+                )
+    recorder = status.get("recorder")
+    if recorder:
+        take = recorder.get("take")
+        if take:
+            table.add_row(
+                "Recording",
+                f"scene {take['scene']} take {take['take']} from {take['start_timecode']}, "
+                f"{len(take['tracks'])} tracks",
+            )
+        else:
+            table.add_row(
+                "Recorder",
+                f"idle; next: scene {recorder.get('scene')} take {recorder.get('next_take')}; "
+                f"timecode {recorder.get('timecode')} ({recorder.get('timecode_rate')})",
+            )
 
 
 def _mib(value: float | None) -> str:

@@ -11,13 +11,21 @@ fixtures ours use:
 ``frameio_settings``
     :class:`~hub.settings.FrameioSettings` pointing at the emulator: its URL, its CA, the client
     secret it accepts, and a fresh ``client_id`` per test.
+``plugin_hub``
+    For plugin authors: ``async with plugin_hub(my_plugin, options={...}) as hub:`` gives a
+    running :class:`~hub.runtime.Hub` wired to the emulator, paired (the emulated user approves
+    the code), with your plugin registered (and no other, unless ``entry_points=True``), its
+    recordings and state in the test's ``tmp_path``. See ``docs/plugins/testing.md``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -68,3 +76,60 @@ def frameio_settings(emulator: EmulatorHandle) -> FrameioSettings:
         ca_file=emulator.ca_file,
         firmware_version="1.0.0",
     )
+
+
+PluginHubFactory = Callable[..., contextlib.AbstractAsyncContextManager[Any]]
+
+
+@pytest.fixture
+def plugin_hub(
+    emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
+) -> PluginHubFactory:
+    """``async with plugin_hub(*plugins, options=None, entry_points=False, presence=False,
+    device_models=None)``: a running, paired hub with ``plugins`` registered."""
+    from hub.pairing import PairingStep, PairingUpdate
+    from hub.runtime import Hub
+    from hub.settings import (
+        DeviceModelSettings,
+        HubSettings,
+        PluginSettings,
+        RecorderSettings,
+        StorageSettings,
+    )
+
+    @contextlib.asynccontextmanager
+    async def make(
+        *plugins: object,
+        options: dict[str, dict[str, Any]] | None = None,
+        entry_points: bool = False,
+        presence: bool = False,
+        device_models: Path | None = None,
+    ) -> AsyncIterator[Hub]:
+        extra: dict[str, Any] = {}
+        if device_models is not None:
+            extra["device_models"] = DeviceModelSettings(directory=device_models)
+        settings = HubSettings(
+            **extra,
+            frameio=frameio_settings,
+            storage=StorageSettings(data_dir=tmp_path / "hub"),
+            recorder=RecorderSettings(directory=tmp_path / "recordings", stop_grace_s=0.1),
+            plugins=PluginSettings(allow=None if entry_points else [], options=options or {}),
+        )
+        async with Hub(settings) as hub:
+            for plugin in plugins:
+                name = getattr(plugin, "__name__", None) or type(plugin).__name__
+                hub.plugins.register_object(plugin, name)
+            pairing = hub.pairing()
+            loop = asyncio.get_running_loop()
+
+            def approve(update: PairingUpdate) -> None:
+                if update.step is PairingStep.SHOW_CODE and update.user_code:
+                    code = update.user_code
+                    loop.run_in_executor(None, emulator.approve, code)
+
+            pairing.subscribe(approve)
+            await hub.start(presence=presence, status_file=False)
+            await pairing.run()
+            yield hub
+
+    return make

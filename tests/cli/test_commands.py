@@ -80,18 +80,30 @@ def test_emulator_command_serves_https_and_nothing_over_plain_http(tmp_path: Pat
     assert (tmp_path / "client-secret").read_text() not in printed
 
 
-def test_demo_pairs_against_the_emulator_and_prints_the_project() -> None:
+def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> None:
+    """``make demo`` end to end (a short take): four mics, four channels, four byte-identical
+    tracks, each on its own microphone's channel, and no off-contract call."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "hub.demo"],
+        [sys.executable, "-m", "hub.cli", "demo", "--json", "--seconds", "4"],
         capture_output=True,
         text=True,
         timeout=90,
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"Pairing code:\s+\d{3} \d{3}", result.stdout)
-    assert "Project:        Demo Shoot" in result.stdout
-    assert "Socket:           joined" in result.stdout
-    assert "Paused:         True" in result.stdout
-    assert "no violations" in result.stdout
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True
+    assert summary["project"] == "Demo Shoot"
+    assert summary["violations"] == []
+    tracks = summary["tracks"]
+    assert len(tracks) == 4
+    assert len({t["channel"] for t in tracks}) == 4 and 0 not in {t["channel"] for t in tracks}
+    frames = summary["take"]["frames"]
+    for track in tracks:
+        assert track["asset_complete"] and track["byte_identical"], track
+        assert track["asset_channel"] == track["channel"]
+        assert track["frames"] == frames
+    assert 3.9 * 48000 <= frames <= 4.5 * 48000
+    assert summary["channels"]["bulk_disconnects"] == 1
+    assert summary["channels"]["connects"] == 4

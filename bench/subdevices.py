@@ -1,0 +1,156 @@
+"""Sub-devices: a microphone's announcement to its channel connected, and a press to its 204.
+
+Against the emulator (a child process) and a paired, running hub with its first-party plugins:
+
+- **announce → channel**: an emulated network microphone registers on mDNS (loopback); timed
+  from the end of its announcement (probing done, announcement sent) and from the start of its
+  registration, to the moment Frame.io (the emulator) has its channel connected;
+- **press → 204**: an emulated button remote presses; timed from the press to the 204 of its
+  trigger, median and worst of ``presses`` presses. The remote is on the plugin's emulated radio
+  (the same plugin code above the radio seam), so the figure is the hub's own path;
+  ``tests/ble`` measures the BlueZ path separately.
+
+Run: ``python -m bench.subdevices [--rounds N] [--presses N]`` (prints JSON), or :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import bench_settings
+from bench.part_sink import start_emulator
+from hub.emulated.microphone import EmulatedMicrophone
+from hub.pairing import PairingStep, PairingUpdate
+from hub.runtime import Hub
+from hub.settings import HubSettings, PluginSettings, RecorderSettings, StorageSettings
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 1),
+        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 1),
+        "min_ms": round(ordered[0] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+async def _until(check: Callable[[], Any], within: float = 20.0, step: float = 0.002) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(step)
+    raise TimeoutError(f"not within {within} s")
+
+
+async def _pair(hub: Hub, emulator: Any) -> None:
+    pairing = hub.pairing()
+    loop = asyncio.get_running_loop()
+
+    def approve(update: PairingUpdate) -> None:
+        if update.step is PairingStep.SHOW_CODE and update.user_code:
+            loop.run_in_executor(None, emulator.handle.approve, update.user_code)
+
+    pairing.subscribe(approve)
+    await pairing.run()
+
+
+async def _mics(hub: Hub, rounds: int) -> dict[str, Any]:
+    from_announce: list[float] = []
+    from_register: list[float] = []
+    for i in range(rounds):
+        mic = EmulatedMicrophone(f"BENCH-{i:03d}", f"Bench {i}")
+        started = time.time()
+        await mic.start()
+        announced = time.time()
+        link = await _until(
+            lambda m=mic: (lambda x: x if x and x.state == "connected" else None)(  # type: ignore[misc]
+                hub.channels.links.get(m.serial)
+            )
+        )
+        assert link.connected_at is not None
+        from_announce.append(link.connected_at - announced)
+        from_register.append(link.connected_at - started)
+        await mic.leave()
+        await _until(lambda m=mic: m.serial not in hub.channels.links)  # type: ignore[misc]
+        await mic.stop()
+    return {
+        "rounds": rounds,
+        "announce_to_channel_connected": _summary(from_announce),
+        "register_to_channel_connected": _summary(from_register),
+    }
+
+
+async def _presses(hub: Hub, count: int, radio: str) -> dict[str, Any]:
+    from hub.emulated.remote import EmulatedRemote, emulated_radio
+
+    remote = EmulatedRemote("AA:BB:CC:00:00:01", "C2C-Remote Bench", "BENCH1")
+    emulated_radio(radio).add(remote)
+    serial = await _until(lambda: hub.channels.channel_id_of("BENCH1") and "BENCH1")
+    latencies: list[float] = []
+    for _ in range(count):
+        before = hub.presses.counts.get("sent", 0)
+        assert remote.press(1)
+        await _until(lambda b=before: hub.presses.counts.get("sent", 0) > b)  # type: ignore[misc]
+        record = hub.presses.recent[-1]
+        assert record.sent_at is not None
+        latencies.append(record.sent_at - record.pressed_at)
+        await asyncio.sleep(0.01)
+    return {"presses": count, "serial": serial, "press_to_204": _summary(latencies)}
+
+
+async def _measure(emulator: Any, rounds: int, presses: int) -> dict[str, Any]:
+    radio = "bench"
+    with tempfile.TemporaryDirectory(prefix="c2c-bench-subdevices-") as tmp:
+        settings = HubSettings(
+            frameio=bench_settings(emulator),
+            storage=StorageSettings(data_dir=Path(tmp) / "hub"),
+            recorder=RecorderSettings(directory=Path(tmp) / "recordings"),
+            plugins=PluginSettings(
+                options={
+                    "mdns_microphones": {"interfaces": ["127.0.0.1"]},
+                    "ble_remotes": {"radio": "emulated", "emulated_radio": radio},
+                }
+            ),
+        )
+        async with Hub(settings) as hub:
+            await hub.start(presence=False, status_file=False)
+            await _pair(hub, emulator)
+            await _until(lambda: hub.channels.booted_for is not None)
+            result = {"mics": await _mics(hub, rounds)}
+            try:
+                result["remote"] = await _presses(hub, presses, radio)
+            except ImportError as exc:
+                result["remote"] = {"skipped": f"no emulated remote: {exc}"}
+    return result
+
+
+def run(rounds: int = 10, presses: int = 100) -> dict[str, Any]:
+    emulator = start_emulator()
+    try:
+        return asyncio.run(_measure(emulator, rounds, presses))
+    finally:
+        emulator.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=10, help="microphones announced (10)")
+    parser.add_argument("--presses", type=int, default=100, help="button presses (100)")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.rounds, args.presses), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
