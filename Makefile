@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NODE_DIR := tests/interop/js
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 APT_STAMP := $(VENV)/.apt-installed
-APT_PACKAGES := curl sox
+APT_PACKAGES := curl sox dbus libdbus-1-dev libglib2.0-dev pkg-config
 
 .PHONY: all venv deps test lint typecheck unit demo bench emulator clean lock
 
@@ -17,17 +17,20 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall when the project metadata or the pinned constraints change.
-$(STAMP): $(VENV)/bin/python pyproject.toml constraints.txt
+$(STAMP): $(VENV)/bin/python $(APT_STAMP) pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
-# System tools the interop tests use (curl; sox reads our WAVs). Only runs apt when something is
-# missing.
-$(APT_STAMP): $(VENV)/bin/python
-	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Debian packages: curl and sox (interop tests: curl replays Frame.io's examples, sox reads our
+# WAVs), dbus (a private dbus-daemon for the BlueZ mock) and the headers dbus-python builds
+# against. Checked with dpkg, so apt runs only when something is missing; before pip, because
+# dbus-python builds from source.
+$(APT_STAMP): $(VENV)/bin/python Makefile
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else echo "please install:$$missing" >&2; exit 1; fi; fi
 	touch $@
 

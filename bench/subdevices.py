@@ -92,10 +92,9 @@ async def _mics(hub: Hub, rounds: int) -> dict[str, Any]:
 
 
 async def _presses(hub: Hub, count: int, radio: str) -> dict[str, Any]:
-    from hub.emulated.remote import EmulatedRemote, emulated_radio
+    from hub.emulated.remote import EmulatedRemote
 
-    remote = EmulatedRemote("AA:BB:CC:00:00:01", "C2C-Remote Bench", "BENCH1")
-    emulated_radio(radio).add(remote)
+    remote = EmulatedRemote("AA:BB:CC:00:00:01", "C2C-Remote Bench", "BENCH1", radio=radio)
     serial = await _until(lambda: hub.channels.channel_id_of("BENCH1") and "BENCH1")
     latencies: list[float] = []
     for _ in range(count):

@@ -1,13 +1,15 @@
 """``make demo`` (``c2c-hub demo``): the hub's main job, end to end, on the built-in emulators.
 
-1. Start the emulated Frame.io (strict, HTTPS, its own CA) and four emulated network
-   microphones (real mDNS on loopback, real audio streams).
+1. Start the emulated Frame.io (strict, HTTPS, its own CA), four emulated network
+   microphones (real mDNS on loopback, real audio streams) and an emulated button remote (the
+   BLE plugin's own code, on its emulated radio).
 2. Start the hub with its first-party plugins; pair it with the device-code flow (the emulated
    user approves the code through the emulator's control API, as a person would in Frame.io).
 3. Show the microphones discovered and connected as channels (the boot-time bulk disconnect,
    then one connect per microphone).
 4. Record a take (20 s by default), one BWF track per microphone, each uploaded in real time
-   on its microphone's channel, with live progress.
+   on its microphone's channel, with live progress; halfway through, the remote presses
+   "Good take", which becomes a real-time logging event at its timecode.
 5. End with a table of the take's tracks, their channels and their assets, complete and
    byte-identical (SHA-256) in the emulator. ``--json`` prints a machine-readable summary.
 """
@@ -32,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.emulated.microphone import EmulatedMicrophone
+from hub.emulated.remote import EmulatedRemote
 from hub.emulator.handle import EmulatorHandle
 from hub.emulator.server import EmulatorServer
 from hub.emulator.state import EmulatorConfig
@@ -46,6 +49,10 @@ from hub.settings import (
     RecorderSettings,
     StorageSettings,
 )
+
+REMOTE = ("AA:BB:CC:DD:EE:01", "C2C-Remote Slate", "RMT-DEMO")
+RADIO = "demo"
+GOOD_TAKE_CODE = 1  # device_models/c2c-button-remote.toml: input 0, "Good take"
 
 MICS: list[tuple[str, str, Literal["tone", "speech"]]] = [
     ("NM-1001", "Boom", "speech"),
@@ -108,7 +115,7 @@ def _channel_rows(hub: Hub) -> list[tuple[str, str, str, str]]:
     return sorted(rows)
 
 
-async def _record(demo: Demo, hub: Hub, seconds: float) -> Any:
+async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) -> Any:
     take = await hub.recorder.start_take(scene="12A")
     demo.mark("take_started")
     demo.say(
@@ -116,14 +123,19 @@ async def _record(demo: Demo, hub: Hub, seconds: float) -> Any:
         f"{take.start_timecode} ({hub.timecode.rate}): {len(take.tracks)} tracks"
     )
     started = time.monotonic()
+    pressed = False
     while (elapsed := time.monotonic() - started) < seconds:
-        await asyncio.sleep(min(4.0, seconds - elapsed))
+        until_press = seconds / 2 - elapsed
+        step = min(4.0, seconds - elapsed, until_press if until_press > 0 else 4.0)
+        await asyncio.sleep(step)
+        if not pressed and time.monotonic() - started >= seconds / 2:
+            pressed = remote.press(GOOD_TAKE_CODE)
+            demo.say(f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}")
         files = hub.uploader.snapshot()
         demo.say(
-            f"  {time.monotonic() - started:5.1f} s  timecode {hub.timecode.timecode()}  "
-            f"tracks {len(take.tracks)}  channels {len(hub.channels.available())}  "
-            f"sent {files.get('bytes_sent', 0) / 1e6:.1f} MB, "
-            f"{files.get('parts_in_flight', 0)} parts in flight"
+            f"  {time.monotonic() - started:5.1f} s  TC {hub.timecode.timecode()}  "
+            f"{len(take.tracks)} tracks, {len(hub.channels.available())} channels, "
+            f"{files.get('bytes_sent', 0) / 1e6:.1f} MB sent"
         )
     return await hub.recorder.stop_take()
 
@@ -173,6 +185,7 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
         EmulatedMicrophone(serial, name, signal=signal, frequency=220.0 * (1 + i))
         for i, (serial, name, signal) in enumerate(MICS)
     ]
+    remote = EmulatedRemote(*REMOTE, radio=RADIO)
     async with contextlib.AsyncExitStack() as stack:
         demo.say(f"Starting {len(mics)} emulated network microphones (mDNS on 127.0.0.1) ...")
         await asyncio.gather(*(m.start() for m in mics))
@@ -193,7 +206,8 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
         await _until(lambda: hub.presence.state is PresenceState.JOINED, within=10)
         demo.say(f"  Socket {hub.presence.state.value}")
 
-        connected = await _until(lambda: len(hub.channels.available()) >= len(mics), within=20)
+        wanted = len(mics) + 1  # and the remote
+        connected = await _until(lambda: len(hub.channels.available()) >= wanted, within=20)
         demo.mark("channels_connected")
         table = Table(title="Sub-devices as Frame.io channels", title_justify="left")
         for column in ("serial", "name", "channel", "external_index"):
@@ -211,7 +225,7 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
             summary["error"] = "channels"
             return _finish(demo, summary, 1)
 
-        take = await _record(demo, hub, seconds)
+        take = await _record(demo, hub, seconds, remote)
         demo.mark("take_stopped")
         demo.say(f"Stopped after {(take.frames or 0) / take.sample_rate:.2f} s; uploading the rest")
         file_ids = [t.file_id for t in take.tracks.values() if t.file_id is not None]
@@ -261,6 +275,25 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
             and all(t["asset_complete"] and t["byte_identical"] for t in tracks)
             and all(t["asset_channel"] == t["channel"] for t in tracks)
         )
+        await _until(lambda: hub.presses.counts.get("sent", 0) >= 1, within=10)
+        logged = [
+            {
+                "remote": e.get("channel_client_id"),
+                "input": e.get("input_name"),
+                "input_index": e.get("input_index"),
+                "timecode": (e.get("start") or {}).get("smpte_timecode"),
+                "rate": (e.get("start") or {}).get("rate"),
+                "offset": e.get("offset"),
+            }
+            for e in handle.log_events()
+        ]
+        hub_presses = [r.to_json() for r in hub.presses.recent]
+        for event in logged:
+            demo.say(
+                f"Logged in Frame.io: [bold]{event['input']}[/] from {event['remote']} "
+                f"at {event['timecode']}"
+            )
+        ok = ok and len(logged) == 1 and logged[0]["timecode"] == hub_presses[-1]["timecode"]
         violations = handle.violations()
         summary.update(
             ok=ok and not violations,
@@ -268,10 +301,9 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
             take=take.to_json(),
             tracks=tracks,
             channels=hub.channels.snapshot(),
+            logged_events=logged,
+            presses=hub_presses,
             violations=violations,
-            latency_s={
-                "mic_attach_to_channel": hub.channels.stats.connect_latency_s,
-            },
         )
         demo.say(f"Take directory: {take.directory}")
         if violations:
@@ -323,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 storage=StorageSettings(data_dir=workspace / "hub"),
                 recorder=RecorderSettings(directory=workspace / "recordings"),
-                plugins=PluginSettings(options={"mdns_microphones": {"interfaces": ["127.0.0.1"]}}),
+                plugins=PluginSettings(
+                    options={
+                        "mdns_microphones": {"interfaces": ["127.0.0.1"]},
+                        "ble_remotes": {"radio": "emulated", "emulated_radio": RADIO},
+                    }
+                ),
             )
             handle = EmulatorHandle(
                 server.base_url, server.control_url, server.ca_file, config.client_secret

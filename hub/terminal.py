@@ -186,6 +186,16 @@ def _sub_devices(status: dict[str, Any], table: Table) -> None:
                     f"{source.get('name')}: {health} "
                     f"{source.get('detail') or source.get('last_error') or ''}".rstrip(),
                 )
+    presses = status.get("presses") or {}
+    counts = presses.get("counts") or {}
+    if any(counts.values()):
+        table.add_row("Presses", ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+        for press in (presses.get("recent") or [])[-3:]:
+            note = f" ({press['last_error']})" if press.get("last_error") else ""
+            table.add_row(
+                "  " + press["state"],
+                f"{press['device']}: {press['input']} at {press['timecode']}{note}",
+            )
     recorder = status.get("recorder")
     if recorder:
         take = recorder.get("take")

@@ -82,7 +82,7 @@ def test_emulator_command_serves_https_and_nothing_over_plain_http(tmp_path: Pat
 
 def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> None:
     """``make demo`` end to end (a short take): four mics, four channels, four byte-identical
-    tracks, each on its own microphone's channel, and no off-contract call."""
+    tracks, each on its own microphone's channel, a logged press, and no off-contract call."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "hub.cli", "demo", "--json", "--seconds", "4"],
@@ -106,4 +106,9 @@ def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> Non
         assert track["frames"] == frames
     assert 3.9 * 48000 <= frames <= 4.5 * 48000
     assert summary["channels"]["bulk_disconnects"] == 1
-    assert summary["channels"]["connects"] == 4
+    assert summary["channels"]["connects"] == 5  # four mics and the remote
+    # The remote's "Good take" is one logging event at the timecode the hub stamped it with.
+    (event,) = summary["logged_events"]
+    (press,) = summary["presses"]
+    assert (event["input"], event["input_index"], event["remote"]) == ("Good take", 0, "RMT-DEMO")
+    assert event["timecode"] == press["timecode"] and press["state"] == "sent"
