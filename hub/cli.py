@@ -11,7 +11,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub.settings import HubSettings
 
@@ -109,6 +109,9 @@ async def _pair_async(settings: HubSettings, args: argparse.Namespace) -> int:
     from hub.tokens import PairingState
 
     console = Console()
+    running = await _through_running_hub(settings, args, console)
+    if running is not None:
+        return running
     async with Hub(settings) as hub:
         await hub.session.start()
         if hub.session.state is PairingState.PAIRED and not args.force:
@@ -157,6 +160,77 @@ async def _pair_async(settings: HubSettings, args: argparse.Namespace) -> int:
         console.print(f"  Status:         {device.status}")
         if creds is not None:
             console.print(f"  Stored in:      {hub.store.path} (encrypted, owner-only)")
+    return 0
+
+
+async def _through_running_hub(
+    settings: HubSettings, args: argparse.Namespace, console: Any
+) -> int | None:
+    """With a hub running, pair through it (its control API): one writer of the tokens.
+
+    None when no hub is running (the caller pairs by itself).
+    """
+    from rich.live import Live
+
+    from hub.cli_uploads import HubNotRunning, call
+    from hub.pairing import PairingStep, PairingUpdate
+    from hub.terminal import PairingView
+
+    try:
+        status = await call(settings, "GET", "/status")
+    except HubNotRunning:
+        return None
+    if status["pairing"]["state"] == "paired" and not args.force:
+        console.print(
+            f"Already paired (project {status['pairing'].get('project_name')!r}). "
+            "Run 'c2c-hub unpair' first, or 'c2c-hub pair --force'."
+        )
+        return 1
+    if status["pairing"]["state"] != "unpaired":
+        await call(settings, "POST", "/unpair")
+    try:
+        await call(settings, "POST", "/pairing/start")
+    except ValueError as exc:
+        console.print(f"Pairing failed: {exc}")
+        return 1
+    view = PairingView(show_qr=not args.no_qr)
+    loop = asyncio.get_running_loop()
+    cancel = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, cancel.set)
+    loop.add_signal_handler(signal.SIGTERM, cancel.set)
+    state: dict[str, Any] = {}
+    try:
+        with Live(view.render(), console=console, refresh_per_second=2, transient=True) as live:
+            while not cancel.is_set():
+                state = await call(settings, "GET", "/pairing")
+                if state.get("step"):
+                    update = PairingUpdate(
+                        step=PairingStep(state["step"]),
+                        user_code=state.get("user_code"),
+                        verification_uri=state.get("verification_uri"),
+                        verification_uri_complete=state.get("verification_uri_complete"),
+                        expires_at=state.get("expires_at"),
+                        message=state.get("message") or "",
+                    )
+                    view(update)
+                    live.update(view.render())
+                if not state.get("running"):
+                    break
+                await asyncio.sleep(0.5)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+    if cancel.is_set():
+        await call(settings, "POST", "/pairing/cancel")
+        console.print("Pairing cancelled. Nothing was stored.")
+        return 130
+    status = await call(settings, "GET", "/status")
+    if status["pairing"]["state"] != "paired":
+        console.print(f"Pairing failed: {state.get('message') or state.get('step')}")
+        return 1
+    console.print("[bold green]Paired[/] (through the running hub).")
+    console.print(f"  Project:        {status['pairing'].get('project_name')}")
+    console.print(f"  Authorized by:  {status['pairing'].get('authorized_by') or '-'}")
     return 0
 
 

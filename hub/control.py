@@ -1,8 +1,18 @@
-"""The hub's local control API: what the CLI (and later the dashboard) asks the running hub.
+"""The hub's local control API: the one way anything outside the hub process talks to it.
 
-Served by ``c2c-hub run`` on a Unix socket, ``<data_dir>/control.sock``, owner-only (mode 0600
-in a 0700 directory): only the hub's user can drive it, and nothing listens on the network.
-JSON in and out; errors are ``{"error": "..."}`` with a 4xx status.
+Served by ``c2c-hub run`` twice, the same routes on both:
+
+- a Unix socket, ``<data_dir>/control.sock``, owner-only (0600 in a 0700 directory): the CLI;
+- HTTP on ``control.host:control.port`` (``127.0.0.1:8765`` by default): the web page at ``/``,
+  the event stream at ``/events``, and every route below. Bound to loopback it needs no token;
+  bound any wider, **every** request must carry the access token of ``<data_dir>/control-token``
+  (created at first start, owner-only): ``Authorization: Bearer <token>``, or ``?token=`` once on
+  the page's URL (the hub then sets an HttpOnly, SameSite=Strict cookie). On loopback, requests
+  whose ``Host`` is not a loopback name, or whose ``Origin`` is another site, are refused (DNS
+  rebinding, cross-site requests from a browser on the same machine).
+
+JSON in and out; errors are ``{"error": "..."}`` with a 4xx status. ``docs/control-api.md``
+documents every route and event.
 
 | call | what |
 |---|---|
@@ -17,7 +27,12 @@ JSON in and out; errors are ``{"error": "..."}`` with a 4xx status.
 | ``PUT /uploads/type-priority`` ``{"key", "priority"}`` | by type (``.wav``, ``audio/*``) |
 | ``PUT /uploads/mode`` ``{"mode": "auto"|"manual"}`` | automatic or manual uploads |
 | ``PUT /uploads/parallel`` ``{"on": bool}`` | several files at once, or one at a time |
+| ``PUT /uploads/paused`` ``{"on": bool}`` | pause or resume uploading (the operator's pause) |
 | ``POST /pairing/start``, ``POST /pairing/cancel``, ``GET /pairing`` | pair from a UI |
+| ``GET /pairing/qr.svg`` | the QR code of ``verification_uri_complete`` while pairing |
+| ``POST /unpair`` | revoke the tokens at Frame.io and wipe them here |
+| ``GET /events`` | server-sent events: ``status`` every second, and every event as it happens |
+| ``GET /`` | the web page (``hub/web/``) |
 | ``GET /devices`` | attached sub-devices and their Frame.io channels |
 | ``GET /plugins`` | plugins, their sources and their health |
 | ``GET /takes`` | the take being recorded (if any), the last one, the numbering |
@@ -29,28 +44,44 @@ JSON in and out; errors are ``{"error": "..."}`` with a 4xx status.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import io
+import ipaddress
 import json
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import segno
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hub.logs import register_secret
+from hub.settings import ControlSettings
 from hub.tasks import cancel_and_wait
+from hub.tokens import write_private
 
 if TYPE_CHECKING:
-    from hub.pairing import Pairing
     from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "control.sock"
+TOKEN_FILE = "control-token"
+COOKIE = "c2c_hub_token"
+WEB_DIR = Path(__file__).resolve().parent / "web"
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "localhost.localdomain"}
+STATUS_EVERY_S = 1.0
+NO_STORE = {"Cache-Control": "no-store"}
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -198,21 +229,100 @@ async def parallel(request: Request) -> Response:
 
 
 @handler
+async def uploads_paused(request: Request) -> Response:
+    value = (await _body(request)).get("on")
+    if not isinstance(value, bool):
+        raise ValueError("on must be true or false")
+    await _hub(request).uploader.set_held(value)
+    return JSONResponse({"paused": value})
+
+
+@handler
 async def pairing_start(request: Request) -> Response:
-    control: ControlServer = request.app.state.control
-    return JSONResponse(control.start_pairing())
+    try:
+        _hub(request).start_pairing()
+    except RuntimeError as exc:
+        raise ControlRefused(409, str(exc)) from None
+    return JSONResponse({"started": True})
 
 
 @handler
 async def pairing_cancel(request: Request) -> Response:
-    control: ControlServer = request.app.state.control
-    return JSONResponse({"cancelled": control.cancel_pairing()})
+    return JSONResponse({"cancelled": _hub(request).cancel_pairing()})
 
 
 @handler
 async def pairing_state(request: Request) -> Response:
-    control: ControlServer = request.app.state.control
-    return JSONResponse(control.pairing_state())
+    return JSONResponse(_hub(request).pairing_state())
+
+
+@handler
+async def pairing_qr(request: Request) -> Response:
+    uri = _hub(request).pairing_state().get("verification_uri_complete")
+    if not uri:
+        raise ControlRefused(404, "no pairing link to show (not pairing, or URL pairing is off)")
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=6, border=2, dark="#000", light="#fff")
+    return Response(out.getvalue(), media_type="image/svg+xml", headers=NO_STORE)
+
+
+@handler
+async def unpair(request: Request) -> Response:
+    hub = _hub(request)
+    hub.cancel_pairing()
+    await hub.session.unpair()
+    return JSONResponse({"unpaired": True})
+
+
+@handler
+async def event_stream(request: Request) -> Response:
+    """Server-sent events: a ``status`` snapshot at once and every second, and every event."""
+    hub = _hub(request)
+
+    async def stream() -> AsyncIterator[bytes]:
+        async with hub.events.subscribe() as incoming:
+            yield _sse("status", hub.status())
+            iterator = incoming.__aiter__()
+            next_status = asyncio.get_running_loop().time() + STATUS_EVERY_S
+            pending: asyncio.Task[Any] | None = None
+            try:
+                while True:
+                    if pending is None:
+                        pending = asyncio.ensure_future(iterator.__anext__())
+                    left = next_status - asyncio.get_running_loop().time()
+                    done, _ = await asyncio.wait({pending}, timeout=max(0.0, left))
+                    if done:
+                        event = pending.result()
+                        pending = None
+                        yield _sse(str(event.get("kind", "event")), event)
+                    if asyncio.get_running_loop().time() >= next_status:
+                        next_status += STATUS_EVERY_S
+                        yield _sse("status", hub.status())
+            finally:
+                if pending is not None:
+                    pending.cancel()
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={**NO_STORE, "X-Accel-Buffering": "no"}
+    )
+
+
+def _sse(kind: str, data: Any) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+async def page(request: Request) -> Response:
+    index = WEB_DIR / "index.html"
+    if not index.is_file():
+        return JSONResponse({"error": "the web page is not installed"}, status_code=404)
+    response: Response = FileResponse(index, headers=NO_STORE)
+    guard: Guard | None = request.app.state.guard
+    token = request.query_params.get("token")
+    if guard is not None and guard.token_ok(token):
+        response.set_cookie(
+            COOKIE, token or "", httponly=True, samesite="strict", secure=False, path="/"
+        )
+    return response
 
 
 @handler
@@ -289,12 +399,17 @@ routes = [
     Route("/uploads/type-priority", type_priority, methods=["PUT"]),
     Route("/uploads/mode", mode, methods=["PUT"]),
     Route("/uploads/parallel", parallel, methods=["PUT"]),
+    Route("/uploads/paused", uploads_paused, methods=["PUT"]),
     Route("/uploads/{file_id}/cancel", cancel, methods=["POST"]),
     Route("/uploads/{file_id}/retry", retry, methods=["POST"]),
     Route("/uploads/{file_id}/priority", priority, methods=["PUT"]),
     Route("/pairing/start", pairing_start, methods=["POST"]),
     Route("/pairing/cancel", pairing_cancel, methods=["POST"]),
     Route("/pairing", pairing_state, methods=["GET"]),
+    Route("/pairing/qr.svg", pairing_qr, methods=["GET"]),
+    Route("/unpair", unpair, methods=["POST"]),
+    Route("/events", event_stream, methods=["GET"]),
+    Route("/", page, methods=["GET"]),
     Route("/devices", devices, methods=["GET"]),
     Route("/plugins", plugins, methods=["GET"]),
     Route("/takes", takes, methods=["GET"]),
@@ -305,69 +420,173 @@ routes = [
 ]
 
 
-class ControlServer:
-    """The control API of one running :class:`~hub.runtime.Hub`, on its Unix socket."""
+class Guard:
+    """Who may call the HTTP listener (see the module docstring); a pure ASGI middleware."""
 
-    def __init__(self, hub: Hub, path: Path) -> None:
+    def __init__(self, app: ASGIApp, *, token: str, host: str, port_ref: list[int]) -> None:
+        self.app = app
+        self.token = token
+        self.loopback = is_loopback(host)
+        self.port_ref = port_ref
+
+    def token_ok(self, offered: str | None) -> bool:
+        return offered is not None and hmac.compare_digest(offered.encode(), self.token.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        problem = self._problem(request)
+        if problem is not None:
+            status, message = problem
+            response = JSONResponse({"error": message}, status_code=status)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _problem(self, request: Request) -> tuple[int, str] | None:
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        origin = request.headers.get("origin")
+        if origin is not None and origin != "null":
+            parsed = urlsplit(origin)
+            if parsed.netloc.lower() != (request.headers.get("host") or "").lower():
+                return 403, "cross-site requests are refused"
+        if self.loopback:
+            if host not in LOOPBACK_NAMES:
+                return 403, f"this hub answers on loopback only, not as {host!r}"
+            return None
+        offered = None
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            offered = auth[7:].strip()
+        offered = offered or request.cookies.get(COOKIE) or request.query_params.get("token")
+        if not self.token_ok(offered):
+            return 401, (
+                "this hub is reachable beyond loopback: send its access token "
+                "(the file control-token in its data directory)"
+            )
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def control_token(data_dir: Path) -> str:
+    """The HTTP listener's access token: created once, owner-only, never logged."""
+    path = data_dir / TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        token = ""
+    if len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        write_private(path, token.encode())
+    register_secret(token)
+    return token
+
+
+class ControlServer:
+    """The control API of one running :class:`~hub.runtime.Hub`: Unix socket and HTTP."""
+
+    def __init__(self, hub: Hub, path: Path, settings: ControlSettings | None = None) -> None:
         self.hub = hub
         self.path = path
-        self.app = Starlette(routes=routes)
-        self.app.state.hub = hub
-        self.app.state.control = self
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._pairing: Pairing | None = None
+        self.settings = settings or ControlSettings(enabled=False)
+        self.token = control_token(path.parent)
+        self._port_ref = [self.settings.port]
+        self.app = self._app(guard=None)
+        self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self.port: int | None = None
+
+    def _app(self, guard: Guard | None) -> Starlette:
+        app = Starlette(
+            routes=[*routes, Mount("/static", app=StaticFiles(directory=WEB_DIR, check_dir=False))]
+        )
+        app.state.hub = self.hub
+        app.state.control = self
+        app.state.guard = guard
+        return app
+
+    @property
+    def url(self) -> str | None:
+        if self.port is None:
+            return None
+        host = self.settings.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}/"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "socket": str(self.path),
+            "url": self.url,
+            "token_required": self.port is not None and not is_loopback(self.settings.host),
+        }
+
+    async def _serve(self, config: uvicorn.Config, name: str) -> uvicorn.Server:
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(), name=name)
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        if task.done():
+            await task  # raises what went wrong
+            raise OSError(f"{name} did not start")
+        self._servers.append((server, task))
+        return server
 
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)
         config = uvicorn.Config(
             self.app, uds=str(self.path), log_level="warning", access_log=False, lifespan="off"
         )
-        self._server = uvicorn.Server(config)
         old_umask = os.umask(0o177)  # the socket is created owner-only
         try:
-            self._task = asyncio.create_task(self._server.serve(), name="hub-control")
-            for _ in range(200):
-                if self._server.started or self._task.done():
-                    break
-                await asyncio.sleep(0.01)
+            await self._serve(config, "hub-control")
         finally:
             os.umask(old_umask)
-        if self._task.done():
-            await self._task  # raises what went wrong
         os.chmod(self.path, 0o600)
+        if self.settings.enabled:
+            await self._start_http()
+
+    async def _start_http(self) -> None:
+        s = self.settings
+        inner = self._app(guard=None)
+        guard = Guard(inner, token=self.token, host=s.host, port_ref=self._port_ref)
+        inner.state.guard = guard
+        config = uvicorn.Config(
+            guard,
+            host=s.host,
+            port=s.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        try:
+            server = await self._serve(config, "hub-control-http")
+        except (OSError, SystemExit) as exc:
+            log.error("the control API could not listen on %s:%s: %s", s.host, s.port, exc)
+            return
+        sockets = [sock for srv in server.servers for sock in srv.sockets]
+        self.port = sockets[0].getsockname()[1] if sockets else s.port
+        self._port_ref[0] = self.port
+        log.info("control API and web page on %s", self.url)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
+        for server, _ in self._servers:
+            server.should_exit = True
+        for _, task in self._servers:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), 2)
+                await asyncio.wait_for(asyncio.shield(task), 2)
             except TimeoutError:
-                await cancel_and_wait(self._task)
+                await cancel_and_wait(task)
+        self._servers.clear()
         self.path.unlink(missing_ok=True)
-
-    # -- pairing from a UI
-    def start_pairing(self) -> dict[str, Any]:
-        if self._pairing is not None and self._pairing.running:
-            raise ControlRefused(409, "pairing is already running")
-        self._pairing = self.hub.pairing()
-        self._pairing.start()
-        return {"started": True}
-
-    def cancel_pairing(self) -> bool:
-        return self._pairing.cancel() if self._pairing is not None else False
-
-    def pairing_state(self) -> dict[str, Any]:
-        last = self._pairing.last if self._pairing is not None else None
-        if last is None:
-            return {"running": False, "step": None}
-        return {
-            "running": bool(self._pairing and self._pairing.running),
-            "step": last.step.value,
-            "user_code": last.user_code,
-            "verification_uri": last.verification_uri,
-            "verification_uri_complete": last.verification_uri_complete,
-            "expires_at": last.expires_at,
-            "message": last.message,
-        }

@@ -29,7 +29,7 @@ from hub.device_models import DeviceModelRegistry
 from hub.devices import DeviceRegistry
 from hub.frameio import FrameioClient, make_http_client
 from hub.logs import register_secret
-from hub.pairing import Pairing
+from hub.pairing import Pairing, PairingUpdate
 from hub.plugin import PluginHost, route_file
 from hub.presence import Presence
 from hub.presses import DB_FILE as PRESSES_FILE
@@ -43,6 +43,7 @@ from hub.subdevices import QueuedFile, RouteRule
 from hub.tasks import cancel_and_wait
 from hub.tokens import TokenStore, ensure_private_dir, write_private
 from hub.uploader import Uploader, guess_filetype
+from hub.uploader.progress import EventStream
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,9 @@ class Hub:
         )
         self.channels.on_change(self.presses.poke)
         self.plugins = PluginHost(self.settings.plugins)
+        self.events = EventStream()
+        self._wire_events()
+        self.pairing_flow: Pairing | None = None
         self._routes: list[tuple[str, RouteRule]] = []
         self._status_task: asyncio.Task[None] | None = None
         self.control: ControlServer | None = None
@@ -129,6 +133,40 @@ class Hub:
 
     def pairing(self) -> Pairing:
         return Pairing(self.client, self.session, self.settings.frameio, clock=self.clock)
+
+    # ------------------------------------------------------------------ one stream of events
+    def _wire_events(self) -> None:
+        """Every part's events, as one stream (``kind`` says whose) for the live views."""
+        emit = self.events.emit
+        self.uploader.on_event(lambda e: emit({"kind": "upload", **e}))
+        self.presses.on_event(lambda e: emit({"kind": "press", **e}))
+        self.recorder.on_event(lambda e: emit({"kind": "take", **e}))
+        self.devices.on_change(
+            lambda c: emit(
+                {"kind": "devices", "type": c.kind, "serial": c.serial, "reason": c.reason}
+            )
+        )
+        self.channels.on_change(lambda: emit({"kind": "channels", "type": "changed"}))
+
+    # ------------------------------------------------------------------ pairing from a UI
+    def start_pairing(self) -> Pairing:
+        """Pair in the background (the web page, the control API); progress in the status."""
+        if self.pairing_flow is not None and self.pairing_flow.running:
+            raise RuntimeError("pairing is already running")
+        flow = self.pairing()
+        flow.subscribe(lambda update: self.events.emit({"kind": "pairing", **_pairing(update)}))
+        flow.start()
+        self.pairing_flow = flow
+        return flow
+
+    def cancel_pairing(self) -> bool:
+        return self.pairing_flow.cancel() if self.pairing_flow is not None else False
+
+    def pairing_state(self) -> dict[str, Any]:
+        flow = self.pairing_flow
+        if flow is None or flow.last is None:
+            return {"running": False, "step": None}
+        return {"running": flow.running, **_pairing(flow.last)}
 
     def _network_changed(self, reason: str) -> None:
         self.presence.network_changed()
@@ -159,7 +197,9 @@ class Hub:
                 self.devices, self.models, self.settings.plugins.options, self.clock
             )
         if control:
-            self.control = ControlServer(self, self.data_dir / CONTROL_SOCKET)
+            self.control = ControlServer(
+                self, self.data_dir / CONTROL_SOCKET, self.settings.control
+            )
             await self.control.start()
         if status_file:
             self._status_task = asyncio.create_task(self._publish_status(), name="hub-status")
@@ -169,6 +209,8 @@ class Hub:
         self.running = False
         await cancel_and_wait(self._status_task)
         self._status_task = None
+        if self.pairing_flow is not None:
+            self.pairing_flow.cancel()
         if self.control is not None:
             await self.control.stop()
             self.control = None
@@ -197,6 +239,8 @@ class Hub:
         status["plugins"] = self.plugins.snapshot()
         status["recorder"] = self.recorder.snapshot()
         status["presses"] = self.presses.snapshot()
+        status["pairing_flow"] = self.pairing_state()
+        status["control"] = self.control.describe() if self.control is not None else None
         return status
 
     async def enqueue(self, path: str, **kwargs: Any) -> int:
@@ -238,3 +282,15 @@ class Hub:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _pairing(update: PairingUpdate) -> dict[str, Any]:
+    """What a UI shows of a pairing step (never the device code or a token)."""
+    return {
+        "step": update.step.value,
+        "user_code": update.user_code,
+        "verification_uri": update.verification_uri,
+        "verification_uri_complete": update.verification_uri_complete,
+        "expires_at": update.expires_at,
+        "message": update.message,
+    }

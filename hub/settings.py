@@ -161,6 +161,18 @@ class RecorderSettings(_Section):
         return value
 
 
+class ControlSettings(_Section):
+    """The hub's local control API and web page (``c2c-hub run``)."""
+
+    enabled: bool = Field(default=True, description="Serve the control API and web page on TCP.")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to listen on. Loopback needs no token; any wider bind requires the "
+        "access token in <data_dir>/control-token on every request.",
+    )
+    port: int = Field(default=8765, ge=0, le=65535, description="TCP port (0: any free port).")
+
+
 class PluginSettings(_Section):
     """Which plugins load, and their options."""
 
@@ -193,6 +205,7 @@ class HubSettings(BaseSettings):
     device_models: DeviceModelSettings = Field(default_factory=DeviceModelSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
     log_level: str = Field(default="INFO", description="Python logging level name.")
 
     @field_validator("log_level")

@@ -236,12 +236,24 @@ class Uploader:
 
     # ================================================================== pause and holds
     @property
+    def held_by_operator(self) -> bool:
+        """An operator paused uploading here (persisted; Frame.io's pause is separate)."""
+        return bool(self.queue.setting("held", False)) if self.queue.is_open else False
+
+    async def set_held(self, on: bool) -> None:
+        """Pause (or resume) uploading: no new part starts; parts in flight finish."""
+        await self.queue.set_setting("held", bool(on))
+        self._pause_changed()
+
+    @property
     def paused(self) -> bool:
         source = self._pause_source.paused if self._pause_source is not None else None
-        return bool(source) or self._server_paused
+        return bool(source) or self._server_paused or self.held_by_operator
 
     @property
     def paused_reason(self) -> str | None:
+        if self.held_by_operator:
+            return "uploading is paused by the operator (c2c-hub uploads resume)"
         if self._pause_source is not None and self._pause_source.paused:
             return "the device is paused in Frame.io"
         if self._server_paused:

@@ -29,6 +29,8 @@ def hub_env(emulator: EmulatorHandle, tmp_path: Path) -> Iterator[dict[str, str]
             "C2C_HUB_FRAMEIO__CLIENT_SECRET": emulator.client_secret,
             "C2C_HUB_FRAMEIO__FIRMWARE_VERSION": "1.2.3",
             "C2C_HUB_STORAGE__DATA_DIR": str(tmp_path / "state"),
+            "C2C_HUB_RECORDER__DIRECTORY": str(tmp_path / "recordings"),
+            "C2C_HUB_CONTROL__PORT": "0",
             "PYTHONUNBUFFERED": "1",
             "COLUMNS": "120",
         }
@@ -131,6 +133,34 @@ def test_run_keeps_the_hub_present_and_publishes_status(
         assert emulator.state()["sockets"], "the emulator sees the hub's socket"
         status_file = tmp_path / "state" / "status.json"
         assert stat.S_IMODE(status_file.stat().st_mode) == 0o600
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+
+
+def test_pair_goes_through_a_running_hub(
+    emulator: EmulatorHandle, hub_env: dict[str, str]
+) -> None:
+    """With ``c2c-hub run`` up, ``c2c-hub pair`` asks it to pair: one writer of the tokens."""
+    proc = subprocess.Popen(
+        [*CLI, "run"], env=hub_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _status(hub_env)["hub"] != {"running": True}:
+            time.sleep(0.2)
+        paired = _pair(emulator, hub_env)
+        assert paired.returncode == 0, paired.stdout
+        assert "through the running hub" in paired.stdout
+        assert "Emulated Project" in paired.stdout
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pairing = _status(hub_env)["pairing"]
+            if isinstance(pairing, dict) and pairing["state"] == "paired":
+                break
+            time.sleep(0.2)
+        assert isinstance(pairing, dict) and pairing["state"] == "paired"
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=15)
