@@ -157,3 +157,27 @@ async def test_cancel_all_and_retry_failed(
     assert failed.state is FileState.FAILED and "422" in (failed.reason or "")
     assert await uploader.retry_failed() == 1
     assert uploader.file(bad)["state"] in ("queued", "uploading", "failed")
+
+
+async def test_the_operators_pause_holds_new_uploads_and_survives_a_restart(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "held.sqlite3"
+    uploader = uploaders(db=db)
+    await uploader.start()
+    await uploader.set_held(True)
+    file_id = await uploader.enqueue(make_file(media, "held.wav", 1000))
+    await asyncio.sleep(0.3)
+    assert uploader.file(file_id)["state"] == FileState.QUEUED
+    snap = uploader.snapshot()
+    assert snap["paused"] is True and "operator" in snap["paused_reason"]
+    await uploader.stop()
+
+    again = uploaders(db=db)
+    await again.start()
+    await asyncio.sleep(0.3)
+    assert again.file(file_id)["state"] == FileState.QUEUED  # still held after a restart
+    await again.set_held(False)
+    async with asyncio.timeout(10):
+        await again.wait_idle()
+    assert again.file(file_id)["state"] == FileState.DONE
