@@ -6,6 +6,7 @@ never reach it by mistake. JSON in, JSON out; errors are ``{"error": "..."}`` wi
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, fields
@@ -68,6 +69,7 @@ def _device_id(request: Request) -> str:
 @control
 async def snapshot(request: Request) -> Response:
     state = _state(request)
+    await asyncio.to_thread(state.settle)
     faults: Faults = request.app.state.faults
     sockets: SocketHub = request.app.state.sockets
     with state.lock:
@@ -112,6 +114,7 @@ async def snapshot(request: Request) -> Response:
 
 @control
 async def reset(request: Request) -> Response:
+    await asyncio.to_thread(_state(request).settle)
     _state(request).reset(config=True)
     faults: Faults = request.app.state.faults
     faults.clear()
@@ -222,6 +225,7 @@ async def drop_sockets(request: Request) -> Response:
 @control
 async def asset(request: Request) -> Response:
     state = _state(request)
+    await asyncio.to_thread(state.settle)
     with state.lock:
         found = state.assets.get(request.path_params["asset_id"])
         if found is None:
@@ -232,6 +236,7 @@ async def asset(request: Request) -> Response:
 @control
 async def asset_content(request: Request) -> Response:
     state = _state(request)
+    await asyncio.to_thread(state.settle)
     found = state.assets.get(request.path_params["asset_id"])
     if found is None:
         raise ApiProblem(404, "no such asset")

@@ -13,6 +13,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,11 +234,35 @@ class EmulatorState:
         self.lock = threading.RLock()
         self.url_key = secrets.token_bytes(32)
         self.listeners: set[Listener] = set()
+        # Completing an asset hashes the whole file (R12). Like S3, which acknowledges a part
+        # once it is stored, the last part's answer does not wait for that: it runs here, and
+        # every reader of asset state (the control API) waits for it with settle().
+        self._completer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="c2c-complete")
+        self._completing: set[Future[None]] = set()
         self.reset()
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Wait for every asset completion under way (blocking: call it off the event loop)."""
+        with self.lock:
+            pending = list(self._completing)
+        if pending:
+            wait(pending, timeout=timeout)
+
+    def _schedule_completion(self, asset: Asset) -> None:
+        future = self._completer.submit(self._complete_if_ready, asset)
+        with self.lock:
+            self._completing.add(future)
+        future.add_done_callback(self._completed)
+
+    def _completed(self, future: Future[None]) -> None:
+        with self.lock:
+            self._completing.discard(future)
 
     # ------------------------------------------------------------------ housekeeping
     def reset(self, config: bool = False) -> None:
         """Forget every pairing, token, device, asset and record; optionally restore the config."""
+        if hasattr(self, "_completing"):
+            self.settle()
         with self.lock:
             if config:
                 for item in fields(EmulatorConfig):
@@ -714,7 +739,7 @@ class EmulatorState:
                 asset.asset_filesize = asset_filesize
             if asset_name is not None and asset.name.startswith("[new file]"):
                 asset.name = asset_name
-        self._complete_if_ready(asset)
+        self._schedule_completion(asset)
         return result
 
     def part_stored(
@@ -728,7 +753,7 @@ class EmulatorState:
             if part.path is not None and part.path != path:
                 part.path.unlink(missing_ok=True)
             part.stored_size, part.sha256, part.path = size, sha256, path
-        self._complete_if_ready(asset)
+        self._schedule_completion(asset)
 
     def _ready_parts(self, asset: Asset) -> list[tuple[int, Path]] | None:
         """R12: the parts of a complete upload, in order, or None. Call with the lock held."""
