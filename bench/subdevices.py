@@ -5,10 +5,11 @@ Against the emulator (a child process) and a paired, running hub with its first-
 - **announce → channel**: an emulated network microphone registers on mDNS (loopback); timed
   from the end of its announcement (probing done, announcement sent) and from the start of its
   registration, to the moment Frame.io (the emulator) has its channel connected;
-- **press → 204**: an emulated button remote presses; timed from the press to the 204 of its
-  trigger, median and worst of ``presses`` presses. The remote is on the plugin's emulated radio
-  (the same plugin code above the radio seam), so the figure is the hub's own path;
-  ``tests/ble`` measures the BlueZ path separately.
+- **press → 204**: a button remote presses; timed from the press to the 204 of its trigger,
+  median and worst of ``presses`` presses, twice: on the plugin's emulated radio (the hub's own
+  path: plugin, source thread, registry, durable press log, HTTPS to the emulator), and through
+  BlueZ mocked on a private D-Bus with bleak's real BlueZ backend (adds D-Bus and
+  python-dbusmock; skipped where dbus-daemon is missing).
 
 Run: ``python -m bench.subdevices [--rounds N] [--presses N]`` (prints JSON), or :func:`run`.
 """
@@ -91,15 +92,12 @@ async def _mics(hub: Hub, rounds: int) -> dict[str, Any]:
     }
 
 
-async def _presses(hub: Hub, count: int, radio: str) -> dict[str, Any]:
-    from hub.emulated.remote import EmulatedRemote
-
-    remote = EmulatedRemote("AA:BB:CC:00:00:01", "C2C-Remote Bench", "BENCH1", radio=radio)
+async def _presses(hub: Hub, count: int, press: Callable[[], bool]) -> dict[str, Any]:
     serial = await _until(lambda: hub.channels.channel_id_of("BENCH1") and "BENCH1")
     latencies: list[float] = []
     for _ in range(count):
         before = hub.presses.counts.get("sent", 0)
-        assert remote.press(1)
+        assert press()
         await _until(lambda b=before: hub.presses.counts.get("sent", 0) > b)  # type: ignore[misc]
         record = hub.presses.recent[-1]
         assert record.sent_at is not None
@@ -108,30 +106,49 @@ async def _presses(hub: Hub, count: int, radio: str) -> dict[str, Any]:
     return {"presses": count, "serial": serial, "press_to_204": _summary(latencies)}
 
 
+def _settings(emulator: Any, tmp: Path, ble: dict[str, Any]) -> HubSettings:
+    return HubSettings(
+        frameio=bench_settings(emulator),
+        storage=StorageSettings(data_dir=tmp / "hub"),
+        recorder=RecorderSettings(directory=tmp / "recordings"),
+        plugins=PluginSettings(
+            options={"mdns_microphones": {"interfaces": ["127.0.0.1"]}, "ble_remotes": ble}
+        ),
+    )
+
+
 async def _measure(emulator: Any, rounds: int, presses: int) -> dict[str, Any]:
-    radio = "bench"
+    from hub.emulated.remote import EmulatedRemote
+
+    result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="c2c-bench-subdevices-") as tmp:
-        settings = HubSettings(
-            frameio=bench_settings(emulator),
-            storage=StorageSettings(data_dir=Path(tmp) / "hub"),
-            recorder=RecorderSettings(directory=Path(tmp) / "recordings"),
-            plugins=PluginSettings(
-                options={
-                    "mdns_microphones": {"interfaces": ["127.0.0.1"]},
-                    "ble_remotes": {"radio": "emulated", "emulated_radio": radio},
-                }
-            ),
-        )
-        async with Hub(settings) as hub:
+        ble = {"radio": "emulated", "emulated_radio": "bench"}
+        async with Hub(_settings(emulator, Path(tmp) / "a", ble)) as hub:
             await hub.start(presence=False, status_file=False)
             await _pair(hub, emulator)
             await _until(lambda: hub.channels.booted_for is not None)
-            result = {"mics": await _mics(hub, rounds)}
-            try:
-                result["remote"] = await _presses(hub, presses, radio)
-            except ImportError as exc:
-                result["remote"] = {"skipped": f"no emulated remote: {exc}"}
+            result["mics"] = await _mics(hub, rounds)
+            remote = EmulatedRemote("AA:BB:CC:00:00:01", "C2C-Remote", "BENCH1", radio="bench")
+            result["remote_emulated_radio"] = await _presses(hub, presses, lambda: remote.press(1))
+        result["remote_bluez_mock"] = await _bluez(emulator, Path(tmp) / "b", presses)
     return result
+
+
+async def _bluez(emulator: Any, tmp: Path, presses: int) -> dict[str, Any]:
+    from hub.emulated.bluez import BlueZMock, BlueZMockError
+
+    try:
+        mock = BlueZMock().start()
+    except BlueZMockError as exc:
+        return {"skipped": str(exc)}
+    try:
+        mock.add_remote("AA:BB:CC:00:00:02", "C2C-Remote", "BENCH1")
+        async with Hub(_settings(emulator, tmp, {"radio": "bleak"})) as hub:
+            await hub.start(presence=False, status_file=False)
+            await _pair(hub, emulator)
+            return await _presses(hub, presses, lambda: mock.press("AA:BB:CC:00:00:02", 1))
+    finally:
+        mock.stop()
 
 
 def run(rounds: int = 10, presses: int = 100) -> dict[str, Any]:
