@@ -112,6 +112,8 @@ class ChannelManager:
         self._listeners: list[Callable[[], None]] = []
         self.stats = ChannelStats()
         self.state: str = "idle"
+        self._gone: dict[str, float] = {}  # serial -> when it was detached
+        self._started_at = self.clock.now()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -166,6 +168,17 @@ class ChannelManager:
     def available(self) -> set[str]:
         return {s for s, link in self.links.items() if link.state == "connected"}
 
+    def attached_now(self, serial: str) -> bool:
+        return serial in self.links
+
+    def absent_for(self, serial: str) -> float:
+        """Seconds ``serial`` has not been attached: 0 while it is; since it left, or since this
+        manager started for one it never saw (a file from an earlier power cycle)."""
+        if serial in self.links:
+            return 0.0
+        since = self._gone.get(serial, self._started_at)
+        return max(0.0, self.clock.now() - since)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "state": self.state,
@@ -182,11 +195,13 @@ class ChannelManager:
     # ------------------------------------------------------------------ events
     def _device_changed(self, change: DeviceChange) -> None:
         if change.kind == "detached":
+            self._gone[change.serial] = self.clock.now()
             link = self.links.pop(change.serial, None)
             if link is not None and link.channel_id is not None:
                 link.state = "disconnecting"
                 self._departed[change.serial] = link
         elif change.attached is not None:
+            self._gone.pop(change.serial, None)
             attached = change.attached
             link = self.links.get(change.serial)
             if link is None or link.model_id != attached.model.id:

@@ -314,6 +314,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _run_async(settings: HubSettings) -> int:
+    from hub.live import LiveView
     from hub.runtime import Hub
 
     stop = asyncio.Event()
@@ -322,9 +323,15 @@ async def _run_async(settings: HubSettings) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with Hub(settings) as hub:
         await hub.start(control=True)
-        print(f"c2c-hub running: pairing {hub.session.state.value}; status in {hub.data_dir}")
-        await stop.wait()
-        print("stopping")
+        # In a terminal: the operator's live screen; otherwise one plain line per change.
+        view = LiveView(hub)
+        if view.plain:
+            print(
+                f"c2c-hub running: pairing {hub.session.state.value}; status in {hub.data_dir}",
+                flush=True,
+            )
+        await view.run_until(stop)
+        print("stopping", flush=True)
     return 0
 
 

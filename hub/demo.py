@@ -39,10 +39,12 @@ from hub.emulator.handle import EmulatorHandle
 from hub.emulator.server import EmulatorServer
 from hub.emulator.state import EmulatorConfig
 from hub.frameio import FrameioError
+from hub.live import LiveView, wants_plain
 from hub.pairing import PairingStep, PairingUpdate
 from hub.presence import PresenceState
 from hub.runtime import Hub
 from hub.settings import (
+    DeviceModelSettings,
     FrameioSettings,
     HubSettings,
     PluginSettings,
@@ -66,6 +68,8 @@ class Demo:
     def __init__(self, console: Console, quiet: bool) -> None:
         self.console = console
         self.quiet = quiet
+        # In a terminal, the take and its uploads are shown on the hub's live view.
+        self.live = not quiet and console.is_terminal and not wants_plain(console.file)
         self.started = time.monotonic()
         self.marks: dict[str, float] = {}
 
@@ -131,6 +135,8 @@ async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) 
         if not pressed and time.monotonic() - started >= seconds / 2:
             pressed = remote.press(GOOD_TAKE_CODE)
             demo.say(f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}")
+        if demo.live:
+            continue
         files = hub.uploader.snapshot()
         demo.say(
             f"  {time.monotonic() - started:5.1f} s  TC {hub.timecode.timecode()}  "
@@ -147,7 +153,7 @@ async def _wait_uploaded(demo: Demo, hub: Hub, file_ids: list[int], within: floa
         return {i: hub.uploader.file(i) for i in file_ids}
 
     final = {"done", "failed", "cancelled", "corrupt", "skipped_paused"}
-    if demo.quiet:
+    if demo.quiet or demo.live:
         return await _until(
             lambda: all(f["state"] in final for f in states().values()), within=within
         )
@@ -181,8 +187,11 @@ async def _wait_uploaded(demo: Demo, hub: Hub, file_ids: list[int], within: floa
 
 async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds: float) -> int:
     summary: dict[str, Any] = {"ok": False}
+    kind = _service_type(settings)
     mics = [
-        EmulatedMicrophone(serial, name, signal=signal, frequency=220.0 * (1 + i))
+        EmulatedMicrophone(
+            serial, name, signal=signal, frequency=220.0 * (1 + i), service_type=kind
+        )
         for i, (serial, name, signal) in enumerate(MICS)
     ]
     remote = EmulatedRemote(*REMOTE, radio=RADIO)
@@ -225,12 +234,18 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
             summary["error"] = "channels"
             return _finish(demo, summary, 1)
 
-        take = await _record(demo, hub, seconds, remote)
-        demo.mark("take_stopped")
-        demo.say(f"Stopped after {(take.frames or 0) / take.sample_rate:.2f} s; uploading the rest")
-        file_ids = [t.file_id for t in take.tracks.values() if t.file_id is not None]
-        uploaded = await _wait_uploaded(demo, hub, file_ids, within=60)
-        demo.mark("uploaded")
+        view = LiveView(hub, console=demo.console, plain=False, screen=False, show_qr=False)
+        async with view if demo.live else contextlib.nullcontext(view):
+            take = await _record(demo, hub, seconds, remote)
+            demo.mark("take_stopped")
+            demo.say(
+                f"Stopped after {(take.frames or 0) / take.sample_rate:.2f} s; uploading the rest"
+            )
+            file_ids = [t.file_id for t in take.tracks.values() if t.file_id is not None]
+            uploaded = await _wait_uploaded(demo, hub, file_ids, within=60)
+            demo.mark("uploaded")
+            if demo.live:
+                await asyncio.sleep(0.5)  # the last frame shows every track done
 
         assets = {a["id"]: a for a in handle.assets()}
         tracks = []
@@ -323,6 +338,30 @@ def _finish(demo: Demo, summary: dict[str, Any], code: int) -> int:
     return code
 
 
+def _private_models(workspace: Path) -> Path:
+    """The project's device models, the microphones announced under a service type of this
+    demo's own: loopback multicast is shared by every process on the machine, and a test or a
+    benchmark running beside the demo must not lend it (or take from it) a microphone."""
+    import secrets
+
+    source = DeviceModelSettings().directory
+    target = workspace / "device_models"
+    target.mkdir(parents=True, exist_ok=True)
+    kind = f"_c2cmic-demo{secrets.token_hex(2)}._tcp.local."
+    for path in source.glob("*.toml"):
+        (target / path.name).write_text(path.read_text().replace("_c2cmic._tcp.local.", kind))
+    return target
+
+
+def _service_type(settings: HubSettings) -> str:
+    from hub.device_models import DeviceKind, DeviceModelRegistry
+
+    registry = DeviceModelRegistry.load(settings.device_models.directory)
+    (mic,) = registry.of_kind(DeviceKind.MICROPHONE)
+    assert mic.discovery.mdns is not None
+    return mic.discovery.mdns.service_type
+
+
 @contextlib.contextmanager
 def _workspace(keep: Path | None) -> Iterator[Path]:
     if keep is not None:
@@ -347,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         with EmulatorServer(workspace / "emulator", config=config) as server:
             demo.say(f"  API {server.base_url}")
             settings = HubSettings(
+                device_models=DeviceModelSettings(directory=_private_models(workspace)),
                 frameio=FrameioSettings(
                     api_base_url=server.base_url,
                     client_id=f"demo-{uuid.uuid4()}",

@@ -72,6 +72,12 @@ class ChannelResolver(Protocol):
 
     def available(self) -> set[str]: ...
 
+    def absent_for(self, serial: str) -> float:
+        """Seconds the sub-device has not been attached (0 while it is)."""
+        ...
+
+    def attached_now(self, serial: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class UploadConfig:
@@ -91,6 +97,9 @@ class UploadConfig:
     pause_poll_s: float = 15.0  # after a confirmed 409 (no presence): ask /me this often
     throughput_window_s: float = 10.0
     max_recreates: int = 3  # basic assets re-created for expired URLs, in a row
+    # A file whose sub-device is gone (not attached at all) waits this long for it to come
+    # back, then goes on the primary channel rather than never (the reason is kept).
+    channel_wait_s: float = 120.0
 
     def __post_init__(self) -> None:
         if self.realtime_part_size < MIN_PART:
@@ -147,6 +156,7 @@ class Uploader:
         self.config = config or UploadConfig()
         self.channels = channels
         self._channel_event = asyncio.Event()
+        self._recheck_s: float | None = None  # when a file held for its channel may go
         self.session = session
         self.clock: Clock = clock or SystemClock()
         self.queue = UploadQueue(queue_path)
@@ -323,10 +333,13 @@ class Uploader:
                 record = await self.queue.claim(
                     self.clock.now(),
                     manual=self.mode == "manual",
-                    devices=self.channels.available() if self.channels is not None else None,
+                    devices=self._claimable_devices(),
                 )
             if record is None:
-                await sleep_or_wake(self.clock, 0.5 if self._pause_polled else 30.0, self._wake)
+                idle = 0.5 if self._pause_polled else 30.0
+                if self._recheck_s is not None:
+                    idle = min(idle, self._recheck_s + 0.01)
+                await sleep_or_wake(self.clock, idle, self._wake)
                 continue
             self._wake.set()  # another worker may take the next file
             self._changed.set()
@@ -439,6 +452,24 @@ class Uploader:
             )
         return queued
 
+    def _claimable_devices(self) -> set[str] | None:
+        """Sub-devices whose files may start: channel connected, or gone too long to wait."""
+        if self.channels is None:
+            return None
+        ready = self.channels.available()
+        self._recheck_s = None
+        for record in self.queue.files.values():
+            serial = record.device
+            if serial is None or serial in ready or record.state is not FileState.QUEUED:
+                continue
+            left = self.config.channel_wait_s - self.channels.absent_for(serial)
+            if left <= 0:
+                ready.add(serial)
+            elif not self.channels.attached_now(serial):
+                # Look again when it will have been gone too long to wait for.
+                self._recheck_s = min(left, self._recheck_s or left)
+        return ready
+
     def channels_changed(self) -> None:
         """A channel was connected or disconnected: files waiting for one look again."""
         event, self._channel_event = self._channel_event, asyncio.Event()
@@ -455,18 +486,37 @@ class Uploader:
         if record.device is None or self.channels is None:
             return record.channel
         while True:
+            record = self.queue.files[file_id]
+            assert record.device is not None
             index = self.channels.index_of(record.device)
             if index is not None:
                 if index != record.channel:
                     self.set_changed(await self.queue.update(file_id, channel=index))
                 self._retrying.pop(file_id, None)
                 return index
+            if self.channels.absent_for(record.device) >= self.config.channel_wait_s:
+                return await self._primary_instead(file_id, record.device)
             waiting = f"waiting for the channel of sub-device {record.device}"
             if self._retrying.get(file_id) != waiting:
                 self._retrying[file_id] = waiting
                 self.events.emit({"type": "waiting", "file_id": file_id, "reason": waiting})
                 self._changed.set()
-            await self._channel_event.wait()
+            event = self._channel_event
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=min(5.0, self.config.channel_wait_s))
+
+    async def _primary_instead(self, file_id: int, serial: str) -> int:
+        reason = (
+            f"sub-device {serial} has been gone for {self.config.channel_wait_s:.0f} s: "
+            "uploading on the primary channel instead"
+        )
+        log.warning("%s: %s", self.queue.files[file_id].name, reason)
+        info = dict(self.queue.files[file_id].info)
+        info["channel_fallback"] = reason
+        self.set_changed(await self.queue.update(file_id, channel=0, info=info))
+        self._retrying.pop(file_id, None)
+        self.events.emit({"type": "channel_fallback", "file_id": file_id, "reason": reason})
+        return 0
 
     def offset_of(self, record: FileRecord) -> int:
         """Seconds since capture (never negative), from the capture time stored at enqueue."""

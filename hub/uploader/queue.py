@@ -503,12 +503,17 @@ class UploadQueue:
 
     @_locked
     async def claim(
-        self, now: float, *, manual: bool, devices: Iterable[str] | None = None
+        self,
+        now: float,
+        *,
+        manual: bool,
+        devices: Iterable[str] | None = None,
     ) -> FileRecord | None:
         """Move the most urgent queued file to ``uploading`` and return it (one transaction).
 
         With ``devices``, a file routed to a sub-device is only claimed when its serial is among
-        them (its channel is connected); the others wait, queued.
+        them (its channel is connected, or it has been gone too long to wait for); the others
+        wait, queued.
         """
         db = self.db
         ready = json.dumps(sorted(devices)) if devices is not None else None

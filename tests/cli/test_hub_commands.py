@@ -139,9 +139,7 @@ def test_run_keeps_the_hub_present_and_publishes_status(
     assert proc.returncode == 0, out
 
 
-def test_pair_goes_through_a_running_hub(
-    emulator: EmulatorHandle, hub_env: dict[str, str]
-) -> None:
+def test_pair_goes_through_a_running_hub(emulator: EmulatorHandle, hub_env: dict[str, str]) -> None:
     """With ``c2c-hub run`` up, ``c2c-hub pair`` asks it to pair: one writer of the tokens."""
     proc = subprocess.Popen(
         [*CLI, "run"], env=hub_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

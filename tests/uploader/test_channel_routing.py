@@ -16,7 +16,7 @@ from hub.session import Session
 from hub.subdevices import AudioFormat, SubDevice
 from hub.uploader import FileState
 from hub.uploader.queue import UploadQueue
-from tests.uploader.conftest import MiB, UploaderFactory, make_file, sha256_of, until
+from tests.uploader.conftest import MiB, UploaderFactory, fast_config, make_file, sha256_of, until
 
 MIC_MODEL = "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13"
 MODELS = DeviceModelRegistry.load(Path(__file__).resolve().parents[2] / "device_models")
@@ -118,3 +118,30 @@ async def test_a_version_1_queue_gains_the_device_column_and_keeps_its_files(
     finally:
         await queue.close()
     await asyncio.sleep(0)
+
+
+async def test_a_file_whose_sub_device_never_returns_goes_on_the_primary_channel(
+    emulator: EmulatorHandle, session: Session, uploaders: UploaderFactory, media: Path
+) -> None:
+    registry = DeviceRegistry(MODELS, time.time)
+    channels = ChannelManager(session, registry, clock=SystemClock(), backoff_max_s=0.3)
+    uploader = uploaders(channels=channels, config=fast_config(channel_wait_s=0.8))
+    channels.on_change(uploader.channels_changed)
+    await uploader.start()
+    await channels.start()
+    try:
+        # A mic that joined a take and left before its channel was connected.
+        registry.attach("t:s", SubDevice("NM-6", MIC_MODEL, "Gone", audio=AudioFormat()))
+        registry.detach("t:s", "NM-6", "vanished")
+        path = make_file(media, "S1_T003_01_Gone.wav", 1 * MiB)
+        file_id = await uploader.enqueue(path, device="NM-6")
+        await asyncio.sleep(0.3)
+        assert uploader.file(file_id)["state"] == FileState.QUEUED  # still waiting for it
+        await until(lambda: uploader.file(file_id)["state"] == FileState.DONE, within=10)
+        record = uploader.file(file_id)
+        assert record["channel"] == 0
+        assert "gone for" in record["info"]["channel_fallback"]
+        asset = emulator.asset(record["asset_id"])
+        assert asset["channel"] == 0 and asset["sha256"] == sha256_of(path)
+    finally:
+        await channels.stop()
