@@ -266,11 +266,15 @@ def _status(args: argparse.Namespace) -> int:
 async def _status_async(settings: HubSettings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from hub.cli_uploads import HubNotRunning, call
     from hub.runtime import Hub
     from hub.status import read_status
     from hub.terminal import render_status
 
-    status = read_status(settings.storage.data_dir)
+    try:  # a running hub answers on its control socket: the freshest truth
+        status = await call(settings, "GET", "/status")
+    except (HubNotRunning, ValueError):
+        status = read_status(settings.storage.data_dir)
     if status is None:
         # No hub running: report what is stored and check the network and Frame.io ourselves,
         # without touching the tokens (a refresh here could race a hub starting up).
