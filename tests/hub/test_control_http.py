@@ -63,9 +63,7 @@ async def test_loopback_refuses_other_host_names_and_other_sites(hub: Hub) -> No
     async with httpx.AsyncClient(base_url=base(hub), timeout=5) as http:
         rebound = await http.get("/status", headers={"Host": "evil.example:8765"})
         assert rebound.status_code == 403 and "loopback" in rebound.json()["error"]
-        cross = await http.post(
-            "/takes/start", json={}, headers={"Origin": "https://evil.example"}
-        )
+        cross = await http.post("/takes/start", json={}, headers={"Origin": "https://evil.example"})
         assert cross.status_code == 403 and "cross-site" in cross.json()["error"]
         assert hub.recorder.take is None
         same = await http.get("/status", headers={"Origin": base(hub)})
