@@ -83,6 +83,7 @@ async def test_presses_become_triggers_in_order_with_the_press_timecode(
         assert rig.registry.press(SRC, "BR-1", index, at)
         await asyncio.sleep(0.05)
     await until(lambda: len(events(emulator)) == 4)
+    await until(lambda: rig.log.counts["sent"] == 4)  # the last 204 is stored, too
     got = events(emulator)
     assert [(e["input_index"], e["start"]["smpte_timecode"]) for e in got] == pressed
     assert all(e["start"]["rate"] == {"playback": [25, 1], "ntsc": None} for e in got)
