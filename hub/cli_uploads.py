@@ -1,4 +1,5 @@
-"""``c2c-hub upload | queue | cancel | retry | start | mode | parallel | priority``.
+"""``c2c-hub upload | queue | cancel | retry | start | mode | parallel | pause | resume``,
+``priority``: the upload queue of the running hub.
 
 These drive the running hub (``c2c-hub run``) through its control socket
 (:mod:`hub.control`): the queue has one writer, the hub, and these commands only ask it.
@@ -192,6 +193,10 @@ async def _dispatch(settings: HubSettings, args: argparse.Namespace, console: Co
         on = args.state == "on"
         console.print(await call(settings, "PUT", "/uploads/parallel", {"on": on}))
         return 0
+    if command in ("pause", "resume"):
+        answer = await call(settings, "PUT", "/uploads/paused", {"on": command == "pause"})
+        console.print("uploading paused" if answer["paused"] else "uploading resumed")
+        return 0
     if command == "priority":
         if args.type:
             body = {"key": args.target, "priority": args.priority}
@@ -238,6 +243,8 @@ def register(
     mode.add_argument("mode", choices=["auto", "manual"])
     parallel = add("parallel", "several files at once, or one at a time")
     parallel.add_argument("state", choices=["on", "off"])
+    add("pause", "pause uploading (no new part starts; parts in flight finish)")
+    add("resume", "resume uploading after 'c2c-hub pause'")
     priority = add("priority", "set a file's priority, or a file type's (--type)")
     priority.add_argument("target", help="file id, or with --type: .wav, audio/*, ...")
     priority.add_argument("priority", type=int)

@@ -420,6 +420,15 @@ routes = [
 ]
 
 
+class _RevalidatedFiles(StaticFiles):
+    """The page's files, revalidated on every load: an upgraded hub never runs an old app.js."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
 class Guard:
     """Who may call the HTTP listener (see the module docstring); a pure ASGI middleware."""
 
@@ -506,9 +515,8 @@ class ControlServer:
         self.port: int | None = None
 
     def _app(self, guard: Guard | None) -> Starlette:
-        app = Starlette(
-            routes=[*routes, Mount("/static", app=StaticFiles(directory=WEB_DIR, check_dir=False))]
-        )
+        static = _RevalidatedFiles(directory=WEB_DIR, check_dir=False)
+        app = Starlette(routes=[*routes, Mount("/static", app=static)])
         app.state.hub = self.hub
         app.state.control = self
         app.state.guard = guard

@@ -263,7 +263,7 @@ class Uploader:
     @property
     def paused_reason(self) -> str | None:
         if self.held_by_operator:
-            return "uploading is paused by the operator (c2c-hub uploads resume)"
+            return "uploading is paused by the operator (c2c-hub resume, or the web page)"
         if self._pause_source is not None and self._pause_source.paused:
             return "the device is paused in Frame.io"
         if self._server_paused:
@@ -1037,6 +1037,7 @@ class Uploader:
             "parallel": self.parallel,
             "paused": self.paused,
             "paused_reason": self.paused_reason,
+            "held": self.held_by_operator,
             "waiting_for": self._hold,
             "files_remaining": len(active),
             "bytes_remaining": remaining_bytes,
