@@ -99,3 +99,27 @@ def test_client_secret_never_appears_in_errors_or_repr() -> None:
         load_settings(frameio={"client_secret": secret, "api_base_url": "http://x"})
     assert secret not in str(info.value)
     assert isinstance(settings, HubSettings)
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    """A setting nobody can find is a setting nobody can use (datasette's docs-cannot-rot)."""
+    from pathlib import Path
+
+    from pydantic import BaseModel
+
+    from hub.settings import HubSettings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :]
+    missing = []
+    for section, field in HubSettings.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            missing += [
+                f"{section}.{name}"
+                for name in kind.model_fields
+                if f"{section}.{name}" not in table
+            ]
+        elif section not in table:
+            missing.append(section)
+    assert missing == []
