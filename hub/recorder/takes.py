@@ -35,7 +35,7 @@ from hub.devices import DeviceChange, DeviceRegistry
 from hub.recorder.timecode import TimecodeClock
 from hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from hub.subdevices import AudioBlock
-from hub.tasks import cancel_and_wait
+from hub.tasks import sleep_or_wake
 from hub.tokens import write_private
 from hub.uploader import Uploader
 
@@ -150,6 +150,8 @@ class Recorder:
         self.last_take: Take | None = None
         self._lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
+        self._writer_stop = asyncio.Event()
+        self._flush_lock = asyncio.Lock()  # one batch at a time reaches a track's file
         self._unsubscribe: list[Callable[[], None]] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -241,6 +243,7 @@ class Recorder:
             for attached in self.devices:
                 if attached.model.kind is DeviceKind.MICROPHONE and attached.device.audio:
                     await self._open_track(attached.device.serial, attached.device.name)
+            self._writer_stop.clear()
             self._writer = asyncio.create_task(self._write_loop(), name="recorder-writer")
             log.info(
                 "recording %s at %s: %d track(s) in %s",
@@ -265,7 +268,11 @@ class Recorder:
             )
             if self.stop_grace_s:
                 await asyncio.sleep(self.stop_grace_s)  # samples still on the wire
-            await cancel_and_wait(self._writer)
+            # Never cancel a batch half-written (its samples would be lost, or land after the
+            # file is closed): the writer finishes the batch it has, then stops.
+            self._writer_stop.set()
+            if self._writer is not None:
+                await self._writer
             self._writer = None
             await self._flush()
             end = take.end_position
@@ -360,11 +367,15 @@ class Recorder:
                 await self._open_track(serial, name)
 
     async def _write_loop(self) -> None:
-        while True:
-            await self.clock.sleep(self.flush_s)
+        while not self._writer_stop.is_set():
+            await sleep_or_wake(self.clock, self.flush_s, self._writer_stop)
             await self._flush()
 
     async def _flush(self) -> None:
+        async with self._flush_lock:
+            await self._flush_now()
+
+    async def _flush_now(self) -> None:
         take = self.take if self.take is not None else self.last_take
         if take is None:
             return
