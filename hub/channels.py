@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from tenacity import wait_exponential_jitter
@@ -82,7 +82,6 @@ class ChannelStats:
     reconciles: int = 0
     failures: int = 0
     last_error: str | None = None
-    connect_latency_s: list[float] = field(default_factory=list)
 
 
 class ChannelManager:
@@ -167,9 +166,6 @@ class ChannelManager:
 
     def available(self) -> set[str]:
         return {s for s, link in self.links.items() if link.state == "connected"}
-
-    def attached_now(self, serial: str) -> bool:
-        return serial in self.links
 
     def absent_for(self, serial: str) -> float:
         """Seconds ``serial`` has not been attached: 0 while it is; since it left, or since this
@@ -313,7 +309,6 @@ class ChannelManager:
         link.channel_id, link.external_index = channel.id, channel.external_index
         link.connected_at = self.clock.now()
         self.stats.connects += 1
-        self.stats.connect_latency_s.append(link.connected_at - link.attached_at)
         log.info(
             "channel connected: %s (%s) is channel %d",
             link.serial,

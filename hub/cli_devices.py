@@ -82,54 +82,49 @@ def render_devices(data: dict[str, Any], console: Console) -> None:
     )
 
 
-def _record(settings_fn: SettingsFn) -> Callable[[argparse.Namespace], int]:
-    def command(args: argparse.Namespace) -> int:
-        settings = settings_fn(args)
-        if settings is None:
-            return 2
-        console = Console()
-        try:
-            if args.action == "start":
-                body: dict[str, Any] = {}
-                if args.scene:
-                    body["scene"] = args.scene
-                if args.take is not None:
-                    body["take"] = args.take
-                take = _ask(settings, "POST", "/takes/start", body)
-                data: dict[str, Any] = {"take": take}
-            elif args.action == "stop":
-                data = {"take": _ask(settings, "POST", "/takes/stop")}
-            else:
-                data = _ask(settings, "GET", "/takes")
-        except (HubNotRunning, ValueError) as exc:
-            print(f"c2c-hub record {args.action}: {exc}", file=sys.stderr)
-            return 1
-        if args.json:
-            print(json.dumps(data, indent=2))
-        else:
-            render_take(data, console)
-        return 0
+def _hub_command(
+    settings_fn: SettingsFn,
+    name: str,
+    fetch: Callable[[HubSettings, argparse.Namespace], Any],
+    render: Callable[[Any, Console], None],
+) -> Callable[[argparse.Namespace], int]:
+    """A command that asks the running hub: ``fetch`` the data, then print it (or its JSON)."""
 
-    return command
-
-
-def _devices(settings_fn: SettingsFn) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         settings = settings_fn(args)
         if settings is None:
             return 2
         try:
-            data = _ask(settings, "GET", "/devices")
+            data = fetch(settings, args)
         except (HubNotRunning, ValueError) as exc:
-            print(f"c2c-hub devices: {exc}", file=sys.stderr)
+            print(f"c2c-hub {name}: {exc}", file=sys.stderr)
             return 1
+        if data is None:
+            return 0
         if args.json:
             print(json.dumps(data, indent=2))
         else:
-            render_devices(data, Console())
+            render(data, Console())
         return 0
 
     return command
+
+
+def _fetch_take(settings: HubSettings, args: argparse.Namespace) -> Any:
+    if args.action == "start":
+        body: dict[str, Any] = {}
+        if args.scene:
+            body["scene"] = args.scene
+        if args.take is not None:
+            body["take"] = args.take
+        return {"take": _ask(settings, "POST", "/takes/start", body)}
+    if args.action == "stop":
+        return {"take": _ask(settings, "POST", "/takes/stop")}
+    return _ask(settings, "GET", "/takes")
+
+
+def _fetch_devices(settings: HubSettings, args: argparse.Namespace) -> Any:
+    return _ask(settings, "GET", "/devices")
 
 
 def render_presses(data: dict[str, Any], console: Console) -> None:
@@ -152,28 +147,13 @@ def render_presses(data: dict[str, Any], console: Console) -> None:
     console.print(", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no presses yet")
 
 
-def _presses(settings_fn: SettingsFn) -> Callable[[argparse.Namespace], int]:
-    def command(args: argparse.Namespace) -> int:
-        settings = settings_fn(args)
-        if settings is None:
-            return 2
-        try:
-            if args.resend:
-                for press_id in args.resend:
-                    _ask(settings, "POST", f"/presses/{press_id}/resend")
-                    print(f"press {press_id}: will be sent again")
-                return 0
-            data = _ask(settings, "GET", "/presses")
-        except (HubNotRunning, ValueError) as exc:
-            print(f"c2c-hub presses: {exc}", file=sys.stderr)
-            return 1
-        if args.json:
-            print(json.dumps(data, indent=2))
-        else:
-            render_presses(data, Console())
-        return 0
-
-    return command
+def _fetch_presses(settings: HubSettings, args: argparse.Namespace) -> Any:
+    if args.resend:
+        for press_id in args.resend:
+            _ask(settings, "POST", f"/presses/{press_id}/resend")
+            print(f"press {press_id}: will be sent again")
+        return None
+    return _ask(settings, "GET", "/presses")
 
 
 def _plugins(settings_fn: SettingsFn) -> Callable[[argparse.Namespace], int]:
@@ -224,18 +204,18 @@ def register(
     record.add_argument("--scene", help="scene name (default: the current scene)")
     record.add_argument("--take", type=int, help="take number (default: the next one)")
     record.add_argument("--json", action="store_true", help="machine-readable output")
-    record.set_defaults(func=_record(settings_fn))
+    record.set_defaults(func=_hub_command(settings_fn, "record", _fetch_take, render_take))
 
     devices = with_config(sub.add_parser("devices", help="sub-devices and their channels"))
     devices.add_argument("--json", action="store_true", help="machine-readable output")
-    devices.set_defaults(func=_devices(settings_fn))
+    devices.set_defaults(func=_hub_command(settings_fn, "devices", _fetch_devices, render_devices))
 
     presses = with_config(sub.add_parser("presses", help="button presses and their delivery"))
     presses.add_argument("--json", action="store_true", help="machine-readable output")
     presses.add_argument(
         "--resend", type=int, nargs="+", metavar="ID", help="send unconfirmed/failed presses again"
     )
-    presses.set_defaults(func=_presses(settings_fn))
+    presses.set_defaults(func=_hub_command(settings_fn, "presses", _fetch_presses, render_presses))
 
     plugins = with_config(sub.add_parser("plugins", help="plugins, sources and their health"))
     plugins.add_argument("--json", action="store_true", help="machine-readable output")

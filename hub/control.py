@@ -432,11 +432,10 @@ class _RevalidatedFiles(StaticFiles):
 class Guard:
     """Who may call the HTTP listener (see the module docstring); a pure ASGI middleware."""
 
-    def __init__(self, app: ASGIApp, *, token: str, host: str, port_ref: list[int]) -> None:
+    def __init__(self, app: ASGIApp, *, token: str, host: str) -> None:
         self.app = app
         self.token = token
         self.loopback = is_loopback(host)
-        self.port_ref = port_ref
 
     def token_ok(self, offered: str | None) -> bool:
         return offered is not None and hmac.compare_digest(offered.encode(), self.token.encode())
@@ -509,7 +508,6 @@ class ControlServer:
         self.path = path
         self.settings = settings or ControlSettings(enabled=False)
         self.token = control_token(path.parent)
-        self._port_ref = [self.settings.port]
         self.app = self._app(guard=None)
         self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         self.port: int | None = None
@@ -567,7 +565,7 @@ class ControlServer:
     async def _start_http(self) -> None:
         s = self.settings
         inner = self._app(guard=None)
-        guard = Guard(inner, token=self.token, host=s.host, port_ref=self._port_ref)
+        guard = Guard(inner, token=self.token, host=s.host)
         inner.state.guard = guard
         config = uvicorn.Config(
             guard,
@@ -585,7 +583,6 @@ class ControlServer:
             return
         sockets = [sock for srv in server.servers for sock in srv.sockets]
         self.port = sockets[0].getsockname()[1] if sockets else s.port
-        self._port_ref[0] = self.port
         log.info("control API and web page on %s", self.url)
 
     async def stop(self) -> None:

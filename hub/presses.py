@@ -270,6 +270,7 @@ class PressLog:
         assert row is not None
         record = _record(row)
         self._remember(record)
+        await self._recount()
         log.info(
             "press: %s %s (input %d) at %s",
             record.device_name,
@@ -390,6 +391,7 @@ class PressLog:
         if row is not None:
             record = _record(row)
             self._remember(record)
+            await self._recount()
             self._emit(kind, record)
 
     async def resend(self, press_id: int) -> bool:
@@ -406,23 +408,22 @@ class PressLog:
 
     # ------------------------------------------------------------------ reading
     async def _reload(self) -> None:
-        db = self._require()
-        cur = await db.execute("SELECT state, COUNT(*) FROM presses GROUP BY state")
-        self.counts = dict.fromkeys(STATES, 0) | {row[0]: row[1] for row in await cur.fetchall()}
-        cur = await db.execute("SELECT * FROM presses ORDER BY id DESC LIMIT 20")
+        await self._recount()
+        cur = await self._require().execute("SELECT * FROM presses ORDER BY id DESC LIMIT 20")
         self.recent = [_record(row) for row in reversed(list(await cur.fetchall()))]
 
+    async def _recount(self) -> None:
+        """Counts per state, from the table itself (one indexed query; never drifts)."""
+        cur = await self._require().execute("SELECT state, COUNT(*) FROM presses GROUP BY state")
+        self.counts = dict.fromkeys(STATES, 0) | {row[0]: row[1] for row in await cur.fetchall()}
+
     def _remember(self, record: PressRecord) -> None:
+        """Keep the last 20 presses, as they are now, for status and the live views."""
         for i, known in enumerate(self.recent):
             if known.id == record.id:
-                self.counts[known.state] = max(0, self.counts.get(known.state, 0) - 1)
                 self.recent[i] = record
-                break
-        else:
-            self.recent = [*self.recent, record][-20:]
-            if record.state != "pending":  # a state change of a press older than the last 20
-                self.counts["pending"] = max(0, self.counts.get("pending", 0) - 1)
-        self.counts[record.state] = self.counts.get(record.state, 0) + 1
+                return
+        self.recent = [*self.recent, record][-20:]
 
     async def presses(self) -> list[PressRecord]:
         cur = await self._require().execute("SELECT * FROM presses ORDER BY id")

@@ -76,8 +76,6 @@ class ChannelResolver(Protocol):
         """Seconds the sub-device has not been attached (0 while it is)."""
         ...
 
-    def attached_now(self, serial: str) -> bool: ...
-
 
 @dataclass(frozen=True)
 class UploadConfig:
@@ -462,10 +460,11 @@ class Uploader:
             serial = record.device
             if serial is None or serial in ready or record.state is not FileState.QUEUED:
                 continue
-            left = self.config.channel_wait_s - self.channels.absent_for(serial)
+            absent = self.channels.absent_for(serial)  # 0 while it is attached
+            left = self.config.channel_wait_s - absent
             if left <= 0:
                 ready.add(serial)
-            elif not self.channels.attached_now(serial):
+            elif absent > 0:
                 # Look again when it will have been gone too long to wait for.
                 self._recheck_s = min(left, self._recheck_s or left)
         return ready

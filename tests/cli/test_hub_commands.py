@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -235,3 +236,44 @@ def test_upload_controls_drive_the_running_hub(
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert not (tmp_path / "state" / "control.sock").exists()
+
+
+@contextlib.contextmanager
+def _running_hub(env: dict[str, str], data_dir: Path) -> Iterator[None]:
+    """``c2c-hub run`` until the block ends, once its control socket is up; it must exit 0."""
+    proc = subprocess.Popen(
+        [*CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (data_dir / "control.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+
+
+def test_record_devices_and_presses_drive_the_running_hub(
+    emulator: EmulatorHandle, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``record``, ``devices`` and ``presses`` ask the running hub; without one, a clear error."""
+    stopped = _cli(hub_env, "devices")
+    assert stopped.returncode == 1 and "no hub is running" in stopped.stderr
+    assert _pair(emulator, hub_env).returncode == 0
+    with _running_hub(hub_env, tmp_path / "state"):
+        started = json.loads(_cli(hub_env, "record", "start", "--scene", "3", "--json").stdout)
+        assert (started["take"]["scene"], started["take"]["take"]) == ("3", 1)
+        again = _cli(hub_env, "record", "start")
+        assert again.returncode == 1 and "already recording" in again.stderr
+        stopped_take = json.loads(_cli(hub_env, "record", "stop", "--json").stdout)["take"]
+        assert stopped_take["frames"] is not None and stopped_take["tracks"] == []
+        human = _cli(hub_env, "record", "status")
+        assert "next take 2" in human.stdout
+        devices = json.loads(_cli(hub_env, "devices", "--json").stdout)
+        assert devices["devices"] == [] and "channels" in devices
+        presses = json.loads(_cli(hub_env, "presses", "--json").stdout)
+        assert presses["presses"] == []
+        resend = _cli(hub_env, "presses", "--resend", "7")
+        assert resend.returncode == 1 and "not unconfirmed or failed" in resend.stderr

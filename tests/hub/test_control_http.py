@@ -88,7 +88,7 @@ async def test_bound_beyond_loopback_no_route_answers_without_the_token(
     assert hub.control is not None
     token = hub.control.token
     app = hub.control._app(guard=None)
-    guard = Guard(app, token=token, host="0.0.0.0", port_ref=[8765])
+    guard = Guard(app, token=token, host="0.0.0.0")
     app.state.guard = guard
     transport = httpx.ASGITransport(app=guard)
     async with httpx.AsyncClient(transport=transport, base_url="http://10.1.2.3:8765") as http:

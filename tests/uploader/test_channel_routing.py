@@ -117,7 +117,6 @@ async def test_a_version_1_queue_gains_the_device_column_and_keeps_its_files(
         assert claimed is not None and claimed.id == record.id
     finally:
         await queue.close()
-    await asyncio.sleep(0)
 
 
 async def test_a_file_whose_sub_device_never_returns_goes_on_the_primary_channel(
