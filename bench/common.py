@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from hub.frameio import AuthorizationPending, FrameioClient, SlowDown
-from hub.session import Session
-from hub.settings import FrameioSettings
-from hub.tokens import TokenStore
+from c2c_hub.frameio import AuthorizationPending, FrameioClient, SlowDown
+from c2c_hub.session import Session
+from c2c_hub.settings import FrameioSettings
+from c2c_hub.tokens import TokenStore
 
 
 def bench_settings(emulator: Any) -> FrameioSettings:

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from hub.emulator.handle import EmulatorHandle
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
 
 MiB = 1024 * 1024
 CLIENT_VERSION = "1.0.0"
@@ -49,8 +49,8 @@ def serve(advertise: str | None = None) -> None:
     ``advertise`` (``host:port``): where clients reach it, e.g. a link simulator in front of it;
     part URLs and ``base_url`` then name that address, ``direct_url`` the emulator's own socket.
     """
-    from hub.emulator.server import EmulatorServer
-    from hub.emulator.state import EmulatorConfig
+    from c2c_hub.emulation.frameio.server import EmulatorServer
+    from c2c_hub.emulation.frameio.state import EmulatorConfig
 
     with tempfile.TemporaryDirectory(prefix="c2c-bench-") as tmp:
         config = EmulatorConfig(strict=True, device_code_interval=0.05)

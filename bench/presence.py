@@ -1,7 +1,7 @@
 """Drop → rejoin: how long the hub is off Frame.io's C2C panel after its socket is cut.
 
 The emulator runs in a child process (:func:`bench.part_sink.start_emulator`). The hub side is
-the real :class:`~hub.presence.Presence` on the real clock with its default timings and backoff,
+the real :class:`~c2c_hub.presence.Presence` on the real clock with its default timings and backoff,
 paired through the device-code flow. Each round cuts the socket with the control API's
 ``sockets/drop`` (no close frame, as a network fault) and times until the channel is joined
 again. Two figures per round:
@@ -26,9 +26,9 @@ from typing import Any
 
 from bench.common import bench_settings, paired_session
 from bench.part_sink import start_emulator
-from hub.frameio import FrameioClient, make_http_client
-from hub.presence import Presence, PresenceConfig, PresenceState
-from hub.settings import FrameioSettings
+from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.presence import Presence, PresenceConfig, PresenceState
+from c2c_hub.settings import FrameioSettings
 
 
 def _summary(values: list[float]) -> dict[str, float]:

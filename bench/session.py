@@ -21,8 +21,8 @@ from typing import Any
 
 from bench.common import bench_settings, paired_session
 from bench.part_sink import start_emulator
-from hub.frameio import FrameioClient, make_http_client
-from hub.settings import FrameioSettings
+from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.settings import FrameioSettings
 
 EXPIRY = 8 * 3600 + 1
 

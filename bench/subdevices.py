@@ -28,10 +28,10 @@ from typing import Any
 
 from bench.common import bench_settings
 from bench.part_sink import start_emulator
-from hub.emulated.microphone import EmulatedMicrophone
-from hub.pairing import PairingStep, PairingUpdate
-from hub.runtime import Hub
-from hub.settings import HubSettings, PluginSettings, RecorderSettings, StorageSettings
+from c2c_hub.pairing import PairingStep, PairingUpdate
+from c2c_hub.runtime import Hub
+from c2c_hub.settings import HubSettings, PluginSettings, RecorderSettings, StorageSettings
+from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -118,7 +118,7 @@ def _settings(emulator: Any, tmp: Path, ble: dict[str, Any]) -> HubSettings:
 
 
 async def _measure(emulator: Any, rounds: int, presses: int) -> dict[str, Any]:
-    from hub.emulated.remote import EmulatedRemote
+    from c2c_hub_plugins.ble_remotes.emulated import EmulatedRemote
 
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="c2c-bench-subdevices-") as tmp:
@@ -135,7 +135,7 @@ async def _measure(emulator: Any, rounds: int, presses: int) -> dict[str, Any]:
 
 
 async def _bluez(emulator: Any, tmp: Path, presses: int) -> dict[str, Any]:
-    from hub.emulated.bluez import BlueZMock, BlueZMockError
+    from c2c_hub.emulation.bluez import BlueZMock, BlueZMockError
 
     try:
         mock = BlueZMock().start()

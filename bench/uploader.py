@@ -2,7 +2,8 @@
 
 Every uploader runs as its own process, so each one's peak RSS and CPU seconds are its own
 (``os.wait4``); the emulator runs in another child process (:func:`bench.part_sink.
-start_emulator`), and the link simulator (:mod:`hub.linksim`) on its own thread here. Measured:
+start_emulator`), and the link simulator (:mod:`c2c_hub.emulation.linksim`) on its own thread here.
+Measured:
 
 - **loopback** (an emulator with no link in front): a single raw streaming PUT of the file to
   the one URL of a ``parts=1`` asset (``http.client``, 1 MiB blocks: the ceiling for one
@@ -22,7 +23,8 @@ link carried the upload (its byte counter, sampled every 10 ms).
 Shares of the link rate use ``link busy``; every run's bytes are checked in the emulator
 (complete, SHA-256 of the file), since ``FrameioUploader`` drops failed parts silently.
 
-Our uploader: ``python -m hub.uploader --data-dir DIR [--concurrency N] FILE``, paired first into
+Our uploader: ``python -m c2c_hub.uploader --data-dir DIR [--concurrency N] FILE``, paired first
+into
 a fresh DIR through the hub's own pairing (the emulated user approves). Test files are random
 bytes, generated once and kept in ``$TMPDIR/c2c-bench-files``.
 
@@ -59,8 +61,8 @@ import httpx
 from pydantic import SecretStr
 
 from bench.part_sink import Emulator, pair, start_emulator
-from hub.linksim import LinkSimulator
-from hub.settings import FrameioSettings, HubSettings, StorageSettings
+from c2c_hub.emulation.linksim import LinkSimulator
+from c2c_hub.settings import FrameioSettings, HubSettings, StorageSettings
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -319,8 +321,8 @@ class Site:
 
 
 async def _pair_hub(settings: HubSettings, emulator: Emulator) -> None:
-    from hub.pairing import PairingStep, PairingUpdate
-    from hub.runtime import Hub
+    from c2c_hub.pairing import PairingStep, PairingUpdate
+    from c2c_hub.runtime import Hub
 
     async with Hub(settings) as hub:
         await hub.session.start()
@@ -347,7 +349,7 @@ def uploader_env(settings: HubSettings) -> dict[str, str]:
 
 
 def ours_available() -> bool:
-    return importlib.util.find_spec("hub.uploader.__main__") is not None
+    return importlib.util.find_spec("c2c_hub.uploader.__main__") is not None
 
 
 # ---------------------------------------------------------------------------- the uploaders
@@ -367,12 +369,12 @@ def run_ours(
     size = source.stat().st_size
     result = Run(scenario, "ours", size, rate_bps, 2000 * DELAY_S if rate_bps else 0.0)
     if not ours_available():
-        result.detail = "skipped: python -m hub.uploader is not there yet"
+        result.detail = "skipped: python -m c2c_hub.uploader is not there yet"
         return result
     data_dir = work / f"hub-{uuid.uuid4().hex[:8]}"
     settings = site.pair_hub(data_dir)
     path = alias(source, work)
-    command = [sys.executable, "-m", "hub.uploader", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "c2c_hub.uploader", "--data-dir", str(data_dir)]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
     env = uploader_env(settings)
@@ -524,7 +526,7 @@ def realtime(site: Site, work: Path, seconds: float, concurrency: int | None) ->
     blocks = round(seconds / Recorder.TICK)
     size = 44 + blocks * (int(REALTIME_BYTES_PER_S * Recorder.TICK) // 24 * 24)
     result = Run("realtime", "ours", size, REALTIME_RATE_BPS, 2000 * DELAY_S)
-    if importlib.util.find_spec("hub.uploader.realtime") is None:
+    if importlib.util.find_spec("c2c_hub.uploader.realtime") is None:
         result.detail = "skipped: hub.uploader.realtime (begin_recording) is not there yet"
         return result
     assert site.link is not None
@@ -549,9 +551,10 @@ def realtime(site: Site, work: Path, seconds: float, concurrency: int | None) ->
 async def _realtime(
     settings: HubSettings, recorder: Recorder, concurrency: int | None
 ) -> dict[str, Any]:
-    """Drive ``hub.uploader.engine.Uploader`` in this process while the take records."""
-    from hub.runtime import QUEUE_FILE, Hub
-    from hub.uploader.engine import UploadConfig, Uploader
+    """Drive ``c2c_hub.uploader.engine.Uploader`` in this process while the take records."""
+    from c2c_hub.runtime import Hub
+    from c2c_hub.uploader.engine import UploadConfig, Uploader
+    from c2c_hub.uploader.queue import QUEUE_FILE
 
     started = time.perf_counter()
     config = UploadConfig() if concurrency is None else UploadConfig(max_in_flight=concurrency)

@@ -9,7 +9,8 @@ and storing its id, sub-devices plugged in while off). So nothing here is persis
 3. afterwards, connect each one that arrives and **disconnect** (by Frame.io's channel id) each
    one that leaves; never a bulk disconnect for a single arrival.
 
-It is level-triggered: one worker compares what is attached (:class:`~hub.devices.DeviceRegistry`)
+It is level-triggered: one worker compares what is attached
+(:class:`~c2c_hub.devices.DeviceRegistry`)
 with the channels it knows and makes the calls that close the gap, so a call that failed
 (network down, 5xx, 429) is simply made again, after a capped jittered backoff, and events that
 came meanwhile fold into the same pass. When the network or Frame.io comes back, the next pass
@@ -32,13 +33,13 @@ from typing import Any, Literal
 
 from tenacity import wait_exponential_jitter
 
-from hub.backoff import backoff_delay
-from hub.clock import Clock, SystemClock
-from hub.devices import DeviceChange, DeviceRegistry
-from hub.frameio import ConflictError, FrameioError, NotFoundError, UnprocessableError
-from hub.frameio.models import Channel, ProjectDevice
-from hub.session import NeedsPairing, Session
-from hub.tasks import cancel_and_wait, sleep_or_wake
+from c2c_hub.backoff import backoff_delay
+from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.devices import DeviceChange, DeviceRegistry
+from c2c_hub.frameio import ConflictError, FrameioError, NotFoundError, UnprocessableError
+from c2c_hub.frameio.models import Channel, ProjectDevice
+from c2c_hub.session import NeedsPairing, Session
+from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 
 log = logging.getLogger(__name__)
 

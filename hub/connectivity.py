@@ -27,9 +27,9 @@ from typing import Any
 
 import ifaddr
 
-from hub.clock import Clock, SystemClock
-from hub.frameio import FrameioClient, FrameioError
-from hub.tasks import cancel_and_wait, sleep_or_wake
+from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.frameio import FrameioClient, FrameioError
+from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 
 log = logging.getLogger(__name__)
 

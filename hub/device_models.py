@@ -9,6 +9,7 @@ Errors name the file and the field (:class:`DeviceModelError`).
 
 from __future__ import annotations
 
+import importlib.util
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,20 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: The package that holds the device models shipped with the hub (the repository's
+#: ``device_models/`` folder, installed as package data).
+SHIPPED_MODELS_PACKAGE = "c2c_hub.device_models_data"
+
+
+def shipped_models_dir() -> Path:
+    """The folder of the device models shipped with the hub, installed or in a checkout."""
+    spec = importlib.util.find_spec(SHIPPED_MODELS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover
+        raise DeviceModelError(
+            f"the hub's own device models ({SHIPPED_MODELS_PACKAGE}) are missing"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 class DeviceModelError(ValueError):

@@ -1,8 +1,8 @@
 """The sub-devices attached now: one registry, fed by the plugins' sources, read by the rest.
 
-Sources (running in their own threads, see :mod:`hub.plugin.runner`) report through their
+Sources (running in their own threads, see :mod:`c2c_hub.plugin.runner`) report through their
 context; the runner hands each call to this registry on the hub's event loop. The channel
-manager (:mod:`hub.channels`) follows attaches and detaches, the recorder follows audio, the
+manager (:mod:`c2c_hub.channels`) follows attaches and detaches, the recorder follows audio, the
 logger (button remotes) follows presses. Listeners are registered with ``on_*`` methods that
 return an unsubscribe callable, and a listener that raises is logged, never propagated.
 
@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hub.device_models import DeviceKind, DeviceModel, DeviceModelRegistry
-from hub.subdevices import AudioBlock, SubDevice
+from c2c_hub.device_models import DeviceKind, DeviceModel, DeviceModelRegistry
+from c2c_hub.subdevices import AudioBlock, SubDevice
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 :class:`Pairing` asks Frame.io for a code, tells its observer what to show (the 6-digit code,
 the verification URL, the pre-filled link for a QR code, the time left), polls at the interval
 Frame.io gives (slower after ``slow_down``), asks for a fresh code whenever one expires, and on
-approval hands the tokens to the :class:`~hub.session.Session` (stored durably first) and
+approval hands the tokens to the :class:`~c2c_hub.session.Session` (stored durably first) and
 returns who authorized the device and into which project.
 
 Cancelling (Ctrl-C in the CLI, ``cancel()`` from the control API, or cancelling the task)
@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hub.clock import Clock, SystemClock
-from hub.frameio import (
+from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.frameio import (
     AccessDenied,
     AuthorizationPending,
     ExpiredToken,
@@ -32,9 +32,9 @@ from hub.frameio import (
     SlowDown,
     TokenSet,
 )
-from hub.logs import register_secret
-from hub.session import Session
-from hub.settings import FrameioSettings
+from c2c_hub.logs import register_secret
+from c2c_hub.session import Session
+from c2c_hub.settings import FrameioSettings
 
 log = logging.getLogger(__name__)
 

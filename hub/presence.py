@@ -12,7 +12,7 @@ What it does (seed 001, rulings R1 and R3; ``docs/presence.md`` explains it at l
   backoff short; :meth:`Presence.network_changed` also replaces a joined socket at once (it may be
   bound to the network that just went away).
 - A 403 at the upgrade (expired or revoked token) refreshes the token once, then reconnects at
-  once; :class:`~hub.session.NeedsPairing` parks presence in ``NEEDS_PAIRING`` until the session
+  once; :class:`~c2c_hub.session.NeedsPairing` parks presence in ``NEEDS_PAIRING`` until the session
   changes.
 - ``status_updated`` events ("paused" / "resumed") are only a hint: the ``paused`` flag moves
   when ``GET /v2/devices/me`` confirms it. Events may be lost or reordered, so ``/me`` is also
@@ -61,13 +61,13 @@ from tenacity import wait_exponential_jitter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from hub.backoff import backoff_delay
-from hub.clock import Clock
-from hub.frameio import FrameioError, ProjectDevice, make_ssl_context, require_https
-from hub.frameio.redaction import redact
-from hub.session import NeedsPairing, Session
-from hub.settings import FrameioSettings
-from hub.tokens import PairingState
+from c2c_hub.backoff import backoff_delay
+from c2c_hub.clock import Clock
+from c2c_hub.frameio import FrameioError, ProjectDevice, make_ssl_context, require_https
+from c2c_hub.frameio.redaction import redact
+from c2c_hub.session import NeedsPairing, Session
+from c2c_hub.settings import FrameioSettings
+from c2c_hub.tokens import PairingState
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Real-time logging: every button press, durable, sent once, in order, with the right timecode.
 
-A press (:class:`~hub.devices.Press`, from a remote's plugin through the device registry) is
+A press (:class:`~c2c_hub.devices.Press`, from a remote's plugin through the device registry) is
 written to ``<data_dir>/presses.sqlite3`` (WAL, ``synchronous=FULL``) *before anything else*,
 with the hub's SMPTE timecode at the moment of the press (so a restart, or a changed timecode
 offset, cannot change it). Then one sender turns it into
@@ -41,10 +41,10 @@ from typing import Any, Protocol
 import aiosqlite
 from tenacity import wait_exponential_jitter
 
-from hub.backoff import backoff_delay
-from hub.clock import Clock
-from hub.devices import DeviceRegistry, Press
-from hub.frameio import (
+from c2c_hub.backoff import backoff_delay
+from c2c_hub.clock import Clock
+from c2c_hub.devices import DeviceRegistry, Press
+from c2c_hub.frameio import (
     AuthError,
     FrameioError,
     NotFoundError,
@@ -54,10 +54,10 @@ from hub.frameio import (
     TransportTimeout,
     UnprocessableError,
 )
-from hub.frameio.models import LogTrigger, Rate, SmpteTime
-from hub.recorder.timecode import TimecodeClock, to_frameio
-from hub.session import NeedsPairing, Session
-from hub.tasks import cancel_and_wait, sleep_or_wake
+from c2c_hub.frameio.models import LogTrigger, Rate, SmpteTime
+from c2c_hub.session import NeedsPairing, Session
+from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
+from c2c_hub.timecode import TimecodeClock, to_frameio
 
 log = logging.getLogger(__name__)
 

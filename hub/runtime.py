@@ -15,58 +15,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from hub.channels import ChannelManager
-from hub.clock import Clock, SystemClock
-from hub.connectivity import ConnectivityMonitor
-from hub.control import SOCKET_NAME as CONTROL_SOCKET
-from hub.control import ControlServer
-from hub.device_models import DeviceModelRegistry
-from hub.devices import DeviceRegistry
-from hub.frameio import FrameioClient, make_http_client
-from hub.logs import register_secret
-from hub.pairing import Pairing, PairingUpdate
-from hub.plugin import PluginHost, route_file
-from hub.presence import Presence
-from hub.presses import DB_FILE as PRESSES_FILE
-from hub.presses import PressLog
-from hub.recorder.takes import Recorder
-from hub.recorder.timecode import FrameRate, TimecodeClock
-from hub.session import Session
-from hub.settings import HubSettings
-from hub.status import build_status, write_status
-from hub.subdevices import QueuedFile, RouteRule
-from hub.tasks import cancel_and_wait
-from hub.tokens import TokenStore, ensure_private_dir, write_private
-from hub.uploader import Uploader, guess_filetype
-from hub.uploader.progress import EventStream
+from c2c_hub.channels import ChannelManager
+from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.connectivity import ConnectivityMonitor
+from c2c_hub.device_models import DeviceModelRegistry
+from c2c_hub.devices import DeviceRegistry
+from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.identity import resolve_client_id
+from c2c_hub.logs import register_secret
+from c2c_hub.pairing import Pairing, PairingUpdate
+from c2c_hub.plugin import PluginHost, route_file
+from c2c_hub.presence import Presence
+from c2c_hub.presses import DB_FILE as PRESSES_FILE
+from c2c_hub.presses import PressLog
+from c2c_hub.recorder.takes import Recorder
+from c2c_hub.session import Session
+from c2c_hub.settings import HubSettings
+from c2c_hub.status import build_status, write_status
+from c2c_hub.subdevices import QueuedFile, RouteRule
+from c2c_hub.tasks import cancel_and_wait
+from c2c_hub.timecode import FrameRate, TimecodeClock
+from c2c_hub.tokens import TokenStore, ensure_private_dir
+from c2c_hub.uploader import Uploader, guess_filetype
+from c2c_hub.uploader.progress import EventStream
+from c2c_hub.uploader.queue import QUEUE_FILE
 
 log = logging.getLogger(__name__)
 
-CLIENT_ID_FILE = "client-id"
-QUEUE_FILE = "queue.sqlite3"
 STATUS_INTERVAL_S = 2.0
-
-
-def resolve_client_id(settings: HubSettings) -> HubSettings:
-    """This unit's client_id: the configured one, or a UUID generated once and persisted."""
-    if settings.frameio.client_id:
-        return settings
-    directory = ensure_private_dir(settings.storage.data_dir)
-    path: Path = directory / CLIENT_ID_FILE
-    try:
-        client_id = path.read_text().strip()
-    except FileNotFoundError:
-        client_id = ""
-    if not client_id:
-        client_id = f"c2c-hub-{uuid.uuid4()}"
-        write_private(path, client_id.encode())
-    frameio = settings.frameio.model_copy(update={"client_id": client_id})
-    return settings.model_copy(update={"frameio": frameio})
 
 
 class Hub:
@@ -128,8 +108,17 @@ class Hub:
         self.pairing_flow: Pairing | None = None
         self._routes: list[tuple[str, RouteRule]] = []
         self._status_task: asyncio.Task[None] | None = None
-        self.control: ControlServer | None = None
+        self._attached: dict[str, Attachment] = {}
         self.running = False
+
+    def attach(self, name: str, attachment: Attachment) -> None:
+        """Run ``attachment`` with the hub (see :class:`Attachment`); call before :meth:`start`."""
+        if self.running:
+            raise RuntimeError("attach before the hub starts")
+        self._attached[name] = attachment
+
+    def attached(self, name: str) -> Attachment | None:
+        return self._attached.get(name)
 
     def pairing(self) -> Pairing:
         return Pairing(self.client, self.session, self.settings.frameio, clock=self.clock)
@@ -178,7 +167,6 @@ class Hub:
         *,
         presence: bool = True,
         status_file: bool = True,
-        control: bool = False,
         plugins: bool = True,
     ) -> None:
         """Load credentials and start the background parts (see the module docstring)."""
@@ -196,11 +184,8 @@ class Hub:
             await self.plugins.start_all(
                 self.devices, self.models, self.settings.plugins.options, self.clock
             )
-        if control:
-            self.control = ControlServer(
-                self, self.data_dir / CONTROL_SOCKET, self.settings.control
-            )
-            await self.control.start()
+        for attachment in self._attached.values():
+            await attachment.start()
         if status_file:
             self._status_task = asyncio.create_task(self._publish_status(), name="hub-status")
         self.running = True
@@ -211,9 +196,8 @@ class Hub:
         self._status_task = None
         if self.pairing_flow is not None:
             self.pairing_flow.cancel()
-        if self.control is not None:
-            await self.control.stop()
-            self.control = None
+        for attachment in reversed(self._attached.values()):
+            await attachment.stop()
         await self.plugins.stop_all()
         await self.presses.stop()
         await self.recorder.stop()
@@ -240,7 +224,9 @@ class Hub:
         status["recorder"] = self.recorder.snapshot()
         status["presses"] = self.presses.snapshot()
         status["pairing_flow"] = self.pairing_state()
-        status["control"] = self.control.describe() if self.control is not None else None
+        status["control"] = None
+        for name, attachment in self._attached.items():
+            status[name] = attachment.describe()
         return status
 
     async def enqueue(self, path: str, **kwargs: Any) -> int:
@@ -282,6 +268,20 @@ class Hub:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class Attachment(Protocol):
+    """Something the edge runs alongside the hub (the control API): started last, stopped first.
+
+    The core never imports the user interface; the interface hands the hub what it wants run
+    with :meth:`Hub.attach`, and its ``describe()`` appears in the status under its name.
+    """
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 def _pairing(update: PairingUpdate) -> dict[str, Any]:

@@ -5,7 +5,7 @@
 - Every API call goes through :meth:`Session.call`: a 401 causes one refresh and one retry.
   Concurrent callers that hit a 401 with the same token share that one refresh.
 - A refresh token is single-use: the intent is stored before it is spent, the answer is stored
-  before it is used (:mod:`hub.tokens`). A rejected refresh, or a lost answer whose retry is
+  before it is used (:mod:`c2c_hub.tokens`). A rejected refresh, or a lost answer whose retry is
   rejected, moves the session to ``needs_pairing``: callers get :class:`NeedsPairing`, and the
   hub shows it, instead of retrying forever.
 - After pairing and after every refresh the session asks ``/v2/devices/me`` again.
@@ -25,9 +25,9 @@ from typing import TypeVar
 
 from tenacity import wait_exponential_jitter
 
-from hub.backoff import backoff_delay
-from hub.clock import Clock, SystemClock
-from hub.frameio import (
+from c2c_hub.backoff import backoff_delay
+from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.frameio import (
     AuthError,
     FrameioClient,
     FrameioError,
@@ -38,10 +38,10 @@ from hub.frameio import (
     ProjectDevice,
     TokenSet,
 )
-from hub.logs import register_secret
-from hub.settings import FrameioSettings
-from hub.tasks import cancel_and_wait, sleep_or_wake
-from hub.tokens import Credentials, PairingState, TokenStore
+from c2c_hub.logs import register_secret
+from c2c_hub.settings import FrameioSettings
+from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
+from c2c_hub.tokens import Credentials, PairingState, TokenStore
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from hub.version import __version__
+from c2c_hub.device_models import shipped_models_dir
+from c2c_hub.version import __version__
 
 ENV_PREFIX = "C2C_HUB_"
 CONFIG_ENV = "C2C_HUB_CONFIG"
@@ -34,8 +35,6 @@ SEMVER_RE = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_data_dir() -> Path:
@@ -119,7 +118,7 @@ class DeviceModelSettings(_Section):
     """Which device model files describe this integration."""
 
     directory: Path = Field(
-        default=REPO_ROOT / "device_models",
+        default_factory=shipped_models_dir,
         description="Directory of device model TOML files (one per model).",
     )
 
@@ -155,7 +154,7 @@ class RecorderSettings(_Section):
     @field_validator("timecode_rate")
     @classmethod
     def _rate(cls, value: str) -> str:
-        from hub.recorder.timecode import FrameRate
+        from c2c_hub.timecode import FrameRate
 
         FrameRate.parse(value)
         return value

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hub.connectivity import NetworkStatus
-from hub.session import Session
-from hub.tokens import PairingState, write_private
+from c2c_hub.connectivity import NetworkStatus
+from c2c_hub.session import Session
+from c2c_hub.tokens import PairingState, write_private
 
 STATUS_FILE = "status.json"
 FRESH_FOR_S = 15.0

@@ -1,6 +1,6 @@
 """What a sub-device is, and the surface a plugin's source talks to: the plugin API's types.
 
-A *source* (registered by a plugin, see :mod:`hub.plugin.spec`) finds sub-devices and reports
+A *source* (registered by a plugin, see :mod:`c2c_hub.plugin.spec`) finds sub-devices and reports
 them through its :class:`SourceContext`:
 
 - :meth:`SourceContext.attach` a sub-device is here (it becomes a Frame.io channel);
@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from hub.device_models import DeviceModelRegistry
+from c2c_hub.device_models import DeviceModelRegistry
 
 SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -95,7 +95,7 @@ class AudioBlock:
 
 
 class SourceContext(Protocol):
-    """What the hub gives a running source (implemented by :mod:`hub.plugin.runner`)."""
+    """What the hub gives a running source (implemented by :mod:`c2c_hub.plugin.runner`)."""
 
     @property
     def models(self) -> DeviceModelRegistry:

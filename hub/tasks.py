@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from hub.clock import Clock
+from c2c_hub.clock import Clock
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:

@@ -10,14 +10,18 @@ Shared by the emulator's tests (and anyone who needs a paired device without the
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from hub.emulator.handle import EmulatorHandle
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.frameio import AuthorizationPending, FrameioClient, SlowDown, TokenSet
+from c2c_hub.settings import FrameioSettings
 
 CLIENT_VERSION = "1.0.0"
 VERSION_HEADER = {"x-client-version": CLIENT_VERSION}
@@ -113,3 +117,26 @@ def pair_raw(emulator: EmulatorHandle, client_id: str | None = None) -> dict[str
         "device_id": me.json()["id"],
         "client_id": client_id,
     }
+
+
+#: The repository's root (the checkout the tests run from).
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def pair_tokens(
+    client: FrameioClient, settings: FrameioSettings, emulator: EmulatorHandle
+) -> TokenSet:
+    """The device-code flow with the real client; polls no faster than ``interval`` (R15)."""
+    code = await client.request_device_code(settings.client_id, settings.client_secret)
+    emulator.approve(code.user_code)
+    interval = code.interval
+    while True:
+        await asyncio.sleep(interval)  # the emulator's device-code clock is wall time
+        try:
+            return await client.poll_device_token(
+                settings.client_id, settings.client_secret, code.device_code
+            )
+        except AuthorizationPending:
+            continue
+        except SlowDown:
+            interval += 5

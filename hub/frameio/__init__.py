@@ -5,16 +5,16 @@ Build one with::
     http = make_http_client(settings.frameio)
     client = FrameioClient.from_settings(settings.frameio, http)
 
-See ``docs/frameio-client.md`` and :mod:`hub.frameio.errors` for the error tree.
+See ``docs/frameio-client.md`` and :mod:`c2c_hub.frameio.errors` for the error tree.
 """
 
-from hub.frameio.client import (
+from c2c_hub.frameio.client import (
     CHANNEL_CONNECT_PATH,
     DEFAULT_BASE_URL,
     DEFAULT_SCOPE,
     FrameioClient,
 )
-from hub.frameio.errors import (
+from c2c_hub.frameio.errors import (
     AccessDenied,
     ApiError,
     AuthError,
@@ -41,8 +41,8 @@ from hub.frameio.errors import (
     UnexpectedRedirect,
     UnprocessableError,
 )
-from hub.frameio.http import make_http_client, make_ssl_context
-from hub.frameio.models import (
+from c2c_hub.frameio.http import make_http_client, make_ssl_context
+from c2c_hub.frameio.models import (
     Asset,
     Authorization,
     Channel,
@@ -60,9 +60,9 @@ from hub.frameio.models import (
     TokenSet,
     User,
 )
-from hub.frameio.parts import PartPlan, plan_parts
-from hub.frameio.ratelimit import RateLimit
-from hub.frameio.urls import HttpsOnlyTransport, require_https
+from c2c_hub.frameio.parts import PartPlan, plan_parts
+from c2c_hub.frameio.ratelimit import RateLimit
+from c2c_hub.frameio.urls import HttpsOnlyTransport, require_https
 
 __all__ = [
     "CHANNEL_CONNECT_PATH",

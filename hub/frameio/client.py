@@ -7,7 +7,7 @@ figures of the last response (:attr:`FrameioClient.last_rate_limit`).
 Every request carries ``x-client-version``; device endpoints add ``Authorization: Bearer``.
 Auth endpoints send ``multipart/form-data``; device endpoints send JSON.
 
-HTTPS and redirects: every URL is checked with :func:`~hub.frameio.urls.require_https` before
+HTTPS and redirects: every URL is checked with :func:`~c2c_hub.frameio.urls.require_https` before
 the request is built, so an ``http://`` URL never reaches the network. Redirects are never
 followed (``follow_redirects=False`` on every send, whatever the injected client says): a 3xx
 to an ``http://`` URL raises :class:`InsecureURLError`, any other 3xx raises
@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from hub.frameio.errors import (
+from c2c_hub.frameio.errors import (
     InsecureURLError,
     MalformedResponse,
     TransportError,
@@ -33,7 +33,7 @@ from hub.frameio.errors import (
     UnexpectedRedirect,
     error_from_response,
 )
-from hub.frameio.models import (
+from c2c_hub.frameio.models import (
     Asset,
     Channel,
     Comment,
@@ -45,10 +45,10 @@ from hub.frameio.models import (
     RealtimeParts,
     TokenSet,
 )
-from hub.frameio.ratelimit import RateLimit, parse_rate_limit
-from hub.frameio.redaction import redact, reveal
-from hub.frameio.urls import display_url, require_https
-from hub.settings import SEMVER_RE, FrameioSettings
+from c2c_hub.frameio.ratelimit import RateLimit, parse_rate_limit
+from c2c_hub.frameio.redaction import redact, reveal
+from c2c_hub.frameio.urls import display_url, require_https
+from c2c_hub.settings import SEMVER_RE, FrameioSettings
 
 _log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class FrameioClient:
     """Frame.io's C2C device API over one injected ``httpx.AsyncClient``.
 
     The caller owns ``http`` (and closes it); build one with
-    :func:`~hub.frameio.http.make_http_client`.
+    :func:`~c2c_hub.frameio.http.make_http_client`.
     """
 
     def __init__(

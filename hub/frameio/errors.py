@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from hub.frameio.ratelimit import RateLimit
+from c2c_hub.frameio.ratelimit import RateLimit
 
 
 class FrameioError(Exception):
-    """Base class of every error raised by :mod:`hub.frameio`."""
+    """Base class of every error raised by :mod:`c2c_hub.frameio`."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

@@ -6,8 +6,8 @@ import ssl
 
 import httpx
 
-from hub.frameio.urls import HttpsOnlyTransport
-from hub.settings import FrameioSettings
+from c2c_hub.frameio.urls import HttpsOnlyTransport
+from c2c_hub.settings import FrameioSettings
 
 
 def make_ssl_context(settings: FrameioSettings) -> ssl.SSLContext:
@@ -19,7 +19,7 @@ def make_ssl_context(settings: FrameioSettings) -> ssl.SSLContext:
 
 
 def make_http_client(settings: FrameioSettings) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` for :class:`~hub.frameio.client.FrameioClient`.
+    """An ``httpx.AsyncClient`` for :class:`~c2c_hub.frameio.client.FrameioClient`.
 
     - TLS verified against the system store, and also ``settings.ca_file`` when set;
     - ``settings.timeout_s`` per request;

@@ -2,15 +2,15 @@
 
 :func:`require_https` is called on every URL the client is about to request, and by
 :class:`HttpsOnlyTransport` on every request an ``httpx.AsyncClient`` built by
-:func:`~hub.frameio.http.make_http_client` sends (so the uploader's part PUTs are guarded too).
-Redirects are never followed; see :mod:`hub.frameio.client`.
+:func:`~c2c_hub.frameio.http.make_http_client` sends (so the uploader's part PUTs are guarded too).
+Redirects are never followed; see :mod:`c2c_hub.frameio.client`.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from hub.frameio.errors import InsecureURLError
+from c2c_hub.frameio.errors import InsecureURLError
 
 
 def display_url(url: httpx.URL | str) -> str:

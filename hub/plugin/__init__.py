@@ -1,19 +1,19 @@
 """The plugin API and its host.
 
-- :mod:`hub.plugin.spec`: the hooks a plugin implements (``register_sources``,
+- :mod:`c2c_hub.plugin.spec`: the hooks a plugin implements (``register_sources``,
   ``register_routes``) and the ``hookimpl`` marker;
-- :mod:`hub.plugin.manager`: :class:`PluginHost`, which loads plugins from the entry-point group
+- :mod:`c2c_hub.plugin.manager`: :class:`PluginHost`, which loads plugins from the entry-point group
   ``c2c_hub`` and hands out what they register, checked;
-- :mod:`hub.plugin.runner`: :class:`SourceRunner`, each source in its own thread and event loop,
+- :mod:`c2c_hub.plugin.runner`: :class:`SourceRunner`, each source in its own thread and event loop,
   restarted with backoff when it fails.
 
 The types a plugin works with (``SubDevice``, ``AudioBlock``, ``SourceContext``, ...) are in
-:mod:`hub.subdevices`. The guide is ``docs/plugins/``.
+:mod:`c2c_hub.subdevices`. The guide is ``docs/plugins/``.
 """
 
-from hub.plugin.manager import PluginError, PluginHost, PluginRecord, format_plugins, route_file
-from hub.plugin.runner import Health, RestartPolicy, SourceRunner, SourceSupervisor
-from hub.plugin.spec import ENTRY_POINT_GROUP, hookimpl, hookspec
+from c2c_hub.plugin.manager import PluginError, PluginHost, PluginRecord, format_plugins, route_file
+from c2c_hub.plugin.runner import Health, RestartPolicy, SourceRunner, SourceSupervisor
+from c2c_hub.plugin.spec import ENTRY_POINT_GROUP, hookimpl, hookspec
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -16,7 +16,7 @@ Loading (:meth:`PluginHost.load`) is one idempotent function:
 
 Hooks only *register* objects; the host validates each one, and a plugin whose hook raises is
 reported without costing the others their registrations. The sources then run under
-:class:`~hub.plugin.runner.SourceSupervisor` (:meth:`PluginHost.start_all`).
+:class:`~c2c_hub.plugin.runner.SourceSupervisor` (:meth:`PluginHost.start_all`).
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hub.clock import Clock
-from hub.device_models import DeviceModelRegistry
-from hub.devices import DeviceRegistry
-from hub.plugin import spec
-from hub.plugin.runner import RestartPolicy, SourceSupervisor, describe_error
-from hub.settings import PluginSettings
-from hub.subdevices import DeviceSource, QueuedFile, RouteRule, SubDevice
+from c2c_hub.clock import Clock
+from c2c_hub.device_models import DeviceModelRegistry
+from c2c_hub.devices import DeviceRegistry
+from c2c_hub.plugin import spec
+from c2c_hub.plugin.runner import RestartPolicy, SourceSupervisor, describe_error
+from c2c_hub.settings import PluginSettings
+from c2c_hub.subdevices import DeviceSource, QueuedFile, RouteRule, SubDevice
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Each source under its own supervision: its own thread, its own event loop, its own backoff.
 
-A plugin's :class:`~hub.subdevices.DeviceSource` is third-party code. :class:`SourceRunner` runs
+A plugin's :class:`~c2c_hub.subdevices.DeviceSource` is third-party code. :class:`SourceRunner` runs
 its ``run(ctx)`` on an event loop of its own, in a daemon thread of its own, so a source that
 raises, hangs, or blocks its loop with a synchronous call never stalls the hub or another
 source. What the source reports through its context (:class:`SourceContext`) is handed to the
-hub's loop with ``loop.call_soon_threadsafe``: the :class:`~hub.devices.DeviceRegistry` is only
+hub's loop with ``loop.call_soon_threadsafe``: the :class:`~c2c_hub.devices.DeviceRegistry` is only
 ever touched there.
 
 The supervision itself runs on the hub's loop, on the hub's clock::
@@ -37,12 +37,12 @@ from typing import Any, Literal
 import numpy as np
 from tenacity import wait_exponential_jitter
 
-from hub.backoff import backoff_delay
-from hub.clock import Clock, SystemClock
-from hub.device_models import DeviceModelRegistry
-from hub.devices import DeviceRegistry
-from hub.subdevices import AudioBlock, DeviceSource, SubDevice
-from hub.tasks import sleep_or_wake
+from c2c_hub.backoff import backoff_delay
+from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.device_models import DeviceModelRegistry
+from c2c_hub.devices import DeviceRegistry
+from c2c_hub.subdevices import AudioBlock, DeviceSource, SubDevice
+from c2c_hub.tasks import sleep_or_wake
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def describe_error(exc: BaseException) -> str:
 
 
 class _Context:
-    """A :class:`~hub.subdevices.SourceContext` for one run of one source.
+    """A :class:`~c2c_hub.subdevices.SourceContext` for one run of one source.
 
     Its methods are called on the source's thread; each checks its arguments there (a bad call
     is logged once and dropped, never raised) and posts the call to the hub's loop. Calls from

@@ -2,7 +2,7 @@
 
 pluggy aborts a whole hook call when one implementation raises, so no hook here does work: a
 plugin hands the hub long-lived objects through a ``register`` callable, and the hub runs each
-one under its own supervision (:mod:`hub.plugin.runner`). One broken plugin never stops another.
+one under its own supervision (:mod:`c2c_hub.plugin.runner`). One broken plugin never stops another.
 
 A plugin is a module (or object) with functions marked ``@hookimpl``, published under the
 entry-point group :data:`ENTRY_POINT_GROUP`::
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from hub.subdevices import DeviceSource, RouteRule
+    from c2c_hub.subdevices import DeviceSource, RouteRule
 
 PROJECT = "c2c_hub"
 ENTRY_POINT_GROUP = "c2c_hub"
@@ -34,7 +34,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_sources(register: Callable[[DeviceSource], None]) -> None:
     """Register the plugin's sub-device sources.
 
-    :param register: call it once per :class:`~hub.subdevices.DeviceSource`. The hub checks
+    :param register: call it once per :class:`~c2c_hub.subdevices.DeviceSource`. The hub checks
         what it receives (a ``name`` and an async ``run``) and runs each source in its own thread
         and event loop, restarting it with backoff when it fails.
     """
@@ -44,7 +44,7 @@ def register_sources(register: Callable[[DeviceSource], None]) -> None:
 def register_routes(register: Callable[[RouteRule], None]) -> None:
     """Register file routing rules: which sub-device's channel a queued file is uploaded on.
 
-    :param register: call it once per :class:`~hub.subdevices.RouteRule`. Rules are asked in
+    :param register: call it once per :class:`~c2c_hub.subdevices.RouteRule`. Rules are asked in
         registration order for files queued with ``c2c-hub upload``; the first that names an
         attached sub-device wins, and a rule that raises is reported and skipped.
     """

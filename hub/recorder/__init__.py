@@ -1,23 +1,10 @@
-"""The recorder's media layer: SMPTE timecode and the BWF track files (pure, no networking)."""
+"""The recorder: takes (one BWF track per microphone, uploaded as it grows) and the track files.
 
-from hub.recorder.timecode import (
-    FPS_23_976,
-    FPS_24,
-    FPS_25,
-    FPS_29_97,
-    FPS_29_97_DF,
-    FPS_30,
-    FPS_48,
-    FPS_50,
-    FPS_59_94,
-    FPS_59_94_DF,
-    FPS_60,
-    FrameRate,
-    Timecode,
-    TimecodeClock,
-    to_frameio,
-)
-from hub.recorder.wav import (
+Timecode lives beside it in :mod:`c2c_hub.timecode`, since settings, presses and the recorder all
+read it.
+"""
+
+from c2c_hub.recorder.wav import (
     BwfWriter,
     TrackAssembler,
     TrackInfo,
@@ -28,26 +15,11 @@ from hub.recorder.wav import (
 )
 
 __all__ = [
-    "FPS_23_976",
-    "FPS_24",
-    "FPS_25",
-    "FPS_29_97",
-    "FPS_29_97_DF",
-    "FPS_30",
-    "FPS_48",
-    "FPS_50",
-    "FPS_59_94",
-    "FPS_59_94_DF",
-    "FPS_60",
     "BwfWriter",
-    "FrameRate",
-    "Timecode",
-    "TimecodeClock",
     "TrackAssembler",
     "TrackInfo",
     "TrackMetadata",
     "WavFormatError",
     "read_track_metadata",
-    "to_frameio",
     "track_filename",
 ]

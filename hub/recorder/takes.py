@@ -2,16 +2,17 @@
 
 A take has a scene and a take number (numbering persisted in ``<data_dir>/takes.json``, so it
 carries on after a restart), a start and an end on the hub's timecode clock, and one track per
-microphone: a BWF file (:mod:`hub.recorder.wav`) placed by sample position, so a dropout is
+microphone: a BWF file (:mod:`c2c_hub.recorder.wav`) placed by sample position, so a dropout is
 silence of the right length and every track of the take has exactly the take's length.
 
 Each track is handed to the uploader as a growing file the moment it is opened
-(:meth:`~hub.uploader.Uploader.begin_recording`, routed to the microphone's serial: it goes up on
-that microphone's channel) and closed at stop (:meth:`~hub.uploader.Uploader.end_recording`).
+(:meth:`~c2c_hub.uploader.Uploader.begin_recording`, routed to the microphone's serial: it goes up
+on
+that microphone's channel) and closed at stop (:meth:`~c2c_hub.uploader.Uploader.end_recording`).
 A microphone that arrives during a take gets a track from the take's start (silence until its
 first sample); one that leaves keeps its track, filled with silence to the end.
 
-Samples arrive on the hub's loop (:class:`~hub.devices.DeviceRegistry` audio listeners) and
+Samples arrive on the hub's loop (:class:`~c2c_hub.devices.DeviceRegistry` audio listeners) and
 are written to disk in a worker thread, a batch every ``flush_s``, so the loop never blocks on
 disk.
 """
@@ -29,15 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from hub.clock import Clock
-from hub.device_models import DeviceKind
-from hub.devices import DeviceChange, DeviceRegistry
-from hub.recorder.timecode import TimecodeClock
-from hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
-from hub.subdevices import AudioBlock
-from hub.tasks import sleep_or_wake
-from hub.tokens import write_private
-from hub.uploader import Uploader
+from c2c_hub.clock import Clock
+from c2c_hub.device_models import DeviceKind
+from c2c_hub.devices import DeviceChange, DeviceRegistry
+from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
+from c2c_hub.subdevices import AudioBlock
+from c2c_hub.tasks import sleep_or_wake
+from c2c_hub.timecode import TimecodeClock
+from c2c_hub.tokens import write_private
+from c2c_hub.uploader import Uploader
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from hub.recorder.timecode import FrameRate, Timecode
+from c2c_hub.timecode import FrameRate, Timecode
 
 __all__ = [
     "BextInfo",
@@ -81,7 +81,7 @@ class TrackInfo:
     """Everything written into a track's header. Only ``path`` is positional.
 
     ``start_position`` is the take's first sample in samples since midnight at ``sample_rate``
-    (see :meth:`hub.recorder.timecode.TimecodeClock.sample_position`); it is the timeline origin
+    (see :meth:`c2c_hub.timecode.TimecodeClock.sample_position`); it is the timeline origin
     of a :class:`TrackAssembler` and, wrapped into one day, the bext time reference.
     ``track_index`` is the recorder's track number (iXML ``CHANNEL_INDEX`` of the first channel).
     ``channel_names`` names each channel of a polyphonic file (default: ``track_name`` for mono,

@@ -1,4 +1,4 @@
-"""A standalone uploader process: ``python -m hub.uploader --data-dir DIR [FILE...]``.
+"""A standalone uploader process: ``python -m c2c_hub.uploader --data-dir DIR [FILE...]``.
 
 Reads the hub's settings from the environment (``C2C_HUB_FRAMEIO__API_BASE_URL``,
 ``__CA_FILE``, ``__CLIENT_SECRET``, ``__CLIENT_ID``, ``C2C_HUB_STORAGE__DATA_DIR``, as
@@ -25,20 +25,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.frameio import FrameioClient, make_http_client
-from hub.runtime import QUEUE_FILE, resolve_client_id
-from hub.session import Session
-from hub.settings import SettingsError, load_settings
-from hub.tokens import PairingState, TokenStore, TokenStoreError, ensure_private_dir
-from hub.uploader.engine import UploadConfig, Uploader
-from hub.uploader.queue import FileState
+from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.identity import resolve_client_id
+from c2c_hub.session import Session
+from c2c_hub.settings import SettingsError, load_settings
+from c2c_hub.tokens import PairingState, TokenStore, TokenStoreError, ensure_private_dir
+from c2c_hub.uploader.engine import UploadConfig, Uploader
+from c2c_hub.uploader.queue import QUEUE_FILE, FileState
 
-log = logging.getLogger("hub.uploader")
+log = logging.getLogger("c2c_hub.uploader")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m hub.uploader", description="Upload files to Frame.io through the queue."
+        prog="python -m c2c_hub.uploader", description="Upload files to Frame.io through the queue."
     )
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="files to upload")
     parser.add_argument("--data-dir", type=Path, help="the hub's data directory (credentials)")

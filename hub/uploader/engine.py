@@ -9,11 +9,11 @@
   at enqueue, the file's ``channel``), plans the parts from ``upload_urls`` (R8), then for each
   part: ``sending`` (stored) → PUT → ``acked`` (stored) → event. After a restart it goes on from
   the acknowledged parts, re-creating the asset only if the stored URLs have expired.
-- Real-time uploads of growing files are in :mod:`hub.uploader.realtime`.
+- Real-time uploads of growing files are in :mod:`c2c_hub.uploader.realtime`.
 - While the device is paused (the pause source says so, or a 409 was just confirmed by
   ``/v2/devices/me``) no new upload starts; files already under way finish. When the pause ends
   the queue goes on by itself.
-- Every failure goes through :func:`hub.uploader.policy.classify`.
+- Every failure goes through :func:`c2c_hub.uploader.policy.classify`.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 
-from hub.clock import Clock, SystemClock
-from hub.connectivity import ConnectivityMonitor
-from hub.frameio import ApiError, TransportError, TransportTimeout, plan_parts
-from hub.session import NeedsPairing, Session
-from hub.tasks import cancel_and_wait, sleep_or_wake
-from hub.uploader.errors import FileProblem, NothingToSend
-from hub.uploader.pause import PauseLike, as_pause_source
-from hub.uploader.policy import Action, RetryPolicy, Verdict, classify
-from hub.uploader.progress import Event, EventListener, EventStream, Throughput
-from hub.uploader.queue import (
+from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.connectivity import ConnectivityMonitor
+from c2c_hub.frameio import ApiError, TransportError, TransportTimeout, plan_parts
+from c2c_hub.session import NeedsPairing, Session
+from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
+from c2c_hub.uploader.errors import FileProblem, NothingToSend
+from c2c_hub.uploader.pause import PauseLike, as_pause_source
+from c2c_hub.uploader.policy import Action, RetryPolicy, Verdict, classify
+from c2c_hub.uploader.progress import Event, EventListener, EventStream, Throughput
+from c2c_hub.uploader.queue import (
     ACTIVE_STATES,
     FINAL_STATES,
     FileRecord,
@@ -49,7 +49,7 @@ from hub.uploader.queue import (
     PartState,
     UploadQueue,
 )
-from hub.uploader.transfer import (
+from c2c_hub.uploader.transfer import (
     Expect,
     FileIdentity,
     Pacer,
@@ -184,7 +184,7 @@ class Uploader:
         self._was_paused = False
         self.running = False
         # Real-time uploads (growing files): see hub.uploader.realtime.
-        from hub.uploader.realtime import RealtimeUploads
+        from c2c_hub.uploader.realtime import RealtimeUploads
 
         self.realtime = RealtimeUploads(self)
 

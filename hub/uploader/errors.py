@@ -1,4 +1,4 @@
-"""The uploader's own errors (the Frame.io API's are in :mod:`hub.frameio.errors`).
+"""The uploader's own errors (the Frame.io API's are in :mod:`c2c_hub.frameio.errors`).
 
 ::
 
@@ -9,8 +9,9 @@
     └── NothingToSend    an empty file (Frame.io takes no 0-byte asset)
 
 Transport failures of a part PUT (reset, timeout, TLS) are raised as
-:class:`hub.frameio.TransportError` / :class:`hub.frameio.TransportTimeout`, like the API's, so
-:mod:`hub.uploader.policy` treats both alike.
+:class:`c2c_hub.frameio.TransportError` / :class:`c2c_hub.frameio.TransportTimeout`, like the
+API's, so
+:mod:`c2c_hub.uploader.policy` treats both alike.
 """
 
 from __future__ import annotations

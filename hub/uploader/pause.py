@@ -1,6 +1,6 @@
 """Where the uploader learns that the device is paused.
 
-The hub's :class:`~hub.presence.Presence` is the usual source (``paused`` confirmed by
+The hub's :class:`~c2c_hub.presence.Presence` is the usual source (``paused`` confirmed by
 ``GET /v2/devices/me``; ``on_change`` fires on every change). Tests and the standalone uploader
 may pass a plain callable (``lambda: flag``) or nothing. Whatever the source, a 409 "Channel
 Paused" seen by the uploader itself is checked with ``/v2/devices/me`` (see the engine).

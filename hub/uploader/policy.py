@@ -30,8 +30,8 @@ from enum import StrEnum
 
 from tenacity import wait_exponential_jitter
 
-from hub.backoff import backoff_delay
-from hub.frameio import (
+from c2c_hub.backoff import backoff_delay
+from c2c_hub.frameio import (
     ApiError,
     AuthError,
     ChannelPaused,
@@ -45,8 +45,8 @@ from hub.frameio import (
     TransportTimeout,
     UnexpectedRedirect,
 )
-from hub.session import NeedsPairing
-from hub.uploader.errors import FileProblem, NothingToSend, S3Error
+from c2c_hub.session import NeedsPairing
+from c2c_hub.uploader.errors import FileProblem, NothingToSend, S3Error
 
 
 class Action(StrEnum):

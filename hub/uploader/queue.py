@@ -39,6 +39,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
+#: The queue's database file in the hub's data directory.
+QUEUE_FILE = "queue.sqlite3"
+
 SCHEMA_VERSION = 2
 
 _SCHEMA = """

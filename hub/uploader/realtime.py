@@ -34,15 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hub.frameio import PartRequest
-from hub.tasks import sleep_or_wake
-from hub.uploader.errors import NothingToSend
-from hub.uploader.policy import Action, Verdict
-from hub.uploader.queue import FileState, NewPart, PartRecord, PartState
-from hub.uploader.transfer import FileIdentity, Growing, stat_file, url_expiry
+from c2c_hub.frameio import PartRequest
+from c2c_hub.tasks import sleep_or_wake
+from c2c_hub.uploader.errors import NothingToSend
+from c2c_hub.uploader.policy import Action, Verdict
+from c2c_hub.uploader.queue import FileState, NewPart, PartRecord, PartState
+from c2c_hub.uploader.transfer import FileIdentity, Growing, stat_file, url_expiry
 
 if TYPE_CHECKING:
-    from hub.uploader.engine import Uploader
+    from c2c_hub.uploader.engine import Uploader
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class RealtimeUploads:
         priority: int,
         device: str | None = None,
     ) -> int:
-        from hub.uploader.engine import guess_filetype
+        from c2c_hub.uploader.engine import guess_filetype
 
         up = self.up
         st = await stat_file(path)
@@ -174,7 +174,7 @@ class RealtimeUploads:
             live.task = self.up.spawn(self._run_live(file_id, live), name=f"realtime-{file_id}")
 
     async def _run_live(self, file_id: int, live: _Live) -> None:
-        from hub.uploader.engine import _Outcome
+        from c2c_hub.uploader.engine import _Outcome
 
         up = self.up
         try:
@@ -297,7 +297,7 @@ class RealtimeUploads:
 
     async def _grow(self, file_id: int, live: _Live) -> None:
         """Send parts 2.. as the file grows, until the recording ends."""
-        from hub.uploader.engine import _Outcome
+        from c2c_hub.uploader.engine import _Outcome
 
         up = self.up
         record = up.queue.files[file_id]
@@ -342,7 +342,7 @@ class RealtimeUploads:
 
     async def _final(self, file_id: int, live: _Live | None) -> None:
         """Recording over: part 1, the rest and the final part; then check what was sent."""
-        from hub.uploader.engine import _Outcome
+        from c2c_hub.uploader.engine import _Outcome
 
         up = self.up
         record = up.queue.files[file_id]

@@ -29,10 +29,10 @@ from typing import Any
 
 import httpx
 
-from hub.clock import Clock
-from hub.frameio import TransportError, TransportTimeout
-from hub.frameio.urls import display_url
-from hub.uploader.errors import FileProblem, S3Error
+from c2c_hub.clock import Clock
+from c2c_hub.frameio import TransportError, TransportTimeout
+from c2c_hub.frameio.urls import display_url
+from c2c_hub.uploader.errors import FileProblem, S3Error
 
 CHUNK = 1 << 20
 

@@ -1,20 +1,23 @@
 """First-party plugin: BLE button remotes; each press becomes a real-time logging event.
 
 Written the way a third party would write one: a module with one ``@hookimpl`` that registers
-a source (:class:`~plugins.ble_remotes.source.BleRemoteSource`, ``"ble-remotes"``); the hub
+a source (:class:`~c2c_hub_plugins.ble_remotes.source.BleRemoteSource`, ``"ble-remotes"``); the hub
 runs it in its own thread and event loop. The remote's wire format (advertisement, serial,
 notifications) is ``docs/ble-remotes.md``.
 
-Between the plugin's logic and Bluetooth sits a small seam, :mod:`plugins.ble_remotes.radio`:
-:class:`~plugins.ble_remotes.bleak_radio.BleakRadio` (bleak on BlueZ) for real, and
-:class:`hub.emulated.remote.EmulatedRadio` for the demo. To test against bleak's real BlueZ
-code path without Bluetooth, :class:`hub.emulated.bluez.BlueZMock` puts a mocked BlueZ on a
+Between the plugin's logic and Bluetooth sits a small seam,
+:mod:`c2c_hub_plugins.ble_remotes.radio`:
+:class:`~c2c_hub_plugins.ble_remotes.bleak_radio.BleakRadio` (bleak on BlueZ) for real, and
+:class:`c2c_hub_plugins.ble_remotes.emulated.EmulatedRadio` for the demo. To test against bleak's
+real BlueZ
+code path without Bluetooth, :class:`c2c_hub.emulation.bluez.BlueZMock` puts a mocked BlueZ on a
 private D-Bus.
 
-Options (``[plugins.options.ble-remotes]``), see :class:`~plugins.ble_remotes.options.Options`:
+Options (``[plugins.options.ble-remotes]``), see
+:class:`~c2c_hub_plugins.ble_remotes.options.Options`:
 
 ``radio`` (``"bleak"``, default, or ``"emulated"``)
-    BlueZ through bleak, or the in-process radio of :mod:`hub.emulated.remote`.
+    BlueZ through bleak, or the in-process radio of :mod:`c2c_hub_plugins.ble_remotes.emulated`.
 ``emulated_radio`` (default ``"default"``)
     with ``radio = "emulated"``: the name the emulated radio is registered under.
 ``adapter`` (default: the first powered adapter)
@@ -35,10 +38,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hub.plugin.spec import hookimpl
-from hub.subdevices import DeviceSource
-from plugins.ble_remotes.options import BackoffPolicy, Options, OptionsError
-from plugins.ble_remotes.radio import (
+from c2c_hub.plugin.spec import hookimpl
+from c2c_hub.subdevices import DeviceSource
+from c2c_hub_plugins.ble_remotes.options import BackoffPolicy, Options, OptionsError
+from c2c_hub_plugins.ble_remotes.radio import (
     Advertisement,
     ConnectFailed,
     DeviceGone,
@@ -47,7 +50,7 @@ from plugins.ble_remotes.radio import (
     RemoteConnection,
     RemoteRadio,
 )
-from plugins.ble_remotes.source import BleRemoteSource
+from c2c_hub_plugins.ble_remotes.source import BleRemoteSource
 
 __all__ = [
     "Advertisement",

@@ -2,8 +2,8 @@
 
 bleak talks to BlueZ over the system D-Bus (dbus-fast, which reads ``DBUS_SYSTEM_BUS_ADDRESS``
 at every connection), so the same code runs against ``bluetoothd`` and against the D-Bus mock
-of :mod:`hub.emulated.bluez`. bleak's exceptions never leave this module: they become the
-seam's typed errors (:mod:`plugins.ble_remotes.radio`) with a reason a person can act on.
+of :mod:`c2c_hub.emulation.bluez`. bleak's exceptions never leave this module: they become the
+seam's typed errors (:mod:`c2c_hub_plugins.ble_remotes.radio`) with a reason a person can act on.
 
 bleak keeps one BlueZ manager (and its bus connection) per event loop; the hub gives each
 source a loop of its own, so this radio's manager lives and dies with the source's loop.
@@ -32,7 +32,7 @@ from bleak.exc import (
 )
 from dbus_fast.errors import DBusFastError
 
-from plugins.ble_remotes.radio import (
+from c2c_hub_plugins.ble_remotes.radio import (
     Advertisement,
     AdvertisementCallback,
     ConnectFailed,
@@ -127,7 +127,7 @@ class _BleakConnection:
 
 
 class BleakRadio:
-    """:class:`~plugins.ble_remotes.radio.RemoteRadio` on BlueZ through bleak.
+    """:class:`~c2c_hub_plugins.ble_remotes.radio.RemoteRadio` on BlueZ through bleak.
 
     :param adapter: the adapter (``"hci0"``); None: bleak's default (the first powered one).
     """

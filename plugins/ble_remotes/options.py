@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from tenacity import wait_exponential_jitter
 
-from hub.backoff import backoff_delay
-from plugins.ble_remotes.radio import ConnectFailed
+from c2c_hub.backoff import backoff_delay
+from c2c_hub_plugins.ble_remotes.radio import ConnectFailed
 
 RadioKind = Literal["bleak", "emulated"]
 _ADAPTER_RE = re.compile(r"^hci[0-9]{1,3}$")
@@ -47,7 +47,8 @@ class BackoffPolicy:
 @dataclass(frozen=True)
 class Options:
     """``radio``: ``"bleak"`` (BlueZ through bleak, the default) or ``"emulated"`` (the
-    in-process radio of :mod:`hub.emulated.remote` registered as ``emulated_radio``).
+    in-process radio of :mod:`c2c_hub_plugins.ble_remotes.emulated` registered as
+    ``emulated_radio``).
 
     ``adapter``: the BlueZ adapter (``"hci0"``); default: the first powered one.
 

@@ -16,8 +16,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hub.device_models import DeviceModel
-from plugins.ble_remotes.radio import Advertisement
+from c2c_hub.device_models import DeviceModel
+from c2c_hub_plugins.ble_remotes.radio import Advertisement
 
 NOTIFICATION_SIZE = 2
 SERIAL_MAX = 20

@@ -4,10 +4,11 @@ Everything the plugin does (matching, connecting with retry and backoff, subscri
 decoding, reconnecting, the scanner watchdog, health) talks to a :class:`RemoteRadio` only.
 Two radios implement it:
 
-- :class:`plugins.ble_remotes.bleak_radio.BleakRadio`: bleak's ``BleakScanner`` and
+- :class:`c2c_hub_plugins.ble_remotes.bleak_radio.BleakRadio`: bleak's ``BleakScanner`` and
   ``BleakClient`` on BlueZ, i.e. real Bluetooth (or the BlueZ D-Bus mock of
-  :mod:`hub.emulated.bluez` in tests);
-- :class:`hub.emulated.remote.EmulatedRadio`: emulated remotes in process, for the demo.
+  :mod:`c2c_hub.emulation.bluez` in tests);
+- :class:`c2c_hub_plugins.ble_remotes.emulated.EmulatedRadio`: emulated remotes in process, for the
+demo.
 
 Contract: callbacks (advertisements, notifications, disconnects) run on the event loop that
 called :meth:`RemoteRadio.start_scan` or :meth:`RemoteRadio.connect`, never on another

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hub.clock import Clock, SystemClock
-from hub.device_models import DeviceKind, DeviceModel
-from hub.subdevices import SourceContext
-from plugins.ble_remotes.options import Options, OptionsError
-from plugins.ble_remotes.protocol import match_model
-from plugins.ble_remotes.radio import Advertisement, RadioUnavailable, RemoteRadio
-from plugins.ble_remotes.tracker import RemoteState, RemoteTracker
+from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.device_models import DeviceKind, DeviceModel
+from c2c_hub.subdevices import SourceContext
+from c2c_hub_plugins.ble_remotes.options import Options, OptionsError
+from c2c_hub_plugins.ble_remotes.protocol import match_model
+from c2c_hub_plugins.ble_remotes.radio import Advertisement, RadioUnavailable, RemoteRadio
+from c2c_hub_plugins.ble_remotes.tracker import RemoteState, RemoteTracker
 
 #: How long a crashed tracker (a bug) waits before the next advertisement may start another.
 TRACKER_RESTART_S = 1.0
@@ -34,10 +34,12 @@ TRACKER_RESTART_S = 1.0
 def make_radio(options: Options) -> RemoteRadio:
     """The radio the options name: bleak on BlueZ, or a named emulated radio."""
     if options.radio == "emulated":
-        from hub.emulated.remote import radio  # the demo's; imported only when asked for
+        from c2c_hub_plugins.ble_remotes.emulated import (
+            radio,  # the demo's; imported only when asked for
+        )
 
         return radio(options.emulated_radio)
-    from plugins.ble_remotes.bleak_radio import BleakRadio
+    from c2c_hub_plugins.ble_remotes.bleak_radio import BleakRadio
 
     return BleakRadio(options.adapter)
 

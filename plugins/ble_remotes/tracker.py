@@ -9,7 +9,8 @@ States (:class:`RemoteState`)::
        └───────────────(not reconnected within reconnect_grace_s: detach)──┘
 
 A connection attempt is tried up to ``connect_attempts`` times with capped, jittered backoff
-(:class:`~plugins.ble_remotes.options.BackoffPolicy`); then the tracker waits for the remote to
+(:class:`~c2c_hub_plugins.ble_remotes.options.BackoffPolicy`); then the tracker waits for the
+remote to
 advertise again, and the backoff goes on from where it was until a connection succeeds.
 Nothing a remote sends makes a tracker raise: bad notifications are logged and dropped.
 """
@@ -22,12 +23,12 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from hub.clock import Clock
-from hub.device_models import DeviceModel
-from hub.subdevices import SourceContext, SubDevice, SubDeviceError
-from plugins.ble_remotes.options import Options
-from plugins.ble_remotes.protocol import PayloadError, decode_notification, serial_from
-from plugins.ble_remotes.radio import (
+from c2c_hub.clock import Clock
+from c2c_hub.device_models import DeviceModel
+from c2c_hub.subdevices import SourceContext, SubDevice, SubDeviceError
+from c2c_hub_plugins.ble_remotes.options import Options
+from c2c_hub_plugins.ble_remotes.protocol import PayloadError, decode_notification, serial_from
+from c2c_hub_plugins.ble_remotes.radio import (
     Advertisement,
     ConnectFailed,
     RadioError,

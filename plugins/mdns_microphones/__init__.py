@@ -2,11 +2,12 @@
 
 It is written the way a third party would write one: a module with one ``@hookimpl`` that
 registers a source; the hub runs the source in its own thread and event loop. The wire
-protocol is :mod:`hub.micstream` (``docs/mic-protocol.md``); an emulated microphone to test
-against is :mod:`hub.emulated.microphone`.
+protocol is :mod:`c2c_hub_plugins.mdns_microphones.protocol` (``docs/mic-protocol.md``); an
+emulated microphone to test
+against is :mod:`c2c_hub_plugins.mdns_microphones.emulated`.
 
 Options (``[plugins.options.mdns-microphones]``), see
-:class:`~plugins.mdns_microphones.options.Options`:
+:class:`~c2c_hub_plugins.mdns_microphones.options.Options`:
 
 ``interfaces`` (list of IPv4 addresses, default ``["127.0.0.1"]``)
     where to browse; a recorder sets the address it has on its microphone network.
@@ -22,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hub.plugin.spec import hookimpl
-from hub.subdevices import DeviceSource
-from plugins.mdns_microphones.options import Options, OptionsError
-from plugins.mdns_microphones.source import MdnsMicrophoneSource
+from c2c_hub.plugin.spec import hookimpl
+from c2c_hub.subdevices import DeviceSource
+from c2c_hub_plugins.mdns_microphones.options import Options, OptionsError
+from c2c_hub_plugins.mdns_microphones.source import MdnsMicrophoneSource
 
 __all__ = ["MdnsMicrophoneSource", "Options", "OptionsError", "register_sources"]
 

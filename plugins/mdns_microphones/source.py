@@ -8,19 +8,20 @@ from typing import Any
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
-from hub.device_models import DeviceKind, DeviceModel
-from hub.subdevices import SourceContext
-from plugins.mdns_microphones.options import Options, OptionsError
-from plugins.mdns_microphones.tracker import MicState, MicTracker
+from c2c_hub.device_models import DeviceKind, DeviceModel
+from c2c_hub.subdevices import SourceContext
+from c2c_hub_plugins.mdns_microphones.options import Options, OptionsError
+from c2c_hub_plugins.mdns_microphones.tracker import MicState, MicTracker
 
 RESTART_DELAY_S = 1.0
 
 
 class MdnsMicrophoneSource:
-    """Network microphones announced over mDNS, streaming the protocol of :mod:`hub.micstream`.
+    """Network microphones announced over mDNS, streaming the protocol of
+    :mod:`c2c_hub_plugins.mdns_microphones.protocol`.
 
-    One :class:`~plugins.mdns_microphones.tracker.MicTracker` per service. Options:
-    :class:`~plugins.mdns_microphones.options.Options`.
+    One :class:`~c2c_hub_plugins.mdns_microphones.tracker.MicTracker` per service. Options:
+    :class:`~c2c_hub_plugins.mdns_microphones.options.Options`.
     """
 
     name = "mdns-microphones"

@@ -1,7 +1,7 @@
 """One tracker per mDNS service: resolve, connect, check the hello, stream, reconnect, vanish.
 
 A microphone is attached when its first valid frame arrives (after a hello that agrees with
-its TXT record), and every frame is then forwarded as an :class:`~hub.subdevices.AudioBlock`.
+its TXT record), and every frame is then forwarded as an :class:`~c2c_hub.subdevices.AudioBlock`.
 
 States (:class:`MicState`)::
 
@@ -30,12 +30,17 @@ from tenacity import wait_exponential_jitter
 from zeroconf import Zeroconf, current_time_millis
 from zeroconf.asyncio import AsyncServiceInfo
 
-from hub.backoff import backoff_delay
-from hub.device_models import DeviceModel
-from hub.micstream import HelloError, StreamDecoder, check_hello, decode_hello
-from hub.subdevices import AudioBlock, SourceContext, SubDevice
-from plugins.mdns_microphones.options import Options
-from plugins.mdns_microphones.records import MicRecord, RecordError, read_record
+from c2c_hub.backoff import backoff_delay
+from c2c_hub.device_models import DeviceModel
+from c2c_hub.subdevices import AudioBlock, SourceContext, SubDevice
+from c2c_hub_plugins.mdns_microphones.options import Options
+from c2c_hub_plugins.mdns_microphones.protocol import (
+    HelloError,
+    StreamDecoder,
+    check_hello,
+    decode_hello,
+)
+from c2c_hub_plugins.mdns_microphones.records import MicRecord, RecordError, read_record
 
 RESOLVE_TIMEOUT_MS = 3000
 IGNORED_RECHECK_S = 2.0  # a cache read: a record reverted within 1 s fires no Updated event

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from hub.frameio import FrameioClient
+from c2c_hub.frameio import FrameioClient
 from tests.frameio.fakes import FakeFrameio
 
 BASE_URL = "https://api.frame.io.test"

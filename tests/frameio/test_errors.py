@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.frameio import (
+from c2c_hub.frameio import (
     AccessDenied,
     ApiError,
     AuthError,

@@ -17,14 +17,14 @@ import httpx
 import pytest
 import trustme
 
-from hub.frameio import (
+from c2c_hub.frameio import (
     FrameioClient,
     InsecureURLError,
     TransportError,
     UnexpectedRedirect,
     make_http_client,
 )
-from hub.settings import FrameioSettings
+from c2c_hub.settings import FrameioSettings
 from tests.frameio.conftest import BASE_URL, VERSION
 from tests.frameio.fakes import FakeFrameio
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from hub.frameio import plan_parts
-from hub.frameio.parts import PartPlan
+from c2c_hub.frameio import plan_parts
+from c2c_hub.frameio.parts import PartPlan
 
 MIB = 1024 * 1024
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from hub.frameio import (
+from c2c_hub.frameio import (
     AuthorizationPending,
     FrameioClient,
     InvalidRequest,

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from hub.frameio import (
+from c2c_hub.frameio import (
     AuthError,
     FrameioClient,
     FrameioError,

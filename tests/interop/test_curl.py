@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from hub.emulator.handle import EmulatorHandle
-from hub.settings import REPO_ROOT
+from c2c_hub.device_models import shipped_models_dir
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from tests.helpers import DEVICE_CODE_GRANT, pair_raw
 
 pytestmark = pytest.mark.interop
 
-MIC_MODEL = REPO_ROOT / "device_models" / "c2c-network-mic.toml"
+MIC_MODEL = shipped_models_dir() / "c2c-network-mic.toml"
 STATUS_MARK = "\n--curl-http-status:"
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample key
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from frameioclient.lib.upload import FrameioUploader
 
-from hub.emulator.handle import EmulatorHandle
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from tests.helpers import bearer, frameio_client, pair_raw
 
 pytestmark = pytest.mark.interop

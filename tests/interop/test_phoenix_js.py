@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from hub.emulator.handle import EmulatorHandle
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from tests.helpers import pair_raw
 
 pytestmark = pytest.mark.interop

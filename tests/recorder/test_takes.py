@@ -13,21 +13,21 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hub.channels import ChannelManager
-from hub.clock import ManualClock, SystemClock
-from hub.device_models import DeviceModelRegistry
-from hub.devices import DeviceRegistry
-from hub.emulator.handle import EmulatorHandle
-from hub.recorder.takes import Recorder, TakeError
-from hub.recorder.timecode import FrameRate, TimecodeClock
-from hub.recorder.wav import read_track_metadata
-from hub.session import Session
-from hub.subdevices import AudioBlock, AudioFormat, SubDevice
-from hub.uploader import FileState
+from c2c_hub.channels import ChannelManager
+from c2c_hub.clock import ManualClock, SystemClock
+from c2c_hub.device_models import DeviceModelRegistry, shipped_models_dir
+from c2c_hub.devices import DeviceRegistry
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.recorder.takes import Recorder, TakeError
+from c2c_hub.recorder.wav import read_track_metadata
+from c2c_hub.session import Session
+from c2c_hub.subdevices import AudioBlock, AudioFormat, SubDevice
+from c2c_hub.timecode import FrameRate, TimecodeClock
+from c2c_hub.uploader import FileState
 from tests.uploader.conftest import UploaderFactory, sha256_of, until
 
 MIC_MODEL = "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13"
-MODELS = DeviceModelRegistry.load(Path(__file__).resolve().parents[2] / "device_models")
+MODELS = DeviceModelRegistry.load(shipped_models_dir())
 RATE = 48000
 SRC = "test:feed"
 

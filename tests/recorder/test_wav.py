@@ -17,8 +17,7 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from hub.recorder.timecode import FPS_23_976, FPS_25, FPS_29_97_DF, FrameRate
-from hub.recorder.wav import (
+from c2c_hub.recorder.wav import (
     BwfWriter,
     TrackAssembler,
     TrackInfo,
@@ -26,6 +25,7 @@ from hub.recorder.wav import (
     read_track_metadata,
     track_filename,
 )
+from c2c_hub.timecode import FPS_23_976, FPS_25, FPS_29_97_DF, FrameRate
 
 SR = 48_000
 START = 3600 * SR  # 01:00:00 of time of day, in samples since midnight

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from hub.clock import ManualClock
-from hub.emulator.handle import EmulatorHandle
-from hub.frameio import FrameioClient, make_http_client
-from hub.session import Session
-from hub.settings import FrameioSettings
-from hub.tokens import TokenStore
-from hub.uploader import RetryPolicy, UploadConfig, Uploader
-from hub.uploader.progress import Event
-from tests.hub.conftest import pair_tokens
+from c2c_hub.clock import ManualClock
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.session import Session
+from c2c_hub.settings import FrameioSettings
+from c2c_hub.tokens import TokenStore
+from c2c_hub.uploader import RetryPolicy, UploadConfig, Uploader
+from c2c_hub.uploader.progress import Event
+from tests.helpers import pair_tokens
 
 MiB = 1024 * 1024
 FAST_RETRY = RetryPolicy(initial=0.05, max=0.5, jitter=0.05)

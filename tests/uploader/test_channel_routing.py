@@ -7,19 +7,19 @@ import asyncio
 import time
 from pathlib import Path
 
-from hub.channels import ChannelManager
-from hub.clock import SystemClock
-from hub.device_models import DeviceModelRegistry
-from hub.devices import DeviceRegistry
-from hub.emulator.handle import EmulatorHandle
-from hub.session import Session
-from hub.subdevices import AudioFormat, SubDevice
-from hub.uploader import FileState
-from hub.uploader.queue import UploadQueue
+from c2c_hub.channels import ChannelManager
+from c2c_hub.clock import SystemClock
+from c2c_hub.device_models import DeviceModelRegistry, shipped_models_dir
+from c2c_hub.devices import DeviceRegistry
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.session import Session
+from c2c_hub.subdevices import AudioFormat, SubDevice
+from c2c_hub.uploader import FileState
+from c2c_hub.uploader.queue import UploadQueue
 from tests.uploader.conftest import MiB, UploaderFactory, fast_config, make_file, sha256_of, until
 
 MIC_MODEL = "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13"
-MODELS = DeviceModelRegistry.load(Path(__file__).resolve().parents[2] / "device_models")
+MODELS = DeviceModelRegistry.load(shipped_models_dir())
 
 
 async def test_a_file_waits_for_its_channel_and_goes_up_on_it(

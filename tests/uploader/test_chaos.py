@@ -25,15 +25,15 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from hub.emulator.handle import EmulatorHandle
-from hub.emulator.server import EmulatorServer
-from hub.emulator.state import EmulatorConfig
-from hub.frameio import FrameioClient, make_http_client
-from hub.linksim import LinkSimulator
-from hub.session import Session
-from hub.settings import FrameioSettings
-from hub.tokens import TokenStore
-from tests.hub.conftest import pair_tokens
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.emulation.frameio.server import EmulatorServer
+from c2c_hub.emulation.frameio.state import EmulatorConfig
+from c2c_hub.emulation.linksim import LinkSimulator
+from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.session import Session
+from c2c_hub.settings import FrameioSettings
+from c2c_hub.tokens import TokenStore
+from tests.helpers import pair_tokens
 from tests.uploader.conftest import MiB, make_file, sha256_of
 
 SIZES_MIB = [12, 7, 21, 3, 16, 9]
@@ -121,7 +121,7 @@ def test_sigkill_at_random_moments_loses_and_resends_nothing(
     command = [
         sys.executable,
         "-m",
-        "hub.uploader",
+        "c2c_hub.uploader",
         "--data-dir",
         str(data_dir),
         "--part-size",

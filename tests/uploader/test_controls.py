@@ -6,8 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from hub.emulator.handle import EmulatorHandle
-from hub.uploader import FileState, FlagPause
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.uploader import FileState, FlagPause
 from tests.uploader.conftest import MiB, Recorder, UploaderFactory, fast_config, make_file, until
 
 

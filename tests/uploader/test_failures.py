@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.emulator.handle import EmulatorHandle
-from hub.session import Session
-from hub.uploader import FileState
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.session import Session
+from c2c_hub.uploader import FileState
 from tests.uploader.conftest import (
     MiB,
     Recorder,

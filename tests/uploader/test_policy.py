@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.frameio import (
+from c2c_hub.frameio import (
     AuthError,
     ChannelPaused,
     ErrorShape,
@@ -14,8 +14,8 @@ from hub.frameio import (
     TransportTimeout,
     UnprocessableError,
 )
-from hub.session import NeedsPairing
-from hub.uploader import Action, FileProblem, NothingToSend, RetryPolicy, S3Error, classify
+from c2c_hub.session import NeedsPairing
+from c2c_hub.uploader import Action, FileProblem, NothingToSend, RetryPolicy, S3Error, classify
 
 EXPIRED = (
     b"<?xml version='1.0'?><Error><Code>AccessDenied</Code>"

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from hub.emulator.handle import EmulatorHandle
-from hub.session import Session
-from hub.uploader import FileState, Uploader
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.session import Session
+from c2c_hub.uploader import FileState, Uploader
 from tests.uploader.conftest import MiB, Recorder, UploaderFactory, fast_config, sha256_of, until
 
 CHANNELS = 8

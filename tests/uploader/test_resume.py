@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from hub.emulator.handle import EmulatorHandle
-from hub.uploader import FileState, UploadQueue
-from hub.uploader.queue import NewPart, PartState
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.uploader import FileState, UploadQueue
+from c2c_hub.uploader.queue import NewPart, PartState
 from tests.uploader.conftest import (
     MiB,
     Recorder,

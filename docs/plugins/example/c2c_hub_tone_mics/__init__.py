@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from hub.plugin.spec import hookimpl
-from hub.subdevices import (
+from c2c_hub.plugin.spec import hookimpl
+from c2c_hub.subdevices import (
     AudioBlock,
     AudioFormat,
     DeviceSource,

@@ -1,0 +1,649 @@
+"""BlueZ on a private D-Bus: python-dbusmock's ``bluez5`` template, completed for button remotes.
+
+There is no Bluetooth in our kernels (and none in CI), so BLE code is tested against BlueZ's
+D-Bus API instead: a private ``dbus-daemon`` on a unix socket in a temporary directory,
+python-dbusmock's ``bluez5`` template on it, and what that template lacks added here (see
+``docs/ble-remotes.md``, "Testing against the BlueZ mock"). bleak's real BlueZ backend
+(dbus-fast) talks to it as it would to ``bluetoothd``::
+
+    with BlueZMock() as bluez:              # sets DBUS_SYSTEM_BUS_ADDRESS (restored on stop)
+        bluez.add_remote("C2:C0:00:00:00:01", name="C2C-Remote 1", serial="RMT001")
+        ...                                 # bleak scans, connects, subscribes
+        bluez.press("C2:C0:00:00:00:01", 1) # a notification: [code, counter]
+        bluez.send_raw("C2:C0:00:00:00:01", b"\\xff")   # garbage
+        bluez.disconnect("C2:C0:00:00:00:01")           # the link drops; unreachable
+        bluez.advertise("C2:C0:00:00:00:01")            # back in range, advertising
+        bluez.fail_connects("C2:C0:00:00:00:01", 2)     # the next 2 Connect calls fail
+
+What the template gets wrong or leaves out (each one is handled here):
+
+- ``AddDevice`` declares ``ManufacturerData`` as ``aa{qv}``, which bleak cannot parse: devices
+  are created with ``AddObject`` and a real ``a{qv}`` dictionary instead;
+- it has no GATT at all: the remote's service and button characteristic (``ReadValue``,
+  ``WriteValue``, ``StartNotify``, ``StopNotify``; ``UUID``, ``Service``, ``Value``,
+  ``Notifying``, ``Flags``, ``Handle``, ``MTU``) are added, with ``InterfacesAdded``;
+- its ``Connect`` never sets ``ServicesResolved`` (bleak waits for it): ``Connect`` and
+  ``Disconnect`` are replaced;
+- a device BlueZ already knows is reported by a scan only when it changes: ``StartDiscovery``
+  is extended so every reachable, unconnected remote is heard advertising when a scan starts
+  (as a real remote, which advertises until connected, would be), and :meth:`advertise`
+  sends an RSSI ``PropertiesChanged`` for "it advertises again".
+
+Every bus call is made with dbus-python on one helper thread (the methods are synchronous and
+safe to call from any thread, an event loop's included: each is one short D-Bus round trip).
+Both processes are killed by :meth:`BlueZMock.stop`, at exit, and when the thread that started
+them ends (``PR_SET_PDEATHSIG``), so a crashed test run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import contextlib
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+try:
+    import dbus  # type: ignore[import-untyped]
+except ImportError as exc:  # pragma: no cover - a test dependency, not the hub's
+    raise ImportError(
+        "c2c_hub.emulation.bluez needs dbus-python and python-dbusmock (pip install dbus-python "
+        "python-dbusmock; dbus-python builds against libdbus-1-dev and libglib2.0-dev)"
+    ) from exc
+
+# The C2C Button Remote's GATT layout (device_models/c2c-button-remote.toml).
+REMOTE_SERVICE_UUID = "7d2ea1b0-5c8e-4f3a-9b61-2a4c6e8f0a1d"
+BUTTON_CHARACTERISTIC_UUID = "7d2ea1b1-5c8e-4f3a-9b61-2a4c6e8f0a1d"
+MANUFACTURER_ID = 0xFFFF
+
+BLUEZ = "org.bluez"
+MOCK_IFACE = "org.freedesktop.DBus.Mock"
+OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
+DEVICE_IFACE = "org.bluez.Device1"
+SERVICE_IFACE = "org.bluez.GattService1"
+CHAR_IFACE = "org.bluez.GattCharacteristic1"
+#: Our own control interface on each remote's objects (BlueZ has no such thing; bleak ignores it).
+CONTROL_IFACE = "org.c2chub.RemoteMock1"
+
+_ADDRESS_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+_CALL_TIMEOUT_S = 10.0
+_START_TIMEOUT_S = 15.0
+_PR_SET_PDEATHSIG = 1
+
+T = TypeVar("T")
+
+_DAEMON_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+"""
+
+# ---------------------------------------------------------------- code run inside the mock
+# dbusmock runs these strings with ``self`` (the object), ``args`` and dbusmock's globals
+# (``dbus``, ``objects``). Python values must be wrapped (dbus.Boolean, not True).
+_LINK_DOWN = """
+char = objects.get(self.c2c_char_path)
+if char is not None and char.Get('org.bluez.GattCharacteristic1', 'Notifying'):
+    char.UpdateProperties('org.bluez.GattCharacteristic1', {'Notifying': dbus.Boolean(False)})
+self.UpdateProperties('org.bluez.Device1', {
+    'ServicesResolved': dbus.Boolean(False), 'Connected': dbus.Boolean(False)})
+"""
+
+_CONNECT = """
+if getattr(self, 'c2c_fail_connects', 0) > 0:
+    self.c2c_fail_connects -= 1
+    raise dbus.exceptions.DBusException(
+        'Software caused connection abort', name='org.bluez.Error.Failed')
+if not getattr(self, 'c2c_reachable', True):
+    raise dbus.exceptions.DBusException('Page Timeout', name='org.bluez.Error.Failed')
+if self.Get('org.bluez.Device1', 'Connected'):
+    raise dbus.exceptions.DBusException(
+        'Already Connected', name='org.bluez.Error.AlreadyConnected')
+self.UpdateProperties('org.bluez.Device1', {'Connected': dbus.Boolean(True)})
+self.UpdateProperties('org.bluez.Device1', {'ServicesResolved': dbus.Boolean(True)})
+"""
+
+_DISCONNECT = (
+    """
+if not self.Get('org.bluez.Device1', 'Connected'):
+    raise dbus.exceptions.DBusException('Not Connected', name='org.bluez.Error.NotConnected')
+"""
+    + _LINK_DOWN
+)
+
+_DROP_LINK = (  # the remote goes out of range: link down, and Connect fails until it advertises
+    """
+self.c2c_reachable = False
+if self.Get('org.bluez.Device1', 'Connected'):
+"""
+    + "\n".join("    " + line for line in _LINK_DOWN.strip().splitlines())
+)
+
+_ADVERTISE = """
+self.c2c_reachable = True
+self.UpdateProperties('org.bluez.Device1', {'RSSI': dbus.Int16(args[0])})
+"""
+
+# Discovery starts: like the template's, then every reachable remote that is not connected is
+# heard advertising (real remotes advertise until connected; BlueZ reports them once scanning).
+_START_DISCOVERY = """
+self.UpdateProperties('org.bluez.Adapter1', {'Discovering': dbus.Boolean(True)})
+for path in sorted(objects):
+    device = objects[path]
+    if not path.startswith(self.path + '/dev_') or 'org.bluez.Device1' not in device.props:
+        continue
+    if getattr(device, 'c2c_reachable', True) and not device.Get('org.bluez.Device1', 'Connected'):
+        device.UpdateProperties(
+            'org.bluez.Device1', {'RSSI': device.Get('org.bluez.Device1', 'RSSI')})
+"""
+
+_READ_VALUE = "ret = self.Get('org.bluez.GattCharacteristic1', 'Value')"
+
+_START_NOTIFY = """
+device = objects[self.Get('org.bluez.GattCharacteristic1', 'Service').rsplit('/', 1)[0]]
+if not device.Get('org.bluez.Device1', 'Connected'):
+    raise dbus.exceptions.DBusException('Not Connected', name='org.bluez.Error.NotConnected')
+if not self.Get('org.bluez.GattCharacteristic1', 'Notifying'):
+    self.UpdateProperties('org.bluez.GattCharacteristic1', {'Notifying': dbus.Boolean(True)})
+"""
+
+_STOP_NOTIFY = """
+if self.Get('org.bluez.GattCharacteristic1', 'Notifying'):
+    self.UpdateProperties('org.bluez.GattCharacteristic1', {'Notifying': dbus.Boolean(False)})
+"""
+
+_NOTIFY = """
+ret = bool(self.Get('org.bluez.GattCharacteristic1', 'Notifying'))
+if ret:
+    self.UpdateProperties('org.bluez.GattCharacteristic1', {
+        'Value': dbus.Array([dbus.Byte(b) for b in args[0]], signature='y')})
+"""
+
+
+class BlueZMockError(RuntimeError):
+    """The mock could not start, or a call to it failed (the message says which and why)."""
+
+
+@dataclass
+class MockRemote:
+    """What the harness knows of one remote it added."""
+
+    address: str
+    name: str
+    serial: str | None
+    device_path: str
+    service_path: str
+    char_path: str
+    counter: int = 0
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class BlueZMock:
+    """A private system bus with a mocked BlueZ (adapter ``adapter``) and button remotes on it.
+
+    :param adapter: the adapter's name (``/org/bluez/<adapter>``).
+    :param set_environment: point ``DBUS_SYSTEM_BUS_ADDRESS`` at the mock while it runs (and
+        restore the previous value on :meth:`stop`); bleak reads it at every connection.
+    :param with_bluez: False starts the bus alone: a system bus without ``bluetoothd``.
+    """
+
+    def __init__(
+        self, adapter: str = "hci0", *, set_environment: bool = True, with_bluez: bool = True
+    ) -> None:
+        self.adapter = adapter
+        self.with_bluez = with_bluez
+        self.adapter_path = f"/org/bluez/{adapter}"
+        self.set_environment = set_environment
+        self.address = ""  # the bus address, once started
+        self.remotes: dict[str, MockRemote] = {}
+        self._dir: Path | None = None
+        self._daemon: subprocess.Popen[str] | None = None
+        self._mock: subprocess.Popen[bytes] | None = None
+        self._bus: Any = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._saved_env: str | None = None
+        self._env_set = False
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> BlueZMock:
+        """Start the bus and the mock, add the adapter; returns once BlueZ answers."""
+        if self._executor is not None:
+            raise BlueZMockError("this BlueZMock was already started")
+        if shutil.which("dbus-daemon") is None:
+            raise BlueZMockError("dbus-daemon is not installed (apt-get install dbus)")
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bluez-mock")
+        atexit.register(self.stop)
+        try:
+            self._call(self._start)
+        except BaseException:
+            self.stop()
+            raise
+        if self.set_environment:
+            self._saved_env = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
+            self._env_set = True
+        return self
+
+    def stop(self) -> None:
+        """Kill the mock and the bus, restore the environment; idempotent, never raises."""
+        atexit.unregister(self.stop)
+        if self._env_set:
+            self._env_set = False
+            if os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") != self.address:
+                pass  # someone (another mock) changed it since: theirs now
+            elif self._saved_env is None:
+                os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+            else:
+                os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = self._saved_env
+        executor, self._executor = self._executor, None
+        # Processes first: a call stuck in the helper thread fails as soon as the bus is gone.
+        for proc in (self._mock, self._daemon):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in (self._mock, self._daemon):
+            if proc is not None:
+                try:
+                    proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=3)
+        if executor is not None:
+            with contextlib.suppress(Exception):
+                executor.submit(self._close_bus).result(timeout=_CALL_TIMEOUT_S)
+            executor.shutdown(wait=True)
+        if self._daemon is not None and self._daemon.stdout is not None:
+            self._daemon.stdout.close()
+        self._mock = self._daemon = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> BlueZMock:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        bluez = not self.with_bluez or (self._mock is not None and self._mock.poll() is None)
+        return bluez and self._daemon is not None and self._daemon.poll() is None
+
+    @property
+    def log_path(self) -> Path | None:
+        """dbusmock's log: every method call on the mock, with a timestamp."""
+        return None if self._dir is None else self._dir / "dbusmock.log"
+
+    # ------------------------------------------------------------------ remotes
+    def add_remote(
+        self,
+        address: str,
+        name: str = "C2C-Remote",
+        serial: str | None = "RMT001",
+        *,
+        service_uuid: str | None = REMOTE_SERVICE_UUID,
+        manufacturer_id: int | None = MANUFACTURER_ID,
+        manufacturer_data: bytes | None = None,
+        characteristic_uuid: str = BUTTON_CHARACTERISTIC_UUID,
+        rssi: int = -60,
+        fail_connects: int = 0,
+    ) -> MockRemote:
+        """A remote in range and advertising (``InterfacesAdded``: a scan reports it at once).
+
+        Its manufacturer data is ``{manufacturer_id: serial in ASCII}`` (the layout of
+        ``docs/ble-remotes.md``) unless ``manufacturer_data`` gives the bytes; no manufacturer
+        data at all when ``manufacturer_id`` is None. ``service_uuid`` None advertises none.
+        ``fail_connects``: its first N ``Connect`` calls fail (set before it is announced).
+        """
+        address = _address(address)
+        if address in self.remotes:
+            raise BlueZMockError(f"remote {address} already exists")
+        data = manufacturer_data
+        if data is None and serial is not None:
+            data = serial.encode("ascii")
+        device_path = f"{self.adapter_path}/dev_{address.replace(':', '_')}"
+        remote = MockRemote(
+            address=address,
+            name=name,
+            serial=serial,
+            device_path=device_path,
+            service_path=f"{device_path}/service000a",
+            char_path=f"{device_path}/service000a/char000b",
+        )
+        self._call(
+            self._add_remote,
+            remote,
+            service_uuid,
+            manufacturer_id,
+            data,
+            characteristic_uuid,
+            rssi,
+            fail_connects,
+        )
+        self.remotes[address] = remote
+        return remote
+
+    def press(self, address: str, code: int) -> bool:
+        """The remote's button ``code`` is pressed: its counter moves on and it notifies
+        ``[code, counter]``. False when nobody is subscribed (the press is lost, as it would be).
+        """
+        remote = self._remote(address)
+        with self._lock:
+            remote.counter = (remote.counter + 1) & 0xFF
+            payload = bytes([code & 0xFF, remote.counter])
+        return self.send_raw(address, payload)
+
+    def send_raw(self, address: str, data: bytes) -> bool:
+        """Notify ``data`` as is (garbage, a repeat); False when nobody is subscribed."""
+        remote = self._remote(address)
+        return bool(self._call(self._control, remote.char_path, "Notify", dbus.ByteArray(data)))
+
+    def disconnect(self, address: str) -> None:
+        """The remote goes out of range: the link drops (``Connected`` False) and connecting
+        fails until it :meth:`advertise`\\ s again."""
+        self._call(self._control, self._remote(address).device_path, "DropLink")
+
+    def advertise(self, address: str, rssi: int = -60) -> None:
+        """The remote advertises (again): an RSSI ``PropertiesChanged``, which a running bleak
+        scan reports; it is reachable again."""
+        self._call(self._control, self._remote(address).device_path, "Advertise", dbus.Int16(rssi))
+
+    def fail_connects(self, address: str, count: int) -> None:
+        """The next ``count`` ``Connect`` calls fail with ``org.bluez.Error.Failed``."""
+        path = self._remote(address).device_path
+        self._call(self._control, path, "FailConnects", dbus.UInt32(count))
+
+    def remove(self, address: str) -> None:
+        """BlueZ forgets the remote (``InterfacesRemoved``), dropping the link first."""
+        remote = self._remote(address)
+        self._call(self._remove, remote)
+        del self.remotes[remote.address]
+
+    # ------------------------------------------------------------------ reading
+    def is_connected(self, address: str) -> bool:
+        path = self._remote(address).device_path
+        return bool(self._call(self._get, path, DEVICE_IFACE, "Connected"))
+
+    def is_notifying(self, address: str) -> bool:
+        path = self._remote(address).char_path
+        return bool(self._call(self._get, path, CHAR_IFACE, "Notifying"))
+
+    def calls(self, path: str, method: str) -> int:
+        """How many times ``method`` was called on the object at ``path`` so far."""
+        return len(self._call(self._method_calls, path, method))
+
+    def connect_calls(self, address: str) -> int:
+        return self.calls(self._remote(address).device_path, "Connect")
+
+    def discovery_starts(self) -> int:
+        """``StartDiscovery`` calls on the adapter: one per scanner start."""
+        return self.calls(self.adapter_path, "StartDiscovery")
+
+    def discovering(self) -> bool:
+        return bool(self._call(self._get, self.adapter_path, "org.bluez.Adapter1", "Discovering"))
+
+    # ------------------------------------------------------------------ the helper thread
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        executor = self._executor
+        if executor is None:
+            raise BlueZMockError("the BlueZ mock is not running")
+        try:
+            return executor.submit(fn, *args).result(timeout=_CALL_TIMEOUT_S)
+        except dbus.exceptions.DBusException as exc:
+            raise BlueZMockError(f"{fn.__name__.strip('_')}: {exc.get_dbus_message()}") from exc
+        except concurrent.futures.TimeoutError:
+            raise BlueZMockError(f"{fn.__name__.strip('_')}: no answer from the mock") from None
+
+    def _remote(self, address: str) -> MockRemote:
+        try:
+            return self.remotes[_address(address)]
+        except KeyError:
+            raise BlueZMockError(f"no remote {address} (add_remote first)") from None
+
+    def _start(self) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="c2c-bluez-"))
+        socket_path = self._dir / "system_bus_socket"
+        config = self._dir / "bus.conf"
+        config.write_text(_DAEMON_CONFIG.format(socket=socket_path), encoding="utf-8")
+        self._daemon = subprocess.Popen(
+            [
+                "dbus-daemon",
+                f"--config-file={config}",
+                "--nofork",
+                "--nopidfile",
+                "--print-address",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # "Failed to set fd limit": harmless
+            text=True,
+            preexec_fn=_die_with_parent,  # only a prctl() between fork and exec
+        )
+        assert self._daemon.stdout is not None
+        line = self._daemon.stdout.readline().strip()
+        if not line.startswith("unix:"):
+            raise BlueZMockError(f"dbus-daemon did not start (it printed {line!r})")
+        self.address = line
+        self._bus = dbus.bus.BusConnection(line)
+        if not self.with_bluez:
+            return
+        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": line}
+        log = (self._dir / "dbusmock.log").open("wb")
+        with log:
+            self._mock = subprocess.Popen(
+                [sys.executable, "-m", "dbusmock", "--system", "--template", "bluez5"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self._bus.name_has_owner(BLUEZ):
+            if self._mock.poll() is not None:
+                raise BlueZMockError(
+                    f"dbusmock exited with {self._mock.returncode}: {self._tail_log()}"
+                )
+            if time.monotonic() > deadline:
+                raise BlueZMockError(f"dbusmock did not claim {BLUEZ}: {self._tail_log()}")
+            time.sleep(0.02)
+        root = self._bus.get_object(BLUEZ, "/")
+        dbus.Interface(root, "org.bluez.Mock").AddAdapter(self.adapter, "c2c-hub")
+        self._mock_iface(self.adapter_path).AddMethod(
+            "org.bluez.Adapter1", "StartDiscovery", "", "", _START_DISCOVERY
+        )
+
+    def _tail_log(self) -> str:
+        path = self.log_path
+        if path is None or not path.exists():
+            return "(no log)"
+        return path.read_text(errors="replace")[-2000:] or "(empty log)"
+
+    def _close_bus(self) -> None:
+        if self._bus is not None:
+            with contextlib.suppress(Exception):
+                self._bus.close()
+            self._bus = None
+
+    def _mock_iface(self, path: str) -> Any:
+        return dbus.Interface(self._bus.get_object(BLUEZ, path), MOCK_IFACE)
+
+    def _add_remote(
+        self,
+        remote: MockRemote,
+        service_uuid: str | None,
+        manufacturer_id: int | None,
+        data: bytes | None,
+        characteristic_uuid: str,
+        rssi: int,
+        fail_connects: int,
+    ) -> None:
+        root = self._mock_iface("/")
+        manufacturer = dbus.Dictionary({}, signature="qv")
+        if manufacturer_id is not None and data is not None:
+            manufacturer[dbus.UInt16(manufacturer_id)] = dbus.Array(
+                [dbus.Byte(b) for b in data], signature="y"
+            )
+        uuids = [service_uuid] if service_uuid else []
+        device = {
+            "Address": dbus.String(remote.address),
+            "AddressType": dbus.String("public"),
+            "Name": dbus.String(remote.name),
+            "Alias": dbus.String(remote.name),
+            "Adapter": dbus.ObjectPath(self.adapter_path),
+            "Appearance": dbus.UInt16(0x0180),  # generic remote control
+            "Icon": dbus.String("input-gaming"),
+            "Paired": dbus.Boolean(False),
+            "Bonded": dbus.Boolean(False),
+            "Trusted": dbus.Boolean(False),
+            "Blocked": dbus.Boolean(False),
+            "LegacyPairing": dbus.Boolean(False),
+            "Connected": dbus.Boolean(False),
+            "ServicesResolved": dbus.Boolean(False),
+            "WakeAllowed": dbus.Boolean(False),
+            "RSSI": dbus.Int16(rssi),
+            "TxPower": dbus.Int16(0),
+            "UUIDs": dbus.Array(uuids, signature="s"),
+            "ManufacturerData": manufacturer,
+            "ServiceData": dbus.Dictionary({}, signature="sv"),
+            "AdvertisingFlags": dbus.Array([dbus.Byte(0x06)], signature="y"),
+        }
+        service = {
+            "UUID": dbus.String(service_uuid or REMOTE_SERVICE_UUID),
+            "Device": dbus.ObjectPath(remote.device_path),
+            "Primary": dbus.Boolean(True),
+            "Includes": dbus.Array([], signature="o"),
+            "Handle": dbus.UInt16(0x000A),
+        }
+        char = {
+            "UUID": dbus.String(characteristic_uuid),
+            "Service": dbus.ObjectPath(remote.service_path),
+            "Value": dbus.Array([], signature="y"),
+            "Notifying": dbus.Boolean(False),
+            "Flags": dbus.Array(["read", "notify"], signature="s"),
+            "Handle": dbus.UInt16(0x000B),
+            "MTU": dbus.UInt16(23),
+        }
+        root.AddObject(
+            remote.device_path,
+            DEVICE_IFACE,
+            device,
+            [
+                ("Connect", "", "", _CONNECT),
+                ("Disconnect", "", "", _DISCONNECT),
+                ("Pair", "", "", ""),
+                ("CancelPairing", "", "", ""),
+                ("ConnectProfile", "s", "", ""),
+                ("DisconnectProfile", "s", "", ""),
+            ],
+        )
+        dev = self._mock_iface(remote.device_path)
+        dev.AddMethods(
+            CONTROL_IFACE,
+            [
+                ("SetCharPath", "s", "", "self.c2c_char_path = str(args[0])"),
+                ("DropLink", "", "", _DROP_LINK),
+                ("Advertise", "n", "", _ADVERTISE),
+                ("FailConnects", "u", "", "self.c2c_fail_connects = int(args[0])"),
+            ],
+        )
+        self._control(remote.device_path, "SetCharPath", remote.char_path)
+        if fail_connects:
+            self._control(remote.device_path, "FailConnects", dbus.UInt32(fail_connects))
+        root.AddObject(remote.service_path, SERVICE_IFACE, service, [])
+        root.AddObject(
+            remote.char_path,
+            CHAR_IFACE,
+            char,
+            [
+                ("ReadValue", "a{sv}", "ay", _READ_VALUE),
+                ("WriteValue", "aya{sv}", "", ""),
+                ("StartNotify", "", "", _START_NOTIFY),
+                ("StopNotify", "", "", _STOP_NOTIFY),
+            ],
+        )
+        self._mock_iface(remote.char_path).AddMethods(
+            CONTROL_IFACE, [("Notify", "ay", "b", _NOTIFY)]
+        )
+        # GATT objects first, so the device is complete when a scan reports it.
+        for path, iface, props in (
+            (remote.service_path, SERVICE_IFACE, service),
+            (remote.char_path, CHAR_IFACE, char),
+            (remote.device_path, DEVICE_IFACE, device),
+        ):
+            root.EmitSignal(
+                OBJECT_MANAGER_IFACE,
+                "InterfacesAdded",
+                "oa{sa{sv}}",
+                [
+                    dbus.ObjectPath(path),
+                    dbus.Dictionary(
+                        {iface: dbus.Dictionary(props, signature="sv")}, signature="sa{sv}"
+                    ),
+                ],
+            )
+
+    def _control(self, path: str, method: str, *args: Any) -> Any:
+        proxy = self._bus.get_object(BLUEZ, path)
+        return getattr(dbus.Interface(proxy, CONTROL_IFACE), method)(*args)
+
+    def _remove(self, remote: MockRemote) -> None:
+        self._control(remote.device_path, "DropLink")
+        root = self._mock_iface("/")
+        for path, iface in (
+            (remote.char_path, CHAR_IFACE),
+            (remote.service_path, SERVICE_IFACE),
+            (remote.device_path, DEVICE_IFACE),
+        ):
+            root.EmitSignal(
+                OBJECT_MANAGER_IFACE,
+                "InterfacesRemoved",
+                "oas",
+                [dbus.ObjectPath(path), dbus.Array([iface], signature="s")],
+            )
+            root.RemoveObject(path)
+
+    def _get(self, path: str, iface: str, name: str) -> Any:
+        proxy = self._bus.get_object(BLUEZ, path)
+        return dbus.Interface(proxy, dbus.PROPERTIES_IFACE).Get(iface, name)
+
+    def _method_calls(self, path: str, method: str) -> list[Any]:
+        return list(self._mock_iface(path).GetMethodCalls(method))
+
+
+def _address(address: str) -> str:
+    upper = address.upper()
+    if not _ADDRESS_RE.match(upper):
+        raise BlueZMockError(f"not a Bluetooth address: {address!r} (expected AA:BB:CC:DD:EE:FF)")
+    return upper

@@ -1,0 +1,418 @@
+"""``make demo`` (``c2c-hub demo``): the hub's main job, end to end, on the built-in emulators.
+
+1. Start the emulated Frame.io (strict, HTTPS, its own CA), four emulated network
+   microphones (real mDNS on loopback, real audio streams) and an emulated button remote (the
+   BLE plugin's own code, on its emulated radio).
+2. Start the hub with its first-party plugins; pair it with the device-code flow (the emulated
+   user approves the code through the emulator's control API, as a person would in Frame.io).
+3. Show the microphones discovered and connected as channels (the boot-time bulk disconnect,
+   then one connect per microphone).
+4. Record a take (20 s by default), one BWF track per microphone, each uploaded in real time
+   on its microphone's channel, with live progress; halfway through, the remote presses
+   "Good take", which becomes a real-time logging event at its timecode.
+5. End with a table of the take's tracks, their channels and their assets, complete and
+   byte-identical (SHA-256) in the emulator. ``--json`` prints a machine-readable summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.emulation.frameio.server import EmulatorServer
+from c2c_hub.emulation.frameio.state import EmulatorConfig
+from c2c_hub.frameio import FrameioError
+from c2c_hub.pairing import PairingStep, PairingUpdate
+from c2c_hub.presence import PresenceState
+from c2c_hub.runtime import Hub
+from c2c_hub.settings import (
+    DeviceModelSettings,
+    FrameioSettings,
+    HubSettings,
+    PluginSettings,
+    RecorderSettings,
+    StorageSettings,
+)
+from c2c_hub.ui.live import LiveView, wants_plain
+from c2c_hub_plugins.ble_remotes.emulated import EmulatedRemote
+from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
+
+REMOTE = ("AA:BB:CC:DD:EE:01", "C2C-Remote Slate", "RMT-DEMO")
+RADIO = "demo"
+GOOD_TAKE_CODE = 1  # device_models/c2c-button-remote.toml: input 0, "Good take"
+
+MICS: list[tuple[str, str, Literal["tone", "speech"]]] = [
+    ("NM-1001", "Boom", "speech"),
+    ("NM-1002", "Lav Alice", "speech"),
+    ("NM-1003", "Lav Bob", "speech"),
+    ("NM-1004", "Plant", "tone"),
+]
+
+
+class Demo:
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        # In a terminal, the take and its uploads are shown on the hub's live view.
+        self.live = not quiet and console.is_terminal and not wants_plain(console.file)
+        self.started = time.monotonic()
+        self.marks: dict[str, float] = {}
+
+    def say(self, text: str = "") -> None:
+        if not self.quiet:
+            self.console.print(text, highlight=False)
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = round(time.monotonic() - self.started, 3)
+
+
+async def _until(check: Callable[[], bool], within: float = 20.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(step)
+    return check()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _approve_when_shown(
+    demo: Demo, handle: EmulatorHandle, loop: asyncio.AbstractEventLoop
+) -> Callable[[PairingUpdate], None]:
+    def observer(update: PairingUpdate) -> None:
+        if update.step is PairingStep.SHOW_CODE and update.user_code:
+            code = update.user_code
+            demo.say(f"  Pairing code [bold]{code[:3]} {code[3:]}[/]  at {update.verification_uri}")
+            demo.say("  [dim][Frame.io web app] the user enters the code and picks the project[/]")
+            loop.call_later(1.0, lambda: loop.run_in_executor(None, handle.approve, code))
+
+    return observer
+
+
+def _channel_rows(hub: Hub) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for link in hub.channels.links.values():
+        index = "-" if link.external_index is None else str(link.external_index)
+        rows.append((link.serial, link.name, link.state, index))
+    return sorted(rows)
+
+
+async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) -> Any:
+    take = await hub.recorder.start_take(scene="12A")
+    demo.mark("take_started")
+    demo.say(
+        f"\n[bold]Recording[/] scene {take.scene} take {take.number} at timecode "
+        f"{take.start_timecode} ({hub.timecode.rate}): {len(take.tracks)} tracks"
+    )
+    started = time.monotonic()
+    pressed = False
+    while (elapsed := time.monotonic() - started) < seconds:
+        until_press = seconds / 2 - elapsed
+        step = min(4.0, seconds - elapsed, until_press if until_press > 0 else 4.0)
+        await asyncio.sleep(step)
+        if not pressed and time.monotonic() - started >= seconds / 2:
+            pressed = remote.press(GOOD_TAKE_CODE)
+            demo.say(f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}")
+        if demo.live:
+            continue
+        files = hub.uploader.snapshot()
+        demo.say(
+            f"  {time.monotonic() - started:5.1f} s  TC {hub.timecode.timecode()}  "
+            f"{len(take.tracks)} tracks, {len(hub.channels.available())} channels, "
+            f"{files.get('bytes_sent', 0) / 1e6:.1f} MB sent"
+        )
+    return await hub.recorder.stop_take()
+
+
+async def _wait_uploaded(demo: Demo, hub: Hub, file_ids: list[int], within: float) -> bool:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    def states() -> dict[int, dict[str, Any]]:
+        return {i: hub.uploader.file(i) for i in file_ids}
+
+    final = {"done", "failed", "cancelled", "corrupt", "skipped_paused"}
+    if demo.quiet or demo.live:
+        return await _until(
+            lambda: all(f["state"] in final for f in states().values()), within=within
+        )
+    with Progress(
+        TextColumn("  {task.description:<24}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[state]}"),
+        console=demo.console,
+        transient=False,
+    ) as progress:
+        bars = {
+            i: progress.add_task(f["name"], total=f.get("size") or 1, state=f["state"])
+            for i, f in states().items()
+        }
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            current = states()
+            for i, f in current.items():
+                progress.update(
+                    bars[i],
+                    completed=f.get("bytes_acked") or 0,
+                    total=f.get("size") or 1,
+                    state=f["state"],
+                )
+            if all(f["state"] in final for f in current.values()):
+                return True
+            await asyncio.sleep(0.1)
+    return False
+
+
+async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds: float) -> int:
+    summary: dict[str, Any] = {"ok": False}
+    kind = _service_type(settings)
+    mics = [
+        EmulatedMicrophone(
+            serial, name, signal=signal, frequency=220.0 * (1 + i), service_type=kind
+        )
+        for i, (serial, name, signal) in enumerate(MICS)
+    ]
+    remote = EmulatedRemote(*REMOTE, radio=RADIO)
+    async with contextlib.AsyncExitStack() as stack:
+        demo.say(f"Starting {len(mics)} emulated network microphones (mDNS on 127.0.0.1) ...")
+        await asyncio.gather(*(m.start() for m in mics))
+        for mic in mics:
+            stack.push_async_callback(mic.stop)
+        demo.mark("mics_announced")
+
+        hub = Hub(settings)
+        stack.push_async_callback(hub.aclose)
+        await hub.start()
+        demo.say("Hub started; plugins: " + ", ".join(p["name"] for p in hub.plugins.snapshot()))
+
+        pairing = hub.pairing()
+        pairing.subscribe(_approve_when_shown(demo, handle, asyncio.get_running_loop()))
+        device = await pairing.run()
+        demo.mark("paired")
+        demo.say(f"Paired with project [bold]{device.project.name}[/] ({device.project.id})")
+        await _until(lambda: hub.presence.state is PresenceState.JOINED, within=10)
+        demo.say(f"  Socket {hub.presence.state.value}")
+
+        wanted = len(mics) + 1  # and the remote
+        connected = await _until(lambda: len(hub.channels.available()) >= wanted, within=20)
+        demo.mark("channels_connected")
+        table = Table(title="Sub-devices as Frame.io channels", title_justify="left")
+        for column in ("serial", "name", "channel", "external_index"):
+            table.add_column(column)
+        for row in _channel_rows(hub):
+            table.add_row(*row)
+        if not demo.quiet:
+            demo.console.print(table)
+        demo.say(
+            f"  boot flow: {hub.channels.stats.bulk_disconnects} bulk disconnect, "
+            f"{hub.channels.stats.connects} connects"
+        )
+        if not connected:
+            demo.say("[red]not every microphone became a channel[/]")
+            summary["error"] = "channels"
+            return _finish(demo, summary, 1)
+
+        view = LiveView(hub, console=demo.console, plain=False, screen=False, show_qr=False)
+        async with view if demo.live else contextlib.nullcontext(view):
+            take = await _record(demo, hub, seconds, remote)
+            demo.mark("take_stopped")
+            demo.say(
+                f"Stopped after {(take.frames or 0) / take.sample_rate:.2f} s; uploading the rest"
+            )
+            file_ids = [t.file_id for t in take.tracks.values() if t.file_id is not None]
+            uploaded = await _wait_uploaded(demo, hub, file_ids, within=60)
+            demo.mark("uploaded")
+            if demo.live:
+                await asyncio.sleep(0.5)  # the last frame shows every track done
+
+        assets = {a["id"]: a for a in handle.assets()}
+        tracks = []
+        for track in sorted(take.tracks.values(), key=lambda t: t.index):
+            record = hub.uploader.file(track.file_id) if track.file_id is not None else {}
+            asset = assets.get(record.get("asset_id") or "")
+            local = _sha256(track.path)
+            tracks.append(
+                {
+                    "track": track.index,
+                    "name": track.name,
+                    "serial": track.serial,
+                    "file": str(track.path),
+                    "frames": track.assembler.frames_written,
+                    "dropout_samples": track.assembler.dropout_samples,
+                    "channel": record.get("channel"),
+                    "state": record.get("state"),
+                    "asset_id": record.get("asset_id"),
+                    "asset_complete": bool(asset and asset.get("complete")),
+                    "asset_channel": asset.get("channel") if asset else None,
+                    "byte_identical": bool(asset and asset.get("sha256") == local),
+                    "sha256": local,
+                }
+            )
+        table = Table(title=f"Scene {take.scene} take {take.number}", title_justify="left")
+        for column in ("track", "file", "channel", "asset", "complete", "identical"):
+            table.add_column(column)
+        for t in tracks:
+            table.add_row(
+                str(t["track"]),
+                Path(t["file"]).name,
+                f"{t['channel']} ({t['serial']})",
+                (t["asset_id"] or "-")[:8],
+                "yes" if t["asset_complete"] else "NO",
+                "yes" if t["byte_identical"] else "NO",
+            )
+        if not demo.quiet:
+            demo.console.print(table)
+        ok = (
+            uploaded
+            and len(tracks) == len(mics)
+            and all(t["asset_complete"] and t["byte_identical"] for t in tracks)
+            and all(t["asset_channel"] == t["channel"] for t in tracks)
+        )
+        await _until(lambda: hub.presses.counts.get("sent", 0) >= 1, within=10)
+        logged = [
+            {
+                "remote": e.get("channel_client_id"),
+                "input": e.get("input_name"),
+                "input_index": e.get("input_index"),
+                "timecode": (e.get("start") or {}).get("smpte_timecode"),
+                "rate": (e.get("start") or {}).get("rate"),
+                "offset": e.get("offset"),
+            }
+            for e in handle.log_events()
+        ]
+        hub_presses = [r.to_json() for r in hub.presses.recent]
+        for event in logged:
+            demo.say(
+                f"Logged in Frame.io: [bold]{event['input']}[/] from {event['remote']} "
+                f"at {event['timecode']}"
+            )
+        ok = ok and len(logged) == 1 and logged[0]["timecode"] == hub_presses[-1]["timecode"]
+        violations = handle.violations()
+        summary.update(
+            ok=ok and not violations,
+            project=device.project.name,
+            take=take.to_json(),
+            tracks=tracks,
+            channels=hub.channels.snapshot(),
+            logged_events=logged,
+            presses=hub_presses,
+            violations=violations,
+        )
+        demo.say(f"Take directory: {take.directory}")
+        if violations:
+            demo.say(f"[red]off-contract calls seen by the emulator: {violations}[/]")
+        else:
+            demo.say("Every call followed Frame.io's contract (strict emulator, no violations).")
+    return _finish(demo, summary, 0 if summary["ok"] else 1)
+
+
+def _finish(demo: Demo, summary: dict[str, Any], code: int) -> int:
+    demo.mark("end")
+    summary["timings_s"] = demo.marks
+    if demo.quiet:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        demo.say(f"Demo wall time: {demo.marks['end']:.1f} s; {'OK' if code == 0 else 'FAILED'}")
+    return code
+
+
+def _private_models(workspace: Path) -> Path:
+    """The project's device models, the microphones announced under a service type of this
+    demo's own: loopback multicast is shared by every process on the machine, and a test or a
+    benchmark running beside the demo must not lend it (or take from it) a microphone."""
+    import secrets
+
+    source = DeviceModelSettings().directory
+    target = workspace / "device_models"
+    target.mkdir(parents=True, exist_ok=True)
+    kind = f"_c2cmic-demo{secrets.token_hex(2)}._tcp.local."
+    for path in source.glob("*.toml"):
+        (target / path.name).write_text(path.read_text().replace("_c2cmic._tcp.local.", kind))
+    return target
+
+
+def _service_type(settings: HubSettings) -> str:
+    from c2c_hub.device_models import DeviceKind, DeviceModelRegistry
+
+    registry = DeviceModelRegistry.load(settings.device_models.directory)
+    (mic,) = registry.of_kind(DeviceKind.MICROPHONE)
+    assert mic.discovery.mdns is not None
+    return mic.discovery.mdns.service_type
+
+
+@contextlib.contextmanager
+def _workspace(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="c2c-demo-") as tmp:
+        yield Path(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="c2c-hub demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print a JSON summary only")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the take (20)")
+    parser.add_argument("--keep", type=Path, help="write everything here (kept afterwards)")
+    args = parser.parse_args(argv)
+    console = Console(stderr=args.json)
+    demo = Demo(console, quiet=args.json)
+    with _workspace(args.keep) as workspace:
+        demo.say("Starting the emulated Frame.io (HTTPS, strict) ...")
+        config = EmulatorConfig(strict=True, device_code_interval=0.5, project_name="Demo Shoot")
+        with EmulatorServer(workspace / "emulator", config=config) as server:
+            demo.say(f"  API {server.base_url}")
+            settings = HubSettings(
+                device_models=DeviceModelSettings(directory=_private_models(workspace)),
+                frameio=FrameioSettings(
+                    api_base_url=server.base_url,
+                    client_id=f"demo-{uuid.uuid4()}",
+                    client_secret=SecretStr(config.client_secret),
+                    ca_file=server.ca_file,
+                ),
+                storage=StorageSettings(data_dir=workspace / "hub"),
+                recorder=RecorderSettings(directory=workspace / "recordings"),
+                plugins=PluginSettings(
+                    options={
+                        "mdns_microphones": {"interfaces": ["127.0.0.1"]},
+                        "ble_remotes": {"radio": "emulated", "emulated_radio": RADIO},
+                    }
+                ),
+            )
+            handle = EmulatorHandle(
+                server.base_url, server.control_url, server.ca_file, config.client_secret
+            )
+            try:
+                return asyncio.run(run(settings, handle, demo, args.seconds))
+            except FrameioError as exc:
+                demo.say(f"[red]Frame.io call failed: {exc}[/]")
+                return 1
+            finally:
+                handle.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,604 @@
+"""The hub's local control API: the one way anything outside the hub process talks to it.
+
+Served by ``c2c-hub run`` twice, the same routes on both:
+
+- a Unix socket, ``<data_dir>/control.sock``, owner-only (0600 in a 0700 directory): the CLI;
+- HTTP on ``control.host:control.port`` (``127.0.0.1:8765`` by default): the web page at ``/``,
+  the event stream at ``/events``, and every route below. Bound to loopback it needs no token;
+  bound any wider, **every** request must carry the access token of ``<data_dir>/control-token``
+  (created at first start, owner-only): ``Authorization: Bearer <token>``, or ``?token=`` once on
+  the page's URL (the hub then sets an HttpOnly, SameSite=Strict cookie). On loopback, requests
+  whose ``Host`` is not a loopback name, or whose ``Origin`` is another site, are refused (DNS
+  rebinding, cross-site requests from a browser on the same machine).
+
+JSON in and out; errors are ``{"error": "..."}`` with a 4xx status. ``docs/control-api.md``
+documents every route and event.
+
+| call | what |
+|---|---|
+| ``GET /status`` | the status snapshot (as ``c2c-hub status --json``) |
+| ``GET /uploads`` | every file in the queue, and the progress snapshot |
+| ``GET /uploads/events`` | progress events as they happen (newline-delimited JSON) |
+| ``POST /uploads`` ``{"paths", "priority"?, "channel"?, "filetype"?}`` | enqueue files |
+| ``POST /uploads/start`` ``{"ids"}`` | manual mode: upload these now |
+| ``POST /uploads/{id}/cancel``, ``POST /uploads/cancel-all`` | cancel one or all |
+| ``POST /uploads/{id}/retry``, ``POST /uploads/retry-failed`` | retry one or every failed |
+| ``PUT /uploads/{id}/priority`` ``{"priority"}`` | one file's priority |
+| ``PUT /uploads/type-priority`` ``{"key", "priority"}`` | by type (``.wav``, ``audio/*``) |
+| ``PUT /uploads/mode`` ``{"mode": "auto"|"manual"}`` | automatic or manual uploads |
+| ``PUT /uploads/parallel`` ``{"on": bool}`` | several files at once, or one at a time |
+| ``PUT /uploads/paused`` ``{"on": bool}`` | pause or resume uploading (the operator's pause) |
+| ``POST /pairing/start``, ``POST /pairing/cancel``, ``GET /pairing`` | pair from a UI |
+| ``GET /pairing/qr.svg`` | the QR code of ``verification_uri_complete`` while pairing |
+| ``POST /unpair`` | revoke the tokens at Frame.io and wipe them here |
+| ``GET /events`` | server-sent events: ``status`` every second, and every event as it happens |
+| ``GET /`` | the web page (``hub/ui/web/``) |
+| ``GET /devices`` | attached sub-devices and their Frame.io channels |
+| ``GET /plugins`` | plugins, their sources and their health |
+| ``GET /takes`` | the take being recorded (if any), the last one, the numbering |
+| ``POST /takes/start`` ``{"scene"?, "take"?}``, ``POST /takes/stop`` | record a take |
+| ``GET /presses`` | button presses (real-time logging events) and their states |
+| ``POST /presses/{id}/resend`` | send an unconfirmed or failed press again |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import io
+import ipaddress
+import json
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import segno
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from c2c_hub.logs import register_secret
+from c2c_hub.settings import ControlSettings
+from c2c_hub.tasks import cancel_and_wait
+from c2c_hub.tokens import write_private
+
+if TYPE_CHECKING:
+    from c2c_hub.runtime import Hub
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "control.sock"
+TOKEN_FILE = "control-token"
+COOKIE = "c2c_hub_token"
+WEB_DIR = Path(__file__).resolve().parent / "web"
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "localhost.localdomain"}
+STATUS_EVERY_S = 1.0
+NO_STORE = {"Cache-Control": "no-store"}
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ControlRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def handler(fn: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except ControlRefused as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except (KeyError, ValueError, TypeError, FileNotFoundError) as exc:
+            return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=400)
+
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    data = json.loads(raw) if raw else {}
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
+
+
+def _file_id(request: Request) -> int:
+    try:
+        return int(request.path_params["file_id"])
+    except ValueError:
+        raise ControlRefused(404, "file ids are integers") from None
+
+
+@handler
+async def status(request: Request) -> Response:
+    return JSONResponse(_hub(request).status())
+
+
+@handler
+async def uploads(request: Request) -> Response:
+    uploader = _hub(request).uploader
+    return JSONResponse({"files": uploader.files(), "snapshot": uploader.snapshot()})
+
+
+@handler
+async def events(request: Request) -> Response:
+    uploader = _hub(request).uploader
+
+    async def stream() -> AsyncIterator[bytes]:
+        async with uploader.subscribe() as incoming:
+            async for event in incoming:
+                yield (json.dumps(event, default=str) + "\n").encode()
+
+    return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+
+@handler
+async def enqueue(request: Request) -> Response:
+    body = await _body(request)
+    paths = body.get("paths")
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        raise ValueError("paths must be a non-empty list of file paths")
+    ids = []
+    for path in paths:
+        ids.append(
+            await _hub(request).enqueue(
+                path,
+                priority=int(body.get("priority", 0)),
+                channel=int(body.get("channel", 0)),
+                filetype=body.get("filetype"),
+            )
+        )
+    return JSONResponse({"ids": ids})
+
+
+@handler
+async def start_files(request: Request) -> Response:
+    ids = (await _body(request)).get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+        raise ValueError("ids must be a list of file ids")
+    await _hub(request).uploader.upload_now(ids)
+    return JSONResponse({"started": ids})
+
+
+@handler
+async def cancel(request: Request) -> Response:
+    done = await _hub(request).uploader.cancel(_file_id(request))
+    return JSONResponse({"cancelled": done})
+
+
+@handler
+async def cancel_all(request: Request) -> Response:
+    return JSONResponse({"cancelled": await _hub(request).uploader.cancel_all()})
+
+
+@handler
+async def retry(request: Request) -> Response:
+    return JSONResponse({"retried": await _hub(request).uploader.retry(_file_id(request))})
+
+
+@handler
+async def retry_failed(request: Request) -> Response:
+    return JSONResponse({"retried": await _hub(request).uploader.retry_failed()})
+
+
+@handler
+async def priority(request: Request) -> Response:
+    value = (await _body(request))["priority"]
+    await _hub(request).uploader.set_priority(_file_id(request), int(value))
+    return JSONResponse({"priority": int(value)})
+
+
+@handler
+async def type_priority(request: Request) -> Response:
+    body = await _body(request)
+    await _hub(request).uploader.set_type_priority(str(body["key"]), int(body["priority"]))
+    return JSONResponse({"key": body["key"], "priority": int(body["priority"])})
+
+
+@handler
+async def mode(request: Request) -> Response:
+    value = (await _body(request)).get("mode")
+    if value not in ("auto", "manual"):
+        raise ValueError("mode must be 'auto' or 'manual'")
+    await _hub(request).uploader.set_mode(value)
+    return JSONResponse({"mode": value})
+
+
+@handler
+async def parallel(request: Request) -> Response:
+    value = (await _body(request)).get("on")
+    if not isinstance(value, bool):
+        raise ValueError("on must be true or false")
+    await _hub(request).uploader.set_parallel(value)
+    return JSONResponse({"parallel": value})
+
+
+@handler
+async def uploads_paused(request: Request) -> Response:
+    value = (await _body(request)).get("on")
+    if not isinstance(value, bool):
+        raise ValueError("on must be true or false")
+    await _hub(request).uploader.set_held(value)
+    return JSONResponse({"paused": value})
+
+
+@handler
+async def pairing_start(request: Request) -> Response:
+    try:
+        _hub(request).start_pairing()
+    except RuntimeError as exc:
+        raise ControlRefused(409, str(exc)) from None
+    return JSONResponse({"started": True})
+
+
+@handler
+async def pairing_cancel(request: Request) -> Response:
+    return JSONResponse({"cancelled": _hub(request).cancel_pairing()})
+
+
+@handler
+async def pairing_state(request: Request) -> Response:
+    return JSONResponse(_hub(request).pairing_state())
+
+
+@handler
+async def pairing_qr(request: Request) -> Response:
+    uri = _hub(request).pairing_state().get("verification_uri_complete")
+    if not uri:
+        raise ControlRefused(404, "no pairing link to show (not pairing, or URL pairing is off)")
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=6, border=2, dark="#000", light="#fff")
+    return Response(out.getvalue(), media_type="image/svg+xml", headers=NO_STORE)
+
+
+@handler
+async def unpair(request: Request) -> Response:
+    hub = _hub(request)
+    hub.cancel_pairing()
+    await hub.session.unpair()
+    return JSONResponse({"unpaired": True})
+
+
+@handler
+async def event_stream(request: Request) -> Response:
+    """Server-sent events: a ``status`` snapshot at once and every second, and every event."""
+    hub = _hub(request)
+
+    async def stream() -> AsyncIterator[bytes]:
+        async with hub.events.subscribe() as incoming:
+            yield _sse("status", hub.status())
+            iterator = incoming.__aiter__()
+            next_status = asyncio.get_running_loop().time() + STATUS_EVERY_S
+            pending: asyncio.Task[Any] | None = None
+            try:
+                while True:
+                    if pending is None:
+                        pending = asyncio.ensure_future(iterator.__anext__())
+                    left = next_status - asyncio.get_running_loop().time()
+                    done, _ = await asyncio.wait({pending}, timeout=max(0.0, left))
+                    if done:
+                        event = pending.result()
+                        pending = None
+                        yield _sse(str(event.get("kind", "event")), event)
+                    if asyncio.get_running_loop().time() >= next_status:
+                        next_status += STATUS_EVERY_S
+                        yield _sse("status", hub.status())
+            finally:
+                if pending is not None:
+                    pending.cancel()
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={**NO_STORE, "X-Accel-Buffering": "no"}
+    )
+
+
+def _sse(kind: str, data: Any) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+async def page(request: Request) -> Response:
+    index = WEB_DIR / "index.html"
+    if not index.is_file():
+        return JSONResponse({"error": "the web page is not installed"}, status_code=404)
+    response: Response = FileResponse(index, headers=NO_STORE)
+    guard: Guard | None = request.app.state.guard
+    token = request.query_params.get("token")
+    if guard is not None and guard.token_ok(token):
+        response.set_cookie(
+            COOKIE, token or "", httponly=True, samesite="strict", secure=False, path="/"
+        )
+    return response
+
+
+@handler
+async def devices(request: Request) -> Response:
+    hub = _hub(request)
+    return JSONResponse({"devices": hub.devices.snapshot(), "channels": hub.channels.snapshot()})
+
+
+@handler
+async def plugins(request: Request) -> Response:
+    return JSONResponse({"plugins": _hub(request).plugins.snapshot()})
+
+
+@handler
+async def takes(request: Request) -> Response:
+    return JSONResponse(_hub(request).recorder.snapshot())
+
+
+@handler
+async def take_start(request: Request) -> Response:
+    from c2c_hub.recorder.takes import TakeError
+
+    body = await _body(request)
+    scene = body.get("scene")
+    number = body.get("take")
+    if scene is not None and not isinstance(scene, str):
+        raise ValueError("scene must be a string")
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+        raise ValueError("take must be a whole number")
+    try:
+        take = await _hub(request).recorder.start_take(scene, number)
+    except TakeError as exc:
+        raise ControlRefused(409, str(exc)) from None
+    return JSONResponse(take.to_json())
+
+
+@handler
+async def take_stop(request: Request) -> Response:
+    from c2c_hub.recorder.takes import TakeError
+
+    try:
+        take = await _hub(request).recorder.stop_take()
+    except TakeError as exc:
+        raise ControlRefused(409, str(exc)) from None
+    return JSONResponse(take.to_json())
+
+
+@handler
+async def presses(request: Request) -> Response:
+    hub = _hub(request)
+    every = [p.to_json() for p in await hub.presses.presses()]
+    return JSONResponse({"presses": every, "snapshot": hub.presses.snapshot()})
+
+
+@handler
+async def press_resend(request: Request) -> Response:
+    try:
+        press_id = int(request.path_params["press_id"])
+    except ValueError:
+        raise ControlRefused(404, "press ids are integers") from None
+    if not await _hub(request).presses.resend(press_id):
+        raise ControlRefused(409, f"press {press_id} is not unconfirmed or failed")
+    return JSONResponse({"resent": press_id})
+
+
+routes = [
+    Route("/status", status, methods=["GET"]),
+    Route("/uploads", uploads, methods=["GET"]),
+    Route("/uploads", enqueue, methods=["POST"]),
+    Route("/uploads/events", events, methods=["GET"]),
+    Route("/uploads/start", start_files, methods=["POST"]),
+    Route("/uploads/cancel-all", cancel_all, methods=["POST"]),
+    Route("/uploads/retry-failed", retry_failed, methods=["POST"]),
+    Route("/uploads/type-priority", type_priority, methods=["PUT"]),
+    Route("/uploads/mode", mode, methods=["PUT"]),
+    Route("/uploads/parallel", parallel, methods=["PUT"]),
+    Route("/uploads/paused", uploads_paused, methods=["PUT"]),
+    Route("/uploads/{file_id}/cancel", cancel, methods=["POST"]),
+    Route("/uploads/{file_id}/retry", retry, methods=["POST"]),
+    Route("/uploads/{file_id}/priority", priority, methods=["PUT"]),
+    Route("/pairing/start", pairing_start, methods=["POST"]),
+    Route("/pairing/cancel", pairing_cancel, methods=["POST"]),
+    Route("/pairing", pairing_state, methods=["GET"]),
+    Route("/pairing/qr.svg", pairing_qr, methods=["GET"]),
+    Route("/unpair", unpair, methods=["POST"]),
+    Route("/events", event_stream, methods=["GET"]),
+    Route("/", page, methods=["GET"]),
+    Route("/devices", devices, methods=["GET"]),
+    Route("/plugins", plugins, methods=["GET"]),
+    Route("/takes", takes, methods=["GET"]),
+    Route("/takes/start", take_start, methods=["POST"]),
+    Route("/takes/stop", take_stop, methods=["POST"]),
+    Route("/presses", presses, methods=["GET"]),
+    Route("/presses/{press_id}/resend", press_resend, methods=["POST"]),
+]
+
+
+class _RevalidatedFiles(StaticFiles):
+    """The page's files, revalidated on every load: an upgraded hub never runs an old app.js."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+class Guard:
+    """Who may call the HTTP listener (see the module docstring); a pure ASGI middleware."""
+
+    def __init__(self, app: ASGIApp, *, token: str, host: str) -> None:
+        self.app = app
+        self.token = token
+        self.loopback = is_loopback(host)
+
+    def token_ok(self, offered: str | None) -> bool:
+        return offered is not None and hmac.compare_digest(offered.encode(), self.token.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        problem = self._problem(request)
+        if problem is not None:
+            status, message = problem
+            response = JSONResponse({"error": message}, status_code=status)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _problem(self, request: Request) -> tuple[int, str] | None:
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        origin = request.headers.get("origin")
+        if origin is not None and origin != "null":
+            parsed = urlsplit(origin)
+            if parsed.netloc.lower() != (request.headers.get("host") or "").lower():
+                return 403, "cross-site requests are refused"
+        if self.loopback:
+            if host not in LOOPBACK_NAMES:
+                return 403, f"this hub answers on loopback only, not as {host!r}"
+            return None
+        offered = None
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            offered = auth[7:].strip()
+        offered = offered or request.cookies.get(COOKIE) or request.query_params.get("token")
+        if not self.token_ok(offered):
+            return 401, (
+                "this hub is reachable beyond loopback: send its access token "
+                "(the file control-token in its data directory)"
+            )
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def control_token(data_dir: Path) -> str:
+    """The HTTP listener's access token: created once, owner-only, never logged."""
+    path = data_dir / TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        token = ""
+    if len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        write_private(path, token.encode())
+    register_secret(token)
+    return token
+
+
+class ControlServer:
+    """The control API of one running :class:`~c2c_hub.runtime.Hub`: Unix socket and HTTP."""
+
+    def __init__(self, hub: Hub, path: Path, settings: ControlSettings | None = None) -> None:
+        self.hub = hub
+        self.path = path
+        self.settings = settings or ControlSettings(enabled=False)
+        self.token = control_token(path.parent)
+        self.app = self._app(guard=None)
+        self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self.port: int | None = None
+
+    def _app(self, guard: Guard | None) -> Starlette:
+        static = _RevalidatedFiles(directory=WEB_DIR, check_dir=False)
+        app = Starlette(routes=[*routes, Mount("/static", app=static)])
+        app.state.hub = self.hub
+        app.state.control = self
+        app.state.guard = guard
+        return app
+
+    @property
+    def url(self) -> str | None:
+        if self.port is None:
+            return None
+        host = self.settings.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}/"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "socket": str(self.path),
+            "url": self.url,
+            "token_required": self.port is not None and not is_loopback(self.settings.host),
+        }
+
+    async def _serve(self, config: uvicorn.Config, name: str) -> uvicorn.Server:
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(), name=name)
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        if task.done():
+            await task  # raises what went wrong
+            raise OSError(f"{name} did not start")
+        self._servers.append((server, task))
+        return server
+
+    async def start(self) -> None:
+        self.path.unlink(missing_ok=True)
+        config = uvicorn.Config(
+            self.app, uds=str(self.path), log_level="warning", access_log=False, lifespan="off"
+        )
+        old_umask = os.umask(0o177)  # the socket is created owner-only
+        try:
+            await self._serve(config, "hub-control")
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+        if self.settings.enabled:
+            await self._start_http()
+
+    async def _start_http(self) -> None:
+        s = self.settings
+        inner = self._app(guard=None)
+        guard = Guard(inner, token=self.token, host=s.host)
+        inner.state.guard = guard
+        config = uvicorn.Config(
+            guard,
+            host=s.host,
+            port=s.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        try:
+            server = await self._serve(config, "hub-control-http")
+        except (OSError, SystemExit) as exc:
+            log.error("the control API could not listen on %s:%s: %s", s.host, s.port, exc)
+            return
+        sockets = [sock for srv in server.servers for sock in srv.sockets]
+        self.port = sockets[0].getsockname()[1] if sockets else s.port
+        log.info("control API and web page on %s", self.url)
+
+    async def stop(self) -> None:
+        for server, _ in self._servers:
+            server.should_exit = True
+        for _, task in self._servers:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 2)
+            except TimeoutError:
+                await cancel_and_wait(task)
+        self._servers.clear()
+        self.path.unlink(missing_ok=True)
+
+
+def attach_control(hub: Hub) -> ControlServer:
+    """Give ``hub`` its control API (Unix socket, and HTTP when enabled), run with the hub."""
+    server = ControlServer(hub, hub.data_dir / SOCKET_NAME, hub.settings.control)
+    hub.attach("control", server)
+    return server

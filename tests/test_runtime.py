@@ -1,0 +1,124 @@
+"""The whole hub with its mDNS plugin and emulated microphones: mics become channels, a take
+becomes one track per mic on that mic's channel, readable by independent WAV readers with the
+right timecode and iXML, and byte-identical in the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import soundfile as sf
+from zeroconf import IPVersion
+from zeroconf.asyncio import AsyncZeroconf
+
+import c2c_hub_plugins.mdns_microphones as mdns_plugin
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.emulation.testing import PluginHubFactory
+from c2c_hub.uploader import FileState
+from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
+from tests.helpers import REPO
+from tests.uploader.conftest import sha256_of
+
+ROOT = REPO
+
+
+def private_models(tmp_path: Path, service_type: str) -> Path:
+    """The project's device models, the microphone announced under a type of this test's own
+    (loopback multicast is shared by every process on the machine)."""
+    directory = tmp_path / "models"
+    shutil.copytree(ROOT / "device_models", directory)
+    mic = directory / "c2c-network-mic.toml"
+    mic.write_text(mic.read_text().replace("_c2cmic._tcp.local.", service_type))
+    return directory
+
+
+async def until(check: Callable[[], Any], within: float = 15.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not true within {within} s")
+
+
+@pytest.fixture
+async def mics(tmp_path: Path) -> AsyncIterator[tuple[str, list[EmulatedMicrophone]]]:
+    kind = f"_c2cmic-{secrets.token_hex(3)}._tcp.local."
+    zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+    made = [
+        EmulatedMicrophone("NM-1", "Boom", zeroconf=zc, signal="speech", service_type=kind),
+        EmulatedMicrophone("NM-2", "Lav", zeroconf=zc, frequency=330, service_type=kind),
+    ]
+    await asyncio.gather(*(m.start() for m in made))
+    try:
+        yield kind, made
+    finally:
+        for mic in made:
+            await mic.stop()
+        await zc.async_close()
+
+
+async def test_mics_become_channels_and_a_take_uploads_one_track_per_channel(
+    plugin_hub: PluginHubFactory,
+    emulator: EmulatorHandle,
+    mics: tuple[str, list[EmulatedMicrophone]],
+    tmp_path: Path,
+) -> None:
+    kind, (boom, lav) = mics
+    options = {"mdns_microphones": {"interfaces": ["127.0.0.1"], "vanish_timeout_s": 1.0}}
+    models = private_models(tmp_path, kind)
+    async with plugin_hub(mdns_plugin, options=options, device_models=models) as hub:
+        await until(lambda: hub.channels.available() == {"NM-1", "NM-2"})
+        (device,) = emulator.devices()
+        assert set(device["channel_client_ids"].values()) == {"NM-1", "NM-2"}
+
+        take = await hub.recorder.start_take(scene="4")
+        await asyncio.sleep(1.0)
+        await lav.drop(0.3)  # a dropout: silence of the right length, never a shift
+        await asyncio.sleep(1.5)
+        done = await hub.recorder.stop_take()
+        frames = done.frames
+        assert frames is not None and 2.4 * 48000 < frames < 3.5 * 48000
+
+        for track in done.tracks.values():
+            assert track.file_id is not None
+            await until(lambda t=track: hub.uploader.file(t.file_id)["state"] == FileState.DONE)
+            record = hub.uploader.file(track.file_id)
+            asset = emulator.asset(record["asset_id"])
+            assert asset["sha256"] == sha256_of(track.path)
+            assert asset["channel"] == hub.channels.index_of(track.serial) == record["channel"]
+            assert sf.info(str(track.path)).frames == frames
+            check_with_wavinfo(track.path, done.start_position, "4", str(take.number), track.name)
+            check_with_sox(track.path, frames)
+        lav_track = done.tracks["NM-2"]
+        assert lav_track.assembler.dropout_samples >= 0.25 * 48000
+
+        # A mic leaves: its channel is disconnected, by its id, and the other stays.
+        await boom.leave()
+        await until(lambda: set(emulator.devices()[0]["channel_client_ids"].values()) == {"NM-2"})
+        assert hub.devices.get("NM-1") is None
+    assert emulator.violations() == []
+
+
+def check_with_wavinfo(path: Path, start: int, scene: str, take: str, name: str) -> None:
+    wavinfo = pytest.importorskip("wavinfo")
+    info = wavinfo.WavInfoReader(str(path))
+    assert info.bext.time_reference == start
+    assert (info.ixml.scene, info.ixml.take) == (scene, take)
+    assert [t.name for t in info.ixml.track_list] == [name]
+    assert info.fmt.sample_rate == 48000 and info.fmt.bits_per_sample == 24
+
+
+def check_with_sox(path: Path, frames: int) -> None:
+    soxi = shutil.which("soxi")
+    if soxi is None:
+        pytest.skip("sox is not installed (apt-get install sox)")
+    out = subprocess.run([soxi, "-s", str(path)], capture_output=True, text=True, check=True)
+    assert int(out.stdout.strip()) == frames

@@ -1,0 +1,114 @@
+"""The two things a new user runs first: `c2c-hub emulator` and `make demo`'s script."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _read_banner(
+    proc: subprocess.Popen[str], seen: list[str], timeout: float = 20.0
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline and "strict" not in found:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.match(r"\s+(API|control API|CA certificate|strict mode)\s+(\S+)", line)
+        if match:
+            found[match.group(1).split()[0]] = match.group(2)
+    return found
+
+
+def test_emulator_command_serves_https_and_nothing_over_plain_http(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "c2c_hub.ui.cli", "emulator", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        banner = _read_banner(proc, seen)
+        assert banner.get("strict") == "on"
+        api, ca_file = banner["API"], banner["CA"]
+        assert api.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=ca_file)
+        assert httpx.get(f"{api}/health", verify=context).json() == {"ok": True}
+
+        # The default trust store does not know the emulator's CA.
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{api}/health")
+
+        # Plain HTTP on the same port gets no HTTP answer at all.
+        host, port = api.removeprefix("https://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.settimeout(5)
+            try:
+                reply = sock.recv(1024)
+            except (ConnectionResetError, TimeoutError):
+                reply = b""
+        assert not reply.startswith(b"HTTP/")
+
+        info = json.loads((tmp_path / "emulator.json").read_text())
+        assert info["api"] == api
+        secret_file = Path(info["client_secret_file"])
+        assert secret_file.stat().st_mode & 0o077 == 0, "client secret must be owner-only"
+        server_key = tmp_path / "tls" / "emulator-server.pem"
+        assert server_key.stat().st_mode & 0o077 == 0, "TLS key must be owner-only"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    printed = "".join(seen) + out
+    assert proc.returncode == 0, printed
+    assert "client secret  in" in printed
+    assert (tmp_path / "client-secret").read_text() not in printed
+
+
+def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> None:
+    """``make demo`` end to end (a short take): four mics, four channels, four byte-identical
+    tracks, each on its own microphone's channel, a logged press, and no off-contract call."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "c2c_hub.ui.cli", "demo", "--json", "--seconds", "4"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True
+    assert summary["project"] == "Demo Shoot"
+    assert summary["violations"] == []
+    tracks = summary["tracks"]
+    assert len(tracks) == 4
+    assert len({t["channel"] for t in tracks}) == 4 and 0 not in {t["channel"] for t in tracks}
+    frames = summary["take"]["frames"]
+    for track in tracks:
+        assert track["asset_complete"] and track["byte_identical"], track
+        assert track["asset_channel"] == track["channel"]
+        assert track["frames"] == frames
+    assert 3.9 * 48000 <= frames <= 4.5 * 48000
+    assert summary["channels"]["bulk_disconnects"] == 1
+    assert summary["channels"]["connects"] == 5  # four mics and the remote
+    # The remote's "Good take" is one logging event at the timecode the hub stamped it with.
+    (event,) = summary["logged_events"]
+    (press,) = summary["presses"]
+    assert (event["input"], event["input_index"], event["remote"]) == ("Good take", 0, "RMT-DEMO")
+    assert event["timecode"] == press["timecode"] and press["state"] == "sent"

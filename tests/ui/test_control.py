@@ -1,0 +1,138 @@
+"""The control API over HTTP: open on loopback (but not to other sites or host names), closed
+without the token when bound any wider, and a live event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.runtime import Hub
+from c2c_hub.settings import (
+    ControlSettings,
+    FrameioSettings,
+    HubSettings,
+    PluginSettings,
+    RecorderSettings,
+    StorageSettings,
+)
+from c2c_hub.ui.control import TOKEN_FILE, ControlServer, Guard, attach_control, routes
+
+
+@pytest.fixture
+async def hub(
+    frameio_settings: FrameioSettings, tmp_path: Path, emulator: EmulatorHandle
+) -> AsyncIterator[Hub]:
+    settings = HubSettings(
+        frameio=frameio_settings,
+        storage=StorageSettings(data_dir=tmp_path / "hub"),
+        recorder=RecorderSettings(directory=tmp_path / "rec"),
+        plugins=PluginSettings(allow=[]),
+        control=ControlSettings(host="127.0.0.1", port=0),
+    )
+    async with Hub(settings) as running:
+        attach_control(running)
+        await running.start(presence=False, status_file=False)
+        yield running
+
+
+def control_of(hub: Hub) -> ControlServer:
+    control = hub.attached("control")
+    assert isinstance(control, ControlServer)
+    return control
+
+
+def base(hub: Hub) -> str:
+    assert control_of(hub).url is not None
+    return control_of(hub).url.rstrip("/")
+
+
+async def test_loopback_answers_without_a_token(hub: Hub) -> None:
+    async with httpx.AsyncClient(base_url=base(hub), timeout=5) as http:
+        status = (await http.get("/status")).json()
+        assert status["pairing"]["state"] == "unpaired"
+        assert status["control"]["url"] == base(hub) + "/"
+        assert status["control"]["token_required"] is False
+        token = (hub.data_dir / TOKEN_FILE).read_text()
+        assert stat.S_IMODE((hub.data_dir / TOKEN_FILE).stat().st_mode) == 0o600
+        assert token not in json.dumps(status)
+
+
+async def test_loopback_refuses_other_host_names_and_other_sites(hub: Hub) -> None:
+    async with httpx.AsyncClient(base_url=base(hub), timeout=5) as http:
+        rebound = await http.get("/status", headers={"Host": "evil.example:8765"})
+        assert rebound.status_code == 403 and "loopback" in rebound.json()["error"]
+        cross = await http.post("/takes/start", json={}, headers={"Origin": "https://evil.example"})
+        assert cross.status_code == 403 and "cross-site" in cross.json()["error"]
+        assert hub.recorder.take is None
+        same = await http.get("/status", headers={"Origin": base(hub)})
+        assert same.status_code == 200
+
+
+def _paths() -> list[tuple[str, str]]:
+    found = []
+    for route in routes:
+        assert isinstance(route, Route)
+        path = route.path.replace("{file_id}", "1").replace("{press_id}", "1")
+        for method in sorted(route.methods or ()):
+            if method != "HEAD":
+                found.append((method, path))
+    return found
+
+
+@pytest.mark.parametrize(("method", "path"), _paths())
+async def test_bound_beyond_loopback_no_route_answers_without_the_token(
+    hub: Hub, method: str, path: str
+) -> None:
+    token = control_of(hub).token
+    app = control_of(hub)._app(guard=None)
+    guard = Guard(app, token=token, host="0.0.0.0")
+    app.state.guard = guard
+    transport = httpx.ASGITransport(app=guard)
+    async with httpx.AsyncClient(transport=transport, base_url="http://10.1.2.3:8765") as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "c2c_hub_token=x"}):
+            answer = await http.request(method, path, headers=headers)
+            assert answer.status_code == 401, (method, path, answer.text)
+            assert token not in answer.text
+        if (method, path) == ("GET", "/status"):
+            ok = await http.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert ok.status_code == 200
+            assert (await http.get(f"{path}?token={token}")).status_code == 200
+
+
+async def test_the_event_stream_sends_status_and_events_as_they_happen(
+    hub: Hub, tmp_path: Path
+) -> None:
+    media = tmp_path / "note.txt"
+    media.write_text("hello")
+    seen: list[tuple[str, Any]] = []
+
+    async def read() -> None:
+        async with (
+            httpx.AsyncClient(base_url=base(hub), timeout=10) as http,
+            http.stream("GET", "/events") as response,
+        ):
+            assert response.headers["content-type"].startswith("text/event-stream")
+            kind = None
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    seen.append((str(kind), json.loads(line[6:])))
+                    if kind == "upload":
+                        return
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.3)
+    await hub.enqueue(str(media))
+    await asyncio.wait_for(reader, 10)
+    assert seen[0][0] == "status" and "uploads" in seen[0][1]
+    assert any(k == "upload" and e.get("type") == "file" for k, e in seen)
