@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from c2c_hub.plugin.spec import hookimpl
 from c2c_hub.subdevices import (
     AudioBlock,

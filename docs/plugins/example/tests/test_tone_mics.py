@@ -8,13 +8,14 @@ import itertools
 import c2c_hub_tone_mics
 import numpy as np
 import pytest
+from c2c_hub_tone_mics import read_mics, samples_since_midnight
+
 from c2c_hub.clock import SystemClock
 from c2c_hub.device_models import DeviceModelRegistry
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.plugin import PluginHost, route_file
 from c2c_hub.settings import DeviceModelSettings, PluginSettings
 from c2c_hub.subdevices import AudioBlock, QueuedFile
-from c2c_hub_tone_mics import read_mics, samples_since_midnight
 
 RATE = 48000
 OPTIONS = {
