@@ -11,7 +11,7 @@ each gets, when it is built, the few others it needs (an arrow reads "is given")
       ├── Workers (workers) ─────────────► BasicUploads (basic), RealtimeUploads.finish
       │     claim loops: the gate says when, the router says which files
       ├── RealtimeUploads (realtime) ────► SendSteps
-      │     growing files: parts while recording, the header last
+      │     growing files: parts while recording, durable bytes only, header last
       ├── BasicUploads (basic) ──────────► SendSteps
       │     a finished file to an asset of its size; re-created when URLs expire
       │

@@ -262,9 +262,14 @@ class Uploader:
             priority=priority,
         )
 
-    def recording_grew(self, file_id: int) -> None:
-        """Optional hint from the recorder: more data is on disk (else the size is polled)."""
-        self.realtime.grew(file_id)
+    def recording_grew(self, file_id: int, durable_size: int | None = None) -> None:
+        """A hint from the recorder: more data is on disk (else the size is polled).
+
+        ``durable_size``: the file's bytes ``[0, durable_size)`` are durable (fsynced). Once
+        one is reported, no byte at or beyond the latest one reported is sent while recording
+        (after :meth:`end_recording` the file is taken as complete and whole).
+        """
+        self.realtime.grew(file_id, durable_size)
 
     async def end_recording(self, file_id: int) -> None:
         """The recorder closed the file (its header may have been rewritten)."""

@@ -8,6 +8,9 @@ smaller. While recording:
   capture time, name) as soon as uploads may start;
 - part *k* ≥ 2 is requested and sent once the file holds more than ``k·P`` bytes (strictly more:
   so part *k* can never turn out to be the last, smaller, ``is_final`` part);
+- once the producer reports a durable size (``recording_grew(id, durable_size=n)``: bytes it
+  has fsynced), only bytes below the latest durable size reported count: a part holding bytes
+  that a power cut could still take back is never sent;
 - **part 1 is held back**: it holds the WAV (or BWF, RF64…) header, which the recorder rewrites
   when it stops. Sending it early would put a stale header in Frame.io.
 
@@ -58,6 +61,7 @@ class _Live:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     sending: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    durable: int | None = None  # the latest durable size the producer reported
 
 
 class RealtimeUploads:
@@ -149,10 +153,15 @@ class RealtimeUploads:
             self._start_live(record.id)
         return record.id
 
-    def grew(self, file_id: int) -> None:
+    def grew(self, file_id: int, durable_size: int | None = None) -> None:
+        if durable_size is not None and durable_size < 0:
+            raise ValueError(f"durable_size must not be negative (got {durable_size})")
         live = self._live.get(file_id)
-        if live is not None:
-            live.wake.set()
+        if live is None:
+            return  # not recording (ended, cancelled, or after a restart): nothing to follow
+        if durable_size is not None:
+            live.durable = int(durable_size)
+        live.wake.set()
 
     def released(self, file_id: int) -> None:
         if file_id in self._live:
@@ -324,7 +333,9 @@ class RealtimeUploads:
                     )
                 )
             last_size = st.st_size
-            ready = (st.st_size - 1) // size_p  # parts 2..ready have bytes after them
+            # Only durable bytes count once the producer says which they are.
+            usable = st.st_size if live.durable is None else min(st.st_size, live.durable)
+            ready = (usable - 1) // size_p  # parts 2..ready have usable bytes after them
             new = [
                 NewPart(k, (k - 1) * size_p, size_p)
                 for k in range(2, ready + 1)
