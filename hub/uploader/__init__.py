@@ -10,7 +10,7 @@ each gets, when it is built, the few others it needs (an arrow reads "is given")
       │
       ├── Workers (workers) ─────────────► BasicUploads (basic), RealtimeUploads.finish
       │     claim loops: the gate says when, the router says which files
-      ├── RealtimeUploads (realtime) ────► SendSteps
+      ├── RealtimeUploads (realtime) ────► SendSteps, recovery.reconcile
       │     growing files: parts while recording, durable bytes only, header last
       ├── BasicUploads (basic) ──────────► SendSteps
       │     a finished file to an asset of its size; re-created when URLs expire
@@ -30,6 +30,7 @@ Modules, one responsibility each:
 - :mod:`~c2c_hub.uploader.workers` the claim loops and the file each one sends;
 - :mod:`~c2c_hub.uploader.basic` uploads of finished files;
 - :mod:`~c2c_hub.uploader.realtime` growing files uploaded while they are recorded;
+- :mod:`~c2c_hub.uploader.recovery` after a restart: acknowledged parts held against the disk;
 - :mod:`~c2c_hub.uploader.verify` the real-time part layout and changed-bytes checks;
 - :mod:`~c2c_hub.uploader.steps` the send steps both upload paths are given;
 - :mod:`~c2c_hub.uploader.failures` retry-or-end for every step, and how a file ends;

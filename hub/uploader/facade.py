@@ -437,6 +437,8 @@ class Uploader:
                     "progress": round(done / size, 4) if size else None,
                     "retrying": ledger.retrying(record.id),
                 }
+                if "recovered_mismatch" in record.info:
+                    entry["recovered"] = record.info["recovered_mismatch"]
                 current.append(entry)
         problems = [
             {"id": r.id, "name": r.name, "state": r.state.value, "reason": r.reason}

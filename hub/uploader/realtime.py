@@ -23,7 +23,9 @@ was sent: bytes that changed after they were sent (anywhere but part 1) make the
 
 An expired part URL is renewed by requesting the same part number again (Frame.io allows it
 for real-time uploads). After a restart a recording that was under way is taken as ended (a
-power cut ends the take): what is on disk is uploaded, from the acknowledged parts on.
+power cut ends the take): the file as it is on disk is uploaded, from the acknowledged parts
+on, or from the start on a new asset if those no longer match it
+(:mod:`~c2c_hub.uploader.recovery`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from c2c_hub.uploader.gate import StartGate
 from c2c_hub.uploader.ledger import Ledger
 from c2c_hub.uploader.policy import Action, Verdict
 from c2c_hub.uploader.queue import FileState, NewPart, PartRecord, PartState
+from c2c_hub.uploader.recovery import reconcile
 from c2c_hub.uploader.routing import ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
 from c2c_hub.uploader.transfer import FileIdentity, Growing, stat_file
@@ -236,6 +239,7 @@ class RealtimeUploads:
 
     async def finish(self, file_id: int) -> None:
         """A worker's path for a real-time file whose recording has ended (e.g. after restart)."""
+        await reconcile(self.ledger, file_id, self._part_size(file_id))
         await self._ensure_asset(file_id)
         await self._final(file_id, None)
 
