@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import httpx
 from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.connectivity import ConnectivityMonitor
 from c2c_hub.session import Session
-from c2c_hub.tasks import cancel_and_wait
+from c2c_hub.tasks import BackgroundTasks, cancel_and_wait
 from c2c_hub.uploader.basic import BasicUploads
 from c2c_hub.uploader.config import Mode, UploadConfig
 from c2c_hub.uploader.failures import FailurePolicy
@@ -77,8 +77,9 @@ class Uploader:
         )
         self.gate = StartGate(ledger, session, clock, pause, pause_poll_s=config.pause_poll_s)
         self.router = ChannelRouter(ledger, channels, wait_s=config.channel_wait_s)
+        self.tasks = BackgroundTasks(log)  # the parts' own background tasks
         self.failures = FailurePolicy(
-            ledger, session, clock, config.retry, self.gate, self.spawn, connectivity
+            ledger, session, clock, config.retry, self.gate, self.tasks.spawn, connectivity
         )
         self.steps = SendSteps(
             ledger,
@@ -98,7 +99,7 @@ class Uploader:
             self.failures,
             self.gate,
             self.router,
-            self.spawn,
+            self.tasks.spawn,
             part_size=config.realtime_part_size,
             poll_s=config.realtime_poll_s,
         )
@@ -120,7 +121,6 @@ class Uploader:
             self.realtime,
             files_in_parallel=config.files_in_parallel,
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._enqueue_lock = asyncio.Lock()
 
     # ================================================================== lifecycle
@@ -144,28 +144,16 @@ class Uploader:
         if not self.running and not self.queue.is_open:
             return
         poll = self.gate.close()
-        tasks = [*self._tasks, *([poll] if poll is not None else [])]
-        for task in tasks:
-            task.cancel()
+        if poll is not None:
+            poll.cancel()
+        spawned = self.tasks.cancel()
         await self.workers.stop()
-        for task in tasks:
+        for task in [*spawned, poll]:
             await cancel_and_wait(task)
-        self._tasks.clear()
+        await self.tasks.stop()
         if self.queue.is_open:
             await self.queue.give_back(self.clock.now())
             await self.queue.close()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """A background task of the uploader's, named, kept, and cancelled by :meth:`stop`."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("uploader task %s failed", task.get_name(), exc_info=task.exception())
 
     # ================================================================== pause and holds
     @property
