@@ -6,23 +6,26 @@ each gets, when it is built, the few others it needs (an arrow reads "is given")
 
 ::
 
-    Uploader (facade) ── builds and wires everything below; holds no upload logic
+    Uploader (facade)       builds and wires everything below; holds no upload logic
       │
-      ├── Workers (workers) ─────────────► BasicUploads (basic), RealtimeUploads.finish
-      │     claim loops: the gate says when, the router says which files
-      ├── RealtimeUploads (realtime) ────► SendSteps, recovery.reconcile
-      │     growing files: parts while recording, durable bytes only, header last
-      ├── BasicUploads (basic) ──────────► SendSteps
+      ├── Workers (workers)             ─► StartGate, ChannelRouter, FailurePolicy,
+      │     the claim loops                 BasicUploads, RealtimeUploads.finish
+      ├── RealtimeUploads (realtime)    ─► SendSteps, FailurePolicy, StartGate,
+      │     growing files: parts while      ChannelRouter, recovery.reconcile, verify
+      │     recording, durable bytes only, the header last
+      ├── BasicUploads (basic)          ─► SendSteps, ChannelRouter
       │     a finished file to an asset of its size; re-created when URLs expire
       │
-      ├── SendSteps (steps) ─────────────► FailurePolicy, PartSender, Pacer
+      ├── SendSteps (steps)             ─► FailurePolicy, transfer.PartSender, transfer.Pacer
       │     create an asset, request part URLs, send a part, gather parts
-      ├── FailurePolicy (failures) ──────► StartGate, policy.classify
+      ├── FailurePolicy (failures)      ─► StartGate, policy.classify
       │     retry with backoff, or end the file: failed / corrupt / skipped / held
       ├── ChannelRouter (routing)           which channel, which files may go now
       ├── StartGate (gate)                  may uploads start: held, paused, not paired
-      └── Ledger (ledger) ── every part above is given it
-            the queue, the event stream, bytes in flight; stored before told
+      ├── BackgroundTasks (c2c_hub.tasks)   named tasks, cancelled at stop; its spawn is
+      │                                     given to FailurePolicy and RealtimeUploads
+      └── Ledger (ledger)                   given to every part above: the queue, the
+                                            event stream, bytes in flight; stored, then told
 
 Modules, one responsibility each:
 
