@@ -63,6 +63,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from c2c_hub.backoff import backoff_delay
 from c2c_hub.clock import Clock
+from c2c_hub.errors import HubError
 from c2c_hub.frameio import FrameioError, ProjectDevice, make_ssl_context, require_https
 from c2c_hub.frameio.redaction import redact
 from c2c_hub.session import NeedsPairing, Session
@@ -94,7 +95,7 @@ _TRANSITIONS: dict[PresenceState, frozenset[PresenceState]] = {
 
 
 # ---------------------------------------------------------------------------------- errors
-class PresenceError(Exception):
+class PresenceError(HubError):
     """The socket was lost; the message says what the hub saw (never a token)."""
 
 

@@ -38,6 +38,7 @@ from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 from c2c_hub.uploader.errors import FileProblem, NothingToSend
 from c2c_hub.uploader.pause import PauseLike, as_pause_source
 from c2c_hub.uploader.policy import Action, RetryPolicy, Verdict, classify
+from c2c_hub.uploader.policy import AttemptEnded as _Outcome
 from c2c_hub.uploader.progress import Event, EventListener, EventStream, Throughput
 from c2c_hub.uploader.queue import (
     ACTIVE_STATES,
@@ -104,14 +105,6 @@ class UploadConfig:
             raise ValueError("realtime_part_size must be at least 5 MiB")
         if self.basic_part_size is not None and self.basic_part_size < MIN_PART:
             raise ValueError("basic_part_size must be at least 5 MiB")
-
-
-class _Outcome(Exception):
-    """Ends a file's attempt with a verdict (raised out of the retry loops)."""
-
-    def __init__(self, verdict: Verdict) -> None:
-        super().__init__(verdict.reason)
-        self.verdict = verdict
 
 
 _SEVERITY = {

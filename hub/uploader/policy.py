@@ -31,6 +31,7 @@ from enum import StrEnum
 from tenacity import wait_exponential_jitter
 
 from c2c_hub.backoff import backoff_delay
+from c2c_hub.errors import HubError
 from c2c_hub.frameio import (
     ApiError,
     AuthError,
@@ -70,6 +71,18 @@ class Verdict:
     max_attempts: int | None = None
     #: The shortest wait before the next attempt (429: about a second).
     min_delay: float = 0.0
+
+
+class AttemptEnded(HubError):
+    """Ends a file's attempt with a verdict (raised out of the uploader's retry loops).
+
+    Used inside the uploader only (the basic workers and the real-time path): it never reaches
+    a caller of :class:`c2c_hub.uploader.Uploader`.
+    """
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,7 @@ class RealtimeUploads:
             live.task = self.up.spawn(self._run_live(file_id, live), name=f"realtime-{file_id}")
 
     async def _run_live(self, file_id: int, live: _Live) -> None:
-        from c2c_hub.uploader.engine import _Outcome
+        from c2c_hub.uploader.policy import AttemptEnded as _Outcome
 
         up = self.up
         try:
@@ -297,7 +297,7 @@ class RealtimeUploads:
 
     async def _grow(self, file_id: int, live: _Live) -> None:
         """Send parts 2.. as the file grows, until the recording ends."""
-        from c2c_hub.uploader.engine import _Outcome
+        from c2c_hub.uploader.policy import AttemptEnded as _Outcome
 
         up = self.up
         record = up.queue.files[file_id]
@@ -342,7 +342,7 @@ class RealtimeUploads:
 
     async def _final(self, file_id: int, live: _Live | None) -> None:
         """Recording over: part 1, the rest and the final part; then check what was sent."""
-        from c2c_hub.uploader.engine import _Outcome
+        from c2c_hub.uploader.policy import AttemptEnded as _Outcome
 
         up = self.up
         record = up.queue.files[file_id]

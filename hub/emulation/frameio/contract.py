@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from c2c_hub.emulation.errors import EmulationError
 from c2c_hub.emulation.frameio.errors import ApiProblem, OAuthProblem, detailed
 from c2c_hub.emulation.frameio.faults import Faults
 from c2c_hub.emulation.frameio.state import EmulatorState
@@ -28,7 +29,7 @@ URLENCODED = "application/x-www-form-urlencoded"
 JSON_TYPE = "application/json"
 
 
-class ContractViolation(Exception):
+class ContractViolation(EmulationError):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
