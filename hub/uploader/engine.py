@@ -6,9 +6,10 @@
   ``files_in_parallel`` files are sent at once; off, one. Either way the parts of a file go up
   concurrently, at most ``max_in_flight`` PUTs in flight across everything.
 - A basic upload creates its asset (paced to 5/s, ``offset`` = now - the capture time persisted
-  at enqueue, the file's ``channel``), plans the parts from ``upload_urls`` (R8), then for each
-  part: ``sending`` (stored) → PUT → ``acked`` (stored) → event. After a restart it goes on from
-  the acknowledged parts, re-creating the asset only if the stored URLs have expired.
+  at enqueue, the file's ``channel``), plans the parts from ``upload_urls`` (as many as
+  Frame.io gives), then for each part: ``sending`` (stored) → PUT → ``acked`` (stored) → event.
+  After a restart it goes on from the acknowledged parts, re-creating the asset only if the
+  stored URLs have expired.
 - Real-time uploads of growing files are in :mod:`c2c_hub.uploader.realtime`.
 - While the device is paused (the pause source says so, or a 409 was just confirmed by
   ``/v2/devices/me``) no new upload starts; files already under way finish. When the pause ends
@@ -87,10 +88,10 @@ class UploadConfig:
     part_timeout_s: float | None = None  # per read/write of a PUT; None: the client's timeout
     chunk_size: int = 1 << 20  # bytes read from disk at a time
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    create_rate: int = 5  # asset creates per create_per_s (R16)
+    create_rate: int = 5  # asset creates per create_per_s (docs/rulings.md#rate-limits)
     create_per_s: float = 1.0
     url_margin_s: float = 300.0  # URLs expiring sooner than this are renewed before a PUT
-    basic_part_size: int | None = None  # ask for parts of this size; None: Frame.io decides (R8)
+    basic_part_size: int | None = None  # ask for parts of this size; None: Frame.io decides
     realtime_part_size: int = MIN_PART  # parts of a growing file (>= 5 MiB)
     realtime_poll_s: float = 0.2  # how often a growing file's size is read
     pause_poll_s: float = 15.0  # after a confirmed 409 (no presence): ask /me this often
@@ -472,7 +473,7 @@ class Uploader:
         """The channel (``external_index``) to create this file's asset on, waiting for it.
 
         A file routed to a sub-device uses that sub-device's channel *now*: channel indexes
-        are never trusted across power cycles (seed 002), so none is stored for later.
+        are never trusted across power cycles (Frame.io's advice), so none is stored for later.
         """
         record = self.queue.files[file_id]
         if record.device is None or self.channels is None:
@@ -569,7 +570,8 @@ class Uploader:
                     raise _Outcome(
                         Verdict(Action.FAIL, "upload URLs kept expiring; gave up")
                     ) from None
-                # §5.2 [INF]: a basic upload's URLs cannot be renewed; a new asset takes them.
+                # A basic upload's URLs cannot be renewed; a new asset takes them
+                # (docs/rulings.md#basic-upload).
                 await self.queue.bump_info(file_id, "recreated_for_expiry")
                 await self.queue.forget_asset(file_id, self.clock.now())
 

@@ -1,4 +1,6 @@
-"""Real-time uploads: a growing file goes up while it is being recorded (§5.3, R11, R12).
+"""Real-time uploads: a growing file goes up while it is being recorded.
+
+Frame.io's side of it: docs/rulings.md#realtime-upload.
 
 The file is cut into parts of ``P`` bytes (``realtime_part_size``, at least 5 MiB): part *k*
 is bytes ``[(k-1)·P, k·P)``; the last part is what remains and is the only one that may be
@@ -18,9 +20,9 @@ Meanwhile the parts sent during recording are read again and their SHA-256 compa
 was sent: bytes that changed after they were sent (anywhere but part 1) make the file
 ``corrupt``, as does a file that shrinks or is replaced.
 
-An expired part URL is renewed by requesting the same part number again (R11). After a restart
-a recording that was under way is taken as ended (a power cut ends the take): what is on disk is
-uploaded, from the acknowledged parts on.
+An expired part URL is renewed by requesting the same part number again (Frame.io then gives a
+fresh URL). After a restart a recording that was under way is taken as ended (a power cut ends
+the take): what is on disk is uploaded, from the acknowledged parts on.
 """
 
 from __future__ import annotations
@@ -270,7 +272,7 @@ class RealtimeUploads:
         return [p for p in await up.queue.parts(file_id) if p.number in wanted]
 
     async def _renew(self, file_id: int, part: PartRecord) -> PartRecord:
-        """R11: a fresh URL for the same part number."""
+        """A fresh URL for the same part number (docs/rulings.md#realtime-url-renewal)."""
         up = self.up
         size = up.queue.files[file_id].size if part.is_final else None
         renewed = await self._request(

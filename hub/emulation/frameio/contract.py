@@ -1,9 +1,9 @@
 """The documented request contract, enforced on the Frame.io surface (``/v2/...``).
 
 In strict mode (on in tests) a call outside the contract is rejected and recorded as a violation
-that tests read through the control API: a missing or non-semver ``x-client-version`` (R17), an
-auth call that is not multipart/form-data, a device call whose body is not JSON, an unknown or
-mistyped field.
+that tests read through the control API: a missing or non-semver ``x-client-version``
+(docs/rulings.md#client-version), an auth call that is not multipart/form-data, a device call whose
+body is not JSON, an unknown or mistyped field.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class FrameioSurface:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         self.state.record_request(method, path, headers)
 
-        # R16: every /v2 response, this middleware's own answers too, carries the headers.
+        # Rate limits: every /v2 response, this middleware's own answers too, carries the headers.
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw = list(message.get("headers", []))
