@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from c2c_hub.errors import HubError
+
 #: The package that holds the device models shipped with the hub (the repository's
 #: ``device_models/`` folder, installed as package data).
 SHIPPED_MODELS_PACKAGE = "c2c_hub.device_models_data"
@@ -34,7 +36,7 @@ def shipped_models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-class DeviceModelError(ValueError):
+class DeviceModelError(HubError, ValueError):
     """A device model file that cannot be used; the message names the file and the field."""
 
 

@@ -26,11 +26,12 @@ import numpy as np
 import numpy.typing as npt
 
 from c2c_hub.device_models import DeviceModelRegistry
+from c2c_hub.errors import HubError
 
 SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
-class SubDeviceError(ValueError):
+class SubDeviceError(HubError, ValueError):
     """A sub-device description the hub cannot use (the message says which field and why)."""
 
 

@@ -41,6 +41,7 @@ from rich.text import Text
 from c2c_hub.clock import Clock
 from c2c_hub.device_models import DeviceModelRegistry
 from c2c_hub.devices import DeviceRegistry
+from c2c_hub.errors import HubError
 from c2c_hub.plugin import spec
 from c2c_hub.plugin.runner import RestartPolicy, SourceSupervisor, describe_error
 from c2c_hub.settings import PluginSettings
@@ -55,7 +56,7 @@ TRACE = "plugin trace:"
 PluginState = Literal["loaded", "blocked", "failed", "not allowed"]
 
 
-class PluginError(RuntimeError):
+class PluginError(HubError, RuntimeError):
     """Something a plugin registered that the host cannot use (the message names the plugin)."""
 
 

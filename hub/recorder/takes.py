@@ -33,6 +33,7 @@ import numpy as np
 from c2c_hub.clock import Clock
 from c2c_hub.device_models import DeviceKind
 from c2c_hub.devices import DeviceChange, DeviceRegistry
+from c2c_hub.errors import HubError
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
@@ -46,7 +47,7 @@ SCENE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
 NUMBERING_FILE = "takes.json"
 
 
-class TakeError(RuntimeError):
+class TakeError(HubError, RuntimeError):
     """A take command that cannot be carried out now (the message says why)."""
 
 

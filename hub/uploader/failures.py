@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from c2c_hub.clock import Clock
 from c2c_hub.connectivity import ConnectivityMonitor
+from c2c_hub.errors import HubError
 from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.uploader.gate import StartGate
 from c2c_hub.uploader.ledger import Ledger
@@ -33,8 +34,12 @@ T = TypeVar("T")
 Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 
 
-class Outcome(Exception):
-    """Ends a file's attempt with a verdict (raised out of the retry loops)."""
+class Outcome(HubError):
+    """Ends a file's attempt with a verdict (raised out of the retry loops).
+
+    Used inside the uploader only (the basic workers and the real-time path): it never reaches
+    a caller of :class:`c2c_hub.uploader.Uploader`.
+    """
 
     def __init__(self, verdict: Verdict) -> None:
         super().__init__(verdict.reason)

@@ -10,13 +10,14 @@ from typing import Any, Literal
 from tenacity import wait_exponential_jitter
 
 from c2c_hub.backoff import backoff_delay
+from c2c_hub.errors import HubError
 from c2c_hub_plugins.ble_remotes.radio import ConnectFailed
 
 RadioKind = Literal["bleak", "emulated"]
 _ADAPTER_RE = re.compile(r"^hci[0-9]{1,3}$")
 
 
-class OptionsError(ValueError):
+class OptionsError(HubError, ValueError):
     """An option the plugin cannot use; the message names it."""
 
 

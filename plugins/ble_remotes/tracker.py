@@ -25,6 +25,7 @@ from typing import Any
 
 from c2c_hub.clock import Clock
 from c2c_hub.device_models import DeviceModel
+from c2c_hub.errors import HubError
 from c2c_hub.subdevices import SourceContext, SubDevice, SubDeviceError
 from c2c_hub_plugins.ble_remotes.options import Options
 from c2c_hub_plugins.ble_remotes.protocol import PayloadError, decode_notification, serial_from
@@ -49,7 +50,7 @@ class RemoteState(StrEnum):
     REFUSED = "refused"  # its serial is another connected remote's: not used
 
 
-class Refused(Exception):
+class Refused(HubError):
     """This remote cannot be used (the message says why)."""
 
 

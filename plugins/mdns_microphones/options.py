@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from c2c_hub.errors import HubError
 
-class OptionsError(ValueError):
+
+class OptionsError(HubError, ValueError):
     """An option the plugin cannot use; the message names it."""
 
 

@@ -32,6 +32,7 @@ from zeroconf.asyncio import AsyncServiceInfo
 
 from c2c_hub.backoff import backoff_delay
 from c2c_hub.device_models import DeviceModel
+from c2c_hub.errors import HubError
 from c2c_hub.subdevices import AudioBlock, SourceContext, SubDevice
 from c2c_hub_plugins.mdns_microphones.options import Options
 from c2c_hub_plugins.mdns_microphones.protocol import (
@@ -59,7 +60,7 @@ class MicState(StrEnum):
     RETIRED = "retired"
 
 
-class Refused(Exception):
+class Refused(HubError):
     """The microphone answered but cannot be used (its hello); the message says why."""
 
 

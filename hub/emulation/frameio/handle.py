@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from c2c_hub.emulation.errors import EmulationError
 
-class ControlError(RuntimeError):
+
+class ControlError(EmulationError, RuntimeError):
     """The control API refused a call; the message says why."""
 
 

@@ -1,4 +1,4 @@
-"""The device websocket (seed 001, ruling R1): Phoenix v1 JSON objects at /devices/websocket.
+"""The device websocket (docs/rulings.md#websocket): Phoenix v1 JSON objects at /devices/websocket.
 
 - The access token comes in the query: ``?Authorization=Bearer%20<token>``; an expired or invalid
   token is refused with HTTP 403 at the upgrade (no websocket is opened).
@@ -132,7 +132,7 @@ def _protocol_refused(websocket: WebSocket, state: EmulatorState) -> bool:
         state.violation("WS", PATH, "the access token belongs in the query, not a header (R1)")
     vsn = websocket.query_params.get("vsn")
     if vsn is not None and not vsn.startswith("1."):
-        # Frame.io speaks the Phoenix v1 JSON-object protocol only (R1); Phoenix refuses a
+        # Frame.io speaks the Phoenix v1 JSON-object protocol only; Phoenix refuses a
         # serializer version it does not serve, at the upgrade.
         state.violation("WS", PATH, f"unsupported Phoenix serializer vsn={vsn!r} (R1: 1.0.0)")
         return True
