@@ -15,7 +15,13 @@ fixtures ours use:
     For plugin authors: ``async with plugin_hub(my_plugin, options={...}) as hub:`` gives a
     running :class:`~c2c_hub.runtime.Hub` wired to the emulator, paired (the emulated user approves
     the code), with your plugin registered (and no other, unless ``entry_points=True``), its
-    recordings and state in the test's ``tmp_path``. See ``docs/plugins/testing.md``.
+    recordings and state in the test's ``tmp_path``; the device models your plugin ships are
+    declared to the emulated Frame.io first, as Frame.io must know them. See
+    ``docs/plugins/testing.md``.
+``source_context``
+    For a source on its own, without the hub: ``ctx = source_context(options={...},
+    plugin="my_plugin")`` is a :class:`~c2c_hub.emulation.source_context.FakeSourceContext`
+    (validation as in the hub, every call recorded, ``await ctx.wait_attached(serial)``).
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ from pydantic import SecretStr
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.frameio.server import EmulatorServer
 from c2c_hub.emulation.frameio.state import EmulatorConfig
+from c2c_hub.emulation.source_context import Call, FakeSourceContext
 from c2c_hub.settings import FrameioSettings
+
+__all__ = ["Call", "FakeSourceContext"]
 
 TEST_CONFIG = EmulatorConfig(strict=True, device_code_interval=0.05)
 
@@ -131,5 +140,15 @@ def plugin_hub(
             await hub.start(presence=presence, status_file=False)
             await pairing.run()
             yield hub
+
+    return make
+
+
+@pytest.fixture
+def source_context() -> Callable[..., FakeSourceContext]:
+    """``source_context(options=None, models=None, plugin=..., source=...)``: a fake context."""
+
+    def make(**kwargs: Any) -> FakeSourceContext:
+        return FakeSourceContext(**kwargs)
 
     return make
