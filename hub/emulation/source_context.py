@@ -21,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from c2c_hub.device_models import DeviceModelRegistry, shipped_models_dir
+from c2c_hub.device_kinds import DeviceKind
+from c2c_hub.device_models import DeviceModelRegistry, load_device_models, shipped_models_dir
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.subdevices import AudioBlock, SubDevice
 
@@ -56,16 +58,24 @@ class FakeSourceContext:
     :param models: the device models (default: the hub's own).
     :param plugin: the plugin's name (``ctx.plugin``).
     :param source: the source's name: the registry's source key and the logger ``test.<source>``.
+    :param kinds: the plugin's own kinds of device, added to the models' kinds.
+    :param model_files: the plugin's own device model files or folders, added to the models.
     """
 
     options: Mapping[str, Any] = field(default_factory=dict)
     models: DeviceModelRegistry = field(default_factory=shipped_models)
     plugin: str = "plugin_under_test"
     source: str = "source"
+    kinds: Sequence[DeviceKind] = ()
+    model_files: Sequence[Path] = ()
     log: logging.Logger = field(init=False)
 
     def __post_init__(self) -> None:
         self.log = logging.getLogger(f"test.{self.source}")
+        for kind in self.kinds:
+            self.models.kinds.register(kind, origin=self.plugin)
+        for path in self.model_files:
+            self.models.add(load_device_models(Path(path)), origin=self.plugin)
         self.registry = DeviceRegistry(self.models, now=time.time)
         self.calls: list[Call] = []
         self.blocks: dict[str, list[AudioBlock]] = {}

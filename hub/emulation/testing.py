@@ -95,7 +95,9 @@ def plugin_hub(
     emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
 ) -> PluginHubFactory:
     """``async with plugin_hub(*plugins, options=None, entry_points=False, presence=False,
-    device_models=None)``: a running, paired hub with ``plugins`` registered."""
+    device_models=None)``: a running, paired hub with ``plugins`` registered.
+
+    ``entry_points``: False, no installed plugin; True, every one; a list of names, those."""
     from c2c_hub.pairing import PairingStep, PairingUpdate
     from c2c_hub.runtime import Hub
     from c2c_hub.settings import (
@@ -110,11 +112,14 @@ def plugin_hub(
     async def make(
         *plugins: object,
         options: dict[str, dict[str, Any]] | None = None,
-        entry_points: bool = False,
+        entry_points: bool | list[str] = False,
         presence: bool = False,
         device_models: Path | None = None,
     ) -> AsyncIterator[Hub]:
         extra: dict[str, Any] = {}
+        allow = (
+            None if entry_points is True else [] if entry_points is False else list(entry_points)
+        )
         if device_models is not None:
             extra["device_models"] = DeviceModelSettings(directory=device_models)
         settings = HubSettings(
@@ -122,11 +127,13 @@ def plugin_hub(
             frameio=frameio_settings,
             storage=StorageSettings(data_dir=tmp_path / "hub"),
             recorder=RecorderSettings(directory=tmp_path / "recordings", stop_grace_s=0.1),
-            plugins=PluginSettings(allow=None if entry_points else [], options=options or {}),
+            plugins=PluginSettings(allow=allow, options=options or {}),
         )
+        named = {getattr(p, "__name__", None) or type(p).__name__: p for p in plugins}
+        # Frame.io knows a device model only once the integration declares it: the plugins'.
+        await asyncio.to_thread(declare_plugin_models, emulator, settings, named)
         async with Hub(settings) as hub:
-            for plugin in plugins:
-                name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            for name, plugin in named.items():
                 hub.plugins.register_object(plugin, name)
             pairing = hub.pairing()
             loop = asyncio.get_running_loop()
@@ -142,6 +149,30 @@ def plugin_hub(
             yield hub
 
     return make
+
+
+def declare_plugin_models(
+    emulator: EmulatorHandle, settings: Any, plugins: dict[str, object]
+) -> list[str]:
+    """Declare to the emulator the device models the plugins ship (as Frame.io's developer
+    console would for a real integration); the names of the models declared."""
+    from c2c_hub.device_kinds import BUILT_IN
+    from c2c_hub.device_models import DeviceModelRegistry
+    from c2c_hub.plugin import PluginHost
+
+    host = PluginHost(settings.plugins)
+    if settings.plugins.allow != []:
+        host.load()
+    for name, plugin in plugins.items():
+        host.register_object(plugin, name)
+    models = DeviceModelRegistry.load(settings.device_models.directory)
+    host.add_device_models(models)
+    declared = []
+    for model in models:
+        if models.origin(model.id) != BUILT_IN and model.source is not None:
+            emulator.declare_device_model(model.source.read_text(encoding="utf-8"))
+            declared.append(model.name)
+    return declared
 
 
 @pytest.fixture
