@@ -21,7 +21,8 @@ plugins to it), so everything here is the plugin API, kept stable:
 - device models: :class:`DeviceModel`, :class:`DeviceModelRegistry`, :class:`Input`, and
   :func:`package_models` for the ``register_device_models`` hook;
 - typed options: :class:`PluginOptions`, :data:`Duration`, :data:`DurationOrZero`,
-  :class:`OptionsError`;
+  :class:`OptionsError`, and pydantic's :func:`Field`, :func:`field_validator` and
+  :func:`model_validator` to write them with;
 - trackers: :class:`TrackerPool` (one task per device, claims by serial, restarts, health);
 - time and retries: :class:`Clock`, :class:`SystemClock`, :class:`RestartPolicy`,
   :func:`backoff_delay`.
@@ -32,6 +33,8 @@ The guide is ``docs/plugins/`` (tutorial, hooks, testing).
 from __future__ import annotations
 
 from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
 
 from c2c_hub.backoff import backoff_delay
 from c2c_hub.clock import Clock, SystemClock
@@ -91,6 +94,7 @@ __all__ = [
     "DeviceSource",
     "Duration",
     "DurationOrZero",
+    "Field",
     "Input",
     "MdnsMatcher",
     "OptionsError",
@@ -105,7 +109,9 @@ __all__ = [
     "Tracker",
     "TrackerPool",
     "backoff_delay",
+    "field_validator",
     "hookimpl",
+    "model_validator",
     "package_models",
     "parse_duration",
 ]

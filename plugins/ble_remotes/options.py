@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
 from tenacity import wait_exponential_jitter
 
 from c2c_hub import kit
@@ -77,35 +76,35 @@ class Options(kit.PluginOptions):
     backoff_jitter_s: kit.DurationOrZero = 0.25
     unavailable_retry_s: kit.Duration = 10.0
 
-    @field_validator("radio", mode="before")
+    @kit.field_validator("radio", mode="before")
     @classmethod
     def _radio(cls, value: Any) -> Any:
         if value not in ("bleak", "emulated"):
             raise ValueError(f"expected 'bleak' or 'emulated', got {value!r}")
         return value
 
-    @field_validator("emulated_radio", mode="before")
+    @kit.field_validator("emulated_radio", mode="before")
     @classmethod
     def _emulated_radio(cls, value: Any) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"expected a name, got {value!r}")
         return value
 
-    @field_validator("adapter", mode="before")
+    @kit.field_validator("adapter", mode="before")
     @classmethod
     def _adapter(cls, value: Any) -> Any:
         if value is not None and (not isinstance(value, str) or not _ADAPTER_RE.match(value)):
             raise ValueError(f"expected an adapter name like 'hci0', got {value!r}")
         return value
 
-    @field_validator("connect_attempts", mode="before")
+    @kit.field_validator("connect_attempts", mode="before")
     @classmethod
     def _attempts(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value:
             raise ValueError(f"expected an integer >= 1, got {value!r}")
         return value
 
-    @model_validator(mode="after")
+    @kit.model_validator(mode="after")
     def _backoff_in_order(self) -> Options:
         if self.backoff_initial_s > self.backoff_max_s:
             raise ValueError(

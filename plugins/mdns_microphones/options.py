@@ -5,8 +5,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pydantic import field_validator
-
 from c2c_hub import kit
 
 OptionsError = kit.OptionsError
@@ -32,7 +30,7 @@ class Options(kit.PluginOptions):
     vanish_timeout_s: kit.Duration = 5.0
     reconnect_max_s: kit.Duration = 2.0
 
-    @field_validator("interfaces", mode="before")
+    @kit.field_validator("interfaces", mode="before")
     @classmethod
     def _interfaces(cls, value: Any) -> tuple[str, ...]:
         if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
