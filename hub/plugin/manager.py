@@ -88,6 +88,9 @@ class PluginRecord:
     reason: str = ""
     #: Problems met after loading: a hook that raised, a registration that was refused.
     errors: list[str] = field(default_factory=list)
+    #: The kinds of device and the device models (by name) it added to the hub's.
+    kinds: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
     plugin: object | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -99,6 +102,8 @@ class PluginRecord:
             "state": self.state,
             "reason": self.reason,
             "errors": list(self.errors),
+            "kinds": list(self.kinds),
+            "models": list(self.models),
         }
 
 
@@ -429,12 +434,14 @@ class PluginHost:
                 if plugin_object is not None:
                     self.pm.unregister(plugin_object)
                 continue
+            record.kinds = [kind.name for plugin, kind in kinds if plugin == record.name]
+            record.models = [model.name for model in found]
             if found:
                 log.info(
                     "plugin %s: %d device model(s): %s",
                     record.name,
                     len(found),
-                    ", ".join(m.name for m in found),
+                    ", ".join(record.models),
                 )
 
     def check_options(self, options: Mapping[str, object]) -> None:
@@ -596,6 +603,10 @@ def format_plugins(snapshot: Sequence[Mapping[str, Any]], *, width: int = 100) -
         table.add_column(column, overflow="fold")
     for plugin in snapshot:
         detail = plugin["reason"] or "; ".join(plugin["errors"])
+        ships = [f"kind {k}" for k in plugin.get("kinds", [])]
+        ships += [f"model {m}" for m in plugin.get("models", [])]
+        if ships and plugin["state"] == "loaded":
+            detail = "; ".join([*filter(None, [detail]), "ships " + ", ".join(ships)])
         table.add_row(
             Text(plugin["name"]),
             Text(plugin["state"]),

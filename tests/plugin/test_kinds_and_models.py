@@ -14,7 +14,7 @@ import pytest
 from c2c_hub import kit
 from c2c_hub.device_models import DeviceModelRegistry, shipped_models_dir
 from c2c_hub.devices import DeviceRegistry
-from c2c_hub.plugin import PluginHost, PluginSettingsError
+from c2c_hub.plugin import PluginHost, PluginSettingsError, format_plugins
 from c2c_hub.settings import PluginSettings
 from tests.plugin.fakes import MicSource, wait_until
 
@@ -86,6 +86,9 @@ def test_a_plugin_ships_its_kind_and_model_and_the_hub_knows_them(tmp_path: Path
     assert models.kind_of(model) == RECEIVER and models.kind_of(model).audio
     assert models.origin(model.id) == "rx" and models.kinds.origin("wireless_receiver") == "rx"
     assert len(models) == 4  # the hub's three, and the plugin's
+    assert (record.kinds, record.models) == (["wireless_receiver"], ["Test Receiver"])
+    table = " ".join(format_plugins(host.snapshot(), width=200).split())
+    assert "ships kind wireless_receiver, model Test Receiver" in table
 
 
 @pytest.mark.parametrize(
