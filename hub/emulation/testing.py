@@ -156,23 +156,13 @@ def declare_plugin_models(
 ) -> list[str]:
     """Declare to the emulator the device models the plugins ship (as Frame.io's developer
     console would for a real integration); the names of the models declared."""
-    from c2c_hub.device_kinds import BUILT_IN
-    from c2c_hub.device_models import DeviceModelRegistry
-    from c2c_hub.plugin import PluginHost
+    from c2c_hub.emulation.plugin_models import plugin_device_models
 
-    host = PluginHost(settings.plugins)
-    if settings.plugins.allow != []:
-        host.load()
-    for name, plugin in plugins.items():
-        host.register_object(plugin, name)
-    models = DeviceModelRegistry.load(settings.device_models.directory)
-    host.add_device_models(models)
-    declared = []
-    for model in models:
-        if models.origin(model.id) != BUILT_IN and model.source is not None:
-            emulator.declare_device_model(model.source.read_text(encoding="utf-8"))
-            declared.append(model.name)
-    return declared
+    found = plugin_device_models(settings.plugins, settings.device_models.directory, plugins)
+    for _, model in found:
+        assert model.source is not None
+        emulator.declare_device_model(model.source.read_text(encoding="utf-8"))
+    return [model.name for _, model in found]
 
 
 @pytest.fixture

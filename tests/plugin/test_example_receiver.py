@@ -13,6 +13,7 @@ import ast
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -128,3 +129,26 @@ def test_the_example_passes_its_own_tests(on_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_the_emulator_command_declares_the_installed_plugins_models(
+    on_path: Path, tmp_path: Path
+) -> None:
+    """``c2c-hub emulator`` by hand, the plugin installed: its model is declared (R7)."""
+    env = {**os.environ, "PYTHONPATH": str(on_path)}
+    command = [sys.executable, "-m", "c2c_hub.ui.cli", "emulator", "--data-dir", str(tmp_path)]
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if "try: curl" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    banner = "".join(seen)
+    assert f"plugin model   Example Wireless Receiver ({MODEL_ID}, plugin wireless_rx)" in banner
