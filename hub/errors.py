@@ -8,6 +8,7 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     HubError                        c2c_hub.errors: the core's root (the core's errors hang here)
     ├── SettingsError (ValueError)       settings.py: bad settings, every problem by field
     ├── DeviceModelError (ValueError)    device_models.py: a device model file we cannot use
+    ├── DeviceKindError (ValueError)     device_kinds.py: a kind of sub-device we cannot use
     ├── TokenStoreError                  tokens.py: stored credentials unreadable (key, tamper)
     ├── NeedsPairing                     session.py: no usable credentials; a person must pair
     ├── PairingDenied                    pairing.py: the user declined the device
@@ -26,6 +27,8 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     ├── QueueClosed (RuntimeError)       uploader/queue.py: the upload queue is not open
     ├── SubDeviceError (ValueError)      subdevices.py: a sub-device description we cannot use
     ├── PluginError (RuntimeError)       plugin/manager.py: what a plugin registered is unusable
+    │   └── PluginSettingsError              options for a plugin that is not installed
+    ├── OptionsError (ValueError)        kit/options.py: a plugin's options refused (the key named)
     ├── TakeError (RuntimeError)         recorder/takes.py: a take command not possible now
     ├── WavFormatError (ValueError)      recorder/wav.py: not a WAV we can read
     │
@@ -43,10 +46,10 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │   ├── OAuthProblem                 emulation/frameio/errors.py: answer {"error": code}
     │   └── BlueZMockError (RuntimeError)  emulation/bluez.py: the BlueZ D-Bus mock failed
     │
-    └── (plugins: each plugin's errors derive from HubError directly)
-        ├── mdns_microphones: OptionsError (ValueError), RecordError (ValueError),
+    └── (plugins: each plugin's errors derive from HubError, which the kit exports)
+        ├── mdns_microphones: OptionsError (the kit's), RecordError (ValueError),
         │   ProtocolError (ValueError) > TxtError, HelloError, FrameError; Refused
-        └── ble_remotes: OptionsError (ValueError), PayloadError (ValueError), Refused,
+        └── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,
             RadioError > RadioUnavailable, ConnectFailed > DeviceGone
 
 ``tests/test_errors.py`` keeps this true: every exception class in ``c2c_hub`` and

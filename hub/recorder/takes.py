@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from c2c_hub.clock import Clock
-from c2c_hub.device_models import DeviceKind
 from c2c_hub.devices import DeviceChange, DeviceRegistry
 from c2c_hub.errors import HubError
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
@@ -243,7 +242,7 @@ class Recorder:
                 sample_rate=self.sample_rate,
             )
             for attached in self.devices:
-                if attached.model.kind is DeviceKind.MICROPHONE and attached.device.audio:
+                if attached.kind.audio and attached.device.audio:
                     await self._open_track(attached.device.serial, attached.device.name)
             self._writer_stop.clear()
             self._writer = asyncio.create_task(self._write_loop(), name="recorder-writer")
@@ -357,7 +356,7 @@ class Recorder:
         if take is None or change.attached is None or change.serial in take.tracks:
             return
         attached = change.attached
-        if attached.model.kind is DeviceKind.MICROPHONE and attached.device.audio is not None:
+        if attached.kind.audio and attached.device.audio is not None:
             # Arrived during the take: a track from the take's start, silent until now.
             asyncio.get_running_loop().create_task(
                 self._join(change.serial, attached.device.name), name="recorder-join"

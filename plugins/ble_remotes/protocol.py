@@ -16,8 +16,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from c2c_hub.device_models import DeviceModel
-from c2c_hub.errors import HubError
+from c2c_hub.kit import DeviceModel, HubError
 from c2c_hub_plugins.ble_remotes.radio import Advertisement
 
 NOTIFICATION_SIZE = 2

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from c2c_hub.errors import HubError
+from c2c_hub.kit import HubError
 
 
 @dataclass(frozen=True)

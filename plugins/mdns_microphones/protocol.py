@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from c2c_hub.errors import HubError
-from c2c_hub.subdevices import SERIAL_RE, AudioFormat, SubDeviceError
+from c2c_hub.kit import SERIAL_RE, AudioFormat, HubError, SubDeviceError
 
 SERVICE_TYPE = "_c2cmic._tcp.local."
 PROTO_VERSION = 1

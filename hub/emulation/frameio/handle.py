@@ -90,6 +90,11 @@ class EmulatorHandle:
     def reset(self) -> None:
         self._call("POST", "/reset")
 
+    def declare_device_model(self, toml_text: str) -> bool:
+        """Declare a device model file's model for the integration (a plugin's); True if new."""
+        added: bool = self._call("POST", "/device-models", {"toml": toml_text})["added"]
+        return added
+
     # --- what a test reads
     def state(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/state")

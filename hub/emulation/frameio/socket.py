@@ -129,12 +129,18 @@ def _token_from_query(websocket: WebSocket) -> str | None:
 def _protocol_refused(websocket: WebSocket, state: EmulatorState) -> bool:
     """Record what the upgrade gets wrong besides the token; True when it must be refused."""
     if "authorization" in websocket.headers and "Authorization" not in websocket.query_params:
-        state.violation("WS", PATH, "the access token belongs in the query, not a header (R1)")
+        state.violation(
+            "WS",
+            PATH,
+            "the access token belongs in the query, not a header (see the websocket ruling)",
+        )
     vsn = websocket.query_params.get("vsn")
     if vsn is not None and not vsn.startswith("1."):
         # Frame.io speaks the Phoenix v1 JSON-object protocol only; Phoenix refuses a
         # serializer version it does not serve, at the upgrade.
-        state.violation("WS", PATH, f"unsupported Phoenix serializer vsn={vsn!r} (R1: 1.0.0)")
+        state.violation(
+            "WS", PATH, f"unsupported Phoenix serializer vsn={vsn!r} (the hub speaks 1.0.0)"
+        )
         return True
     return False
 

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from c2c_hub.device_models import DeviceModel, DeviceModelRegistry
+from c2c_hub.device_kinds import DeviceKind
+from c2c_hub.device_models import DeviceModel, DeviceModelError, DeviceModelRegistry
 from c2c_hub.emulation.frameio.clock import Clock
 from c2c_hub.emulation.frameio.errors import (
     ApiProblem,
@@ -538,6 +539,25 @@ class EmulatorState:
             "timezone": "Etc/UTC",
             "updated_at": iso(seen),
         }
+
+    # ------------------------------------------------------------------ device models
+    def declare_model(self, model: DeviceModel) -> bool:
+        """Declare one more device model for the integration (a plugin's, as Frame.io's
+        developer console would); True if new. Declaring the same model again is harmless;
+        another model under a declared id is refused (409). Kept across resets."""
+        with self.lock:
+            known = self.models.get(model.id)
+            if known is not None:
+                if known.model == model.model and known.inputs == model.inputs:
+                    return False
+                raise ApiProblem(409, f"device model {model.id} is already declared otherwise")
+            if model.kind not in self.models.kinds:  # Frame.io has no notion of our kinds
+                self.models.kinds.register(DeviceKind(model.kind), origin="declared")
+            try:
+                self.models.add([model], origin="declared")
+            except DeviceModelError as exc:
+                raise ApiProblem(422, str(exc)) from None
+            return True
 
     # ---------------------------------------------- channels (docs/rulings.md#channel-boot-flow)
     def connect_channel(self, device: ProjectDevice, client_id: str, model_id: str) -> Channel:
