@@ -5,6 +5,7 @@ right timecode and iXML, and byte-identical in the emulator."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import soundfile as sf
 from zeroconf import IPVersion
@@ -21,6 +23,17 @@ from zeroconf.asyncio import AsyncZeroconf
 import c2c_hub_plugins.mdns_microphones as mdns_plugin
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.testing import PluginHubFactory
+from c2c_hub.recorder.recovery import TakeJournal
+from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, read_track_metadata
+from c2c_hub.runtime import Hub
+from c2c_hub.settings import (
+    FrameioSettings,
+    HubSettings,
+    PluginSettings,
+    RecorderSettings,
+    StorageSettings,
+)
+from c2c_hub.timecode import FrameRate
 from c2c_hub.uploader import FileState
 from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
 from tests.helpers import REPO
@@ -122,3 +135,42 @@ def check_with_sox(path: Path, frames: int) -> None:
         pytest.skip("sox is not installed (apt-get install sox)")
     out = subprocess.run([soxi, "-s", str(path)], capture_output=True, text=True, check=True)
     assert int(out.stdout.strip()) == frames
+
+
+async def test_a_take_cut_short_is_repaired_before_the_uploader_queues_its_tracks(
+    frameio_settings: FrameioSettings, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A power cut mid-take: at the next ``c2c-hub run`` each track is a valid WAV of what
+    survived, and the upload queue holds it at its repaired size (not what the header said)."""
+    settings = HubSettings(
+        frameio=frameio_settings,
+        storage=StorageSettings(data_dir=tmp_path / "hub"),
+        recorder=RecorderSettings(directory=tmp_path / "rec"),
+        plugins=PluginSettings(allow=[]),
+    )
+    folder = tmp_path / "rec" / "S1_T001"
+    folder.mkdir(parents=True)
+    path = folder / "S1_T001_01_Boom.wav"
+    info = TrackInfo(path, start_position=0, timecode_rate=FrameRate.parse("25"))
+    assembler = TrackAssembler(info, durable=True, holdback=0)
+    assembler.write_at(0, np.full(48000, 1 << 20, dtype=np.int32))
+    durable = assembler.sync()
+    assembler.write_at(48000, np.full(24000, 1 << 20, dtype=np.int32))
+    assembler.flush()  # on its way to the disk, not there yet
+    async with Hub(settings) as hub:
+        await hub.start(presence=False, status_file=False, plugins=False)
+        await hub.uploader.set_mode("manual")  # nothing is sent in this test
+        file_id = await hub.uploader.begin_recording(path, filetype="audio/wav")
+        TakeJournal(hub.data_dir).write({"scene": "1", "take": 1}, [{"path": str(path)}])
+    assembler.writer.abandon()  # the power goes
+    os.truncate(path, durable + 4000)  # some of what followed the fsync made it, not all
+    async with Hub(settings) as hub:
+        await hub.start(presence=False, status_file=False, plugins=False)
+        frames = sf.info(str(path)).frames
+        assert frames == (durable + 4000 - read_track_metadata(path).data_offset) // 3
+        record = hub.uploader.file(file_id)
+        assert record["state"] == FileState.QUEUED, record
+        assert "interrupted" in record["reason"]
+        assert record["size"] == path.stat().st_size, "queued at its repaired size"
+        assert hub.recorder.snapshot()["recovered"]
+        assert not (hub.data_dir / "recording.json").exists()

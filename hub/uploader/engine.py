@@ -824,7 +824,7 @@ class Uploader:
             priority=priority,
         )
 
-    def recording_grew(self, file_id: int) -> None:
+    def recording_grew(self, file_id: int, *, durable_size: int | None = None) -> None:
         """Optional hint from the recorder: more data is on disk (else the size is polled)."""
         self.realtime.grew(file_id)
 
