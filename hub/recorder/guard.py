@@ -14,8 +14,10 @@ track. :class:`SourceGuard` sits between a source and its track:
   from where its track is (or from the hub's clock, if the track is far behind), so at most
   ``tolerance`` of silence is ever inserted for it;
 - a source whose samples follow on from each other but run ahead of the hub's clock by more than
-  the tolerance is sending **faster than real time**: it is cut off for the rest of the take
-  (its track ends in silence, its samples are counted as dropped);
+  the tolerance, covering more than :data:`FAST` times the hub's time since it was last
+  anchored, is sending **faster than real time**: it is cut off for the rest of the take (its
+  track ends in silence, its samples are counted as dropped). Ahead for another reason (the
+  hub's own clock set back) is a discontinuity instead;
 - a source whose sample rate is not the take's is cut off from the start (there is no
   resampling).
 
@@ -27,6 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+FAST = 1.5
+"""A source whose samples cover more than this times the hub's time is faster than real time."""
 
 
 @dataclass(frozen=True)
@@ -74,15 +79,17 @@ class SourceGuard:
         trusted = position + self.offset
         finding: Finding | None = None
         if trusted + frames > expected + tol:
-            if follows and self._anchor is not None:
-                since, at = self._anchor
+            since, at = self._anchor if self._anchor is not None else (now, trusted)
+            elapsed = now - since
+            speed = (trusted + frames - at) / (elapsed * self.sample_rate) if elapsed > 0 else 0.0
+            # Faster than real time: its own samples follow on, and over the hub's time they
+            # cover far more than that time. (Ahead only because the hub's clock was set back:
+            # the hub's time since the anchor is short or negative, so no speed: re-anchored.)
+            if follows and speed > FAST:
                 ahead = (trusted + frames - expected) / self.sample_rate
-                elapsed = now - since
-                speed = (trusted + frames - at) / (elapsed * self.sample_rate) if elapsed else 0.0
-                pace = f"{speed:.1f}x real time, " if speed > 1 else ""
                 self.cut_off = (
-                    f"sending faster than real time ({pace}{ahead:.1f} s ahead of the hub's "
-                    "clock): cut off for the rest of the take"
+                    f"sending faster than real time ({speed:.1f}x real time, {ahead:.1f} s "
+                    "ahead of the hub's clock): cut off for the rest of the take"
                 )
                 self.dropped_samples += frames
                 finding = Finding("cut_off", self.cut_off)
@@ -129,4 +136,4 @@ class SourceGuard:
         }
 
 
-__all__ = ["Finding", "SourceGuard"]
+__all__ = ["FAST", "Finding", "SourceGuard"]

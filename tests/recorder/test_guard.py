@@ -76,3 +76,17 @@ def test_a_source_at_another_sample_rate_is_cut_off_from_the_start() -> None:
     assert g.cut_off is not None and "96000 Hz" in g.cut_off
     assert g.check(0, BLOCK, expected=BLOCK, now=0) == (None, None)
     assert g.dropped_samples == BLOCK
+
+
+def test_the_hub_clock_set_back_re_anchors_a_good_source_and_cuts_off_none() -> None:
+    g = guard()
+    hub = 1_000_000
+    for i in range(1000):  # ten seconds of a good microphone
+        g.check(hub + i * BLOCK, BLOCK, expected=hub + (i + 1) * BLOCK, now=i * 0.01)
+    # The hub's clock is set back 30 s (a time server's correction): the microphone now looks
+    # 30 s ahead, its samples following on. Not a fast source: a discontinuity.
+    end = hub + 1000 * BLOCK
+    position, finding = g.check(end, BLOCK, expected=end + BLOCK - 30 * RATE, now=10.01 - 30)
+    assert finding is not None and finding.kind == "discontinuity"
+    assert position == end - 30 * RATE
+    assert g.cut_off is None
