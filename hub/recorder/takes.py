@@ -608,9 +608,17 @@ class Recorder:
             if track.assembler.writer.failed is not None:
                 track.pending.clear()
                 continue
-            blocks, track.pending = track.pending, []
             now = self.clock.now()
+            # Nothing past the hub's "now" reaches the disk (a source may run up to the guard's
+            # tolerance ahead): what a take's end cuts is then always still in memory, and the
+            # file the uploader follows never shrinks.
+            limit = take.start_position + round((now - take.started_at) * self.sample_rate)
+            if take.end_position is not None:
+                limit = max(limit, take.end_position)
+            blocks, track.pending = _due(track.pending, limit)
             sync = now - track.synced_at >= self.fsync_interval_s
+            if not blocks and not sync:
+                continue
             try:
                 durable = await asyncio.to_thread(
                     _write_blocks, track.assembler, blocks, take.end_position, sync
@@ -669,6 +677,23 @@ def _open_assembler(info: TrackInfo) -> TrackAssembler:
     assembler = TrackAssembler(info, durable=True)
     assembler.open()
     return assembler
+
+
+def _due(blocks: list[AudioBlock], limit: int) -> tuple[list[AudioBlock], list[AudioBlock]]:
+    """``blocks`` split at position ``limit``: what may be written now, and what waits."""
+    ready: list[AudioBlock] = []
+    later: list[AudioBlock] = []
+    for block in blocks:
+        end = block.position + block.frames
+        if end <= limit:
+            ready.append(block)
+        elif block.position >= limit:
+            later.append(block)
+        else:
+            cut = limit - block.position
+            ready.append(AudioBlock(block.position, block.samples[:cut]))
+            later.append(AudioBlock(limit, block.samples[cut:]))
+    return ready, later
 
 
 def _seal(assembler: TrackAssembler) -> Repair:
