@@ -353,7 +353,6 @@ class Recorder:
             for attached in self.devices:
                 if attached.model.kind is DeviceKind.MICROPHONE and attached.device.audio:
                     await self._open_track(attached.device.serial, attached.device.name)
-            await self._write_journal(self.take)
             self._writer_stop.clear()
             self._writer = asyncio.create_task(self._write_loop(), name="recorder-writer")
             log.info(
@@ -507,8 +506,7 @@ class Recorder:
             device=serial,
             capture_time=take.started_at,
         )
-        if self.take is take and take.ended_at is None and len(take.tracks) > 1:
-            await self._write_journal(take)  # joined mid-take (the first tracks: start_take)
+        await self._write_journal(take)  # before a sample is written, the journal lists it
         self._emit({"type": "track_opened", "track": track.to_json()})
         return track
 

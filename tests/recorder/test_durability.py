@@ -108,11 +108,13 @@ async def test_a_power_cut_mid_take_leaves_valid_tracks_that_upload_after_the_re
     tmp_path: Path,
 ) -> None:
     rng = random.Random(14)
-    attach(rig, "NM-1", "Boom")
-    attach(rig, "NM-2", "Lav")
-    await until(lambda: len(rig.channels.available()) == 2, within=10)
     take = await rig.recorder.start_take(scene="9")
     start = take.start_position
+    # Both microphones arrive once the take is rolling: their tracks are noted all the same.
+    attach(rig, "NM-1", "Boom")
+    attach(rig, "NM-2", "Lav")
+    await until(lambda: len(take.tracks) == 2 and all(t.file_id for t in take.tracks.values()))
+    await until(lambda: len(rig.channels.available()) == 2, within=10)
     await play(rig, start, start + int(3.55 * RATE), ["NM-1", "NM-2"])
     tracks = sorted(take.tracks.values(), key=lambda t: t.index)
     durable = {t.serial: t.durable_size for t in tracks}
