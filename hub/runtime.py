@@ -89,6 +89,9 @@ class Hub:
             sample_rate=rec.sample_rate,
             default_scene=rec.default_scene,
             stop_grace_s=rec.stop_grace_s,
+            fsync_interval_s=rec.fsync_interval_s,
+            position_tolerance_s=rec.position_tolerance_s,
+            min_free_minutes=rec.min_free_minutes,
             project=lambda: (
                 self.session.credentials.project_name if self.session.credentials else None
             ),
@@ -183,6 +186,9 @@ class Hub:
         self.connectivity.start()
         if presence:
             await self.presence.start()
+        # A take cut short by a power cut or a kill: its tracks made valid before the uploader
+        # queues them.
+        await self.recorder.recover()
         await self.uploader.start()
         await self.channels.start()
         await self.recorder.start()

@@ -151,6 +151,27 @@ class RecorderSettings(_Section):
         description="After stop, how long samples still in flight from microphones are awaited.",
     )
     default_scene: str = Field(default="1", min_length=1, description="Scene of the first take.")
+    fsync_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="How often each track is forced to disk (fsync); the uploader only sends "
+        "bytes that are on disk, so this is also how far behind the real-time upload may lag.",
+    )
+    position_tolerance_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How far a microphone's sample positions may disagree with the hub's clock "
+        "before a jump is a discontinuity (bounded, never filled with silence) and a source "
+        "running ahead is cut off as faster than real time.",
+    )
+    min_free_minutes: float = Field(
+        default=10.0,
+        ge=0,
+        description="A take refuses to start without disk room for this many minutes of every "
+        "track (0: no check).",
+    )
 
     @field_validator("timecode_rate")
     @classmethod

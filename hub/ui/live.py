@@ -477,10 +477,20 @@ def _recording(status: Status, now: float) -> _Section | None:
                     f"{dropouts} dropout{'' if dropouts == 1 else 's'}",
                     style="bold red" if dropouts else "green",
                 ),
-                Text(clean(track.get("error")), style="red") if track.get("error") else "",
+                _track_note(track),
             )
         )
     return section
+
+
+def _track_note(track: dict[str, Any]) -> Text | str:
+    """A failed write in red; a microphone the hub stopped trusting (cut off, position jumps)
+    in yellow."""
+    if track.get("error"):
+        return Text(clean(track.get("error")), style="red")
+    if track.get("warning"):
+        return Text(clean(track.get("warning")), style="yellow")
+    return ""
 
 
 def _devices(status: Status) -> _Section | None:
@@ -942,6 +952,8 @@ class PlainLog:
                 if last.get("seconds") is not None:
                     line += f", {float(last['seconds']):.2f} s"
                 line += f", {len(tracks)} tracks, {dropouts} dropouts"
+                if last.get("failure"):
+                    line += f"; it stopped by itself: {last['failure']}"
             out.append(line)
         if take:
             tracks = take.get("tracks") or []

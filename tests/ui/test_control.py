@@ -24,6 +24,7 @@ from c2c_hub.settings import (
     RecorderSettings,
     StorageSettings,
 )
+from c2c_hub.subdevices import AudioFormat, SubDevice
 from c2c_hub.ui.control import TOKEN_FILE, ControlServer, Guard, attach_control, routes
 
 
@@ -136,3 +137,21 @@ async def test_the_event_stream_sends_status_and_events_as_they_happen(
     await asyncio.wait_for(reader, 10)
     assert seen[0][0] == "status" and "uploads" in seen[0][1]
     assert any(k == "upload" and e.get("type") == "file" for k, e in seen)
+
+
+async def test_a_take_without_disk_room_is_refused_with_the_reason(hub: Hub) -> None:
+    """``POST /takes/start`` (``c2c-hub record start``) says why: 409 and how much is needed."""
+    mic = SubDevice("NM-1", "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13", "Boom", audio=AudioFormat())
+    assert hub.devices.attach("test:feed", mic)
+    hub.recorder.min_free_minutes = 10**9  # more than any disk holds
+    async with httpx.AsyncClient(base_url=base(hub), timeout=5) as http:
+        refused = await http.post("/takes/start", json={})
+        assert refused.status_code == 409
+        error = refused.json()["error"]
+        assert "not enough room to record" in error and "1 track(s)" in error
+        assert "recorder.min_free_minutes" in error
+        assert hub.recorder.take is None
+        hub.recorder.min_free_minutes = 0
+        started = await http.post("/takes/start", json={})
+        assert started.status_code == 200 and len(started.json()["tracks"]) == 1
+        assert (await http.post("/takes/stop")).status_code == 200

@@ -266,6 +266,14 @@ def test_recording_shows_the_take_its_tracks_channels_and_the_press() -> None:
     assert "Good take" in text and "01:02:12:05" in text and "45 ms" in text and "sent" in text
 
 
+def test_a_microphone_the_hub_stopped_trusting_is_shown_on_its_track() -> None:
+    status = _recording()
+    plant = status["recorder"]["take"]["tracks"][3]
+    plant["warning"] = "sending faster than real time (20.0x real time): cut off"
+    text = _screen(status, width=160)
+    assert "faster than real time" in text
+
+
 def test_idle_shows_the_next_take() -> None:
     text = _screen(_base())
     assert "Recorder idle" in text and "scene 12A take 3" in text

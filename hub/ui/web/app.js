@@ -995,6 +995,7 @@
       detail += ` · ${track.dropouts} dropouts (${silence} of silence)`;
     }
     if (track.error) detail += ` · ${track.error}`;
+    else if (track.warning) detail += ` · ${track.warning}`;
     setText(p.detail, detail);
   }
 
