@@ -15,7 +15,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -150,6 +158,11 @@ class RecorderSettings(_Section):
         description="After stop, how long samples still in flight from microphones are awaited.",
     )
     default_scene: str = Field(default="1", min_length=1, description="Scene of the first take.")
+    group: str | None = Field(
+        default=None,
+        description="Group (name or gid) given read access to the recordings (the sound team's); "
+        "folders 0750 and files 0640 either way, never readable by others.",
+    )
 
     @field_validator("timecode_rate")
     @classmethod
@@ -166,10 +179,42 @@ class ControlSettings(_Section):
     enabled: bool = Field(default=True, description="Serve the control API and web page on TCP.")
     host: str = Field(
         default="127.0.0.1",
-        description="Address to listen on. Loopback needs no token; any wider bind requires the "
-        "access token in <data_dir>/control-token on every request.",
+        description="Address to listen on. Every request needs the access token "
+        "(<data_dir>/control-token) or a login made with the code on the hub's screen; beyond "
+        "loopback, give tls_cert/tls_key so that they do not cross the network in clear.",
     )
     port: int = Field(default=8765, ge=0, le=65535, description="TCP port (0: any free port).")
+    tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) to serve HTTPS with; needs tls_key. Plain HTTP "
+        "without it.",
+    )
+    tls_key: Path | None = Field(
+        default=None, description="PEM private key of tls_cert (keep it owner-only)."
+    )
+    operators_group: str | None = Field(
+        default=None,
+        description="Group (name or gid) whose members may use the control socket besides the "
+        "hub's owner and root; the socket and data directory are opened to it (0660, 0710).",
+    )
+    upload_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders, besides recorder.directory, whose regular files the control API "
+        "may queue for upload; any other path is refused.",
+    )
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _pem_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ControlSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both, or neither")
+        return self
 
 
 class PluginSettings(_Section):
