@@ -89,6 +89,7 @@ class Hub:
             sample_rate=rec.sample_rate,
             default_scene=rec.default_scene,
             stop_grace_s=rec.stop_grace_s,
+            group=rec.group,
             project=lambda: (
                 self.session.credentials.project_name if self.session.credentials else None
             ),

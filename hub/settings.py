@@ -10,6 +10,7 @@ never echoes a secret's value.
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 from pathlib import Path
@@ -163,6 +164,16 @@ class RecorderSettings(_Section):
         description="Group (name or gid) given read access to the recordings (the sound team's); "
         "folders 0750 and files 0640 either way, never readable by others.",
     )
+
+    @field_validator("group")
+    @classmethod
+    def _group_exists(cls, value: str | None) -> str | None:
+        if value is not None and not value.isdigit():
+            try:
+                grp.getgrnam(value)
+            except KeyError:
+                raise ValueError(f"no such group: {value!r}") from None
+        return value
 
     @field_validator("timecode_rate")
     @classmethod

@@ -20,9 +20,12 @@ disk.
 from __future__ import annotations
 
 import asyncio
+import grp
 import json
 import logging
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,8 +138,10 @@ class Recorder:
         stop_grace_s: float = 0.25,
         flush_s: float = 0.1,
         project: Callable[[], str | None] = lambda: None,
+        group: str | None = None,
     ) -> None:
         self.devices = devices
+        self.group = recordings_gid(group)
         self.uploader = uploader
         self.directory = directory
         self.clock = clock
@@ -226,7 +231,7 @@ class Recorder:
             directory = self.directory / _folder(scene, number)
             if directory.exists() and any(directory.iterdir()):
                 raise TakeError(f"{directory} already holds files; pick another take number")
-            await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(make_recordings_dirs, self.directory, directory, self.group)
             self._numbering["scene"] = scene
             self._numbering["takes"][scene] = max(
                 number, int(self._numbering["takes"].get(scene, 0))
@@ -406,6 +411,34 @@ class Recorder:
             "take": self.take.to_json() if self.take is not None else None,
             "last_take": self.last_take.to_json() if self.last_take is not None else None,
         }
+
+
+FOLDER_MODE = 0o750  # the owner writes, the group reads and lists, nobody else
+
+
+def recordings_gid(group: str | None) -> int | None:
+    """The gid of ``recorder.group`` (a name or a number), None when unset."""
+    if not group:
+        return None
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ValueError(f"recorder.group: no such group {group!r}") from None
+
+
+def make_recordings_dirs(root: Path, take_dir: Path, gid: int | None) -> None:
+    """Create the take's folder; the recordings folder and it are 0750 (owner and group).
+
+    With a group, both folders belong to it and carry the set-group-ID bit, so every track file
+    created in them (0640, :data:`~c2c_hub.recorder.wav.TRACK_MODE`) is the group's too.
+    """
+    take_dir.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    for folder in (root, take_dir):
+        if gid is not None:
+            os.chown(folder, -1, gid)
+        os.chmod(folder, FOLDER_MODE | (stat.S_ISGID if gid is not None else 0))
 
 
 def _open_assembler(info: TrackInfo) -> TrackAssembler:
