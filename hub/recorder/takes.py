@@ -36,11 +36,11 @@ import numpy as np
 from c2c_hub.clock import Clock
 from c2c_hub.device_models import DeviceKind
 from c2c_hub.devices import DeviceChange, DeviceRegistry
+from c2c_hub.private_files import write_private
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
 from c2c_hub.timecode import TimecodeClock
-from c2c_hub.tokens import write_private
 from c2c_hub.uploader import Uploader
 
 log = logging.getLogger(__name__)

@@ -71,9 +71,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from c2c_hub.logs import register_secret
+from c2c_hub.private_files import write_private
 from c2c_hub.settings import ControlSettings
 from c2c_hub.tasks import cancel_and_wait
-from c2c_hub.tokens import write_private
 from c2c_hub.ui import bodies
 from c2c_hub.ui.access import (
     LOOPBACK_NAMES,
