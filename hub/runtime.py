@@ -26,7 +26,6 @@ from c2c_hub.device_models import DeviceModelRegistry
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.frameio import FrameioClient, make_http_client
 from c2c_hub.identity import resolve_client_id
-from c2c_hub.keys import KeyUnavailable, choose_provider
 from c2c_hub.logs import register_secret
 from c2c_hub.pairing import Pairing, PairingUpdate
 from c2c_hub.plugin import PluginHost, route_file
@@ -40,7 +39,7 @@ from c2c_hub.status import build_status, write_status
 from c2c_hub.subdevices import QueuedFile, RouteRule
 from c2c_hub.tasks import cancel_and_wait
 from c2c_hub.timecode import FrameRate, TimecodeClock
-from c2c_hub.tokens import TokenStore, TokenStoreError, ensure_private_dir
+from c2c_hub.tokens import ensure_private_dir, open_token_store
 from c2c_hub.uploader import Uploader, guess_filetype
 from c2c_hub.uploader.progress import EventStream
 from c2c_hub.uploader.queue import QUEUE_FILE
@@ -59,12 +58,7 @@ class Hub:
         self.http = make_http_client(self.settings.frameio)
         self.client = FrameioClient.from_settings(self.settings.frameio, self.http)
         storage = self.settings.storage
-        credentials = self.data_dir / "credentials"
-        try:
-            keys = choose_provider(credentials, storage.key_provider, storage.key_file)
-        except KeyUnavailable as exc:
-            raise TokenStoreError(f"no key for the stored credentials: {exc}") from None
-        self.store = TokenStore(credentials, keys)
+        self.store = open_token_store(self.data_dir, storage.key_provider, storage.key_file)
         self.session = Session(self.client, self.store, self.settings.frameio, clock=self.clock)
         self.connectivity = ConnectivityMonitor(self.client, clock=self.clock)
         self.presence = Presence(self.session, self.settings.frameio, clock=self.clock)

@@ -142,3 +142,15 @@ class TokenStore:
         """Forget the credentials (the key stays, it protects nothing by itself)."""
         self.path.unlink(missing_ok=True)
         fsync_dir(self.directory)
+
+
+def open_token_store(
+    data_dir: Path, provider: str = "auto", key_file: Path | None = None
+) -> TokenStore:
+    """The hub's token store in ``data_dir/credentials``, its key from ``storage.key_provider``."""
+    credentials = data_dir / "credentials"
+    try:
+        keys = choose_provider(credentials, provider, key_file)
+    except KeyUnavailable as exc:
+        raise TokenStoreError(f"no key for the stored credentials: {exc}") from None
+    return TokenStore(credentials, keys)

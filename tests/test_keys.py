@@ -24,6 +24,7 @@ from c2c_hub.keys import (
     SecretServiceKey,
     SystemdCredentialKey,
     choose_provider,
+    default_key_file,
 )
 from c2c_hub.settings import (
     CLIENT_ID_CREDENTIAL,
@@ -73,8 +74,7 @@ def test_auto_takes_the_systemd_credential_and_nothing_lands_beside_the_tokens(
     TokenStore(store_dir, provider).save(creds())
     assert TokenStore(store_dir, choose_provider(store_dir)).load() == creds()
     assert [p.name for p in store_dir.iterdir()] == [CREDENTIALS_FILE]
-    config_home = Path(os.environ["XDG_CONFIG_HOME"])
-    assert not any(p.suffix == ".key" for p in files_under(config_home / "c2c-hub"))
+    assert not default_key_file(store_dir).exists(), "no key file was made either"
     # Without the service's credential (a copied SD card, another service) the tokens stay shut.
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
     with pytest.raises(TokenStoreError, match="cannot be decrypted"):
