@@ -526,6 +526,7 @@ class Presence:
         ws = await connect(
             socket_url(self.settings, token),
             ssl=self._ssl,
+            proxy=None,  # direct to Frame.io: never a proxy from the environment
             ping_interval=None,  # Phoenix heartbeats do liveness
             open_timeout=self.config.open_timeout,
             close_timeout=self.config.close_timeout,

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import grp
 import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,13 +49,13 @@ import numpy as np
 from c2c_hub.clock import Clock
 from c2c_hub.devices import DeviceChange, DeviceRegistry
 from c2c_hub.errors import HubError
+from c2c_hub.private_files import write_private
 from c2c_hub.recorder.guard import SourceGuard
 from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
 from c2c_hub.timecode import TimecodeClock
-from c2c_hub.tokens import write_private
 from c2c_hub.uploader import Uploader
 
 log = logging.getLogger(__name__)
@@ -194,8 +196,10 @@ class Recorder:
         position_tolerance_s: float = 2.0,
         min_free_minutes: float = 10.0,
         project: Callable[[], str | None] = lambda: None,
+        group: str | None = None,
     ) -> None:
         self.devices = devices
+        self.group = recordings_gid(group)
         self.uploader = uploader
         self.directory = directory
         self.clock = clock
@@ -334,7 +338,7 @@ class Recorder:
             directory = self.directory / _folder(scene, number)
             if directory.exists() and any(directory.iterdir()):
                 raise TakeError(f"{directory} already holds files; pick another take number")
-            await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(make_recordings_dirs, self.directory, directory, self.group)
             await asyncio.to_thread(self._check_room, directory)
             self._numbering["scene"] = scene
             self._numbering["takes"][scene] = max(
@@ -665,6 +669,34 @@ class Recorder:
             "last_take": self.last_take.to_json() if self.last_take is not None else None,
             "recovered": [r.describe() for r in self.recovered],
         }
+
+
+FOLDER_MODE = 0o750  # the owner writes, the group reads and lists, nobody else
+
+
+def recordings_gid(group: str | None) -> int | None:
+    """The gid of ``recorder.group`` (a name or a number), None when unset."""
+    if not group:
+        return None
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ValueError(f"recorder.group: no such group {group!r}") from None
+
+
+def make_recordings_dirs(root: Path, take_dir: Path, gid: int | None) -> None:
+    """Create the take's folder; the recordings folder and it are 0750 (owner and group).
+
+    With a group, both folders belong to it and carry the set-group-ID bit, so every track file
+    created in them (0640, :data:`~c2c_hub.recorder.wav.TRACK_MODE`) is the group's too.
+    """
+    take_dir.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    for folder in (root, take_dir):
+        if gid is not None:
+            os.chown(folder, -1, gid)
+        os.chmod(folder, FOLDER_MODE | (stat.S_ISGID if gid is not None else 0))
 
 
 def _open_assembler(info: TrackInfo) -> TrackAssembler:

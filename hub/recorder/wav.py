@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 ORIGINATOR: Final = "c2c-hub"
+TRACK_MODE: Final = 0o640  # the owner writes, the sound team's group reads, nobody else
 WAVE_FORMAT_PCM: Final = 0x0001
 WAVE_FORMAT_EXTENSIBLE: Final = 0xFFFE
 # KSDATAFORMAT_SUBTYPE_PCM, 00000001-0000-0010-8000-00aa00389b71, as stored in a WAV file.
@@ -367,7 +368,15 @@ class BwfWriter:
             raise RuntimeError(f"{self.info.path}: already opened (a writer writes one file once)")
         info = self.info
         layout = _layout(info, info.origination or datetime.now())
-        fh = open(info.path, "wb" if self.overwrite else "xb")
+        # Owner and group only (0640), whatever the umask: recordings are the production's.
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if self.overwrite else os.O_EXCL)
+        fd = os.open(info.path, flags, TRACK_MODE)
+        try:
+            os.fchmod(fd, TRACK_MODE)
+        except BaseException:
+            os.close(fd)
+            raise
+        fh = os.fdopen(fd, "wb")
         try:
             fh.write(layout.header)
             if self.fsync or self.durable:

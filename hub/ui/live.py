@@ -308,6 +308,20 @@ def _header(status: Status, now: float, width: int) -> list[Text]:
     return lines
 
 
+def _web_line(status: Status) -> Text | None:
+    """Where the web page is, and the login code that lets a browser in (this screen only)."""
+    url = (status.get("control") or {}).get("url")
+    code = status.get("login_code")
+    if not url or not code:
+        return None
+    return _line(
+        _label("Web page"),
+        (clean(url), "bold"),
+        "  login code ",
+        (spaced_code(clean(code)), "bold cyan"),
+    )
+
+
 def _network_line(status: Status) -> Text:
     net = status.get("network") or {}
     link = net.get("link") or {}
@@ -727,6 +741,10 @@ class _Screen:
             used += len(console.render_lines(panel, options.reset_height(), pad=False))
             top.append(_network_line(status))
             used += 1
+        web = _web_line(status)
+        if web is not None:
+            top.append(web)
+            used += 1
         blocks: list[Block] = []
         if pairing.get("state") in PAIRED_STATES:
             blocks.append(_uploads(status, now))
@@ -1122,6 +1140,11 @@ class LiveView:
         if flow.get("step") is None and self._flow is not None:
             status["pairing_flow"] = self._flow  # a flow the hub does not run itself (the demo)
         status["messages"] = list(self._capture.messages)[-5:]
+        control = self.hub.attached("control") if self.hub is not None else None
+        login_code = getattr(control, "login_code", None)
+        if callable(login_code) and not self.plain:
+            # Only on the hub's own screen: never in the status the API serves, never a log line.
+            status["login_code"] = login_code()
         self._rates.annotate(status, time.monotonic())
         return status
 

@@ -103,3 +103,36 @@ async def test_take_numbers_carry_on_and_bad_commands_are_refused(rig: Rig) -> N
         timecode=rig.recorder.timecode,
     )
     assert (again.scene, again.next_take_number()) == ("7", 3)
+
+
+@pytest.mark.parametrize("group", [None, 65534])
+async def test_recordings_are_readable_by_owner_and_group_only(rig: Rig, group: int | None) -> None:
+    """Folders 0750 and tracks 0640 whatever the umask; with ``recorder.group`` the sound
+    team's group owns them (set-group-ID folders hand the group to every new track)."""
+    import os
+    import stat
+
+    rig.recorder.group = group
+    old = os.umask(0o022)  # the usual umask made 0644 files and 0755 folders
+    try:
+        attach(rig, "NM-1", "Boom")
+        await until(lambda: len(rig.channels.available()) == 1, within=10)
+        take = await rig.recorder.start_take(scene="7")
+        rig.feed("NM-1", take.start_position, take.start_position + RATE // 2, 440.0)
+        rig.clock.advance(0.5)
+        done = await rig.recorder.stop_take()
+    finally:
+        os.umask(old)
+    tracks = list(done.tracks.values())
+    assert tracks
+    for folder in (rig.directory, done.directory):
+        mode = folder.stat().st_mode
+        assert stat.S_IMODE(mode) & 0o777 == 0o750, (folder, oct(mode))
+        assert bool(mode & stat.S_ISGID) == (group is not None)
+        if group is not None:
+            assert folder.stat().st_gid == group
+    for track in tracks:
+        info = track.path.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o640, (track.path, oct(info.st_mode))
+        if group is not None:
+            assert info.st_gid == group

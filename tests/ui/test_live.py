@@ -571,3 +571,39 @@ def test_c2c_hub_run_in_a_real_terminal(
         time.sleep(0.1)
     assert rc_file.exists(), _capture(tmux)
     assert rc_file.read_text().strip() == "0"
+
+
+async def test_the_login_code_is_on_the_hub_screen_only(
+    emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
+) -> None:
+    from c2c_hub.runtime import Hub
+    from c2c_hub.settings import (
+        ControlSettings,
+        HubSettings,
+        PluginSettings,
+        RecorderSettings,
+        StorageSettings,
+    )
+    from c2c_hub.ui.control import ControlServer, attach_control
+
+    settings = HubSettings(
+        frameio=frameio_settings,
+        storage=StorageSettings(data_dir=tmp_path / "hub"),
+        recorder=RecorderSettings(directory=tmp_path / "recordings"),
+        plugins=PluginSettings(allow=[]),
+        control=ControlSettings(port=0),
+    )
+    async with Hub(settings) as hub:
+        control = attach_control(hub)
+        assert isinstance(control, ControlServer)
+        await hub.start(status_file=False, plugins=False, presence=False)
+        code = control.login_code()
+        assert code is not None
+        screen = LiveView(hub, console=Console(file=io.StringIO()), plain=False)
+        shown = _screen(screen.snapshot(), width=100, height=30)
+        assert f"login code {code[:3]} {code[3:]}" in shown
+        assert str(control.url) in shown
+        lines: list[str] = []
+        plain = LiveView(hub, console=Console(file=io.StringIO()), write=lines.append)
+        assert plain.plain and "login_code" not in plain.snapshot()
+        assert code not in json.dumps(hub.status())

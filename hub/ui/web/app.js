@@ -1029,7 +1029,24 @@
   }
 
   // ================================================================ controls
+  async function logIn(event) {
+    event.preventDefault();
+    const value = $("login-code").value.trim();
+    const body = /^[0-9 -]+$/.test(value) ? { code: value } : { token: value };
+    try {
+      await api("POST", "/login", body);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) setAuthProblem(true, err.message);
+      return;
+    }
+    $("login-code").value = "";
+    connect();
+    refreshStatus();
+    refreshFiles();
+  }
+
   function wire() {
+    $("login-form").addEventListener("submit", logIn);
     $("alert-close").addEventListener("click", () => show($("alert"), false));
     $("pair-start").addEventListener("click", (e) =>
       act(e.currentTarget, "Pair", () => api("POST", "/pairing/start")),
@@ -1108,13 +1125,9 @@
   }
 
   function start() {
-    // A token on the URL has done its job (the hub set a cookie): keep it out of the address
-    // bar, the history and any screenshot of this page.
-    const url = new URL(window.location.href);
-    if (url.searchParams.has("token")) {
-      url.searchParams.delete("token");
-      window.history.replaceState(null, "", url.pathname + url.search + url.hash);
-    }
+    const host = window.location.hostname;
+    const loopback = host === "localhost" || host === "[::1]" || host.startsWith("127.");
+    show($("plain-http"), window.location.protocol === "http:" && !loopback);
     wire();
     connect();
     refreshStatus();
