@@ -147,11 +147,21 @@ def test_api_fault_counts_down(api: httpx.Client, emulator: EmulatorHandle) -> N
     [
         {"target": "database"},
         {"target": "api", "kind": "explode"},
-        {"target": "api", "kind": "reset"},
+        {"target": "part", "kind": "huge"},
+        {"target": "part", "kind": "malformed"},
+        {"target": "api", "kind": "status", "size": 10},
         {"target": "api", "status": 200},
         {"target": "api", "count": 0},
     ],
-    ids=["target", "kind", "reset-on-api", "status-200", "count-0"],
+    ids=[
+        "target",
+        "kind",
+        "huge-on-part",
+        "malformed-on-part",
+        "size-not-huge",
+        "status-200",
+        "count-0",
+    ],
 )
 def test_fault_refuses_a_bad_description(emulator: EmulatorHandle, spec: dict[str, Any]) -> None:
     target = spec.pop("target")
