@@ -227,6 +227,7 @@ class Presence:
         self._kick = asyncio.Event()
         self._force = asyncio.Event()
         self._confirm = asyncio.Event()
+        self._confirm_reason: str | None = None
         self._kick_reason: str | None = None
         self._seen_token: str | None = None
         self._seen_identity: ProjectDevice | None = None
@@ -370,6 +371,8 @@ class Presence:
             if self.lost_at is not None:
                 self.outages.append(now - self.lost_at)
                 self.lost_at = None
+                # Pushes sent while the socket was down are lost: read the status once now.
+                self._ask_identity("reconnect")
         elif old is PresenceState.JOINED:
             self.connected_since = None
             self.unjoined_since = now
@@ -386,6 +389,11 @@ class Presence:
                 listener(self)
             except Exception:
                 log.exception("presence listener failed")
+
+    def _ask_identity(self, reason: str) -> None:
+        """News: the identity poller asks ``/v2/devices/me`` now (coalesced with other news)."""
+        self._confirm_reason = self._confirm_reason or reason
+        self._confirm.set()
 
     def _wake(self, reason: str, *, force: bool) -> None:
         self._kick_reason = reason
@@ -624,7 +632,7 @@ class Presence:
             self.events += 1
             self.last_event = str(payload)
             log.info("presence: status_updated %r; confirming with /v2/devices/me", payload)
-            self._confirm.set()
+            self._ask_identity("status_updated")
         elif topic == sock.topic and event in ("phx_close", "phx_error"):
             raise ChannelClosed(f"the server sent {event} for {topic}")
 
@@ -665,28 +673,32 @@ class Presence:
             self._notify()
 
     async def _poll_identity(self) -> None:
-        """``/v2/devices/me`` when an event asks, and at most once per ``me_poll_interval``."""
+        """``/v2/devices/me`` at once when news asks (a ``status_updated`` push, a rejoin after
+        a loss), else when the session's gate next allows a plain call (once a minute)."""
         while True:
-            if not self._confirm.is_set() and self.last_me_at is not None:
-                # due a poll interval after the last answer, whoever asked (the session too)
-                wait = self.last_me_at + self.config.me_poll_interval - self.clock.now()
+            if not self._confirm.is_set():
+                wait = self.session.identity_gate.due_at() - self.clock.now()
                 if wait > 0:
                     await self._first(
                         ("poll-wait", self.clock.sleep(wait)), ("confirm", self._confirm.wait())
                     )
-                    continue  # look again: an answer may have come meanwhile
+                    continue  # look again: another part may have asked meanwhile
+            reason = self._confirm_reason if self._confirm.is_set() else None
             self._confirm.clear()
+            self._confirm_reason = None
             self.me_calls += 1
             try:
-                # refresh_identity is session.call(client.me) plus keeping the session's copy
+                # refresh_identity asks through the session's gate and keeps the session's copy
                 # (and the stored project) current; its listeners call _apply_identity.
-                device = await self.session.refresh_identity()
+                device = await self.session.refresh_identity(reason)
             except NeedsPairing:
-                self.last_me_at = self.clock.now()
+                await self._first(
+                    ("poll-wait", self.clock.sleep(self.config.me_poll_interval)),
+                    ("confirm", self._confirm.wait()),
+                )
                 continue
             except FrameioError as exc:
                 self.last_me_error = _describe(exc)
-                self.last_me_at = self.clock.now()
                 log.warning("presence: /v2/devices/me failed: %s", self.last_me_error)
                 continue
             self.last_me_error = None

@@ -8,7 +8,10 @@
   before it is used (:mod:`c2c_hub.tokens`). A rejected refresh, or a lost answer whose retry is
   rejected, moves the session to ``needs_pairing``: callers get :class:`NeedsPairing`, and the
   hub shows it, instead of retrying forever.
-- After pairing and after every refresh the session asks ``/v2/devices/me`` again.
+- After pairing and after every refresh the session asks ``/v2/devices/me`` again. Every
+  ``/v2/devices/me`` of the hub goes through :meth:`Session.refresh_identity`, which asks
+  through one :class:`~c2c_hub.identity_gate.IdentityGate`: one call in flight, one a minute,
+  except once right after news (a ``status_updated`` push, a 409, a token refresh, a reconnect).
 
 Listeners (:meth:`Session.on_change`) hear of every change of token or state, so presence can
 reconnect at once after a refresh.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -38,6 +42,7 @@ from c2c_hub.frameio import (
     ProjectDevice,
     TokenSet,
 )
+from c2c_hub.identity_gate import IdentityGate
 from c2c_hub.logs import register_secret
 from c2c_hub.settings import FrameioSettings
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
@@ -46,6 +51,9 @@ from c2c_hub.tokens import Credentials, PairingState, TokenStore
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_IN_IDENTITY_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "in_identity_call", default=False
+)
 REFRESH_TOKEN_LIFETIME = 14 * 24 * 3600
 Listener = Callable[["Session"], None]
 
@@ -81,6 +89,9 @@ class Session:
         self._wake = asyncio.Event()
         self.refreshes = 0
         self.last_error: str | None = None
+        self.identity_gate = IdentityGate(
+            self._fetch_identity, lambda: self.identity, self.clock, unsent=(NeedsPairing,)
+        )
 
     # ------------------------------------------------------------------ state
     @property
@@ -151,6 +162,7 @@ class Session:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        await self.identity_gate.stop()
 
     # ------------------------------------------------------------------ pairing
     async def adopt(self, tokens: TokenSet) -> ProjectDevice:
@@ -165,8 +177,9 @@ class Session:
             obtained_at=now,
         )
         self.store.save(credentials)
+        self.identity = None  # it was another pairing's
         self._set(credentials)
-        return await self.refresh_identity()
+        return await self.refresh_identity("pairing")
 
     async def unpair(self) -> None:
         """Revoke the tokens at Frame.io (best effort) and wipe them here."""
@@ -256,8 +269,9 @@ class Session:
             self.last_error = None
             self._set(fresh)
             log.info("access token refreshed")
-        with contextlib.suppress(FrameioError, NeedsPairing):
-            await self.refresh_identity()
+        if not _IN_IDENTITY_CALL.get():  # else the /me that hit the 401 is retried: it is the one
+            with contextlib.suppress(FrameioError, NeedsPairing):
+                await self.refresh_identity("token_refresh")
 
     def _needs_pairing(self, creds: Credentials, reason: str) -> None:
         failed = creds.with_state(PairingState.NEEDS_PAIRING, reason)
@@ -267,8 +281,16 @@ class Session:
         log.error("pairing needed: %s", reason)
         raise NeedsPairing(reason)
 
-    async def refresh_identity(self) -> ProjectDevice:
-        """``GET /v2/devices/me``; remembers the project (keyed by id) for status and restarts."""
+    async def refresh_identity(self, reason: str | None = None) -> ProjectDevice:
+        """``GET /v2/devices/me`` through the gate: at most one in flight and one a minute, except
+        once right after news (``reason``: see :data:`~c2c_hub.identity_gate.NEWS`). Within the
+        minute, a plain ask gets the last answer."""
+        return await self.identity_gate.ask(reason)
+
+    async def _fetch_identity(self) -> ProjectDevice:
+        """One ``GET /v2/devices/me``; remembers the project (keyed by id) for status and
+        restarts."""
+        _IN_IDENTITY_CALL.set(True)  # this task's context only (the gate runs it as a task)
         device = await self.call(self.client.me)
         self.identity = device
         creds = self._credentials

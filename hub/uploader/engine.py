@@ -32,7 +32,7 @@ import httpx
 
 from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.connectivity import ConnectivityMonitor
-from c2c_hub.frameio import ApiError, TransportError, TransportTimeout, plan_parts
+from c2c_hub.frameio import ApiError, FrameioError, TransportError, TransportTimeout, plan_parts
 from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 from c2c_hub.uploader.errors import FileProblem, NothingToSend
@@ -92,7 +92,7 @@ class UploadConfig:
     basic_part_size: int | None = None  # ask for parts of this size; None: Frame.io decides (R8)
     realtime_part_size: int = MIN_PART  # parts of a growing file (>= 5 MiB)
     realtime_poll_s: float = 0.2  # how often a growing file's size is read
-    pause_poll_s: float = 15.0  # after a confirmed 409 (no presence): ask /me this often
+    pause_poll_s: float = 60.0  # after a confirmed 409 (no presence): ask /me this often
     throughput_window_s: float = 10.0
     max_recreates: int = 3  # basic assets re-created for expired URLs, in a row
     # A file whose sub-device is gone (not attached at all) waits this long for it to come
@@ -286,14 +286,16 @@ class Uploader:
     async def _confirm_pause(self) -> None:
         """After a 409: is the device paused now? If so, hold new starts until it is not."""
         try:
-            device = await self.session.call(self.session.client.me)
-        except (ApiError, TransportError, NeedsPairing) as exc:
+            device = await self.session.refresh_identity("conflict")  # news: asked at once
+        except (FrameioError, NeedsPairing) as exc:
             log.info("could not confirm the pause (%s)", exc)
             return
         if device.paused and not self._server_paused:
             self._server_paused = True
             self._pause_changed()
-            if self._pause_poll is None or self._pause_poll.done():
+            notifies = self._pause_source is not None and not self._pause_polled
+            # A source that notifies (presence) reads /me itself and tells us of the resume.
+            if not notifies and (self._pause_poll is None or self._pause_poll.done()):
                 self._pause_poll = asyncio.create_task(self._poll_pause(), name="uploader-pause")
 
     async def _poll_pause(self) -> None:
