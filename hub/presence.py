@@ -10,7 +10,8 @@ What it does (seed 001, rulings R1 and R3; ``docs/presence.md`` explains it at l
 - Reconnects with capped, jittered exponential backoff (``tenacity.wait_exponential_jitter``).
   :meth:`Presence.network_changed` and a new access token (``Session.on_change``) cut the
   backoff short; :meth:`Presence.network_changed` also replaces a joined socket at once (it may be
-  bound to the network that just went away).
+  bound to the network that just went away). :meth:`Presence.frameio_back` (``/health`` well
+  again) only cuts a backoff short: a flapping ``/health`` never drops a joined socket.
 - A 403 at the upgrade (expired or revoked token) refreshes the token once, then reconnects at
   once; :class:`~c2c_hub.session.NeedsPairing` parks presence in ``NEEDS_PAIRING`` until the session
   changes.
@@ -289,6 +290,11 @@ class Presence:
     def network_changed(self) -> None:
         """The connectivity monitor saw the network change: reconnect now, skip any backoff."""
         self._wake("network changed", force=True)
+
+    def frameio_back(self) -> None:
+        """Frame.io answers again: a waiting reconnect goes now. A joined socket stays: its
+        heartbeats say it works, whatever ``/health`` said meanwhile."""
+        self._wake("Frame.io is reachable again", force=False)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything status output shows about presence (JSON-ready; never a token)."""
