@@ -256,7 +256,9 @@ class ChannelManager:
         while True:
             self._wake.clear()
             if not self.session.paired:
-                self.state = "waiting for pairing"
+                creds = self.session.credentials
+                reason = creds.reason if creds is not None else None
+                self.state = f"waiting for pairing ({reason})" if reason else "waiting for pairing"
                 await self._wake.wait()
                 continue
             try:

@@ -4,6 +4,10 @@
   (6 h of 8 by default), well before it expires, with jittered backoff on transient failures.
 - Every API call goes through :meth:`Session.call`: a 401 causes one refresh and one retry.
   Concurrent callers that hit a 401 with the same token share that one refresh.
+- A device removed from its project or revoked in Frame.io (a refresh answered
+  ``invalid_grant``, or ``/v2/devices/me`` refused with 403 even with a fresh token) is shown as
+  such (:data:`REMOVED`) and parks the session in ``needs_pairing``, never retried as a network
+  error.
 - A refresh token is single-use: the intent is stored before it is spent, the answer is stored
   before it is used (:mod:`c2c_hub.tokens`). A rejected refresh, or a lost answer whose retry is
   rejected, moves the session to ``needs_pairing``: callers get :class:`NeedsPairing`, and the
@@ -25,7 +29,7 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from tenacity import wait_exponential_jitter
 
@@ -33,6 +37,7 @@ from c2c_hub.backoff import backoff_delay
 from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.frameio import (
     AuthError,
+    ErrorShape,
     FrameioClient,
     FrameioError,
     InvalidClient,
@@ -55,6 +60,10 @@ _IN_IDENTITY_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "in_identity_call", default=False
 )
 REFRESH_TOKEN_LIFETIME = 14 * 24 * 3600
+REMOVED = (
+    "Frame.io no longer accepts this device: it was removed from the project or its access "
+    "was revoked in Frame.io; pair it again"
+)
 Listener = Callable[["Session"], None]
 
 
@@ -241,7 +250,9 @@ class Session:
                 tokens = await self.client.refresh_token(
                     self.settings.client_id, self.settings.client_secret, creds.refresh_token
                 )
-            except (InvalidRequest, InvalidGrant, InvalidClient) as exc:
+            except InvalidGrant as exc:
+                self._needs_pairing(marked, f"{REMOVED} (the refresh was rejected: {exc.error})")
+            except (InvalidRequest, InvalidClient) as exc:
                 self._needs_pairing(marked, f"Frame.io rejected the refresh ({exc.error})")
             except OAuthError as exc:
                 self._needs_pairing(marked, f"Frame.io rejected the refresh ({exc.error})")
@@ -273,7 +284,7 @@ class Session:
             with contextlib.suppress(FrameioError, NeedsPairing):
                 await self.refresh_identity("token_refresh")
 
-    def _needs_pairing(self, creds: Credentials, reason: str) -> None:
+    def _needs_pairing(self, creds: Credentials, reason: str) -> NoReturn:
         failed = creds.with_state(PairingState.NEEDS_PAIRING, reason)
         self.store.save(failed)
         self.last_error = reason
@@ -291,7 +302,20 @@ class Session:
         """One ``GET /v2/devices/me``; remembers the project (keyed by id) for status and
         restarts."""
         _IN_IDENTITY_CALL.set(True)  # this task's context only (the gate runs it as a task)
-        device = await self.call(self.client.me)
+        try:
+            device = await self.call(self.client.me)
+        except AuthError as exc:
+            if exc.status != 403 or exc.shape is ErrorShape.OTHER:
+                raise
+            # Frame.io itself (its error shape) refuses the device its own identity: once more
+            # with a fresh token, then it is shown as removed/revoked, not retried forever.
+            await self.refresh(failed_token=self._require().access_token)
+            try:
+                device = await self.call(self.client.me)
+            except AuthError as again:
+                if again.status != 403 or again.shape is ErrorShape.OTHER:
+                    raise
+                self._needs_pairing(self._require(), f"{REMOVED} ({again})")
         self.identity = device
         creds = self._credentials
         if creds is not None and (
