@@ -106,6 +106,16 @@ class UploadConfig:
             raise ValueError("basic_part_size must be at least 5 MiB")
 
 
+def _recreate_cost(asset_id: str | None, parts: list[PartRecord]) -> str:
+    """What re-creating a basic asset for expired URLs costs, said in a warning."""
+    acked = [p for p in parts if p.state is PartState.ACKED]
+    return (
+        f"upload URLs expired: creating the asset again (asset {asset_id} abandoned; "
+        f"{len(acked)} of {len(parts)} parts, {sum(p.size for p in acked)} bytes, "
+        "already sent go up again)"
+    )
+
+
 class _Outcome(Exception):
     """Ends a file's attempt with a verdict (raised out of the retry loops)."""
 
@@ -564,7 +574,7 @@ class Uploader:
             ]
             if record.asset_id is None or not parts or expiring:
                 if record.asset_id is not None:
-                    log.info("%s: upload URLs expired; creating the asset again", record.name)
+                    log.warning("%s: %s", record.name, _recreate_cost(record.asset_id, parts))
                 parts = await self._create_basic(record, identity.size)
             todo = [p for p in parts if p.state is not PartState.ACKED]
             try:
@@ -579,6 +589,15 @@ class Uploader:
                         Verdict(Action.FAIL, "upload URLs kept expiring; gave up")
                     ) from None
                 # §5.2 [INF]: a basic upload's URLs cannot be renewed; a new asset takes them.
+                record = self.queue.files[file_id]
+                cost = _recreate_cost(record.asset_id, await self.queue.parts(file_id))
+                log.warning(
+                    "%s: %s (re-creation %d of at most %d)",
+                    record.name,
+                    cost,
+                    recreates,
+                    self.config.max_recreates,
+                )
                 await self.queue.bump_info(file_id, "recreated_for_expiry")
                 await self.queue.forget_asset(file_id, self.clock.now())
 

@@ -28,6 +28,7 @@ API_ONLY = ("malformed", "huge")
 HUGE_DEFAULT = 64 * 1024 * 1024
 
 S3_MESSAGES = {
+    "AccessDenied": (403, "Request has expired"),  # what an expired URL answers (R9)
     "SlowDown": (503, "Please reduce your request rate."),
     "ServiceUnavailable": (503, "Service is unable to handle request."),
     "InternalError": (500, "We encountered an internal error. Please try again."),
