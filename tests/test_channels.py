@@ -246,3 +246,27 @@ async def test_the_primary_channel_is_told_by_device_id_not_by_index(
     await session.call(session.client.disconnect_all_channels)
     me = await session.refresh_identity("conflict")
     assert [c.id for c in me.channels] == [primary[0].id]
+
+
+async def test_a_connect_answer_cut_off_or_garbled_is_resolved_and_others_go_on(
+    manager: tuple[ChannelManager, DeviceRegistry, Paired],
+    emulator: EmulatorHandle,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The connect took effect but its answer was lost (cut off, not JSON, too large): the
+    next try meets 409 Already Exists and adopts the channel; nothing is cleared in bulk."""
+    channels, registry, _ = manager
+    await channels.start()
+    await until(lambda: channels.booted_for is not None)
+    connect = "/v2/devices/channels/connect"
+    for n, (kind, extra) in enumerate(
+        (("reset", {}), ("malformed", {}), ("huge", {"size": 16 * 1024 * 1024})), start=1
+    ):
+        emulator.fault("api", kind, count=1, path_prefix=connect, **extra)
+        registry.attach(SOURCE, mic(f"NM-{n}"))
+        await until(lambda n=n: f"NM-{n}" in channels.available())  # type: ignore[misc]
+    live = frameio_channels(emulator)
+    assert set(live) == {"NM-1", "NM-2", "NM-3"}
+    assert all(channels.channel_id_of(s) == live[s] for s in live)
+    assert channels.stats.conflicts == 3 and channels.stats.bulk_disconnects == 1
+    assert "cut off" in caplog.text and "not JSON" in caplog.text and "more than" in caplog.text

@@ -32,7 +32,14 @@ import httpx
 
 from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.connectivity import ConnectivityMonitor
-from c2c_hub.frameio import ApiError, FrameioError, TransportError, TransportTimeout, plan_parts
+from c2c_hub.frameio import (
+    ApiError,
+    FrameioError,
+    MalformedResponse,
+    TransportError,
+    TransportTimeout,
+    plan_parts,
+)
 from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 from c2c_hub.uploader.errors import FileProblem, NothingToSend
@@ -143,7 +150,7 @@ def _lost_answer(exc: BaseException) -> bool:
         return "ConnectTimeout" not in str(exc) and "PoolTimeout" not in str(exc)
     if isinstance(exc, TransportError):
         return "ConnectError" not in str(exc)
-    return False
+    return isinstance(exc, MalformedResponse)  # answered, but the answer is unusable
 
 
 class Uploader:
