@@ -17,8 +17,8 @@ What it does (seed 001, rulings R1 and R3; ``docs/presence.md`` explains it at l
   changes.
 - ``status_updated`` events ("paused" / "resumed") are only a hint: the ``paused`` flag moves
   when ``GET /v2/devices/me`` confirms it. Events may be lost or reordered, so ``/me`` is also
-  polled (at most once per ``me_poll_interval``, 60 s), which catches a missed event and a project
-  rename (keyed by ``project_id``).
+  polled once a minute, and asked once at a rejoin after a loss (through the session's
+  IdentityGate), which catches a missed event and a project rename (keyed by ``project_id``).
 - While the socket is not joined, ``POST /v2/devices/heartbeat`` keeps the device online (R3: at
   most once a minute, at least every five minutes).
 
