@@ -11,10 +11,12 @@ so every one of them asks through one :class:`IdentityGate`:
 - **except after news**: an ask with a reason (:data:`NEWS`: a ``status_updated`` push, a 409,
   a token refresh, a reconnect, a new pairing) makes the last answer stale, so it is allowed a
   call at once. News that arrives before that call starts shares it; news that arrives while a
-  call is in flight gets one more call after it, shared by all of it: a burst of news costs at
-  most two calls, never one each.
+  call is in flight, or within ``coalesce_s`` (1 s, wall time) of the last call's start, gets one
+  more call once that second is over, shared by all of it: a burst of news costs a call a
+  second at most, not one each.
 
-Time is the injected clock's; a test crosses the minute with ``ManualClock.advance``.
+The minute is the injected clock's (a test crosses it with ``ManualClock.advance``); the
+one-second spacing of news calls is wall time, a debounce no test needs to fast-forward.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,6 +49,7 @@ class IdentityGate:
         *,
         min_interval: float = MIN_INTERVAL_S,
         unsent: tuple[type[BaseException], ...] = (),
+        coalesce_s: float = 1.0,
     ) -> None:
         if min_interval <= 0:
             raise ValueError("min_interval must be positive")
@@ -54,6 +58,8 @@ class IdentityGate:
         self.clock = clock
         self.min_interval = min_interval
         self._unsent = unsent  # errors raised before a request went out: the call does not count
+        self.coalesce_s = coalesce_s  # wall seconds between two calls made for news
+        self._last_wall = -coalesce_s  # time.monotonic() of the last call's start
         self._started = asyncio.Event()  # replaced (after being set) whenever a call starts
         self._flight: asyncio.Future[ProjectDevice] | None = None
         self._flight_covers = 0  # the news the call in flight (or the last one) answers
@@ -99,8 +105,13 @@ class IdentityGate:
                     last = self._last_answer()
                     if last is not None:
                         return last
-                # News of the same moment (several listeners of one event) shares one call.
-                await asyncio.sleep(0)
+                # A burst of news (409s a create apart, one event heard by several parts of
+                # the hub) shares calls: one at most every coalesce_s, the rest wait for it.
+                spacing = self._last_wall + self.coalesce_s - time.monotonic()
+                if spacing > 0:
+                    await asyncio.sleep(spacing)
+                    continue
+                await asyncio.sleep(0)  # news of this very moment shares this call
                 if self._flight is not None:
                     continue
                 return await self._start(reason)
@@ -116,8 +127,9 @@ class IdentityGate:
 
     async def _start(self, reason: str | None) -> ProjectDevice:
         self._flight_covers = self._news
-        previous = self.last_started_at
+        previous, previous_wall = self.last_started_at, self._last_wall
         self.last_started_at = self.clock.now()
+        self._last_wall = time.monotonic()
         self.calls += 1
         started, self._started = self._started, asyncio.Event()
         started.set()
@@ -131,6 +143,7 @@ class IdentityGate:
         except self._unsent:
             if self.last_started_at is not None and self._flight is None:
                 self.last_started_at, self.calls = previous, self.calls - 1
+                self._last_wall = previous_wall
             raise
 
     def _landed(self, future: asyncio.Future[ProjectDevice]) -> None:

@@ -83,3 +83,17 @@ async def test_an_unknown_reason_is_refused(paired_session: Paired) -> None:
     session, _, _ = paired_session
     with pytest.raises(ValueError, match="unknown reason"):
         await session.refresh_identity("because")
+
+
+async def test_news_arriving_a_little_apart_is_coalesced_not_one_call_each(
+    paired_session: Paired, emulator: EmulatorHandle
+) -> None:
+    """Five 409s a create apart (Frame.io paces asset creates at 5 a second)."""
+    session, _, _ = paired_session
+    before = me_calls(emulator)
+    asks = []
+    for _ in range(5):
+        asks.append(asyncio.create_task(session.refresh_identity("conflict")))
+        await asyncio.sleep(0.2)
+    await asyncio.gather(*asks)
+    assert me_calls(emulator) - before <= 2
