@@ -11,6 +11,7 @@ from c2c_hub.clock import ManualClock
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.frameio import FrameioClient
 from c2c_hub.session import Session
+from c2c_hub.status import pairing_status
 from tests.test_channels import until
 
 Paired = tuple[Session, FrameioClient, ManualClock]
@@ -30,6 +31,8 @@ async def test_plain_asks_within_the_minute_get_the_last_answer(
     assert me_calls(emulator) == before
     assert all(a is session.identity for a in answers)
     assert session.identity_gate.spared == 5
+    shown = pairing_status(session)["identity_calls"]  # in `c2c-hub status --json`
+    assert shown["spared"] == 5 and shown["calls"] == session.identity_gate.calls
     clock.advance(59)
     await session.refresh_identity()
     assert me_calls(emulator) == before
