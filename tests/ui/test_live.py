@@ -266,6 +266,18 @@ def test_recording_shows_the_take_its_tracks_channels_and_the_press() -> None:
     assert "Good take" in text and "01:02:12:05" in text and "45 ms" in text and "sent" in text
 
 
+def test_a_channel_that_cannot_be_told_apart_says_its_files_wait() -> None:
+    status = _base()
+    link = status["channels"]["channels"][1]
+    link.update(
+        external_index=0,
+        routable=False,
+        error="Frame.io numbers its channel 0, the same as the primary channel",
+    )
+    text = _screen(status, width=140, height=40)
+    assert "channel 0? files wait" in text
+
+
 def test_idle_shows_the_next_take() -> None:
     text = _screen(_base())
     assert "Recorder idle" in text and "scene 12A take 3" in text
