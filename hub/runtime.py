@@ -163,7 +163,10 @@ class Hub:
         return {"running": flow.running, **_pairing(flow.last)}
 
     def _network_changed(self, reason: str) -> None:
-        self.presence.network_changed()
+        if reason == "network_changed":  # connections may be bound to the network that went
+            self.presence.network_changed()
+        else:  # "frameio_back": a joined socket stays joined
+            self.presence.frameio_back()
         self.channels.network_back()
         self.presses.poke()
 

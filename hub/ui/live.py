@@ -565,7 +565,10 @@ def _devices(status: Status) -> _Section | None:
         link = links.get(device.get("serial")) or {}
         index = link.get("external_index")
         state = link.get("state")
-        if state == "connected" and index is not None:
+        if state == "connected" and link.get("routable") is False:
+            # Not told apart from another channel: the reason is in `c2c-hub devices` and the log.
+            where = Text(f"channel {index}? files wait", style="bold red")
+        elif state == "connected" and index is not None:
             where = Text(f"channel {index}", style="green")
         elif state == "refused":
             where = Text(f"refused: {clean(link.get('error'))}", style="bold red")

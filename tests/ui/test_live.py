@@ -274,6 +274,18 @@ def test_a_microphone_the_hub_stopped_trusting_is_shown_on_its_track() -> None:
     assert "faster than real time" in text
 
 
+def test_a_channel_that_cannot_be_told_apart_says_its_files_wait() -> None:
+    status = _base()
+    link = status["channels"]["channels"][1]
+    link.update(
+        external_index=0,
+        routable=False,
+        error="Frame.io numbers its channel 0, the same as the primary channel",
+    )
+    text = _screen(status, width=140, height=40)
+    assert "channel 0? files wait" in text
+
+
 def test_idle_shows_the_next_take() -> None:
     text = _screen(_base())
     assert "Recorder idle" in text and "scene 12A take 3" in text

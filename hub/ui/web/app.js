@@ -832,8 +832,10 @@
       )
         channel += ` (${link.state})`;
     }
+    const unroutable = link && link.state === "connected" && link.routable === false;
+    if (unroutable) channel += " (files wait)";
     setText(p.badge, channel);
-    p.badge.dataset.state = link && link.state === "connected" ? "done" : "queued";
+    p.badge.dataset.state = link && link.state === "connected" && !unroutable ? "done" : "queued";
     let detail = `${kind} · ${device.serial} · ${device.model}`;
     if (device.address) detail += ` · ${device.address}`;
     if (link && link.error) detail += ` · ${link.error}`;
