@@ -4,6 +4,7 @@
 - presence: a dropped socket to a rejoined channel (:mod:`bench.presence`);
 - the session: token expiry to a refreshed session (:mod:`bench.session`);
 - sub-devices: announcement to channel, press to 204 (:mod:`bench.subdevices`);
+- presses made durable per second, flat out and paced (:mod:`bench.presses`);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
@@ -13,7 +14,7 @@ rounds); every other option goes to the part sink benchmark (``--total-mib``, ``
 import json
 import sys
 
-from bench import part_sink, presence, session, subdevices, uploader
+from bench import part_sink, presence, presses, session, subdevices, uploader
 
 argv = sys.argv[1:]
 quick = "--quick" in argv
@@ -32,6 +33,9 @@ print(json.dumps({"bench": "session", **session.run(rounds)}))
 print()
 print(f"sub-devices: mic announcement -> channel ({rounds // 2} mics), press -> 204 (100 presses)")
 print(json.dumps({"bench": "subdevices", **subdevices.run(rounds // 2, 100)}))
+print()
+print("presses: durable presses/s (group commit), flat out and paced at 5,000/s")
+print(json.dumps({"bench": "presses", **presses.run(5_000 if quick else 20_000)}))
 print()
 status = uploader.main(["--quick"] if quick else []) or status
 raise SystemExit(status)
