@@ -225,7 +225,7 @@ class Hub:
         await self.plugins.stop_all()
         await self.presses.stop()
         await self.recorder.stop()
-        await self.channels.stop()
+        await self.channels.stop(disconnect=True)  # every channel, at Frame.io, bounded
         await self.uploader.stop()
         await self.presence.stop()
         await self.connectivity.stop()
