@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import mimetypes
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from c2c_hub.connectivity import ConnectivityMonitor
 from c2c_hub.frameio import ApiError, TransportError, TransportTimeout, plan_parts
 from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
+from c2c_hub.uploader.content_types import content_type
 from c2c_hub.uploader.errors import FileProblem, NothingToSend
 from c2c_hub.uploader.pause import PauseLike, as_pause_source
 from c2c_hub.uploader.policy import Action, RetryPolicy, Verdict, classify
@@ -1072,8 +1072,8 @@ def _absolute(path: str | os.PathLike[str]) -> str:
 
 
 def guess_filetype(name: str) -> str:
-    kind, _ = mimetypes.guess_type(name, strict=False)
-    return kind or "application/octet-stream"
+    """The one table's type for ``name`` (:mod:`c2c_hub.uploader.content_types`)."""
+    return content_type(name)
 
 
 __all__ = [

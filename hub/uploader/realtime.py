@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import mimetypes
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from c2c_hub.frameio import PartRequest
 from c2c_hub.tasks import sleep_or_wake
+from c2c_hub.uploader.content_types import extension_for
 from c2c_hub.uploader.errors import NothingToSend
 from c2c_hub.uploader.policy import Action, Verdict
 from c2c_hub.uploader.queue import FileState, NewPart, PartRecord, PartState
@@ -212,7 +212,7 @@ class RealtimeUploads:
         name = record.name
         extension = None
         if not Path(name).suffix:
-            extension = mimetypes.guess_extension(record.filetype) or ".bin"
+            extension = extension_for(record.filetype) or ".bin"
             name = name + extension
         channel = await up.channel_for(file_id)
         offset = up.offset_of(record)
