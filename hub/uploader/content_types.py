@@ -23,6 +23,9 @@ from types import MappingProxyType
 WAV = "audio/wav"
 """Every WAV: a take's track, BWF (``.wav`` or ``.bwf``) and RF64."""
 
+WAV_TYPES = frozenset({WAV, "audio/x-wav", "audio/wave", "audio/vnd.wave"})
+"""Types a caller may give a WAV (ours, and others' spellings): such a file is checked as one."""
+
 DEFAULT = "application/octet-stream"
 
 CONTENT_TYPES: Mapping[str, str] = MappingProxyType(

@@ -36,6 +36,7 @@ from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 from c2c_hub.uploader.content_types import content_type
 from c2c_hub.uploader.errors import FileProblem, NothingToSend
+from c2c_hub.uploader.mediacheck import check_file
 from c2c_hub.uploader.pause import PauseLike, as_pause_source
 from c2c_hub.uploader.policy import Action, RetryPolicy, Verdict, classify
 from c2c_hub.uploader.progress import Event, EventListener, EventStream, Throughput
@@ -779,6 +780,10 @@ class Uploader:
             if existing is not None:
                 return existing.id
             shown = name or os.path.basename(full)
+            # Checked before it is queued: a WAV cut short is corrupt, with the reason.
+            problem = await asyncio.to_thread(check_file, full, shown, filetype)
+            if problem is not None:
+                log.warning("%s is corrupt, not uploaded: %s", shown, problem)
             record = await self.queue.add(
                 path=full,
                 name=shown,
@@ -791,6 +796,8 @@ class Uploader:
                 capture_time=capture_time if capture_time is not None else st.st_mtime,
                 now=self.clock.now(),
                 priority=priority,
+                state=FileState.QUEUED if problem is None else FileState.CORRUPT,
+                reason=problem,
             )
         self._emit_file(record)
         self._wake.set()
