@@ -388,8 +388,11 @@ class PressLog:
             self.batches += 1
             self.largest_batch = max(self.largest_batch, len(batch))
             records = [_new_record(first + i, w.values) for i, w in enumerate(batch)]
-            async with self._lock:
-                await self._recount()
+            try:
+                async with self._lock:
+                    await self._recount()
+            except sqlite3.Error as exc:  # the presses are written: only the counts are stale
+                log.warning("press counts not refreshed: %s", exc)
             for waiting, record in zip(batch, records, strict=True):
                 self._remember(record)
                 log.info(
