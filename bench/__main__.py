@@ -4,6 +4,8 @@
 - presence: a dropped socket to a rejoined channel (:mod:`bench.presence`);
 - the session: token expiry to a refreshed session (:mod:`bench.session`);
 - sub-devices: announcement to channel, press to 204 (:mod:`bench.subdevices`);
+- presses made durable per second, flat out and paced (:mod:`bench.presses`);
+- chaos: the uploader SIGKILLed 100 times, mostly after acknowledged parts (:mod:`bench.chaos`);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
@@ -13,7 +15,7 @@ rounds); every other option goes to the part sink benchmark (``--total-mib``, ``
 import json
 import sys
 
-from bench import part_sink, presence, session, subdevices, uploader
+from bench import chaos, part_sink, presence, presses, session, subdevices, uploader
 
 argv = sys.argv[1:]
 quick = "--quick" in argv
@@ -33,5 +35,14 @@ print()
 print(f"sub-devices: mic announcement -> channel ({rounds // 2} mics), press -> 204 (100 presses)")
 print(json.dumps({"bench": "subdevices", **subdevices.run(rounds // 2, 100)}))
 print()
+print("presses: durable presses/s (group commit), flat out and paced at 5,000/s")
+print(json.dumps({"bench": "presses", **presses.run(5_000 if quick else 20_000)}))
+print()
+kills = 20 if quick else 100
+print(f"chaos: the uploader SIGKILLed {kills} times, restarted each time")
+outcome = chaos.run(kills, files=8 if quick else 30)
+print(json.dumps({"bench": "chaos", **outcome}))
+print()
 status = uploader.main(["--quick"] if quick else []) or status
+status = status or (0 if outcome["ok"] else 1)
 raise SystemExit(status)

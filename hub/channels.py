@@ -62,6 +62,9 @@ from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 log = logging.getLogger(__name__)
 
 UNKNOWN_DEVICE = "unknown"  # booted_for, when the bulk disconnect came before /me named the device
+STOP_DISCONNECT_S = 10.0
+"""How long stopping the hub waits for its channels' disconnects at Frame.io."""
+
 LinkState = Literal["connecting", "connected", "disconnecting", "refused"]
 
 
@@ -136,6 +139,7 @@ class ChannelManager:
         self.stats = ChannelStats()
         self.state: str = "idle"
         self._gone: dict[str, float] = {}  # serial -> when it was detached
+        self._in_flight: str | None = None  # the serial whose connect awaits its answer
         self._started_at = self.clock.now()
 
     # ------------------------------------------------------------------ lifecycle
@@ -148,12 +152,65 @@ class ChannelManager:
             self._device_changed(DeviceChange("attached", attached.device.serial, attached))
         self._task = asyncio.create_task(self._run(), name="channel-manager")
 
-    async def stop(self) -> None:
+    async def stop(self, *, disconnect: bool = False, within_s: float = STOP_DISCONNECT_S) -> None:
+        """Stop the worker; with ``disconnect``, first disconnect every channel at Frame.io.
+
+        The hub stops with ``disconnect=True`` (its sub-devices go with it): every channel it
+        knows is disconnected by id, at once, within ``within_s``; when a connect was in flight
+        (its channel id never came back) one bulk disconnect covers it instead. What could not
+        be disconnected in time is logged; the next boot's bulk disconnect clears it.
+        """
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        in_flight = self._in_flight
         await cancel_and_wait(self._task)
         self._task = None
+        if disconnect:
+            await self._disconnect_on_stop(in_flight, within_s)
+
+    async def _disconnect_on_stop(self, in_flight: str | None, within_s: float) -> None:
+        links = [*self._departed.values(), *self.links.values()]
+        known = {link.channel_id: link for link in links if link.channel_id is not None}
+        if (not known and in_flight is None) or not self.session.paired:
+            return
+        self.state = "disconnecting every channel (stopping)"
+        client = self.session.client
+
+        async def one(channel_id: str) -> None:
+            with contextlib.suppress(NotFoundError):  # already gone: what we want
+                await self.session.call(lambda t: client.disconnect_channel(t, channel_id))
+
+        try:
+            async with asyncio.timeout(within_s):
+                if in_flight is not None:
+                    log.info("channels: a connect was in flight (%s): bulk disconnect", in_flight)
+                    await self.session.call(client.disconnect_all_channels)
+                else:
+                    results = await asyncio.gather(
+                        *(one(channel_id) for channel_id in known), return_exceptions=True
+                    )
+                    failed = [r for r in results if isinstance(r, BaseException)]
+                    if failed:
+                        raise failed[0]
+        except TimeoutError:
+            log.error(
+                "channels: stopping: %d channel(s) not disconnected within %.0f s; the next "
+                "start clears them",
+                len(known),
+                within_s,
+            )
+            return
+        except (FrameioError, NeedsPairing) as exc:
+            log.error("channels: stopping: could not disconnect every channel: %s", exc)
+            return
+        for link in links:
+            link.state, link.channel_id, link.external_index = "disconnecting", None, None
+        self._departed.clear()
+        self.stats.disconnects += len(known)
+        self.state = "stopped: every channel disconnected"
+        log.info("channels: stopping: %d channel(s) disconnected at Frame.io", len(known))
+        self._changed()
 
     def poke(self) -> None:
         """Look again now (an event happened)."""
@@ -331,6 +388,7 @@ class ChannelManager:
     async def _connect(self, link: ChannelLink) -> None:
         self.state = f"connecting {link.serial}"
         client = self.session.client
+        self._in_flight = link.serial
         try:
             channel = await self.session.call(
                 lambda token: client.connect_channel(token, link.serial, link.model_id)
@@ -343,6 +401,8 @@ class ChannelManager:
             link.state, link.error = "refused", str(exc)
             log.error("channels: Frame.io refused %s: %s", link.serial, exc)
             return
+        finally:
+            self._in_flight = None
         if self.links.get(link.serial) is not link:
             # Detached while the connect was in flight: disconnect what was just made.
             link.channel_id, link.external_index = channel.id, channel.external_index

@@ -9,6 +9,7 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     ├── SettingsError (ValueError)       settings.py: bad settings, every problem by field
     ├── DeviceModelError (ValueError)    device_models.py: a device model file we cannot use
     ├── DeviceKindError (ValueError)     device_kinds.py: a kind of sub-device we cannot use
+    ├── DataDirBusy (RuntimeError)       datadir.py: another hub holds this data directory
     ├── TokenStoreError                  tokens.py: stored credentials unreadable (key, tamper)
     ├── KeyUnavailable                   keys.py: a provider of the token key is not there
     ├── UploadPathRefused (ValueError)   upload_paths.py: a path the hub will not upload, and why

@@ -3,7 +3,19 @@
 A press (:class:`~c2c_hub.devices.Press`, from a remote's plugin through the device registry) is
 written to ``<data_dir>/presses.sqlite3`` (WAL, ``synchronous=FULL``) *before anything else*,
 with the hub's SMPTE timecode at the moment of the press (so a restart, or a changed timecode
-offset, cannot change it). Then one sender turns it into
+offset, cannot change it).
+
+Group commit: presses wait in memory for the one writer, which writes every press waiting in
+one transaction (one fsync for many presses, up to :data:`MAX_BATCH`), so a burst of thousands
+a second is durable. A press is acknowledged (:meth:`PressLog.record` returns,
+:meth:`PressLog.submit`'s future resolves, the log line and the ``press`` event appear) only
+once its transaction is committed: a kill at any moment loses no acknowledged press. A storage
+error (a full disk, an I/O error) is retried with a capped backoff, shown in the status
+(``presses.storage``) and logged; the presses waiting stay in memory, in order, until the disk
+takes them. The writer and the sender are each supervised: an unexpected error is logged and
+shown, and the loop starts again after a backoff.
+
+Then one sender turns it into
 ``POST /v2/devices/channels/{channel_id}/inputs/{index}/trigger`` with:
 
 - ``start``: the press's timecode and rate (Frame.io lines the event up with the right frame);
@@ -33,7 +45,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,6 +76,15 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "presses.sqlite3"
 STATES = ("pending", "sending", "sent", "unconfirmed", "failed")
+MAX_BATCH = 2000
+"""The most presses one transaction (one fsync) writes."""
+STOP_DRAIN_S = 10.0
+"""How long :meth:`PressLog.stop` waits for presses still to be written (a failing disk)."""
+
+_INSERT = (
+    "INSERT INTO presses (serial, input_index, input_name, device_name, pressed_at, "
+    "timecode, rate_num, rate_den, ntsc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS presses (
@@ -150,6 +172,14 @@ def _ambiguous(exc: BaseException) -> bool:
     return False
 
 
+@dataclass
+class _Waiting:
+    """A press on its way to the disk: the row to write, and who waits for it to be durable."""
+
+    values: tuple[Any, ...]
+    done: asyncio.Future[PressRecord]
+
+
 class PressLog:
     """The durable log of presses and the one sender (see the module docstring)."""
 
@@ -174,15 +204,27 @@ class PressLog:
             multiplier=0.2, max=backoff_max_s, exp_base=2, jitter=0.2
         )
         self._db: aiosqlite.Connection | None = None
+        # Every use of the connection holds this lock: the writer's transaction spans several
+        # calls, and nothing may read its rows (and send them) before they are committed.
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._writes: set[asyncio.Task[Any]] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._waiting: list[_Waiting] = []
+        self._queued = asyncio.Event()
+        self._storage_retry = asyncio.Event()
         self._unsubscribe: list[Callable[[], None]] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.recent: list[PressRecord] = []
         self.counts: dict[str, int] = dict.fromkeys(STATES, 0)
         self.recovered_unconfirmed = 0
+        self.storage_error: str | None = None
+        """The last storage error while presses wait to be written (None once written)."""
+        self.storage_error_since: float | None = None
+        self.storage_retries = 0
+        self.sender_error: str | None = None
+        self.batches = 0
+        self.largest_batch = 0
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -203,24 +245,48 @@ class PressLog:
         if cur.rowcount:
             log.warning("%d press(es) were being sent at a power cut: unconfirmed", cur.rowcount)
         await self._reload()
+        self._writer = asyncio.create_task(
+            self._supervised("press writer", self._write_loop), name="press-writer"
+        )
         self._unsubscribe.append(self.devices.on_press(self._pressed))
-        self._task = asyncio.create_task(self._run(), name="press-sender")
+        self._task = asyncio.create_task(
+            self._supervised("press sender", self._run), name="press-sender"
+        )
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        for task in list(self._writes):
-            await asyncio.wait({task})  # a press being written is never dropped
         await cancel_and_wait(self._task)
         self._task = None
+        await self._drain()
+        await cancel_and_wait(self._writer)
+        self._writer = None
+        for waiting in self._waiting:  # only when the disk refused them until the end
+            waiting.done.cancel()
+        self._waiting.clear()
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
 
+    async def _drain(self) -> None:
+        """Let the writer write every press still waiting (bounded: the disk may be failing)."""
+        if not self._waiting or self._writer is None or self._writer.done():
+            return
+        self._storage_retry.set()  # stopping: try the disk once more now
+        pending = [w.done for w in self._waiting]
+        _done, not_done = await asyncio.wait(pending, timeout=STOP_DRAIN_S)
+        if not_done:
+            log.error(
+                "stopping with %d press(es) never written (never acknowledged): %s",
+                len(not_done),
+                self.storage_error or "the disk did not take them in time",
+            )
+
     def poke(self) -> None:
-        """Look again now (the network or a channel came back)."""
+        """Look again now (the network or a channel came back); try a failing disk again."""
         self._wake.set()
+        self._storage_retry.set()
 
     def on_event(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -234,58 +300,159 @@ class PressLog:
             except Exception:
                 log.exception("a press listener failed")
 
+    async def _supervised(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run ``loop`` forever: an unexpected error is logged, shown, and the loop restarted."""
+        failures = 0
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except (sqlite3.Error, OSError) as exc:
+                failures += 1
+                self.sender_error = f"{name}: {type(exc).__name__}: {exc}"
+                log.error("%s: storage error (%s); restarting it (attempt %d)", name, exc, failures)
+            except Exception as exc:
+                failures += 1
+                self.sender_error = f"{name}: {type(exc).__name__}: {exc}"
+                log.exception("%s failed (restarting it)", name)
+            else:
+                return
+            await sleep_or_wake(self.clock, backoff_delay(self._wait, failures), self._wake)
+
     # ------------------------------------------------------------------ recording a press
     def _pressed(self, press: Press) -> None:
-        task = asyncio.get_running_loop().create_task(self.record(press), name="press-record")
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        self.submit(press)
 
-    async def record(self, press: Press) -> PressRecord:
-        """Write the press (durably) with its timecode, then wake the sender."""
+    def submit(self, press: Press) -> asyncio.Future[PressRecord]:
+        """Queue ``press`` for the writer; the future resolves once it is durable.
+
+        The timecode is taken now, from the press's own time. Nothing is dropped: while the
+        disk refuses, presses wait here, in order (see :attr:`storage_error`).
+        """
         attached = self.devices.get(press.serial)
         model_input = attached.model.input(press.input_index) if attached else None
         tc = self.timecode.timecode(at=press.at)
         body = to_frameio(tc)
         rate = body["rate"]
         num, den = rate["playback"]
+        values = (
+            press.serial,
+            press.input_index,
+            model_input.name if model_input else f"input {press.input_index}",
+            attached.device.name if attached else press.serial,
+            press.at,
+            body["smpte_timecode"],
+            num,
+            den,
+            rate["ntsc"],
+        )
+        done: asyncio.Future[PressRecord] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(values, done))
+        self._queued.set()
+        return done
+
+    async def record(self, press: Press) -> PressRecord:
+        """Write the press (durably) with its timecode, then wake the sender."""
+        return await self.submit(press)
+
+    async def _write_loop(self) -> None:
+        """The one writer: every press waiting, in one transaction, then acknowledge them."""
+        failures = 0
+        while True:
+            if not self._waiting:
+                self._queued.clear()
+                await self._queued.wait()
+                continue
+            batch = self._waiting[:MAX_BATCH]
+            try:
+                first = await self._commit([w.values for w in batch])
+            except (sqlite3.Error, OSError) as exc:
+                failures += 1
+                self._storage_failed(exc, failures)
+                self._storage_retry.clear()
+                delay = backoff_delay(self._wait, failures)
+                await sleep_or_wake(self.clock, delay, self._storage_retry)
+                continue
+            del self._waiting[: len(batch)]
+            if failures:
+                log.warning(
+                    "presses are written again after %d failed attempt(s) (%s); %d were waiting",
+                    failures,
+                    self.storage_error,
+                    len(batch),
+                )
+                failures = 0
+                self.storage_error = None
+                self.storage_error_since = None
+            self.batches += 1
+            self.largest_batch = max(self.largest_batch, len(batch))
+            records = [_new_record(first + i, w.values) for i, w in enumerate(batch)]
+            try:
+                async with self._lock:
+                    await self._recount()
+            except sqlite3.Error as exc:  # the presses are written: only the counts are stale
+                log.warning("press counts not refreshed: %s", exc)
+            for waiting, record in zip(batch, records, strict=True):
+                self._remember(record)
+                log.info(
+                    "press: %s %s (input %d) at %s",
+                    record.device_name,
+                    record.input_name,
+                    record.input_index,
+                    record.timecode,
+                )
+                self._emit("press", record)
+                if not waiting.done.done():
+                    waiting.done.set_result(record)
+            self._wake.set()
+
+    async def _commit(self, rows: list[tuple[Any, ...]]) -> int:
+        """Write ``rows`` in one transaction (one fsync); the id of the first."""
         async with self._lock:
             db = self._require()
-            cur = await db.execute(
-                "INSERT INTO presses (serial, input_index, input_name, device_name, pressed_at, "
-                "timecode, rate_num, rate_den, ntsc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "RETURNING *",
-                (
-                    press.serial,
-                    press.input_index,
-                    model_input.name if model_input else f"input {press.input_index}",
-                    attached.device.name if attached else press.serial,
-                    press.at,
-                    body["smpte_timecode"],
-                    num,
-                    den,
-                    rate["ntsc"],
-                ),
-            )
-            row = await cur.fetchone()
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.executemany(_INSERT, rows)
+                cur = await db.execute("SELECT last_insert_rowid()")
+                row = await cur.fetchone()
+                await db.execute("COMMIT")
+            except BaseException:
+                await _rollback(db)
+                raise
         assert row is not None
-        record = _record(row)
-        self._remember(record)
-        await self._recount()
-        log.info(
-            "press: %s %s (input %d) at %s",
-            record.device_name,
-            record.input_name,
-            record.input_index,
-            record.timecode,
+        # One writer (the lock) and AUTOINCREMENT: the batch's ids are consecutive.
+        return int(row[0]) - len(rows) + 1
+
+    def _storage_failed(self, exc: BaseException, failures: int) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        if self.storage_error is None:
+            self.storage_error_since = self.clock.now()
+        self.storage_error = reason
+        self.storage_retries = failures
+        log.error(
+            "presses cannot be written (%s); %d press(es) wait in memory; trying again "
+            "(attempt %d)",
+            reason,
+            len(self._waiting),
+            failures,
         )
-        self._emit("press", record)
-        self._wake.set()
-        return record
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:
             raise RuntimeError("the press log is not open")
         return self._db
+
+    async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement under the lock; its rowcount."""
+        async with self._lock:
+            cur = await self._require().execute(sql, tuple(params))
+            return cur.rowcount
+
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            cur = await self._require().execute(sql, tuple(params))
+            return list(await cur.fetchall())
 
     # ------------------------------------------------------------------ sending
     async def _run(self) -> None:
@@ -294,6 +461,7 @@ class PressLog:
             self._wake.clear()
             try:
                 sent_any, failed = await self._send_ready()
+                self.sender_error = None
             except NeedsPairing as exc:
                 log.info("presses wait for pairing: %s", exc.reason)
                 await self._wake.wait()
@@ -311,12 +479,11 @@ class PressLog:
 
     async def _ready(self) -> list[PressRecord]:
         """The oldest pending press of each remote."""
-        db = self._require()
-        cur = await db.execute(
+        rows = await self._fetch(
             "SELECT * FROM presses WHERE id IN (SELECT MIN(id) FROM presses "
             "WHERE state = 'pending' GROUP BY serial) ORDER BY id"
         )
-        return [_record(row) for row in await cur.fetchall()]
+        return [_record(row) for row in rows]
 
     async def _send_ready(self) -> tuple[bool, bool]:
         sent_any = False
@@ -331,8 +498,7 @@ class PressLog:
         return sent_any, False
 
     async def _send(self, record: PressRecord, channel_id: str) -> str:
-        db = self._require()
-        await db.execute(
+        await self._execute(
             "UPDATE presses SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
             (record.id,),
         )
@@ -371,7 +537,7 @@ class PressLog:
             log.error("press %d failed: %s", record.id, exc)
             return "failed"
         done = self.clock.now()
-        await db.execute(
+        await self._execute(
             "UPDATE presses SET state = 'sent', sent_at = ?, offset_sent = ?, last_error = NULL "
             "WHERE id = ?",
             (done, body.offset, record.id),
@@ -380,31 +546,32 @@ class PressLog:
         return "sent"
 
     async def _set(self, press_id: int, state: str, error: str | None) -> None:
-        await self._require().execute(
+        await self._execute(
             "UPDATE presses SET state = ?, last_error = ? WHERE id = ?", (state, error, press_id)
         )
         await self._refresh(press_id, state)
 
     async def _refresh(self, press_id: int, kind: str) -> None:
-        cur = await self._require().execute("SELECT * FROM presses WHERE id = ?", (press_id,))
-        row = await cur.fetchone()
+        async with self._lock:
+            cur = await self._require().execute("SELECT * FROM presses WHERE id = ?", (press_id,))
+            row = await cur.fetchone()
+            await self._recount()
         if row is not None:
             record = _record(row)
             self._remember(record)
-            await self._recount()
             self._emit(kind, record)
 
     async def resend(self, press_id: int) -> bool:
         """An operator's decision: send an unconfirmed or failed press again."""
-        cur = await self._require().execute(
+        changed = await self._execute(
             "UPDATE presses SET state = 'pending' WHERE id = ? "
             "AND state IN ('unconfirmed', 'failed')",
             (press_id,),
         )
-        if cur.rowcount:
+        if changed:
             await self._refresh(press_id, "pending")
             self._wake.set()
-        return bool(cur.rowcount)
+        return bool(changed)
 
     # ------------------------------------------------------------------ reading
     async def _reload(self) -> None:
@@ -413,7 +580,10 @@ class PressLog:
         self.recent = [_record(row) for row in reversed(list(await cur.fetchall()))]
 
     async def _recount(self) -> None:
-        """Counts per state, from the table itself (one indexed query; never drifts)."""
+        """Counts per state, from the table itself (one indexed query; never drifts).
+
+        The caller holds the lock (or nothing else runs yet).
+        """
         cur = await self._require().execute("SELECT state, COUNT(*) FROM presses GROUP BY state")
         self.counts = dict.fromkeys(STATES, 0) | {row[0]: row[1] for row in await cur.fetchall()}
 
@@ -426,15 +596,52 @@ class PressLog:
         self.recent = [*self.recent, record][-20:]
 
     async def presses(self) -> list[PressRecord]:
-        cur = await self._require().execute("SELECT * FROM presses ORDER BY id")
-        return [_record(row) for row in await cur.fetchall()]
+        return [_record(row) for row in await self._fetch("SELECT * FROM presses ORDER BY id")]
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "counts": dict(self.counts),
             "recent": [r.to_json() for r in self.recent],
+            "storage": {
+                "error": self.storage_error,
+                "since": self.storage_error_since,
+                "retries": self.storage_retries if self.storage_error else 0,
+                "waiting": len(self._waiting),
+            },
+            "sender_error": self.sender_error,
         }
 
 
 def _record(row: aiosqlite.Row) -> PressRecord:
     return PressRecord(**{key: row[key] for key in row.keys()})
+
+
+def _new_record(press_id: int, values: tuple[Any, ...]) -> PressRecord:
+    """The record of a press just written (the table's defaults for the rest)."""
+    serial, index, input_name, device_name, at, timecode, num, den, ntsc = values
+    return PressRecord(
+        id=press_id,
+        serial=serial,
+        input_index=index,
+        input_name=input_name,
+        device_name=device_name,
+        pressed_at=at,
+        timecode=timecode,
+        rate_num=num,
+        rate_den=den,
+        ntsc=ntsc,
+        state="pending",
+        attempts=0,
+        last_error=None,
+        sent_at=None,
+        offset_sent=None,
+    )
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Undo a failed transaction (SQLite may already have rolled it back itself)."""
+    try:
+        if db.in_transaction:
+            await db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.warning("rolling back the press batch failed: %s", exc)

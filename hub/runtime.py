@@ -7,6 +7,9 @@ channel).
 
 :class:`Hub` is what ``c2c-hub run`` (and the CLI's other commands, and tests) build. It owns the
 one ``httpx.AsyncClient``; ``async with Hub(settings) as hub`` closes everything on the way out.
+Constructing it first takes the data directory's lock (:mod:`c2c_hub.datadir`): a second hub on
+the same directory raises :class:`~c2c_hub.datadir.DataDirBusy` having touched nothing; the lock
+is released by :meth:`Hub.aclose`.
 Start order: session, connectivity, presence, uploader, channels, recorder, then the plugins'
 sources (so the first sub-device finds everything ready); stop runs it backwards.
 """
@@ -22,6 +25,7 @@ from typing import Any, Protocol
 from c2c_hub.channels import ChannelManager
 from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.connectivity import ConnectivityMonitor
+from c2c_hub.datadir import DataDirLock
 from c2c_hub.device_models import DeviceModelRegistry
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.frameio import FrameioClient, make_http_client
@@ -50,7 +54,25 @@ STATUS_INTERVAL_S = 2.0
 
 
 class Hub:
-    def __init__(self, settings: HubSettings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: HubSettings, *, clock: Clock | None = None, lock: bool = True
+    ) -> None:
+        """Build the hub; first of all, take the data directory's lock.
+
+        ``lock=False`` is for a look at what is stored (``c2c-hub status`` with no hub
+        running): such a hub must not be started, and nothing it does may write.
+        """
+        # Before anything else: one hub per data directory (DataDirBusy if another holds it).
+        self.lock = DataDirLock(settings.storage.data_dir)
+        if lock:
+            self.lock.acquire()
+        try:
+            self._build(settings, clock)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _build(self, settings: HubSettings, clock: Clock | None) -> None:
         self.settings = resolve_client_id(apply_credential_files(settings))
         self.clock: Clock = clock or SystemClock()
         register_secret(self.settings.frameio.client_secret.get_secret_value())
@@ -183,6 +205,8 @@ class Hub:
         installed refuse the start (:class:`~c2c_hub.plugin.PluginSettingsError`), and the
         plugins' own kinds and device models join the hub's before anything reads them.
         """
+        if not self.lock.held:
+            raise RuntimeError("a hub built with lock=False is for looking only; it never starts")
         if plugins:
             await asyncio.to_thread(self.plugins.load)  # imports are bounded, but may block
             self.plugins.check_options(self.settings.plugins.options)
@@ -220,7 +244,7 @@ class Hub:
         await self.plugins.stop_all()
         await self.presses.stop()
         await self.recorder.stop()
-        await self.channels.stop()
+        await self.channels.stop(disconnect=True)  # every channel, at Frame.io, bounded
         await self.uploader.stop()
         await self.presence.stop()
         await self.connectivity.stop()
@@ -274,8 +298,11 @@ class Hub:
             await self.clock.sleep(STATUS_INTERVAL_S)
 
     async def aclose(self) -> None:
-        await self.stop()
-        await self.http.aclose()
+        try:
+            await self.stop()
+            await self.http.aclose()
+        finally:
+            self.lock.release()
 
     async def __aenter__(self) -> Hub:
         return self

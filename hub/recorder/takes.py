@@ -57,6 +57,7 @@ from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
 from c2c_hub.timecode import TimecodeClock
 from c2c_hub.uploader import Uploader
+from c2c_hub.uploader.content_types import WAV
 
 log = logging.getLogger(__name__)
 
@@ -502,7 +503,7 @@ class Recorder:
         take.tracks[serial] = track
         track.file_id = await self.uploader.begin_recording(
             path,
-            filetype="audio/wav",
+            filetype=WAV,
             device=serial,
             capture_time=take.started_at,
         )

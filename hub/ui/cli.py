@@ -216,8 +216,9 @@ async def _status_async(settings: HubSettings, args: argparse.Namespace) -> int:
         status = read_status(settings.storage.data_dir)
     if status is None:
         # No hub running: report what is stored and check the network and Frame.io ourselves,
-        # without touching the tokens (a refresh here could race a hub starting up).
-        async with Hub(settings) as hub:
+        # without touching the tokens (a refresh here could race a hub starting up), and
+        # without the data directory's lock: a look must never stop a hub from starting.
+        async with Hub(settings, lock=False) as hub:
             hub.session.load()
             await hub.connectivity.check()
             await _identity_if_valid(hub)
@@ -335,9 +336,19 @@ def _register_extensions(
             print(f"c2c-hub: ignoring commands from {entry.value}: {exc}", file=sys.stderr)
 
 
+#: Exit status when another hub holds the data directory (see :mod:`c2c_hub.datadir`).
+EXIT_DATA_DIR_BUSY = 3
+
+
 def main(argv: list[str] | None = None) -> int:
+    from c2c_hub.datadir import DataDirBusy
+
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except DataDirBusy as exc:
+        print(f"c2c-hub {args.command}: {exc}", file=sys.stderr)
+        return EXIT_DATA_DIR_BUSY
     return result
 
 

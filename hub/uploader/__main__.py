@@ -10,7 +10,7 @@ is not queued again), or with no files resumes the queue; runs until every file 
 state. Prints one JSON object per line on stdout for every progress event, then a final
 ``{"type": "summary", ...}`` line. Exit status: 0 when every file is done, 1 when some ended
 otherwise (failed, corrupt, skipped, cancelled), 2 when the uploader cannot run (settings, not
-paired).
+paired, a hub running on the same data directory: it holds the directory's lock).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from c2c_hub.datadir import DataDirBusy, DataDirLock
 from c2c_hub.frameio import FrameioClient, make_http_client
 from c2c_hub.identity import resolve_client_id
 from c2c_hub.session import Session
-from c2c_hub.settings import SettingsError, load_settings
+from c2c_hub.settings import HubSettings, SettingsError, load_settings
 from c2c_hub.tokens import PairingState, TokenStoreError, ensure_private_dir, open_token_store
 from c2c_hub.uploader.config import UploadConfig
 from c2c_hub.uploader.facade import Uploader
@@ -68,10 +69,19 @@ async def run(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
         overrides["storage"] = {"data_dir": args.data_dir}
     try:
-        settings = resolve_client_id(load_settings(**overrides))
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    try:  # one writer of the data directory: not beside a running hub
+        with DataDirLock(settings.storage.data_dir):
+            return await _run_locked(resolve_client_id(settings), args)
+    except DataDirBusy as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+async def _run_locked(settings: HubSettings, args: argparse.Namespace) -> int:
     data_dir = ensure_private_dir(settings.storage.data_dir)
     defaults = UploadConfig()
     config = UploadConfig(

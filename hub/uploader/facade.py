@@ -29,6 +29,7 @@ from c2c_hub.uploader.failures import FailurePolicy
 from c2c_hub.uploader.filetypes import guess_filetype
 from c2c_hub.uploader.gate import StartGate
 from c2c_hub.uploader.ledger import Ledger
+from c2c_hub.uploader.mediacheck import check_file
 from c2c_hub.uploader.pause import PauseLike
 from c2c_hub.uploader.progress import Event, EventListener, EventStream, Throughput
 from c2c_hub.uploader.queue import (
@@ -207,6 +208,10 @@ class Uploader:
             if existing is not None:
                 return existing.id
             shown = name or os.path.basename(full)
+            # Checked before it is queued: a WAV cut short is corrupt, with the reason.
+            problem = await asyncio.to_thread(check_file, full, shown, filetype)
+            if problem is not None:
+                log.warning("%s is corrupt, not uploaded: %s", shown, problem)
             record = await self.queue.add(
                 path=full,
                 name=shown,
@@ -219,6 +224,8 @@ class Uploader:
                 capture_time=capture_time if capture_time is not None else st.st_mtime,
                 now=self.clock.now(),
                 priority=priority,
+                state=FileState.QUEUED if problem is None else FileState.CORRUPT,
+                reason=problem,
             )
         self.ledger.set_changed(record)
         return record.id

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from pathlib import Path
 from c2c_hub.clock import Clock
 from c2c_hub.session import Session
 from c2c_hub.tasks import sleep_or_wake
+from c2c_hub.uploader.content_types import extension_for
 from c2c_hub.uploader.errors import NothingToSend
 from c2c_hub.uploader.failures import FailurePolicy, Outcome, Spawn
 from c2c_hub.uploader.filetypes import guess_filetype
@@ -249,7 +249,7 @@ class RealtimeUploads:
             return
         name = record.name
         if not Path(name).suffix:
-            name = name + (mimetypes.guess_extension(record.filetype) or ".bin")
+            name = name + (extension_for(record.filetype) or ".bin")
         channel = await self.router.channel_for(file_id)
         offset = self.steps.offset_of(record)
         client = self.session.client

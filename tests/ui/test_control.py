@@ -159,7 +159,7 @@ async def test_a_take_without_disk_room_is_refused_with_the_reason(hub: Hub) -> 
     mic = SubDevice("NM-1", "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13", "Boom", audio=AudioFormat())
     assert hub.devices.attach("test:feed", mic)
     hub.recorder.min_free_minutes = 10**9  # more than any disk holds
-    async with httpx.AsyncClient(base_url=base(hub), timeout=5) as http:
+    async with httpx.AsyncClient(base_url=base(hub), headers=bearer(hub), timeout=5) as http:
         refused = await http.post("/takes/start", json={})
         assert refused.status_code == 409
         error = refused.json()["error"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from tests.uploader.conftest import make_file
 
 CLI = [sys.executable, "-m", "c2c_hub.ui.cli"]
 
@@ -184,10 +185,8 @@ def test_upload_controls_drive_the_running_hub(
 
     media = tmp_path / "media"
     media.mkdir()
-    take = media / "A001_T01.wav"
-    take.write_bytes(os.urandom(6 * 1024 * 1024 + 123))
-    second = media / "A001_T02.wav"
-    second.write_bytes(os.urandom(2 * 1024 * 1024))
+    take = make_file(media, "A001_T01.wav", 6 * 1024 * 1024 + 123)  # a true WAV header
+    second = make_file(media, "A001_T02.wav", 2 * 1024 * 1024)
     # The hub uploads from its recordings folder and the folders the operator lists.
     hub_env = {**hub_env, "C2C_HUB_CONTROL__UPLOAD_ROOTS": json.dumps([str(media)])}
 

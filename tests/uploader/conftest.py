@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import struct
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,29 @@ def fast_config(**changes: Any) -> UploadConfig:
     return UploadConfig(**(base | changes))
 
 
+def wav_header(size: int) -> bytes:
+    """The 44-byte header of a ``size``-byte 8-bit mono WAV (random samples follow it)."""
+    data = size - 44
+    fmt = struct.pack("<HHIIHH", 1, 1, 48000, 48000, 1, 8)
+    return (
+        b"RIFF"
+        + struct.pack("<I", size - 8)
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + (b"data" + struct.pack("<I", data))
+    )
+
+
 def make_file(directory: Path, name: str, size: int) -> Path:
+    """``size`` random bytes; a ``.wav`` gets a true WAV header first (it is checked)."""
     path = directory / name
     with path.open("wb") as fh:
         left = size
+        if name.lower().endswith(".wav"):
+            assert size >= 44, "a WAV file has a 44-byte header"
+            fh.write(wav_header(size))
+            left -= 44
         while left:
             block = os.urandom(min(left, 4 * MiB))
             fh.write(block)
