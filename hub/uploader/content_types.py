@@ -1,11 +1,11 @@
 """One table of content types: the ``filetype`` a file is created with at Frame.io.
 
 Frame.io signs the part URLs with the asset's ``filetype`` as ``Content-Type``
-(docs/rulings.md#part-put-rules), and the uploader's priorities by type (``audio/wav``, ``audio/*``) match on it, so one file must get
-one type whoever queues it: a take's track, ``c2c-hub upload``, the control API, a plugin's
-routing rule. Before this table a ``.wav`` went up as ``audio/wav`` from takes and as
-``audio/x-wav`` from ``c2c-hub upload`` (the system's ``mimetypes``, which also differs from one
-machine's ``/etc/mime.types`` to the next).
+(docs/rulings.md#part-put-rules), and the uploader's priorities by type (``audio/wav``,
+``audio/*``) match on it, so one file must get one type whoever queues it: a take's track,
+``c2c-hub upload``, the control API, a plugin's routing rule. Before this table a ``.wav`` went
+up as ``audio/wav`` from takes and as ``audio/x-wav`` from ``c2c-hub upload`` (the system's
+``mimetypes``, which also differs from one machine's ``/etc/mime.types`` to the next).
 
 :func:`content_type` reads this table first (the types a sound recorder's files have), then
 Python's own built-in table (never the machine's files, so the answer is the same everywhere),
