@@ -1,0 +1,130 @@
+"""The aes67 source end to end: emulated senders on loopback multicast, announced by SAP or
+by SDP files, become one microphone per channel, with every sample at its place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from c2c_hub_plugins.aes67 import MODEL_ID
+from c2c_hub_plugins.aes67.emulated import EmulatedAes67Sender
+from c2c_hub_plugins.aes67.sdp import parse_sdp
+from c2c_hub_plugins.aes67.source import channel_serial
+from c2c_hub_plugins.aes67.timeline import MediaTimeline
+
+from .conftest import FakeSourceContext
+
+Senders = Callable[..., EmulatedAes67Sender]
+
+
+def serials(sender: EmulatedAes67Sender) -> list[str]:
+    session = parse_sdp(sender.sdp)
+    media = session.streams[0]
+    return [channel_serial(session, media, c) for c in range(media.channels)]
+
+
+def assert_exact(ctx: FakeSourceContext, sender: EmulatedAes67Sender, channel: int) -> int:
+    """Every sample received on the channel is the sender's at that place; returns how many."""
+    serial = serials(sender)[channel]
+    first, got = ctx.span(serial)
+    timeline = MediaTimeline(sender.format.sample_rate)
+    # the index of the first received sample: positions are index - midnight, so search it
+    # by the sender's own first index (the sender started before the source received)
+    assert sender.first_index is not None
+    base = sender.first_index - timeline.position(sender.first_index)
+    expected = sender.expected(base + first, got.size)[:, channel].astype(np.int64)
+    assert np.array_equal(got, expected), "samples differ from the sender's at their place"
+    return int(got.size)
+
+
+async def test_a_sap_announced_stream_becomes_one_microphone_per_channel(
+    run_source: Any, senders: Senders
+) -> None:
+    sender = senders(channels=4, labels=["Boom", "Lav 1", "Lav 2", "Plant"])
+    run = await run_source()
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("4 channels", lambda: len(ctx.attached()) == 4)
+    devices = {c.args[0].serial: c.args[0] for c in ctx.of_kind("attach")}
+    assert set(devices) == set(serials(sender))
+    names = [devices[s].name for s in serials(sender)]
+    assert names == ["Boom", "Lav 1", "Lav 2", "Plant"]
+    assert {d.model_id for d in devices.values()} == {MODEL_ID}
+    assert all(d.audio is not None and d.audio.bits == 24 for d in devices.values())
+    for serial in serials(sender):
+        await ctx.wait_for(f"0.5 s of {serial}", lambda s=serial: ctx.frames(s) >= 24000)
+    for channel in range(4):
+        assert assert_exact(ctx, sender, channel) >= 24000
+    counters = run.source.streams()[0]
+    assert counters["lost"] == 0 and counters["malformed"] == 0
+    assert ctx.of_kind("refused") == [] and ctx.of_kind("bad-audio") == []
+
+
+async def test_a_sap_deletion_detaches_the_channels(run_source: Any, senders: Senders) -> None:
+    sender = senders(channels=2)
+    run = await run_source()
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("2 channels", lambda: len(ctx.attached()) == 2)
+    sender.stop()  # sends the SAP deletion
+    await ctx.wait_for("detached", lambda: not ctx.attached())
+    reasons = {c.args[1] for c in ctx.of_kind("detach")}
+    assert reasons == {"no longer announced"}
+
+
+async def test_re_announcements_keep_the_same_identity(run_source: Any, senders: Senders) -> None:
+    """Repeated announcements attach once; the serials come from the SDP origin, so a
+    second source run (a restart of the hub) finds the same ones."""
+    sender = senders(channels=2)
+    first = await run_source()
+    await first.ctx.wait_for("2 channels", lambda: len(first.ctx.attached()) == 2)
+    await first.ctx.wait_for("4 announcements", lambda: sender.announcements_sent >= 4)
+    assert len(first.ctx.of_kind("attach")) == 2
+    await first.stop()
+    second = await run_source()
+    await second.ctx.wait_for("2 channels", lambda: len(second.ctx.attached()) == 2)
+    assert second.ctx.attached() == set(serials(sender))
+
+
+async def test_an_sdp_file_in_the_folder_starts_and_stops_a_stream(
+    run_source: Any, senders: Senders, tmp_path: Path
+) -> None:
+    sender = senders(channels=2, sap=False, encoding="L16")
+    run = await run_source(sap=False, sdp_folder=str(tmp_path))
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("the folder watched", lambda: ctx.last_report is not None)
+    path = tmp_path / "dante-flow.sdp"
+    path.write_text(sender.sdp)
+    await ctx.wait_for("2 channels", lambda: len(ctx.attached()) == 2)
+    await ctx.wait_for("audio", lambda: ctx.frames(serials(sender)[1]) >= 4800)
+    assert assert_exact(ctx, sender, 1) >= 4800
+    path.unlink()
+    await ctx.wait_for("detached", lambda: not ctx.attached())
+
+
+async def test_a_bad_sdp_file_is_reported_by_line_and_the_others_carry_on(
+    run_source: Any, senders: Senders, tmp_path: Path
+) -> None:
+    good = senders(channels=1, sap=False)
+    (tmp_path / "good.sdp").write_text(good.sdp)
+    (tmp_path / "bad.sdp").write_text(good.sdp.replace("L24/48000/1", "L24/48000/65"))
+    run = await run_source(sap=False, sdp_folder=str(tmp_path))
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("the good channel", lambda: len(ctx.attached()) == 1)
+    await ctx.wait_for("the report", lambda: ctx.last_report and "ignored" in ctx.last_report[1])
+    assert ctx.last_report is not None
+    healthy, detail = ctx.last_report
+    assert not healthy
+    assert "bad.sdp" in detail and "channel count '65'" in detail and "line 9" in detail
+
+
+async def test_a_stream_that_stops_is_reported_silent(run_source: Any, senders: Senders) -> None:
+    sender = senders(channels=1)
+    run = await run_source(stream_timeout_s=0.5)
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("attached", lambda: len(ctx.attached()) == 1)
+    sender.stop_audio()  # the RTP stops; SAP goes on announcing the stream
+    await ctx.wait_for("silent", lambda: ctx.last_report and "silent" in ctx.last_report[1])
+    assert run.source.streams()[0]["state"] == "silent"
+    assert len(ctx.attached()) == 1  # still announced: the channel stays
