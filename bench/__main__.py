@@ -4,7 +4,8 @@
 - presence: a dropped socket to a rejoined channel (:mod:`bench.presence`);
 - the session: token expiry to a refreshed session (:mod:`bench.session`);
 - sub-devices: announcement to channel, press to 204 (:mod:`bench.subdevices`);
-- the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`).
+- the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
+- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); every other option goes to the part sink benchmark (``--total-mib``, ``--repeat`` ...).
@@ -13,7 +14,7 @@ rounds); every other option goes to the part sink benchmark (``--total-mib``, ``
 import json
 import sys
 
-from bench import part_sink, presence, session, subdevices, uploader
+from bench import aes67, part_sink, presence, session, subdevices, uploader
 
 argv = sys.argv[1:]
 quick = "--quick" in argv
@@ -34,4 +35,7 @@ print(f"sub-devices: mic announcement -> channel ({rounds // 2} mics), press -> 
 print(json.dumps({"bench": "subdevices", **subdevices.run(rounds // 2, 100)}))
 print()
 status = uploader.main(["--quick"] if quick else []) or status
+print()
+print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
+print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
 raise SystemExit(status)
