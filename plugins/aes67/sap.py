@@ -19,6 +19,7 @@ No hub imports.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import struct
@@ -28,6 +29,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 SAP_PORT = 9875
+#: Linux delivers to a socket bound to a port every group any socket joined there, unless this
+#: is off: a receiver hears only the groups it joined itself.
+IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
 SAP_GROUPS = ("239.255.255.255", "224.2.127.254")
 SDP_TYPE = "application/sdp"
 MAX_SAP_BYTES = 65507
@@ -203,6 +207,8 @@ def open_sap_socket(interface: str, groups: Iterable[str] = SAP_GROUPS) -> socke
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # not on every system; then every group is heard
+            sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
         sock.bind(("", SAP_PORT))
         for group in groups:
             mreq = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(interface))

@@ -21,6 +21,7 @@ dropped; a bad re-announcement leaves the running stream as it was.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import socket
@@ -36,7 +37,14 @@ from c2c_hub.device_models import DeviceModel
 from c2c_hub.subdevices import AudioBlock, AudioFormat, SourceContext, SubDevice, SubDeviceError
 from c2c_hub_plugins.aes67.options import Options, OptionsError
 from c2c_hub_plugins.aes67.rtp import JitterBuffer, PcmFormat
-from c2c_hub_plugins.aes67.sap import SapDirectory, SapError, SapEvent, open_sap_socket, parse_sap
+from c2c_hub_plugins.aes67.sap import (
+    IP_MULTICAST_ALL,
+    SapDirectory,
+    SapError,
+    SapEvent,
+    open_sap_socket,
+    parse_sap,
+)
 from c2c_hub_plugins.aes67.sdp import MediaStream, SdpError, Session, parse_sdp
 from c2c_hub_plugins.aes67.timeline import MediaTimeline
 
@@ -490,6 +498,8 @@ def open_rtp_socket(media: MediaStream, interface: str) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        with contextlib.suppress(OSError):  # only the groups joined here (see sap.py)
+            sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
         if media.multicast:
             sock.bind((media.address, media.port))
             group, iface = socket.inet_aton(media.address), socket.inet_aton(interface)

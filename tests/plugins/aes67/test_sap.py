@@ -103,3 +103,24 @@ def test_announcer_and_listener_on_loopback_multicast() -> None:
             break
     listener.close()
     assert packets[-1].deletion and packets[-1].sdp == SDP
+
+
+def test_a_listener_hears_only_the_groups_it_joined() -> None:
+    """Linux would hand a socket on port 9875 every group any socket there joined."""
+    base = f"239.255.{(time.time_ns() // 1000) % 250 + 1}"
+    ours = open_sap_socket("127.0.0.1", [f"{base}.1"])
+    theirs = open_sap_socket("127.0.0.1", [f"{base}.2"])
+    ours.setblocking(True)
+    ours.settimeout(1.0)
+    theirs.setblocking(True)
+    theirs.settimeout(5)
+    announcer = SapAnnouncer(SDP, origin="127.0.0.1", interface="127.0.0.1", group=f"{base}.2")
+    announcer.start()
+    try:
+        assert parse_sap(theirs.recv(65536)).sdp == SDP
+        with pytest.raises(TimeoutError):
+            ours.recv(65536)
+    finally:
+        announcer.stop(delete=False)
+        ours.close()
+        theirs.close()
