@@ -21,6 +21,8 @@ No hub imports.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import ipaddress
 import random
 import socket
@@ -31,7 +33,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from zeroconf import IPVersion
+from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
+from c2c_hub_plugins.aes67.ravenna import RAVENNA_SERVICE, RTSP_TYPE, RtspServer
 from c2c_hub_plugins.aes67.rtp import PcmFormat, Samples, build_rtp, encode_pcm
 from c2c_hub_plugins.aes67.sap import SAP_GROUPS, SAP_PORT, SapAnnouncer, multicast_sender
 from c2c_hub_plugins.aes67.sdp import Origin, write_sdp
@@ -239,6 +244,51 @@ class EmulatedAes67Sender:
                 self.next_index += self.frames_per_packet
             ahead = (self.next_index + self.frames_per_packet - due) / rate
             self._stop.wait(max(0.0002, ahead))
+
+
+class EmulatedRavennaDevice:
+    """A RAVENNA device's discovery side for emulated senders: each sender's session announced
+    on mDNS (``_ravenna_session._sub._rtsp._tcp``, named after the sender) and its SDP served
+    by RTSP ``DESCRIBE``. The senders themselves are started and stopped by their owner."""
+
+    def __init__(
+        self,
+        senders: Sequence[EmulatedAes67Sender],
+        *,
+        interface: str = "127.0.0.1",
+        service_type: str = RAVENNA_SERVICE,
+    ) -> None:
+        self.senders = list(senders)
+        self.interface = interface
+        self.service_type = service_type
+        self.rtsp = RtspServer(interface)
+        self._zc: AsyncZeroconf | None = None
+        self._infos: list[AsyncServiceInfo] = []
+
+    async def start(self) -> None:
+        await self.rtsp.start()
+        self._zc = AsyncZeroconf(interfaces=[self.interface], ip_version=IPVersion.V4Only)
+        for sender in self.senders:
+            self.rtsp.sessions[sender.name] = sender.sdp
+            info = AsyncServiceInfo(
+                self.service_type,
+                f"{sender.name}.{RTSP_TYPE}",
+                addresses=[socket.inet_aton(self.interface)],
+                port=self.rtsp.port,
+                server=f"ravenna-{sender.session_id}.local.",
+            )
+            self._infos.append(info)
+        await asyncio.gather(*[await self._zc.async_register_service(i) for i in self._infos])
+
+    async def stop(self) -> None:
+        if self._zc is not None:
+            for info in self._infos:
+                with contextlib.suppress(Exception):
+                    await (await self._zc.async_unregister_service(info))
+            await self._zc.async_close()
+            self._zc = None
+        self._infos.clear()
+        await self.rtsp.stop()
 
 
 # ---------------------------------------------------------------------------------- command

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from c2c_hub_plugins.aes67.ravenna import RAVENNA_SERVICE, RTSP_TYPE
 from c2c_hub_plugins.aes67.sap import DEFAULT_TIMEOUT_S, SAP_GROUPS
 
 
@@ -29,6 +30,9 @@ class Options:
     ``sap_timeout_s``: an announcement not repeated within this long (or ten of its intervals,
     if longer) expires and its stream is dropped.
 
+    ``ravenna``: discover RAVENNA sessions by mDNS/DNS-SD (``ravenna_service``, by default
+    ``_ravenna_session._sub._rtsp._tcp.local.``) and read each one's SDP with RTSP ``DESCRIBE``.
+
     ``sdp_folder``: a folder of ``*.sdp`` files (as Dante Controller or a console exports them),
     watched: a file added or changed starts its stream, a file removed stops it.
 
@@ -46,6 +50,8 @@ class Options:
     sap: bool = True
     sap_groups: tuple[str, ...] = SAP_GROUPS
     sap_timeout_s: float = DEFAULT_TIMEOUT_S
+    ravenna: bool = True
+    ravenna_service: str = RAVENNA_SERVICE
     sdp_folder: Path | None = None
     latency_ms: float = 20.0
     stream_timeout_s: float = 2.0
@@ -60,10 +66,18 @@ class Options:
         values: dict[str, Any] = {}
         if "interface" in raw:
             values["interface"] = _ipv4("interface", raw["interface"])
-        if "sap" in raw:
-            if not isinstance(raw["sap"], bool):
-                raise OptionsError(f"sap: expected true or false, got {raw['sap']!r}")
-            values["sap"] = raw["sap"]
+        for name in ("sap", "ravenna"):
+            if name in raw:
+                if not isinstance(raw[name], bool):
+                    raise OptionsError(f"{name}: expected true or false, got {raw[name]!r}")
+                values[name] = raw[name]
+        if "ravenna_service" in raw:
+            service = raw["ravenna_service"]
+            if not isinstance(service, str) or not service.endswith("._sub." + RTSP_TYPE):
+                raise OptionsError(
+                    f"ravenna_service: expected <subtype>._sub.{RTSP_TYPE}, got {service!r}"
+                )
+            values["ravenna_service"] = service
         if "sap_groups" in raw:
             groups = raw["sap_groups"]
             if isinstance(groups, str) or not isinstance(groups, list | tuple) or not groups:

@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from c2c_hub.device_models import DeviceModel
 from c2c_hub.subdevices import AudioBlock, AudioFormat, SourceContext, SubDevice, SubDeviceError
 from c2c_hub_plugins.aes67.options import Options, OptionsError
+from c2c_hub_plugins.aes67.ravenna import RtspError, describe, describe_url, session_name
 from c2c_hub_plugins.aes67.rtp import JitterBuffer, PcmFormat
 from c2c_hub_plugins.aes67.sap import (
     IP_MULTICAST_ALL,
@@ -51,6 +54,7 @@ from c2c_hub_plugins.aes67.timeline import MediaTimeline
 #: The device model of an AES67 channel (``device_models/aes67-channel.toml``).
 MODEL_ID = "0b6f2d84-6a31-4c55-9e0a-7d1c3b5a9e21"
 DELIVER_S = 0.02
+RTSP_ATTEMPTS = 3
 EXPIRE_EVERY_S = 1.0
 RECV_BYTES = 9000
 IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39)  # Linux's value
@@ -164,12 +168,27 @@ class _Discovery:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_report: tuple[bool, str] | None = None
         self._problems: dict[str, str] = {}  # announcement key -> why it is not used
+        self._zc: AsyncZeroconf | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         sap_sock: socket.socket | None = None
+        zc: AsyncZeroconf | None = None
+        browser: AsyncServiceBrowser | None = None
         try:
+            if self.options.ravenna:
+                try:
+                    zc = AsyncZeroconf(
+                        interfaces=[self.options.interface], ip_version=IPVersion.V4Only
+                    )
+                except OSError as exc:
+                    self.ctx.report(False, f"cannot open mDNS on {self.options.interface}: {exc}")
+                    raise
+                self._zc = zc
+                browser = AsyncServiceBrowser(
+                    zc.zeroconf, [self.options.ravenna_service], handlers=[self._on_mdns]
+                )
             if self.options.sap:
                 try:
                     sap_sock = open_sap_socket(self.options.interface, self.options.sap_groups)
@@ -185,6 +204,11 @@ class _Discovery:
             self._report()
             await asyncio.Event().wait()
         finally:
+            if browser is not None:
+                await browser.async_cancel()
+            if zc is not None:
+                await zc.async_close()
+                self._zc = None
             if sap_sock is not None:
                 loop.remove_reader(sap_sock.fileno())
                 sap_sock.close()
@@ -247,6 +271,48 @@ class _Discovery:
         else:
             self.ctx.log.info("%s: %s", key, "deleted" if event.kind == "deleted" else "expired")
             self._withdraw(key)
+
+    # ------------------------------------------------------------------ RAVENNA (mDNS + RTSP)
+    def _on_mdns(
+        self,
+        zeroconf: Zeroconf,
+        service_type: str,
+        name: str,
+        state_change: ServiceStateChange,
+    ) -> None:
+        """Only schedules work (zeroconf's handlers must not block)."""
+        key = f"rtsp:{name}"
+        if state_change is ServiceStateChange.Removed:
+            self.ctx.log.info("%s: mDNS goodbye", name)
+            self._withdraw(key)
+            return
+        self._spawn(self._describe(service_type, name), f"aes67 describe {name}")
+
+    async def _describe(self, service_type: str, name: str) -> None:
+        key = f"rtsp:{name}"
+        problem = "not resolvable"
+        for attempt in range(RTSP_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(2.0**attempt)
+            if self._zc is None:
+                return
+            info = AsyncServiceInfo(service_type, name)
+            if not await info.async_request(self._zc.zeroconf, 3000):
+                problem = f"{name}: no answer to the mDNS query"
+                continue
+            addresses = info.parsed_addresses(IPVersion.V4Only)
+            if not addresses or not info.port:
+                problem = f"{name}: no IPv4 address or port in its record"
+                continue
+            try:
+                url = describe_url(addresses[0], int(info.port), session_name(name))
+                sdp = await describe(url)
+            except RtspError as exc:
+                problem = str(exc)
+                continue
+            self._announce(key, sdp, f"RTSP {url}")
+            return
+        self._refuse(key, problem)
 
     # ------------------------------------------------------------------ the SDP folder
     async def _watch_folder(self, folder: Path) -> None:
@@ -465,6 +531,8 @@ class _Discovery:
         where = []
         if self.options.sap:
             where.append(f"SAP on {self.options.interface}")
+        if self.options.ravenna:
+            where.append(f"RAVENNA (mDNS) on {self.options.interface}")
         if self.options.sdp_folder is not None:
             where.append(f"folder {self.options.sdp_folder}")
         streams = list(self.streams.values())

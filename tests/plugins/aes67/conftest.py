@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -193,7 +194,12 @@ async def sources(groups: Groups) -> AsyncIterator[Callable[..., Any]]:
     running: list[RunningSource] = []
 
     async def start(**options: Any) -> RunningSource:
-        options = {"sap_groups": [groups.sap], **options}
+        options = {
+            "sap_groups": [groups.sap],
+            # RAVENNA sessions browsed under a subtype of this test's own
+            "ravenna_service": f"_rav{secrets.token_hex(3)}._sub._rtsp._tcp.local.",
+            **options,
+        }
         ctx = FakeSourceContext(options=options)
         source = Aes67Source()
         task = asyncio.get_running_loop().create_task(source.run(ctx), name="aes67 under test")
