@@ -55,6 +55,7 @@ from c2c_hub_plugins.aes67.timeline import MediaTimeline
 MODEL_ID = "0b6f2d84-6a31-4c55-9e0a-7d1c3b5a9e21"
 DELIVER_S = 0.02
 RTSP_ATTEMPTS = 3
+FOLDER_RECHECK_S = 1.0
 EXPIRE_EVERY_S = 1.0
 RECV_BYTES = 9000
 IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39)  # Linux's value
@@ -169,10 +170,12 @@ class _Discovery:
         self._last_report: tuple[bool, str] | None = None
         self._problems: dict[str, str] = {}  # announcement key -> why it is not used
         self._zc: AsyncZeroconf | None = None
+        self._fatal: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        self._fatal = loop.create_future()
         sap_sock: socket.socket | None = None
         zc: AsyncZeroconf | None = None
         browser: AsyncServiceBrowser | None = None
@@ -199,10 +202,11 @@ class _Discovery:
                     raise
                 loop.add_reader(sap_sock.fileno(), self._sap_readable, sap_sock)
             if self.options.sdp_folder is not None:
-                self._spawn(self._watch_folder(self.options.sdp_folder), "aes67 sdp folder")
-            self._spawn(self._tick(), "aes67 deliver")
+                folder = self.options.sdp_folder
+                self._spawn(self._watch_folder(folder), "aes67 sdp folder", vital=True)
+            self._spawn(self._tick(), "aes67 deliver", vital=True)
             self._report()
-            await asyncio.Event().wait()
+            await self._fatal  # raises what broke a vital task: the hub restarts the source
         finally:
             if browser is not None:
                 await browser.async_cancel()
@@ -219,10 +223,21 @@ class _Discovery:
             for key in list(self.streams):
                 self._stop_stream(key, "the AES67 source stopped")
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str, vital: bool = False) -> None:
+        """A task of this run; if a vital one fails, the run fails with it."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            exc = None if task.cancelled() else task.exception()
+            if exc is None:
+                return
+            self.ctx.log.error("%s failed: %r", name, exc, exc_info=exc)
+            if vital and self._fatal is not None and not self._fatal.done():
+                self._fatal.set_exception(exc)
+
+        task.add_done_callback(done)
 
     def snapshot(self) -> list[dict[str, Any]]:
         out = []
@@ -316,26 +331,36 @@ class _Discovery:
 
     # ------------------------------------------------------------------ the SDP folder
     async def _watch_folder(self, folder: Path) -> None:
+        """Read every ``*.sdp`` in ``folder``, then follow its changes. A folder that does not
+        exist (yet, or any more) is waited for; its files' streams stop while it is gone."""
         from watchfiles import Change, awatch
 
-        while not await asyncio.to_thread(folder.is_dir):
-            self._problems[f"folder:{folder}"] = "the SDP folder does not exist"
+        missing = f"folder:{folder}"
+        while True:
+            while not await asyncio.to_thread(folder.is_dir):
+                if missing not in self._problems:
+                    self.ctx.log.warning("the SDP folder %s does not exist", folder)
+                self._problems[missing] = f"the SDP folder {folder} does not exist"
+                self._report()
+                await asyncio.sleep(FOLDER_RECHECK_S)
+            self._problems.pop(missing, None)
+            for path in await asyncio.to_thread(lambda: sorted(folder.glob("*.sdp"))):
+                await self._read_file(path)
             self._report()
-            await asyncio.sleep(2.0)
-        self._problems.pop(f"folder:{folder}", None)
-        for path in await asyncio.to_thread(lambda: sorted(folder.glob("*.sdp"))):
-            await self._read_file(path)
-        self._report()
-        async for changes in awatch(folder, debounce=200, step=50, recursive=False):
-            for change, name in sorted(changes, key=lambda c: c[1]):
-                path = Path(name)
-                if path.suffix.lower() != ".sdp":
-                    continue
-                if change is Change.deleted:
-                    self.ctx.log.info("%s: removed", path)
-                    self._withdraw(f"file:{path}")
-                else:
-                    await self._read_file(path)
+            async for changes in awatch(folder, debounce=200, step=50, recursive=False):
+                if any(c is Change.deleted and Path(n) == folder for c, n in changes):
+                    break  # the folder itself went away
+                for change, name in sorted(changes, key=lambda c: c[1]):
+                    path = Path(name)
+                    if path.suffix.lower() != ".sdp":
+                        continue
+                    if change is Change.deleted:
+                        self.ctx.log.info("%s: removed", path)
+                        self._withdraw(f"file:{path}")
+                    else:
+                        await self._read_file(path)
+            for key in [k for k in self.announced if k.startswith(f"file:{folder}/")]:
+                self._withdraw(key)
 
     async def _read_file(self, path: Path) -> None:
         key = f"file:{path}"

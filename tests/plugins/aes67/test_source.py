@@ -3,11 +3,13 @@ by SDP files, become one microphone per channel, with every sample at its place.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from c2c_hub_plugins.aes67 import MODEL_ID
 from c2c_hub_plugins.aes67.emulated import EmulatedAes67Sender
@@ -128,3 +130,39 @@ async def test_a_stream_that_stops_is_reported_silent(run_source: Any, senders: 
     await ctx.wait_for("silent", lambda: ctx.last_report and "silent" in ctx.last_report[1])
     assert run.source.streams()[0]["state"] == "silent"
     assert len(ctx.attached()) == 1  # still announced: the channel stays
+
+
+async def test_a_folder_that_goes_away_stops_its_streams_and_is_waited_for(
+    run_source: Any, senders: Senders, tmp_path: Path
+) -> None:
+    sender = senders(channels=1, sap=False)
+    folder = tmp_path / "sdp"
+    run = await run_source(sap=False, sdp_folder=str(folder))
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for(
+        "missing", lambda: ctx.last_report and "does not exist" in ctx.last_report[1]
+    )
+    folder.mkdir()
+    (folder / "a.sdp").write_text(sender.sdp)
+    await ctx.wait_for("attached", lambda: len(ctx.attached()) == 1)
+    (folder / "a.sdp").unlink()
+    folder.rmdir()
+    await ctx.wait_for("detached", lambda: not ctx.attached())
+    folder.mkdir()
+    (folder / "a.sdp").write_text(sender.sdp)
+    await ctx.wait_for("attached again", lambda: len(ctx.attached()) == 1)
+
+
+async def test_a_broken_part_of_the_source_fails_the_run_for_the_hub_to_restart(
+    run_source: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from c2c_hub_plugins.aes67 import source as source_module
+
+    async def broken_tick(self: object) -> None:
+        raise RuntimeError("the delivery loop broke")
+
+    monkeypatch.setattr(source_module._Discovery, "_tick", broken_tick)
+    run = await run_source(sap=False, ravenna=False)
+    with pytest.raises(RuntimeError, match="the delivery loop broke"):
+        async with asyncio.timeout(10):
+            await run.task
