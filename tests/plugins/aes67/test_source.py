@@ -166,3 +166,25 @@ async def test_a_broken_part_of_the_source_fails_the_run_for_the_hub_to_restart(
     with pytest.raises(RuntimeError, match="the delivery loop broke"):
         async with asyncio.timeout(10):
             await run.task
+
+
+async def test_a_session_whose_format_changes_restarts_its_stream(
+    run_source: Any, senders: Senders, tmp_path: Path
+) -> None:
+    """Same SDP origin, new format (two channels become four, on another group): the old
+    stream stops, the new one starts, and channels 1 and 2 keep their serials."""
+    two = senders(channels=2, sap=False)
+    four = senders(channels=4, sap=False, session_id=two.session_id, encoding="L16")
+    path = tmp_path / "console.sdp"
+    path.write_text(two.sdp)
+    run = await run_source(sap=False, sdp_folder=str(tmp_path))
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("2 channels", lambda: len(ctx.attached()) == 2)
+    path.write_text(four.sdp)
+    await ctx.wait_for("4 channels", lambda: len(ctx.attached()) == 4)
+    assert serials(four)[:2] == serials(two)
+    assert {c.args[1] for c in ctx.of_kind("detach")} == {"its SDP changed"}
+    await ctx.wait_for("audio of the new format", lambda: ctx.frames(serials(four)[3]) >= 4800)
+    assert assert_exact(ctx, four, 3) >= 4800
+    (stream,) = run.source.streams()
+    assert stream["format"] == "L16/48000/4" and stream["malformed"] == 0
