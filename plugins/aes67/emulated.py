@@ -15,6 +15,9 @@ Command line (stops on Ctrl-C)::
 
     python -m c2c_hub_plugins.aes67.emulated --count 2 --channels 8 --interface 127.0.0.1
 
+``--ravenna`` also announces each sender as a RAVENNA session on mDNS and serves its SDP by
+RTSP (:class:`EmulatedRavennaDevice`).
+
 No hub imports.
 """
 
@@ -292,10 +295,29 @@ class EmulatedRavennaDevice:
 
 
 # ---------------------------------------------------------------------------------- command
+async def _serve(senders: list[EmulatedAes67Sender], args: argparse.Namespace) -> None:
+    """Until the duration is over (or forever): the RAVENNA side too, if asked."""
+    device = None
+    if args.ravenna:
+        device = EmulatedRavennaDevice(
+            senders, interface=args.interface, service_type=args.ravenna_service
+        )
+        await device.start()
+        print(f"announced {len(senders)} RAVENNA session(s) on mDNS", file=sys.stderr, flush=True)
+    try:
+        if args.duration is not None:
+            await asyncio.sleep(args.duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        if device is not None:
+            await device.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m c2c_hub_plugins.aes67.emulated",
-        description="Emulated AES67 senders: RTP L16/L24 announced by SAP.",
+        description="Emulated AES67 senders: RTP L16/L24 announced by SAP (and mDNS).",
     )
     parser.add_argument("--count", type=int, default=1, help="how many senders (default 1)")
     parser.add_argument("--channels", type=int, default=2)
@@ -319,6 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sap-group", default=SAP_GROUPS[0], help=f"the SAP group (default {SAP_GROUPS[0]})"
     )
     parser.add_argument("--sdp-dir", type=Path, help="also write each SDP into this folder")
+    parser.add_argument(
+        "--ravenna",
+        action="store_true",
+        help="also announce each sender as a RAVENNA session (mDNS, SDP by RTSP DESCRIBE)",
+    )
+    parser.add_argument(
+        "--ravenna-service", default=RAVENNA_SERVICE, help=f"default {RAVENNA_SERVICE}"
+    )
     parser.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
     args = parser.parse_args(argv)
     if not 1 <= args.count <= 64:
@@ -351,10 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sender.start()
         print(sender.sdp, flush=True)
     try:
-        if args.duration is not None:
-            time.sleep(args.duration)
-        else:
-            threading.Event().wait()
+        asyncio.run(_serve(senders, args))
     except KeyboardInterrupt:
         pass
     finally:
