@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from c2c_hub.device_models import DeviceModelRegistry, shipped_models_dir
+import c2c_hub_plugins.aes67 as aes67_plugin
+from c2c_hub import kit
+from c2c_hub.device_models import DeviceModelRegistry, load_device_models, shipped_models_dir
 from c2c_hub.subdevices import AudioBlock, SubDevice
 from c2c_hub_plugins.aes67 import Aes67Source
 from c2c_hub_plugins.aes67.emulated import EmulatedAes67Sender
@@ -70,14 +72,18 @@ def _send(args: argparse.Namespace) -> None:
     print(json.dumps({"sent": sum(s.packets_sent for s in senders)}), flush=True)
 
 
+def _models() -> DeviceModelRegistry:
+    registry = DeviceModelRegistry.load(shipped_models_dir())
+    registry.add(load_device_models(kit.package_models(aes67_plugin.__file__)), origin="aes67")
+    return registry
+
+
 @dataclass
 class _Counting:
     """A SourceContext that counts (and remembers when each serial attached)."""
 
     options: Mapping[str, Any]
-    models: DeviceModelRegistry = field(
-        default_factory=lambda: DeviceModelRegistry.load(shipped_models_dir())
-    )
+    models: DeviceModelRegistry = field(default_factory=lambda: _models())
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("bench.aes67"))
     expected: int = 0
     attached_at: dict[str, float] = field(default_factory=dict)

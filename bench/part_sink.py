@@ -8,7 +8,7 @@ sequentially); its blocking TLS ``sendall`` encrypts without the GIL and costs a
 per 512 MiB against about 0.9 for ``httpx.AsyncClient`` (``--client httpx`` to compare).
 
 The sink verifies the signature, streams each body to disk and hashes it with SHA-256, and on the
-last part hashes the assembled asset (R12), so a run's time includes all of that. Every run also
+last part hashes the assembled asset, so a run's time includes all of that. Every run also
 reports the CPU seconds the emulator process and the load generator spent, and the latency of
 ``GET /v2/devices/me`` probed every 20 ms meanwhile (a stalled event loop, or a call waiting for
 the emulator's state lock, shows there).
@@ -154,7 +154,7 @@ def create_asset(
         response = http.post("/v2/devices/assets", json=body, headers=headers)
         if response.status_code != 429:
             break
-        time.sleep(0.25)  # R16: 5 creates per second
+        time.sleep(0.25)  # 5 asset creates per second per device
     response.raise_for_status()
     return str(response.json()["id"]), list(response.json()["upload_urls"])
 

@@ -551,9 +551,9 @@ def realtime(site: Site, work: Path, seconds: float, concurrency: int | None) ->
 async def _realtime(
     settings: HubSettings, recorder: Recorder, concurrency: int | None
 ) -> dict[str, Any]:
-    """Drive ``c2c_hub.uploader.engine.Uploader`` in this process while the take records."""
+    """Drive ``c2c_hub.uploader.Uploader`` in this process while the take records."""
     from c2c_hub.runtime import Hub
-    from c2c_hub.uploader.engine import UploadConfig, Uploader
+    from c2c_hub.uploader import UploadConfig, Uploader
     from c2c_hub.uploader.queue import QUEUE_FILE
 
     started = time.perf_counter()

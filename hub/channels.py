@@ -1,4 +1,4 @@
-"""Sub-devices as Frame.io channels: the boot-time flow of seed 002, kept true afterwards.
+"""Sub-devices as Frame.io channels: Frame.io's boot-time flow, kept true afterwards.
 
 Frame.io advises a host not to trust channel state it stored (a power cut between a connect
 and storing its id, sub-devices plugged in while off). So nothing here is persisted:

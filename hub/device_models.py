@@ -1,10 +1,14 @@
 """Device models: one TOML file per Frame.io device model, read by the hub and the emulator alike.
 
-A file declares the Frame.io ``device_model_id``, a name, the kind of device, the channel's asset
-type, how the device is discovered (mDNS service type and TXT rules; BLE name, service UUID,
-manufacturer id) and, for real-time-logging-capable models, their inputs (buttons).
+A file declares the Frame.io ``device_model_id``, a name, the kind of device (a name in the
+:class:`~c2c_hub.device_kinds.DeviceKindRegistry`: the hub's own kinds, or one a plugin declares),
+the channel's asset type, how the device is discovered (mDNS service type and TXT rules; BLE name,
+service UUID, manufacturer id) and, for real-time-logging-capable models, their inputs (buttons).
 
-Errors name the file and the field (:class:`DeviceModelError`).
+The hub's own models ship in ``device_models/``; a plugin ships its own in its package
+(the ``register_device_models`` hook), added to the same registry at start
+(:meth:`DeviceModelRegistry.add`). Errors name the file and the field, and for a plugin's file
+the plugin (:class:`DeviceModelError`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,34 @@ from __future__ import annotations
 import importlib.util
 import tomllib
 import uuid
-from collections.abc import Iterator
-from enum import StrEnum
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from c2c_hub.device_kinds import (
+    BUILT_IN,
+    KIND_NAME_RE,
+    DeviceKind,
+    DeviceKindError,
+    DeviceKindRegistry,
+)
+from c2c_hub.errors import HubError
+
+__all__ = [
+    "SHIPPED_MODELS_PACKAGE",
+    "DeviceKind",
+    "DeviceKindError",
+    "DeviceKindRegistry",
+    "DeviceModel",
+    "DeviceModelError",
+    "DeviceModelRegistry",
+    "Input",
+    "load_device_model",
+    "load_device_models",
+    "shipped_models_dir",
+]
 
 #: The package that holds the device models shipped with the hub (the repository's
 #: ``device_models/`` folder, installed as package data).
@@ -34,14 +60,8 @@ def shipped_models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-class DeviceModelError(ValueError):
+class DeviceModelError(HubError, ValueError):
     """A device model file that cannot be used; the message names the file and the field."""
-
-
-class DeviceKind(StrEnum):
-    HOST = "host"
-    MICROPHONE = "microphone"
-    BUTTON_REMOTE = "button_remote"
 
 
 class _Strict(BaseModel):
@@ -100,7 +120,8 @@ class Input(_Strict):
 class ModelInfo(_Strict):
     id: str
     name: str = Field(min_length=1, max_length=255)
-    kind: DeviceKind
+    #: The name of a kind of the :class:`~c2c_hub.device_kinds.DeviceKindRegistry`.
+    kind: str
     asset_type: Literal["audio", "video", "data"]
     real_time_logging_capable: bool = False
 
@@ -108,6 +129,13 @@ class ModelInfo(_Strict):
     @classmethod
     def _uuid(cls, value: str) -> str:
         return str(uuid.UUID(value))
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if not KIND_NAME_RE.match(value):
+            raise ValueError(f"must be a kind's name (lower case, digits and _), got {value!r}")
+        return value
 
 
 class DeviceModel(_Strict):
@@ -127,7 +155,8 @@ class DeviceModel(_Strict):
         return self.model.name
 
     @property
-    def kind(self) -> DeviceKind:
+    def kind(self) -> str:
+        """The name of its kind (:meth:`DeviceModelRegistry.kind_of` gives its capabilities)."""
         return self.model.kind
 
     @model_validator(mode="after")
@@ -171,36 +200,54 @@ def load_device_model(path: Path) -> DeviceModel:
 
 
 class DeviceModelRegistry:
-    """All device models of the integration, keyed by ``device_model_id``."""
+    """All device models of the integration, keyed by ``device_model_id``.
 
-    def __init__(self, models: list[DeviceModel]) -> None:
+    :param kinds: the kinds the models may name (default: the hub's own kinds); a model naming
+        another kind is refused, its file named.
+    """
+
+    def __init__(
+        self, models: Iterable[DeviceModel], kinds: DeviceKindRegistry | None = None
+    ) -> None:
+        self.kinds = kinds if kinds is not None else DeviceKindRegistry()
         self._by_id: dict[str, DeviceModel] = {}
-        for model in models:
-            if model.id in self._by_id:
-                other = self._by_id[model.id].source
-                raise DeviceModelError(
-                    f"{model.source}: model.id: {model.id} is already declared by {other}"
-                )
-            self._by_id[model.id] = model
+        self._origins: dict[str, str] = {}
+        self.add(models, origin=BUILT_IN)
 
     @classmethod
-    def load(cls, directory: Path) -> DeviceModelRegistry:
+    def load(cls, directory: Path, kinds: DeviceKindRegistry | None = None) -> DeviceModelRegistry:
         """Load every ``*.toml`` in ``directory``; every bad file is reported at once."""
-        if not directory.is_dir():
-            raise DeviceModelError(f"{directory}: device model directory does not exist")
-        models: list[DeviceModel] = []
+        return cls(load_device_models(directory), kinds)
+
+    def add(self, models: Iterable[DeviceModel], *, origin: str) -> None:
+        """Add ``models`` (all or none); ``origin`` (a plugin's name) is named in every error."""
+        models = list(models)
+        who = "" if origin == BUILT_IN else f"plugin {origin}: "
         problems: list[str] = []
-        for path in sorted(directory.glob("*.toml")):
-            try:
-                models.append(load_device_model(path))
-            except DeviceModelError as exc:
-                problems.append(str(exc))
+        batch: dict[str, DeviceModel] = {}
+        for model in models:
+            if model.kind not in self.kinds:
+                problems.append(
+                    f"{who}{model.source}: model.kind: unknown kind {model.kind!r} "
+                    f"(known: {', '.join(self.kinds.names())})"
+                )
+            other = self._by_id.get(model.id) or batch.get(model.id)
+            if other is not None:
+                owner = self._origins.get(model.id, origin)
+                by = "" if owner == BUILT_IN else f" (plugin {owner})"
+                problems.append(
+                    f"{who}{model.source}: model.id: {model.id} is already declared by "
+                    f"{other.source}{by}"
+                )
+            batch[model.id] = model
         if problems:
             raise DeviceModelError("\n".join(problems))
-        return cls(models)
+        for model in batch.values():
+            self._by_id[model.id] = model
+            self._origins[model.id] = origin
 
     def __iter__(self) -> Iterator[DeviceModel]:
-        return iter(self._by_id.values())
+        return iter(list(self._by_id.values()))
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -208,11 +255,41 @@ class DeviceModelRegistry:
     def get(self, model_id: str) -> DeviceModel | None:
         return self._by_id.get(model_id)
 
-    def of_kind(self, kind: DeviceKind) -> list[DeviceModel]:
-        return [m for m in self._by_id.values() if m.kind == kind]
+    def origin(self, model_id: str) -> str | None:
+        """Who declared the model: ``"the hub"`` or a plugin's name."""
+        return self._origins.get(model_id)
+
+    def kind_of(self, model: DeviceModel) -> DeviceKind:
+        """The model's kind, with its capabilities (:meth:`add` refuses an unknown kind)."""
+        kind = self.kinds.get(model.kind)
+        if kind is None:  # pragma: no cover - add() refuses such a model
+            raise DeviceModelError(f"{model.source}: model.kind: unknown kind {model.kind!r}")
+        return kind
+
+    def of_kind(self, kind: str | DeviceKind) -> list[DeviceModel]:
+        name = kind.name if isinstance(kind, DeviceKind) else kind
+        return [m for m in self._by_id.values() if m.kind == name]
 
     def host(self) -> DeviceModel:
         hosts = self.of_kind(DeviceKind.HOST)
         if len(hosts) != 1:
             raise DeviceModelError(f"expected exactly one host device model, found {len(hosts)}")
         return hosts[0]
+
+
+def load_device_models(where: Path) -> list[DeviceModel]:
+    """Every ``*.toml`` of the folder ``where`` (or the one file ``where``), every bad one named."""
+    if where.is_file():
+        return [load_device_model(where)]
+    if not where.is_dir():
+        raise DeviceModelError(f"{where}: device model directory does not exist")
+    models: list[DeviceModel] = []
+    problems: list[str] = []
+    for path in sorted(where.glob("*.toml")):
+        try:
+            models.append(load_device_model(path))
+        except DeviceModelError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise DeviceModelError("\n".join(problems))
+    return models

@@ -8,7 +8,9 @@ return an unsubscribe callable, and a listener that raises is logged, never prop
 
 Validation happens here, once, for every plugin alike: a sub-device whose model is not a
 declared device model, or whose kind does not fit what it sends, is refused with a log line
-that names the source and the problem.
+that names the source and the problem. What a sub-device may send follows from its kind's
+capabilities (:mod:`c2c_hub.device_kinds`): audio only from a kind with ``audio``, presses only
+from a kind with ``presses`` (and only of inputs its model declares).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from c2c_hub.device_models import DeviceKind, DeviceModel, DeviceModelRegistry
+from c2c_hub.device_kinds import DeviceKind
+from c2c_hub.device_models import DeviceModel, DeviceModelRegistry
 from c2c_hub.subdevices import AudioBlock, SubDevice
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,8 @@ class Attached:
     model: DeviceModel
     source: str
     since: float
+    #: The model's kind: what the hub does with the sub-device follows from its capabilities.
+    kind: DeviceKind
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,8 @@ class DeviceRegistry:
         model = self.models.get(device.model_id)
         if model is None:
             return self._refuse(source, device.serial, f"unknown device model {device.model_id}")
-        if model.kind is DeviceKind.HOST:
+        device_kind = self.models.kind_of(model)
+        if not device_kind.sub_device:
             return self._refuse(source, device.serial, "a host model cannot be a sub-device")
         current = self._attached.get(device.serial)
         if current is not None and current.source != source:
@@ -112,9 +118,8 @@ class DeviceRegistry:
             # A different model under the same serial is a different channel: leave, then come.
             self.detach(source, device.serial, "its device model changed")
             current = None
-        entry = Attached(
-            device, model, source, current.since if current is not None else self._now()
-        )
+        since = current.since if current is not None else self._now()
+        entry = Attached(device, model, source, since, device_kind)
         self._attached[device.serial] = entry
         kind: ChangeKind = "updated" if current is not None else "attached"
         log.info("sub-device %s %s (%s, %s)", device.serial, kind, model.name, device.name)
@@ -146,6 +151,9 @@ class DeviceRegistry:
         current = self._attached.get(serial)
         if current is None or current.source != source:
             return  # not attached (yet, or any more): nothing to record it into
+        if not current.kind.audio:
+            log.debug("audio from %s, whose kind %s sends none: dropped", serial, current.kind)
+            return
         if current.device.audio is None:
             log.debug("audio from %s, which declared no audio format: dropped", serial)
             return
@@ -155,6 +163,9 @@ class DeviceRegistry:
         current = self._attached.get(serial)
         if current is None or current.source != source:
             log.warning("press from %s, which is not attached: dropped", serial)
+            return False
+        if not current.kind.presses:
+            log.warning("press from %s, whose kind %s has no inputs: dropped", serial, current.kind)
             return False
         if current.model.input(input_index) is None:
             log.warning(
@@ -188,7 +199,7 @@ class DeviceRegistry:
                 "name": a.device.name,
                 "model": a.model.name,
                 "model_id": a.model.id,
-                "kind": a.model.kind.value,
+                "kind": a.kind.name,
                 "source": a.source,
                 "address": a.device.address,
                 "since": a.since,

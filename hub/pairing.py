@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.errors import HubError
 from c2c_hub.frameio import (
     AccessDenied,
     AuthorizationPending,
@@ -68,11 +69,11 @@ class PairingUpdate:
     device: ProjectDevice | None = None
 
 
-class PairingDenied(Exception):
+class PairingDenied(HubError):
     """The user declined the device in Frame.io."""
 
 
-class PairingCancelled(Exception):
+class PairingCancelled(HubError):
     """Pairing was cancelled before it finished."""
 
 

@@ -1,6 +1,6 @@
 """The hub's presence on Frame.io: the device websocket, its heartbeats, pause and project.
 
-What it does (seed 001, rulings R1 and R3; ``docs/presence.md`` explains it at length):
+What it does (``docs/presence.md`` explains it at length; docs/rulings.md#websocket):
 
 - Holds ``wss://<api host>/devices/websocket?Authorization=Bearer%20<access token>`` open and
   joined to ``devices:<project device id>``; that is what shows the device *online* in Frame.io.
@@ -18,8 +18,8 @@ What it does (seed 001, rulings R1 and R3; ``docs/presence.md`` explains it at l
   when ``GET /v2/devices/me`` confirms it. Events may be lost or reordered, so ``/me`` is also
   polled (at most once per ``me_poll_interval``, 60 s), which catches a missed event and a project
   rename (keyed by ``project_id``).
-- While the socket is not joined, ``POST /v2/devices/heartbeat`` keeps the device online (R3: at
-  most once a minute, at least every five minutes).
+- While the socket is not joined, ``POST /v2/devices/heartbeat`` keeps the device online (the
+  REST heartbeat: at most once a minute, at least every five minutes).
 
 The errors, each ending a socket on the one path that reconnects::
 
@@ -63,6 +63,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from c2c_hub.backoff import backoff_delay
 from c2c_hub.clock import Clock
+from c2c_hub.errors import HubError
 from c2c_hub.frameio import FrameioError, ProjectDevice, make_ssl_context, require_https
 from c2c_hub.frameio.redaction import redact
 from c2c_hub.session import NeedsPairing, Session
@@ -94,7 +95,7 @@ _TRANSITIONS: dict[PresenceState, frozenset[PresenceState]] = {
 
 
 # ---------------------------------------------------------------------------------- errors
-class PresenceError(Exception):
+class PresenceError(HubError):
     """The socket was lost; the message says what the hub saw (never a token)."""
 
 
@@ -133,13 +134,13 @@ class SocketClosed(PresenceError):
 class PresenceConfig:
     """Timings, in seconds of the injected clock (``open_timeout``/``close_timeout``: wall)."""
 
-    heartbeat_interval: float = 15.0  # seed 001: every 15 s; the server gives up after 60 s
+    heartbeat_interval: float = 15.0  # Frame.io: every 15 s; the server gives up after 60 s
     heartbeat_timeout: float = 10.0  # no reply by then: the socket is dead
     join_timeout: float = 10.0
     open_timeout: float = 10.0  # TCP + TLS + HTTP upgrade (websockets' own timer)
     close_timeout: float = 2.0  # waiting for the server's close frame when we close
-    me_poll_interval: float = 60.0  # seed 001: poll /v2/devices/me no more than once a minute
-    rest_heartbeat_interval: float = 60.0  # R3: at most once a minute, at least every 5 min
+    me_poll_interval: float = 60.0  # Frame.io: poll /v2/devices/me no more than once a minute
+    rest_heartbeat_interval: float = 60.0  # at most once a minute, at least every 5 min
     backoff_initial: float = 0.25  # first retry after 0.25 s + jitter, doubling ...
     backoff_max: float = 60.0  # ... up to a minute
     backoff_jitter: float = 0.5  # uniform(0, jitter) added to every wait
@@ -162,7 +163,10 @@ def _describe(exc: BaseException, token: str | None = None) -> str:
 
 
 def socket_url(settings: FrameioSettings, token: str) -> str:
-    """``wss://<api host>/devices/websocket?Authorization=Bearer%20<token>`` (R1)."""
+    """``wss://<api host>/devices/websocket?Authorization=Bearer%20<token>``.
+
+    See docs/rulings.md#websocket.
+    """
     base = require_https(settings.api_base_url, what="API base URL")
     origin = str(base.copy_with(scheme="wss", query=None, fragment=None)).rstrip("/")
     return f"{origin}{SOCKET_PATH}?Authorization={quote(f'Bearer {token}', safe='')}"
@@ -693,7 +697,7 @@ class Presence:
             if device is not self._seen_identity:  # the session listener may have taken it
                 self._apply_identity(device)
 
-    # ------------------------------------------------------------------ REST fallback (R3)
+    # ---------------------------------------------- REST fallback (docs/rulings.md#rest-heartbeat)
     async def _rest_fallback(self) -> None:
         """``POST /v2/devices/heartbeat`` every interval while the socket is not joined."""
         interval = self.config.rest_heartbeat_interval

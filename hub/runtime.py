@@ -169,7 +169,16 @@ class Hub:
         status_file: bool = True,
         plugins: bool = True,
     ) -> None:
-        """Load credentials and start the background parts (see the module docstring)."""
+        """Load credentials and start the background parts (see the module docstring).
+
+        The plugins are loaded first (nothing runs yet): options for a plugin that is not
+        installed refuse the start (:class:`~c2c_hub.plugin.PluginSettingsError`), and the
+        plugins' own kinds and device models join the hub's before anything reads them.
+        """
+        if plugins:
+            await asyncio.to_thread(self.plugins.load)  # imports are bounded, but may block
+            self.plugins.check_options(self.settings.plugins.options)
+            self.plugins.add_device_models(self.models)
         await self.session.start()
         self.connectivity.start()
         if presence:
@@ -179,7 +188,6 @@ class Hub:
         await self.recorder.start()
         await self.presses.start()
         if plugins:
-            await asyncio.to_thread(self.plugins.load)  # imports are bounded, but may block
             self._routes = self.plugins.routes()
             await self.plugins.start_all(
                 self.devices, self.models, self.settings.plugins.options, self.clock

@@ -27,6 +27,7 @@ from tenacity import wait_exponential_jitter
 
 from c2c_hub.backoff import backoff_delay
 from c2c_hub.clock import Clock, SystemClock
+from c2c_hub.errors import HubError
 from c2c_hub.frameio import (
     AuthError,
     FrameioClient,
@@ -50,7 +51,7 @@ REFRESH_TOKEN_LIFETIME = 14 * 24 * 3600
 Listener = Callable[["Session"], None]
 
 
-class NeedsPairing(Exception):
+class NeedsPairing(HubError):
     """The hub has no usable credentials; a person must pair it (again)."""
 
     def __init__(self, reason: str) -> None:

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from c2c_hub.device_models import shipped_models_dir
+from c2c_hub.errors import HubError
 from c2c_hub.version import __version__
 
 ENV_PREFIX = "C2C_HUB_"
@@ -43,7 +44,7 @@ def default_data_dir() -> Path:
     return Path(base) / "c2c-hub"
 
 
-class SettingsError(ValueError):
+class SettingsError(HubError, ValueError):
     """Settings that cannot be used, with every problem spelled out by field."""
 
 

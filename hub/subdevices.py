@@ -26,11 +26,12 @@ import numpy as np
 import numpy.typing as npt
 
 from c2c_hub.device_models import DeviceModelRegistry
+from c2c_hub.errors import HubError
 
 SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
-class SubDeviceError(ValueError):
+class SubDeviceError(HubError, ValueError):
     """A sub-device description the hub cannot use (the message says which field and why)."""
 
 
@@ -98,8 +99,13 @@ class SourceContext(Protocol):
     """What the hub gives a running source (implemented by :mod:`c2c_hub.plugin.runner`)."""
 
     @property
+    def plugin(self) -> str:
+        """The plugin's one name: its entry point's, its options table's, its loggers'."""
+        ...
+
+    @property
     def models(self) -> DeviceModelRegistry:
-        """Every device model of the integration (``device_models/*.toml``)."""
+        """Every device model of the integration: the hub's and every plugin's."""
         ...
 
     @property
@@ -109,7 +115,7 @@ class SourceContext(Protocol):
 
     @property
     def log(self) -> logging.Logger:
-        """A logger named for the plugin and the source."""
+        """A logger named for the plugin and the source (``c2c_hub.plugins.<plugin>.<source>``)."""
         ...
 
     def attach(self, device: SubDevice) -> None:

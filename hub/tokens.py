@@ -28,12 +28,14 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from c2c_hub.errors import HubError
+
 CREDENTIALS_FILE = "credentials.enc"
 KEY_FILE = "credentials.key"
 FORMAT = 1
 
 
-class TokenStoreError(Exception):
+class TokenStoreError(HubError):
     """The stored credentials cannot be read (tampered, wrong key, unknown format)."""
 
 

@@ -3,7 +3,7 @@
 Shared by the emulator's tests (and anyone who needs a paired device without the hub's client):
 
 - :func:`frameio_client` an httpx client on the Frame.io surface that trusts the emulator's CA;
-- :func:`form` multipart/form-data fields (the encoding of the three auth endpoints, §2);
+- :func:`form` multipart/form-data fields (the encoding of the three auth endpoints);
 - :func:`request_code`, :func:`poll_token`, :func:`refresh` the raw auth calls;
 - :func:`pair_raw` a complete device-code pairing.
 """
@@ -126,7 +126,7 @@ REPO = Path(__file__).resolve().parents[1]
 async def pair_tokens(
     client: FrameioClient, settings: FrameioSettings, emulator: EmulatorHandle
 ) -> TokenSet:
-    """The device-code flow with the real client; polls no faster than ``interval`` (R15)."""
+    """The device-code flow with the real client; polls no faster than ``interval``."""
     code = await client.request_device_code(settings.client_id, settings.client_secret)
     emulator.approve(code.user_code)
     interval = code.interval

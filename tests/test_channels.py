@@ -1,4 +1,4 @@
-"""The channel manager against the emulator: seed 002's boot flow, arrivals, departures, network
+"""The channel manager against the emulator: Frame.io's boot flow, arrivals, departures, network
 loss and reconcile, 409 Already Exists, and files waiting for their sub-device's channel."""
 
 from __future__ import annotations

@@ -415,7 +415,7 @@ async def test_rest_heartbeat_once_a_minute_only_while_the_socket_is_not_joined(
     emulator: EmulatorHandle,
     frameio_settings: FrameioSettings,
 ) -> None:
-    """The socket is blocked on the way (REST is not): R3's fallback keeps the device online."""
+    """The socket is blocked on the way (REST is not): the REST heartbeat keeps it online."""
     _, _, clock = paired_session
     async with Blackhole(emulator.base_url) as relay:
         relay.refuse = True

@@ -56,6 +56,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from c2c_hub.emulation.errors import EmulationError
+
 try:
     import dbus  # type: ignore[import-untyped]
 except ImportError as exc:  # pragma: no cover - a test dependency, not the hub's
@@ -182,7 +184,7 @@ if ret:
 """
 
 
-class BlueZMockError(RuntimeError):
+class BlueZMockError(EmulationError, RuntimeError):
     """The mock could not start, or a call to it failed (the message says which and why)."""
 
 

@@ -47,6 +47,7 @@ def _emulator(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"c2c-hub emulator: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    declared = [] if args.no_plugin_models else _declare_plugin_models(server)
     # The emulator's client secret is a stand-in, but it is still handled like a secret: it goes
     # to an owner-only file, never to the terminal.
     secret_file = data_dir / "client-secret"
@@ -68,6 +69,8 @@ def _emulator(args: argparse.Namespace) -> int:
     print(f"  CA certificate {server.ca_file}")
     print(f"  client secret  in {secret_file}")
     print(f"  strict mode    {'on' if config.strict else 'off'}")
+    for line in declared:
+        print(f"  plugin model   {line}")
     print(f"  try: curl --cacert {server.ca_file} {server.base_url}/health", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,6 +79,18 @@ def _emulator(args: argparse.Namespace) -> int:
     print("stopping emulator", flush=True)
     server.stop()
     return 0
+
+
+def _declare_plugin_models(server: Any) -> list[str]:
+    """Declare the installed plugins' own device models, as the integration's console would."""
+    from c2c_hub.emulation.plugin_models import plugin_device_models
+    from c2c_hub.settings import PluginSettings
+
+    declared = []
+    for plugin, model in plugin_device_models(PluginSettings(), server.models_dir):
+        server.state.declare_model(model)
+        declared.append(f"{model.name} ({model.id}, plugin {plugin})")
+    return declared
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -99,6 +114,11 @@ def register(
     emu.add_argument("--data-dir", help="where parts, CA and state files go (a temp dir)")
     emu.add_argument("--models", help="device model directory (the project's device_models/)")
     emu.add_argument("--project", default="Emulated Project", help="project name")
+    emu.add_argument(
+        "--no-plugin-models",
+        action="store_true",
+        help="do not declare the device models the installed plugins ship",
+    )
     emu.add_argument(
         "--interval", type=float, default=5.0, help="device-code polling interval, seconds"
     )

@@ -357,8 +357,7 @@ def _service_type(settings: HubSettings) -> str:
     from c2c_hub.device_models import DeviceKind, DeviceModelRegistry
 
     registry = DeviceModelRegistry.load(settings.device_models.directory)
-    # the demo's microphones are the mDNS ones (an AES67 channel's model has no mDNS rules)
-    (mic,) = [m for m in registry.of_kind(DeviceKind.MICROPHONE) if m.discovery.mdns is not None]
+    (mic,) = registry.of_kind(DeviceKind.MICROPHONE)
     assert mic.discovery.mdns is not None
     return mic.discovery.mdns.service_type
 

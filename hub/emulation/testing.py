@@ -15,7 +15,13 @@ fixtures ours use:
     For plugin authors: ``async with plugin_hub(my_plugin, options={...}) as hub:`` gives a
     running :class:`~c2c_hub.runtime.Hub` wired to the emulator, paired (the emulated user approves
     the code), with your plugin registered (and no other, unless ``entry_points=True``), its
-    recordings and state in the test's ``tmp_path``. See ``docs/plugins/testing.md``.
+    recordings and state in the test's ``tmp_path``; the device models your plugin ships are
+    declared to the emulated Frame.io first, as Frame.io must know them. See
+    ``docs/plugins/testing.md``.
+``source_context``
+    For a source on its own, without the hub: ``ctx = source_context(options={...},
+    plugin="my_plugin")`` is a :class:`~c2c_hub.emulation.source_context.FakeSourceContext`
+    (validation as in the hub, every call recorded, ``await ctx.wait_attached(serial)``).
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ from pydantic import SecretStr
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.frameio.server import EmulatorServer
 from c2c_hub.emulation.frameio.state import EmulatorConfig
+from c2c_hub.emulation.source_context import Call, FakeSourceContext
 from c2c_hub.settings import FrameioSettings
+
+__all__ = ["Call", "FakeSourceContext"]
 
 TEST_CONFIG = EmulatorConfig(strict=True, device_code_interval=0.05)
 
@@ -86,7 +95,9 @@ def plugin_hub(
     emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
 ) -> PluginHubFactory:
     """``async with plugin_hub(*plugins, options=None, entry_points=False, presence=False,
-    device_models=None)``: a running, paired hub with ``plugins`` registered."""
+    device_models=None)``: a running, paired hub with ``plugins`` registered.
+
+    ``entry_points``: False, no installed plugin; True, every one; a list of names, those."""
     from c2c_hub.pairing import PairingStep, PairingUpdate
     from c2c_hub.runtime import Hub
     from c2c_hub.settings import (
@@ -101,11 +112,14 @@ def plugin_hub(
     async def make(
         *plugins: object,
         options: dict[str, dict[str, Any]] | None = None,
-        entry_points: bool = False,
+        entry_points: bool | list[str] = False,
         presence: bool = False,
         device_models: Path | None = None,
     ) -> AsyncIterator[Hub]:
         extra: dict[str, Any] = {}
+        allow = (
+            None if entry_points is True else [] if entry_points is False else list(entry_points)
+        )
         if device_models is not None:
             extra["device_models"] = DeviceModelSettings(directory=device_models)
         settings = HubSettings(
@@ -113,11 +127,13 @@ def plugin_hub(
             frameio=frameio_settings,
             storage=StorageSettings(data_dir=tmp_path / "hub"),
             recorder=RecorderSettings(directory=tmp_path / "recordings", stop_grace_s=0.1),
-            plugins=PluginSettings(allow=None if entry_points else [], options=options or {}),
+            plugins=PluginSettings(allow=allow, options=options or {}),
         )
+        named = {getattr(p, "__name__", None) or type(p).__name__: p for p in plugins}
+        # Frame.io knows a device model only once the integration declares it: the plugins'.
+        await asyncio.to_thread(declare_plugin_models, emulator, settings, named)
         async with Hub(settings) as hub:
-            for plugin in plugins:
-                name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            for name, plugin in named.items():
                 hub.plugins.register_object(plugin, name)
             pairing = hub.pairing()
             loop = asyncio.get_running_loop()
@@ -131,5 +147,29 @@ def plugin_hub(
             await hub.start(presence=presence, status_file=False)
             await pairing.run()
             yield hub
+
+    return make
+
+
+def declare_plugin_models(
+    emulator: EmulatorHandle, settings: Any, plugins: dict[str, object]
+) -> list[str]:
+    """Declare to the emulator the device models the plugins ship (as Frame.io's developer
+    console would for a real integration); the names of the models declared."""
+    from c2c_hub.emulation.plugin_models import plugin_device_models
+
+    found = plugin_device_models(settings.plugins, settings.device_models.directory, plugins)
+    for _, model in found:
+        assert model.source is not None
+        emulator.declare_device_model(model.source.read_text(encoding="utf-8"))
+    return [model.name for _, model in found]
+
+
+@pytest.fixture
+def source_context() -> Callable[..., FakeSourceContext]:
+    """``source_context(options=None, models=None, plugin=..., source=...)``: a fake context."""
+
+    def make(**kwargs: Any) -> FakeSourceContext:
+        return FakeSourceContext(**kwargs)
 
     return make

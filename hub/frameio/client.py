@@ -275,7 +275,7 @@ class FrameioClient:
         """Upload URLs for real-time parts, in the order of ``parts``.
 
         A part marked ``is_final`` needs ``asset_filesize`` (the complete file's size).
-        Asking again for a number returns a fresh URL for it (R11).
+        Asking again for a number returns a fresh URL for it (docs/rulings.md#realtime-url-renewal).
         """
         if not parts:
             raise ValueError("ask for at least one part")

@@ -1,6 +1,6 @@
 """Every error the Frame.io client raises, and how an error response maps onto one.
 
-The tree::
+The tree (``FrameioError`` hangs from the hub's root, :class:`c2c_hub.errors.HubError`)::
 
     FrameioError                 anything this package raises
     ├── InsecureURLError         an http:// (or otherwise non-https) URL or redirect; refused
@@ -42,10 +42,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from c2c_hub.errors import HubError
 from c2c_hub.frameio.ratelimit import RateLimit
 
 
-class FrameioError(Exception):
+class FrameioError(HubError):
     """Base class of every error raised by :mod:`c2c_hub.frameio`."""
 
     def __repr__(self) -> str:

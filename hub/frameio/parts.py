@@ -1,4 +1,6 @@
-"""How a basic upload's bytes are split across its ``upload_urls`` (R8).
+"""How a basic upload's bytes are split across its ``upload_urls``.
+
+How many URLs there are: docs/rulings.md#basic-upload-urls.
 
 Frame.io's rule, as in its own Python uploader: ``chunk = ceil(filesize / len(upload_urls))``;
 part *i* is bytes ``[i * chunk, (i + 1) * chunk)`` and the last part is whatever remains.

@@ -1,7 +1,7 @@
 """Frame.io's rate-limit figures, read from the ``x-ratelimit-*`` headers of a response.
 
 Every Frame.io response carries ``x-ratelimit-limit``, ``x-ratelimit-remaining`` and
-``x-ratelimit-window`` (milliseconds); there is no ``Retry-After`` (c2c-api.md §7.3, R16).
+``x-ratelimit-window`` (milliseconds); there is no ``Retry-After`` (docs/rulings.md#rate-limits).
 """
 
 from __future__ import annotations

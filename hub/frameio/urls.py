@@ -1,4 +1,6 @@
-"""The https-only rule (R18): a URL that is not https:// is refused before a byte is sent.
+"""The https-only rule: a URL that is not https:// is refused before a byte is sent.
+
+See docs/rulings.md#https-only.
 
 :func:`require_https` is called on every URL the client is about to request, and by
 :class:`HttpsOnlyTransport` on every request an ``httpx.AsyncClient`` built by

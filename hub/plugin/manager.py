@@ -15,8 +15,17 @@ Loading (:meth:`PluginHost.load`) is one idempotent function:
    fails that plugin, loudly, and only that plugin.
 
 Hooks only *register* objects; the host validates each one, and a plugin whose hook raises is
-reported without costing the others their registrations. The sources then run under
-:class:`~c2c_hub.plugin.runner.SourceSupervisor` (:meth:`PluginHost.start_all`).
+reported without costing the others their registrations. Then, before any source runs:
+
+5. every ``[plugins.options.<name>]`` table must name an installed plugin, by the one name a
+   plugin has everywhere (its entry point's name: the options table, its loggers
+   ``c2c_hub.plugins.<name>``, ``c2c-hub plugins``): :meth:`PluginHost.check_options` refuses
+   the hub's start otherwise, rather than ignore the options;
+6. each plugin's kinds of device and device model files join the hub's
+   (:meth:`PluginHost.add_device_models`); a plugin whose kind or model is refused fails, alone.
+
+The sources then run under :class:`~c2c_hub.plugin.runner.SourceSupervisor`
+(:meth:`PluginHost.start_all`).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
@@ -39,8 +49,10 @@ from rich.table import Table
 from rich.text import Text
 
 from c2c_hub.clock import Clock
-from c2c_hub.device_models import DeviceModelRegistry
+from c2c_hub.device_kinds import DeviceKind, DeviceKindError
+from c2c_hub.device_models import DeviceModelError, DeviceModelRegistry, load_device_models
 from c2c_hub.devices import DeviceRegistry
+from c2c_hub.errors import HubError
 from c2c_hub.plugin import spec
 from c2c_hub.plugin.runner import RestartPolicy, SourceSupervisor, describe_error
 from c2c_hub.settings import PluginSettings
@@ -55,8 +67,12 @@ TRACE = "plugin trace:"
 PluginState = Literal["loaded", "blocked", "failed", "not allowed"]
 
 
-class PluginError(RuntimeError):
+class PluginError(HubError, RuntimeError):
     """Something a plugin registered that the host cannot use (the message names the plugin)."""
+
+
+class PluginSettingsError(PluginError):
+    """The ``[plugins]`` settings name a plugin that is not installed: the hub does not start."""
 
 
 @dataclass
@@ -73,6 +89,9 @@ class PluginRecord:
     reason: str = ""
     #: Problems met after loading: a hook that raised, a registration that was refused.
     errors: list[str] = field(default_factory=list)
+    #: The kinds of device and the device models (by name) it added to the hub's.
+    kinds: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
     plugin: object | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -84,6 +103,8 @@ class PluginRecord:
             "state": self.state,
             "reason": self.reason,
             "errors": list(self.errors),
+            "kinds": list(self.kinds),
+            "models": list(self.models),
         }
 
 
@@ -356,6 +377,92 @@ class PluginHost:
             calling[0] = False
         return got
 
+    def device_kinds(self) -> list[tuple[str, DeviceKind]]:
+        """Every plugin's kinds of device, as (plugin name, kind), checked."""
+        found: list[tuple[str, DeviceKind]] = []
+        for record in self.loaded():
+
+            def check(obj: object) -> str:
+                if not isinstance(obj, DeviceKind):
+                    raise PluginError(f"expected a DeviceKind, got {type(obj).__name__}")
+                return obj.name
+
+            found += self._collect(record, "register_device_kinds", "kind", check)
+        return found
+
+    def device_model_paths(self) -> list[tuple[str, Path]]:
+        """Every plugin's device model files or folders, as (plugin name, path), checked."""
+        found: list[tuple[str, Path]] = []
+        for record in self.loaded():
+
+            def check(obj: object) -> str:
+                if not isinstance(obj, str | Path):
+                    raise PluginError(f"expected a path, got {type(obj).__name__}")
+                if not Path(obj).is_absolute():
+                    raise PluginError(
+                        "must be an absolute path, e.g. Path(__file__).parent / 'device_models'"
+                    )
+                return str(obj)
+
+            found += [
+                (plugin, Path(path))
+                for plugin, path in self._collect(record, "register_device_models", "path", check)
+            ]
+        return found
+
+    def add_device_models(self, models: DeviceModelRegistry) -> None:
+        """Each loaded plugin's kinds, then its device models, into ``models`` (and its kinds).
+
+        A plugin whose kind clashes with another's, or whose model file is bad or declares a
+        model id already declared, fails (its sources never start), with a reason that names
+        the plugin and the file; the hub and the other plugins go on.
+        """
+        kinds = self.device_kinds()
+        paths = self.device_model_paths()
+        for record in self.loaded():
+            try:
+                for plugin, kind in kinds:
+                    if plugin == record.name:
+                        models.kinds.register(kind, origin=plugin)
+                found = []
+                for plugin, path in paths:
+                    if plugin == record.name:
+                        found += load_device_models(path)
+                models.add(found, origin=record.name)
+            except (DeviceKindError, DeviceModelError) as exc:
+                plugin_object = record.plugin
+                self._fail(record, f"its device kinds or models are refused: {exc}")
+                if plugin_object is not None:
+                    self.pm.unregister(plugin_object)
+                continue
+            record.kinds = [kind.name for plugin, kind in kinds if plugin == record.name]
+            record.models = [model.name for model in found]
+            if found:
+                log.info(
+                    "plugin %s: %d device model(s): %s",
+                    record.name,
+                    len(found),
+                    ", ".join(record.models),
+                )
+
+    def check_options(self, options: Mapping[str, object]) -> None:
+        """Refuse options for a plugin that is not installed (a typo would be silently ignored).
+
+        Call after :meth:`load` (and any :meth:`register_object`). A plugin is named by its entry
+        point's name, the name ``c2c-hub plugins`` shows.
+        """
+        known = sorted(self._records)
+        problems = []
+        for name in sorted(set(options) - set(known)):
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f" (did you mean [plugins.options.{close[0]}]?)" if close else ""
+            problems.append(f"[plugins.options.{name}] names no installed plugin{hint}")
+        if problems:
+            raise PluginSettingsError(
+                "; ".join(problems)
+                + f". Installed plugins (entry-point names): {', '.join(known) or 'none'}"
+            )
+
     def _error(self, record: PluginRecord, problem: str, exc: BaseException | None = None) -> None:
         if problem not in record.errors:  # the hooks may be asked again: say it once in the table
             record.errors.append(problem)
@@ -497,6 +604,10 @@ def format_plugins(snapshot: Sequence[Mapping[str, Any]], *, width: int = 100) -
         table.add_column(column, overflow="fold")
     for plugin in snapshot:
         detail = plugin["reason"] or "; ".join(plugin["errors"])
+        ships = [f"kind {k}" for k in plugin.get("kinds", [])]
+        ships += [f"model {m}" for m in plugin.get("models", [])]
+        if ships and plugin["state"] == "loaded":
+            detail = "; ".join([*filter(None, [detail]), "ships " + ", ".join(ships)])
         table.add_row(
             Text(plugin["name"]),
             Text(plugin["state"]),

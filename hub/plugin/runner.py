@@ -47,6 +47,8 @@ from c2c_hub.tasks import sleep_or_wake
 log = logging.getLogger(__name__)
 
 SOURCE_THREAD_PREFIX = "c2c-source:"
+#: The parent of every plugin's loggers: ``c2c_hub.plugins.<plugin>.<source>``.
+PLUGIN_LOGGER = "c2c_hub.plugins"
 SUPERVISE_TASK_PREFIX = "c2c-supervise:"
 #: How long a stopped source's leftover tasks get to end before its loop is closed anyway.
 SHUTDOWN_GRACE_S = 1.0
@@ -105,6 +107,10 @@ class _Context:
         self.attempt = attempt
         self.closed = False
         self._warned: set[str] = set()
+
+    @property
+    def plugin(self) -> str:
+        return self._runner.plugin
 
     @property
     def models(self) -> DeviceModelRegistry:
@@ -191,7 +197,8 @@ class SourceRunner:
         self.clock: Clock = clock or SystemClock()
         self.policy = policy or RestartPolicy()
         self.key = f"{plugin}:{source.name}"
-        self.source_log = logging.getLogger(f"hub.source.{plugin}.{source.name}")
+        # One name per plugin everywhere: its loggers are named for it (and the source).
+        self.source_log = logging.getLogger(f"{PLUGIN_LOGGER}.{plugin}.{source.name}")
         # health
         self.state = Health.STOPPED
         self.since = self.clock.now()

@@ -16,11 +16,13 @@ Every hook is documented in ``docs/plugins/hooks.md`` (a test fails when one is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
+    from c2c_hub.device_kinds import DeviceKind
     from c2c_hub.subdevices import DeviceSource, RouteRule
 
 PROJECT = "c2c_hub"
@@ -47,4 +49,26 @@ def register_routes(register: Callable[[RouteRule], None]) -> None:
     :param register: call it once per :class:`~c2c_hub.subdevices.RouteRule`. Rules are asked in
         registration order for files queued with ``c2c-hub upload``; the first that names an
         attached sub-device wins, and a rule that raises is reported and skipped.
+    """
+
+
+@hookspec
+def register_device_kinds(register: Callable[[DeviceKind], None]) -> None:
+    """Declare the plugin's own kinds of device (a wireless receiver, a timecode box, ...).
+
+    :param register: call it once per :class:`~c2c_hub.device_kinds.DeviceKind`. Its
+        capabilities (``audio``, ``presses``) say what the hub does with sub-devices of that
+        kind. Asked before the device models are read, so the plugin's models may name them. A
+        kind whose name is taken by a different kind fails the plugin (and only it).
+    """
+
+
+@hookspec
+def register_device_models(register: Callable[[Path], None]) -> None:
+    """Ship the plugin's own device models: TOML files in the plugin's package.
+
+    :param register: call it with a folder (every ``*.toml`` in it) or one file. The files are
+        read like the hub's own ``device_models/*.toml`` and added to the same registry before
+        any source runs. A bad file, or a model whose id is already declared, fails the plugin
+        with an error that names the plugin and the file; the hub and the other plugins go on.
     """

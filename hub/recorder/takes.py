@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from c2c_hub.clock import Clock
-from c2c_hub.device_models import DeviceKind
 from c2c_hub.devices import DeviceChange, DeviceRegistry
+from c2c_hub.errors import HubError
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
@@ -46,7 +46,7 @@ SCENE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
 NUMBERING_FILE = "takes.json"
 
 
-class TakeError(RuntimeError):
+class TakeError(HubError, RuntimeError):
     """A take command that cannot be carried out now (the message says why)."""
 
 
@@ -242,7 +242,7 @@ class Recorder:
                 sample_rate=self.sample_rate,
             )
             for attached in self.devices:
-                if attached.model.kind is DeviceKind.MICROPHONE and attached.device.audio:
+                if attached.kind.audio and attached.device.audio:
                     await self._open_track(attached.device.serial, attached.device.name)
             self._writer_stop.clear()
             self._writer = asyncio.create_task(self._write_loop(), name="recorder-writer")
@@ -356,7 +356,7 @@ class Recorder:
         if take is None or change.attached is None or change.serial in take.tracks:
             return
         attached = change.attached
-        if attached.model.kind is DeviceKind.MICROPHONE and attached.device.audio is not None:
+        if attached.kind.audio and attached.device.audio is not None:
             # Arrived during the take: a track from the take's start, silent until now.
             asyncio.get_running_loop().create_task(
                 self._join(change.serial, attached.device.name), name="recorder-join"

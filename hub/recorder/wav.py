@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
+from c2c_hub.errors import HubError
 from c2c_hub.timecode import FrameRate, Timecode
 
 __all__ = [
@@ -67,7 +68,7 @@ Samples = npt.NDArray[Any]
 shape ``(frames,)`` for mono or ``(frames, channels)``."""
 
 
-class WavFormatError(ValueError):
+class WavFormatError(HubError, ValueError):
     """A file that is not a WAV we can read: not RIFF, truncated, missing a chunk."""
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:

@@ -253,7 +253,13 @@ def _run(args: argparse.Namespace) -> int:
     from c2c_hub.logs import configure_logging
 
     configure_logging(settings.log_level)
-    return asyncio.run(_run_async(settings))
+    from c2c_hub.plugin import PluginSettingsError
+
+    try:
+        return asyncio.run(_run_async(settings))
+    except PluginSettingsError as exc:  # e.g. options for a plugin that is not installed
+        print(f"c2c-hub: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _run_async(settings: HubSettings) -> int:

@@ -28,11 +28,12 @@ from rich.table import Table
 
 from c2c_hub.settings import HubSettings
 from c2c_hub.ui.control import SOCKET_NAME
+from c2c_hub.ui.errors import UIError
 
 FINAL = {"done", "failed", "cancelled", "corrupt", "skipped_paused"}
 
 
-class HubNotRunning(Exception):
+class HubNotRunning(UIError):
     pass
 
 

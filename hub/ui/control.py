@@ -69,6 +69,7 @@ from c2c_hub.logs import register_secret
 from c2c_hub.settings import ControlSettings
 from c2c_hub.tasks import cancel_and_wait
 from c2c_hub.tokens import write_private
+from c2c_hub.ui.errors import UIError
 
 if TYPE_CHECKING:
     from c2c_hub.runtime import Hub
@@ -85,7 +86,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class ControlRefused(Exception):
+class ControlRefused(UIError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -30,7 +30,8 @@ from c2c_hub.identity import resolve_client_id
 from c2c_hub.session import Session
 from c2c_hub.settings import SettingsError, load_settings
 from c2c_hub.tokens import PairingState, TokenStore, TokenStoreError, ensure_private_dir
-from c2c_hub.uploader.engine import UploadConfig, Uploader
+from c2c_hub.uploader.config import UploadConfig
+from c2c_hub.uploader.facade import Uploader
 from c2c_hub.uploader.queue import QUEUE_FILE, FileState
 
 log = logging.getLogger("c2c_hub.uploader")

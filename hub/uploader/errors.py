@@ -1,6 +1,6 @@
 """The uploader's own errors (the Frame.io API's are in :mod:`c2c_hub.frameio.errors`).
 
-::
+``UploadError`` hangs from the hub's root, :class:`c2c_hub.errors.HubError`::
 
     UploadError
     ├── S3Error          a part PUT answered >= 300 (S3's XML ``Code`` and ``Message``)
@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from c2c_hub.errors import HubError
 
-class UploadError(Exception):
+
+class UploadError(HubError):
     """Base of the uploader's errors."""
 
 

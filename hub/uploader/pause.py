@@ -3,7 +3,8 @@
 The hub's :class:`~c2c_hub.presence.Presence` is the usual source (``paused`` confirmed by
 ``GET /v2/devices/me``; ``on_change`` fires on every change). Tests and the standalone uploader
 may pass a plain callable (``lambda: flag``) or nothing. Whatever the source, a 409 "Channel
-Paused" seen by the uploader itself is checked with ``/v2/devices/me`` (see the engine).
+Paused" seen by the uploader itself is checked with ``/v2/devices/me`` (see
+:mod:`~c2c_hub.uploader.gate`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class FlagPause:
 
 
 class CallablePause:
-    """Wraps ``() -> bool``; it cannot notify, so the engine re-reads it every few tenths."""
+    """Wraps ``() -> bool``; it cannot notify, so the start gate re-reads it every few tenths."""
 
     def __init__(self, read: Callable[[], bool | None]) -> None:
         self._read = read

@@ -10,7 +10,7 @@
 | 401 from Frame.io (after Session.call's own   | REFRESH the session, then RETRY           |
 | refresh and retry)                            |                                           |
 | S3 403 AccessDenied "Request has expired"     | NEW_URL: real-time → re-request the part  |
-|                                               | number (R11); basic → re-create the asset |
+|                                               | number again; basic → re-create the asset |
 | 409 Channel Paused                            | SKIP_PAUSED (never retried on its own)    |
 | file unreadable, truncated, changed           | CORRUPT (others go on)                    |
 | 0-byte file                                   | FAIL                                      |

@@ -8,6 +8,9 @@ stored (a ``part_acked`` event follows the part's commit). Types:
 - ``retry``: an attempt failed and will be retried (``reason``, ``attempt``, ``delay``);
 - ``asset``: an asset was created (``asset_id``, ``parts``; ``recreated`` after an expiry);
 - ``paused``: the uploader stopped starting new uploads, or started again (``paused``, ``reason``).
+- ``recovered``: after a restart, acknowledged parts no longer matched the file on disk; the
+  asset is created again (``reason``, ``abandoned_asset``, ``bytes_abandoned``,
+  ``bytes_resent``).
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
+from c2c_hub.errors import HubError
+
 #: The queue's database file in the hub's data directory.
 QUEUE_FILE = "queue.sqlite3"
 
@@ -299,7 +301,7 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         await db.execute("ALTER TABLE files ADD COLUMN device TEXT")
 
 
-class QueueClosed(RuntimeError):
+class QueueClosed(HubError, RuntimeError):
     """The queue is not open."""
 
 

@@ -11,7 +11,8 @@
   a short read, so a corrupt upload is never acknowledged as good.
 - :class:`PartSender` bounds the PUTs in flight across every file (one semaphore); it uses the
   hub's one ``httpx.AsyncClient`` (HTTPS-only transport).
-- :class:`Pacer` keeps asset creates under Frame.io's 5 per second per device (R16).
+- :class:`Pacer` keeps asset creates under Frame.io's 5 per second per device
+  (docs/rulings.md#rate-limits).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 - Each stream has its own socket (multicast joined on the operator's interface,
   source-specific when the SDP has ``a=source-filter``) and jitter buffer
   (:class:`~c2c_hub_plugins.aes67.rtp.JitterBuffer`); every ``DELIVER_S`` its released frames
-  go to the hub, one :class:`~c2c_hub.subdevices.AudioBlock` per channel, placed by
+  go to the hub, one :class:`~c2c_hub.kit.AudioBlock` per channel, placed by
   :class:`~c2c_hub_plugins.aes67.timeline.MediaTimeline`.
 - A channel attaches when its stream's first good packet arrives, and detaches when no
   announcement describes the stream any more.
@@ -35,8 +35,7 @@ import numpy as np
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from c2c_hub.device_models import DeviceModel
-from c2c_hub.subdevices import AudioBlock, AudioFormat, SourceContext, SubDevice, SubDeviceError
+from c2c_hub import kit
 from c2c_hub_plugins.aes67.options import Options, OptionsError
 from c2c_hub_plugins.aes67.ravenna import RtspError, describe, describe_url, session_name
 from c2c_hub_plugins.aes67.rtp import JitterBuffer, PcmFormat
@@ -51,7 +50,7 @@ from c2c_hub_plugins.aes67.sap import (
 from c2c_hub_plugins.aes67.sdp import MediaStream, SdpError, Session, parse_sdp
 from c2c_hub_plugins.aes67.timeline import MediaTimeline
 
-#: The device model of an AES67 channel (``device_models/aes67-channel.toml``).
+#: The device model of an AES67 channel (the plugin's ``device_models/aes67-channel.toml``).
 MODEL_ID = "0b6f2d84-6a31-4c55-9e0a-7d1c3b5a9e21"
 DELIVER_S = 0.02
 RTSP_ATTEMPTS = 3
@@ -89,7 +88,7 @@ class Aes67Source:
     def __init__(self) -> None:
         self._run: _Discovery | None = None
 
-    async def run(self, ctx: SourceContext) -> None:
+    async def run(self, ctx: kit.SourceContext) -> None:
         try:
             options = Options.from_mapping(ctx.options)
         except OptionsError as exc:
@@ -128,9 +127,9 @@ class _Stream:
     silent: bool = False
     foreign: int = 0
 
-    def devices(self, model: DeviceModel) -> list[SubDevice]:
+    def devices(self, model: kit.DeviceModel) -> list[kit.SubDevice]:
         media, session = self.media, self.session
-        audio = AudioFormat(sample_rate=media.sample_rate, bits=media.bits, channels=1)
+        audio = kit.AudioFormat(sample_rate=media.sample_rate, bits=media.bits, channels=1)
         out = []
         for channel, serial in enumerate(self.serials):
             label = media.label(channel) or f"{session.name} {channel + 1}"
@@ -143,7 +142,7 @@ class _Stream:
                 "refclock": str(media.refclock) if media.refclock else "",
             }
             out.append(
-                SubDevice(
+                kit.SubDevice(
                     serial=serial,
                     model_id=model.id,
                     name=label,
@@ -158,7 +157,7 @@ class _Stream:
 class _Discovery:
     """One run of the source: its SAP socket, its folder watch, its streams."""
 
-    def __init__(self, ctx: SourceContext, options: Options, model: DeviceModel) -> None:
+    def __init__(self, ctx: kit.SourceContext, options: Options, model: kit.DeviceModel) -> None:
         self.ctx = ctx
         self.options = options
         self.model = model
@@ -507,7 +506,7 @@ class _Discovery:
         if not stream.attached and stream.buffer.counters.received:
             try:
                 devices = stream.devices(self.model)
-            except SubDeviceError as exc:
+            except kit.SubDeviceError as exc:
                 self.ctx.log.warning("%s: cannot describe its channels: %s", stream.key, exc)
                 return
             stream.attached = True
@@ -549,7 +548,7 @@ class _Discovery:
             position = timeline.position(block.index)
             for channel, serial in enumerate(stream.serials):
                 samples = np.ascontiguousarray(block.samples[:, channel])
-                self.ctx.audio(serial, AudioBlock(position, samples))
+                self.ctx.audio(serial, kit.AudioBlock(position, samples))
 
     # ------------------------------------------------------------------ health
     def _report(self) -> None:

@@ -13,7 +13,10 @@ real BlueZ
 code path without Bluetooth, :class:`c2c_hub.emulation.bluez.BlueZMock` puts a mocked BlueZ on a
 private D-Bus.
 
-Options (``[plugins.options.ble-remotes]``), see
+Its one name is its entry point's, ``ble_remotes``: its options table, its loggers
+(``c2c_hub.plugins.ble_remotes``), its line in ``c2c-hub plugins``.
+
+Options (``[plugins.options.ble_remotes]``; durations in seconds or as ``"1.5s"``), see
 :class:`~c2c_hub_plugins.ble_remotes.options.Options`:
 
 ``radio`` (``"bleak"``, default, or ``"emulated"``)
@@ -38,8 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from c2c_hub.plugin.spec import hookimpl
-from c2c_hub.subdevices import DeviceSource
+from c2c_hub import kit
 from c2c_hub_plugins.ble_remotes.options import BackoffPolicy, Options, OptionsError
 from c2c_hub_plugins.ble_remotes.radio import (
     Advertisement,
@@ -68,6 +70,6 @@ __all__ = [
 ]
 
 
-@hookimpl
-def register_sources(register: Callable[[DeviceSource], None]) -> None:
+@kit.hookimpl
+def register_sources(register: Callable[[kit.DeviceSource], None]) -> None:
     register(BleRemoteSource())

@@ -1,23 +1,20 @@
-"""The plugin's options (``[plugins.options.ble-remotes]``) and its backoff policy, as data."""
+"""The plugin's options (``[plugins.options.ble_remotes]``) and its backoff policy, as data."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from tenacity import wait_exponential_jitter
 
-from c2c_hub.backoff import backoff_delay
+from c2c_hub import kit
 from c2c_hub_plugins.ble_remotes.radio import ConnectFailed
 
 RadioKind = Literal["bleak", "emulated"]
 _ADAPTER_RE = re.compile(r"^hci[0-9]{1,3}$")
 
-
-class OptionsError(ValueError):
-    """An option the plugin cannot use; the message names it."""
+OptionsError = kit.OptionsError
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class BackoffPolicy:
         wait = wait_exponential_jitter(
             multiplier=self.initial_s, max=self.max_s, exp_base=self.exp_base, jitter=self.jitter_s
         )
-        return backoff_delay(wait, failures)
+        return kit.backoff_delay(wait, failures)
 
     def after(self, error: ConnectFailed, failures: int) -> float | None:
         """The delay before retrying after ``error``; None: do not retry until the remote
@@ -44,8 +41,7 @@ class BackoffPolicy:
         return self.delay(failures) if error.retry else None
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(kit.PluginOptions):
     """``radio``: ``"bleak"`` (BlueZ through bleak, the default) or ``"emulated"`` (the
     in-process radio of :mod:`c2c_hub_plugins.ble_remotes.emulated` registered as
     ``emulated_radio``).
@@ -64,19 +60,58 @@ class Options:
     connection attempts (:class:`BackoffPolicy`).
 
     ``unavailable_retry_s``: with no BlueZ (or no adapter), how often to look again.
+
+    Durations are seconds, or strings with a unit (``"1.5s"``, ``"200ms"``).
     """
 
     radio: RadioKind = "bleak"
     emulated_radio: str = "default"
     adapter: str | None = None
-    scanner_watchdog_s: float = 30.0
-    reconnect_grace_s: float = 3.0
-    connect_timeout_s: float = 10.0
+    scanner_watchdog_s: kit.Duration = 30.0
+    reconnect_grace_s: kit.Duration = 3.0
+    connect_timeout_s: kit.Duration = 10.0
     connect_attempts: int = 4
-    backoff_initial_s: float = 0.25
-    backoff_max_s: float = 5.0
-    backoff_jitter_s: float = 0.25
-    unavailable_retry_s: float = 10.0
+    backoff_initial_s: kit.Duration = 0.25
+    backoff_max_s: kit.Duration = 5.0
+    backoff_jitter_s: kit.DurationOrZero = 0.25
+    unavailable_retry_s: kit.Duration = 10.0
+
+    @kit.field_validator("radio", mode="before")
+    @classmethod
+    def _radio(cls, value: Any) -> Any:
+        if value not in ("bleak", "emulated"):
+            raise ValueError(f"expected 'bleak' or 'emulated', got {value!r}")
+        return value
+
+    @kit.field_validator("emulated_radio", mode="before")
+    @classmethod
+    def _emulated_radio(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"expected a name, got {value!r}")
+        return value
+
+    @kit.field_validator("adapter", mode="before")
+    @classmethod
+    def _adapter(cls, value: Any) -> Any:
+        if value is not None and (not isinstance(value, str) or not _ADAPTER_RE.match(value)):
+            raise ValueError(f"expected an adapter name like 'hci0', got {value!r}")
+        return value
+
+    @kit.field_validator("connect_attempts", mode="before")
+    @classmethod
+    def _attempts(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value:
+            raise ValueError(f"expected an integer >= 1, got {value!r}")
+        return value
+
+    @kit.model_validator(mode="after")
+    def _backoff_in_order(self) -> Options:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError(
+                f"backoff_initial_s ({self.backoff_initial_s}) must not exceed "
+                f"backoff_max_s ({self.backoff_max_s})"
+            )
+        return self
 
     @property
     def backoff(self) -> BackoffPolicy:
@@ -85,61 +120,3 @@ class Options:
             max_s=self.backoff_max_s,
             jitter_s=self.backoff_jitter_s,
         )
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> Options:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise OptionsError(f"unknown option(s) {unknown}; known: {sorted(known)}")
-        values: dict[str, Any] = {}
-        if "radio" in raw:
-            if raw["radio"] not in ("bleak", "emulated"):
-                raise OptionsError(f"radio: expected 'bleak' or 'emulated', got {raw['radio']!r}")
-            values["radio"] = raw["radio"]
-        if "emulated_radio" in raw:
-            name = raw["emulated_radio"]
-            if not isinstance(name, str) or not name.strip():
-                raise OptionsError(f"emulated_radio: expected a name, got {name!r}")
-            values["emulated_radio"] = name
-        if "adapter" in raw and raw["adapter"] is not None:
-            adapter = raw["adapter"]
-            if not isinstance(adapter, str) or not _ADAPTER_RE.match(adapter):
-                raise OptionsError(
-                    f"adapter: expected an adapter name like 'hci0', got {adapter!r}"
-                )
-            values["adapter"] = adapter
-        for name in (
-            "scanner_watchdog_s",
-            "reconnect_grace_s",
-            "connect_timeout_s",
-            "backoff_initial_s",
-            "backoff_max_s",
-            "unavailable_retry_s",
-        ):
-            if name in raw:
-                values[name] = _seconds(name, raw[name])
-        if "backoff_jitter_s" in raw:
-            values["backoff_jitter_s"] = _seconds(
-                "backoff_jitter_s", raw["backoff_jitter_s"], allow_zero=True
-            )
-        if "connect_attempts" in raw:
-            attempts = raw["connect_attempts"]
-            if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts:
-                raise OptionsError(f"connect_attempts: expected an integer >= 1, got {attempts!r}")
-            values["connect_attempts"] = attempts
-        options = cls(**values)
-        if options.backoff_initial_s > options.backoff_max_s:
-            raise OptionsError(
-                f"backoff_initial_s ({options.backoff_initial_s}) must not exceed "
-                f"backoff_max_s ({options.backoff_max_s})"
-            )
-        return options
-
-
-def _seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or not (0 < value <= 3600 or (allow_zero and value == 0)):
-        low = "[0" if allow_zero else "(0"
-        raise OptionsError(f"{name}: expected seconds in {low}, 3600], got {value!r}")
-    return float(value)

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from c2c_hub.device_models import DeviceModel
+from c2c_hub.kit import DeviceModel, HubError
 from c2c_hub_plugins.ble_remotes.radio import Advertisement
 
 NOTIFICATION_SIZE = 2
@@ -24,7 +24,7 @@ SERIAL_MAX = 20
 _SERIAL_RE = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._-]{0,%d}$" % (SERIAL_MAX - 1))
 
 
-class PayloadError(ValueError):
+class PayloadError(HubError, ValueError):
     """A notification the plugin ignores; the message is why, for the log."""
 
 

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from c2c_hub.kit import HubError
+
 
 @dataclass(frozen=True)
 class Advertisement:
@@ -46,7 +48,7 @@ NotifyCallback = Callable[[bytes], None]
 DisconnectCallback = Callable[[], None]
 
 
-class RadioError(Exception):
+class RadioError(HubError):
     """A radio failure; the message says what happened and what to do about it."""
 
 

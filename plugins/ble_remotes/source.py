@@ -10,8 +10,10 @@
               │            └─(nothing at all for scanner_watchdog_s)─► stop the scan ┤
               └──────────────────────────────────────────────────────────────────────┘
 
-Cancelling ``run`` stops everything: trackers cancelled (each disconnects its remote), the
-scan stopped, no task left behind.
+The trackers live in a :class:`~c2c_hub.kit.TrackerPool` (one task per address, a serial claimed
+by one address at a time, a crashed tracker made again after a backoff, health reported only
+when it changes). Cancelling ``run`` stops everything: trackers cancelled (each disconnects its
+remote), the scan stopped, no task left behind.
 """
 
 from __future__ import annotations
@@ -19,16 +21,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from c2c_hub.clock import Clock, SystemClock
-from c2c_hub.device_models import DeviceKind, DeviceModel
-from c2c_hub.subdevices import SourceContext
-from c2c_hub_plugins.ble_remotes.options import Options, OptionsError
+from c2c_hub import kit
+from c2c_hub_plugins.ble_remotes.options import Options
 from c2c_hub_plugins.ble_remotes.protocol import match_model
 from c2c_hub_plugins.ble_remotes.radio import Advertisement, RadioUnavailable, RemoteRadio
 from c2c_hub_plugins.ble_remotes.tracker import RemoteState, RemoteTracker
-
-#: How long a crashed tracker (a bug) waits before the next advertisement may start another.
-TRACKER_RESTART_S = 1.0
 
 
 def make_radio(options: Options) -> RemoteRadio:
@@ -53,20 +50,16 @@ class BleRemoteSource:
 
     name = "ble-remotes"
 
-    def __init__(self, *, clock: Clock | None = None, radio: RemoteRadio | None = None) -> None:
-        self._clock: Clock = clock or SystemClock()
+    def __init__(self, *, clock: kit.Clock | None = None, radio: RemoteRadio | None = None) -> None:
+        self._clock: kit.Clock = clock or kit.SystemClock()
         self._radio = radio
         self._scan: _Scan | None = None
 
-    async def run(self, ctx: SourceContext) -> None:
-        try:
-            options = Options.from_mapping(ctx.options)
-        except OptionsError as exc:
-            ctx.report(False, f"bad options: {exc}")
-            raise
+    async def run(self, ctx: kit.SourceContext) -> None:
+        options = Options.load(ctx)
         models = [
             m
-            for m in ctx.models.of_kind(DeviceKind.BUTTON_REMOTE)
+            for m in ctx.models.of_kind(kit.BUTTON_REMOTE)
             if m.discovery.ble is not None and m.discovery.ble.button_characteristic is not None
         ]
         if not models:
@@ -98,11 +91,11 @@ class _Scan:
 
     def __init__(
         self,
-        ctx: SourceContext,
+        ctx: kit.SourceContext,
         options: Options,
-        models: list[DeviceModel],
+        models: list[kit.DeviceModel],
         radio: RemoteRadio,
-        clock: Clock,
+        clock: kit.Clock,
     ) -> None:
         self.ctx = ctx
         self.options = options
@@ -114,11 +107,9 @@ class _Scan:
         self.scan_starts = 0
         self.watchdog_restarts = 0
         self._last_heard = 0.0
-        self._trackers: dict[str, RemoteTracker] = {}
-        self._claims: dict[str, RemoteTracker] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._restarts: set[asyncio.TimerHandle] = set()
-        self._last_report: tuple[bool, str] | None = None
+        self.pool: kit.TrackerPool[str, RemoteTracker] = kit.TrackerPool(
+            ctx, name=BleRemoteSource.name, on_change=self._report
+        )
         self._restarting_note = ""
 
     # ------------------------------------------------------------------ the loop
@@ -131,12 +122,7 @@ class _Scan:
                 await self._watch()
                 await self._stop_scan()
         finally:
-            for handle in self._restarts:
-                handle.cancel()
-            for task in list(self._tasks):
-                task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.pool.close()
             await self._stop_scan()
 
     async def _start_scan(self) -> bool:
@@ -187,22 +173,25 @@ class _Scan:
     def _on_advertisement(self, adv: Advertisement) -> None:
         """Only schedules work: feeds a tracker, or starts one for a new matching remote."""
         self._last_heard = self.clock.now()
-        tracker = self._trackers.get(adv.address)
+        tracker = self.pool.get(adv.address)
         if tracker is not None:
             tracker.seen(adv)
             return
         model = match_model(adv, self.models)
         if model is None:
             return
-        tracker = RemoteTracker(
-            ctx=self.ctx,
-            radio=self.radio,
-            model=model,
-            adv=adv,
-            options=self.options,
-            clock=self.clock,
-            claims=self._claims,
-            on_state=self._report,
+        tracker = self.pool.start(
+            adv.address,
+            lambda: RemoteTracker(
+                ctx=self.ctx,
+                radio=self.radio,
+                model=model,
+                adv=adv,
+                options=self.options,
+                clock=self.clock,
+                pool=self.pool,
+                on_state=self._report,
+            ),
         )
         self.ctx.log.info(
             "found %s %r (%s) at %s, serial %s%s",
@@ -215,37 +204,7 @@ class _Scan:
             if tracker.serial_from_address
             else "",
         )
-        self._trackers[adv.address] = tracker
-        task = tracker.start()
-        self._tasks.add(task)
-        task.add_done_callback(lambda t: self._task_done(tracker, t))
         tracker.seen(adv)
-
-    def _task_done(self, tracker: RemoteTracker, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is None:
-            return  # refused: it stays known (and unused) for this run
-        self.ctx.log.error(
-            "remote %s: tracker failed (%r); a new one starts on its next advertisement",
-            tracker.address,
-            exc,
-            exc_info=exc,
-        )
-        loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle | None = None
-
-        def forget() -> None:
-            if handle is not None:
-                self._restarts.discard(handle)
-            if self._trackers.get(tracker.address) is tracker:
-                del self._trackers[tracker.address]
-
-        handle = loop.call_later(TRACKER_RESTART_S, forget)
-        self._restarts.add(handle)
-        self._report()
 
     # ------------------------------------------------------------------ health
     def _report(self) -> None:
@@ -257,7 +216,7 @@ class _Scan:
         elif not self.scanning:
             report = (False, f"starting the scan on {self.radio.description}")
         else:
-            trackers = list(self._trackers.values())
+            trackers = list(self.pool)
             connected = sum(1 for t in trackers if t.state is RemoteState.CONNECTED)
             reconnecting = sum(1 for t in trackers if t.state is RemoteState.LOST)
             refused = sum(1 for t in trackers if t.state is RemoteState.REFUSED)
@@ -274,12 +233,10 @@ class _Scan:
             elif self.watchdog_restarts:
                 detail += f"; scanner restarted {self.watchdog_restarts}x by the watchdog"
             report = (True, detail)
-        if report != self._last_report:
-            self._last_report = report
-            self.ctx.report(*report)
+        self.pool.report(*report)
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [t.snapshot() for t in sorted(self._trackers.values(), key=lambda t: t.address)]
+        return [t.snapshot() for t in sorted(self.pool, key=lambda t: t.address)]
 
     def status(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,9 @@ A connection attempt is tried up to ``connect_attempts`` times with capped, jitt
 (:class:`~c2c_hub_plugins.ble_remotes.options.BackoffPolicy`); then the tracker waits for the
 remote to
 advertise again, and the backoff goes on from where it was until a connection succeeds.
-Nothing a remote sends makes a tracker raise: bad notifications are logged and dropped.
+Nothing a remote sends makes a tracker raise: bad notifications are logged and dropped. The
+source keeps its trackers in a :class:`~c2c_hub.kit.TrackerPool`, which also holds the claims: one
+remote per serial, whatever address it advertises from.
 """
 
 from __future__ import annotations
@@ -23,9 +25,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from c2c_hub.clock import Clock
-from c2c_hub.device_models import DeviceModel
-from c2c_hub.subdevices import SourceContext, SubDevice, SubDeviceError
+from c2c_hub import kit
 from c2c_hub_plugins.ble_remotes.options import Options
 from c2c_hub_plugins.ble_remotes.protocol import PayloadError, decode_notification, serial_from
 from c2c_hub_plugins.ble_remotes.radio import (
@@ -49,7 +49,7 @@ class RemoteState(StrEnum):
     REFUSED = "refused"  # its serial is another connected remote's: not used
 
 
-class Refused(Exception):
+class Refused(kit.HubError):
     """This remote cannot be used (the message says why)."""
 
 
@@ -60,13 +60,13 @@ class RemoteTracker:
     def __init__(
         self,
         *,
-        ctx: SourceContext,
+        ctx: kit.SourceContext,
         radio: RemoteRadio,
-        model: DeviceModel,
+        model: kit.DeviceModel,
         adv: Advertisement,
         options: Options,
-        clock: Clock,
-        claims: dict[str, RemoteTracker],
+        clock: kit.Clock,
+        pool: kit.TrackerPool[str, RemoteTracker],
         on_state: Callable[[], None],
     ) -> None:
         ble = model.discovery.ble
@@ -83,7 +83,7 @@ class RemoteTracker:
         self.rssi = adv.rssi
         self.state = RemoteState.WAITING
         self.reason = ""
-        self.device: SubDevice | None = None  # attached (connected, or lost within the grace)
+        self.device: kit.SubDevice | None = None  # attached (connected, or lost within the grace)
         self.counters: dict[str, int] = {
             "connects": 0,
             "connect_failures": 0,
@@ -94,11 +94,10 @@ class RemoteTracker:
             "unknown_codes": 0,
         }
         self.advertised = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
         self._options = options
         self._policy = options.backoff
         self._clock = clock
-        self._claims = claims
+        self._pool = pool
         self._on_state = on_state
         self._conn: RemoteConnection | None = None
         self._link_lost = asyncio.Event()
@@ -109,12 +108,6 @@ class RemoteTracker:
         self._grace: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ control (sync)
-    def start(self) -> asyncio.Task[None]:
-        self.task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"ble-remotes {self.address}"
-        )
-        return self.task
-
     def seen(self, adv: Advertisement) -> None:
         """An advertisement (or a change of one) from this remote: only schedules work."""
         if adv.name and adv.name != self.name and self.device is None:
@@ -122,6 +115,11 @@ class RemoteTracker:
         if adv.rssi is not None:
             self.rssi = adv.rssi
         self.advertised.set()
+
+    def retired(self, reason: str) -> None:
+        """The pool let it go (its task crashed): detach its remote now."""
+        self._cancel_grace()
+        self._detach(reason)
 
     def release(self, why: str) -> None:
         """Another tracker now holds this one's serial (the remote changed address)."""
@@ -151,7 +149,7 @@ class RemoteTracker:
         return f"remote {self.serial} ({self.address})"
 
     # ------------------------------------------------------------------ the loop
-    async def _run(self) -> None:
+    async def run(self) -> None:
         try:
             while True:
                 await self.advertised.wait()
@@ -298,7 +296,7 @@ class RemoteTracker:
 
     # ------------------------------------------------------------------ attach, lose, detach
     def _attach(self) -> None:
-        owner = self._claims.get(self.serial)
+        owner = self._pool.holder(self.serial)
         if owner is not None and owner is not self:
             if owner.connected:
                 raise Refused(
@@ -307,7 +305,7 @@ class RemoteTracker:
                 )
             owner.release(f"now connected as {self.address}")
         try:
-            device = SubDevice(
+            device = kit.SubDevice(
                 serial=self.serial,
                 model_id=self.model.id,
                 name=self.name,
@@ -316,10 +314,10 @@ class RemoteTracker:
                     "serial_from": "address" if self.serial_from_address else "manufacturer data",
                 },
             )
-        except SubDeviceError as exc:
+        except kit.SubDeviceError as exc:
             raise Refused(str(exc)) from None
         self._cancel_grace()
-        self._claims[self.serial] = self
+        self._pool.take(self.serial, self.address)
         self.device = device
         self.ctx.attach(device)
 
@@ -346,8 +344,7 @@ class RemoteTracker:
         if self.device is None:
             return
         self.device = None
-        if self._claims.get(self.serial) is self:
-            del self._claims[self.serial]
+        if self._pool.release(self.serial, self.address):
             self.ctx.detach(self.serial, reason)
         self._on_state()
 

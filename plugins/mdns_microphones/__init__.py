@@ -6,7 +6,10 @@ protocol is :mod:`c2c_hub_plugins.mdns_microphones.protocol` (``docs/mic-protoco
 emulated microphone to test
 against is :mod:`c2c_hub_plugins.mdns_microphones.emulated`.
 
-Options (``[plugins.options.mdns-microphones]``), see
+Its one name is its entry point's, ``mdns_microphones``: its options table, its loggers
+(``c2c_hub.plugins.mdns_microphones``), its line in ``c2c-hub plugins``.
+
+Options (``[plugins.options.mdns_microphones]``; durations in seconds or as ``"1.5s"``), see
 :class:`~c2c_hub_plugins.mdns_microphones.options.Options`:
 
 ``interfaces`` (list of IPv4 addresses, default ``["127.0.0.1"]``)
@@ -23,14 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from c2c_hub.plugin.spec import hookimpl
-from c2c_hub.subdevices import DeviceSource
+from c2c_hub import kit
 from c2c_hub_plugins.mdns_microphones.options import Options, OptionsError
 from c2c_hub_plugins.mdns_microphones.source import MdnsMicrophoneSource
 
 __all__ = ["MdnsMicrophoneSource", "Options", "OptionsError", "register_sources"]
 
 
-@hookimpl
-def register_sources(register: Callable[[DeviceSource], None]) -> None:
+@kit.hookimpl
+def register_sources(register: Callable[[kit.DeviceSource], None]) -> None:
     register(MdnsMicrophoneSource())

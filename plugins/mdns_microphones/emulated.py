@@ -46,7 +46,7 @@ from zeroconf import IPVersion
 from zeroconf._dns import DNSPointer, DNSRecord  # the cache, to forget our own records
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from c2c_hub.subdevices import AudioFormat
+from c2c_hub.kit import AudioFormat
 from c2c_hub_plugins.mdns_microphones.protocol import (
     SERVICE_TYPE,
     Hello,

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from c2c_hub.subdevices import SERIAL_RE, AudioFormat, SubDeviceError
+from c2c_hub.kit import SERIAL_RE, AudioFormat, HubError, SubDeviceError
 
 SERVICE_TYPE = "_c2cmic._tcp.local."
 PROTO_VERSION = 1
@@ -49,7 +49,7 @@ MAX_FRAME_BYTES = HEADER_SIZE + MAX_FRAMES * 8 * 4  # 8 channels of 32-bit: 153,
 TXT_REQUIRED = ("serial", "proto", "rate", "bits", "ch")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(HubError, ValueError):
     """Something a microphone sent that the protocol does not allow."""
 
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo
 
-from c2c_hub.device_models import DeviceModel
-from c2c_hub.subdevices import SubDevice, SubDeviceError
+from c2c_hub.kit import DeviceModel, HubError, SubDevice, SubDeviceError
 from c2c_hub_plugins.mdns_microphones.protocol import MicTxt, TxtError, decode_txt_rdata, parse_txt
 
 
-class RecordError(ValueError):
+class RecordError(HubError, ValueError):
     """A service record the plugin ignores; the message is the reason, for the log."""
 
 

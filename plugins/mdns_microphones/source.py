@@ -1,4 +1,9 @@
-"""The ``mdns-microphones`` source: browse, track each service, report health, clean up."""
+"""The ``mdns-microphones`` source: browse, track each service, report health, clean up.
+
+The trackers live in a :class:`~c2c_hub.kit.TrackerPool`: one task per service, a serial claimed
+by one service at a time, a tracker that crashes made again after a backoff, health reported
+only when it changes.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,9 @@ from typing import Any
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
-from c2c_hub.device_models import DeviceKind, DeviceModel
-from c2c_hub.subdevices import SourceContext
-from c2c_hub_plugins.mdns_microphones.options import Options, OptionsError
+from c2c_hub import kit
+from c2c_hub_plugins.mdns_microphones.options import Options
 from c2c_hub_plugins.mdns_microphones.tracker import MicState, MicTracker
-
-RESTART_DELAY_S = 1.0
 
 
 class MdnsMicrophoneSource:
@@ -29,15 +31,9 @@ class MdnsMicrophoneSource:
     def __init__(self) -> None:
         self._browse: _Browse | None = None
 
-    async def run(self, ctx: SourceContext) -> None:
-        try:
-            options = Options.from_mapping(ctx.options)
-        except OptionsError as exc:
-            ctx.report(False, f"bad options: {exc}")
-            raise
-        models = [
-            m for m in ctx.models.of_kind(DeviceKind.MICROPHONE) if m.discovery.mdns is not None
-        ]
+    async def run(self, ctx: kit.SourceContext) -> None:
+        options = Options.load(ctx)
+        models = [m for m in ctx.models.of_kind(kit.MICROPHONE) if m.discovery.mdns is not None]
         if not models:
             ctx.report(False, "no microphone device model declares [discovery.mdns]")
             await asyncio.Event().wait()
@@ -56,17 +52,17 @@ class MdnsMicrophoneSource:
 class _Browse:
     """One run of the source: its zeroconf, its browser, its trackers."""
 
-    def __init__(self, ctx: SourceContext, options: Options, models: list[DeviceModel]) -> None:
+    def __init__(
+        self, ctx: kit.SourceContext, options: Options, models: list[kit.DeviceModel]
+    ) -> None:
         self.ctx = ctx
         self.options = options
         self.models = models
         self.types = sorted({m.discovery.mdns.service_type for m in models if m.discovery.mdns})
         self._zc: Zeroconf | None = None
-        self._trackers: dict[str, MicTracker] = {}
-        self._claims: dict[str, MicTracker] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._last_report: tuple[bool, str] | None = None
-        self._restarts: set[asyncio.TimerHandle] = set()
+        self.pool: kit.TrackerPool[str, MicTracker] = kit.TrackerPool(
+            ctx, name=MdnsMicrophoneSource.name, on_change=self._report
+        )
 
     async def run(self) -> None:
         interfaces = list(self.options.interfaces)
@@ -82,19 +78,14 @@ class _Browse:
             self._report()
             await asyncio.Event().wait()
         finally:
-            for handle in self._restarts:
-                handle.cancel()
-            for task in list(self._tasks):
-                task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.pool.close()
             if browser is not None:
                 await browser.async_cancel()
             await aiozc.async_close()
             self._zc = None
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [t.snapshot() for t in sorted(self._trackers.values(), key=lambda t: t.service)]
+        return [t.snapshot() for t in sorted(self.pool, key=lambda t: t.service)]
 
     # ------------------------------------------------------------------ browser events (sync)
     def _on_change(
@@ -106,61 +97,33 @@ class _Browse:
     ) -> None:
         """Only schedules work: a tracker task per service, woken by Added/Updated."""
         if state_change is ServiceStateChange.Removed:
-            tracker = self._trackers.pop(name, None)
-            if tracker is not None:
+            if name in self.pool:
                 self.ctx.log.info("%s: mDNS goodbye", name)
-                tracker.retire("left (mDNS goodbye)")
-                self._report()
+                self.pool.retire(name, "left (mDNS goodbye)")
             return
-        tracker = self._trackers.get(name)
+        tracker = self.pool.get(name)
         if tracker is not None:
             tracker.changed.set()
             return
-        self._track(service_type, name)
-
-    def _track(self, service_type: str, name: str) -> None:
-        assert self._zc is not None
-        tracker = MicTracker(
-            ctx=self.ctx,
-            zeroconf=self._zc,
-            service_type=service_type,
-            service=name,
-            models=self.models,
-            options=self.options,
-            claims=self._claims,
-            on_state=self._report,
-        )
-        self._trackers[name] = tracker
-        task = tracker.start()
-        self._tasks.add(task)
-        task.add_done_callback(lambda t: self._task_done(tracker, t))
-
-    def _task_done(self, tracker: MicTracker, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled() or task.exception() is None:
-            return
-        exc = task.exception()
-        self.ctx.log.error(
-            "%s: tracker failed (%r); restarting it", tracker.service, exc, exc_info=exc
-        )
-        tracker.retire(f"internal error: {exc!r}")
-        if self._trackers.get(tracker.service) is tracker:
-            del self._trackers[tracker.service]
-            loop = asyncio.get_running_loop()
-            handle: asyncio.TimerHandle | None = None
-
-            def restart() -> None:
-                if handle is not None:
-                    self._restarts.discard(handle)
-                if self._zc is not None and tracker.service not in self._trackers:
-                    self._track(tracker.service_type, tracker.service)
-
-            handle = loop.call_later(RESTART_DELAY_S, restart)
-            self._restarts.add(handle)
+        if self._zc is not None:
+            zc = self._zc
+            self.pool.start(
+                name,
+                lambda: MicTracker(
+                    ctx=self.ctx,
+                    zeroconf=zc,
+                    service_type=service_type,
+                    service=name,
+                    models=self.models,
+                    options=self.options,
+                    pool=self.pool,
+                    on_state=self._report,
+                ),
+            )
 
     # ------------------------------------------------------------------ health
     def _report(self) -> None:
-        trackers = list(self._trackers.values())
+        trackers = list(self.pool)
         attached = sum(1 for t in trackers if t.device is not None)
         ignored = sum(1 for t in trackers if t.state in (MicState.IGNORED, MicState.REFUSED))
         waiting = sum(1 for t in trackers if t.device is not None and t.state != MicState.STREAMING)
@@ -172,7 +135,4 @@ class _Browse:
             detail += f" ({waiting} reconnecting)"
         if ignored:
             detail += f"; {ignored} ignored"
-        report = (True, detail)
-        if report != self._last_report:
-            self._last_report = report
-            self.ctx.report(*report)
+        self.pool.report(True, detail)

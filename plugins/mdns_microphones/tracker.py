@@ -14,8 +14,10 @@ A tracker leaves ``ignored`` and ``refused`` when its record changes (an mDNS Ad
 sets :attr:`MicTracker.changed`, which also cuts a backoff short), or after
 :data:`IGNORED_RECHECK_S` (the cache is read again) / :data:`REFUSED_RETRY_S` (it connects
 again). A reason is logged once, until it changes or the microphone streams. The mDNS
-goodbye is handled by the source, which calls :meth:`MicTracker.retire`. Nothing a
-microphone sends makes a tracker raise.
+goodbye is handled by the source, which retires the tracker from its
+:class:`~c2c_hub.kit.TrackerPool` (:meth:`MicTracker.retired`). Nothing a microphone sends makes
+a tracker raise; a serial is claimed in the pool, so two services announcing one microphone
+attach it once.
 """
 
 from __future__ import annotations
@@ -30,9 +32,7 @@ from tenacity import wait_exponential_jitter
 from zeroconf import Zeroconf, current_time_millis
 from zeroconf.asyncio import AsyncServiceInfo
 
-from c2c_hub.backoff import backoff_delay
-from c2c_hub.device_models import DeviceModel
-from c2c_hub.subdevices import AudioBlock, SourceContext, SubDevice
+from c2c_hub import kit
 from c2c_hub_plugins.mdns_microphones.options import Options
 from c2c_hub_plugins.mdns_microphones.protocol import (
     HelloError,
@@ -59,7 +59,7 @@ class MicState(StrEnum):
     RETIRED = "retired"
 
 
-class Refused(Exception):
+class Refused(kit.HubError):
     """The microphone answered but cannot be used (its hello); the message says why."""
 
 
@@ -67,13 +67,13 @@ class MicTracker:
     def __init__(
         self,
         *,
-        ctx: SourceContext,
+        ctx: kit.SourceContext,
         zeroconf: Zeroconf,
         service_type: str,
         service: str,
-        models: Iterable[DeviceModel],
+        models: Iterable[kit.DeviceModel],
         options: Options,
-        claims: dict[str, MicTracker],
+        pool: kit.TrackerPool[str, MicTracker],
         on_state: Callable[[], None],
     ) -> None:
         self.ctx = ctx
@@ -82,13 +82,13 @@ class MicTracker:
         self.state = MicState.RESOLVING
         self.reason = ""
         self.changed = asyncio.Event()
-        self.device: SubDevice | None = None
+        self.device: kit.SubDevice | None = None
         self.counters: dict[str, int] = {"connects": 0, "streams_lost": 0}
         self.last_frame_at: float | None = None
         self._zc = zeroconf
         self._models = list(models)
         self._options = options
-        self._claims = claims
+        self._pool = pool
         self._on_state = on_state
         self._logged_reason = ""
         self._vanish: asyncio.TimerHandle | None = None
@@ -96,20 +96,11 @@ class MicTracker:
         self._wait = wait_exponential_jitter(
             multiplier=0.05, max=options.reconnect_max_s, jitter=0.05
         )
-        self.task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ control (sync)
-    def start(self) -> asyncio.Task[None]:
-        self.task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"mdns-microphones {self.service}"
-        )
-        return self.task
-
-    def retire(self, reason: str) -> None:
-        """The record is gone: stop (the task ends at its next await) and detach now."""
+    def retired(self, reason: str) -> None:
+        """The pool let it go (the record is gone; or a bug): detach now (its task is ended)."""
         self._set_state(MicState.RETIRED)
-        if self.task is not None:
-            self.task.cancel()
         self._detach(reason)
 
     def stream_counters(self) -> dict[str, int]:
@@ -131,7 +122,7 @@ class MicTracker:
         }
 
     # ------------------------------------------------------------------ the loop
-    async def _run(self) -> None:
+    async def run(self) -> None:
         attempt = 0
         try:
             while True:
@@ -243,7 +234,7 @@ class MicTracker:
                         self._set_state(MicState.STREAMING, "")
                         self._logged_reason = ""
                 for frame in frames:
-                    self.ctx.audio(serial, AudioBlock(frame.position, frame.samples))
+                    self.ctx.audio(serial, kit.AudioBlock(frame.position, frame.samples))
                 if self.changed.is_set():
                     self.changed.clear()
                     if not await self._still_same(record):
@@ -276,15 +267,15 @@ class MicTracker:
 
     # ------------------------------------------------------------------ attach, detach, vanish
     def _check_claim(self, serial: str) -> None:
-        owner = self._claims.get(serial)
+        owner = self._pool.holder(serial)
         if owner is not None and owner is not self:
             raise Refused(f"serial {serial} is already attached through {owner.service}")
 
-    def _attach(self, device: SubDevice) -> None:
+    def _attach(self, device: kit.SubDevice) -> None:
         self._check_claim(device.serial)
         if self.device is not None and self.device.serial != device.serial:
             self._detach(f"its mDNS record now names {device.serial}")
-        self._claims[device.serial] = self
+        self._pool.claim(device.serial, self.service)
         if self.device != device:
             self.device = device
             self.ctx.attach(device)
@@ -296,8 +287,7 @@ class MicTracker:
             return
         serial = self.device.serial
         self.device = None
-        if self._claims.get(serial) is self:
-            del self._claims[serial]
+        self._pool.release(serial, self.service)
         self.ctx.detach(serial, reason)
         self._on_state()
 
@@ -344,7 +334,7 @@ class MicTracker:
             self._on_state()
 
     async def _pause(self, attempt: int) -> None:
-        await self._pause_for(backoff_delay(self._wait, attempt))
+        await self._pause_for(kit.backoff_delay(self._wait, attempt))
 
     async def _pause_for(self, seconds: float) -> None:
         """Sleep, unless the record changes first (that cuts a backoff short)."""

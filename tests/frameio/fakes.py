@@ -1,6 +1,6 @@
 """A small behavioural stand-in for Frame.io's C2C API, served through ``httpx.MockTransport``.
 
-It checks requests the way Frame.io (and our emulator's strict mode, R17) does: a semver
+It checks requests the way Frame.io (and our emulator's strict mode) does: a semver
 ``x-client-version`` on every call, multipart/form-data on the auth endpoints, a valid bearer
 token and a JSON body on device endpoints. Then it answers with state: device codes that a test
 approves or declines, rotating single-use refresh tokens, channels, assets and a rate limit on

@@ -1,4 +1,6 @@
-"""R18: http:// URLs, and redirects to one, are refused before a byte is sent.
+"""HTTPS only: http:// URLs, and redirects to one, are refused before a byte is sent.
+
+See docs/rulings.md#https-only.
 
 "Before a byte is sent" is proven with real sockets: a plain TCP listener on 127.0.0.1 records
 every connection, and the redirects come from a real TLS server (its CA made with trustme).

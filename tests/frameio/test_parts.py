@@ -1,4 +1,7 @@
-"""R8: chunk = ceil(filesize / len(upload_urls)), the last part is the remainder."""
+"""Basic uploads: chunk = ceil(filesize / len(upload_urls)), the last part is the remainder.
+
+See docs/rulings.md#basic-upload-urls.
+"""
 
 from __future__ import annotations
 

@@ -219,7 +219,7 @@ async def test_basic_asset_create_sends_the_fields_and_gets_upload_urls(
         "channel": 0,
         "auto_version_id": "v-1",
     }
-    assert len(asset.upload_urls) == 2  # the docs' sample size gets two URLs (R8)
+    assert len(asset.upload_urls) == 2  # the docs' sample size gets two URLs
     assert plan_parts(asset.filesize or 0, len(asset.upload_urls)) == [
         (0, 10_568_125),
         (10_568_125, 10_568_125),

@@ -1,8 +1,9 @@
-"""Interop: the seeds' own curl examples, run with the real curl against the emulator.
+"""Interop: Frame.io's guides' own curl examples, run with the real curl against the emulator.
 
-Each command is the documented one (seed 001: identity, health; seed 002: channels; §2.2 of
-c2c-api.md: the device-code request in ``--form`` style), with the emulator's URL in place of
-https://api.frame.io and ``--cacert`` for its certificate authority. Where a seed pipes the
+Each command is the documented one (Frame.io's status and channels guides: identity, health,
+channels; its authorization guide: the device-code request in ``--form`` style), with the
+emulator's URL in place of https://api.frame.io and ``--cacert`` for its certificate
+authority. Where a guide pipes the
 answer through ``python -m json.tool``, so do we.
 """
 
@@ -66,7 +67,7 @@ def call(emulator: EmulatorHandle, *args: str, stdin: str | None = None) -> tupl
 
 
 def json_tool(body: str) -> Any:
-    """``| python -m json.tool``, as the seeds pipe it."""
+    """``| python -m json.tool``, as the guides pipe it."""
     pretty = subprocess.run(
         [sys.executable, "-m", "json.tool"], input=body, capture_output=True, text=True, check=True
     )
@@ -91,7 +92,7 @@ def identity(emulator: EmulatorHandle, token: str) -> dict[str, Any]:
     return me
 
 
-# --------------------------------------------------------------------------- seed 001
+# ------------------------------------------------------------- status guide: identity, health
 
 
 def test_health_as_seed_001(emulator: EmulatorHandle) -> None:
@@ -126,7 +127,7 @@ def test_identity_without_a_token_is_the_documented_401(emulator: EmulatorHandle
     assert json_tool(body)["errors"][0]["title"] == "Not Authorized"
 
 
-# --------------------------------------------------------------------------- §2.2, --form style
+# ------------------------------------------------------- device code, --form style
 
 
 def test_pairing_with_curl_form_fields(emulator: EmulatorHandle) -> None:
@@ -175,7 +176,7 @@ def test_device_code_with_a_wrong_secret_is_invalid_client(emulator: EmulatorHan
     assert (status, json_tool(body)) == (400, {"error": "invalid_client"})
 
 
-# --------------------------------------------------------------------------- seed 002
+# --------------------------------------------------------------------------- channels guide
 
 
 def connect_channel(emulator: EmulatorHandle, token: str, client_id: str) -> tuple[int, str]:
@@ -260,7 +261,7 @@ def test_the_emulator_certificate_is_not_trusted_without_its_ca(emulator: Emulat
 
 
 def upgrade(emulator: EmulatorHandle, token: str) -> subprocess.CompletedProcess[str]:
-    """A raw websocket upgrade request, as websocat would send it (seed 001)."""
+    """A raw websocket upgrade request, as websocat would send it (the status guide's tool)."""
     return curl(
         "--include", "--http1.1", "--cacert", str(emulator.ca_file),
         "--header", "Connection: Upgrade",

@@ -1,8 +1,8 @@
 """Interop: the official Phoenix JS client (npm `phoenix` over `ws`) against the emulator's socket.
 
 Nobody here wrote that client, so if it joins, heartbeats and hears ``status_updated`` on the
-emulator, the emulator speaks Phoenix v1 as Phoenix itself does (seed 001, ruling R1). The Node
-script is tests/interop/js/phoenix_client.mjs; it prints one JSON object per line.
+emulator, the emulator speaks Phoenix v1 as Phoenix itself does (docs/rulings.md#websocket).
+The Node script is tests/interop/js/phoenix_client.mjs; it prints one JSON object per line.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def test_phoenix_js_joins_heartbeats_and_hears_status_updated(
         heartbeat_ms="200",
     )
     transport = run.event("transport")
-    # The client builds the query seed 001 asks for: Authorization=Bearer%20<token>, then vsn.
+    # The client builds the query Frame.io asks for: Authorization=Bearer%20<token>, then vsn.
     assert transport["url"].endswith("/devices/websocket?Authorization=Bearer%20<token>&vsn=1.0.0")
     assert run.event("upgrade")["status"] == 101
     assert run.event("joined")["response"] == {}

@@ -14,6 +14,9 @@ from tests.plugin.conftest import REPO
 
 DOCS = REPO / "docs" / "plugins"
 EXAMPLE = DOCS / "example"
+RECEIVER = DOCS / "receiver"
+#: Each page and the package its blocks are tied to.
+PAGES = {"index.md": EXAMPLE, "testing.md": EXAMPLE, "hooks.md": EXAMPLE, "new-kind.md": RECEIVER}
 HOOKS = (DOCS / "hooks.md").read_text()
 BLOCK = re.compile(r"<!-- file: (?P<path>\S+) -->\n```\w*\n(?P<code>.*?)```", re.S)
 
@@ -27,7 +30,12 @@ def headings(text: str) -> list[str]:
 
 
 def test_there_are_hooks_to_document() -> None:
-    assert hookspecs() == ["register_routes", "register_sources"]
+    assert hookspecs() == [
+        "register_device_kinds",
+        "register_device_models",
+        "register_routes",
+        "register_sources",
+    ]
 
 
 @pytest.mark.parametrize("hook", hookspecs())
@@ -69,10 +77,14 @@ def nonblank(text: str) -> list[str]:
         ("index.md", "pyproject.toml"),
         ("index.md", "c2c_hub_tone_mics/__init__.py"),
         ("testing.md", "tests/test_tone_mics.py"),
+        ("new-kind.md", "pyproject.toml"),
+        ("new-kind.md", "c2c_hub_wireless_rx/device_models/wireless-receiver.toml"),
+        ("new-kind.md", "c2c_hub_wireless_rx/__init__.py"),
+        ("new-kind.md", "tests/test_wireless_rx.py"),
     ],
 )
 def test_the_docs_show_the_example_package_exactly(doc: str, path: str) -> None:
-    source = (EXAMPLE / path).read_text()
+    source = (PAGES[doc] / path).read_text()
     shown = blocks(doc).get(path)
     assert shown, f"{doc} shows no block of {path}"
     for code in shown:
@@ -82,13 +94,13 @@ def test_the_docs_show_the_example_package_exactly(doc: str, path: str) -> None:
 
 
 def test_every_block_the_docs_tie_to_a_file_names_a_file_of_the_example() -> None:
-    for doc in ("index.md", "testing.md", "hooks.md"):
+    for doc, package in PAGES.items():
         for path in blocks(doc):
-            assert (EXAMPLE / path).is_file(), f"{doc}: no such file docs/plugins/example/{path}"
+            assert (package / path).is_file(), f"{doc}: no such file {package.name}/{path}"
 
 
 def test_the_docs_link_only_to_what_exists() -> None:
-    for doc in ("index.md", "testing.md", "hooks.md"):
+    for doc in PAGES:
         text = (DOCS / doc).read_text()
         for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
             if "://" not in target:

@@ -340,7 +340,7 @@ async def test_a_source_gets_a_read_only_copy_of_its_options_the_models_and_a_lo
     finally:
         await runner.stop()
     assert source.seen[0] == options and source.seen[1] is registry.models
-    assert source.seen[2] == "hub.source.plug.options"
+    assert source.seen[2] == "c2c_hub.plugins.plug.options"
     assert isinstance(source.seen[3], TypeError)
 
 

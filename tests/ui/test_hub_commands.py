@@ -277,3 +277,22 @@ def test_record_devices_and_presses_drive_the_running_hub(
         assert presses["presses"] == []
         resend = _cli(hub_env, "presses", "--resend", "7")
         assert resend.returncode == 1 and "not unconfirmed or failed" in resend.stderr
+
+
+def test_options_for_a_plugin_that_is_not_installed_stop_the_start(
+    hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The spelling docs/ble-remotes.md once showed: the options were silently ignored.
+    config = tmp_path / "hub.toml"
+    config.write_text('[plugins.options.ble-remotes]\nradio = "emulated"\n')
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(config)],
+        env=hub_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "[plugins.options.ble-remotes] names no installed plugin" in done.stderr
+    assert "did you mean [plugins.options.ble_remotes]?" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -14,7 +14,7 @@ from tests.uploader.conftest import MiB, Recorder, UploaderFactory, make_file, s
 async def test_files_arrive_byte_identical_with_true_offset_and_channel(
     emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
 ) -> None:
-    big = make_file(media, "take1.wav", 21 * MiB + 123)  # R8: two URLs of 16 MiB chunks
+    big = make_file(media, "take1.wav", 21 * MiB + 123)  # two URLs of 16 MiB chunks
     small = make_file(media, "note.txt", 1000)
     uploader = uploaders()
     events = Recorder()

@@ -20,7 +20,7 @@ async def test_pause_windows_skip_media_captured_inside_and_resume_by_themselves
     await uploader.start()
     emulator.pause()
     now = time.time()
-    # Captured an hour ago, before the pause: Frame.io takes it even while paused (R13).
+    # Captured an hour ago, before the pause: Frame.io takes it even while paused.
     before = await uploader.enqueue(
         make_file(media, "before.wav", 1000), capture_time=now - 3600, priority=5
     )

@@ -1,4 +1,7 @@
-"""The three auth endpoints (§2): device code, token (device-code and refresh grants), revoke."""
+"""The three auth endpoints: device code, token (device-code and refresh grants), revoke.
+
+See docs/rulings.md#device-authorization.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The documented request contract, enforced on the Frame.io surface (``/v2/...``).
 
 In strict mode (on in tests) a call outside the contract is rejected and recorded as a violation
-that tests read through the control API: a missing or non-semver ``x-client-version`` (R17), an
-auth call that is not multipart/form-data, a device call whose body is not JSON, an unknown or
-mistyped field.
+that tests read through the control API: a missing or non-semver ``x-client-version``
+(docs/rulings.md#client-version), an auth call that is not multipart/form-data, a device call whose
+body is not JSON, an unknown or mistyped field.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from c2c_hub.emulation.errors import EmulationError
 from c2c_hub.emulation.frameio.errors import ApiProblem, OAuthProblem, detailed
 from c2c_hub.emulation.frameio.faults import Faults
 from c2c_hub.emulation.frameio.state import EmulatorState
@@ -28,7 +29,7 @@ URLENCODED = "application/x-www-form-urlencoded"
 JSON_TYPE = "application/json"
 
 
-class ContractViolation(Exception):
+class ContractViolation(EmulationError):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
@@ -175,7 +176,7 @@ class FrameioSurface:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         self.state.record_request(method, path, headers)
 
-        # R16: every /v2 response, this middleware's own answers too, carries the headers.
+        # Rate limits: every /v2 response, this middleware's own answers too, carries the headers.
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw = list(message.get("headers", []))

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, fields
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from c2c_hub.device_models import DeviceModel
 from c2c_hub.emulation.frameio.errors import ApiProblem
 from c2c_hub.emulation.frameio.faults import Faults
 from c2c_hub.emulation.frameio.socket import SocketHub
@@ -257,6 +260,21 @@ async def requests(request: Request) -> Response:
 
 
 @control
+async def declare_model(request: Request) -> Response:
+    """``{"toml": "<a device model file>"}``: the integration now declares that model too."""
+    body = await _body(request)
+    text = body.get("toml")
+    if not isinstance(text, str):
+        raise ValueError("toml: expected the text of a device model file")
+    try:
+        model = DeviceModel.model_validate(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ApiProblem(422, f"not a device model: {exc}") from None
+    added = _state(request).declare_model(model)
+    return JSONResponse({"id": model.id, "name": model.name, "added": added})
+
+
+@control
 async def clear_violations(request: Request) -> Response:
     state = _state(request)
     with state.lock:
@@ -267,6 +285,7 @@ async def clear_violations(request: Request) -> Response:
 routes = [
     Route("/state", snapshot, methods=["GET"]),
     Route("/reset", reset, methods=["POST"]),
+    Route("/device-models", declare_model, methods=["POST"]),
     Route("/config", configure, methods=["PATCH", "POST"]),
     Route("/pairings", pairings, methods=["GET"]),
     Route("/pairings/{user_code}/approve", approve, methods=["POST"]),

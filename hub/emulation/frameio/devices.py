@@ -254,7 +254,8 @@ routes = [
     Route("/v2/devices/heartbeat", heartbeat, methods=["POST"]),
     Route("/v2/devices/channels/connect", connect_channel, methods=["POST"]),
     Route("/v2/devices/channels/disconnect", disconnect_all, methods=["POST"]),
-    Route("/v2/devices/channels", connect_channel, methods=["POST"]),  # R4
+    # Also on the API reference's path (docs/rulings.md#channel-connect-path):
+    Route("/v2/devices/channels", connect_channel, methods=["POST"]),
     Route("/v2/devices/channels/{channel_id}/disconnect", disconnect_channel, methods=["POST"]),
     Route("/v2/devices/channels/{channel_id}/inputs/{index}/trigger", trigger, methods=["POST"]),
     Route("/v2/devices/assets", create_asset, methods=["POST"]),

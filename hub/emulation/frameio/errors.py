@@ -6,6 +6,8 @@ from xml.sax.saxutils import escape
 
 from starlette.responses import JSONResponse, Response
 
+from c2c_hub.emulation.errors import EmulationError
+
 TITLES = {
     400: "Bad Request",
     401: "Not Authorized",
@@ -20,7 +22,7 @@ TITLES = {
 }
 
 
-class ApiProblem(Exception):
+class ApiProblem(EmulationError):
     """Raised by a handler to answer in Frame.io's detailed error shape."""
 
     def __init__(self, status: int, detail: str, title: str | None = None) -> None:
@@ -33,7 +35,7 @@ class ApiProblem(Exception):
         return detailed(self.status, self.detail, self.title)
 
 
-class OAuthProblem(Exception):
+class OAuthProblem(EmulationError):
     """Raised by an auth handler to answer ``400 {"error": code}``."""
 
     def __init__(self, code: str, status: int = 400) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from c2c_hub.emulation.errors import EmulationError
 
-class ControlError(RuntimeError):
+
+class ControlError(EmulationError, RuntimeError):
     """The control API refused a call; the message says why."""
 
 
@@ -87,6 +89,11 @@ class EmulatorHandle:
 
     def reset(self) -> None:
         self._call("POST", "/reset")
+
+    def declare_device_model(self, toml_text: str) -> bool:
+        """Declare a device model file's model for the integration (a plugin's); True if new."""
+        added: bool = self._call("POST", "/device-models", {"toml": toml_text})["added"]
+        return added
 
     # --- what a test reads
     def state(self) -> dict[str, Any]:

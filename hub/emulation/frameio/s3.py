@@ -4,9 +4,9 @@ URLs look like S3's presigned PUT URLs (``X-Amz-Date``, ``X-Amz-Expires``,
 ``X-Amz-SignedHeaders=content-type;host;x-amz-acl``, ``X-Amz-Signature``). The signature is an
 HMAC over the method, path, query and the *values* of the signed headers, so a PUT whose
 ``Content-Type`` is not the asset's filetype, whose ``x-amz-acl`` is not ``private``, or whose URL
-was tampered with, answers 403 ``SignatureDoesNotMatch`` (R10). An expired URL answers 403
-``AccessDenied`` "Request has expired" (R9). Bodies stream to disk while being hashed; a part is
-never held whole in memory.
+was tampered with, answers 403 ``SignatureDoesNotMatch`` (docs/rulings.md#part-put-rules). An
+expired URL answers 403 ``AccessDenied`` "Request has expired" (after 24 h by default). Bodies
+stream to disk while being hashed; a part is never held whole in memory.
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ async def put_part(request: Request) -> Response:
         await asyncio.sleep(fault.seconds)
     final = tmp.with_suffix(".part")
     tmp.rename(final)
-    # Completing an asset hashes the assembled file (R12): keep that off the event loop.
+    # Completing an asset hashes the assembled file: keep that off the event loop.
     await asyncio.get_running_loop().run_in_executor(
         _EXECUTOR, state.part_stored, asset, number, received, sha, final, generation
     )

@@ -1,4 +1,4 @@
-"""The device websocket (seed 001, ruling R1): Phoenix v1 JSON objects at /devices/websocket.
+"""The device websocket (docs/rulings.md#websocket): Phoenix v1 JSON objects at /devices/websocket.
 
 - The access token comes in the query: ``?Authorization=Bearer%20<token>``; an expired or invalid
   token is refused with HTTP 403 at the upgrade (no websocket is opened).
@@ -129,12 +129,18 @@ def _token_from_query(websocket: WebSocket) -> str | None:
 def _protocol_refused(websocket: WebSocket, state: EmulatorState) -> bool:
     """Record what the upgrade gets wrong besides the token; True when it must be refused."""
     if "authorization" in websocket.headers and "Authorization" not in websocket.query_params:
-        state.violation("WS", PATH, "the access token belongs in the query, not a header (R1)")
+        state.violation(
+            "WS",
+            PATH,
+            "the access token belongs in the query, not a header (see the websocket ruling)",
+        )
     vsn = websocket.query_params.get("vsn")
     if vsn is not None and not vsn.startswith("1."):
-        # Frame.io speaks the Phoenix v1 JSON-object protocol only (R1); Phoenix refuses a
+        # Frame.io speaks the Phoenix v1 JSON-object protocol only; Phoenix refuses a
         # serializer version it does not serve, at the upgrade.
-        state.violation("WS", PATH, f"unsupported Phoenix serializer vsn={vsn!r} (R1: 1.0.0)")
+        state.violation(
+            "WS", PATH, f"unsupported Phoenix serializer vsn={vsn!r} (the hub speaks 1.0.0)"
+        )
         return True
     return False
 

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from c2c_hub.device_models import DeviceModel, DeviceModelRegistry
+from c2c_hub.device_kinds import DeviceKind
+from c2c_hub.device_models import DeviceModel, DeviceModelError, DeviceModelRegistry
 from c2c_hub.emulation.frameio.clock import Clock
 from c2c_hub.emulation.frameio.errors import (
     ApiProblem,
@@ -28,11 +29,11 @@ from c2c_hub.emulation.frameio.errors import (
     not_authorized,
 )
 
-ACCESS_TOKEN_TTL = 8 * 3600  # R14
-REFRESH_TOKEN_TTL = 14 * 24 * 3600  # R14
-DEVICE_CODE_TTL = 120  # R15
+ACCESS_TOKEN_TTL = 8 * 3600  # docs/rulings.md#token-lifetimes
+REFRESH_TOKEN_TTL = 14 * 24 * 3600
+DEVICE_CODE_TTL = 120  # docs/rulings.md#device-code
 MIN_PART = 5 * 1024 * 1024  # S3 multipart minimum, except the last part
-DEFAULT_PART = 16 * 1024 * 1024  # R8
+DEFAULT_PART = 16 * 1024 * 1024  # docs/rulings.md#basic-upload-urls
 MAX_PARTS = 10_000
 MAX_ASSET_SIZE = 5_497_558_138_880  # 5 TiB
 SCOPE = "asset_create offline"
@@ -54,10 +55,10 @@ class EmulatorConfig:
     strict: bool = True
     device_code_interval: float = 5.0
     device_code_ttl: float = float(DEVICE_CODE_TTL)
-    upload_url_ttl: float = 24 * 3600.0  # R9
-    asset_create_limit: int = 5  # R16: per window per device
+    upload_url_ttl: float = 24 * 3600.0  # docs/rulings.md#upload-url-expiry
+    asset_create_limit: int = 5  # per window per device
     rate_window_ms: int = 1000
-    socket_idle_timeout: float = 60.0  # seed 001
+    socket_idle_timeout: float = 60.0  # no heartbeat for this long: closed
     project_name: str = "Emulated Project"
     user_name: str = "Emulated User"
 
@@ -163,7 +164,7 @@ class Part:
     sha256: str | None = None
     path: Path | None = None
     url_expires_at: float = 0.0
-    url_generation: int = 0  # R11: the latest URL of a number wins
+    url_generation: int = 0  # the latest URL of a number wins
     attempts: int = 0
 
     @property
@@ -239,7 +240,7 @@ class EmulatorState:
         self.lock = threading.RLock()
         self.url_key = secrets.token_bytes(32)
         self.listeners: set[Listener] = set()
-        # Completing an asset hashes the whole file (R12). Like S3, which acknowledges a part
+        # Completing an asset hashes the whole file. Like S3, which acknowledges a part
         # once it is stored, the last part's answer does not wait for that: it runs here, and
         # every reader of asset state (the control API) waits for it with settle().
         self._completer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="c2c-complete")
@@ -306,7 +307,7 @@ class EmulatorState:
                 {"method": method, "path": path, "reason": reason, "at": self.clock.now()}
             )
 
-    # ------------------------------------------------------------------ auth (§2)
+    # ---------------------------------------------- auth (docs/rulings.md#device-authorization)
     def check_client(self, client_id: str | None, client_secret: str | None) -> str:
         if not client_id or not client_secret:
             raise OAuthProblem("invalid_request")
@@ -385,7 +386,7 @@ class EmulatorState:
             return self._issue(device.id, now)
 
     def device_name(self, client_id: str) -> str:
-        """The name the device gets in Frame.io (announced with its device code, §2.2)."""
+        """The name the device gets in Frame.io (announced with its device code)."""
         return f"{self.models.host().name} {client_id[-6:]}"
 
     def _pair(self, code: DeviceCode, now: float) -> ProjectDevice:
@@ -444,7 +445,7 @@ class EmulatorState:
             device = self.devices.get(token.device_id)
             if device is None or device.client_id != client_id:
                 raise OAuthProblem("invalid_grant")
-            if token.used:  # R14: single use
+            if token.used:  # refresh tokens are single-use
                 raise OAuthProblem("invalid_request")
             if token.expires_at <= now:
                 raise OAuthProblem("invalid_grant")
@@ -487,7 +488,7 @@ class EmulatorState:
             device.last_seen_at = self.clock.now()
             return device
 
-    # ------------------------------------------------------------------ identity (§4)
+    # ------------------------------------------------------------------ identity
     def device_json(self, device: ProjectDevice) -> dict[str, Any]:
         now = self.clock.now()
         seen = device.last_seen_at or device.inserted_at
@@ -539,18 +540,37 @@ class EmulatorState:
             "updated_at": iso(seen),
         }
 
-    # ------------------------------------------------------------------ channels (§8)
+    # ------------------------------------------------------------------ device models
+    def declare_model(self, model: DeviceModel) -> bool:
+        """Declare one more device model for the integration (a plugin's, as Frame.io's
+        developer console would); True if new. Declaring the same model again is harmless;
+        another model under a declared id is refused (409). Kept across resets."""
+        with self.lock:
+            known = self.models.get(model.id)
+            if known is not None:
+                if known.model == model.model and known.inputs == model.inputs:
+                    return False
+                raise ApiProblem(409, f"device model {model.id} is already declared otherwise")
+            if model.kind not in self.models.kinds:  # Frame.io has no notion of our kinds
+                self.models.kinds.register(DeviceKind(model.kind), origin="declared")
+            try:
+                self.models.add([model], origin="declared")
+            except DeviceModelError as exc:
+                raise ApiProblem(422, str(exc)) from None
+            return True
+
+    # ---------------------------------------------- channels (docs/rulings.md#channel-boot-flow)
     def connect_channel(self, device: ProjectDevice, client_id: str, model_id: str) -> Channel:
         model = self.models.get(model_id)
-        if model is None:  # R7
+        if model is None:  # docs/rulings.md#unknown-device-model
             raise ApiProblem(422, f"device model {model_id} is not declared by this integration")
         with self.lock:
             if any(c.connected and c.client_id == client_id for c in device.channels.values()):
-                # Seed 002: the client_id is what governs uniqueness.
+                # Frame.io: the client_id is what governs uniqueness.
                 raise ApiProblem(409, "The channel already exists.", "Already Exists")
             for channel in device.channels.values():
                 if channel.client_id == client_id and channel.device_model_id == model.id:
-                    # Re-connecting a known sub-device restores its channel (seed 002), with its
+                    # Re-connecting a known sub-device restores its channel, with its
                     # external_index unless another channel has taken that index meanwhile.
                     if channel.external_index in {
                         c.external_index for c in device.connected_channels()
@@ -587,7 +607,7 @@ class EmulatorState:
             channel = device.channels.get(channel_id)
             if channel is None or not channel.connected:
                 raise ApiProblem(404, f"no connected channel {channel_id}")
-            if channel.external_index == 0:  # R6
+            if channel.external_index == 0:  # docs/rulings.md#primary-channel
                 raise ApiProblem(422, "the primary channel cannot be disconnected")
             channel.connected = False
 
@@ -600,7 +620,7 @@ class EmulatorState:
     def channel_model(self, channel: Channel) -> DeviceModel | None:
         return self.models.get(channel.device_model_id)
 
-    # ------------------------------------------------------------------ rate limits (R16)
+    # ---------------------------------------------- rate limits (docs/rulings.md#rate-limits)
     def rate_check(self, device_id: str, bucket: str, limit: int) -> tuple[int, int]:
         """Record one call; return (remaining, window_ms); raise 429 when over."""
         window = self.config.rate_window_ms / 1000
@@ -614,7 +634,7 @@ class EmulatorState:
             self.rate_hits[(device_id, bucket)] = hits
             return limit - len(hits), self.config.rate_window_ms
 
-    # ------------------------------------------------------------------ assets (§5)
+    # ------------------------------------------------------------------ assets
     def create_asset(
         self,
         device: ProjectDevice,
@@ -632,11 +652,11 @@ class EmulatorState:
         capture = now - offset
         with self.lock:
             chan = device.channel_by_index(channel)
-            if chan is None:  # R5
+            if chan is None:  # docs/rulings.md#asset-channel
                 raise ApiProblem(
                     422, f"channel {channel} is not a connected channel of this device"
                 )
-            if device.paused_at(capture) or device.paused_at(capture, chan.paused_windows):  # R13
+            if device.paused_at(capture) or device.paused_at(capture, chan.paused_windows):
                 raise channel_paused()
             if realtime:
                 if not filetype:
@@ -684,7 +704,7 @@ class EmulatorState:
 
     @staticmethod
     def _plan(filesize: int, parts: int | None) -> list[int]:
-        """R8: part sizes for a basic upload."""
+        """Part sizes for a basic upload (docs/rulings.md#basic-upload-urls)."""
         count = parts if parts is not None else math.ceil(filesize / DEFAULT_PART)
         if count < 1 or count > MAX_PARTS:
             raise ApiProblem(422, f"parts must be between 1 and {MAX_PARTS}")
@@ -734,7 +754,7 @@ class EmulatorState:
                 if part is None:
                     part = Part(number=number, size=size, is_final=final)
                     asset.parts[number] = part
-                else:  # R11: a fresh URL; the latest upload of a number wins
+                else:  # a fresh URL; the latest upload of a number wins
                     part.size = size
                     part.is_final = final
                     part.url_generation += 1
@@ -761,7 +781,7 @@ class EmulatorState:
         self._schedule_completion(asset)
 
     def _ready_parts(self, asset: Asset) -> list[tuple[int, Path]] | None:
-        """R12: the parts of a complete upload, in order, or None. Call with the lock held."""
+        """The parts of a complete upload, in order, or None. Call with the lock held."""
         if asset.complete:
             return None
         ordered = sorted(asset.parts.values(), key=lambda p: p.number)
@@ -855,7 +875,8 @@ class EmulatorState:
             if channel is None or not channel.connected:
                 raise ApiProblem(404, f"no connected channel {channel_id}")
             model = self.channel_model(channel)
-            if model is None or not model.model.real_time_logging_capable:  # R19
+            # Only a logging-capable model's declared inputs (docs/rulings.md#trigger-inputs).
+            if model is None or not model.model.real_time_logging_capable:
                 raise ApiProblem(422, "this channel is not real-time logging capable")
             declared = model.input(index)
             if declared is None:
@@ -873,7 +894,7 @@ class EmulatorState:
             self.log_events.append(event)
             return event
 
-    # ------------------------------------------------------------------ pause (R13) and events
+    # ---------------------------------------- pause (docs/rulings.md#pause-windows) and events
     def set_paused(self, device_id: str, paused: bool, channel_id: str | None = None) -> None:
         now = self.clock.now()
         with self.lock:

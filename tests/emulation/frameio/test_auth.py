@@ -1,5 +1,6 @@
-"""The emulator's device authorization (§2, R14, R15) over real HTTPS: at least as strict as
-Frame.io, so a hub that pairs and refreshes here does so against the real service too."""
+"""The emulator's device authorization over real HTTPS: at least as strict as Frame.io, so a
+hub that pairs and refreshes here does so against the real service too
+(docs/rulings.md#device-authorization)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from tests.helpers import (
     request_code,
 )
 
-NOT_AUTHORIZED = {  # §2.4, byte for byte
+NOT_AUTHORIZED = {  # as Frame.io's guide prints it, byte for byte
     "code": 401,
     "errors": [
         {
@@ -49,7 +50,7 @@ def api(emulator: EmulatorHandle) -> Iterator[httpx.Client]:
 def _oauth_error(response: httpx.Response) -> str:
     assert response.status_code == 400, response.text
     body = response.json()
-    assert set(body) == {"error"}, body  # the simple shape (§7.2)
+    assert set(body) == {"error"}, body  # the simple shape
     error: str = body["error"]
     return error
 
@@ -223,7 +224,7 @@ def test_approved_poll_returns_a_bearer_token_pair(
 def test_device_code_name_is_the_name_the_device_gets(
     api: httpx.Client, emulator: EmulatorHandle
 ) -> None:
-    """§2.2: ``name`` is the name the device will have in Frame.io."""
+    """``name`` is the name the device will have in Frame.io."""
     client_id = new_client_id()
     code = _code(api, emulator, client_id)
     emulator.approve(str(code["user_code"]))
@@ -267,7 +268,7 @@ def test_reused_refresh_token_is_invalid_request(
     assert refresh(api, emulator, device["client_id"], device["refresh_token"]).status_code == 200
     again = refresh(api, emulator, device["client_id"], device["refresh_token"])
     assert again.status_code == 400
-    assert again.json() == {"error": "invalid_request"}  # R14: single use
+    assert again.json() == {"error": "invalid_request"}  # refresh tokens are single-use
 
 
 def test_refresh_with_another_client_id_is_refused(

@@ -239,3 +239,31 @@ def test_frameio_api_is_not_on_the_control_port(
 ) -> None:
     response = control_http.request(method, path, headers=VERSION_HEADER)
     assert response.status_code == 404
+
+
+PLUGIN_MODEL = """
+[model]
+id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+name = "A Plugin's Receiver"
+kind = "wireless_receiver"
+asset_type = "audio"
+"""
+
+
+def test_a_plugins_device_model_is_declared_once_and_a_clash_or_garbage_refused(
+    emulator: EmulatorHandle,
+) -> None:
+    assert emulator.declare_device_model(PLUGIN_MODEL) is True
+    assert emulator.declare_device_model(PLUGIN_MODEL) is False  # the same again: harmless
+    other = PLUGIN_MODEL.replace("A Plugin's Receiver", "Another Receiver")
+    with pytest.raises(ControlError, match=r"409 device model 0f1e2d3c-.* is already declared"):
+        emulator.declare_device_model(other)
+    with pytest.raises(ControlError, match="422 not a device model"):
+        emulator.declare_device_model("[model]\nid = 'not a uuid'\n")
+    with pytest.raises(ControlError, match=r"409 .* already declared"):  # the hub's own model
+        emulator.declare_device_model(
+            PLUGIN_MODEL.replace("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", MIC_MODEL)
+        )
+
+
+MIC_MODEL = "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13"

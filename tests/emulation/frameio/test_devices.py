@@ -1,5 +1,6 @@
-"""The emulator's device endpoints over real HTTPS: identity, heartbeat, health (§4), channels
-(§8, seed 002, R4, R6, R7), real-time logging (§6, R19) and comments (§5.5)."""
+"""The emulator's device endpoints over real HTTPS: identity, heartbeat, health, channels
+(docs/rulings.md#channel-boot-flow), real-time logging (docs/rulings.md#trigger-inputs)
+and comments."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ MODELS = DeviceModelRegistry.load(shipped_models_dir())
 HOST = MODELS.host()
 MIC = MODELS.of_kind(DeviceKind.MICROPHONE)[0]
 REMOTE = MODELS.of_kind(DeviceKind.BUTTON_REMOTE)[0]
-CONNECT_PATHS = ["/v2/devices/channels/connect", "/v2/devices/channels"]  # R4
+CONNECT_PATHS = ["/v2/devices/channels/connect", "/v2/devices/channels"]  # both accepted
 
 
 class Device:
@@ -72,7 +73,7 @@ def device(emulator: EmulatorHandle) -> Iterator[Device]:
 
 
 def _detailed(response: httpx.Response, status: int) -> dict[str, Any]:
-    """Frame.io's detailed error shape (§7.2), with the expected status."""
+    """Frame.io's detailed error shape, with the expected status."""
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
     assert body["code"] == status
@@ -81,7 +82,7 @@ def _detailed(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-# --------------------------------------------------------------------------- identity (§4)
+# --------------------------------------------------------------------------- identity
 
 
 def test_me_has_the_documented_shape(device: Device, emulator: EmulatorHandle) -> None:
@@ -105,7 +106,7 @@ def test_me_has_the_documented_shape(device: Device, emulator: EmulatorHandle) -
     assert primary["_type"] == "project_device_channel"
     assert primary["external_index"] == 0
     assert primary["project_device_id"] == device.id
-    assert primary["device_id"] == me["device_id"]  # seed 002: the primary is the device
+    assert primary["device_id"] == me["device_id"]  # the primary channel is the device
     assert primary["asset_type"] == HOST.model.asset_type
     assert me["channel_count"] == 1
 
@@ -139,7 +140,7 @@ def test_health_answers_ok_without_auth(emulator: EmulatorHandle) -> None:
     assert response.json() == {"ok": True}
 
 
-# --------------------------------------------------------------------------- channels (§8)
+# --------------------------------------------------------------------------- channels
 
 
 @pytest.mark.parametrize("path", CONNECT_PATHS)
@@ -279,7 +280,7 @@ def test_trigger_on_a_declared_input_is_204_and_recorded(
 
 
 def test_trigger_without_a_body_is_accepted(device: Device, emulator: EmulatorHandle) -> None:
-    """§6: every field of the trigger body is optional."""
+    """Every field of the trigger body is optional."""
     remote = device.connected(REMOTE)
     assert device.trigger(remote["id"], REMOTE.inputs[-1].index).status_code == 204
     assert len(emulator.log_events()) == 1
@@ -355,7 +356,7 @@ def test_trigger_with_an_unknown_action_type_is_422(device: Device) -> None:
     _detailed(device.trigger(remote["id"], 0, {"action_type": "double_press"}), 422)
 
 
-# --------------------------------------------------------------------------- comments (§5.5)
+# --------------------------------------------------------------------------- comments
 
 
 def _asset(device: Device) -> str:

@@ -1,4 +1,4 @@
-"""The emulator's device websocket (seed 001, ruling R1), driven by the `websockets` library.
+"""The emulator's device websocket (docs/rulings.md#websocket), driven by the `websockets` library.
 
 Every test talks wss with the emulator's CA, exactly as a device would; the control API plays the
 Frame.io web app (pause, resume, clock, socket drops).
@@ -35,7 +35,7 @@ def socket_url(emulator: EmulatorHandle, query: str) -> str:
 
 
 def token_query(token: str) -> str:
-    """``?Authorization=Bearer%20<token>``, as seed 001 spells it."""
+    """``?Authorization=Bearer%20<token>``, as Frame.io's status guide spells it."""
     return "?Authorization=" + quote(f"Bearer {token}", safe="")
 
 
@@ -176,7 +176,7 @@ async def test_expired_token_is_http_403_at_the_upgrade(emulator: EmulatorHandle
 
 
 async def test_phoenix_v2_serializer_is_refused_403(emulator: EmulatorHandle) -> None:
-    """R1: the device socket speaks Phoenix v1 objects; a client asking for vsn 2 is refused."""
+    """The device socket speaks Phoenix v1 objects; a client asking for vsn 2 is refused."""
     device = pair_raw(emulator)
     assert await refused_status(emulator, token_query(device["access_token"]) + "&vsn=2.0.0") == 403
     assert any("vsn" in v["reason"] for v in emulator.violations())

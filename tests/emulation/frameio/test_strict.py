@@ -1,6 +1,7 @@
-"""Strict mode (R17 and the request contract): a call that Frame.io might tolerate today but the
-integrator checklist forbids is refused and recorded, so a hub omission cannot pass unnoticed.
-Also R16: every ``/v2`` response carries the rate-limit headers."""
+"""Strict mode (``x-client-version`` and the request contract): a call that Frame.io might
+tolerate today but the integrator checklist forbids is refused and recorded, so a hub omission
+cannot pass unnoticed (docs/rulings.md#client-version).
+Also: every ``/v2`` response carries the rate-limit headers."""
 
 from __future__ import annotations
 
@@ -249,7 +250,7 @@ def test_part_put_needs_no_client_version(
     assert emulator.asset(created.json()["id"])["complete"] is True
 
 
-# --------------------------------------------------------------------------- R16
+# --------------------------------------------------------------------------- rate limits
 
 
 def _assert_rate_headers(response: httpx.Response) -> None:

@@ -1,4 +1,6 @@
-"""The emulator's upload surface (§5.1-5.3, R5, R8-R13, R16), over real HTTPS.
+"""The emulator's upload surface, over real HTTPS.
+
+What it follows: docs/rulings.md#basic-upload and the rulings on uploads.
 
 Every test talks to the session emulator through plain httpx, as a camera would: create an asset
 on the Frame.io surface, PUT the bytes to the presigned-style part URLs, then read the verdict
@@ -71,7 +73,7 @@ def with_query(url: str, **changes: str) -> str:
 
 
 def chunks(data: bytes, count: int) -> list[bytes]:
-    """R8 / Frame.io's uploader: chunk = ceil(size / urls), the last part the remainder."""
+    """As Frame.io's uploader does: chunk = ceil(size / urls), the last part the remainder."""
     size = math.ceil(len(data) / count)
     return [data[i * size : (i + 1) * size] for i in range(count)]
 
@@ -106,7 +108,7 @@ def sample() -> bytes:
     return os.urandom(DOCS_SAMPLE_SIZE)
 
 
-# ------------------------------------------------------------------------ basic create (§5.1, R8)
+# ------------------------------------------------------------------------------ basic create
 @pytest.mark.parametrize(
     ("filesize", "urls"),
     [(DOCS_SAMPLE_SIZE, 2), (1, 1), (16 * MiB, 1), (16 * MiB + 1, 2), (100 * MiB, 7)],
@@ -124,7 +126,7 @@ def test_basic_create_issues_one_url_per_16_mib(
         assert url.startswith(emulator.base_url + "/")
         query = dict(parse_qsl(urlsplit(url).query))
         assert query["X-Amz-SignedHeaders"] == "content-type;host;x-amz-acl"
-        assert query["X-Amz-Expires"] == str(24 * 3600)  # R9
+        assert query["X-Amz-Expires"] == str(24 * 3600)  # 24 h
         assert query["x-amz-meta-part_number"] == str(number)
         assert query["x-amz-meta-part_count"] == str(urls)
     planned = [p["size"] for p in emulator.asset(str(asset["id"]))["parts"]]
@@ -155,7 +157,7 @@ def test_basic_create_allows_a_short_last_part(paired: PairedDevice) -> None:
     assert isinstance(asset["upload_urls"], list) and len(asset["upload_urls"]) == 2
 
 
-# ---------------------------------------------------------------------------- part PUTs (R10, R12)
+# -------------------------------------------------- part PUTs (docs/rulings.md#part-put-rules)
 def test_parts_complete_the_asset_with_the_sha256_of_the_assembled_bytes(
     paired: PairedDevice, emulator: EmulatorHandle, sample: bytes
 ) -> None:
@@ -286,7 +288,7 @@ def test_url_of_a_forgotten_asset_answers_no_such_upload(
     assert paired.http.get("/health").json() == {"ok": True}
 
 
-# -------------------------------------------------------------------------- real-time (§5.3, R11)
+# ------------------------------------------------- real-time (docs/rulings.md#realtime-upload)
 def test_realtime_upload_flow(paired: PairedDevice, emulator: EmulatorHandle) -> None:
     response = paired.create_asset(
         name="C2C_TEST_CLIP.mp4", filetype=FILETYPE, is_realtime_upload=True
@@ -526,7 +528,7 @@ def test_stall_longer_than_the_client_timeout(
     assert put(paired.http, urls[0], data).status_code == 200
 
 
-# -------------------------------------------------------------------------- rate limit (R16)
+# ------------------------------------------------------------------------------- rate limit
 def test_sixth_asset_create_within_a_second_is_rate_limited(
     paired: PairedDevice, emulator: EmulatorHandle
 ) -> None:
@@ -557,7 +559,7 @@ def test_other_calls_carry_rate_limit_headers(paired: PairedDevice) -> None:
         assert name in response.headers
 
 
-# ------------------------------------------------------------------------------- pause (R13)
+# ---------------------------------------------------- pause (docs/rulings.md#pause-windows)
 def test_create_while_paused_answers_channel_paused(
     paired: PairedDevice, emulator: EmulatorHandle
 ) -> None:
@@ -604,7 +606,7 @@ def test_pausing_one_channel(paired: PairedDevice, emulator: EmulatorHandle) -> 
     assert response.status_code == 200
 
 
-# ------------------------------------------------------------------------------ channels (R5)
+# ------------------------------------------------- channels (docs/rulings.md#asset-channel)
 @pytest.mark.parametrize("channel", [0, "0"])
 def test_create_on_the_primary_channel(paired: PairedDevice, channel: int | str) -> None:
     asset = create_basic(paired, 1000, channel=channel)

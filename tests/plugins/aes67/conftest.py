@@ -24,13 +24,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from c2c_hub.device_models import DeviceModelRegistry, shipped_models_dir
+import c2c_hub_plugins.aes67 as aes67_plugin
+from c2c_hub import kit
+from c2c_hub.device_models import DeviceModelRegistry, load_device_models, shipped_models_dir
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.subdevices import AudioBlock, SubDevice
 from c2c_hub_plugins.aes67 import Aes67Source
 from c2c_hub_plugins.aes67.emulated import EmulatedAes67Sender
 
 SOURCE = "aes67"
+
+
+def models() -> DeviceModelRegistry:
+    """The hub's device models and the plugin's own (as the hub assembles them)."""
+    registry = DeviceModelRegistry.load(shipped_models_dir())
+    registry.add(load_device_models(kit.package_models(aes67_plugin.__file__)), origin="aes67")
+    return registry
 
 
 @dataclass(frozen=True)
@@ -42,9 +51,7 @@ class Call:
 @dataclass
 class FakeSourceContext:
     options: Mapping[str, Any] = field(default_factory=dict)
-    models: DeviceModelRegistry = field(
-        default_factory=lambda: DeviceModelRegistry.load(shipped_models_dir())
-    )
+    models: DeviceModelRegistry = field(default_factory=models)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger(f"test.{SOURCE}"))
 
     def __post_init__(self) -> None:

@@ -1,9 +1,9 @@
 """Fixtures for plugin tests: a SourceContext with behaviour, emulated microphones, a runner.
 
-:class:`FakeSourceContext` is the hub's side of the plugin API without the hub: it loads the
-real device models, validates attaches through the real :class:`~c2c_hub.devices.DeviceRegistry`,
-checks audio blocks, records every call in order (with the loop time), and lets a test await
-what it expects (``await ctx.wait_attached("MIC-1", within=3)``).
+:class:`FakeSourceContext` is the pytest plugin's (:mod:`c2c_hub.emulation.testing`): the hub's
+side of the plugin API without the hub, validating through the real
+:class:`~c2c_hub.devices.DeviceRegistry`, recording every call, awaitable
+(``await ctx.wait_attached("MIC-1", within=3)``).
 
 Everything runs on real zeroconf bound to 127.0.0.1 (IPv4 only) and real loopback sockets.
 Loopback multicast is shared by every process on the machine (another test run, a demo), so
@@ -15,21 +15,17 @@ and we see nothing else.
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pytest
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
-from c2c_hub.device_models import DeviceKind, DeviceModel, DeviceModelRegistry, shipped_models_dir
-from c2c_hub.devices import DeviceRegistry
-from c2c_hub.subdevices import AudioBlock, SubDevice
+from c2c_hub.device_models import DeviceModel, DeviceModelRegistry, shipped_models_dir
+from c2c_hub.emulation import testing
 from c2c_hub_plugins.mdns_microphones import MdnsMicrophoneSource
 from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
 
@@ -42,7 +38,7 @@ def models_browsed_as(service_type: str) -> DeviceModelRegistry:
     models: list[DeviceModel] = []
     for model in DeviceModelRegistry.load(DEVICE_MODELS):
         mdns = model.discovery.mdns
-        if model.kind is DeviceKind.MICROPHONE and mdns is not None:
+        if model.kind == "microphone" and mdns is not None:
             discovery = model.discovery.model_copy(
                 update={"mdns": mdns.model_copy(update={"service_type": service_type})}
             )
@@ -51,120 +47,15 @@ def models_browsed_as(service_type: str) -> DeviceModelRegistry:
     return DeviceModelRegistry(models)
 
 
-@dataclass(frozen=True)
-class Call:
-    kind: str  # attach, detach, audio, press, report, refused, bad-audio
-    args: tuple[Any, ...]
-    at: float  # loop time
+Call = testing.Call
 
 
 @dataclass
-class FakeSourceContext:
-    """A SourceContext that behaves like the hub's (validation included) and remembers."""
+class FakeSourceContext(testing.FakeSourceContext):
+    """The pytest plugin's fake context, named for this plugin and its source."""
 
-    options: Mapping[str, Any] = field(default_factory=dict)
-    models: DeviceModelRegistry = field(
-        default_factory=lambda: DeviceModelRegistry.load(DEVICE_MODELS)
-    )
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger(f"test.{SOURCE}"))
-
-    def __post_init__(self) -> None:
-        self.registry = DeviceRegistry(self.models, now=time.time)
-        self.calls: list[Call] = []
-        self.blocks: dict[str, list[AudioBlock]] = {}
-        self._tick = asyncio.Event()
-
-    # ------------------------------------------------------------------ the SourceContext API
-    def attach(self, device: SubDevice) -> None:
-        ok = self.registry.attach(SOURCE, device)
-        self._record("attach" if ok else "refused", device)
-
-    def detach(self, serial: str, reason: str) -> None:
-        self.registry.detach(SOURCE, serial, reason)
-        self._record("detach", serial, reason)
-
-    def audio(self, serial: str, block: AudioBlock) -> None:
-        attached = self.registry.get(serial)
-        problem = None
-        if attached is None or attached.device.audio is None:
-            problem = "audio from a serial that is not attached"
-        else:
-            channels = attached.device.audio.channels
-            shape = (block.frames,) if channels == 1 else (block.frames, channels)
-            if block.samples.dtype != np.int32 or block.samples.shape != shape:
-                problem = f"block {block.samples.dtype} {block.samples.shape}, expected {shape}"
-        if problem is not None:
-            self._record("bad-audio", serial, problem)
-            return
-        self.blocks.setdefault(serial, []).append(block)
-        self._tick.set()  # audio is not kept in ``calls`` (100 blocks a second per mic)
-
-    def press(self, serial: str, input_index: int, at: float | None = None) -> None:
-        self._record("press", serial, input_index, at)
-
-    def report(self, healthy: bool, detail: str) -> None:
-        self._record("report", healthy, detail)
-
-    # ------------------------------------------------------------------ reading
-    def _record(self, kind: str, *args: Any) -> None:
-        self.calls.append(Call(kind, args, asyncio.get_running_loop().time()))
-        self._tick.set()
-
-    def of_kind(self, kind: str) -> list[Call]:
-        return [c for c in self.calls if c.kind == kind]
-
-    def attaches(self, serial: str) -> list[Call]:
-        return [c for c in self.of_kind("attach") if c.args[0].serial == serial]
-
-    def detaches(self, serial: str) -> list[Call]:
-        return [c for c in self.of_kind("detach") if c.args[0] == serial]
-
-    @property
-    def last_report(self) -> tuple[bool, str] | None:
-        reports = self.of_kind("report")
-        return (reports[-1].args[0], reports[-1].args[1]) if reports else None
-
-    def frames(self, serial: str) -> int:
-        return sum(b.frames for b in self.blocks.get(serial, []))
-
-    # ------------------------------------------------------------------ waiting
-    async def wait_for(self, what: str, check: Callable[[], Any], within: float) -> Any:
-        """Until ``check()`` is truthy (re-checked on every call); its value."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not (value := check()):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"timed out after {within} s waiting for {what}")
-            self._tick.clear()
-            try:
-                async with asyncio.timeout(min(remaining, 0.05)):
-                    await self._tick.wait()
-            except TimeoutError:
-                pass
-        return value
-
-    async def wait_attached(self, serial: str, within: float = 5.0, count: int = 1) -> Call:
-        calls = await self.wait_for(
-            f"{serial} attached", lambda: self.attaches(serial)[count - 1 :], within
-        )
-        return calls[0]  # type: ignore[no-any-return]
-
-    async def wait_detached(self, serial: str, within: float = 5.0) -> Call:
-        calls = await self.wait_for(f"{serial} detached", lambda: self.detaches(serial), within)
-        return calls[0]  # type: ignore[no-any-return]
-
-    async def wait_frames(self, serial: str, frames: int, within: float = 5.0) -> None:
-        await self.wait_for(
-            f"{frames} frames from {serial}", lambda: self.frames(serial) >= frames, within
-        )
-
-    async def wait_report(self, text: str, within: float = 5.0) -> None:
-        await self.wait_for(
-            f"a report with {text!r}",
-            lambda: self.last_report is not None and text in self.last_report[1],
-            within,
-        )
+    plugin: str = "mdns_microphones"
+    source: str = SOURCE
 
 
 @dataclass

@@ -15,53 +15,53 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from c2c_hub.plugin.spec import hookimpl
-from c2c_hub.subdevices import (
-    AudioBlock,
-    AudioFormat,
-    DeviceSource,
-    QueuedFile,
-    RouteRule,
-    SourceContext,
-    SubDevice,
-)
+from c2c_hub import kit
 
 NETWORK_MICROPHONE = "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13"  # device_models/c2c-network-mic.toml
 GENERATOR = "tone_mics"  # marks our sub-devices, in their details
-FORMAT = AudioFormat(sample_rate=48000, bits=24, channels=1)
+FORMAT = kit.AudioFormat(sample_rate=48000, bits=24, channels=1)
 BLOCK_FRAMES = 480  # 10 ms at 48 kHz
 LEVEL = 0.25  # of full scale: about -12 dBFS
 
 
+class Mic(kit.PluginOptions):
+    """One entry of ``mics``: ``{ serial = "TONE-1", name = "Boom", frequency = 440 }``."""
+
+    serial: str
+    name: str = ""
+    frequency: float = kit.Field(default=440.0, ge=20, le=FORMAT.sample_rate / 2)
+
+
+class Options(kit.PluginOptions):
+    """The ``[plugins.options.tone_mics]`` table."""
+
+    mics: tuple[Mic, ...] = ()
+
+
 @dataclass(frozen=True)
 class ToneMic:
-    device: SubDevice
+    device: kit.SubDevice
     frequency: float
 
 
-def read_mics(options: Mapping[str, Any]) -> list[ToneMic]:
-    """The microphones of the plugin's options; a ValueError names the entry that is wrong."""
-    mics = []
-    for index, entry in enumerate(options.get("mics", [])):
-        if not isinstance(entry, Mapping) or "serial" not in entry:
-            raise ValueError(f"mics[{index}]: needs at least a serial")
-        device = SubDevice(
-            serial=str(entry["serial"]),
-            model_id=NETWORK_MICROPHONE,
-            name=str(entry.get("name", entry["serial"])),
-            audio=FORMAT,
-            details={"generator": GENERATOR},
+def read_mics(options: Options) -> list[ToneMic]:
+    """The microphones of the plugin's options, as sub-devices of the network mic model."""
+    return [
+        ToneMic(
+            kit.SubDevice(
+                serial=mic.serial,
+                model_id=NETWORK_MICROPHONE,
+                name=mic.name or mic.serial,
+                audio=FORMAT,
+                details={"generator": GENERATOR},
+            ),
+            mic.frequency,
         )
-        frequency = float(entry.get("frequency", 440))
-        if not 20 <= frequency <= FORMAT.sample_rate / 2:
-            raise ValueError(f"mics[{index}]: frequency must be 20 Hz to Nyquist")
-        mics.append(ToneMic(device, frequency))
-    return mics
+        for mic in options.mics
+    ]
 
 
 def samples_since_midnight(rate: int, now: dt.datetime | None = None) -> int:
@@ -83,8 +83,8 @@ class ToneSource:
 
     name = "tones"
 
-    async def run(self, ctx: SourceContext) -> None:
-        mics = read_mics(ctx.options)
+    async def run(self, ctx: kit.SourceContext) -> None:
+        mics = read_mics(Options.load(ctx))
         for mic in mics:
             ctx.attach(mic.device)
         ctx.report(True, f"{len(mics)} tone microphone(s)")
@@ -94,7 +94,7 @@ class ToneSource:
             for mic in mics:
                 ctx.detach(mic.device.serial, "tone source stopped")
 
-    async def stream(self, ctx: SourceContext, mics: list[ToneMic]) -> None:
+    async def stream(self, ctx: kit.SourceContext, mics: list[ToneMic]) -> None:
         rate = FORMAT.sample_rate
         loop = asyncio.get_running_loop()
         start, started = samples_since_midnight(rate), loop.time()
@@ -105,7 +105,7 @@ class ToneSource:
             position = (start + sent) % (86400 * rate)  # the time of day wraps at midnight
             for mic in mics:
                 samples = tone(mic.frequency, position, BLOCK_FRAMES, rate)
-                ctx.audio(mic.device.serial, AudioBlock(position, samples))
+                ctx.audio(mic.device.serial, kit.AudioBlock(position, samples))
             sent += BLOCK_FRAMES
 
 
@@ -114,7 +114,7 @@ class RouteByMicName:
 
     name = "by-mic-name"
 
-    def route(self, file: QueuedFile, attached: Mapping[str, SubDevice]) -> str | None:
+    def route(self, file: kit.QueuedFile, attached: Mapping[str, kit.SubDevice]) -> str | None:
         ours = [d for d in attached.values() if d.details.get("generator") == GENERATOR]
         for device in sorted(ours, key=lambda d: len(d.name), reverse=True):  # "Boom 2" first
             if device.name.casefold() in file.name.casefold():
@@ -122,11 +122,11 @@ class RouteByMicName:
         return None
 
 
-@hookimpl
-def register_sources(register: Callable[[DeviceSource], None]) -> None:
+@kit.hookimpl
+def register_sources(register: Callable[[kit.DeviceSource], None]) -> None:
     register(ToneSource())
 
 
-@hookimpl
-def register_routes(register: Callable[[RouteRule], None]) -> None:
+@kit.hookimpl
+def register_routes(register: Callable[[kit.RouteRule], None]) -> None:
     register(RouteByMicName())

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-import c2c_hub_tone_mics
 import numpy as np
 import pytest
-from c2c_hub_tone_mics import read_mics, samples_since_midnight
-
+from c2c_hub import kit
 from c2c_hub.clock import SystemClock
 from c2c_hub.device_models import DeviceModelRegistry
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.plugin import PluginHost, route_file
 from c2c_hub.settings import DeviceModelSettings, PluginSettings
 from c2c_hub.subdevices import AudioBlock, QueuedFile
+
+import c2c_hub_tone_mics
+from c2c_hub_tone_mics import Options, samples_since_midnight
 
 RATE = 48000
 OPTIONS = {
@@ -61,5 +62,7 @@ async def test_the_mics_attach_stream_their_tone_in_real_time_and_detach() -> No
 
 
 def test_a_bad_entry_in_the_options_is_named() -> None:
-    with pytest.raises(ValueError, match=r"mics\[1\]: needs at least a serial"):
-        read_mics({"mics": [{"serial": "A"}, {"name": "no serial"}]})
+    with pytest.raises(kit.OptionsError, match=r"tone_mics: mics\.1\.serial: Field required"):
+        Options.parse({"mics": [{"serial": "A"}, {"name": "no serial"}]}, plugin="tone_mics")
+    with pytest.raises(kit.OptionsError, match=r"mics\.0\.frequency: Input should be less"):
+        Options.parse({"mics": [{"serial": "A", "frequency": 30000}]}, plugin="tone_mics")

@@ -1,0 +1,68 @@
+"""The root of every error the hub raises on purpose, and the tree that hangs from it.
+
+``except HubError`` catches whatever the hub, its edge, its test doubles or a first-party plugin
+refuses; each zone has a root of its own beneath it, so a caller can also catch one zone only.
+Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) so that an
+``except`` written for that base still catches them. The tree::
+
+    HubError                        c2c_hub.errors: the core's root (the core's errors hang here)
+    ├── SettingsError (ValueError)       settings.py: bad settings, every problem by field
+    ├── DeviceModelError (ValueError)    device_models.py: a device model file we cannot use
+    ├── DeviceKindError (ValueError)     device_kinds.py: a kind of sub-device we cannot use
+    ├── TokenStoreError                  tokens.py: stored credentials unreadable (key, tamper)
+    ├── NeedsPairing                     session.py: no usable credentials; a person must pair
+    ├── PairingDenied                    pairing.py: the user declined the device
+    ├── PairingCancelled                 pairing.py: pairing was cancelled here
+    ├── PresenceError                    presence.py: the Phoenix socket was lost
+    │   ├── ReplyTimeout                     no reply in time: the socket is dead
+    │   │   ├── HeartbeatTimeout                 ... to a Phoenix heartbeat
+    │   │   └── JoinTimeout                      ... to phx_join
+    │   ├── JoinRefused                      the device channel's join was refused
+    │   ├── ChannelClosed                    the server closed the device channel
+    │   └── SocketClosed                     the socket itself closed
+    ├── FrameioError                     frameio/errors.py: the Frame.io client (its own tree)
+    ├── UploadError                      uploader/errors.py: S3Error, FileProblem, NothingToSend
+    ├── Outcome                          uploader/failures.py: ends one file's attempt with a
+    │                                    verdict (inside the uploader only; never escapes it)
+    ├── QueueClosed (RuntimeError)       uploader/queue.py: the upload queue is not open
+    ├── SubDeviceError (ValueError)      subdevices.py: a sub-device description we cannot use
+    ├── PluginError (RuntimeError)       plugin/manager.py: what a plugin registered is unusable
+    │   └── PluginSettingsError              options for a plugin that is not installed
+    ├── OptionsError (ValueError)        kit/options.py: a plugin's options refused (the key named)
+    ├── TakeError (RuntimeError)         recorder/takes.py: a take command not possible now
+    ├── WavFormatError (ValueError)      recorder/wav.py: not a WAV we can read
+    │
+    ├── UIError                     c2c_hub.ui.errors: the edge's root
+    │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers
+    │   └── ControlRefused               ui/control.py: the control API refused (with a status)
+    │
+    ├── EmulationError              c2c_hub.emulation.errors: the test doubles' root
+    │   ├── ControlError (RuntimeError)  emulation/frameio/handle.py: the emulator's control
+    │   │                                API refused a call
+    │   ├── ContractViolation            emulation/frameio/contract.py: a request breaks
+    │   │                                Frame.io's documented contract (strict mode)
+    │   ├── ApiProblem                   emulation/frameio/errors.py: answer in Frame.io's
+    │   │                                detailed error shape
+    │   ├── OAuthProblem                 emulation/frameio/errors.py: answer {"error": code}
+    │   └── BlueZMockError (RuntimeError)  emulation/bluez.py: the BlueZ D-Bus mock failed
+    │
+    └── (plugins: each plugin's errors derive from HubError, which the kit exports)
+        ├── mdns_microphones: OptionsError (the kit's), RecordError (ValueError),
+        │   ProtocolError (ValueError) > TxtError, HelloError, FrameError; Refused
+        └── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,
+            RadioError > RadioUnavailable, ConnectFailed > DeviceGone
+
+``tests/test_errors.py`` keeps this true: every exception class in ``c2c_hub`` and
+``c2c_hub_plugins`` derives from its zone's root and is named here (or, for the Frame.io client
+and the uploader, in its own module's tree).
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose; the core's errors derive from it directly.
+
+    The edge (:class:`c2c_hub.ui.errors.UIError`) and the test doubles
+    (:class:`c2c_hub.emulation.errors.EmulationError`) have roots of their own beneath it.
+    """

@@ -1,0 +1,121 @@
+"""Basic uploads: a finished file, sent to an asset created for its whole size.
+
+The asset is created (paced, ``offset`` = now - the capture time persisted at enqueue, on the
+file's channel) with ``filesize``; Frame.io answers with one upload URL per part and the parts
+are cut from the file accordingly (every part but the last the same size). Then for each
+part: ``sending`` (stored) → PUT → ``acked`` (stored) → event, at most ``max_in_flight`` PUTs
+at a time across every file. After a restart the upload goes on from the acknowledged parts,
+re-creating the asset only if the stored URLs have expired: a basic upload's URLs cannot be
+renewed one by one, so a new asset takes them all (``info.recreated_for_expiry``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from c2c_hub.frameio import plan_parts
+from c2c_hub.session import Session
+from c2c_hub.uploader.errors import NothingToSend
+from c2c_hub.uploader.failures import Outcome
+from c2c_hub.uploader.ledger import Ledger
+from c2c_hub.uploader.policy import Action, Verdict
+from c2c_hub.uploader.queue import FileRecord, NewPart, PartRecord, PartState
+from c2c_hub.uploader.routing import ChannelRouter
+from c2c_hub.uploader.steps import SendSteps
+from c2c_hub.uploader.transfer import url_expiry
+
+log = logging.getLogger(__name__)
+
+
+class BasicUploads:
+    """Sends one finished file (see the module docstring); raises :class:`Outcome` to end it."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        session: Session,
+        steps: SendSteps,
+        router: ChannelRouter,
+        *,
+        part_size: int | None,
+        max_recreates: int,
+    ) -> None:
+        self.ledger = ledger
+        self.queue = ledger.queue
+        self.session = session
+        self.steps = steps
+        self.router = router
+        self.part_size = part_size
+        self.max_recreates = max_recreates
+
+    async def run(self, file_id: int) -> None:
+        steps = self.steps
+        recreates = 0
+        while True:
+            record = self.ledger.record(file_id)
+            identity = await steps.check_identity(record)
+            if identity.size == 0:
+                raise Outcome(
+                    steps.failures.verdict(NothingToSend(f"{record.path} is empty (0 bytes)"))
+                )
+            parts = await self.queue.parts(file_id) if record.asset_id else []
+            expiring = [p for p in parts if p.state is not PartState.ACKED and steps.expiring(p)]
+            if record.asset_id is None or not parts or expiring:
+                if record.asset_id is not None:
+                    log.info("%s: upload URLs expired; creating the asset again", record.name)
+                parts = await self._create(record, identity.size)
+            todo = [p for p in parts if p.state is not PartState.ACKED]
+            try:
+                await steps.send_parts(file_id, todo, identity, record.filetype)
+                return
+            except Outcome as outcome:
+                if outcome.verdict.action is not Action.NEW_URL:
+                    raise
+                recreates += 1
+                if recreates > self.max_recreates:
+                    raise Outcome(
+                        Verdict(Action.FAIL, "upload URLs kept expiring; gave up")
+                    ) from None
+                await self.queue.bump_info(file_id, "recreated_for_expiry")
+                await self.queue.forget_asset(file_id, self.ledger.now())
+
+    async def _create(self, record: FileRecord, size: int) -> list[PartRecord]:
+        wanted = None
+        if self.part_size is not None:
+            # floor: every part but the last at least part_size (S3's minimum is 5 MiB)
+            wanted = max(1, size // self.part_size)
+        channel = await self.router.channel_for(record.id)
+        offset = self.steps.offset_of(record)
+        client = self.session.client
+        asset = await self.steps.create_asset(
+            record.id,
+            lambda token: client.create_asset(
+                token,
+                record.name,
+                record.filetype,
+                size,
+                offset,
+                channel,
+                parts=wanted,
+            ),
+        )
+        if not asset.upload_urls:
+            raise Outcome(Verdict(Action.FAIL, "Frame.io created the asset without upload URLs"))
+        plan = plan_parts(size, len(asset.upload_urls))
+        new = [
+            NewPart(number, part.offset, part.size, url, url_expiry(url))
+            for number, (part, url) in enumerate(zip(plan, asset.upload_urls, strict=True), 1)
+        ]
+        recreated = record.asset_id is not None or bool(record.info.get("abandoned_assets"))
+        await self.queue.asset_created(record.id, asset.id, new, self.ledger.now())
+        self.ledger.emit(
+            {
+                "type": "asset",
+                "file_id": record.id,
+                "asset_id": asset.id,
+                "parts": len(new),
+                "offset": offset,
+                "recreated": recreated,
+            }
+        )
+        return await self.queue.parts(record.id)

@@ -1,0 +1,44 @@
+"""The uploader's knobs (:class:`UploadConfig`), with the defaults the hub runs with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from c2c_hub.uploader.policy import RetryPolicy
+
+#: ``auto``: every queued file goes; ``manual``: files wait for a start.
+Mode = Literal["auto", "manual"]
+
+#: S3's smallest part (every part but the last).
+MIN_PART = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    """Knobs, with the defaults the hub runs with."""
+
+    max_in_flight: int = 4  # part PUTs in flight across every file
+    files_in_parallel: int = 2  # files sent at once when parallel uploads are on
+    part_timeout_s: float | None = None  # per read/write of a PUT; None: the client's timeout
+    chunk_size: int = 1 << 20  # bytes read from disk at a time
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    create_rate: int = 5  # asset creates per create_per_s (Frame.io's limit: 5 per second)
+    create_per_s: float = 1.0
+    url_margin_s: float = 300.0  # URLs expiring sooner than this are renewed before a PUT
+    # Ask for parts of this size; None: Frame.io decides from the file size.
+    basic_part_size: int | None = None
+    realtime_part_size: int = MIN_PART  # parts of a growing file (>= 5 MiB)
+    realtime_poll_s: float = 0.2  # how often a growing file's size is read
+    pause_poll_s: float = 15.0  # after a confirmed 409 (no presence): ask /me this often
+    throughput_window_s: float = 10.0
+    max_recreates: int = 3  # basic assets re-created for expired URLs, in a row
+    # A file whose sub-device is gone (not attached at all) waits this long for it to come
+    # back, then goes on the primary channel rather than never (the reason is kept).
+    channel_wait_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.realtime_part_size < MIN_PART:
+            raise ValueError("realtime_part_size must be at least 5 MiB")
+        if self.basic_part_size is not None and self.basic_part_size < MIN_PART:
+            raise ValueError("basic_part_size must be at least 5 MiB")
