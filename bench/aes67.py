@@ -83,6 +83,7 @@ class _Counting:
     """A SourceContext that counts (and remembers when each serial attached)."""
 
     options: Mapping[str, Any]
+    plugin: str = "aes67"
     models: DeviceModelRegistry = field(default_factory=lambda: _models())
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("bench.aes67"))
     expected: int = 0

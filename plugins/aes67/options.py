@@ -1,26 +1,25 @@
-"""The plugin's options: the ``[plugins.options.aes67]`` table of the settings."""
+"""The plugin's options: the ``[plugins.options.aes67]`` table of the settings (on the kit's
+:class:`~c2c_hub.kit.PluginOptions`: unknown keys refused, every bad key named)."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import StrictBool, StrictInt
+
+from c2c_hub import kit
 from c2c_hub_plugins.aes67.ravenna import RAVENNA_SERVICE, RTSP_TYPE
 from c2c_hub_plugins.aes67.sap import DEFAULT_TIMEOUT_S, SAP_GROUPS
 
-
-class OptionsError(ValueError):
-    """An option the plugin cannot use; the message names it."""
+OptionsError = kit.OptionsError
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(kit.PluginOptions):
     """``interface``: the IPv4 address of the interface on the audio network; multicast is
-    joined there and SAP is listened for there. The default is loopback only (never every
-    interface).
+    joined there and SAP and mDNS are listened for there. The default is loopback only (never
+    every interface).
 
     ``sap``: discover streams by SAP announcements (RFC 2974) on ``sap_groups``.
 
@@ -44,80 +43,58 @@ class Options:
 
     ``tai_offset_s``: TAI minus UTC, in seconds (37 since 2017): PTP counts TAI, the hub's
     timecode counts UTC.
+
+    Durations are seconds, or strings with a unit (``"1.5s"``, ``"200ms"``).
     """
 
     interface: str = "127.0.0.1"
-    sap: bool = True
+    sap: StrictBool = True
     sap_groups: tuple[str, ...] = SAP_GROUPS
-    sap_timeout_s: float = DEFAULT_TIMEOUT_S
-    ravenna: bool = True
+    sap_timeout_s: kit.Duration = DEFAULT_TIMEOUT_S
+    ravenna: StrictBool = True
     ravenna_service: str = RAVENNA_SERVICE
     sdp_folder: Path | None = None
-    latency_ms: float = 20.0
-    stream_timeout_s: float = 2.0
-    tai_offset_s: int = 37
+    latency_ms: float = kit.Field(default=20.0, ge=0, le=1000)
+    stream_timeout_s: kit.Duration = 2.0
+    tai_offset_s: StrictInt = kit.Field(default=37, ge=0, le=100)
 
+    @kit.field_validator("interface", mode="before")
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> Options:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise OptionsError(f"unknown option(s) {unknown}; known: {sorted(known)}")
-        values: dict[str, Any] = {}
-        if "interface" in raw:
-            values["interface"] = _ipv4("interface", raw["interface"])
-        for name in ("sap", "ravenna"):
-            if name in raw:
-                if not isinstance(raw[name], bool):
-                    raise OptionsError(f"{name}: expected true or false, got {raw[name]!r}")
-                values[name] = raw[name]
-        if "ravenna_service" in raw:
-            service = raw["ravenna_service"]
-            if not isinstance(service, str) or not service.endswith("._sub." + RTSP_TYPE):
-                raise OptionsError(
-                    f"ravenna_service: expected <subtype>._sub.{RTSP_TYPE}, got {service!r}"
-                )
-            values["ravenna_service"] = service
-        if "sap_groups" in raw:
-            groups = raw["sap_groups"]
-            if isinstance(groups, str) or not isinstance(groups, list | tuple) or not groups:
-                raise OptionsError(f"sap_groups: expected a list of groups, got {groups!r}")
-            values["sap_groups"] = tuple(_group(g) for g in groups)
-        if "sdp_folder" in raw:
-            folder = raw["sdp_folder"]
-            if not isinstance(folder, str) or not folder.strip():
-                raise OptionsError(f"sdp_folder: expected a folder path, got {folder!r}")
-            values["sdp_folder"] = Path(folder).expanduser()
-        for name, low, high in (
-            ("sap_timeout_s", 1.0, 86400.0),
-            ("latency_ms", 0.0, 1000.0),
-            ("stream_timeout_s", 0.1, 3600.0),
-        ):
-            if name in raw:
-                values[name] = _number(name, raw[name], low, high)
-        if "tai_offset_s" in raw:
-            value = raw["tai_offset_s"]
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-                raise OptionsError(f"tai_offset_s: expected whole seconds 0..100, got {value!r}")
-            values["tai_offset_s"] = value
-        return cls(**values)
+    def _interface(cls, value: Any) -> str:
+        return _ipv4(value)
+
+    @kit.field_validator("sap_groups", mode="before")
+    @classmethod
+    def _groups(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+            raise ValueError(f"expected a non-empty list of multicast groups, got {value!r}")
+        groups = []
+        for item in value:
+            group = _ipv4(item)
+            if not ipaddress.IPv4Address(group).is_multicast:
+                raise ValueError(f"{group} is not a multicast group")
+            groups.append(group)
+        return tuple(groups)
+
+    @kit.field_validator("ravenna_service", mode="before")
+    @classmethod
+    def _service(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.endswith("._sub." + RTSP_TYPE):
+            raise ValueError(f"expected <subtype>._sub.{RTSP_TYPE}, got {value!r}")
+        return value
+
+    @kit.field_validator("sdp_folder", mode="before")
+    @classmethod
+    def _folder(cls, value: Any) -> Path | None:
+        if value is None:
+            return None
+        if not isinstance(value, str | Path) or not str(value).strip():
+            raise ValueError(f"expected a folder path, got {value!r}")
+        return Path(value).expanduser()
 
 
-def _ipv4(name: str, value: Any) -> str:
+def _ipv4(value: Any) -> str:
     try:
         return str(ipaddress.IPv4Address(value))
     except (ipaddress.AddressValueError, ValueError):
-        raise OptionsError(f"{name}: not an IPv4 address: {value!r}") from None
-
-
-def _group(value: Any) -> str:
-    address = _ipv4("sap_groups", value)
-    if not ipaddress.IPv4Address(address).is_multicast:
-        raise OptionsError(f"sap_groups: {address} is not a multicast group")
-    return address
-
-
-def _number(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise OptionsError(f"{name}: expected a number in [{low:g}, {high:g}], got {value!r}")
-    return float(value)
+        raise ValueError(f"not an IPv4 address: {value!r}") from None

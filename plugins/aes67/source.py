@@ -36,7 +36,7 @@ from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from c2c_hub import kit
-from c2c_hub_plugins.aes67.options import Options, OptionsError
+from c2c_hub_plugins.aes67.options import Options
 from c2c_hub_plugins.aes67.ravenna import RtspError, describe, describe_url, session_name
 from c2c_hub_plugins.aes67.rtp import JitterBuffer, PcmFormat
 from c2c_hub_plugins.aes67.sap import (
@@ -89,11 +89,7 @@ class Aes67Source:
         self._run: _Discovery | None = None
 
     async def run(self, ctx: kit.SourceContext) -> None:
-        try:
-            options = Options.from_mapping(ctx.options)
-        except OptionsError as exc:
-            ctx.report(False, f"bad options: {exc}")
-            raise
+        options = Options.load(ctx)  # reports and raises OptionsError on a bad table
         model = ctx.models.get(MODEL_ID)
         if model is None:
             ctx.report(False, f"the AES67 channel device model ({MODEL_ID}) is missing")

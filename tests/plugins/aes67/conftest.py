@@ -51,6 +51,7 @@ class Call:
 @dataclass
 class FakeSourceContext:
     options: Mapping[str, Any] = field(default_factory=dict)
+    plugin: str = SOURCE
     models: DeviceModelRegistry = field(default_factory=models)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger(f"test.{SOURCE}"))
 
