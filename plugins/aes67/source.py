@@ -534,6 +534,7 @@ class _Discovery:
                 next_expire = now + EXPIRE_EVERY_S
                 for event in self.sap.expire(now):
                     self._sap_event(event)
+                self._report()  # the loss counters, at most once a second
 
     def _deliver(self, stream: _Stream, flush: bool = False) -> None:
         if not stream.attached:
@@ -565,6 +566,12 @@ class _Discovery:
         )
         if silent:
             detail += f" ({silent} silent)"
+        counts = [
+            (sum(getattr(s.buffer.counters, key) for s in streams), key)
+            for key in ("lost", "late", "duplicate", "malformed")
+        ]
+        if any(n for n, _ in counts):
+            detail += "; packets " + ", ".join(f"{n} {key}" for n, key in counts if n)
         clocks = {s.media.refclock.grandmaster for s in streams if s.media.refclock}
         clocks.discard(None)
         if len(clocks) > 1:

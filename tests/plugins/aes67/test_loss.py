@@ -114,6 +114,8 @@ async def test_loss_reorder_and_duplicates_through_a_relay(
     assert counters["lost_frames"] == 48 * len(relay.lost)
     assert counters["duplicate"] == relay.duplicated and counters["late"] == 0
     assert counters["malformed"] == 0 and counters["jumps"] == 0
+    shown = f"packets {len(relay.lost)} lost, {relay.duplicated} duplicate"
+    await ctx.wait_for("the counts in the health", lambda: shown in ctx.last_report[1])
 
     timeline = MediaTimeline(48000)
     assert sender.first_index is not None
