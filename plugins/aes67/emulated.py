@@ -123,22 +123,10 @@ class EmulatedAes67Sender:
         self.labels = tuple(labels) if labels else tuple(f"Ch {c + 1}" for c in range(channels))
         self.tai_offset_s = tai_offset_s
         self.clock = clock
-        self.origin = Origin("-", str(self.session_id), "1", interface)
-        self.sdp = write_sdp(
-            origin=self.origin,
-            name=name,
-            address=address,
-            port=port,
-            encoding=encoding,
-            sample_rate=sample_rate,
-            channels=channels,
-            payload_type=payload_type,
-            ttl=ttl if ttl > 0 else 1,
-            ptime_ms=ptime_ms,
-            mediaclk_offset=self.mediaclk_offset,
-            labels=self.labels,
-            source=interface if source_filter else None,
-        )
+        self.source_filter = source_filter
+        self.version = 1
+        self.origin = Origin("-", str(self.session_id), str(self.version), interface)
+        self.sdp = self._write_sdp()
         self._sap = (
             SapAnnouncer(
                 self.sdp,
@@ -158,6 +146,35 @@ class EmulatedAes67Sender:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._sequence = rng.getrandbits(16)
+
+    def _write_sdp(self) -> str:
+        return write_sdp(
+            origin=self.origin,
+            name=self.name,
+            address=self.address,
+            port=self.port,
+            encoding=self.format.encoding,
+            sample_rate=self.format.sample_rate,
+            channels=self.format.channels,
+            payload_type=self.format.payload_type,
+            ttl=self.ttl if self.ttl > 0 else 1,
+            ptime_ms=self.ptime_ms,
+            mediaclk_offset=self.mediaclk_offset,
+            labels=self.labels,
+            source=self.interface if self.source_filter else None,
+        )
+
+    def relabel(self, labels: Sequence[str]) -> None:
+        """The operator renames the channels: a new version of the session, announced now
+        (with a new SAP message id hash, as a modified session gets)."""
+        if len(labels) != self.format.channels:
+            raise ValueError(f"{len(labels)} labels for {self.format.channels} channels")
+        self.labels = tuple(labels)
+        self.version += 1
+        self.origin = Origin("-", str(self.session_id), str(self.version), self.interface)
+        self.sdp = self._write_sdp()
+        if self._sap is not None:
+            self._sap.announce(self.sdp)
 
     # ------------------------------------------------------------------ the signal
     def index_now(self) -> int:

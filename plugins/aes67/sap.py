@@ -158,18 +158,17 @@ class SapDirectory:
         events: list[SapEvent] = []
         known = self._live.get(packet.key)
         if known is None:
-            # a modified session may come with a new hash: the same SDP origin replaces it
-            origin = _sdp_origin(packet.sdp)
-            for key, other in list(self._live.items()):
-                if (
-                    origin is not None
-                    and key[0] == packet.origin
-                    and _sdp_origin(other.sdp) == (origin)
-                ):
-                    del self._live[key]
-                    events.append(SapEvent("deleted", key, other.sdp))
+            # a modified session may come with a new hash: the same SDP origin replaces it. The
+            # new one is told first, so a receiver keeps a stream both describe running.
             self._live[packet.key] = Announcement(packet.key, packet.sdp, now, now)
             events.append(SapEvent("new", packet.key, packet.sdp))
+            origin = _sdp_origin(packet.sdp)
+            for key, other in list(self._live.items()):
+                if key == packet.key or origin is None or key[0] != packet.origin:
+                    continue
+                if _sdp_origin(other.sdp) == origin:
+                    del self._live[key]
+                    events.append(SapEvent("deleted", key, other.sdp))
             return events
         known.interval = now - known.last_seen
         known.last_seen = now

@@ -56,9 +56,10 @@ def test_the_directory_follows_announcements_changes_and_deletions() -> None:
     first = parse_sap(build_sap(SDP, "10.0.0.5"))
     assert [e.kind for e in directory.feed(first, now=0)] == ["new"]
     assert directory.feed(first, now=30) == []  # a repetition
-    # a modified session comes with a new hash: it replaces the old one
+    # a modified session comes with a new hash: it replaces the old one (told first, so a
+    # receiver keeps running what both describe)
     changed = parse_sap(build_sap(SDP_V2, "10.0.0.5"))
-    assert [e.kind for e in directory.feed(changed, now=31)] == ["deleted", "new"]
+    assert [e.kind for e in directory.feed(changed, now=31)] == ["new", "deleted"]
     assert len(directory) == 1
     # a deletion may carry only the origin line
     deletion = parse_sap(

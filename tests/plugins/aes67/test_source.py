@@ -188,3 +188,22 @@ async def test_a_session_whose_format_changes_restarts_its_stream(
     assert assert_exact(ctx, four, 3) >= 4800
     (stream,) = run.source.streams()
     assert stream["format"] == "L16/48000/4" and stream["malformed"] == 0
+
+
+async def test_renamed_channels_are_renamed_not_reconnected(
+    run_source: Any, senders: Senders
+) -> None:
+    """A new version of the session (new labels, a new SAP hash): the same channels, renamed;
+    nothing detaches and the audio goes on."""
+    sender = senders(channels=2, labels=["Boom", "Lav"])
+    run = await run_source()
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("2 channels", lambda: len(ctx.attached()) == 2)
+    sender.relabel(["Boom A", "Lav Bob"])
+    await ctx.wait_for(
+        "renamed", lambda: {a.device.name for a in ctx.registry} == {"Boom A", "Lav Bob"}
+    )
+    assert ctx.of_kind("detach") == []
+    frames = ctx.frames(serials(sender)[1])
+    await ctx.wait_for("more audio", lambda: ctx.frames(serials(sender)[1]) > frames + 4800)
+    assert assert_exact(ctx, sender, 1) > 4800
