@@ -207,3 +207,24 @@ async def test_renamed_channels_are_renamed_not_reconnected(
     frames = ctx.frames(serials(sender)[1])
     await ctx.wait_for("more audio", lambda: ctx.frames(serials(sender)[1]) > frames + 4800)
     assert assert_exact(ctx, sender, 1) > 4800
+
+
+async def test_a_source_filter_joins_source_specific_and_refuses_other_senders(
+    run_source: Any, senders: Senders, tmp_path: Path
+) -> None:
+    """``a=source-filter: incl``: the group is joined for the named source only (SSM), so a
+    stream from anyone else on the same group and port never reaches the channels."""
+    ours = senders(channels=1, sap=False, source_filter=True)  # names 127.0.0.1
+    (tmp_path / "ours.sdp").write_text(ours.sdp)
+    impostor = ours.sdp.replace(f"{ours.address} 127.0.0.1\r\n", f"{ours.address} 127.0.0.2\r\n")
+    impostor = impostor.replace(f"o=- {ours.session_id} ", f"o=- {ours.session_id + 1} ")
+    assert f"incl IN IP4 {ours.address} 127.0.0.2" in impostor
+    (tmp_path / "other.sdp").write_text(impostor)  # same group and port, another source
+    run = await run_source(sap=False, sdp_folder=str(tmp_path))
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("our channel", lambda: len(ctx.attached()) == 1)
+    await ctx.wait_for("audio", lambda: ctx.frames(serials(ours)[0]) >= 9600)
+    assert ctx.attached() == set(serials(ours))  # the one filtered to 127.0.0.2 hears nothing
+    states = {s["stream"].split()[1]: (s["state"], s["received"]) for s in run.source.streams()}
+    assert states[str(ours.session_id + 1)] == ("waiting", 0)
+    assert assert_exact(ctx, ours, 0) >= 9600
