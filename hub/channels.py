@@ -1,7 +1,7 @@
 """Sub-devices as Frame.io channels: Frame.io's boot-time flow, kept true afterwards.
 
-Frame.io advises a host not to trust channel state it stored (a power cut between a connect
-and storing its id, sub-devices plugged in while off). So nothing here is persisted:
+Frame.io advises a host not to trust channel state it stored (a power cut between a connect and
+storing its id, sub-devices plugged in while off). So nothing here is persisted:
 
 1. once per power cycle (and again after pairing to another device), **bulk disconnect**;
 2. then **connect** each sub-device attached now (``client_id`` = its serial,
@@ -10,16 +10,28 @@ and storing its id, sub-devices plugged in while off). So nothing here is persis
    one that leaves; never a bulk disconnect for a single arrival.
 
 It is level-triggered: one worker compares what is attached
-(:class:`~c2c_hub.devices.DeviceRegistry`)
-with the channels it knows and makes the calls that close the gap, so a call that failed
-(network down, 5xx, 429) is simply made again, after a capped jittered backoff, and events that
-came meanwhile fold into the same pass. When the network or Frame.io comes back, the next pass
-first reads ``GET /v2/devices/me`` and reconciles: channels Frame.io no longer lists are
-connected again, channels it lists that no attached sub-device owns are disconnected.
+(:class:`~c2c_hub.devices.DeviceRegistry`) with the channels it knows and makes the calls that
+close the gap, so a call that failed (network down, 5xx, 429) is simply made again, after a
+capped jittered backoff, and events that came meanwhile fold into the same pass. When the
+network or Frame.io comes back, the next pass first reads ``GET /v2/devices/me`` and reconciles:
+channels Frame.io no longer lists are connected again, channels it lists that no attached
+sub-device owns are disconnected.
 
-409 "Already Exists" on connect (a connect whose answer was lost, say) is resolved from
-``/me``: exactly one channel nobody here owns is adopted; anything more ambiguous is cleared
-with a bulk disconnect and every attached sub-device is connected again (logged as a warning).
+409 "Already Exists" on connect (a connect whose answer was lost, say) is resolved from ``/me``:
+exactly one channel nobody here owns is adopted; when several are unowned, each of them is
+disconnected by its own id and the sub-device connected again (logged as a warning with what it
+cost). After boot there is never a bulk disconnect: Frame.io's channels guide forbids clearing
+sub-devices then, and a bulk clear would drop every healthy channel with the one in doubt.
+
+Which channel is the primary one is read from Frame.io, not assumed: it is the channel whose
+``device_id`` is the project device's own (Frame.io's channels guide: "the device_id for the
+first channel matches the device_id of our Project Device"). Its ``external_index`` is usually
+0, but the channels guide's own examples give a sub-device channel ``external_index: 0`` too. A
+sub-device's files are created with ``channel: <external_index>``
+(docs/rulings.md#asset-channel), so a channel whose index is the primary's, or another
+channel's, cannot be told apart on asset create: the sub-device shows why (its link's ``error``,
+``routable: false``), the log says so once, and its files wait (never sent on the primary
+channel silently) until ``/v2/devices/me`` numbers it apart, asked again when the minute allows.
 """
 
 from __future__ import annotations
@@ -36,13 +48,20 @@ from tenacity import wait_exponential_jitter
 from c2c_hub.backoff import backoff_delay
 from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.devices import DeviceChange, DeviceRegistry
-from c2c_hub.frameio import ConflictError, FrameioError, NotFoundError, UnprocessableError
+from c2c_hub.frameio import (
+    ConflictError,
+    ErrorShape,
+    FrameioError,
+    NotFoundError,
+    UnprocessableError,
+)
 from c2c_hub.frameio.models import Channel, ProjectDevice
 from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_DEVICE = "unknown"  # booted_for, when the bulk disconnect came before /me named the device
 LinkState = Literal["connecting", "connected", "disconnecting", "refused"]
 
 
@@ -59,6 +78,8 @@ class ChannelLink:
     attached_at: float = 0.0
     connected_at: float | None = None
     error: str | None = None
+    unroutable: str | None = None  # why its files cannot be told apart on asset create
+    answer_at_connect: object = None  # the /me answer current when it connected (not newer)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,7 +91,8 @@ class ChannelLink:
             "external_index": self.external_index,
             "attached_at": self.attached_at,
             "connected_at": self.connected_at,
-            "error": self.error,
+            "error": self.error or self.unroutable,
+            "routable": self.state == "connected" and self.unroutable is None,
         }
 
 
@@ -82,6 +104,7 @@ class ChannelStats:
     conflicts: int = 0
     reconciles: int = 0
     failures: int = 0
+    individual_clears: int = 0  # channels in doubt disconnected one by one after a 409
     last_error: str | None = None
 
 
@@ -155,9 +178,10 @@ class ChannelManager:
 
     # ------------------------------------------------------------------ what the rest asks
     def index_of(self, serial: str) -> int | None:
-        """The channel (``external_index``) a sub-device's files go on now, if connected."""
+        """The channel (``external_index``) a sub-device's files go on now: None unless it is
+        connected and its index tells it apart from every other channel (the primary's too)."""
         link = self.links.get(serial)
-        if link is None or link.state != "connected":
+        if link is None or link.state != "connected" or link.unroutable is not None:
             return None
         return link.external_index
 
@@ -166,7 +190,12 @@ class ChannelManager:
         return link.channel_id if link is not None and link.state == "connected" else None
 
     def available(self) -> set[str]:
-        return {s for s, link in self.links.items() if link.state == "connected"}
+        """Sub-devices whose files can go on their own channel now."""
+        return {
+            s
+            for s, link in self.links.items()
+            if link.state == "connected" and link.unroutable is None
+        }
 
     def absent_for(self, serial: str) -> float:
         """Seconds ``serial`` has not been attached: 0 while it is; since it left, or since this
@@ -186,6 +215,7 @@ class ChannelManager:
             "disconnects": self.stats.disconnects,
             "conflicts": self.stats.conflicts,
             "reconciles": self.stats.reconciles,
+            "individual_clears": self.stats.individual_clears,
             "last_error": self.stats.last_error,
         }
 
@@ -227,7 +257,9 @@ class ChannelManager:
         while True:
             self._wake.clear()
             if not self.session.paired:
-                self.state = "waiting for pairing"
+                creds = self.session.credentials
+                reason = creds.reason if creds is not None else None
+                self.state = f"waiting for pairing ({reason})" if reason else "waiting for pairing"
                 await self._wake.wait()
                 continue
             try:
@@ -249,15 +281,30 @@ class ChannelManager:
             self.stats.last_error = None
             if not self._wake.is_set():
                 self.state = "in sync"
-                await self._wake.wait()
+                if self._routing_waits():
+                    # /v2/devices/me may number the channels apart: ask when the minute allows.
+                    gate = self.session.identity_gate
+                    delay = max(0.0, gate.due_at() - self.session.clock.now())
+                    self.state = "in sync; some channels cannot be told apart (see devices)"
+                    await sleep_or_wake(self.session.clock, delay, self._wake)
+                else:
+                    await self._wake.wait()
 
     async def _pass(self) -> None:
         device_id = self._device_id()
+        if self.booted_for == UNKNOWN_DEVICE and device_id is not None:
+            # Booted before /v2/devices/me named the device: the same pairing, not a new one.
+            self.booted_for = device_id
         if self.booted_for is None or (device_id is not None and device_id != self.booted_for):
             await self._boot()
             return
         if self._reconcile:
             await self._reconcile_with_frameio()
+        elif self._routing_waits():
+            gate = self.session.identity_gate
+            if gate.due_at() <= self.session.clock.now():
+                await self._identity()
+        self._check_routing()
         for key, link in list(self._departed.items()):
             await self._disconnect(key, link)
         for serial, link in list(self.links.items()):
@@ -272,7 +319,7 @@ class ChannelManager:
         self.state = "bulk disconnect"
         await self.session.call(self.session.client.disconnect_all_channels)
         self.stats.bulk_disconnects += 1
-        self.booted_for = self._device_id() or "unknown"
+        self.booted_for = self._device_id() or UNKNOWN_DEVICE
         self._reconcile = False
         self._departed.clear()
         for link in self.links.values():
@@ -309,6 +356,7 @@ class ChannelManager:
         link.state, link.error = "connected", None
         link.channel_id, link.external_index = channel.id, channel.external_index
         link.connected_at = self.clock.now()
+        link.answer_at_connect = self.session.identity
         self.stats.connects += 1
         log.info(
             "channel connected: %s (%s) is channel %d",
@@ -316,7 +364,74 @@ class ChannelManager:
             link.name,
             channel.external_index,
         )
+        self._check_routing()
         self._changed()
+
+    # ------------------------------------------------------------------ telling channels apart
+    @staticmethod
+    def is_primary(channel: Channel, me: ProjectDevice) -> bool:
+        """Frame.io's primary channel: its ``device_id`` is the project device's own (the
+        channels guide). Only when either side does not say is ``external_index`` 0 taken as the
+        sign."""
+        if me.device_id and channel.device_id:
+            return channel.device_id == me.device_id
+        return channel.external_index == 0
+
+    def _routing_waits(self) -> bool:
+        return any(
+            link.state == "connected" and link.unroutable is not None
+            for link in self.links.values()
+        )
+
+    def _check_routing(self) -> None:
+        """Decide for each connected link whether its index tells its channel apart."""
+        me = self.session.identity
+        listed = {c.id: c for c in me.channels} if me is not None else {}
+        primary = [c for c in listed.values() if me is not None and self.is_primary(c, me)]
+        primary_index = primary[0].external_index if primary else 0
+        connected = [x for x in self.links.values() if x.state == "connected" and x.channel_id]
+        for link in connected:
+            assert link.channel_id is not None
+            # Only a /me answer newer than the connect's speaks of this channel and its
+            # neighbours (an older one predates what this hub connected and disconnected).
+            newer = listed if me is not link.answer_at_connect else {}
+            if link.channel_id in newer:  # Frame.io's latest word on its number
+                link.external_index = newer[link.channel_id].external_index
+            index = link.external_index
+            reason: str | None = None
+            if index is None or index == primary_index:
+                reason = (
+                    f"Frame.io numbers its channel {index}, the same as the primary channel: "
+                    "its files cannot be told apart on asset create and wait"
+                )
+            else:
+                same = sorted(
+                    {o.name for o in connected if o is not link and o.external_index == index}
+                    | {
+                        c.name or c.id
+                        for c in newer.values()
+                        if c.id != link.channel_id
+                        and c.external_index == index
+                        and c.id not in {o.channel_id for o in connected}
+                    }
+                )
+                if same:
+                    reason = (
+                        f"Frame.io numbers its channel {index}, the same as {', '.join(same)}: "
+                        "its files cannot be told apart on asset create and wait"
+                    )
+            if reason != link.unroutable:
+                if reason is not None:
+                    log.error("channels: %s (%s): %s", link.serial, link.name, reason)
+                elif link.unroutable is not None:
+                    log.info(
+                        "channels: %s (%s) is told apart now (channel %s)",
+                        link.serial,
+                        link.name,
+                        index,
+                    )
+                link.unroutable = reason
+                self._changed()
 
     async def _disconnect(self, key: str, link: ChannelLink) -> None:
         assert link.channel_id is not None
@@ -338,14 +453,15 @@ class ChannelManager:
         client = self.session.client
         await self.session.call(lambda token: client.disconnect_channel(token, channel_id))
 
-    async def _identity(self) -> ProjectDevice:
-        return await self.session.refresh_identity()
+    async def _identity(self, reason: str | None = None) -> ProjectDevice:
+        """``/v2/devices/me`` through the session's gate (news ``reason`` asks at once)."""
+        return await self.session.refresh_identity(reason)
 
     async def _reconcile_with_frameio(self) -> None:
         self.state = "reconciling with Frame.io"
-        me = await self._identity()
+        me = await self._identity("reconnect")
         self.stats.reconciles += 1
-        listed = {c.id: c for c in me.channels if c.external_index != 0}
+        listed = {c.id: c for c in me.channels if not self.is_primary(c, me)}
         owned: set[str] = set()
         for link in self.links.values():
             if link.channel_id is None:
@@ -372,20 +488,47 @@ class ChannelManager:
         self._changed()
 
     async def _resolve_conflict(self, link: ChannelLink) -> None:
-        me = await self._identity()
+        """409 "Already Exists": find the sub-device's channel in ``/me``, never bulk-clear."""
+        me = await self._identity("conflict")
         known = {x.channel_id for x in [*self.links.values(), *self._departed.values()]}
-        unknown = [c for c in me.channels if c.external_index != 0 and c.id not in known]
+        unknown = [c for c in me.channels if not self.is_primary(c, me) and c.id not in known]
         if len(unknown) == 1:
             log.info(
                 "channels: %s already existed; adopting channel %s", link.serial, unknown[0].id
             )
             self._connected(link, unknown[0])
             return
+        if not unknown:
+            # Frame.io says it exists but lists no channel we could adopt (yet): try again.
+            log.warning(
+                "channels: %s already exists, but /v2/devices/me lists no channel it could be; "
+                "connecting it again",
+                link.serial,
+            )
+            raise ConflictError(
+                f"channel connect of {link.serial}: Already Exists, and no unowned channel",
+                endpoint="POST /v2/devices/channels/connect",
+                status=409,
+                shape=ErrorShape.OTHER,
+            )
+        # Several channels nobody here owns: which is this sub-device's cannot be told. Each is
+        # disconnected by its own id (a sub-device still attached connects again and gets its
+        # channel, with its settings, back: the channels guide); the healthy channels are left
+        # alone.
+        names = ", ".join(sorted(c.name or c.id for c in unknown))
         log.warning(
-            "channels: %s already exists and %d channels are unaccounted for; "
-            "clearing them all (bulk disconnect) and connecting again",
+            "channels: %s already exists and %d channels are unaccounted for (%s); "
+            "disconnecting those %d one by one and connecting again (cost: %d disconnects, "
+            "no other channel touched)",
             link.serial,
             len(unknown),
+            names,
+            len(unknown),
+            len(unknown),
         )
-        self.booted_for = None
-        self._wake.set()
+        for channel in unknown:
+            with contextlib.suppress(NotFoundError):
+                await self._disconnect_id(channel.id)
+            self.stats.disconnects += 1
+            self.stats.individual_clears += 1
+        self._wake.set()  # the connect follows in the next pass

@@ -7,11 +7,17 @@ tracks three things separately:
 - the link: the interface carrying the default route, its kind (ethernet, wifi, cellular,
   loopback, other), whether it is up, and its addresses (read from the kernel via ``/proc`` and
   ``/sys``, and ``ifaddr``);
-- Frame.io: ``GET /health`` answered ``{"ok": true}`` (with the round-trip time);
+- Frame.io: ``GET /health`` answered ``{"ok": true}`` (with the round-trip time), **and** its API
+  calls are being answered: a green ``/health`` while asset creates fail (no answer, 5xx, a
+  garbled body) is not "reachable". Every call of the shared client is counted
+  (:meth:`~c2c_hub.frameio.client.FrameioClient.on_outcome`): ``api_failure_threshold``
+  failures in a row make Frame.io unreachable until a call is answered again;
 - the uplink: the recent upload speed the uploader reports (:meth:`record_upload`).
 
-When the addresses or the route change (a network switch), or Frame.io becomes reachable
-again, listeners are told (presence reconnects at once instead of waiting out its backoff).
+When the addresses or the route change (a network switch), listeners are told
+``"network_changed"``; when Frame.io becomes reachable again, ``"frameio_back"``. Only the first
+means the hub's connections may be bound to a network that went away: a flapping ``/health``
+says nothing about a joined socket, which its own heartbeats vouch for.
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ from typing import Any
 import ifaddr
 
 from c2c_hub.clock import Clock, SystemClock
-from c2c_hub.frameio import FrameioClient, FrameioError
+from c2c_hub.frameio import (
+    ApiError,
+    FrameioClient,
+    FrameioError,
+    MalformedResponse,
+    ServerError,
+    TransportError,
+)
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 
 log = logging.getLogger(__name__)
@@ -112,6 +125,9 @@ class NetworkStatus:
     last_error: str | None = None
     upload_mbps: float | None = None
     changes: int = 0
+    health_ok: bool | None = None  # what /health alone said
+    api_failures: int = 0  # API calls in a row that got no usable answer
+    last_api_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,13 +154,16 @@ class ConnectivityMonitor:
     interval: float = 10.0
     speed_window: float = 60.0
     link_reader: Callable[[str | None], LinkInfo] = read_link
+    api_failure_threshold: int = 2
 
     def __post_init__(self) -> None:
         self.status = NetworkStatus(link=self.link_reader(self.interface))
         self._listeners: list[Listener] = []
+        self._unsubscribe = self.client.on_outcome(self._api_outcome)
         self._samples: collections.deque[_Sample] = collections.deque(maxlen=256)
         self._task: asyncio.Task[None] | None = None
         self._poke = asyncio.Event()
+        self._health_error: str | None = None
 
     def on_change(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -179,24 +198,61 @@ class ConnectivityMonitor:
         ):
             log.info("network changed: %s -> %s", _describe(previous), _describe(link))
             self._tell("network_changed")
-        was = self.status.frameio_reachable
         started = time.perf_counter()
         try:
             health = await self.client.health()
-            reachable = health.healthy
-            self.status.last_error = None if reachable else "Frame.io /health says not ok"
+            self.status.health_ok = health.healthy
+            self._health_error = None if health.healthy else "Frame.io /health says not ok"
         except FrameioError as exc:
-            reachable = False
-            self.status.last_error = str(exc)
+            self.status.health_ok = False
+            self._health_error = str(exc)
         self.status.health_rtt_ms = round((time.perf_counter() - started) * 1000, 1)
         self.status.last_health_at = self.clock.now()
+        self._judge()
+        return self.status
+
+    @property
+    def api_failing(self) -> bool:
+        return self.status.api_failures >= self.api_failure_threshold
+
+    def _api_outcome(self, endpoint: str, error: FrameioError | None) -> None:
+        """The client's word on each call: answered, or not (no answer, 5xx, garbled)."""
+        if endpoint.endswith(" /health"):
+            return  # check() reads it
+        failed = isinstance(error, (TransportError, ServerError, MalformedResponse))
+        if not failed and not (error is None or isinstance(error, ApiError)):
+            return  # refused before sending (an http:// URL, ...): says nothing of Frame.io
+        if failed:
+            self.status.api_failures += 1
+            self.status.last_api_error = str(error)
+        elif self.status.api_failures:
+            self.status.api_failures = 0
+        else:
+            return
+        self._judge()
+
+    def _judge(self) -> None:
+        """Reachable: /health is well and API calls are answered; tell listeners of a change."""
+        was = self.status.frameio_reachable
+        if self.status.health_ok is False:
+            reachable: bool | None = False
+            self.status.last_error = self._health_error
+        elif self.api_failing:
+            reachable = False
+            self.status.last_error = (
+                f"{self.status.api_failures} Frame.io API calls in a row failed"
+                f"{' (/health answers fine)' if self.status.health_ok else ''}: "
+                f"{self.status.last_api_error}"
+            )
+        else:
+            reachable = self.status.health_ok
+            self.status.last_error = None
         self.status.frameio_reachable = reachable
         if reachable and was is False:
             log.info("Frame.io is reachable again")
             self._tell("frameio_back")
-        elif not reachable and was is not False:
+        elif reachable is False and was is not False:
             log.warning("Frame.io unreachable: %s", self.status.last_error)
-        return self.status
 
     def poke(self) -> None:
         """Check now (e.g. after a transfer failed)."""
@@ -214,6 +270,10 @@ class ConnectivityMonitor:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+
+    def close(self) -> None:
+        """Stop hearing of the client's calls (stop() leaves it listening for a restart)."""
+        self._unsubscribe()
 
 
 def _describe(link: LinkInfo) -> str:

@@ -10,6 +10,8 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     ├── DeviceModelError (ValueError)    device_models.py: a device model file we cannot use
     ├── DeviceKindError (ValueError)     device_kinds.py: a kind of sub-device we cannot use
     ├── TokenStoreError                  tokens.py: stored credentials unreadable (key, tamper)
+    ├── KeyUnavailable                   keys.py: a provider of the token key is not there
+    ├── UploadPathRefused (ValueError)   upload_paths.py: a path the hub will not upload, and why
     ├── NeedsPairing                     session.py: no usable credentials; a person must pair
     ├── PairingDenied                    pairing.py: the user declined the device
     ├── PairingCancelled                 pairing.py: pairing was cancelled here
@@ -34,6 +36,7 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │
     ├── UIError                     c2c_hub.ui.errors: the edge's root
     │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers
+    │   ├── BodyTooLarge                 ui/access.py: a request body over the cap (413)
     │   └── ControlRefused               ui/control.py: the control API refused (with a status)
     │
     ├── EmulationError              c2c_hub.emulation.errors: the test doubles' root

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from c2c_hub.private_files import ensure_private_dir, write_private
 from c2c_hub.settings import HubSettings
-from c2c_hub.tokens import ensure_private_dir, write_private
 
 #: The file in the data directory that keeps a generated client_id across restarts.
 CLIENT_ID_FILE = "client-id"

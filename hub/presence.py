@@ -10,16 +10,17 @@ What it does (``docs/presence.md`` explains it at length; docs/rulings.md#websoc
 - Reconnects with capped, jittered exponential backoff (``tenacity.wait_exponential_jitter``).
   :meth:`Presence.network_changed` and a new access token (``Session.on_change``) cut the
   backoff short; :meth:`Presence.network_changed` also replaces a joined socket at once (it may be
-  bound to the network that just went away).
+  bound to the network that just went away). :meth:`Presence.frameio_back` (``/health`` well
+  again) only cuts a backoff short: a flapping ``/health`` never drops a joined socket.
 - A 403 at the upgrade (expired or revoked token) refreshes the token once, then reconnects at
   once; :class:`~c2c_hub.session.NeedsPairing` parks presence in ``NEEDS_PAIRING`` until the session
   changes.
 - ``status_updated`` events ("paused" / "resumed") are only a hint: the ``paused`` flag moves
   when ``GET /v2/devices/me`` confirms it. Events may be lost or reordered, so ``/me`` is also
-  polled (at most once per ``me_poll_interval``, 60 s), which catches a missed event and a project
-  rename (keyed by ``project_id``).
-- While the socket is not joined, ``POST /v2/devices/heartbeat`` keeps the device online (the
-  REST heartbeat: at most once a minute, at least every five minutes).
+  polled once a minute, and asked once at a rejoin after a loss (through the session's
+  IdentityGate), which catches a missed event and a project rename (keyed by ``project_id``).
+- While the socket is not joined, ``POST /v2/devices/heartbeat`` keeps the device online (the REST
+  heartbeat: at most once a minute, at least every five minutes).
 
 The errors, each ending a socket on the one path that reconnects::
 
@@ -231,6 +232,7 @@ class Presence:
         self._kick = asyncio.Event()
         self._force = asyncio.Event()
         self._confirm = asyncio.Event()
+        self._confirm_reason: str | None = None
         self._kick_reason: str | None = None
         self._seen_token: str | None = None
         self._seen_identity: ProjectDevice | None = None
@@ -292,6 +294,11 @@ class Presence:
     def network_changed(self) -> None:
         """The connectivity monitor saw the network change: reconnect now, skip any backoff."""
         self._wake("network changed", force=True)
+
+    def frameio_back(self) -> None:
+        """Frame.io answers again: a waiting reconnect goes now. A joined socket stays: its
+        heartbeats say it works, whatever ``/health`` said meanwhile."""
+        self._wake("Frame.io is reachable again", force=False)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything status output shows about presence (JSON-ready; never a token)."""
@@ -374,6 +381,8 @@ class Presence:
             if self.lost_at is not None:
                 self.outages.append(now - self.lost_at)
                 self.lost_at = None
+                # Pushes sent while the socket was down are lost: read the status once now.
+                self._ask_identity("reconnect")
         elif old is PresenceState.JOINED:
             self.connected_since = None
             self.unjoined_since = now
@@ -390,6 +399,11 @@ class Presence:
                 listener(self)
             except Exception:
                 log.exception("presence listener failed")
+
+    def _ask_identity(self, reason: str) -> None:
+        """News: the identity poller asks ``/v2/devices/me`` now (coalesced with other news)."""
+        self._confirm_reason = self._confirm_reason or reason
+        self._confirm.set()
 
     def _wake(self, reason: str, *, force: bool) -> None:
         self._kick_reason = reason
@@ -526,6 +540,7 @@ class Presence:
         ws = await connect(
             socket_url(self.settings, token),
             ssl=self._ssl,
+            proxy=None,  # direct to Frame.io: never a proxy from the environment
             ping_interval=None,  # Phoenix heartbeats do liveness
             open_timeout=self.config.open_timeout,
             close_timeout=self.config.close_timeout,
@@ -628,7 +643,7 @@ class Presence:
             self.events += 1
             self.last_event = str(payload)
             log.info("presence: status_updated %r; confirming with /v2/devices/me", payload)
-            self._confirm.set()
+            self._ask_identity("status_updated")
         elif topic == sock.topic and event in ("phx_close", "phx_error"):
             raise ChannelClosed(f"the server sent {event} for {topic}")
 
@@ -669,28 +684,32 @@ class Presence:
             self._notify()
 
     async def _poll_identity(self) -> None:
-        """``/v2/devices/me`` when an event asks, and at most once per ``me_poll_interval``."""
+        """``/v2/devices/me`` at once when news asks (a ``status_updated`` push, a rejoin after
+        a loss), else when the session's gate next allows a plain call (once a minute)."""
         while True:
-            if not self._confirm.is_set() and self.last_me_at is not None:
-                # due a poll interval after the last answer, whoever asked (the session too)
-                wait = self.last_me_at + self.config.me_poll_interval - self.clock.now()
+            if not self._confirm.is_set():
+                wait = self.session.identity_gate.due_at() - self.clock.now()
                 if wait > 0:
                     await self._first(
                         ("poll-wait", self.clock.sleep(wait)), ("confirm", self._confirm.wait())
                     )
-                    continue  # look again: an answer may have come meanwhile
+                    continue  # look again: another part may have asked meanwhile
+            reason = self._confirm_reason if self._confirm.is_set() else None
             self._confirm.clear()
+            self._confirm_reason = None
             self.me_calls += 1
             try:
-                # refresh_identity is session.call(client.me) plus keeping the session's copy
+                # refresh_identity asks through the session's gate and keeps the session's copy
                 # (and the stored project) current; its listeners call _apply_identity.
-                device = await self.session.refresh_identity()
+                device = await self.session.refresh_identity(reason)
             except NeedsPairing:
-                self.last_me_at = self.clock.now()
+                await self._first(
+                    ("poll-wait", self.clock.sleep(self.config.me_poll_interval)),
+                    ("confirm", self._confirm.wait()),
+                )
                 continue
             except FrameioError as exc:
                 self.last_me_error = _describe(exc)
-                self.last_me_at = self.clock.now()
                 log.warning("presence: /v2/devices/me failed: %s", self.last_me_error)
                 continue
             self.last_me_error = None

@@ -34,12 +34,12 @@ from c2c_hub.presses import DB_FILE as PRESSES_FILE
 from c2c_hub.presses import PressLog
 from c2c_hub.recorder.takes import Recorder
 from c2c_hub.session import Session
-from c2c_hub.settings import HubSettings
+from c2c_hub.settings import HubSettings, apply_credential_files
 from c2c_hub.status import build_status, write_status
 from c2c_hub.subdevices import QueuedFile, RouteRule
 from c2c_hub.tasks import cancel_and_wait
 from c2c_hub.timecode import FrameRate, TimecodeClock
-from c2c_hub.tokens import TokenStore, ensure_private_dir
+from c2c_hub.tokens import ensure_private_dir, open_token_store
 from c2c_hub.uploader import Uploader, guess_filetype
 from c2c_hub.uploader.progress import EventStream
 from c2c_hub.uploader.queue import QUEUE_FILE
@@ -51,13 +51,14 @@ STATUS_INTERVAL_S = 2.0
 
 class Hub:
     def __init__(self, settings: HubSettings, *, clock: Clock | None = None) -> None:
-        self.settings = resolve_client_id(settings)
+        self.settings = resolve_client_id(apply_credential_files(settings))
         self.clock: Clock = clock or SystemClock()
         register_secret(self.settings.frameio.client_secret.get_secret_value())
         self.data_dir = ensure_private_dir(self.settings.storage.data_dir)
         self.http = make_http_client(self.settings.frameio)
         self.client = FrameioClient.from_settings(self.settings.frameio, self.http)
-        self.store = TokenStore(self.data_dir / "credentials")
+        storage = self.settings.storage
+        self.store = open_token_store(self.data_dir, storage.key_provider, storage.key_file)
         self.session = Session(self.client, self.store, self.settings.frameio, clock=self.clock)
         self.connectivity = ConnectivityMonitor(self.client, clock=self.clock)
         self.presence = Presence(self.session, self.settings.frameio, clock=self.clock)
@@ -89,6 +90,10 @@ class Hub:
             sample_rate=rec.sample_rate,
             default_scene=rec.default_scene,
             stop_grace_s=rec.stop_grace_s,
+            fsync_interval_s=rec.fsync_interval_s,
+            position_tolerance_s=rec.position_tolerance_s,
+            min_free_minutes=rec.min_free_minutes,
+            group=rec.group,
             project=lambda: (
                 self.session.credentials.project_name if self.session.credentials else None
             ),
@@ -158,7 +163,10 @@ class Hub:
         return {"running": flow.running, **_pairing(flow.last)}
 
     def _network_changed(self, reason: str) -> None:
-        self.presence.network_changed()
+        if reason == "network_changed":  # connections may be bound to the network that went
+            self.presence.network_changed()
+        else:  # "frameio_back": a joined socket stays joined
+            self.presence.frameio_back()
         self.channels.network_back()
         self.presses.poke()
 
@@ -183,6 +191,9 @@ class Hub:
         self.connectivity.start()
         if presence:
             await self.presence.start()
+        # A take cut short by a power cut or a kill: its tracks made valid before the uploader
+        # queues them.
+        await self.recorder.recover()
         await self.uploader.start()
         await self.channels.start()
         await self.recorder.start()

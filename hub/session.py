@@ -4,11 +4,18 @@
   (6 h of 8 by default), well before it expires, with jittered backoff on transient failures.
 - Every API call goes through :meth:`Session.call`: a 401 causes one refresh and one retry.
   Concurrent callers that hit a 401 with the same token share that one refresh.
+- A device removed from its project or revoked in Frame.io (a refresh answered
+  ``invalid_grant``, or ``/v2/devices/me`` refused with 403 even with a fresh token) is shown as
+  such (:data:`REMOVED`) and parks the session in ``needs_pairing``, never retried as a network
+  error.
 - A refresh token is single-use: the intent is stored before it is spent, the answer is stored
   before it is used (:mod:`c2c_hub.tokens`). A rejected refresh, or a lost answer whose retry is
   rejected, moves the session to ``needs_pairing``: callers get :class:`NeedsPairing`, and the
   hub shows it, instead of retrying forever.
-- After pairing and after every refresh the session asks ``/v2/devices/me`` again.
+- After pairing and after every refresh the session asks ``/v2/devices/me`` again. Every
+  ``/v2/devices/me`` of the hub goes through :meth:`Session.refresh_identity`, which asks
+  through one :class:`~c2c_hub.identity_gate.IdentityGate`: one call in flight, one a minute,
+  except once right after news (a ``status_updated`` push, a 409, a token refresh, a reconnect).
 
 Listeners (:meth:`Session.on_change`) hear of every change of token or state, so presence can
 reconnect at once after a refresh.
@@ -18,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from tenacity import wait_exponential_jitter
 
@@ -30,6 +38,7 @@ from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.errors import HubError
 from c2c_hub.frameio import (
     AuthError,
+    ErrorShape,
     FrameioClient,
     FrameioError,
     InvalidClient,
@@ -39,6 +48,7 @@ from c2c_hub.frameio import (
     ProjectDevice,
     TokenSet,
 )
+from c2c_hub.identity_gate import IdentityGate
 from c2c_hub.logs import register_secret
 from c2c_hub.settings import FrameioSettings
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
@@ -47,7 +57,14 @@ from c2c_hub.tokens import Credentials, PairingState, TokenStore
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_IN_IDENTITY_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "in_identity_call", default=False
+)
 REFRESH_TOKEN_LIFETIME = 14 * 24 * 3600
+REMOVED = (
+    "Frame.io no longer accepts this device: it was removed from the project or its access "
+    "was revoked in Frame.io; pair it again"
+)
 Listener = Callable[["Session"], None]
 
 
@@ -82,6 +99,9 @@ class Session:
         self._wake = asyncio.Event()
         self.refreshes = 0
         self.last_error: str | None = None
+        self.identity_gate = IdentityGate(
+            self._fetch_identity, lambda: self.identity, self.clock, unsent=(NeedsPairing,)
+        )
 
     # ------------------------------------------------------------------ state
     @property
@@ -152,6 +172,7 @@ class Session:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        await self.identity_gate.stop()
 
     # ------------------------------------------------------------------ pairing
     async def adopt(self, tokens: TokenSet) -> ProjectDevice:
@@ -166,8 +187,9 @@ class Session:
             obtained_at=now,
         )
         self.store.save(credentials)
+        self.identity = None  # it was another pairing's
         self._set(credentials)
-        return await self.refresh_identity()
+        return await self.refresh_identity("pairing")
 
     async def unpair(self) -> None:
         """Revoke the tokens at Frame.io (best effort) and wipe them here."""
@@ -229,7 +251,9 @@ class Session:
                 tokens = await self.client.refresh_token(
                     self.settings.client_id, self.settings.client_secret, creds.refresh_token
                 )
-            except (InvalidRequest, InvalidGrant, InvalidClient) as exc:
+            except InvalidGrant as exc:
+                self._needs_pairing(marked, f"{REMOVED} (the refresh was rejected: {exc.error})")
+            except (InvalidRequest, InvalidClient) as exc:
                 self._needs_pairing(marked, f"Frame.io rejected the refresh ({exc.error})")
             except OAuthError as exc:
                 self._needs_pairing(marked, f"Frame.io rejected the refresh ({exc.error})")
@@ -257,10 +281,11 @@ class Session:
             self.last_error = None
             self._set(fresh)
             log.info("access token refreshed")
-        with contextlib.suppress(FrameioError, NeedsPairing):
-            await self.refresh_identity()
+        if not _IN_IDENTITY_CALL.get():  # else the /me that hit the 401 is retried: it is the one
+            with contextlib.suppress(FrameioError, NeedsPairing):
+                await self.refresh_identity("token_refresh")
 
-    def _needs_pairing(self, creds: Credentials, reason: str) -> None:
+    def _needs_pairing(self, creds: Credentials, reason: str) -> NoReturn:
         failed = creds.with_state(PairingState.NEEDS_PAIRING, reason)
         self.store.save(failed)
         self.last_error = reason
@@ -268,9 +293,30 @@ class Session:
         log.error("pairing needed: %s", reason)
         raise NeedsPairing(reason)
 
-    async def refresh_identity(self) -> ProjectDevice:
-        """``GET /v2/devices/me``; remembers the project (keyed by id) for status and restarts."""
-        device = await self.call(self.client.me)
+    async def refresh_identity(self, reason: str | None = None) -> ProjectDevice:
+        """``GET /v2/devices/me`` through the gate: at most one in flight and one a minute, except
+        once right after news (``reason``: see :data:`~c2c_hub.identity_gate.NEWS`). Within the
+        minute, a plain ask gets the last answer."""
+        return await self.identity_gate.ask(reason)
+
+    async def _fetch_identity(self) -> ProjectDevice:
+        """One ``GET /v2/devices/me``; remembers the project (keyed by id) for status and
+        restarts."""
+        _IN_IDENTITY_CALL.set(True)  # this task's context only (the gate runs it as a task)
+        try:
+            device = await self.call(self.client.me)
+        except AuthError as exc:
+            if exc.status != 403 or exc.shape is ErrorShape.OTHER:
+                raise
+            # Frame.io itself (its error shape) refuses the device its own identity: once more
+            # with a fresh token, then it is shown as removed/revoked, not retried forever.
+            await self.refresh(failed_token=self._require().access_token)
+            try:
+                device = await self.call(self.client.me)
+            except AuthError as again:
+                if again.status != 403 or again.shape is ErrorShape.OTHER:
+                    raise
+                self._needs_pairing(self._require(), f"{REMOVED} ({again})")
         self.identity = device
         creds = self._credentials
         if creds is not None and (

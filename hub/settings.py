@@ -10,12 +10,22 @@ never echoes a secret's value.
 
 from __future__ import annotations
 
+import grp
 import os
 import re
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,7 +75,14 @@ class FrameioSettings(_Section):
     )
     client_secret: SecretStr = Field(
         default=SecretStr(""),
-        description="The integration's client_secret issued by Frame.io. Never logged.",
+        description="The integration's client_secret issued by Frame.io. Never logged. Against "
+        "Frame.io itself (the default api_base_url) it must come from a credential file "
+        "instead (client_secret_file, or the systemd credential frameio-client-secret).",
+    )
+    client_secret_file: Path | None = Field(
+        default=None,
+        description="File holding the client secret (and nothing else), owned by the hub's user "
+        "and readable by it only (0400/0600).",
     )
     firmware_version: str = Field(
         default=__version__,
@@ -113,6 +130,17 @@ class StorageSettings(_Section):
         default_factory=default_data_dir,
         description="Directory for tokens (encrypted) and the upload queue; created mode 0700.",
     )
+    key_provider: Literal["auto", "systemd-credential", "secret-service", "file"] = Field(
+        default="auto",
+        description="Where the key that encrypts the tokens lives: a systemd credential "
+        "(c2c-hub-token-key), the Secret Service keyring, or a key file outside data_dir; "
+        "auto takes the first the system has.",
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="The key file of the file provider; by default "
+        "$XDG_CONFIG_HOME/c2c-hub/keys/<id>.key, never inside the credentials folder.",
+    )
 
 
 class DeviceModelSettings(_Section):
@@ -151,6 +179,42 @@ class RecorderSettings(_Section):
         description="After stop, how long samples still in flight from microphones are awaited.",
     )
     default_scene: str = Field(default="1", min_length=1, description="Scene of the first take.")
+    fsync_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="How often each track is forced to disk (fsync); the uploader only sends "
+        "bytes that are on disk, so this is also how far behind the real-time upload may lag.",
+    )
+    position_tolerance_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How far a microphone's sample positions may disagree with the hub's clock "
+        "before a jump is a discontinuity (bounded, never filled with silence) and a source "
+        "running ahead is cut off as faster than real time.",
+    )
+    min_free_minutes: float = Field(
+        default=10.0,
+        ge=0,
+        description="A take refuses to start without disk room for this many minutes of every "
+        "track (0: no check).",
+    )
+    group: str | None = Field(
+        default=None,
+        description="Group (name or gid) given read access to the recordings (the sound team's); "
+        "folders 0750 and files 0640 either way, never readable by others.",
+    )
+
+    @field_validator("group")
+    @classmethod
+    def _group_exists(cls, value: str | None) -> str | None:
+        if value is not None and not value.isdigit():
+            try:
+                grp.getgrnam(value)
+            except KeyError:
+                raise ValueError(f"no such group: {value!r}") from None
+        return value
 
     @field_validator("timecode_rate")
     @classmethod
@@ -167,10 +231,42 @@ class ControlSettings(_Section):
     enabled: bool = Field(default=True, description="Serve the control API and web page on TCP.")
     host: str = Field(
         default="127.0.0.1",
-        description="Address to listen on. Loopback needs no token; any wider bind requires the "
-        "access token in <data_dir>/control-token on every request.",
+        description="Address to listen on. Every request needs the access token "
+        "(<data_dir>/control-token) or a login made with the code on the hub's screen; beyond "
+        "loopback, give tls_cert/tls_key so that they do not cross the network in clear.",
     )
     port: int = Field(default=8765, ge=0, le=65535, description="TCP port (0: any free port).")
+    tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) to serve HTTPS with; needs tls_key. Plain HTTP "
+        "without it.",
+    )
+    tls_key: Path | None = Field(
+        default=None, description="PEM private key of tls_cert (keep it owner-only)."
+    )
+    operators_group: str | None = Field(
+        default=None,
+        description="Group (name or gid) whose members may use the control socket besides the "
+        "hub's owner and root; the socket and data directory are opened to it (0660, 0710).",
+    )
+    upload_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders, besides recorder.directory, whose regular files the control API "
+        "may queue for upload; any other path is refused.",
+    )
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _pem_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ControlSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both, or neither")
+        return self
 
 
 class PluginSettings(_Section):
@@ -232,6 +328,84 @@ class HubSettings(BaseSettings):
         return tuple(sources)
 
 
+FRAMEIO_API = "https://api.frame.io"
+CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
+CLIENT_SECRET_CREDENTIAL = "frameio-client-secret"
+CLIENT_ID_CREDENTIAL = "frameio-client-id"
+
+
+def is_production(settings: HubSettings) -> bool:
+    """Talking to Frame.io itself (not the emulator or a test double)."""
+    return settings.frameio.api_base_url.lower() == FRAMEIO_API
+
+
+def read_credential_file(path: Path, what: str) -> str:
+    """The one-line secret in ``path``, refused unless only the hub's user can read it."""
+    try:
+        info = path.stat()
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(
+            f"invalid settings:\n  {what}: cannot read {path}: {exc.strerror}"
+        ) from None
+    if info.st_uid != os.geteuid():
+        raise SettingsError(
+            f"invalid settings:\n  {what}: {path} belongs to uid {info.st_uid}, not to the hub's "
+            f"user (uid {os.geteuid()})"
+        )
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise SettingsError(
+            f"invalid settings:\n  {what}: {path} is readable by others "
+            f"({oct(stat.S_IMODE(info.st_mode))}); make it 0400 or 0600"
+        )
+    if not text:
+        raise SettingsError(f"invalid settings:\n  {what}: {path} is empty")
+    return text
+
+
+def apply_credential_files(
+    settings: HubSettings, environ: dict[str, str] | None = None
+) -> HubSettings:
+    """The client id and secret from credential files, where they are given.
+
+    Sources: ``frameio.client_secret_file``, else ``$CREDENTIALS_DIRECTORY/frameio-client-secret``
+    (systemd's ``LoadCredential=``/``LoadCredentialEncrypted=``); the client id likewise from
+    ``$CREDENTIALS_DIRECTORY/frameio-client-id``. Against Frame.io itself (the default
+    ``api_base_url``) a client secret from the environment or a config file is refused: in
+    production it comes from a file only the service user can read. The emulator, the demo and
+    the tests point ``api_base_url`` elsewhere and may keep the easy path.
+    """
+    env = os.environ if environ is None else environ
+    frameio = settings.frameio
+    update: dict[str, Any] = {}
+    creds_dir = env.get(CREDENTIALS_DIRECTORY)
+    secret_file = frameio.client_secret_file
+    if secret_file is None and creds_dir and (Path(creds_dir) / CLIENT_SECRET_CREDENTIAL).is_file():
+        secret_file = Path(creds_dir) / CLIENT_SECRET_CREDENTIAL
+    if secret_file is not None:
+        secret = read_credential_file(secret_file, "frameio.client_secret_file")
+        if frameio.client_secret.get_secret_value() not in ("", secret):
+            raise SettingsError(
+                "invalid settings:\n  frameio.client_secret: give the client secret in one place "
+                "only (it is also in a credential file)"
+            )
+        update["client_secret"] = SecretStr(secret)
+    elif is_production(settings) and frameio.client_secret.get_secret_value():
+        raise SettingsError(
+            "invalid settings:\n  frameio.client_secret: against Frame.io the client secret comes "
+            "from a credential file only the hub's user can read (frameio.client_secret_file, or "
+            f"the systemd credential {CLIENT_SECRET_CREDENTIAL}), never from the environment or a "
+            "config file"
+        )
+    if creds_dir and (Path(creds_dir) / CLIENT_ID_CREDENTIAL).is_file():
+        update["client_id"] = read_credential_file(
+            Path(creds_dir) / CLIENT_ID_CREDENTIAL, "frameio.client_id"
+        )
+    if not update:
+        return settings
+    return settings.model_copy(update={"frameio": frameio.model_copy(update=update)})
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
@@ -253,7 +427,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> HubSetti
             raise SettingsError(f"invalid settings:\n  config file: no such file: {config_file}")
         os.environ[CONFIG_ENV] = str(config_file)
     try:
-        return HubSettings(**overrides)
+        return apply_credential_files(HubSettings(**overrides))
+    except SettingsError:
+        raise
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     except (OSError, ValueError) as exc:  # e.g. a TOML syntax error

@@ -47,6 +47,8 @@ def pairing_status(session: Session) -> dict[str, Any]:
         "refresh_due_at": session.refresh_due_at(),
         "refreshes": session.refreshes,
         "last_error": session.last_error,
+        # GET /v2/devices/me: calls made, asks answered from the last answer, calls for news
+        "identity_calls": session.identity_gate.snapshot(),
     }
 
 

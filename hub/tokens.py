@@ -1,13 +1,13 @@
 """The hub's credentials at rest: encrypted, owner-only, written durably before they are used.
 
-What is stored (:class:`Credentials`): the access and refresh tokens with their expiry times, the
-project device's identity, and the state of the last refresh. Everything is encrypted with
-Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``); the key lives in its own owner-only
-file beside it (a unit without a hardware keystore has nowhere better; moving the key to a TPM
-or the system keyring changes :class:`KeyFile` only). The directory is created ``0700`` and
-every file ``0600``; writes go to a temporary file, are fsynced, renamed over the old one, and
-the directory is fsynced, so a power cut leaves either the old or the new credentials, never a
-torn file.
+What is stored (:class:`Credentials`): the access and refresh tokens with their expiry times,
+the project device's identity, and the state of the last refresh. Everything is encrypted with
+Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``); the key is never stored beside it: a
+systemd credential (sealed by the TPM2 or the host key), the Secret Service keyring, or as a
+fallback an owner-only key file outside the data directory (:mod:`c2c_hub.keys`). The directory
+is created ``0700`` and every file ``0600``; writes go to a temporary file, are fsynced, renamed
+over the old one, and the directory is fsynced, so a power cut leaves either the old or the new
+credentials, never a torn file.
 
 A refresh token is single-use. :meth:`TokenStore.begin_refresh` records the intent (the token
 about to be spent) before the request goes out, and :meth:`TokenStore.save` records the answer
@@ -19,8 +19,6 @@ clear "needs pairing again" state instead of a crash loop.
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -29,9 +27,12 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from c2c_hub.errors import HubError
+from c2c_hub.keys import LEGACY_KEY_FILE, KeyProvider, KeyUnavailable, choose_provider
+from c2c_hub.private_files import ensure_private_dir as ensure_private_dir
+from c2c_hub.private_files import fsync_dir
+from c2c_hub.private_files import write_private as write_private
 
 CREDENTIALS_FILE = "credentials.enc"
-KEY_FILE = "credentials.key"
 FORMAT = 1
 
 
@@ -76,64 +77,40 @@ class Credentials:
         return replace(self, state=state, reason=reason)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically and durably, readable by the owner only."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def ensure_private_dir(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    mode = stat.S_IMODE(directory.stat().st_mode)
-    if mode & 0o077:
-        directory.chmod(0o700)
-    return directory
-
-
-class KeyFile:
-    """The Fernet key, generated on first use, in an owner-only file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load_or_create(self) -> bytes:
-        try:
-            key = self.path.read_bytes().strip()
-        except FileNotFoundError:
-            key = Fernet.generate_key()
-            write_private(self.path, key)
-            return key
-        if stat.S_IMODE(self.path.stat().st_mode) & 0o077:
-            self.path.chmod(0o600)
-        return key
-
-
 class TokenStore:
     """Encrypted credentials in ``directory``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, keys: KeyProvider | None = None) -> None:
         self.directory = ensure_private_dir(directory)
         self.path = directory / CREDENTIALS_FILE
-        self._fernet = Fernet(KeyFile(directory / KEY_FILE).load_or_create())
+        self.keys = keys or choose_provider(directory)
+        try:
+            key = self.keys.load_or_create()
+        except KeyUnavailable as exc:
+            raise TokenStoreError(
+                f"no key for the stored credentials ({self.keys.name}): {exc}"
+            ) from None
+        self._fernet = Fernet(self._adopt_legacy_key(key))
+
+    def _adopt_legacy_key(self, key: bytes) -> bytes:
+        """Move a key an older hub left beside the tokens to the provider, or drop it."""
+        legacy = self.directory / LEGACY_KEY_FILE
+        try:
+            old = legacy.read_bytes().strip()
+        except FileNotFoundError:
+            return key
+        if old != key and self.path.exists():
+            try:
+                Fernet(old).decrypt(self.path.read_bytes())
+            except (InvalidToken, ValueError):
+                old = b""  # it does not open these credentials: it protects nothing
+            else:
+                # The credentials are under the old key: re-encrypt them under the new one.
+                data = Fernet(old).decrypt(self.path.read_bytes())
+                write_private(self.path, Fernet(key).encrypt(data))
+        legacy.unlink()
+        fsync_dir(self.directory)
+        return key
 
     def load(self) -> Credentials | None:
         """The stored credentials, or None when the hub was never paired (or was unpaired)."""
@@ -165,4 +142,16 @@ class TokenStore:
     def wipe(self) -> None:
         """Forget the credentials (the key stays, it protects nothing by itself)."""
         self.path.unlink(missing_ok=True)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
+
+
+def open_token_store(
+    data_dir: Path, provider: str = "auto", key_file: Path | None = None
+) -> TokenStore:
+    """The hub's token store in ``data_dir/credentials``, its key from ``storage.key_provider``."""
+    credentials = data_dir / "credentials"
+    try:
+        keys = choose_provider(credentials, provider, key_file)
+    except KeyUnavailable as exc:
+        raise TokenStoreError(f"no key for the stored credentials: {exc}") from None
+    return TokenStore(credentials, keys)

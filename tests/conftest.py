@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,21 @@ from c2c_hub.session import Session
 from c2c_hub.settings import FrameioSettings
 from c2c_hub.tokens import TokenStore
 from tests.helpers import pair_tokens
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Token key files (kept outside each data directory) go to this run's folder, never to
+    the real ``~/.config`` of whoever runs the tests; subprocesses inherit it."""
+    previous = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("XDG_CONFIG_HOME", None)
+        else:
+            os.environ["XDG_CONFIG_HOME"] = previous
 
 
 @pytest.fixture

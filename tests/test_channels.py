@@ -152,19 +152,26 @@ async def test_already_exists_adopts_the_one_unaccounted_channel(
     assert channels.index_of("NM-5") == made.external_index
 
 
-async def test_ambiguous_conflict_clears_and_connects_everything_again(
+async def test_ambiguous_conflict_clears_only_the_channels_in_doubt_never_in_bulk(
     manager: tuple[ChannelManager, DeviceRegistry, Paired], emulator: EmulatorHandle
 ) -> None:
+    """Seed 002: after boot a host MAY NOT clear sub-devices. Two channels nobody here owns and
+    a 409: each is disconnected by its own id; the healthy channel keeps its id."""
     channels, registry, (session, client, _) = manager
+    registry.attach(SOURCE, mic("NM-1"))
     await channels.start()
-    await until(lambda: channels.booted_for is not None)
+    await until(lambda: "NM-1" in channels.available())
+    healthy = channels.channel_id_of("NM-1")
     token = await session.token()
     await client.connect_channel(token, "NM-5", MIC_MODEL)
     await client.connect_channel(token, "STRAY-1", MIC_MODEL)
     registry.attach(SOURCE, mic("NM-5"))
     await until(lambda: "NM-5" in channels.available())
-    assert channels.stats.bulk_disconnects == 2
-    assert set(frameio_channels(emulator)) == {"NM-5"}
+    assert channels.stats.bulk_disconnects == 1  # the boot's, never again
+    assert channel_calls(emulator).count(("POST", "/v2/devices/channels/disconnect")) == 1
+    assert channels.stats.individual_clears == 2
+    assert set(frameio_channels(emulator)) == {"NM-1", "NM-5"}
+    assert channels.channel_id_of("NM-1") == healthy == frameio_channels(emulator)["NM-1"]
 
 
 async def test_a_new_power_cycle_trusts_no_stored_channel(
@@ -197,3 +204,69 @@ async def test_a_model_frameio_refuses_is_shown_and_others_go_on(
     registry.attach(SOURCE, mic("NM-2"))
     await until(lambda: "NM-2" in channels.available())
     assert channels.index_of("NM-1") is None
+
+
+async def test_after_an_outage_healthy_channels_stay_even_when_numbered_like_the_primary(
+    manager: tuple[ChannelManager, DeviceRegistry, Paired], emulator: EmulatorHandle
+) -> None:
+    """Seed 002 shows sub-device channels with ``external_index: 0``. The reconcile after an
+    outage tells the primary by its device_id, so five healthy channels are neither connected
+    again (409s) nor cleared in bulk."""
+    channels, registry, _ = manager
+    emulator.configure(channel_index_mode="zero")
+    serials = [f"NM-{n}" for n in range(1, 6)]
+    for serial in serials:
+        registry.attach(SOURCE, mic(serial))
+    await channels.start()
+    await until(lambda: all(channels.channel_id_of(s) for s in serials))
+    ids = {s: channels.channel_id_of(s) for s in serials}
+    before = len(channel_calls(emulator))
+
+    emulator.fault("api", "status", status=503, count=3, path_prefix="/v2/devices/me")
+    channels.network_back()  # the first reconcile fails; the next one succeeds
+    await until(lambda: channels.stats.reconciles >= 1)
+    await until(lambda: channels.state.startswith("in sync"))
+    assert channel_calls(emulator)[before:] == []  # no connect, no disconnect, no bulk
+    assert channels.stats.conflicts == 0 and channels.stats.bulk_disconnects == 1
+    assert {s: channels.channel_id_of(s) for s in serials} == ids
+    assert set(frameio_channels(emulator)) == set(serials)
+
+
+async def test_the_primary_channel_is_told_by_device_id_not_by_index(
+    paired_session: Paired, emulator: EmulatorHandle
+) -> None:
+    session, _, _ = paired_session
+    emulator.configure(channel_index_mode="zero")
+    await session.client.connect_channel(await session.token(), "NM-1", MIC_MODEL)
+    me = await session.refresh_identity("conflict")
+    assert [c.external_index for c in me.channels] == [0, 0]
+    primary = [c for c in me.channels if ChannelManager.is_primary(c, me)]
+    assert len(primary) == 1 and primary[0].device_id == me.device_id
+    # The emulator keeps the primary too: it cannot be disconnected, and a bulk clear leaves it.
+    await session.call(session.client.disconnect_all_channels)
+    me = await session.refresh_identity("conflict")
+    assert [c.id for c in me.channels] == [primary[0].id]
+
+
+async def test_a_connect_answer_cut_off_or_garbled_is_resolved_and_others_go_on(
+    manager: tuple[ChannelManager, DeviceRegistry, Paired],
+    emulator: EmulatorHandle,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The connect took effect but its answer was lost (cut off, not JSON, too large): the
+    next try meets 409 Already Exists and adopts the channel; nothing is cleared in bulk."""
+    channels, registry, _ = manager
+    await channels.start()
+    await until(lambda: channels.booted_for is not None)
+    connect = "/v2/devices/channels/connect"
+    for n, (kind, extra) in enumerate(
+        (("reset", {}), ("malformed", {}), ("huge", {"size": 16 * 1024 * 1024})), start=1
+    ):
+        emulator.fault("api", kind, count=1, path_prefix=connect, **extra)
+        registry.attach(SOURCE, mic(f"NM-{n}"))
+        await until(lambda n=n: f"NM-{n}" in channels.available())  # type: ignore[misc]
+    live = frameio_channels(emulator)
+    assert set(live) == {"NM-1", "NM-2", "NM-3"}
+    assert all(channels.channel_id_of(s) == live[s] for s in live)
+    assert channels.stats.conflicts == 3 and channels.stats.bulk_disconnects == 1
+    assert "cut off" in caplog.text and "not JSON" in caplog.text and "more than" in caplog.text

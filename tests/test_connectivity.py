@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from c2c_hub.clock import ManualClock
 from c2c_hub.connectivity import (
     ConnectivityMonitor,
@@ -15,7 +17,8 @@ from c2c_hub.connectivity import (
     interface_up,
 )
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
-from c2c_hub.frameio import FrameioClient
+from c2c_hub.emulation.testing import PluginHubFactory
+from c2c_hub.frameio import AnswerCutOff, FrameioClient, ServerError, UnprocessableError
 from c2c_hub.presence import Presence, PresenceState
 from c2c_hub.session import Session
 
@@ -125,3 +128,83 @@ async def test_a_network_switch_reconnects_presence_without_pairing_again(
         assert len(emulator.requests("/v2/auth/device/code")) == 1  # only the first pairing
     finally:
         await presence.stop()
+
+
+async def test_reachable_means_api_calls_are_answered_too_not_only_health(
+    emulator: EmulatorHandle, paired_session: tuple[Session, FrameioClient, ManualClock]
+) -> None:
+    """/health says fine while asset creates fail: that is not "reachable"."""
+    session, client, clock = paired_session
+    link = LinkInfo("eth0", "ethernet", True, ("10.0.0.2",))
+    monitor = ConnectivityMonitor(client, clock=clock, link_reader=lambda _i: link)
+    told: list[str] = []
+    monitor.on_change(told.append)
+    assert (await monitor.check()).frameio_reachable is True
+
+    emulator.fault("api", status=503, count=2, path_prefix="/v2/devices/assets")
+    token = await session.token()
+    for _ in range(2):
+        with pytest.raises(ServerError):
+            await client.create_asset(token, "take.wav", "audio/wav", 1000, 0, 0)
+    status = await monitor.check()  # /health answers {"ok": true} ...
+    assert status.health_ok is True
+    assert status.frameio_reachable is False  # ... but Frame.io is not usable
+    assert status.last_error is not None
+    assert "POST /v2/devices/assets" in status.last_error and "503" in status.last_error
+    assert status.to_json()["api_failures"] == 2
+
+    await client.create_asset(token, "take.wav", "audio/wav", 1000, 0, 0)  # answered again
+    assert monitor.status.frameio_reachable is True and monitor.status.last_error is None
+    assert told == ["frameio_back"]
+    monitor.close()
+
+
+async def test_refusals_and_one_failure_do_not_make_frameio_unreachable(
+    emulator: EmulatorHandle, paired_session: tuple[Session, FrameioClient, ManualClock]
+) -> None:
+    session, client, clock = paired_session
+    monitor = ConnectivityMonitor(
+        client, clock=clock, link_reader=lambda _i: LinkInfo(None, "none", False)
+    )
+    await monitor.check()
+    token = await session.token()
+    emulator.fault("api", status=422, count=3, path_prefix="/v2/devices/assets")
+    for _ in range(3):  # Frame.io answers (it refuses): it is reachable
+        with pytest.raises(UnprocessableError):
+            await client.create_asset(token, "take.wav", "audio/wav", 1000, 0, 0)
+    assert monitor.status.frameio_reachable is True
+    emulator.fault("api", "reset", count=1, path_prefix="/v2/devices/me")
+    with pytest.raises(AnswerCutOff):
+        await client.me(token)
+    assert monitor.status.frameio_reachable is True  # one lost answer is not an outage
+    monitor.close()
+
+
+async def test_a_flapping_health_does_not_drop_a_joined_socket(
+    plugin_hub: PluginHubFactory, emulator: EmulatorHandle
+) -> None:
+    """When /health recovers the hub kept dropping its healthy joined socket; now a recovery
+    only cuts a waiting reconnect short, and the socket (its heartbeats answered) stays."""
+    async with plugin_hub(presence=True) as hub:
+        for _ in range(1000):
+            if hub.presence.state is PresenceState.JOINED:
+                break
+            await asyncio.sleep(0.01)
+        assert hub.presence.state is PresenceState.JOINED
+        joins = hub.presence.joins
+        (socket,) = emulator.state()["sockets"]
+        told: list[str] = []
+        hub.connectivity.on_change(told.append)
+        for _ in range(3):
+            emulator.fault("api", status=503, count=1, path_prefix="/health")
+            assert (await hub.connectivity.check()).frameio_reachable is False
+            assert (await hub.connectivity.check()).frameio_reachable is True
+        assert told.count("frameio_back") == 3
+        await asyncio.sleep(0.5)  # a dropped socket would be rejoining now
+        assert hub.presence.state is PresenceState.JOINED
+        assert hub.presence.joins == joins
+        (still,) = emulator.state()["sockets"]  # the same socket, still joined
+        assert (still["connected_at"], still["joined"]) == (
+            socket["connected_at"],
+            socket["joined"],
+        )

@@ -370,24 +370,27 @@ async def test_an_event_alone_does_not_move_paused(
     await eventually(lambda: presence.paused is True, what="paused by the poll")
 
 
-async def test_a_pause_whose_event_was_lost_is_caught_by_the_poll(
+async def test_a_pause_whose_event_was_lost_is_caught_at_the_rejoin_with_one_me_call(
     make_presence: Factory, paired_session: Paired, emulator: EmulatorHandle
 ) -> None:
-    _, _, clock = paired_session
+    """Pushes sent while the socket was down are lost: the rejoin reads /me once, at once
+    (within the minute), instead of leaving the pause unseen until the next poll."""
+    session, _, clock = paired_session
     presence = await joined(make_presence)
     assert presence.last_me_at is not None
     poll_due = presence.last_me_at + 60
+    calls = session.identity_gate.calls
     emulator.drop_sockets()
     await eventually(lambda: presence.state is PresenceState.BACKOFF, what="socket lost")
     emulator.pause()  # no socket: the event is lost
     await drive(clock, lambda: presence.state is PresenceState.JOINED)
-    clock.advance(poll_due - clock.now() - 0.5)
+    assert clock.now() < poll_due  # the minute has not passed ...
+    await eventually(lambda: presence.paused is True, what="caught at the rejoin")
+    assert presence.events == 0  # ... and no push told it
+    assert session.identity_gate.calls == calls + 1
+    assert session.identity_gate.reasons["reconnect"] == 1
     await settle()
-    assert presence.paused is False  # not polled before a minute has passed
-    assert presence.events == 0 and presence.me_calls == 0
-    clock.advance(0.5)
-    await eventually(lambda: presence.paused is True, what="caught by the poll")
-    assert presence.me_calls == 1
+    assert session.identity_gate.calls == calls + 1  # once, not once per listener
 
 
 async def test_a_project_rename_is_seen_by_the_poll_and_keyed_by_id(

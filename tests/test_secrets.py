@@ -1,12 +1,14 @@
 """Secrets stay secret through a whole session: pairing, refresh, presence, a dropped socket,
 unpair. Everything logged at DEBUG, by the hub and its libraries, is grepped for every secret;
-every file the hub wrote is checked for plaintext secrets and for loose permissions."""
+every file the hub wrote (data directory, recordings, the token key's folder outside the data
+directory) is grepped for the client secret and the tokens, and checked for loose permissions."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
+import os
 import stat
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from c2c_hub.presence import PresenceState
 from c2c_hub.runtime import Hub
 from c2c_hub.session import Session
 from c2c_hub.settings import FrameioSettings, HubSettings
+from c2c_hub.ui.control import attach_control
 
 
 async def _until(check: object, within: float = 10.0) -> None:
@@ -41,9 +44,16 @@ async def test_no_secret_in_any_log_line_or_world_readable_file(
 
     secrets: set[str] = {emulator.client_secret}
     data_dir = tmp_path / "state"
-    settings = HubSettings(frameio=frameio_settings, storage={"data_dir": data_dir})
+    recordings = tmp_path / "recordings"
+    settings = HubSettings(
+        frameio=frameio_settings,
+        storage={"data_dir": data_dir},
+        recorder={"directory": recordings},
+        control={"port": 0},
+    )
     try:
         async with Hub(settings) as hub:
+            attach_control(hub)
             original = hub.client.request_device_code
 
             async def capture(*args: object, **kwargs: object) -> DeviceCode:
@@ -60,6 +70,8 @@ async def test_no_secret_in_any_log_line_or_world_readable_file(
 
             hub.session.on_change(remember)
             await hub.start()
+            await hub.recorder.start_take("1")  # a take folder, as on set
+            await hub.recorder.stop_take()
             pairing = hub.pairing().start()
             await _until(lambda: emulator.pending_pairings())
             emulator.approve(emulator.pending_pairings()[0]["user_code"])
@@ -81,9 +93,16 @@ async def test_no_secret_in_any_log_line_or_world_readable_file(
     for secret in secrets:
         assert secret not in text, "a secret reached the log"
 
-    for path in data_dir.rglob("*"):
+    # Every file the hub wrote: its data directory, the recordings, the token key's folder.
+    key_files = Path(os.environ["XDG_CONFIG_HOME"]) / "c2c-hub"
+    written = [p for root in (data_dir, recordings, key_files) for p in root.rglob("*")]
+    assert any(p.parent == recordings for p in written), "the take's folder is in the grep"
+    assert any(p.suffix == ".key" for p in written), "the token key file is in the grep"
+    for path in written:
         mode = stat.S_IMODE(path.stat().st_mode)
-        assert mode & 0o077 == 0, f"{path} is readable by others ({oct(mode)})"
+        assert mode & 0o007 == 0, f"{path} is readable by others ({oct(mode)})"
+        if path.is_relative_to(data_dir):
+            assert mode & 0o077 == 0, f"{path} is readable by others ({oct(mode)})"
         if path.is_file():
             content = path.read_bytes()
             for secret in secrets:

@@ -13,6 +13,7 @@ import pytest
 
 from c2c_hub.clock import ManualClock
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.emulation.testing import PluginHubFactory
 from c2c_hub.frameio import (
     FrameioClient,
     TokenSet,
@@ -234,3 +235,51 @@ async def test_unpair_revokes_at_frameio_and_wipes_locally(
 
     with pytest.raises(AuthError):
         await client.me(creds.access_token)
+
+
+@pytest.mark.parametrize("action", ["remove_device", "revoke_device"])
+async def test_a_device_removed_or_revoked_in_frameio_is_shown_as_such(
+    plugin_hub: PluginHubFactory, emulator: EmulatorHandle, action: str
+) -> None:
+    """Removed from the project (or its access revoked) in Frame.io's web app: the hub says so
+    (status, log) and stops calling, instead of retrying as if the network were down."""
+    async with plugin_hub(presence=True) as hub:
+        await eventually(lambda: hub.presence.state.value == "joined")
+        getattr(emulator, action)()
+        await eventually(lambda: hub.session.state is PairingState.NEEDS_PAIRING)
+        status = hub.status()
+        assert status["pairing"]["last_error"] == hub.session.last_error
+        assert "removed from the project or its access was revoked" in (
+            hub.session.last_error or ""
+        )
+        await eventually(lambda: hub.presence.state.value == "needs_pairing")
+        await eventually(lambda: hub.channels.state.startswith("waiting for pairing"))
+        assert "removed from the project" in hub.channels.state
+        calls = len(emulator.requests())
+        await asyncio.sleep(1.0)  # nothing retries
+        assert len(emulator.requests()) == calls
+
+
+async def test_frameio_refusing_the_device_its_identity_is_shown_not_retried(
+    parts: tuple[Session, FrameioClient, ManualClock, LoseRefreshAnswer],
+    emulator: EmulatorHandle,
+) -> None:
+    """A 403 in Frame.io's own error shape on /v2/devices/me, again with a fresh token."""
+    session, _client, _clock, _ = parts
+    emulator.fault("api", status=403, count=2, path_prefix="/v2/devices/me")
+    with pytest.raises(NeedsPairing, match="HTTP 403") as caught:
+        await session.refresh_identity("conflict")
+    assert "removed from the project" in caught.value.reason
+    assert len(emulator.requests("/v2/auth/token")) >= 1  # a fresh token was tried first
+    loaded = session.store.load()
+    assert loaded is not None and loaded.state is PairingState.NEEDS_PAIRING
+
+
+async def test_one_403_on_identity_is_cured_by_a_fresh_token(
+    parts: tuple[Session, FrameioClient, ManualClock, LoseRefreshAnswer],
+    emulator: EmulatorHandle,
+) -> None:
+    session, _client, _clock, _ = parts
+    emulator.fault("api", status=403, count=1, path_prefix="/v2/devices/me")
+    me = await session.refresh_identity("conflict")
+    assert me.id and session.paired

@@ -9,7 +9,6 @@ import pytest
 
 from c2c_hub.tokens import (
     CREDENTIALS_FILE,
-    KEY_FILE,
     Credentials,
     PairingState,
     TokenStore,
@@ -52,8 +51,11 @@ def test_tokens_are_encrypted_and_files_owner_only(tmp_path: Path) -> None:
     assert ACCESS.encode() not in raw and REFRESH.encode() not in raw
     assert b"Testbed" not in raw  # the whole record is encrypted, not just the tokens
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    for name in (CREDENTIALS_FILE, KEY_FILE):
-        assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE((directory / CREDENTIALS_FILE).stat().st_mode) == 0o600
+    key_file = store.keys.path  # type: ignore[attr-defined]  # the file provider, by default
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not key_file.is_relative_to(directory), "the key is never beside the ciphertext"
+    assert [p.name for p in directory.iterdir()] == [CREDENTIALS_FILE]
     assert not list(directory.glob(".*.tmp")), "no temporary file left behind"
 
 
@@ -74,8 +76,9 @@ def test_tampered_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_another_key_cannot_read_the_credentials(tmp_path: Path) -> None:
-    TokenStore(tmp_path).save(_creds())
-    (tmp_path / KEY_FILE).unlink()
+    store = TokenStore(tmp_path)
+    store.save(_creds())
+    store.keys.path.unlink()  # type: ignore[attr-defined]
     with pytest.raises(TokenStoreError):
         TokenStore(tmp_path).load()
 

@@ -393,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
                     client_secret=SecretStr(config.client_secret),
                     ca_file=server.ca_file,
                 ),
-                storage=StorageSettings(data_dir=workspace / "hub"),
+                # The token key in its own folder of the demo's workspace, not the user's config.
+                storage=StorageSettings(
+                    data_dir=workspace / "hub", key_file=workspace / "keys" / "token.key"
+                ),
                 recorder=RecorderSettings(directory=workspace / "recordings"),
                 plugins=PluginSettings(
                     options={

@@ -125,7 +125,7 @@ def plugin_hub(
         settings = HubSettings(
             **extra,
             frameio=frameio_settings,
-            storage=StorageSettings(data_dir=tmp_path / "hub"),
+            storage=StorageSettings(data_dir=tmp_path / "hub", key_file=tmp_path / "keys" / "key"),
             recorder=RecorderSettings(directory=tmp_path / "recordings", stop_grace_s=0.1),
             plugins=PluginSettings(allow=allow, options=options or {}),
         )

@@ -7,6 +7,14 @@ figures of the last response (:attr:`FrameioClient.last_rate_limit`).
 Every request carries ``x-client-version``; device endpoints add ``Authorization: Bearer``.
 Auth endpoints send ``multipart/form-data``; device endpoints send JSON.
 
+What it reads: at most ``max_response_bytes`` (4 MiB by default; Frame.io's largest answer, a
+project device with a hundred channels, is a few tens of KiB) of any answer's body, decoded. A
+bigger answer raises :class:`ResponseTooLarge` without reading the rest; an answer cut off
+mid-body raises :class:`AnswerCutOff` (a transport error: the request may have taken effect).
+
+Listeners (:meth:`FrameioClient.on_outcome`) hear how every call ended (the connectivity
+monitor counts failing calls; a green ``/health`` is not the whole truth).
+
 HTTPS and redirects: every URL is checked with :func:`~c2c_hub.frameio.urls.require_https` before
 the request is built, so an ``http://`` URL never reaches the network. Redirects are never
 followed (``follow_redirects=False`` on every send, whatever the injected client says): a 3xx
@@ -18,7 +26,7 @@ re-send the bearer token and the body to a host we did not choose.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -26,8 +34,11 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from c2c_hub.frameio.errors import (
+    AnswerCutOff,
+    FrameioError,
     InsecureURLError,
     MalformedResponse,
+    ResponseTooLarge,
     TransportError,
     TransportTimeout,
     UnexpectedRedirect,
@@ -56,6 +67,10 @@ DEFAULT_BASE_URL = "https://api.frame.io"
 DEFAULT_SCOPE = "asset_create offline"
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 CHANNEL_CONNECT_PATH = "/v2/devices/channels/connect"
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+# endpoint ("GET /v2/devices/me"), and the error the call raised (None: it was answered < 400)
+OutcomeListener = Callable[[str, FrameioError | None], None]
 
 Secret = str | SecretStr
 M = TypeVar("M", bound=BaseModel)
@@ -81,7 +96,12 @@ class FrameioClient:
         *,
         client_version: str,
         base_url: str = DEFAULT_BASE_URL,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be positive")
+        self._max_response_bytes = max_response_bytes
+        self._outcome_listeners: list[OutcomeListener] = []
         if not SEMVER_RE.match(client_version):
             raise ValueError(f"client_version must be a semantic version, got {client_version!r}")
         self._base = require_https(base_url.rstrip("/"), what="base URL")
@@ -98,6 +118,22 @@ class FrameioClient:
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    def on_outcome(self, listener: OutcomeListener) -> Callable[[], None]:
+        """Hear how every call ends (its endpoint, and its error or None); returns unsubscribe."""
+        self._outcome_listeners.append(listener)
+        return lambda: (
+            self._outcome_listeners.remove(listener)
+            if listener in self._outcome_listeners
+            else None
+        )
+
+    def _tell(self, endpoint: str, error: FrameioError | None) -> None:
+        for listener in list(self._outcome_listeners):
+            try:
+                listener(endpoint, error)
+            except Exception:
+                _log.exception("a Frame.io outcome listener failed")
 
     @property
     def last_rate_limit(self) -> RateLimit | None:
@@ -161,12 +197,15 @@ class FrameioClient:
         response = await self._send("POST", "/v2/auth/revoke", form=form, secrets=secrets)
         payload = self._json(response, secrets) if response.content.strip() else {}
         if not isinstance(payload, Mapping) or payload.get("success", True) is not True:
-            raise MalformedResponse(
-                f"POST /v2/auth/revoke answered {response.status_code} but the body is not "
-                '{"success": true}',
-                endpoint="POST /v2/auth/revoke",
-                status=response.status_code,
+            raise self._malformed(
+                MalformedResponse(
+                    f"POST /v2/auth/revoke answered {response.status_code} but the body is not "
+                    '{"success": true}',
+                    endpoint="POST /v2/auth/revoke",
+                    status=response.status_code,
+                )
             )
+        self._tell("POST /v2/auth/revoke", None)
 
     # ---- identity, presence, health -------------------------------------------------------
 
@@ -177,7 +216,7 @@ class FrameioClient:
 
     async def heartbeat(self, token: Secret) -> None:
         """``POST /v2/devices/heartbeat`` (204): the REST fallback for socket presence."""
-        await self._send("POST", "/v2/devices/heartbeat", token=token)
+        await self._send("POST", "/v2/devices/heartbeat", token=token, parsed=False)
 
     async def health(self) -> Health:
         """``GET /health`` (no auth): is Frame.io's backend reachable and well?"""
@@ -201,11 +240,11 @@ class FrameioClient:
     async def disconnect_channel(self, token: Secret, channel_id: str) -> None:
         """Disconnect one channel by its Frame.io id (404 unknown, 422 for the primary)."""
         path = f"/v2/devices/channels/{_segment(channel_id, 'channel_id')}/disconnect"
-        await self._send("POST", path, token=token)
+        await self._send("POST", path, token=token, parsed=False)
 
     async def disconnect_all_channels(self, token: Secret) -> None:
         """Disconnect every sub-device channel; the primary channel stays."""
-        await self._send("POST", "/v2/devices/channels/disconnect", token=token)
+        await self._send("POST", "/v2/devices/channels/disconnect", token=token, parsed=False)
 
     # ---- assets and comments --------------------------------------------------------------
 
@@ -290,11 +329,13 @@ class FrameioClient:
         response = await self._send("POST", path, token=token, json=body)
         result = self._parse(response, RealtimeParts, [token])
         if len(result.upload_urls) != len(parts):
-            raise MalformedResponse(
-                f"POST {path} answered {len(result.upload_urls)} upload URLs "
-                f"for {len(parts)} parts",
-                endpoint=f"POST {path}",
-                status=response.status_code,
+            raise self._malformed(
+                MalformedResponse(
+                    f"POST {path} answered {len(result.upload_urls)} upload URLs "
+                    f"for {len(parts)} parts",
+                    endpoint=f"POST {path}",
+                    status=response.status_code,
+                )
             )
         return result
 
@@ -324,7 +365,7 @@ class FrameioClient:
             f"/v2/devices/channels/{_segment(channel_id, 'channel_id')}"
             f"/inputs/{input_index}/trigger"
         )
-        await self._send("POST", path, token=token, json=payload)
+        await self._send("POST", path, token=token, json=payload, parsed=False)
 
     # ---- plumbing -------------------------------------------------------------------------
 
@@ -335,6 +376,87 @@ class FrameioClient:
         return require_https(path, what="URL")
 
     async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: Secret | None = None,
+        form: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        secrets: Iterable[Secret] = (),
+        parsed: bool = True,
+    ) -> httpx.Response:
+        """Send one call. ``parsed``: its body is parsed next (which tells listeners then)."""
+        endpoint = f"{method} {path.split('?')[0]}"
+        try:
+            response = await self._exchange(
+                method, path, token=token, form=form, json=json, headers=headers, secrets=secrets
+            )
+        except FrameioError as exc:
+            self._tell(endpoint, exc)
+            raise
+        if not parsed:
+            self._tell(endpoint, None)
+        return response
+
+    async def _read_capped(
+        self, endpoint: str, response: httpx.Response, secrets: list[Secret]
+    ) -> httpx.Response:
+        """The answer with its body read, at most ``max_response_bytes`` of it (decoded)."""
+        limit = self._max_response_bytes
+        status = response.status_code
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await response.aclose()
+            raise ResponseTooLarge(
+                f"{endpoint} answered {status} with a {int(declared)}-byte body; "
+                f"the client reads at most {limit} bytes of an answer",
+                endpoint=endpoint,
+                status=status,
+                limit=limit,
+            )
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                received += len(chunk)
+                if received > limit:
+                    raise ResponseTooLarge(
+                        f"{endpoint} answered {status} with a body of more than {limit} bytes; "
+                        "the client reads no more of an answer",
+                        endpoint=endpoint,
+                        status=status,
+                        limit=limit,
+                    )
+                chunks.append(chunk)
+        except httpx.TimeoutException as exc:
+            raise TransportTimeout(
+                f"{endpoint}: timed out reading the answer ({type(exc).__name__})",
+                endpoint=endpoint,
+            ) from None
+        except httpx.TransportError as exc:
+            reason = redact(str(exc), secrets) or "no detail"
+            raise AnswerCutOff(
+                f"{endpoint}: the answer ({status}) was cut off after {received} bytes "
+                f"({type(exc).__name__}: {reason}); the request may have taken effect",
+                endpoint=endpoint,
+                status=status,
+                received=received,
+            ) from None
+        finally:
+            await response.aclose()
+        # The body as read (already decoded), without the headers that described the wire form.
+        kept = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            status, headers=kept, content=b"".join(chunks), request=response.request
+        )
+
+    async def _exchange(
         self,
         method: str,
         path: str,
@@ -358,7 +480,7 @@ class FrameioClient:
         files = {name: (None, value) for name, value in form.items()} if form else None
         request = self._http.build_request(method, url, headers=all_headers, files=files, json=json)
         try:
-            response = await self._http.send(request, follow_redirects=False)
+            streamed = await self._http.send(request, follow_redirects=False, stream=True)
         except httpx.TimeoutException as exc:
             raise TransportTimeout(
                 f"{endpoint}: timed out ({type(exc).__name__})", endpoint=endpoint
@@ -370,6 +492,7 @@ class FrameioClient:
             raise TransportError(
                 f"{endpoint}: no answer ({type(exc).__name__}: {reason})", endpoint=endpoint
             ) from None
+        response = await self._read_capped(endpoint, streamed, secret_list)
 
         rate_limit = parse_rate_limit(response.headers)
         self._last_rate_limit = rate_limit
@@ -428,32 +551,43 @@ class FrameioClient:
     def _endpoint(response: httpx.Response) -> str:
         return f"{response.request.method} {response.request.url.path}"
 
+    def _malformed(self, exc: MalformedResponse) -> MalformedResponse:
+        self._tell(exc.endpoint, exc)
+        return exc
+
     def _json(self, response: httpx.Response, secrets: Iterable[Secret]) -> Any:
         try:
-            return response.json()
+            payload = response.json()
         except ValueError:
             kind = response.headers.get("content-type", "no content-type")
-            raise MalformedResponse(
-                f"{self._endpoint(response)} answered {response.status_code} but the body is "
-                f"not JSON ({redact(kind, secrets)}, {len(response.content)} bytes)",
-                endpoint=self._endpoint(response),
-                status=response.status_code,
+            raise self._malformed(
+                MalformedResponse(
+                    f"{self._endpoint(response)} answered {response.status_code} but the body is "
+                    f"not JSON ({redact(kind, secrets)}, {len(response.content)} bytes)",
+                    endpoint=self._endpoint(response),
+                    status=response.status_code,
+                )
             ) from None
+        return payload
 
     def _parse(self, response: httpx.Response, model: type[M], secrets: Iterable[Secret]) -> M:
         secret_list = list(secrets)
         payload = self._json(response, secret_list)
         try:
-            return model.model_validate(payload)
+            parsed = model.model_validate(payload)
         except ValidationError as exc:
             # Never str(exc): pydantic's message quotes the input, which may hold a token.
             problems = "; ".join(
                 f"{'.'.join(str(part) for part in error['loc']) or '(body)'}: {error['msg']}"
                 for error in exc.errors(include_url=False, include_input=False)
             )
-            raise MalformedResponse(
-                f"{self._endpoint(response)} answered {response.status_code} but the body is "
-                f"not a {model.__name__}: {redact(problems, secret_list)}",
-                endpoint=self._endpoint(response),
-                status=response.status_code,
+            raise self._malformed(
+                MalformedResponse(
+                    f"{self._endpoint(response)} answered {response.status_code} but the body "
+                    f"is not a {model.__name__}: {redact(problems, secret_list)}",
+                    endpoint=self._endpoint(response),
+                    status=response.status_code,
+                )
             ) from None
+        self._tell(self._endpoint(response), None)
+        return parsed

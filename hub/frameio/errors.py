@@ -7,8 +7,10 @@ The tree (``FrameioError`` hangs from the hub's root, :class:`c2c_hub.errors.Hub
     │                            before a byte is sent
     ├── UnexpectedRedirect       a 3xx to an https:// URL; we never follow redirects
     ├── TransportError           the request did not get an HTTP answer (wraps httpx.TransportError)
-    │   └── TransportTimeout     ... because a connect/read/write/pool timeout expired
+    │   ├── TransportTimeout     ... because a connect/read/write/pool timeout expired
+    │   └── AnswerCutOff         ... because the connection dropped in the middle of the answer
     ├── MalformedResponse        a 2xx whose body is not what Frame.io sends
+    │   └── ResponseTooLarge     ... an answer bigger than the client reads (the rest unread)
     └── ApiError                 Frame.io (or something in between) answered >= 400
         ├── OAuthError           simple body {"error": "<code>"} (auth endpoints, usually 400)
         │   ├── AuthorizationPending   authorization_pending: keep polling
@@ -83,6 +85,19 @@ class TransportTimeout(TransportError):
     """A connect, read, write or pool timeout expired."""
 
 
+class AnswerCutOff(TransportError):
+    """The answer began (status and headers came) but the connection dropped mid-body.
+
+    The request may well have taken effect (an asset created, a channel connected): treat it as
+    an answer lost, like a timeout, not as a refusal.
+    """
+
+    def __init__(self, message: str, *, endpoint: str, status: int, received: int) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.status = status
+        self.received = received
+
+
 class MalformedResponse(FrameioError):
     """A 2xx answer whose body does not parse into what the endpoint returns."""
 
@@ -90,6 +105,14 @@ class MalformedResponse(FrameioError):
         super().__init__(message)
         self.endpoint = endpoint
         self.status = status
+
+
+class ResponseTooLarge(MalformedResponse):
+    """An answer whose body is larger than the client reads; nothing of it was used."""
+
+    def __init__(self, message: str, *, endpoint: str, status: int, limit: int) -> None:
+        super().__init__(message, endpoint=endpoint, status=status)
+        self.limit = limit
 
 
 class ErrorShape(StrEnum):

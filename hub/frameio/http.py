@@ -24,7 +24,10 @@ def make_http_client(settings: FrameioSettings) -> httpx.AsyncClient:
     - TLS verified against the system store, and also ``settings.ca_file`` when set;
     - ``settings.timeout_s`` per request;
     - redirects not followed (the Frame.io client refuses them, see its docs);
-    - every request, whoever sends it, refused unless its URL is https://.
+    - every request, whoever sends it, refused unless its URL is https://;
+    - direct connections only: ``HTTPS_PROXY``, ``ALL_PROXY``, ``.netrc`` and the like in the
+      environment are ignored (``trust_env=False``), so no intermediary sits between the hub and
+      Frame.io.
 
     The caller owns it: ``await http.aclose()`` (or ``async with``) when done.
     """
@@ -33,4 +36,5 @@ def make_http_client(settings: FrameioSettings) -> httpx.AsyncClient:
         transport=HttpsOnlyTransport(inner),
         timeout=httpx.Timeout(settings.timeout_s),
         follow_redirects=False,
+        trust_env=False,
     )

@@ -15,14 +15,30 @@ first sample); one that leaves keeps its track, filled with silence to the end.
 Samples arrive on the hub's loop (:class:`~c2c_hub.devices.DeviceRegistry` audio listeners) and
 are written to disk in a worker thread, a batch every ``flush_s``, so the loop never blocks on
 disk.
+
+Nothing lost, ever (docs/recording-files.md):
+
+- every track is fsynced every ``fsync_interval_s`` and the uploader is told how many of its
+  bytes are durable (``recording_grew(file_id, durable_size=N)``): no part is sent from bytes a
+  power cut could take back;
+- ``<data_dir>/recording.json`` lists the open take's tracks; at the next start, :meth:`recover`
+  makes each one a valid WAV of what survived before the uploader queues anything;
+- each source's positions pass a :class:`~c2c_hub.recorder.guard.SourceGuard` (a jump is bounded,
+  a source faster than real time is cut off): one bad microphone never harms another's track;
+- a take refuses to start without room for ``min_free_minutes`` of every track, and a disk that
+  fills mid-take stops it with every track closed valid at what reached the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import grp
 import json
 import logging
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +49,21 @@ import numpy as np
 from c2c_hub.clock import Clock
 from c2c_hub.devices import DeviceChange, DeviceRegistry
 from c2c_hub.errors import HubError
+from c2c_hub.private_files import write_private
+from c2c_hub.recorder.guard import SourceGuard
+from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
 from c2c_hub.timecode import TimecodeClock
-from c2c_hub.tokens import write_private
 from c2c_hub.uploader import Uploader
 
 log = logging.getLogger(__name__)
 
 SCENE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
 NUMBERING_FILE = "takes.json"
+TRACK_BITS = 24  # every track: mono, 24-bit PCM
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class TakeError(HubError, RuntimeError):
@@ -57,10 +77,28 @@ class Track:
     name: str
     path: Path
     assembler: TrackAssembler
+    guard: SourceGuard
     file_id: int | None = None
     pending: list[AudioBlock] = field(default_factory=list)
     blocks: int = 0
     error: str | None = None
+    durable_size: int = 0  # bytes fsynced (what the uploader may send)
+    synced_at: float = 0.0
+    sealed: Repair | None = None  # closed at what reached the disk (a full disk, a failed write)
+
+    @property
+    def frames(self) -> int:
+        return self.sealed.frames if self.sealed is not None else self.assembler.frames_written
+
+    @property
+    def warning(self) -> str | None:
+        g = self.guard
+        if g.cut_off is not None:
+            return g.cut_off
+        if g.discontinuities and g.last_finding is not None:
+            n = g.discontinuities
+            return f"{n} discontinuit{'y' if n == 1 else 'ies'}; last: {g.last_finding.detail}"
+        return None
 
     def to_json(self) -> dict[str, Any]:
         a = self.assembler
@@ -70,10 +108,13 @@ class Track:
             "name": self.name,
             "path": str(self.path),
             "file_id": self.file_id,
-            "frames": a.frames_written,
+            "frames": self.frames,
             "dropouts": a.dropouts,
             "dropout_samples": a.dropout_samples,
             "discarded_samples": a.discarded_samples,
+            "durable_bytes": self.durable_size,
+            "source": self.guard.snapshot(),
+            "warning": self.warning,
             "error": self.error,
         }
 
@@ -89,8 +130,10 @@ class Take:
     sample_rate: int
     tracks: dict[str, Track] = field(default_factory=dict)
     early: dict[str, list[AudioBlock]] = field(default_factory=dict)  # before a track opened
+    guards: dict[str, SourceGuard] = field(default_factory=dict)
     ended_at: float | None = None
     end_position: int | None = None
+    failure: str | None = None  # why the take stopped by itself (a full disk)
 
     @property
     def label(self) -> str:
@@ -114,8 +157,23 @@ class Take:
             "sample_rate": self.sample_rate,
             "frames": self.frames,
             "seconds": None if self.frames is None else self.frames / self.sample_rate,
+            "failure": self.failure,
             "tracks": [t.to_json() for t in sorted(self.tracks.values(), key=lambda t: t.index)],
         }
+
+    def journal(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        take = {
+            "scene": self.scene,
+            "take": self.number,
+            "directory": str(self.directory),
+            "started_at": self.started_at,
+            "start_position": self.start_position,
+        }
+        tracks = [
+            {"path": str(t.path), "serial": t.serial, "file_id": t.file_id}
+            for t in sorted(self.tracks.values(), key=lambda t: t.index)
+        ]
+        return take, tracks
 
 
 class Recorder:
@@ -134,9 +192,14 @@ class Recorder:
         default_scene: str = "1",
         stop_grace_s: float = 0.25,
         flush_s: float = 0.1,
+        fsync_interval_s: float = 1.0,
+        position_tolerance_s: float = 2.0,
+        min_free_minutes: float = 10.0,
         project: Callable[[], str | None] = lambda: None,
+        group: str | None = None,
     ) -> None:
         self.devices = devices
+        self.group = recordings_gid(group)
         self.uploader = uploader
         self.directory = directory
         self.clock = clock
@@ -144,7 +207,12 @@ class Recorder:
         self.sample_rate = sample_rate
         self.stop_grace_s = stop_grace_s
         self.flush_s = flush_s
+        self.fsync_interval_s = fsync_interval_s
+        self.position_tolerance_s = position_tolerance_s
+        self.min_free_minutes = min_free_minutes
         self.project = project
+        self.journal = TakeJournal(data_dir)
+        self.recovered: list[Repair] = []
         self._numbering_path = data_dir / NUMBERING_FILE
         self._numbering = self._load_numbering(default_scene)
         self.take: Take | None = None
@@ -195,6 +263,50 @@ class Recorder:
                 log.exception("a recorder listener failed")
 
     # ------------------------------------------------------------------ lifecycle
+    async def recover(self) -> list[Repair]:
+        """Make every track of a take interrupted by a power cut or a kill a valid WAV of what
+        survived (see :func:`~c2c_hub.recorder.recovery.repair_track`). Call before the
+        uploader starts, so that it queues the repaired files."""
+        entry = await asyncio.to_thread(self.journal.read)
+        if entry is None:
+            return []
+        label = _journal_label(entry.get("take"))
+        repairs: list[Repair] = []
+        for item in entry["tracks"]:
+            raw = item.get("path") if isinstance(item, dict) else None
+            if not isinstance(raw, str):
+                continue
+            path = Path(raw)
+            try:
+                repair = await asyncio.to_thread(repair_track, path)
+            except FileNotFoundError:
+                log.error("%s: track %s is gone; nothing of it to recover", label, path)
+                continue
+            except (OSError, ValueError) as exc:
+                log.error("%s: track %s cannot be recovered: %s", label, path, exc)
+                continue
+            repairs.append(repair)
+            log.warning(
+                "%s was interrupted; recovered %s (%.2f s)",
+                label,
+                repair.describe(),
+                repair.frames / self.sample_rate,
+            )
+        await asyncio.to_thread(self.journal.clear)
+        self.recovered = repairs
+        if repairs:
+            self._emit(
+                {
+                    "type": "take_recovered",
+                    "take": entry.get("take"),
+                    "tracks": [
+                        {"path": str(r.path), "frames": r.frames, "detail": r.describe()}
+                        for r in repairs
+                    ],
+                }
+            )
+        return repairs
+
     async def start(self) -> None:
         self._unsubscribe.append(self.devices.on_audio(self._audio))
         self._unsubscribe.append(self.devices.on_change(self._device_changed))
@@ -226,7 +338,8 @@ class Recorder:
             directory = self.directory / _folder(scene, number)
             if directory.exists() and any(directory.iterdir()):
                 raise TakeError(f"{directory} already holds files; pick another take number")
-            await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(make_recordings_dirs, self.directory, directory, self.group)
+            await asyncio.to_thread(self._check_room, directory)
             self._numbering["scene"] = scene
             self._numbering["takes"][scene] = max(
                 number, int(self._numbering["takes"].get(scene, 0))
@@ -256,11 +369,42 @@ class Recorder:
             self._emit({"type": "take_started", "take": self.take.to_json()})
             return self.take
 
-    async def stop_take(self) -> Take:
-        """Stop: every track gets exactly the take's length, then is closed and handed over."""
+    def _microphones(self) -> int:
+        return sum(1 for attached in self.devices if attached.kind.audio and attached.device.audio)
+
+    def _check_room(self, directory: Path) -> None:
+        """Refuse a take the disk cannot hold for ``min_free_minutes`` at today's track count."""
+        tracks = self._microphones()
+        if not tracks or self.min_free_minutes <= 0:
+            return
+        per_minute = tracks * self.sample_rate * (TRACK_BITS // 8) * 60
+        need = int(per_minute * self.min_free_minutes)
+        st = os.statvfs(directory)
+        free = st.f_bavail * st.f_frsize
+        if free < need:
+            raise TakeError(
+                f"not enough room to record in {directory}: {_mb(free)} free, and "
+                f"{tracks} track(s) at {self.sample_rate} Hz/{TRACK_BITS}-bit need {_mb(need)} "
+                f"for {self.min_free_minutes:g} minutes (recorder.min_free_minutes); "
+                "free some space or record elsewhere"
+            )
+
+    async def _write_journal(self, take: Take) -> None:
+        entry, tracks = take.journal()
+        try:
+            await asyncio.to_thread(self.journal.write, entry, tracks)
+        except OSError as exc:
+            log.error("%s: cannot note the take in %s: %s", take.label, self.journal.path, exc)
+
+    async def stop_take(self, *, _only: Take | None = None) -> Take:
+        """Stop: every track gets exactly the take's length, then is closed and handed over.
+
+        After a full disk (``take.failure``), or for a track whose file failed, the track is
+        instead closed at what reached the disk: a valid WAV, shorter than the take.
+        """
         async with self._lock:
             take = self.take
-            if take is None:
+            if take is None or (_only is not None and take is not _only):
                 raise TakeError("not recording")
             now = self.clock.now()
             take.ended_at = now
@@ -278,13 +422,11 @@ class Recorder:
             await self._flush()
             end = take.end_position
             for track in take.tracks.values():
-                try:
-                    await asyncio.to_thread(track.assembler.finish, end)
-                except Exception as exc:
-                    track.error = f"could not close: {exc}"
-                    log.exception("%s: could not close %s", take.label, track.path)
+                await self._close_track(take, track, end)
                 if track.file_id is not None:
+                    self.uploader.recording_grew(track.file_id, durable_size=track.durable_size)
                     await self.uploader.end_recording(track.file_id)
+            await asyncio.to_thread(self.journal.clear)
             self.take = None
             self.last_take = take
             log.info(
@@ -295,6 +437,34 @@ class Recorder:
             )
             self._emit({"type": "take_stopped", "take": take.to_json()})
             return take
+
+    async def _close_track(self, take: Take, track: Track, end: int) -> None:
+        writer = track.assembler.writer
+        if take.failure is None and writer.failed is None:
+            try:
+                await asyncio.to_thread(track.assembler.finish, end)
+                track.durable_size = await asyncio.to_thread(_size, track.path)
+                return
+            except OSError as exc:  # a disk that filled while padding to the end
+                log.error("%s: could not close %s: %s", take.label, track.path, exc)
+                track.error = f"could not close: {exc}"
+            except Exception as exc:
+                track.error = f"could not close: {exc}"
+                log.exception("%s: could not close %s", take.label, track.path)
+                return
+        try:
+            track.sealed = await asyncio.to_thread(_seal, track.assembler)
+        except Exception as exc:
+            track.error = f"could not close: {exc}"
+            log.exception("%s: could not close %s", take.label, track.path)
+            return
+        track.durable_size = await asyncio.to_thread(_size, track.path)
+        log.warning(
+            "%s: %s closed at what reached the disk: %.2f s",
+            take.label,
+            track.path.name,
+            track.sealed.frames / self.sample_rate,
+        )
 
     async def _open_track(self, serial: str, name: str) -> Track | None:
         take = self.take
@@ -325,7 +495,9 @@ class Recorder:
             log.error("%s: cannot create %s: %s", take.label, path, exc)
             self._emit({"type": "track_error", "serial": serial, "error": str(exc)})
             return None
-        track = Track(index, serial, name, path, assembler)
+        track = Track(index, serial, name, path, assembler, self._guard(take, serial))
+        track.durable_size = assembler.writer.durable_size
+        track.synced_at = self.clock.now()
         track.pending.extend(take.early.pop(serial, []))
         take.tracks[serial] = track
         track.file_id = await self.uploader.begin_recording(
@@ -334,14 +506,56 @@ class Recorder:
             device=serial,
             capture_time=take.started_at,
         )
+        await self._write_journal(take)  # before a sample is written, the journal lists it
         self._emit({"type": "track_opened", "track": track.to_json()})
         return track
+
+    def _guard(self, take: Take, serial: str) -> SourceGuard:
+        guard = take.guards.get(serial)
+        if guard is None:
+            attached = self.devices.get(serial)
+            audio = attached.device.audio if attached is not None else None
+            guard = SourceGuard(
+                serial,
+                sample_rate=self.sample_rate,
+                tolerance=round(self.position_tolerance_s * self.sample_rate),
+                source_rate=audio.sample_rate if audio is not None else None,
+            )
+            take.guards[serial] = guard
+            if guard.cut_off is not None:
+                self._found(take, guard, "cut_off", guard.cut_off)
+        return guard
+
+    def _found(self, take: Take, guard: SourceGuard, kind: str, detail: str) -> None:
+        n = guard.discontinuities
+        if kind == "discontinuity" and n > 3 and n % 100:
+            return  # a source that keeps jumping: every 100th is enough
+        log.warning("%s: microphone %s: %s", take.label, guard.serial, detail)
+        self._emit(
+            {
+                "type": kind,
+                "serial": guard.serial,
+                "detail": detail,
+                "discontinuities": n,
+                "dropped_samples": guard.dropped_samples,
+            }
+        )
 
     # ------------------------------------------------------------------ samples
     def _audio(self, serial: str, block: AudioBlock) -> None:
         take = self.take
-        if take is None:
+        if take is None or take.failure is not None:
             return
+        guard = self._guard(take, serial)
+        now = self.clock.now()
+        expected = self.timecode.sample_position(self.sample_rate, at=now)
+        position, finding = guard.check(block.position, block.frames, expected=expected, now=now)
+        if finding is not None:
+            self._found(take, guard, finding.kind, finding.detail)
+        if position is None:
+            return
+        if position != block.position:
+            block = AudioBlock(position, block.samples)
         track = take.tracks.get(serial)
         if track is not None:
             track.pending.append(block)
@@ -372,6 +586,10 @@ class Recorder:
             await sleep_or_wake(self.clock, self.flush_s, self._writer_stop)
             await self._flush()
 
+    async def flush(self) -> None:
+        """Write every track's samples received so far (the writer does so every ``flush_s``)."""
+        await self._flush()
+
     async def _flush(self) -> None:
         async with self._flush_lock:
             await self._flush_now()
@@ -381,19 +599,63 @@ class Recorder:
         if take is None:
             return
         for track in list(take.tracks.values()):
-            if not track.pending:
+            if take.failure is not None:
+                return
+            if track.sealed is not None or track.assembler.finished:
                 continue
-            blocks, track.pending = track.pending, []
+            if track.assembler.writer.failed is not None:
+                track.pending.clear()
+                continue
+            now = self.clock.now()
+            # Nothing past the hub's "now" reaches the disk (a source may run up to the guard's
+            # tolerance ahead): what a take's end cuts is then always still in memory, and the
+            # file the uploader follows never shrinks.
+            limit = take.start_position + round((now - take.started_at) * self.sample_rate)
+            if take.end_position is not None:
+                limit = max(limit, take.end_position)
+            blocks, track.pending = _due(track.pending, limit)
+            sync = now - track.synced_at >= self.fsync_interval_s
+            if not blocks and not sync:
+                continue
             try:
-                await asyncio.to_thread(_write_blocks, track.assembler, blocks, take.end_position)
+                durable = await asyncio.to_thread(
+                    _write_blocks, track.assembler, blocks, take.end_position, sync
+                )
             except Exception as exc:
-                if track.error is None:
-                    log.exception("%s: writing %s failed", take.label, track.path)
-                track.error = f"write failed: {exc}"
+                self._write_failed(take, track, exc)
                 continue
             track.blocks += len(blocks)
+            if durable is not None:
+                track.durable_size, track.synced_at = durable, now
             if track.file_id is not None:
-                self.uploader.recording_grew(track.file_id)
+                self.uploader.recording_grew(track.file_id, durable_size=track.durable_size)
+
+    def _write_failed(self, take: Take, track: Track, exc: Exception) -> None:
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            if take.failure is None:
+                take.failure = f"the disk is full ({track.path.parent}): {exc.strerror}"
+                log.error(
+                    "%s: %s; stopping the take, every track closed at what reached the disk",
+                    take.label,
+                    take.failure,
+                )
+                self._emit({"type": "take_failed", "reason": take.failure})
+                if self.take is take:
+                    asyncio.get_running_loop().create_task(
+                        self._stop_failed(take), name="recorder-disk-full"
+                    )
+            track.error = f"write failed: {take.failure}"
+            return
+        if track.error is None:
+            log.error("%s: writing %s failed: %s", take.label, track.path, exc)
+            self._emit({"type": "track_error", "serial": track.serial, "error": str(exc)})
+        track.error = f"write failed: {exc}"
+
+    async def _stop_failed(self, take: Take) -> None:
+        try:
+            await self.stop_take(_only=take)
+        except TakeError:
+            pass  # stopped already
 
     # ------------------------------------------------------------------ reading
     def snapshot(self) -> dict[str, Any]:
@@ -405,18 +667,87 @@ class Recorder:
             "timecode_rate": str(self.timecode.rate),
             "take": self.take.to_json() if self.take is not None else None,
             "last_take": self.last_take.to_json() if self.last_take is not None else None,
+            "recovered": [r.describe() for r in self.recovered],
         }
 
 
+FOLDER_MODE = 0o750  # the owner writes, the group reads and lists, nobody else
+
+
+def recordings_gid(group: str | None) -> int | None:
+    """The gid of ``recorder.group`` (a name or a number), None when unset."""
+    if not group:
+        return None
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ValueError(f"recorder.group: no such group {group!r}") from None
+
+
+def make_recordings_dirs(root: Path, take_dir: Path, gid: int | None) -> None:
+    """Create the take's folder; the recordings folder and it are 0750 (owner and group).
+
+    With a group, both folders belong to it and carry the set-group-ID bit, so every track file
+    created in them (0640, :data:`~c2c_hub.recorder.wav.TRACK_MODE`) is the group's too.
+    """
+    take_dir.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    for folder in (root, take_dir):
+        if gid is not None:
+            os.chown(folder, -1, gid)
+        os.chmod(folder, FOLDER_MODE | (stat.S_ISGID if gid is not None else 0))
+
+
 def _open_assembler(info: TrackInfo) -> TrackAssembler:
-    assembler = TrackAssembler(info)
+    assembler = TrackAssembler(info, durable=True)
     assembler.open()
     return assembler
 
 
-def _write_blocks(assembler: TrackAssembler, blocks: list[AudioBlock], end: int | None) -> None:
+def _due(blocks: list[AudioBlock], limit: int) -> tuple[list[AudioBlock], list[AudioBlock]]:
+    """``blocks`` split at position ``limit``: what may be written now, and what waits."""
+    ready: list[AudioBlock] = []
+    later: list[AudioBlock] = []
+    for block in blocks:
+        end = block.position + block.frames
+        if end <= limit:
+            ready.append(block)
+        elif block.position >= limit:
+            later.append(block)
+        else:
+            cut = limit - block.position
+            ready.append(AudioBlock(block.position, block.samples[:cut]))
+            later.append(AudioBlock(limit, block.samples[cut:]))
+    return ready, later
+
+
+def _seal(assembler: TrackAssembler) -> Repair:
+    """Close a track at what reached the disk (after a failed write): a valid WAV."""
+    assembler.writer.abandon()
+    return repair_track(assembler.info.path)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
+
+
+def _journal_label(take: Any) -> str:
+    if isinstance(take, dict):
+        return f"scene {take.get('scene')} take {take.get('take')}"
+    return "an interrupted take"
+
+
+def _write_blocks(
+    assembler: TrackAssembler, blocks: list[AudioBlock], end: int | None, sync: bool = False
+) -> int | None:
     """Write ``blocks`` in place; once the take has an end, nothing past it reaches the disk
-    (a file the uploader follows must never shrink)."""
+    (a file the uploader follows must never shrink). With ``sync``, fsync the file and return
+    its durable size."""
     for block in blocks:
         samples = block.samples
         if samples.ndim == 2 and samples.shape[1] > 1:
@@ -426,7 +757,10 @@ def _write_blocks(assembler: TrackAssembler, blocks: list[AudioBlock], end: int 
             if not len(samples):
                 continue
         assembler.write_at(block.position, np.ascontiguousarray(samples).reshape(-1))
+    if sync:
+        return assembler.sync()
     assembler.flush()
+    return None
 
 
 def _folder(scene: str, number: int) -> str:

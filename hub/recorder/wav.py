@@ -20,6 +20,7 @@ Blocking I/O throughout: the hub runs these in a worker thread.
 from __future__ import annotations
 
 import collections
+import errno
 import os
 import re
 import struct
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 ORIGINATOR: Final = "c2c-hub"
+TRACK_MODE: Final = 0o640  # the owner writes, the sound team's group reads, nobody else
 WAVE_FORMAT_PCM: Final = 0x0001
 WAVE_FORMAT_EXTENSIBLE: Final = 0xFFFE
 # KSDATAFORMAT_SUBTYPE_PCM, 00000001-0000-0010-8000-00aa00389b71, as stored in a WAV file.
@@ -337,9 +339,20 @@ class BwfWriter:
     riff_limit: int = _U32_MAX
     """Above this RIFF size the file becomes RF64 (a class attribute, lowered by tests)."""
 
-    def __init__(self, info: TrackInfo, *, fsync: bool = False, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        info: TrackInfo,
+        *,
+        fsync: bool = False,
+        overwrite: bool = False,
+        durable: bool = False,
+    ) -> None:
         self.info = info
         self.fsync = fsync
+        self.durable = durable  # fsync at open and close; :meth:`sync` in between
+        self._durable_size = 0
+        self._sink: _Sink | None = None
+        self._failed: OSError | None = None
         self.overwrite = overwrite
         self._fh: BinaryIO | None = None
         self._sf: Any = None
@@ -355,20 +368,35 @@ class BwfWriter:
             raise RuntimeError(f"{self.info.path}: already opened (a writer writes one file once)")
         info = self.info
         layout = _layout(info, info.origination or datetime.now())
-        fh = open(info.path, "wb" if self.overwrite else "xb")
+        # Owner and group only (0640), whatever the umask: recordings are the production's.
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if self.overwrite else os.O_EXCL)
+        fd = os.open(info.path, flags, TRACK_MODE)
+        try:
+            os.fchmod(fd, TRACK_MODE)
+        except BaseException:
+            os.close(fd)
+            raise
+        fh = os.fdopen(fd, "wb")
         try:
             fh.write(layout.header)
+            if self.fsync or self.durable:
+                # The header and the file's name survive a power cut from the start.
+                fh.flush()
+                os.fsync(fh.fileno())
+                _fsync_dir(info.path.parent)
             self._sf = self._encoder(fh)
         except BaseException:
             fh.close()
             raise
         self._fh, self._layout = fh, layout
+        self._durable_size = len(layout.header)
         return self
 
     def _encoder(self, fh: IO[bytes]) -> Any:
         info = self.info
+        self._sink = _Sink(fh)
         return sf.SoundFile(
-            fh,
+            self._sink,
             mode="w",
             samplerate=info.sample_rate,
             channels=info.channels,
@@ -429,10 +457,45 @@ class BwfWriter:
         """Append a block (see :data:`Samples`); returns its number of frames."""
         self._require_open()
         block = _as_block(samples, self.info.channels)
+        if self._failed is not None:
+            raise self._failed
         if len(block):
-            self._sf.write(block)
+            try:
+                self._sf.write(block)
+            except Exception as exc:  # soundfile reports a short write as an AssertionError
+                sink_error = self._sink.error if self._sink is not None else None
+                self._failed = sink_error or OSError(
+                    errno.EIO, f"{self.info.path}: writing samples failed ({exc!r})"
+                )
+                raise self._failed from exc
             self._frames += len(block)
         return len(block)
+
+    @property
+    def failed(self) -> OSError | None:
+        """The write error that stopped this file (a full disk: ``errno.ENOSPC``), if any."""
+        return self._failed
+
+    def abandon(self) -> None:
+        """Close without writing anything more (after :attr:`failed`): the sizes in the header
+        are left as they were, for :func:`c2c_hub.recorder.recovery.repair_track` to fix from
+        what actually reached the disk."""
+        if self._closed:
+            return
+        self._closed = True
+        fh, self._fh = self._fh, None
+        if fh is None:
+            return
+        if self._sink is not None:
+            self._sink.closing = True
+        try:
+            self._sf.close()
+        except Exception:  # nothing more can reach this file; repair reads the disk
+            pass
+        try:
+            fh.close()
+        except OSError:
+            pass
 
     def truncate(self, frames: int) -> None:
         """Cut the file back to ``frames`` frames (shrinks the file: only for a take's end)."""
@@ -452,11 +515,33 @@ class BwfWriter:
     def flush(self) -> None:
         """Push written samples to the OS (and to the disk if ``fsync``) and update the sizes."""
         fh = self._require_open()
+        if self._failed is not None:
+            raise self._failed
         self._sf.flush()
-        fh.flush()
+        try:
+            fh.flush()
+        except OSError as exc:
+            self._failed = exc
+            raise
         self._write_sizes(fh, padded=False)
         if self.fsync:
             os.fsync(fh.fileno())
+            self._durable_size = self.header_size + self.data_bytes
+
+    def sync(self) -> int:
+        """:meth:`flush`, then ``os.fsync``: every byte so far survives a power cut. Returns
+        :attr:`durable_size`."""
+        fh = self._require_open()
+        self.flush()
+        if not self.fsync:
+            os.fsync(fh.fileno())
+        self._durable_size = self.header_size + self.data_bytes
+        return self._durable_size
+
+    @property
+    def durable_size(self) -> int:
+        """Bytes of the file known to be on disk (header and samples) as of the last fsync."""
+        return self._durable_size
 
     def close(self) -> None:
         """Final sizes, the pad byte, close. Closing twice is harmless."""
@@ -473,8 +558,9 @@ class BwfWriter:
                 fh.write(b"\0")
                 fh.flush()
             self._write_sizes(fh, padded=True)
-            if self.fsync:
+            if self.fsync or self.durable:
                 os.fsync(fh.fileno())
+                self._durable_size = self.header_size + self.data_bytes + self.data_bytes % 2
         finally:
             fh.close()
 
@@ -494,6 +580,40 @@ class BwfWriter:
         os.pwrite(fd, ds64, layout.ds64_at)
         os.pwrite(fd, struct.pack("<I", _U32_MAX), layout.data_size_at)
         os.pwrite(fd, b"RF64" + struct.pack("<I", _U32_MAX), 0)
+
+
+class _Sink:
+    """The file soundfile encodes into. An ``OSError`` (a full disk) is kept for the writer to
+    raise, never thrown through libsndfile's C callback (where it would only be printed)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.error: OSError | None = None
+        self.closing = False
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None or self.closing:
+            return 0
+        try:
+            self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            return 0
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # -- placing blocks on the timeline --------------------------------------------------------------
@@ -523,8 +643,13 @@ class TrackAssembler:
         *,
         holdback: int | None = None,
         fsync: bool = False,
+        durable: bool = False,
     ) -> None:
-        writer = target if isinstance(target, BwfWriter) else BwfWriter(target, fsync=fsync)
+        writer = (
+            target
+            if isinstance(target, BwfWriter)
+            else BwfWriter(target, fsync=fsync, durable=durable)
+        )
         if writer.frames_written:
             raise ValueError("TrackAssembler needs a writer with nothing written yet")
         self.writer = writer
@@ -612,6 +737,11 @@ class TrackAssembler:
         """Write out what is past the holdback and flush the file."""
         self._check_open()
         self.writer.flush()
+
+    def sync(self) -> int:
+        """Write out what is past the holdback, fsync; returns the durable size in bytes."""
+        self._check_open()
+        return self.writer.sync()
 
     def finish(self, end_position: int) -> None:
         """Make the file exactly ``end_position - start_position`` frames long and close it."""

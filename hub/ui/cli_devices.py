@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from c2c_hub.settings import HubSettings
 from c2c_hub.ui.cli_uploads import HubNotRunning, call
@@ -39,6 +40,8 @@ def render_take(data: dict[str, Any], console: Console) -> None:
         return
     seconds = take.get("seconds")
     length = f"{seconds:.2f} s" if seconds is not None else "rolling"
+    if take.get("failure"):
+        console.print(Text(f"The take stopped by itself: {take['failure']}", style="red"))
     table = Table(
         title=f"Scene {take['scene']} take {take['take']} at {take['start_timecode']} ({length})",
         title_justify="left",
@@ -51,7 +54,8 @@ def render_take(data: dict[str, Any], console: Console) -> None:
             f"{track['name']} ({track['serial']})",
             track["path"].rsplit("/", 1)[-1],
             str(track["frames"]),
-            f"{track['dropouts']} ({track['dropout_samples']} samples)",
+            f"{track['dropouts']} ({track['dropout_samples']} samples)"
+            + (f"; {track['warning']}" if track.get("warning") else ""),
             f"file {track['file_id']}" if track.get("file_id") else (track.get("error") or "-"),
         )
     console.print(table)

@@ -3,13 +3,18 @@
 Served by ``c2c-hub run`` twice, the same routes on both:
 
 - a Unix socket, ``<data_dir>/control.sock``, owner-only (0600 in a 0700 directory): the CLI;
-- HTTP on ``control.host:control.port`` (``127.0.0.1:8765`` by default): the web page at ``/``,
-  the event stream at ``/events``, and every route below. Bound to loopback it needs no token;
-  bound any wider, **every** request must carry the access token of ``<data_dir>/control-token``
-  (created at first start, owner-only): ``Authorization: Bearer <token>``, or ``?token=`` once on
-  the page's URL (the hub then sets an HttpOnly, SameSite=Strict cookie). On loopback, requests
-  whose ``Host`` is not a loopback name, or whose ``Origin`` is another site, are refused (DNS
-  rebinding, cross-site requests from a browser on the same machine).
+  the kernel names every caller (``SO_PEERCRED``) and only the hub's owner, root and the
+  optional operators group are served;
+- HTTP on ``control.host:control.port`` (``127.0.0.1:8765`` by default), HTTPS when
+  ``control.tls_cert`` is given: the web page at ``/``, the event stream at ``/events``, and
+  every route below. **Every** request, on loopback too, carries the access token of
+  ``<data_dir>/control-token`` (``Authorization: Bearer <token>``) or the session cookie that
+  ``POST /login`` gives for that token or for the login code shown on the hub's screen.
+  Cross-site requests (any foreign ``Origin``, ``Origin: null`` too) are refused, and so is a
+  credential in a URL. See :mod:`c2c_hub.ui.access`.
+
+Bodies are capped at 1 MiB and validated by the models of :mod:`c2c_hub.ui.bodies`; a bad value
+answers 400 naming its field. Upload paths are confined (:mod:`c2c_hub.upload_paths`).
 
 JSON in and out; errors are ``{"error": "..."}`` with a 4xx status. ``docs/control-api.md``
 documents every route and event.
@@ -39,37 +44,52 @@ documents every route and event.
 | ``POST /takes/start`` ``{"scene"?, "take"?}``, ``POST /takes/stop`` | record a take |
 | ``GET /presses`` | button presses (real-time logging events) and their states |
 | ``POST /presses/{id}/resend`` | send an unconfirmed or failed press again |
+| ``POST /login`` ``{"code"}`` or ``{"token"}`` | HTTP only: a session cookie for the page |
+| ``POST /logout`` | end this browser's session |
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import io
-import ipaddress
 import json
 import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import segno
 import uvicorn
+from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from c2c_hub.logs import register_secret
+from c2c_hub.private_files import write_private
 from c2c_hub.settings import ControlSettings
 from c2c_hub.tasks import cancel_and_wait
-from c2c_hub.tokens import write_private
+from c2c_hub.ui import bodies
+from c2c_hub.ui.access import (
+    LOOPBACK_NAMES,
+    MAX_BODY_BYTES,
+    SESSION_COOKIE,
+    Access,
+    BodyLimit,
+    Guard,
+    PeerPolicy,
+    is_loopback,
+    operators_gid,
+    owner_uid,
+    peer_checked_protocol,
+)
 from c2c_hub.ui.errors import UIError
+from c2c_hub.upload_paths import UploadPathRefused, confine
 
 if TYPE_CHECKING:
     from c2c_hub.runtime import Hub
@@ -78,12 +98,12 @@ log = logging.getLogger(__name__)
 
 SOCKET_NAME = "control.sock"
 TOKEN_FILE = "control-token"
-COOKIE = "c2c_hub_token"
 WEB_DIR = Path(__file__).resolve().parent / "web"
-LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "localhost.localdomain"}
 STATUS_EVERY_S = 1.0
 NO_STORE = {"Cache-Control": "no-store"}
 Handler = Callable[[Request], Awaitable[Response]]
+B = TypeVar("B", bound=bodies.Body)
+__all__ = ["LOOPBACK_NAMES", "MAX_BODY_BYTES", "ControlServer", "Guard", "attach_control"]
 
 
 class ControlRefused(UIError):
@@ -103,6 +123,8 @@ def handler(fn: Handler) -> Handler:
             return await fn(request)
         except ControlRefused as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except ValidationError as exc:
+            return JSONResponse({"error": bodies.describe(exc)}, status_code=400)
         except (KeyError, ValueError, TypeError, FileNotFoundError) as exc:
             return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=400)
 
@@ -110,12 +132,16 @@ def handler(fn: Handler) -> Handler:
     return wrapped
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _body(request: Request, model: type[B]) -> B:
+    """The request's JSON body as ``model`` (400 naming the field when a value is wrong)."""
     raw = await request.body()
-    data = json.loads(raw) if raw else {}
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, RecursionError) as exc:
+        raise ControlRefused(400, f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError("body must be a JSON object")
-    return data
+        raise ControlRefused(400, "the body must be a JSON object")
+    return model.model_validate(data)
 
 
 def _file_id(request: Request) -> int:
@@ -150,18 +176,19 @@ async def events(request: Request) -> Response:
 
 @handler
 async def enqueue(request: Request) -> Response:
-    body = await _body(request)
-    paths = body.get("paths")
-    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
-        raise ValueError("paths must be a non-empty list of file paths")
+    body = await _body(request, bodies.Enqueue)
+    hub = _hub(request)
+    roots = [hub.settings.recorder.directory, *hub.settings.control.upload_roots]
+    try:
+        # Every path checked before any is queued: one bad path queues nothing.
+        paths = [confine(path, roots, private=hub.data_dir) for path in body.paths]
+    except UploadPathRefused as exc:
+        raise ControlRefused(400, str(exc)) from None
     ids = []
     for path in paths:
         ids.append(
-            await _hub(request).enqueue(
-                path,
-                priority=int(body.get("priority", 0)),
-                channel=int(body.get("channel", 0)),
-                filetype=body.get("filetype"),
+            await hub.enqueue(
+                str(path), priority=body.priority, channel=body.channel, filetype=body.filetype
             )
         )
     return JSONResponse({"ids": ids})
@@ -169,9 +196,7 @@ async def enqueue(request: Request) -> Response:
 
 @handler
 async def start_files(request: Request) -> Response:
-    ids = (await _body(request)).get("ids")
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-        raise ValueError("ids must be a list of file ids")
+    ids = (await _body(request, bodies.StartFiles)).ids
     await _hub(request).uploader.upload_now(ids)
     return JSONResponse({"started": ids})
 
@@ -199,41 +224,35 @@ async def retry_failed(request: Request) -> Response:
 
 @handler
 async def priority(request: Request) -> Response:
-    value = (await _body(request))["priority"]
-    await _hub(request).uploader.set_priority(_file_id(request), int(value))
-    return JSONResponse({"priority": int(value)})
+    value = (await _body(request, bodies.SetPriority)).priority
+    await _hub(request).uploader.set_priority(_file_id(request), value)
+    return JSONResponse({"priority": value})
 
 
 @handler
 async def type_priority(request: Request) -> Response:
-    body = await _body(request)
-    await _hub(request).uploader.set_type_priority(str(body["key"]), int(body["priority"]))
-    return JSONResponse({"key": body["key"], "priority": int(body["priority"])})
+    body = await _body(request, bodies.TypePriority)
+    await _hub(request).uploader.set_type_priority(body.key, body.priority)
+    return JSONResponse({"key": body.key, "priority": body.priority})
 
 
 @handler
 async def mode(request: Request) -> Response:
-    value = (await _body(request)).get("mode")
-    if value not in ("auto", "manual"):
-        raise ValueError("mode must be 'auto' or 'manual'")
+    value = (await _body(request, bodies.Mode)).mode
     await _hub(request).uploader.set_mode(value)
     return JSONResponse({"mode": value})
 
 
 @handler
 async def parallel(request: Request) -> Response:
-    value = (await _body(request)).get("on")
-    if not isinstance(value, bool):
-        raise ValueError("on must be true or false")
+    value = (await _body(request, bodies.Switch)).on
     await _hub(request).uploader.set_parallel(value)
     return JSONResponse({"parallel": value})
 
 
 @handler
 async def uploads_paused(request: Request) -> Response:
-    value = (await _body(request)).get("on")
-    if not isinstance(value, bool):
-        raise ValueError("on must be true or false")
+    value = (await _body(request, bodies.Switch)).on
     await _hub(request).uploader.set_held(value)
     return JSONResponse({"paused": value})
 
@@ -316,13 +335,56 @@ async def page(request: Request) -> Response:
     index = WEB_DIR / "index.html"
     if not index.is_file():
         return JSONResponse({"error": "the web page is not installed"}, status_code=404)
-    response: Response = FileResponse(index, headers=NO_STORE)
+    return FileResponse(index, headers={**NO_STORE, **PAGE_HEADERS})
+
+
+# The page loads nothing from elsewhere and is never framed by another site.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _access(request: Request) -> Access:
     guard: Guard | None = request.app.state.guard
-    token = request.query_params.get("token")
-    if guard is not None and guard.token_ok(token):
-        response.set_cookie(
-            COOKIE, token or "", httponly=True, samesite="strict", secure=False, path="/"
+    if guard is None:
+        raise ControlRefused(404, "log in over HTTP only; the control socket knows its caller")
+    return guard.access
+
+
+@handler
+async def login(request: Request) -> Response:
+    """Trade the login code on the hub's screen, or the access token, for a session cookie."""
+    access = _access(request)
+    body = await _body(request, bodies.Login)
+    if body.code is None and body.token is None:
+        raise ControlRefused(400, "code: give the login code shown on the hub's screen")
+    good = (body.code is not None and access.codes.redeem(body.code)) or (
+        body.token is not None and access.token_ok(body.token)
+    )
+    if not good:
+        raise ControlRefused(
+            401, "wrong or expired login code (after 5 wrong tries the hub shows a new one)"
         )
+    response = JSONResponse({"logged_in": True}, headers=NO_STORE)
+    response.set_cookie(
+        SESSION_COOKIE,
+        access.sessions.create(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@handler
+async def logout(request: Request) -> Response:
+    access = _access(request)
+    access.sessions.end(request.cookies.get(SESSION_COOKIE))
+    response = JSONResponse({"logged_out": True}, headers=NO_STORE)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
 
 
@@ -346,15 +408,9 @@ async def takes(request: Request) -> Response:
 async def take_start(request: Request) -> Response:
     from c2c_hub.recorder.takes import TakeError
 
-    body = await _body(request)
-    scene = body.get("scene")
-    number = body.get("take")
-    if scene is not None and not isinstance(scene, str):
-        raise ValueError("scene must be a string")
-    if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
-        raise ValueError("take must be a whole number")
+    body = await _body(request, bodies.TakeStart)
     try:
-        take = await _hub(request).recorder.start_take(scene, number)
+        take = await _hub(request).recorder.start_take(body.scene, body.take)
     except TakeError as exc:
         raise ControlRefused(409, str(exc)) from None
     return JSONResponse(take.to_json())
@@ -418,6 +474,8 @@ routes = [
     Route("/takes/stop", take_stop, methods=["POST"]),
     Route("/presses", presses, methods=["GET"]),
     Route("/presses/{press_id}/resend", press_resend, methods=["POST"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
 ]
 
 
@@ -428,63 +486,6 @@ class _RevalidatedFiles(StaticFiles):
         response = super().file_response(*args, **kwargs)
         response.headers["Cache-Control"] = "no-cache"
         return response
-
-
-class Guard:
-    """Who may call the HTTP listener (see the module docstring); a pure ASGI middleware."""
-
-    def __init__(self, app: ASGIApp, *, token: str, host: str) -> None:
-        self.app = app
-        self.token = token
-        self.loopback = is_loopback(host)
-
-    def token_ok(self, offered: str | None) -> bool:
-        return offered is not None and hmac.compare_digest(offered.encode(), self.token.encode())
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        problem = self._problem(request)
-        if problem is not None:
-            status, message = problem
-            response = JSONResponse({"error": message}, status_code=status)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    def _problem(self, request: Request) -> tuple[int, str] | None:
-        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]").lower()
-        origin = request.headers.get("origin")
-        if origin is not None and origin != "null":
-            parsed = urlsplit(origin)
-            if parsed.netloc.lower() != (request.headers.get("host") or "").lower():
-                return 403, "cross-site requests are refused"
-        if self.loopback:
-            if host not in LOOPBACK_NAMES:
-                return 403, f"this hub answers on loopback only, not as {host!r}"
-            return None
-        offered = None
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            offered = auth[7:].strip()
-        offered = offered or request.cookies.get(COOKIE) or request.query_params.get("token")
-        if not self.token_ok(offered):
-            return 401, (
-                "this hub is reachable beyond loopback: send its access token "
-                "(the file control-token in its data directory)"
-            )
-        return None
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def control_token(data_dir: Path) -> str:
@@ -509,17 +510,25 @@ class ControlServer:
         self.path = path
         self.settings = settings or ControlSettings(enabled=False)
         self.token = control_token(path.parent)
+        self.access = Access.for_token(self.token)
         self.app = self._app(guard=None)
         self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         self.port: int | None = None
 
     def _app(self, guard: Guard | None) -> Starlette:
         static = _RevalidatedFiles(directory=WEB_DIR, check_dir=False)
-        app = Starlette(routes=[*routes, Mount("/static", app=static)])
+        app = Starlette(
+            routes=[*routes, Mount("/static", app=static)],
+            middleware=[Middleware(BodyLimit, limit=MAX_BODY_BYTES)],
+        )
         app.state.hub = self.hub
         app.state.control = self
         app.state.guard = guard
         return app
+
+    @property
+    def tls(self) -> bool:
+        return self.settings.tls_cert is not None
 
     @property
     def url(self) -> str | None:
@@ -527,13 +536,21 @@ class ControlServer:
             return None
         host = self.settings.host
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://{shown}:{self.port}/"
+
+    def login_code(self) -> str | None:
+        """The code that logs a browser in, for the hub's own screen only (never in status)."""
+        return self.access.codes.current() if self.port is not None else None
 
     def describe(self) -> dict[str, Any]:
         return {
             "socket": str(self.path),
             "url": self.url,
-            "token_required": self.port is not None and not is_loopback(self.settings.host),
+            "token_required": self.port is not None,
+            "tls": self.tls,
+            "plain_http_beyond_loopback": (
+                self.port is not None and not self.tls and not is_loopback(self.settings.host)
+            ),
         }
 
     async def _serve(self, config: uvicorn.Config, name: str) -> uvicorn.Server:
@@ -549,10 +566,24 @@ class ControlServer:
         self._servers.append((server, task))
         return server
 
+    def _policy(self) -> PeerPolicy:
+        try:
+            gid = operators_gid(self.settings.operators_group)
+        except KeyError:
+            log.error("control.operators_group %r: no such group", self.settings.operators_group)
+            gid = None
+        return PeerPolicy(owner_uid(), gid)
+
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)
+        policy = self._policy()
         config = uvicorn.Config(
-            self.app, uds=str(self.path), log_level="warning", access_log=False, lifespan="off"
+            self.app,
+            uds=str(self.path),
+            http=peer_checked_protocol(policy),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
         )
         old_umask = os.umask(0o177)  # the socket is created owner-only
         try:
@@ -560,14 +591,22 @@ class ControlServer:
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
+        if policy.operators_gid is not None:
+            # The operators reach the socket: the folder is passable (not listable) to them.
+            for path, mode in ((self.path.parent, 0o710), (self.path, 0o660)):
+                os.chown(path, -1, policy.operators_gid)
+                os.chmod(path, mode)
         if self.settings.enabled:
             await self._start_http()
 
     async def _start_http(self) -> None:
         s = self.settings
         inner = self._app(guard=None)
-        guard = Guard(inner, token=self.token, host=s.host)
+        guard = Guard(inner, token=self.token, host=s.host, access=self.access)
         inner.state.guard = guard
+        tls: dict[str, Any] = {}
+        if s.tls_cert is not None and s.tls_key is not None:
+            tls = {"ssl_certfile": str(s.tls_cert), "ssl_keyfile": str(s.tls_key)}
         config = uvicorn.Config(
             guard,
             host=s.host,
@@ -576,6 +615,7 @@ class ControlServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            **tls,
         )
         try:
             server = await self._serve(config, "hub-control-http")
@@ -585,6 +625,12 @@ class ControlServer:
         sockets = [sock for srv in server.servers for sock in srv.sockets]
         self.port = sockets[0].getsockname()[1] if sockets else s.port
         log.info("control API and web page on %s", self.url)
+        if not self.tls and not is_loopback(s.host):
+            log.warning(
+                "the control API is plain HTTP on %s: anyone on that network can read the page "
+                "and take over a logged-in session; give control.tls_cert and control.tls_key",
+                s.host,
+            )
 
     async def stop(self) -> None:
         for server, _ in self._servers:

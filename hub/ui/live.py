@@ -308,6 +308,20 @@ def _header(status: Status, now: float, width: int) -> list[Text]:
     return lines
 
 
+def _web_line(status: Status) -> Text | None:
+    """Where the web page is, and the login code that lets a browser in (this screen only)."""
+    url = (status.get("control") or {}).get("url")
+    code = status.get("login_code")
+    if not url or not code:
+        return None
+    return _line(
+        _label("Web page"),
+        (clean(url), "bold"),
+        "  login code ",
+        (spaced_code(clean(code)), "bold cyan"),
+    )
+
+
 def _network_line(status: Status) -> Text:
     net = status.get("network") or {}
     link = net.get("link") or {}
@@ -477,10 +491,20 @@ def _recording(status: Status, now: float) -> _Section | None:
                     f"{dropouts} dropout{'' if dropouts == 1 else 's'}",
                     style="bold red" if dropouts else "green",
                 ),
-                Text(clean(track.get("error")), style="red") if track.get("error") else "",
+                _track_note(track),
             )
         )
     return section
+
+
+def _track_note(track: dict[str, Any]) -> Text | str:
+    """A failed write in red; a microphone the hub stopped trusting (cut off, position jumps)
+    in yellow."""
+    if track.get("error"):
+        return Text(clean(track.get("error")), style="red")
+    if track.get("warning"):
+        return Text(clean(track.get("warning")), style="yellow")
+    return ""
 
 
 def _devices(status: Status) -> _Section | None:
@@ -541,7 +565,10 @@ def _devices(status: Status) -> _Section | None:
         link = links.get(device.get("serial")) or {}
         index = link.get("external_index")
         state = link.get("state")
-        if state == "connected" and index is not None:
+        if state == "connected" and link.get("routable") is False:
+            # Not told apart from another channel: the reason is in `c2c-hub devices` and the log.
+            where = Text(f"channel {index}? files wait", style="bold red")
+        elif state == "connected" and index is not None:
             where = Text(f"channel {index}", style="green")
         elif state == "refused":
             where = Text(f"refused: {clean(link.get('error'))}", style="bold red")
@@ -716,6 +743,10 @@ class _Screen:
             top.append(panel)
             used += len(console.render_lines(panel, options.reset_height(), pad=False))
             top.append(_network_line(status))
+            used += 1
+        web = _web_line(status)
+        if web is not None:
+            top.append(web)
             used += 1
         blocks: list[Block] = []
         if pairing.get("state") in PAIRED_STATES:
@@ -942,6 +973,8 @@ class PlainLog:
                 if last.get("seconds") is not None:
                     line += f", {float(last['seconds']):.2f} s"
                 line += f", {len(tracks)} tracks, {dropouts} dropouts"
+                if last.get("failure"):
+                    line += f"; it stopped by itself: {last['failure']}"
             out.append(line)
         if take:
             tracks = take.get("tracks") or []
@@ -1110,6 +1143,11 @@ class LiveView:
         if flow.get("step") is None and self._flow is not None:
             status["pairing_flow"] = self._flow  # a flow the hub does not run itself (the demo)
         status["messages"] = list(self._capture.messages)[-5:]
+        control = self.hub.attached("control") if self.hub is not None else None
+        login_code = getattr(control, "login_code", None)
+        if callable(login_code) and not self.plain:
+            # Only on the hub's own screen: never in the status the API serves, never a log line.
+            status["login_code"] = login_code()
         self._rates.annotate(status, time.monotonic())
         return status
 

@@ -167,6 +167,8 @@ def _sub_devices(status: dict[str, Any], table: Table) -> None:
             link = links.get(device["serial"], {})
             index = link.get("external_index")
             where = f"channel {index}" if index is not None else link.get("state", "no channel")
+            if link.get("routable") is False and link.get("state") == "connected":
+                where += f", files wait: {link.get('error')}"
             table.add_row(
                 f"  {device['kind']}",
                 f"{device['name']} ({device['serial']}, {device['model']}): {where}",

@@ -29,7 +29,7 @@ from c2c_hub.frameio import FrameioClient, make_http_client
 from c2c_hub.identity import resolve_client_id
 from c2c_hub.session import Session
 from c2c_hub.settings import SettingsError, load_settings
-from c2c_hub.tokens import PairingState, TokenStore, TokenStoreError, ensure_private_dir
+from c2c_hub.tokens import PairingState, TokenStoreError, ensure_private_dir, open_token_store
 from c2c_hub.uploader.config import UploadConfig
 from c2c_hub.uploader.facade import Uploader
 from c2c_hub.uploader.queue import QUEUE_FILE, FileState
@@ -81,7 +81,13 @@ async def run(args: argparse.Namespace) -> int:
     )
     async with make_http_client(settings.frameio) as http:
         client = FrameioClient.from_settings(settings.frameio, http)
-        session = Session(client, TokenStore(data_dir / "credentials"), settings.frameio)
+        storage = settings.storage
+        try:
+            store = open_token_store(data_dir, storage.key_provider, storage.key_file)
+        except TokenStoreError as exc:
+            print(f"cannot read the credentials: {exc}", file=sys.stderr)
+            return 2
+        session = Session(client, store, settings.frameio)
         try:
             await session.start()
         except TokenStoreError as exc:

@@ -27,6 +27,16 @@ from c2c_hub.uploader.transfer import url_expiry
 log = logging.getLogger(__name__)
 
 
+def _recreate_cost(asset_id: str | None, parts: list[PartRecord]) -> str:
+    """What re-creating a basic asset for expired URLs costs, said in a warning."""
+    acked = [p for p in parts if p.state is PartState.ACKED]
+    return (
+        f"upload URLs expired: creating the asset again (asset {asset_id} abandoned; "
+        f"{len(acked)} of {len(parts)} parts, {sum(p.size for p in acked)} bytes, "
+        "already sent go up again)"
+    )
+
+
 class BasicUploads:
     """Sends one finished file (see the module docstring); raises :class:`Outcome` to end it."""
 
@@ -62,7 +72,7 @@ class BasicUploads:
             expiring = [p for p in parts if p.state is not PartState.ACKED and steps.expiring(p)]
             if record.asset_id is None or not parts or expiring:
                 if record.asset_id is not None:
-                    log.info("%s: upload URLs expired; creating the asset again", record.name)
+                    log.warning("%s: %s", record.name, _recreate_cost(record.asset_id, parts))
                 parts = await self._create(record, identity.size)
             todo = [p for p in parts if p.state is not PartState.ACKED]
             try:
@@ -76,6 +86,15 @@ class BasicUploads:
                     raise Outcome(
                         Verdict(Action.FAIL, "upload URLs kept expiring; gave up")
                     ) from None
+                record = self.ledger.record(file_id)
+                cost = _recreate_cost(record.asset_id, await self.queue.parts(file_id))
+                log.warning(
+                    "%s: %s (re-creation %d of at most %d)",
+                    record.name,
+                    cost,
+                    recreates,
+                    self.max_recreates,
+                )
                 await self.queue.bump_info(file_id, "recreated_for_expiry")
                 await self.queue.forget_asset(file_id, self.ledger.now())
 

@@ -30,7 +30,7 @@ class UploadConfig:
     basic_part_size: int | None = None
     realtime_part_size: int = MIN_PART  # parts of a growing file (>= 5 MiB)
     realtime_poll_s: float = 0.2  # how often a growing file's size is read
-    pause_poll_s: float = 15.0  # after a confirmed 409 (no presence): ask /me this often
+    pause_poll_s: float = 60.0  # after a confirmed 409 (no presence): ask /me this often
     throughput_window_s: float = 10.0
     max_recreates: int = 3  # basic assets re-created for expired URLs, in a row
     # A file whose sub-device is gone (not attached at all) waits this long for it to come

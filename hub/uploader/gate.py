@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 
 from c2c_hub.clock import Clock
-from c2c_hub.frameio import ApiError, TransportError
+from c2c_hub.frameio import ApiError, FrameioError, TransportError
 from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.uploader.ledger import Ledger
 from c2c_hub.uploader.pause import PauseLike, as_pause_source
@@ -123,14 +123,16 @@ class StartGate:
     async def confirm_pause(self) -> None:
         """After a 409: is the device paused now? If so, hold new starts until it is not."""
         try:
-            device = await self.session.call(self.session.client.me)
-        except (ApiError, TransportError, NeedsPairing) as exc:
+            device = await self.session.refresh_identity("conflict")  # news: asked at once
+        except (FrameioError, NeedsPairing) as exc:
             log.info("could not confirm the pause (%s)", exc)
             return
         if device.paused and not self._server_paused:
             self._server_paused = True
             self.changed()
-            if self._poll is None or self._poll.done():
+            # A source that notifies (presence) reads /me itself and tells us of the resume.
+            notifies = self.source is not None and not self.polled
+            if not notifies and (self._poll is None or self._poll.done()):
                 self._poll = asyncio.create_task(self._poll_pause(), name="uploader-pause")
 
     async def _poll_pause(self) -> None:

@@ -287,6 +287,14 @@ class RealtimeUploads:
             size,
         )
         await self.queue.bump_info(file_id, "urls_renewed")
+        if part.url is not None:  # it had one, and it expired (renewed in place)
+            log.warning(
+                "%s: part %d's upload URL expired; Frame.io gave a fresh one (cost: one extra "
+                "request, %d bytes sent on the new URL, nothing re-created)",
+                self.queue.files[file_id].name,
+                part.number,
+                part.size,
+            )
         return renewed[0]
 
     def _spawn_send(

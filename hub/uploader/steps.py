@@ -28,7 +28,13 @@ from typing import TypeVar
 
 from c2c_hub.clock import Clock
 from c2c_hub.connectivity import ConnectivityMonitor
-from c2c_hub.frameio import PartRequest, RealtimeParts, TransportError, TransportTimeout
+from c2c_hub.frameio import (
+    MalformedResponse,
+    PartRequest,
+    RealtimeParts,
+    TransportError,
+    TransportTimeout,
+)
 from c2c_hub.session import Session
 from c2c_hub.uploader.failures import FailurePolicy, Outcome, worst
 from c2c_hub.uploader.ledger import Ledger
@@ -56,7 +62,7 @@ def _lost_answer(exc: BaseException) -> bool:
         return "ConnectTimeout" not in str(exc) and "PoolTimeout" not in str(exc)
     if isinstance(exc, TransportError):
         return "ConnectError" not in str(exc)
-    return False
+    return isinstance(exc, MalformedResponse)  # answered, but the answer is unusable
 
 
 class SendSteps:

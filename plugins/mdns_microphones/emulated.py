@@ -8,6 +8,8 @@ against.
     await mic.start()            # listens on 127.0.0.1, registers _c2cmic._tcp.local.
     await mic.drop(0.2)          # the next 0.2 s of frames are lost: a position jump
     await mic.garbage(1000)      # 1000 random bytes mid-stream, then valid frames again
+    await mic.jump(7200)         # its clock jumps 2 h ahead; it keeps sending in real time
+    await mic.set_speed(20)      # it sends 20x faster than real time (a broken clock)
     await mic.vanish()           # silent: no mDNS goodbye, streams stall, no more connections
     await mic.come_back()        # "rebooted": listens and registers again, same clock
     await mic.leave()            # mDNS goodbye, streams closed
@@ -201,6 +203,8 @@ class EmulatedMicrophone:
         self._announcing: asyncio.Future[Any] | None = None
         self._origin_position = 0
         self._origin_monotonic = 0.0
+        self._speed = 1.0
+        self._jump_pending = 0
         self._cursor = 0
         self._seq = 0
         self._drop_pending = 0
@@ -239,7 +243,7 @@ class EmulatedMicrophone:
     def position_now(self) -> int:
         """The sample position of "now" on this microphone's clock."""
         elapsed = asyncio.get_running_loop().time() - self._origin_monotonic
-        return self._origin_position + int(elapsed * self.audio.sample_rate)
+        return self._origin_position + int(elapsed * self.audio.sample_rate * self._speed)
 
     def expected_samples(self, position: int, frames: int) -> Samples:
         """The signal at ``position`` .. ``position + frames``: exactly what the mic sends."""
@@ -327,6 +331,22 @@ class EmulatedMicrophone:
         """Lose the next ``seconds`` of frames: the stream stays up, positions jump by exactly
         ``round(seconds * sample_rate)`` samples."""
         self._drop_pending += round(seconds * self.audio.sample_rate)
+
+    async def jump(self, seconds: float) -> None:
+        """Its clock jumps by ``seconds`` (back if negative) while it keeps sending in real
+        time: every position from now on is off by ``round(seconds * sample_rate)``, the pace is
+        not (a bad timecode jam)."""
+        self._jump_pending += round(seconds * self.audio.sample_rate)
+
+    async def set_speed(self, factor: float) -> None:
+        """Send ``factor`` times faster (or slower) than real time from now on, positions
+        following on from each other (a broken sample clock)."""
+        if factor <= 0:
+            raise ValueError(f"speed: must be more than 0, got {factor}")
+        loop = asyncio.get_running_loop()
+        self._origin_position = self.position_now()
+        self._origin_monotonic = loop.time()
+        self._speed = factor
 
     async def garbage(self, nbytes: int) -> None:
         """Send ``nbytes`` random bytes (never containing the frame magic) before the next frame."""
@@ -478,7 +498,13 @@ class EmulatedMicrophone:
                 dropped, self._drop_pending = self._drop_pending, 0
                 self._cursor += dropped
                 self._seq += math.ceil(dropped / block)
-            due = self._origin_monotonic + (self._cursor + block - self._origin_position) / rate
+            if self._jump_pending:
+                jumped, self._jump_pending = self._jump_pending, 0
+                self._cursor += jumped
+                self._origin_position += jumped
+            due = self._origin_monotonic + (self._cursor + block - self._origin_position) / (
+                rate * self._speed
+            )
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -4,83 +4,16 @@ byte-identical in the emulator."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
 
-from c2c_hub.channels import ChannelManager
-from c2c_hub.clock import ManualClock, SystemClock
-from c2c_hub.device_models import DeviceModelRegistry, shipped_models_dir
-from c2c_hub.devices import DeviceRegistry
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.recorder.takes import Recorder, TakeError
 from c2c_hub.recorder.wav import read_track_metadata
-from c2c_hub.session import Session
-from c2c_hub.subdevices import AudioBlock, AudioFormat, SubDevice
-from c2c_hub.timecode import FrameRate, TimecodeClock
 from c2c_hub.uploader import FileState
-from tests.uploader.conftest import UploaderFactory, sha256_of, until
-
-MIC_MODEL = "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13"
-MODELS = DeviceModelRegistry.load(shipped_models_dir())
-RATE = 48000
-SRC = "test:feed"
-
-
-def signal(position: int, frames: int, freq: float) -> np.ndarray:
-    t = (np.arange(position, position + frames) % RATE) / RATE
-    values = np.round(np.sin(2 * np.pi * freq * t) * 0.5 * (2**23 - 1)).astype(np.int32)
-    return values << 8
-
-
-@dataclass
-class Rig:
-    recorder: Recorder
-    registry: DeviceRegistry
-    channels: ChannelManager
-    clock: ManualClock
-    directory: Path
-
-    def feed(self, serial: str, start: int, end: int, freq: float, block: int = 480) -> None:
-        for at in range(start, end, block):
-            n = min(block, end - at)
-            self.registry.audio(SRC, serial, AudioBlock(at, signal(at, n, freq)))
-
-
-@pytest.fixture
-async def rig(session: Session, uploaders: UploaderFactory, tmp_path: Path) -> AsyncIterator[Rig]:
-    registry = DeviceRegistry(MODELS, time.time)
-    channels = ChannelManager(session, registry, clock=SystemClock(), backoff_max_s=0.3)
-    uploader = uploaders(channels=channels)
-    channels.on_change(uploader.channels_changed)
-    clock = ManualClock()
-    recorder = Recorder(
-        registry,
-        uploader,
-        directory=tmp_path / "recordings",
-        data_dir=tmp_path,
-        clock=clock,
-        timecode=TimecodeClock(clock, FrameRate.parse("25")),
-        stop_grace_s=0,
-        project=lambda: "Test Project",
-    )
-    await uploader.start()
-    await channels.start()
-    await recorder.start()
-    try:
-        yield Rig(recorder, registry, channels, clock, tmp_path / "recordings")
-    finally:
-        await recorder.stop()
-        await channels.stop()
-
-
-def attach(rig: Rig, serial: str, name: str) -> None:
-    assert rig.registry.attach(SRC, SubDevice(serial, MIC_MODEL, name, audio=AudioFormat()))
+from tests.recorder.conftest import RATE, Rig, attach, signal
+from tests.uploader.conftest import sha256_of, until
 
 
 async def test_each_mic_gets_an_exact_length_track_uploaded_on_its_channel(
@@ -96,7 +29,7 @@ async def test_each_mic_gets_an_exact_length_track_uploaded_on_its_channel(
     # NM-2 drops 0.2 s in the middle and stops 0.5 s early: silence, never a shift.
     rig.feed("NM-2", start, start + RATE, 660.0)
     rig.feed("NM-2", start + RATE + 9600, start + length - RATE // 2, 660.0)
-    rig.clock.advance(length / RATE)
+    rig.advance_to(start + length)
     done = await rig.recorder.stop_take()
     assert done.frames == length
 
@@ -138,7 +71,7 @@ async def test_a_mic_that_arrives_mid_take_gets_a_track_from_the_take_start(
     await until(lambda: "NM-3" in take.tracks, within=5)
     rig.feed("NM-1", start, start + 2 * RATE, 440.0)
     rig.feed("NM-3", start + RATE, start + 2 * RATE, 330.0)
-    rig.clock.advance(2.0)
+    rig.advance_to(start + 2 * RATE)
     done = await rig.recorder.stop_take()
     plant = sf.read(done.tracks["NM-3"].path, dtype="int32")[0]
     assert len(plant) == 2 * RATE
@@ -170,3 +103,36 @@ async def test_take_numbers_carry_on_and_bad_commands_are_refused(rig: Rig) -> N
         timecode=rig.recorder.timecode,
     )
     assert (again.scene, again.next_take_number()) == ("7", 3)
+
+
+@pytest.mark.parametrize("group", [None, 65534])
+async def test_recordings_are_readable_by_owner_and_group_only(rig: Rig, group: int | None) -> None:
+    """Folders 0750 and tracks 0640 whatever the umask; with ``recorder.group`` the sound
+    team's group owns them (set-group-ID folders hand the group to every new track)."""
+    import os
+    import stat
+
+    rig.recorder.group = group
+    old = os.umask(0o022)  # the usual umask made 0644 files and 0755 folders
+    try:
+        attach(rig, "NM-1", "Boom")
+        await until(lambda: len(rig.channels.available()) == 1, within=10)
+        take = await rig.recorder.start_take(scene="7")
+        rig.feed("NM-1", take.start_position, take.start_position + RATE // 2, 440.0)
+        rig.clock.advance(0.5)
+        done = await rig.recorder.stop_take()
+    finally:
+        os.umask(old)
+    tracks = list(done.tracks.values())
+    assert tracks
+    for folder in (rig.directory, done.directory):
+        mode = folder.stat().st_mode
+        assert stat.S_IMODE(mode) & 0o777 == 0o750, (folder, oct(mode))
+        assert bool(mode & stat.S_ISGID) == (group is not None)
+        if group is not None:
+            assert folder.stat().st_gid == group
+    for track in tracks:
+        info = track.path.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o640, (track.path, oct(info.st_mode))
+        if group is not None:
+            assert info.st_gid == group

@@ -188,6 +188,8 @@ def test_upload_controls_drive_the_running_hub(
     take.write_bytes(os.urandom(6 * 1024 * 1024 + 123))
     second = media / "A001_T02.wav"
     second.write_bytes(os.urandom(2 * 1024 * 1024))
+    # The hub uploads from its recordings folder and the folders the operator lists.
+    hub_env = {**hub_env, "C2C_HUB_CONTROL__UPLOAD_ROOTS": json.dumps([str(media)])}
 
     assert _cli(hub_env, "upload", str(take)).returncode == 3, "no hub running: a clear error"
     assert _pair(emulator, hub_env).returncode == 0

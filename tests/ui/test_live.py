@@ -266,6 +266,26 @@ def test_recording_shows_the_take_its_tracks_channels_and_the_press() -> None:
     assert "Good take" in text and "01:02:12:05" in text and "45 ms" in text and "sent" in text
 
 
+def test_a_microphone_the_hub_stopped_trusting_is_shown_on_its_track() -> None:
+    status = _recording()
+    plant = status["recorder"]["take"]["tracks"][3]
+    plant["warning"] = "sending faster than real time (20.0x real time): cut off"
+    text = _screen(status, width=160)
+    assert "faster than real time" in text
+
+
+def test_a_channel_that_cannot_be_told_apart_says_its_files_wait() -> None:
+    status = _base()
+    link = status["channels"]["channels"][1]
+    link.update(
+        external_index=0,
+        routable=False,
+        error="Frame.io numbers its channel 0, the same as the primary channel",
+    )
+    text = _screen(status, width=140, height=40)
+    assert "channel 0? files wait" in text
+
+
 def test_idle_shows_the_next_take() -> None:
     text = _screen(_base())
     assert "Recorder idle" in text and "scene 12A take 3" in text
@@ -563,3 +583,39 @@ def test_c2c_hub_run_in_a_real_terminal(
         time.sleep(0.1)
     assert rc_file.exists(), _capture(tmux)
     assert rc_file.read_text().strip() == "0"
+
+
+async def test_the_login_code_is_on_the_hub_screen_only(
+    emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
+) -> None:
+    from c2c_hub.runtime import Hub
+    from c2c_hub.settings import (
+        ControlSettings,
+        HubSettings,
+        PluginSettings,
+        RecorderSettings,
+        StorageSettings,
+    )
+    from c2c_hub.ui.control import ControlServer, attach_control
+
+    settings = HubSettings(
+        frameio=frameio_settings,
+        storage=StorageSettings(data_dir=tmp_path / "hub"),
+        recorder=RecorderSettings(directory=tmp_path / "recordings"),
+        plugins=PluginSettings(allow=[]),
+        control=ControlSettings(port=0),
+    )
+    async with Hub(settings) as hub:
+        control = attach_control(hub)
+        assert isinstance(control, ControlServer)
+        await hub.start(status_file=False, plugins=False, presence=False)
+        code = control.login_code()
+        assert code is not None
+        screen = LiveView(hub, console=Console(file=io.StringIO()), plain=False)
+        shown = _screen(screen.snapshot(), width=100, height=30)
+        assert f"login code {code[:3]} {code[3:]}" in shown
+        assert str(control.url) in shown
+        lines: list[str] = []
+        plain = LiveView(hub, console=Console(file=io.StringIO()), write=lines.append)
+        assert plain.plain and "login_code" not in plain.snapshot()
+        assert code not in json.dumps(hub.status())

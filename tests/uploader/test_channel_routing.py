@@ -7,8 +7,10 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from c2c_hub.channels import ChannelManager
-from c2c_hub.clock import SystemClock
+from c2c_hub.clock import ManualClock, SystemClock
 from c2c_hub.device_models import DeviceModelRegistry, shipped_models_dir
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
@@ -142,5 +144,96 @@ async def test_a_file_whose_sub_device_never_returns_goes_on_the_primary_channel
         assert "gone for" in record["info"]["channel_fallback"]
         asset = emulator.asset(record["asset_id"])
         assert asset["channel"] == 0 and asset["sha256"] == sha256_of(path)
+    finally:
+        await channels.stop()
+
+
+def _true_indexes(emulator: EmulatorHandle) -> dict[str, int]:
+    """Each sub-device's channel index as the emulator really holds it: {client_id: index}."""
+    (device,) = emulator.devices()
+    return {
+        client: device["channel_indexes"][cid]
+        for cid, client in device["channel_client_ids"].items()
+    }
+
+
+async def test_each_mic_goes_on_its_own_channel_when_connect_answers_index_0(
+    emulator: EmulatorHandle,
+    session: Session,
+    uploaders: UploaderFactory,
+    media: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Seed 002's connect example answers a sub-device channel with ``external_index: 0``. The
+    hub must not take that for the primary: the mics' files wait (shown, logged) until
+    /v2/devices/me numbers the channels apart, then each goes on its own channel."""
+    emulator.configure(channel_index_mode="zero_on_connect")
+    clock = session.clock
+    assert isinstance(clock, ManualClock)
+    registry = DeviceRegistry(MODELS, time.time)
+    channels = ChannelManager(session, registry, clock=SystemClock(), backoff_max_s=0.3)
+    uploader = uploaders(channels=channels)
+    channels.on_change(uploader.channels_changed)
+    await uploader.start()
+    await channels.start()
+    try:
+        for serial, name in (("NM-1", "Boom"), ("NM-2", "Lav")):
+            registry.attach("t:s", SubDevice(serial, MIC_MODEL, name, audio=AudioFormat()))
+        boom = await uploader.enqueue(make_file(media, "S1_T001_01_Boom.wav", 2000), device="NM-1")
+        lav = await uploader.enqueue(make_file(media, "S1_T001_02_Lav.wav", 2000), device="NM-2")
+        mix = await uploader.enqueue(make_file(media, "S1_T001_mix.wav", 2000))
+        await until(lambda: uploader.file(mix)["state"] == FileState.DONE, within=10)
+        await until(lambda: channels.links["NM-2"].unroutable is not None, within=10)
+        link = channels.snapshot()["channels"]
+        assert all(not x["routable"] and "primary channel" in x["error"] for x in link)
+        assert "cannot be told apart" in caplog.text
+        assert uploader.file(boom)["state"] == uploader.file(lav)["state"] == FileState.QUEUED
+        assert [a["channel"] for a in emulator.assets()] == [0]  # only the mix, on the primary
+
+        clock.advance(60)  # the minute allows /v2/devices/me again: it numbers them apart
+        await until(lambda: uploader.file(boom)["state"] == FileState.DONE, within=10)
+        await until(lambda: uploader.file(lav)["state"] == FileState.DONE, within=10)
+        truth = _true_indexes(emulator)
+        assert emulator.asset(uploader.file(boom)["asset_id"])["channel"] == truth["NM-1"]
+        assert emulator.asset(uploader.file(lav)["asset_id"])["channel"] == truth["NM-2"]
+        assert 0 not in (truth["NM-1"], truth["NM-2"]) and truth["NM-1"] != truth["NM-2"]
+        assert all(x["routable"] for x in channels.snapshot()["channels"])
+    finally:
+        await channels.stop()
+
+
+async def test_a_channel_frameio_numbers_like_the_primary_never_takes_the_primary(
+    emulator: EmulatorHandle,
+    session: Session,
+    uploaders: UploaderFactory,
+    media: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Seed 002's /me example too gives the sub-device ``external_index: 0``: its files cannot
+    be told apart on asset create, so they wait (and say why); nothing lands on the primary."""
+    emulator.configure(channel_index_mode="zero")
+    clock = session.clock
+    assert isinstance(clock, ManualClock)
+    registry = DeviceRegistry(MODELS, time.time)
+    channels = ChannelManager(session, registry, clock=SystemClock(), backoff_max_s=0.3)
+    uploader = uploaders(channels=channels)
+    channels.on_change(uploader.channels_changed)
+    await uploader.start()
+    await channels.start()
+    try:
+        registry.attach("t:s", SubDevice("NM-1", MIC_MODEL, "Boom", audio=AudioFormat()))
+        boom = await uploader.enqueue(make_file(media, "S1_T001_01_Boom.wav", 2000), device="NM-1")
+        await until(lambda: channels.links["NM-1"].unroutable is not None, within=10)
+        before = session.identity
+        clock.advance(60)  # /v2/devices/me is asked again: it says 0 as well
+        await until(lambda: session.identity is not before, within=10)
+        await asyncio.sleep(0.5)  # the channel manager looks at the answer
+        assert channels.links["NM-1"].unroutable is not None
+        assert channels.channel_id_of("NM-1") is not None  # connected all the same
+        (shown,) = channels.snapshot()["channels"]
+        assert shown["routable"] is False and "same as the primary channel" in shown["error"]
+        assert uploader.file(boom)["state"] == FileState.QUEUED
+        assert emulator.assets() == []
+        assert caplog.text.count("cannot be told apart") == 1  # said once, not every minute
     finally:
         await channels.stop()

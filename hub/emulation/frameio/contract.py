@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from c2c_hub.emulation.errors import EmulationError
 from c2c_hub.emulation.frameio.errors import ApiProblem, OAuthProblem, detailed
-from c2c_hub.emulation.frameio.faults import Faults
+from c2c_hub.emulation.frameio.faults import Fault, Faults
 from c2c_hub.emulation.frameio.state import EmulatorState
 from c2c_hub.settings import SEMVER_RE
 
@@ -169,6 +169,9 @@ class FrameioSurface:
                     return
                 if fault is not None and fault.kind == "stall":
                     await asyncio.sleep(fault.seconds)
+                elif fault is not None:
+                    await mangled_reply(fault, self.app, scope, receive, send)
+                    return
             await self.app(scope, receive, send)
             return
         path = str(scope["path"])
@@ -209,11 +212,59 @@ class FrameioSurface:
                 answer = JSONResponse({"error": fault.oauth_error}, status_code=fault.status)
                 await answer(scope, receive, send_with_headers)
                 return
+            elif fault.kind in ("reset", "malformed", "huge"):
+                await mangled_reply(fault, self.app, scope, receive, send_with_headers)
+                return
             else:
                 await detailed(fault.status, "Injected fault")(scope, receive, send_with_headers)
                 return
 
         await self.app(scope, receive, send_with_headers)
+
+
+MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+PAD_CHUNK = 1 << 20
+
+
+async def mangled_reply(
+    fault: Fault, app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Let the call take effect, then answer it cut off (reset), not JSON, or huge."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def capture(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            chunks.append(bytes(message.get("body", b"")))
+
+    await app(scope, receive, capture)
+    assert start is not None
+    body = b"".join(chunks)
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    if fault.kind == "malformed":
+        body = MALFORMED_BODY
+    total = max(fault.size, len(body)) if fault.kind == "huge" else len(body)
+    if fault.kind != "huge":  # a huge answer is chunked: only reading it tells its size
+        headers.append((b"content-length", str(total).encode()))
+    await send({**start, "headers": headers})
+    if fault.kind == "reset":
+        await send(
+            {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+        )
+        cycle = getattr(receive, "__self__", None)  # uvicorn's cycle holds the transport
+        transport = getattr(cycle, "transport", None)
+        if transport is not None:
+            transport.abort()
+        return
+    await send({"type": "http.response.body", "body": body, "more_body": total > len(body)})
+    left = total - len(body)
+    while left > 0:
+        step = min(left, PAD_CHUNK)
+        left -= step
+        await send({"type": "http.response.body", "body": b" " * step, "more_body": left > 0})
 
 
 def with_rate_headers(

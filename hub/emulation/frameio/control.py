@@ -22,7 +22,7 @@ from c2c_hub.device_models import DeviceModel
 from c2c_hub.emulation.frameio.errors import ApiProblem
 from c2c_hub.emulation.frameio.faults import Faults
 from c2c_hub.emulation.frameio.socket import SocketHub
-from c2c_hub.emulation.frameio.state import EmulatorConfig, EmulatorState
+from c2c_hub.emulation.frameio.state import CHANNEL_INDEX_MODES, EmulatorConfig, EmulatorState
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -98,8 +98,10 @@ async def snapshot(request: Request) -> Response:
                     "pause_windows": d.pause_windows,
                     # Which sub-device each connected channel is (not in Frame.io's own JSON).
                     "channel_client_ids": {
-                        c.id: c.client_id for c in d.connected_channels() if c.external_index
+                        c.id: c.client_id for c in d.connected_channels() if not c.primary
                     },
+                    # The index each channel really has (what asset create's `channel` names).
+                    "channel_indexes": {c.id: c.external_index for c in d.connected_channels()},
                 }
                 for d in state.devices.values()
             ],
@@ -123,6 +125,7 @@ async def reset(request: Request) -> Response:
     faults.clear()
     sockets: SocketHub = request.app.state.sockets
     sockets.drop()
+    sockets.dropped = 0  # a record like the others: a test counts only its own drops
     return JSONResponse({"ok": True})
 
 
@@ -146,6 +149,8 @@ async def configure(request: Request) -> Response:
             value = type(current)(value)
         elif not isinstance(value, str):
             raise ValueError(f"{key} must be a string")
+        if key == "channel_index_mode" and value not in CHANNEL_INDEX_MODES:
+            raise ValueError(f"channel_index_mode must be one of {', '.join(CHANNEL_INDEX_MODES)}")
         setattr(state.config, key, value)
     return JSONResponse(asdict(state.config) | {"client_secret": "***"})
 
@@ -181,6 +186,24 @@ def _pause_handler(paused: bool) -> Handler:
         channel_id = request.path_params.get("channel_id")
         _state(request).set_paused(device_id, paused, channel_id)
         return JSONResponse({"device_id": device_id, "channel_id": channel_id, "paused": paused})
+
+    return handler
+
+
+def _removal_handler(remove: bool) -> Handler:
+    """What a user does in Frame.io's web app: revoke the device, or remove it from the project."""
+
+    @control
+    async def handler(request: Request) -> Response:
+        device_id = _device_id(request)
+        state = _state(request)
+        if remove:
+            state.remove_device(device_id)
+        else:
+            state.revoke_device(device_id)
+        sockets: SocketHub = request.app.state.sockets
+        sockets.drop(device_id)
+        return JSONResponse({"device_id": device_id, "removed": remove, "revoked": True})
 
     return handler
 
@@ -300,6 +323,8 @@ routes = [
         _pause_handler(False),
         methods=["POST"],
     ),
+    Route("/devices/{device_id}/revoke", _removal_handler(False), methods=["POST"]),
+    Route("/devices/{device_id}/remove", _removal_handler(True), methods=["POST"]),
     Route("/project", rename, methods=["POST"]),
     Route("/clock/advance", advance, methods=["POST"]),
     Route("/faults", add_fault, methods=["POST"]),

@@ -78,7 +78,9 @@ async def connect_channel(request: Request) -> Response:
         raise ApiProblem(422, "client_id and device_model_id are required")
     state = _state(request)
     channel = state.connect_channel(device, client_id, model_id)
-    return JSONResponse(channel.to_json(device))
+    return JSONResponse(
+        channel.to_json(device, shown_index=state.shown_index(channel, listing=False))
+    )
 
 
 @endpoint

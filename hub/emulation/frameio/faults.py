@@ -4,8 +4,13 @@ Kinds:
 
 - ``status``: answer an error (parts: S3 XML with ``code``; API: Frame.io's detailed shape, or
   with ``oauth_error`` the auth endpoints' ``{"error": ...}``, e.g. ``slow_down``).
-- ``reset``: read about half of a part's body, then drop the connection.
+- ``reset``: parts: read about half of the body, then drop the connection. API: the call takes
+  effect, then the answer is cut off: about half of its body is sent and the connection dropped.
 - ``stall``: read the body, then wait ``seconds`` before answering (clients time out).
+- ``malformed`` (API): the call takes effect, but the 200 answer's body is not JSON (what a
+  confused proxy or a truncated gateway reply looks like).
+- ``huge`` (API): the call takes effect, and the answer's body is padded with whitespace to
+  ``size`` bytes (still valid JSON): a client that reads without a cap reads it all.
 
 Socket drops are not queued here: they act at once (``SocketHub.drop``).
 """
@@ -17,9 +22,14 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Target = Literal["part", "api"]
-Kind = Literal["status", "reset", "stall"]
+Kind = Literal["status", "reset", "stall", "malformed", "huge"]
+KINDS = ("status", "reset", "stall", "malformed", "huge")
+API_ONLY = ("malformed", "huge")
+HUGE_DEFAULT = 64 * 1024 * 1024
 
 S3_MESSAGES = {
+    # What an expired URL answers (docs/rulings.md#upload-url-expiry).
+    "AccessDenied": (403, "Request has expired"),
     "SlowDown": (503, "Please reduce your request rate."),
     "ServiceUnavailable": (503, "Service is unable to handle request."),
     "InternalError": (500, "We encountered an internal error. Please try again."),
@@ -43,6 +53,7 @@ class Fault:
     part_number: int | None = None
     path_prefix: str = "/v2/"
     oauth_error: str | None = None  # api faults: answer 400 {"error": oauth_error} instead
+    size: int = HUGE_DEFAULT  # huge: the padded body's length in bytes
 
     def matches(self, target: Target, ctx: dict[str, Any]) -> bool:
         if self.target != target or self.count <= 0:
@@ -69,10 +80,10 @@ class Faults:
         kind = spec.get("kind", "status")
         if target not in ("part", "api"):
             raise ValueError("target must be 'part' or 'api'")
-        if kind not in ("status", "reset", "stall"):
-            raise ValueError("kind must be 'status', 'reset' or 'stall'")
-        if target == "api" and kind == "reset":
-            raise ValueError("kind 'reset' applies to part PUTs only")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        if target == "part" and kind in API_ONLY:
+            raise ValueError(f"kind {kind!r} applies to API calls only")
         count = int(spec.get("count", 1))
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -90,6 +101,12 @@ class Faults:
                 raise ValueError("status must be 4xx or 5xx")
         if "seconds" in spec:
             fault.seconds = float(spec["seconds"])
+        if "size" in spec:
+            if kind != "huge":
+                raise ValueError("size applies to huge faults only")
+            fault.size = int(spec["size"])
+            if not 1 <= fault.size <= 1 << 31:
+                raise ValueError("size must be between 1 byte and 2 GiB")
         if "asset_id" in spec:
             fault.asset_id = str(spec["asset_id"])
         if "part_number" in spec:

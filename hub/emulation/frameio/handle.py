@@ -61,6 +61,14 @@ class EmulatorHandle:
         suffix = f"/channels/{channel_id}" if channel_id else ""
         self._call("POST", f"/devices/{device}{suffix}/resume")
 
+    def revoke_device(self, device: str = "only") -> None:
+        """The user revokes the device's authorization: every token it holds stops working."""
+        self._call("POST", f"/devices/{device}/revoke")
+
+    def remove_device(self, device: str = "only") -> None:
+        """The user removes the device from the project (its tokens die with it)."""
+        self._call("POST", f"/devices/{device}/remove")
+
     def rename_project(self, name: str) -> None:
         self._call("POST", "/project", {"name": name})
 

@@ -61,6 +61,17 @@ class EmulatorConfig:
     socket_idle_timeout: float = 60.0  # no heartbeat for this long: closed
     project_name: str = "Emulated Project"
     user_name: str = "Emulated User"
+    # How a sub-device channel's external_index is answered (the channel itself always has a
+    # distinct index here, which asset create's `channel` addresses):
+    # - "distinct": as stored (1, 2, ...);
+    # - "zero_on_connect": channel connect answers 0, as the channels guide's own example does,
+    # while
+    #   /v2/devices/me lists the stored index;
+    # - "zero": 0 everywhere (connect and /me), as both of the channels guide's examples show it.
+    channel_index_mode: str = "distinct"
+
+
+CHANNEL_INDEX_MODES = ("distinct", "zero_on_connect", "zero")
 
 
 @dataclass
@@ -99,14 +110,16 @@ class Channel:
     inserted_at: float
     connected: bool = True
     paused_windows: list[list[float | None]] = field(default_factory=list)
+    # The project device's own channel, made at pairing (docs/rulings.md#primary-channel).
+    primary: bool = False
 
-    def to_json(self, device: ProjectDevice) -> dict[str, Any]:
+    def to_json(self, device: ProjectDevice, *, shown_index: int | None = None) -> dict[str, Any]:
         return {
             "_type": "project_device_channel",
-            "actor_id": device.creator_id if self.external_index == 0 else None,
+            "actor_id": device.creator_id if self.primary else None,
             "asset_type": self.asset_type,
             "device_id": self.device_id,
-            "external_index": self.external_index,
+            "external_index": self.external_index if shown_index is None else shown_index,
             "id": self.id,
             "inserted_at": iso(self.inserted_at),
             "name": self.name,
@@ -421,6 +434,7 @@ class EmulatorState:
             real_time_logging_capable=host.model.real_time_logging_capable,
             device_id=device_id,
             inserted_at=now,
+            primary=True,
         )
         device.channels[primary.id] = primary
         self.devices[device.id] = device
@@ -463,6 +477,20 @@ class EmulatorState:
             if device is None or device.client_id != client_id:
                 raise OAuthProblem("invalid_client")
             self._revoke_device_tokens(device.id)
+
+    def revoke_device(self, device_id: str) -> None:
+        """The user revokes the device's authorization in Frame.io: every token stops working."""
+        with self.lock:
+            if device_id not in self.devices:
+                raise ApiProblem(404, f"no project device {device_id}")
+            self._revoke_device_tokens(device_id)
+
+    def remove_device(self, device_id: str) -> None:
+        """The user removes the device from the project: it and its tokens are gone."""
+        with self.lock:
+            if self.devices.pop(device_id, None) is None:
+                raise ApiProblem(404, f"no project device {device_id}")
+            self._revoke_device_tokens(device_id)
 
     def _revoke_device_tokens(self, device_id: str) -> None:
         for token in self.tokens.values():
@@ -522,7 +550,9 @@ class EmulatorState:
                 "scopes": scopes,
             },
             "channel_count": len(channels),
-            "channels": [c.to_json(device) for c in channels],
+            "channels": [
+                c.to_json(device, shown_index=self.shown_index(c, listing=True)) for c in channels
+            ],
             "creator_id": device.creator_id,
             "deleted_at": None,
             "device_id": device.device_id,
@@ -560,6 +590,15 @@ class EmulatorState:
             return True
 
     # ---------------------------------------------- channels (docs/rulings.md#channel-boot-flow)
+    def shown_index(self, channel: Channel, *, listing: bool) -> int | None:
+        """The external_index answered for ``channel`` (None: as stored), per the index mode."""
+        mode = self.config.channel_index_mode
+        if mode not in CHANNEL_INDEX_MODES:
+            raise ApiProblem(500, f"emulator misconfigured: channel_index_mode {mode!r}")
+        if channel.primary or mode == "distinct" or (mode == "zero_on_connect" and listing):
+            return None
+        return 0
+
     def connect_channel(self, device: ProjectDevice, client_id: str, model_id: str) -> Channel:
         model = self.models.get(model_id)
         if model is None:  # docs/rulings.md#unknown-device-model
@@ -607,14 +646,14 @@ class EmulatorState:
             channel = device.channels.get(channel_id)
             if channel is None or not channel.connected:
                 raise ApiProblem(404, f"no connected channel {channel_id}")
-            if channel.external_index == 0:  # docs/rulings.md#primary-channel
+            if channel.primary:  # docs/rulings.md#primary-channel
                 raise ApiProblem(422, "the primary channel cannot be disconnected")
             channel.connected = False
 
     def disconnect_all(self, device: ProjectDevice) -> None:
         with self.lock:
             for channel in device.channels.values():
-                if channel.external_index != 0:
+                if not channel.primary:
                     channel.connected = False
 
     def channel_model(self, channel: Channel) -> DeviceModel | None:

@@ -832,8 +832,10 @@
       )
         channel += ` (${link.state})`;
     }
+    const unroutable = link && link.state === "connected" && link.routable === false;
+    if (unroutable) channel += " (files wait)";
     setText(p.badge, channel);
-    p.badge.dataset.state = link && link.state === "connected" ? "done" : "queued";
+    p.badge.dataset.state = link && link.state === "connected" && !unroutable ? "done" : "queued";
     let detail = `${kind} · ${device.serial} · ${device.model}`;
     if (device.address) detail += ` · ${device.address}`;
     if (link && link.error) detail += ` · ${link.error}`;
@@ -995,6 +997,7 @@
       detail += ` · ${track.dropouts} dropouts (${silence} of silence)`;
     }
     if (track.error) detail += ` · ${track.error}`;
+    else if (track.warning) detail += ` · ${track.warning}`;
     setText(p.detail, detail);
   }
 
@@ -1028,7 +1031,24 @@
   }
 
   // ================================================================ controls
+  async function logIn(event) {
+    event.preventDefault();
+    const value = $("login-code").value.trim();
+    const body = /^[0-9 -]+$/.test(value) ? { code: value } : { token: value };
+    try {
+      await api("POST", "/login", body);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) setAuthProblem(true, err.message);
+      return;
+    }
+    $("login-code").value = "";
+    connect();
+    refreshStatus();
+    refreshFiles();
+  }
+
   function wire() {
+    $("login-form").addEventListener("submit", logIn);
     $("alert-close").addEventListener("click", () => show($("alert"), false));
     $("pair-start").addEventListener("click", (e) =>
       act(e.currentTarget, "Pair", () => api("POST", "/pairing/start")),
@@ -1107,13 +1127,9 @@
   }
 
   function start() {
-    // A token on the URL has done its job (the hub set a cookie): keep it out of the address
-    // bar, the history and any screenshot of this page.
-    const url = new URL(window.location.href);
-    if (url.searchParams.has("token")) {
-      url.searchParams.delete("token");
-      window.history.replaceState(null, "", url.pathname + url.search + url.hash);
-    }
+    const host = window.location.hostname;
+    const loopback = host === "localhost" || host === "[::1]" || host.startsWith("127.");
+    show($("plain-http"), window.location.protocol === "http:" && !loopback);
     wire();
     connect();
     refreshStatus();

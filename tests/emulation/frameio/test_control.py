@@ -147,11 +147,21 @@ def test_api_fault_counts_down(api: httpx.Client, emulator: EmulatorHandle) -> N
     [
         {"target": "database"},
         {"target": "api", "kind": "explode"},
-        {"target": "api", "kind": "reset"},
+        {"target": "part", "kind": "huge"},
+        {"target": "part", "kind": "malformed"},
+        {"target": "api", "kind": "status", "size": 10},
         {"target": "api", "status": 200},
         {"target": "api", "count": 0},
     ],
-    ids=["target", "kind", "reset-on-api", "status-200", "count-0"],
+    ids=[
+        "target",
+        "kind",
+        "huge-on-part",
+        "malformed-on-part",
+        "size-not-huge",
+        "status-200",
+        "count-0",
+    ],
 )
 def test_fault_refuses_a_bad_description(emulator: EmulatorHandle, spec: dict[str, Any]) -> None:
     target = spec.pop("target")
@@ -239,6 +249,39 @@ def test_frameio_api_is_not_on_the_control_port(
 ) -> None:
     response = control_http.request(method, path, headers=VERSION_HEADER)
     assert response.status_code == 404
+
+
+def test_api_fault_reset_cuts_the_answer_off_after_the_call_took_effect(
+    api: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    token = pair_raw(emulator)["access_token"]
+    emulator.fault("api", "reset", path_prefix="/v2/devices/assets")
+    body = {"name": "a.wav", "filetype": "audio/wav", "filesize": 10}
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.post("/v2/devices/assets", json=body, headers=bearer(token))
+    assert [a["name"] for a in emulator.assets()] == ["a.wav"]  # it took effect
+
+
+def test_api_fault_malformed_answers_200_with_a_body_that_is_not_json(
+    api: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    token = pair_raw(emulator)["access_token"]
+    emulator.fault("api", "malformed", path_prefix="/v2/devices/me")
+    response = api.get("/v2/devices/me", headers=bearer(token))
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        response.json()
+
+
+def test_api_fault_huge_pads_a_valid_answer_and_sends_it_chunked(
+    api: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    token = pair_raw(emulator)["access_token"]
+    emulator.fault("api", "huge", size=3 * 1024 * 1024, path_prefix="/v2/devices/me")
+    response = api.get("/v2/devices/me", headers=bearer(token))
+    assert response.status_code == 200 and "content-length" not in response.headers
+    assert len(response.content) == 3 * 1024 * 1024
+    assert response.json()["_type"] == "project_device"
 
 
 PLUGIN_MODEL = """

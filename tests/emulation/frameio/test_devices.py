@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from c2c_hub.device_models import DeviceKind, DeviceModel, DeviceModelRegistry, shipped_models_dir
-from c2c_hub.emulation.frameio.handle import EmulatorHandle
-from tests.helpers import VERSION_HEADER, bearer, frameio_client, pair_raw
+from c2c_hub.emulation.frameio.handle import ControlError, EmulatorHandle
+from tests.helpers import VERSION_HEADER, bearer, frameio_client, pair_raw, refresh
 
 MODELS = DeviceModelRegistry.load(shipped_models_dir())
 HOST = MODELS.host()
@@ -407,3 +407,59 @@ def test_comment_on_another_devices_asset_is_404(device: Device, emulator: Emula
     asset_id = _asset(device)
     other = Device(device.http, pair_raw(emulator))
     _detailed(other.post(f"/v2/devices/assets/{asset_id}/comments", {"text": "x"}), 404)
+
+
+# ------------------------------------------------------------- the channels guide's numbering
+
+
+def test_index_mode_zero_on_connect_answers_0_and_me_lists_the_real_number(
+    device: Device, emulator: EmulatorHandle
+) -> None:
+    emulator.configure(channel_index_mode="zero_on_connect")
+    answered = device.connected(MIC)
+    assert answered["external_index"] == 0  # as the channels guide's connect example shows
+    listed = {c["id"]: c for c in device.channels()}
+    assert listed[answered["id"]]["external_index"] == 1
+    asset = device.post(
+        "/v2/devices/assets",
+        {"name": "a.wav", "filetype": "audio/wav", "filesize": 10, "channel": 1},
+    )
+    assert asset.status_code == 200, asset.text
+    assert emulator.asset(asset.json()["id"])["channel"] == 1
+
+
+def test_index_mode_zero_numbers_every_sub_device_0_and_keeps_the_primary_apart(
+    device: Device, emulator: EmulatorHandle
+) -> None:
+    emulator.configure(channel_index_mode="zero")
+    me_device_id = device.me()["device_id"]
+    mic = device.connected(MIC)
+    assert mic["external_index"] == 0
+    channels = device.channels()
+    assert [c["external_index"] for c in channels] == [0, 0]
+    (primary,) = [c for c in channels if c["device_id"] == me_device_id]
+    assert primary["actor_id"] is not None and mic["actor_id"] is None
+    _detailed(device.post(f"/v2/devices/channels/{primary['id']}/disconnect"), 422)
+    assert device.post(f"/v2/devices/channels/{mic['id']}/disconnect").status_code == 204
+    device.connected(MIC)
+    assert device.post("/v2/devices/channels/disconnect").status_code == 204
+    assert [c["id"] for c in device.channels()] == [primary["id"]]
+
+
+def test_an_unknown_index_mode_is_refused(emulator: EmulatorHandle) -> None:
+    with pytest.raises(ControlError, match="channel_index_mode"):
+        emulator.configure(channel_index_mode="sometimes")
+
+
+@pytest.mark.parametrize("action", ["revoke_device", "remove_device"])
+def test_a_revoked_or_removed_device_is_refused_and_cannot_refresh(
+    emulator: EmulatorHandle, action: str
+) -> None:
+    paired = pair_raw(emulator)
+    with frameio_client(emulator) as http:
+        assert http.get("/v2/devices/me", headers=bearer(paired["access_token"])).is_success
+        getattr(emulator, action)(paired["device_id"])
+        _detailed(http.get("/v2/devices/me", headers=bearer(paired["access_token"])), 401)
+        again = refresh(http, emulator, paired["client_id"], paired["refresh_token"])
+        assert again.status_code == 400 and again.json() == {"error": "invalid_grant"}
+    assert (action == "remove_device") == (emulator.devices() == [])

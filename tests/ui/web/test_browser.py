@@ -1,7 +1,8 @@
-"""The hub's web page in a real browser (headless Chromium, Playwright): pairing from the page,
-a take recorded from the page and uploaded, a cancel and a retry that take effect, a phone-sized
-screen without horizontal scrolling, a clear message on 401, and no secret anywhere the page
-reads. Screenshots of each step go to the test-artifacts directory (see ``conftest.py``)."""
+"""The hub's web page in a real browser (headless Chromium, Playwright): pairing from the page, a
+take recorded from the page and uploaded, a cancel and a retry that take effect, a phone-sized
+screen without horizontal scrolling, a login with the code shown on the hub's screen, a clear
+message on 401, and no secret anywhere the page reads. Screenshots of each step go to the test-
+artifacts directory (see ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -140,6 +141,19 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     page = await context.new_page()
     await traffic.watch(page)
     await page.goto(web_hub.url)
+
+    # 0. The page asks for the login code shown on the hub's own screen; with it, it is in.
+    auth = page.locator("#auth")
+    await expect(auth).to_be_visible(timeout=WAIT_MS)
+    await expect(auth).to_contain_text("Not authorized")
+    await shots.take(page, "00-login")
+    login_code = getattr(hub.attached("control"), "login_code", lambda: None)()
+    assert login_code is not None
+    await page.get_by_label("Login code").fill(login_code)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(auth).to_be_hidden(timeout=WAIT_MS)
+    await expect(page.locator("#plain-http")).to_be_hidden()  # loopback: nothing crosses a network
+    steps.done("0 login")
 
     # 1. Not paired: "Pair" → the code, the QR code and the link; the user approves → project.
     pair = page.get_by_role("button", name="Pair", exact=True)
@@ -301,10 +315,9 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
 
     await page.route(api_call, refuse)
     await page.get_by_label("Parallel").click()
-    auth = page.locator("#auth")
     await expect(auth).to_be_visible(timeout=WAIT_MS)
     await expect(auth).to_contain_text("Not authorized")
-    await expect(auth).to_contain_text("?token=")
+    await expect(auth).to_contain_text("Login code")
     await expect(page.locator("#live")).to_have_text("Not authorized")
     await shots.take(page, "11-unauthorized")
     await page.unroute(api_call)
