@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 NODE_DIR := tests/interop/js
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 APT_STAMP := $(VENV)/.apt-installed
-APT_PACKAGES := curl sox tmux chromium dbus libdbus-1-dev libglib2.0-dev pkg-config gnome-keyring
+APT_PACKAGES := curl sox tmux chromium dbus libdbus-1-dev libglib2.0-dev pkg-config gnome-keyring \
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 
 .PHONY: all venv deps test lint typecheck contracts unit demo bench emulator clean lock
 
@@ -25,7 +26,8 @@ $(STAMP): $(VENV)/bin/python $(APT_STAMP) pyproject.toml constraints.txt
 # Debian packages: curl, sox and tmux for the interop tests (curl replays Frame.io's examples,
 # sox reads our WAVs, tmux is the live view's real terminal), chromium for the web page's test,
 # dbus (a private dbus-daemon for the BlueZ mock) and the headers dbus-python builds against,
-# gnome-keyring (a real Secret Service for the token key's test, on that private bus).
+# gnome-keyring (a real Secret Service for the token key's test, on that private bus),
+# GStreamer (gst-launch-1.0 and its RTP L16/L24 payloaders) for the AES67 interop tests.
 # Checked with dpkg-query, so apt runs only when something is missing; before pip, because
 # dbus-python builds from source.
 $(APT_STAMP): $(VENV)/bin/python Makefile

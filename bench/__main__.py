@@ -6,7 +6,8 @@
 - sub-devices: announcement to channel, press to 204 (:mod:`bench.subdevices`);
 - presses made durable per second, flat out and paced (:mod:`bench.presses`);
 - chaos: the uploader SIGKILLed 100 times, mostly after acknowledged parts (:mod:`bench.chaos`);
-- the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`).
+- the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
+- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); every other option goes to the part sink benchmark (``--total-mib``, ``--repeat`` ...).
@@ -15,7 +16,7 @@ rounds); every other option goes to the part sink benchmark (``--total-mib``, ``
 import json
 import sys
 
-from bench import chaos, part_sink, presence, presses, session, subdevices, uploader
+from bench import aes67, chaos, part_sink, presence, presses, session, subdevices, uploader
 
 argv = sys.argv[1:]
 quick = "--quick" in argv
@@ -45,4 +46,7 @@ print(json.dumps({"bench": "chaos", **outcome}))
 print()
 status = uploader.main(["--quick"] if quick else []) or status
 status = status or (0 if outcome["ok"] else 1)
+print()
+print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
+print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
 raise SystemExit(status)

@@ -1,0 +1,421 @@
+"""RTP (RFC 3550) carrying L16/L24 audio (RFC 3190): packets, PCM, and a jitter buffer.
+
+- :func:`parse_rtp` / :func:`build_rtp`: one packet, fixed header, CSRCs, extension, padding.
+- :func:`decode_pcm` / :func:`encode_pcm`: big-endian interleaved L16/L24 to and from int32
+  frames, left-justified (a 24-bit value shifted left by 8, soundfile's convention), with numpy
+  over whole batches of packets, never per sample in Python.
+- :class:`JitterBuffer`: packets in, :class:`Block` s out, every frame placed by its RTP
+  timestamp. It reorders, drops duplicates, unwraps sequence numbers and timestamps across
+  their wrap-around, and a lost packet becomes silence at exactly its place once the packet
+  after it is released. Bad packets (short header, wrong version, wrong payload type, a payload
+  that is not whole frames) are counted and logged, never raised.
+
+The timeline: a packet's *index* is ``(timestamp - mediaclk_offset) mod 2**32`` (the media
+clock of the SDP's ``a=mediaclk:direct=<offset>``), extended to 64 bits. The first packet of a
+stream is placed by ``anchor`` (the caller's knowledge of what the media clock reads now; by
+default the 32-bit value itself), every later one relative to the newest packet so far.
+
+Pure: no sockets, no hub imports.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Samples = npt.NDArray[np.int32]
+
+RTP_VERSION = 2
+_HEADER = struct.Struct("!BBHII")
+BYTES_PER_SAMPLE = {"L16": 2, "L24": 3}
+LOG_EVERY_S = 5.0
+_RECENT = 1024  # released packets remembered, to tell a duplicate from a late packet
+
+
+class Malformed(ValueError):
+    """One packet the receiver cannot use; ``kind`` names the reason for the counters."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class PcmFormat:
+    """What an RTP stream carries (from its SDP)."""
+
+    encoding: str  # "L16" or "L24"
+    channels: int
+    sample_rate: int = 48000
+    payload_type: int = 96
+
+    def __post_init__(self) -> None:
+        if self.encoding not in BYTES_PER_SAMPLE:
+            raise ValueError(f"encoding {self.encoding!r}: only L16 and L24")
+        if not 1 <= self.channels <= 64:
+            raise ValueError(f"channels {self.channels}: expected 1..64")
+
+    @property
+    def bytes_per_sample(self) -> int:
+        return BYTES_PER_SAMPLE[self.encoding]
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.bytes_per_sample * self.channels
+
+
+@dataclass(frozen=True)
+class RtpPacket:
+    sequence: int
+    timestamp: int
+    ssrc: int
+    payload_type: int
+    marker: bool
+    payload: bytes
+
+
+def parse_rtp(data: bytes) -> RtpPacket:
+    """One RTP packet; :class:`Malformed` if it is not one."""
+    if len(data) < _HEADER.size:
+        raise Malformed("short", f"{len(data)} bytes, shorter than an RTP header (12)")
+    b0, b1, seq, ts, ssrc = _HEADER.unpack_from(data)
+    if b0 >> 6 != RTP_VERSION:
+        raise Malformed("version", f"RTP version {b0 >> 6}, expected 2")
+    offset = _HEADER.size + 4 * (b0 & 0x0F)
+    if b0 & 0x10:  # header extension: 16-bit profile, 16-bit length in words
+        if len(data) < offset + 4:
+            raise Malformed("short", "header extension cut short")
+        (words,) = struct.unpack_from("!H", data, offset + 2)
+        offset += 4 + 4 * words
+    end = len(data)
+    if b0 & 0x20:  # padding: the last byte says how many bytes to drop
+        if end <= offset or data[-1] == 0 or data[-1] > end - offset:
+            raise Malformed("padding", "padding longer than the payload")
+        end -= data[-1]
+    if end < offset:
+        raise Malformed("short", "header longer than the packet")
+    return RtpPacket(seq, ts, ssrc, b1 & 0x7F, bool(b1 & 0x80), bytes(data[offset:end]))
+
+
+def build_rtp(
+    sequence: int,
+    timestamp: int,
+    ssrc: int,
+    payload_type: int,
+    payload: bytes,
+    marker: bool = False,
+) -> bytes:
+    b1 = (0x80 if marker else 0) | (payload_type & 0x7F)
+    head = _HEADER.pack(0x80, b1, sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc & 0xFFFFFFFF)
+    return head + payload
+
+
+def decode_pcm(payload: bytes | bytearray | memoryview, fmt: PcmFormat) -> Samples:
+    """Big-endian interleaved PCM to int32 frames ``(frames, channels)``, left-justified."""
+    raw = np.frombuffer(payload, dtype=np.uint8)
+    if fmt.encoding == "L16":
+        values = raw.view(">i2").astype(np.int32) << 16
+    else:
+        wide = np.zeros((raw.size // 3, 4), dtype=np.uint8)
+        wide[:, :3] = raw.reshape(-1, 3)
+        values = wide.view(">i4").reshape(-1).astype(np.int32)
+    return values.reshape(-1, fmt.channels)
+
+
+def encode_pcm(samples: Samples, fmt: PcmFormat) -> bytes:
+    """int32 frames (left-justified, ``(frames, channels)`` or mono ``(frames,)``) to the
+    payload bytes: the top 16 or 24 bits of each sample, big-endian, interleaved."""
+    flat = np.ascontiguousarray(samples, dtype=np.int32).reshape(-1)
+    big = flat.astype(">i4").view(np.uint8).reshape(-1, 4)
+    return big[:, : fmt.bytes_per_sample].tobytes()
+
+
+@dataclass(frozen=True)
+class Block:
+    """Frames released by the jitter buffer: ``samples[i]`` is at media clock ``index + i``."""
+
+    index: int
+    samples: Samples
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+
+@dataclass
+class Counters:
+    """Per stream. ``lost`` counts packets (by sequence number), ``lost_frames`` the silence
+    put in their place; ``jumps`` counts accepted timeline discontinuities (a sender restart)."""
+
+    received: int = 0
+    frames: int = 0
+    lost: int = 0
+    lost_frames: int = 0
+    late: int = 0
+    duplicate: int = 0
+    malformed: int = 0
+    jumps: int = 0
+    ssrc_changes: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+def _signed32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+@dataclass
+class _Held:
+    sequence: int
+    payload: bytes
+    frames: int
+
+
+@dataclass
+class _Stray:
+    index: int
+    end: int
+    packet: RtpPacket
+
+
+class JitterBuffer:
+    """Places every packet of one RTP stream by its timestamp; see the module docstring.
+
+    :param latency_frames: how long (in frames behind the newest packet) a packet may still
+        arrive and be put in its place; after that its place is released, as silence if it
+        never came. Release is by timestamps, not by the clock of this machine.
+    :param max_gap_frames: a gap longer than this between two packets is not filled with
+        silence: the next block simply starts at the later index. A packet this far from the
+        stream (ahead or behind) starts a new timeline only when the packet after it confirms
+        it (a sender that restarted); a lone one is dropped and counted as malformed.
+    :param anchor: maps the first packet's 32-bit media clock value to its 64-bit index.
+    """
+
+    def __init__(
+        self,
+        fmt: PcmFormat,
+        *,
+        mediaclk_offset: int = 0,
+        latency_frames: int = 960,
+        max_gap_frames: int | None = None,
+        anchor: Callable[[int], int] | None = None,
+        log: logging.Logger | None = None,
+        label: str = "rtp",
+    ) -> None:
+        self.fmt = fmt
+        self.offset = mediaclk_offset & 0xFFFFFFFF
+        self.latency = max(0, latency_frames)
+        self.max_gap = max_gap_frames if max_gap_frames is not None else fmt.sample_rate
+        self.anchor = anchor or (lambda value: value)
+        self.log = log or logging.getLogger(__name__)
+        self.label = label
+        self.counters = Counters()
+        self.ssrc: int | None = None
+        self._held: dict[int, _Held] = {}
+        self._cursor: int | None = None  # the next index to release (None: not yet started)
+        self._newest: int | None = None  # the highest end (index + frames) accepted
+        self._last_seq: int | None = None  # the sequence number of the last released packet
+        self._recent: deque[int] = deque(maxlen=_RECENT)
+        self._recent_set: set[int] = set()
+        self._stray: _Stray | None = None
+        self._ready: list[Block] = []
+        self._logged: dict[str, float] = {}
+        self._unlogged: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ packets in
+    def push(self, data: bytes) -> None:
+        """One datagram as received. Never raises for what the network sent."""
+        try:
+            packet = parse_rtp(data)
+        except Malformed as exc:
+            self._malformed(exc.kind, str(exc))
+            return
+        if packet.payload_type != self.fmt.payload_type:
+            self._malformed(
+                "payload type",
+                f"payload type {packet.payload_type}, expected {self.fmt.payload_type}",
+            )
+            return
+        size = len(packet.payload)
+        if size == 0 or size % self.fmt.frame_bytes:
+            self._malformed(
+                "length",
+                f"payload of {size} bytes is not whole frames of {self.fmt.channels} x "
+                f"{self.fmt.encoding} ({self.fmt.frame_bytes} bytes)",
+            )
+            return
+        if self.ssrc is not None and packet.ssrc != self.ssrc:
+            self.counters.ssrc_changes += 1
+            self._note(
+                "ssrc", f"new SSRC {packet.ssrc:#010x} (was {self.ssrc:#010x}): a new timeline"
+            )
+            self._restart()
+        self.ssrc = packet.ssrc
+        self._place(packet, size // self.fmt.frame_bytes)
+
+    def _place(self, packet: RtpPacket, frames: int) -> None:
+        value = (packet.timestamp - self.offset) & 0xFFFFFFFF
+        if self._newest is None:
+            index = self.anchor(value)
+            self._newest = index
+        else:
+            index = self._newest + _signed32(value - self._newest)
+        end = index + frames
+        floor = self._cursor if self._cursor is not None else self._newest
+        if end - self._newest > self.max_gap or floor - index > self.max_gap:
+            self._far(packet, index, end)
+            return
+        if self._stray is not None:
+            self._malformed("timestamp", "a timestamp far off the stream's timeline")
+            self._stray = None
+        self.counters.received += 1
+        if self._cursor is not None and index < self._cursor:
+            if index in self._recent_set or index in self._held:
+                self.counters.duplicate += 1
+            else:
+                self.counters.late += 1
+                self._note("late", f"a packet {self._cursor - index} frames late; dropped")
+            return
+        if index in self._held:
+            self.counters.duplicate += 1
+            return
+        self._held[index] = _Held(packet.sequence, packet.payload, frames)
+        self._newest = max(self._newest, end)
+
+    def _far(self, packet: RtpPacket, index: int, end: int) -> None:
+        """A packet far off the timeline: a restart if the next one continues it."""
+        stray = self._stray
+        if stray is not None and index == stray.end:
+            self.counters.jumps += 1
+            self._note("jump", f"the timeline jumped by {stray.index - (self._newest or 0)} frames")
+            self._release(flush=True)
+            self._cursor, self._newest = None, stray.index
+            self._last_seq = None
+            self._stray = None
+            self._place(stray.packet, stray.end - stray.index)
+            self._place(packet, end - index)
+            return
+        if stray is not None:
+            self._malformed("timestamp", "a timestamp far off the stream's timeline")
+        self._stray = _Stray(index, end, packet)
+
+    def _restart(self) -> None:
+        self._release(flush=True)
+        self._cursor = self._newest = self._last_seq = None
+        self._stray = None
+
+    # ------------------------------------------------------------------ blocks out
+    def pop(self, flush: bool = False) -> list[Block]:
+        """The blocks whose time has come (every held packet with ``flush``, at a stream's end)."""
+        self._release(flush)
+        ready, self._ready = self._ready, []
+        return ready
+
+    @property
+    def held_frames(self) -> int:
+        return sum(h.frames for h in self._held.values())
+
+    def _release(self, flush: bool) -> None:
+        if self._newest is None or not self._held:
+            if flush and self._stray is not None:
+                self._malformed("timestamp", "a timestamp far off the stream's timeline")
+                self._stray = None
+            return
+        limit = self._newest - (0 if flush else self.latency)
+        due = sorted(k for k in self._held if k < limit)
+        if not due:
+            return
+        runs: list[tuple[int, list[tuple[int, _Held]]]] = []
+        run: list[tuple[int, _Held]] = []
+        start = cursor = self._cursor if self._cursor is not None else due[0]
+        for index in due:
+            held = self._held.pop(index)
+            gap = index - cursor
+            if gap > self.max_gap:
+                if run:
+                    runs.append((start, run))
+                run, start, cursor = [], index, index
+                gap = 0
+            if gap > 0:
+                self.counters.lost_frames += gap
+                missing = 1
+                if self._last_seq is not None:
+                    missing = max(1, (held.sequence - self._last_seq - 1) & 0xFFFF)
+                self.counters.lost += missing
+                self._note("lost", f"{gap} frames lost at index {cursor}; silence in their place")
+            run.append((index, held))
+            cursor = index + held.frames
+            self._last_seq = held.sequence
+            self._remember(index)
+        runs.append((start, run))
+        self._cursor = cursor
+        for first, packets in runs:
+            self._ready.append(self._assemble(first, packets))
+
+    def _assemble(self, first: int, packets: list[tuple[int, _Held]]) -> Block:
+        """One block from packets in order: silence in the gaps, decoded in one numpy pass."""
+        last_index, last = packets[-1]
+        total = last_index + last.frames - first
+        size = self.fmt.frame_bytes
+        contiguous = packets[0][0] == first and all(
+            index == before + held.frames
+            for (before, held), (index, _) in itertools.pairwise(packets)
+        )
+        if contiguous:
+            buffer: bytes | bytearray = b"".join(h.payload for _, h in packets)
+        else:
+            buffer = bytearray(total * size)
+            for index, held in packets:
+                at = (index - first) * size
+                buffer[at : at + len(held.payload)] = held.payload
+        samples = decode_pcm(buffer, self.fmt)
+        self.counters.frames += int(samples.shape[0])
+        return Block(first, samples)
+
+    def _remember(self, index: int) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(index)
+        self._recent_set.add(index)
+
+    # ------------------------------------------------------------------ counting and logging
+    def _malformed(self, kind: str, message: str) -> None:
+        self.counters.malformed += 1
+        self._note(f"malformed {kind}", f"malformed packet dropped: {message}")
+
+    def _note(self, kind: str, message: str) -> None:
+        """Log the first of a kind, then at most once per LOG_EVERY_S with how many were quiet."""
+        now = time.monotonic()
+        last = self._logged.get(kind)
+        if last is not None and now - last < LOG_EVERY_S:
+            self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
+            return
+        self._logged[kind] = now
+        quiet = self._unlogged.pop(kind, 0)
+        more = f" (and {quiet} more since the last report)" if quiet else ""
+        self.log.warning("%s: %s%s", self.label, message, more)
+
+
+__all__ = [
+    "Block",
+    "Counters",
+    "JitterBuffer",
+    "Malformed",
+    "PcmFormat",
+    "RtpPacket",
+    "Samples",
+    "build_rtp",
+    "decode_pcm",
+    "encode_pcm",
+    "parse_rtp",
+]
