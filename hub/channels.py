@@ -172,7 +172,11 @@ class ChannelManager:
     async def _disconnect_on_stop(self, in_flight: str | None, within_s: float) -> None:
         links = [*self._departed.values(), *self.links.values()]
         known = {link.channel_id: link for link in links if link.channel_id is not None}
-        if (not known and in_flight is None) or not self.session.paired:
+        if not self.session.paired:
+            return
+        # Each may have gone already, as its sub-device left (the plugins stop first).
+        if not known and in_flight is None:
+            log.info("channels: stopping: 0 channel(s) disconnected at Frame.io (none was left)")
             return
         self.state = "disconnecting every channel (stopping)"
         client = self.session.client

@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import urllib.parse
 
+from c2c_hub.kit import HubError
+
 RAVENNA_SERVICE = "_ravenna_session._sub._rtsp._tcp.local."
 RTSP_TYPE = "_rtsp._tcp.local."
 MAX_HEADER_BYTES = 8192
@@ -27,7 +29,7 @@ MAX_SDP_BYTES = 64 * 1024
 USER_AGENT = "c2c-hub"
 
 
-class RtspError(ValueError):
+class RtspError(HubError, ValueError):
     """An RTSP exchange that gave no SDP; the message says why."""
 
 

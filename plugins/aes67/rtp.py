@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from c2c_hub.kit import HubError
+
 Samples = npt.NDArray[np.int32]
 
 RTP_VERSION = 2
@@ -40,7 +42,7 @@ LOG_EVERY_S = 5.0
 _RECENT = 1024  # released packets remembered, to tell a duplicate from a late packet
 
 
-class Malformed(ValueError):
+class Malformed(HubError, ValueError):
     """One packet the receiver cannot use; ``kind`` names the reason for the counters."""
 
     def __init__(self, kind: str, message: str) -> None:

@@ -28,6 +28,8 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from c2c_hub.kit import HubError
+
 SAP_PORT = 9875
 #: Linux delivers to a socket bound to a port every group any socket joined there, unless this
 #: is off: a receiver hears only the groups it joined itself.
@@ -38,7 +40,7 @@ MAX_SAP_BYTES = 65507
 DEFAULT_TIMEOUT_S = 300.0
 
 
-class SapError(ValueError):
+class SapError(HubError, ValueError):
     """A SAP packet the hub ignores; the message says why."""
 
 

@@ -30,6 +30,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from c2c_hub.kit import HubError
+
 MAX_CHANNELS = 64
 SAMPLE_RATES = (44100, 48000, 96000)
 ENCODINGS = {"L16": 2, "L24": 3}  # bytes per sample
@@ -41,7 +43,7 @@ MAX_SDP_BYTES = 64 * 1024
 _LINE_RE = re.compile(r"^([a-z])=(.*)$")
 
 
-class SdpError(ValueError):
+class SdpError(HubError, ValueError):
     """A session description the hub cannot use; the message names the line and the reason."""
 
     def __init__(self, message: str, line_no: int | None = None, line: str | None = None) -> None:
