@@ -126,7 +126,9 @@ async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) 
         f"\n[bold]Recording[/] scene {take.scene} take {take.number} at timecode "
         f"{take.start_timecode} ({hub.timecode.rate}): {len(take.tracks)} tracks"
     )
-    started = time.monotonic()
+    # The take runs from its own start (opening the tracks takes a moment, longer on a busy
+    # machine): its length is the one asked for, whatever start_take cost.
+    started = time.monotonic() - max(0.0, hub.clock.now() - take.started_at)
     pressed = False
     while (elapsed := time.monotonic() - started) < seconds:
         until_press = seconds / 2 - elapsed
