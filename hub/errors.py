@@ -33,7 +33,7 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │   └── PluginSettingsError              options for a plugin that is not installed
     ├── OptionsError (ValueError)        kit/options.py: a plugin's options refused (the key named)
     ├── TakeError (RuntimeError)         recorder/takes.py: a take command not possible now
-    ├── WavFormatError (ValueError)      recorder/wav.py: not a WAV we can read
+    ├── WavFormatError (ValueError)      recorder/wav/: not a WAV we can read
     │
     ├── UIError                     c2c_hub.ui.errors: the edge's root
     │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers

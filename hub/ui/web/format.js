@@ -1,0 +1,69 @@
+// How values read on the page: sizes, times, words, codes.
+
+const STATE_WORDS = {
+  recording: "recording",
+  queued: "queued",
+  uploading: "uploading",
+  done: "done",
+  failed: "failed",
+  skipped_paused: "skipped (paused)",
+  cancelled: "cancelled",
+  corrupt: "corrupt",
+};
+
+export function fmtBytes(n) {
+  if (n === null || n === undefined) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = Number(n);
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(unit === 0 || value >= 100 ? 0 : 1)} ${units[unit]}`;
+}
+
+export function fmtClock(ts) {
+  if (!ts) return "–";
+  return new Date(ts * 1000).toLocaleTimeString([], { hour12: false });
+}
+
+export function fmtWhen(ts) {
+  if (!ts) return "–";
+  const d = new Date(ts * 1000);
+  if (d.toDateString() === new Date().toDateString()) return fmtClock(ts);
+  const options = {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+  };
+  return d.toLocaleString([], options);
+}
+
+export function human(word) {
+  return String(word || "").replace(/_/g, " ");
+}
+
+export function plural(n, one, many) {
+  return n === 1 ? one : many;
+}
+
+export function fmtLeft(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+export function fmtSeconds(s) {
+  if (s === null || s === undefined) return "–";
+  return s < 60 ? `${s.toFixed(1)} s` : fmtLeft(s);
+}
+export function spacedCode(code) {
+  return code.length === 6 ? `${code.slice(0, 3)} ${code.slice(3)}` : code;
+}
+
+export function stateBadge(fileState) {
+  return STATE_WORDS[fileState] || fileState;
+}
