@@ -202,6 +202,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     # 2. A take from the page (scene 9), a button press during it, stopped from the page:
     # every track uploads while it records, and is done soon after the stop.
     await page.get_by_label("Scene").fill("9")
+    clicked_start = time.monotonic()
     await page.get_by_role("button", name="Start take").click()
     await expect(page.locator("#take-state")).to_contain_text(
         "Recording scene 9 take", timeout=WAIT_MS
@@ -230,9 +231,12 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
 
     await page.get_by_role("button", name="Stop take").click()
     await expect(page.locator("#take-state")).to_contain_text("Last: scene 9 take", timeout=WAIT_MS)
+    shown_stopped = time.monotonic()
     stopped = hub.recorder.last_take
     assert stopped is not None and stopped.frames is not None
-    assert 1.8 * 48000 < stopped.frames < 10 * 48000
+    # It ran while the page showed it recording, and stopped when the page said so (however
+    # long a busy machine took over the steps in between).
+    assert 1.8 * 48000 < stopped.frames < (shown_stopped - clicked_start) * 48000
     for row in await tracks.all():
         await expect(row.locator(".badge")).to_have_text("done", timeout=WAIT_MS)
     await expect(page.locator("#count-done")).to_have_text("2", timeout=WAIT_MS)
