@@ -8,9 +8,9 @@ NODE_DIR := tests/interop/js
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 APT_STAMP := $(VENV)/.apt-installed
 APT_PACKAGES := curl sox tmux chromium dbus libdbus-1-dev libglib2.0-dev pkg-config gnome-keyring \
-	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good stress-ng
 
-.PHONY: all venv deps test lint typecheck contracts unit demo bench emulator clean lock
+.PHONY: all venv deps test lint typecheck contracts unit test-under-load demo bench emulator clean lock
 
 all: test
 
@@ -27,7 +27,8 @@ $(STAMP): $(VENV)/bin/python $(APT_STAMP) pyproject.toml constraints.txt
 # sox reads our WAVs, tmux is the live view's real terminal), chromium for the web page's test,
 # dbus (a private dbus-daemon for the BlueZ mock) and the headers dbus-python builds against,
 # gnome-keyring (a real Secret Service for the token key's test, on that private bus),
-# GStreamer (gst-launch-1.0 and its RTP L16/L24 payloaders) for the AES67 interop tests.
+# GStreamer (gst-launch-1.0 and its RTP L16/L24 payloaders) for the AES67 interop tests,
+# stress-ng to keep every core busy while `make test-under-load` runs the suite.
 # Checked with dpkg-query, so apt runs only when something is missing; before pip, because
 # dbus-python builds from source.
 $(APT_STAMP): $(VENV)/bin/python Makefile
@@ -62,6 +63,16 @@ unit: deps
 	$(BIN)/pytest
 
 test: deps lint typecheck contracts unit
+
+# The suite as `make unit` runs it, with every core kept busy by another process for the whole run
+# (CI shares its machine). stress-ng is stopped however pytest ends, and pytest's status is kept.
+# LOAD_CPUS workers spin on the CPU; PYTEST_ARGS narrows the run (e.g. to a few test ids).
+LOAD_CPUS ?= 2
+test-under-load: deps
+	@stress-ng --cpu $(LOAD_CPUS) --quiet & load=$$!; \
+	trap 'kill $$load 2>/dev/null; wait $$load 2>/dev/null' EXIT INT TERM; \
+	echo "stress-ng --cpu $(LOAD_CPUS) running beside the suite (pid $$load)"; \
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: deps
 	$(BIN)/c2c-hub demo

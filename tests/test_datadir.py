@@ -16,6 +16,7 @@ from c2c_hub.datadir import LOCK_FILE, DataDirBusy, DataDirLock
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.runtime import Hub
 from c2c_hub.settings import HubSettings, StorageSettings
+from tests.discovery import private_discovery
 from tests.ui.test_hub_commands import CLI, _pair, _status
 
 
@@ -24,6 +25,8 @@ def hub_env(emulator: EmulatorHandle, tmp_path: Path) -> dict[str, str]:
     """``c2c-hub`` against the emulator, state in ``tmp_path / "state"``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("C2C_HUB_")}
     return env | {
+        # Discovery under names of this test's own: loopback multicast is shared.
+        "C2C_HUB_CONFIG": str(private_discovery(tmp_path).config),
         "C2C_HUB_FRAMEIO__API_BASE_URL": emulator.base_url,
         "C2C_HUB_FRAMEIO__CA_FILE": str(emulator.ca_file),
         "C2C_HUB_FRAMEIO__CLIENT_SECRET": emulator.client_secret,

@@ -28,7 +28,7 @@ class Recorder:
     def steps(self) -> list[PairingStep]:
         return [u.step for u in self.updates]
 
-    async def wait_for(self, step: PairingStep, within: float = 5.0) -> PairingUpdate:
+    async def wait_for(self, step: PairingStep, within: float = 15.0) -> PairingUpdate:
         deadline = asyncio.get_running_loop().time() + within
         while True:
             for update in self.updates:

@@ -36,7 +36,7 @@ Factory = Callable[..., Awaitable[Presence]]
 
 
 # ----------------------------------------------------------------------------- helpers
-async def eventually(check: Callable[[], bool], within: float = 3.0, what: str = "") -> None:
+async def eventually(check: Callable[[], bool], within: float = 15.0, what: str = "") -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not check():
@@ -46,7 +46,7 @@ async def eventually(check: Callable[[], bool], within: float = 3.0, what: str =
 
 
 async def drive(
-    clock: ManualClock, check: Callable[[], bool], step: float = 0.25, within: float = 3.0
+    clock: ManualClock, check: Callable[[], bool], step: float = 0.25, within: float = 15.0
 ) -> None:
     """Advance the hub's clock in small steps until ``check()`` holds (backoff is on it)."""
     loop = asyncio.get_running_loop()

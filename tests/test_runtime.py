@@ -187,7 +187,10 @@ async def test_one_lying_microphone_of_three_harms_neither_other_track(
     zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     boom = EmulatedMicrophone("NM-1", "Boom", zeroconf=zc, signal="speech", service_type=kind)
     lav = EmulatedMicrophone("NM-2", "Lav", zeroconf=zc, frequency=330, service_type=kind)
-    bad = EmulatedMicrophone("NM-3", "Plant", zeroconf=zc, frequency=550, service_type=kind)
+    # Blocks of 100 ms (the most a frame carries): a busy machine still sends 20x real time.
+    bad = EmulatedMicrophone(
+        "NM-3", "Plant", zeroconf=zc, frequency=550, service_type=kind, block_frames=4800
+    )
     mics = (boom, lav, bad)
     await asyncio.gather(*(m.start() for m in mics))
     options = {"mdns_microphones": {"interfaces": ["127.0.0.1"], "vanish_timeout_s": 5.0}}

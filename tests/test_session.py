@@ -29,7 +29,7 @@ from tests.helpers import pair_raw
 HOUR = 3600.0
 
 
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
+async def eventually(check: Callable[[], bool], within: float = 15.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not check():
         if asyncio.get_running_loop().time() > deadline:

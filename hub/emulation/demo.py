@@ -120,6 +120,7 @@ def _channel_rows(hub: Hub) -> list[tuple[str, str, str, str]]:
 
 
 async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) -> Any:
+    demo.mark("take_starting")
     take = await hub.recorder.start_take(scene="12A")
     demo.mark("take_started")
     demo.say(
@@ -145,6 +146,7 @@ async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) 
             f"{len(take.tracks)} tracks, {len(hub.channels.available())} channels, "
             f"{files.get('bytes_sent', 0) / 1e6:.1f} MB sent"
         )
+    demo.mark("take_stopping")
     return await hub.recorder.stop_take()
 
 
@@ -355,6 +357,19 @@ def _private_models(workspace: Path) -> Path:
     return target
 
 
+def _private_streams() -> dict[str, Any]:
+    """AES67 discovery under names of this demo's own (a RAVENNA subtype, a SAP group), for
+    the reason of :func:`_private_models`: the demo has no stream, and takes none from others."""
+    import random
+    import secrets
+
+    group = f"239.255.{random.randrange(1, 250)}.{random.randrange(1, 250)}"
+    return {
+        "ravenna_service": f"_ravdemo{secrets.token_hex(2)}._sub._rtsp._tcp.local.",
+        "sap_groups": [group],
+    }
+
+
 def _service_type(settings: HubSettings) -> str:
     from c2c_hub.device_models import DeviceKind, DeviceModelRegistry
 
@@ -404,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                     options={
                         "mdns_microphones": {"interfaces": ["127.0.0.1"]},
                         "ble_remotes": {"radio": "emulated", "emulated_radio": RADIO},
+                        "aes67": _private_streams(),
                     }
                 ),
             )

@@ -10,7 +10,7 @@ expects::
 
     ctx = FakeSourceContext(options={"poll_s": 0.1}, plugin="my_plugin")
     task = asyncio.create_task(MySource().run(ctx))
-    await ctx.wait_attached("MIC-1", within=3)
+    await ctx.wait_attached("MIC-1")
 
 It is what ``c2c_hub.emulation.testing`` (the pytest plugin) hands plugin authors, and what the
 first-party plugins' tests use.
@@ -146,7 +146,7 @@ class FakeSourceContext:
         return (reports[-1].args[0], reports[-1].args[1]) if reports else None
 
     # ------------------------------------------------------------------ waiting
-    async def wait_for(self, what: str, check: Callable[[], Any], within: float = 5.0) -> Any:
+    async def wait_for(self, what: str, check: Callable[[], Any], within: float = 15.0) -> Any:
         """Until ``check()`` is truthy (re-checked on every call and every 50 ms); its value."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
@@ -165,21 +165,21 @@ class FakeSourceContext:
                 pass
         return value
 
-    async def wait_attached(self, serial: str, count: int = 1, within: float = 5.0) -> Call:
+    async def wait_attached(self, serial: str, count: int = 1, within: float = 15.0) -> Call:
         """The ``count``-th attach of ``serial``."""
         calls: list[Call] = await self.wait_for(
             f"{serial} attached {count}x", lambda: self.attaches(serial)[count - 1 :], within
         )
         return calls[0]
 
-    async def wait_detached(self, serial: str, count: int = 1, within: float = 5.0) -> Call:
+    async def wait_detached(self, serial: str, count: int = 1, within: float = 15.0) -> Call:
         """The ``count``-th detach of ``serial``."""
         calls: list[Call] = await self.wait_for(
             f"{serial} detached {count}x", lambda: self.detaches(serial)[count - 1 :], within
         )
         return calls[0]
 
-    async def wait_presses(self, serial: str, count: int, within: float = 5.0) -> list[Call]:
+    async def wait_presses(self, serial: str, count: int, within: float = 15.0) -> list[Call]:
         presses: list[Call] = await self.wait_for(
             f"{count} presses from {serial}",
             lambda: self.presses(serial) if len(self.presses(serial)) >= count else None,
@@ -187,12 +187,12 @@ class FakeSourceContext:
         )
         return presses
 
-    async def wait_frames(self, serial: str, frames: int, within: float = 5.0) -> None:
+    async def wait_frames(self, serial: str, frames: int, within: float = 15.0) -> None:
         await self.wait_for(
             f"{frames} frames from {serial}", lambda: self.frames(serial) >= frames, within
         )
 
-    async def wait_report(self, text: str, within: float = 5.0) -> tuple[bool, str]:
+    async def wait_report(self, text: str, within: float = 15.0) -> tuple[bool, str]:
         """The last report, once its detail contains ``text``."""
         report: tuple[bool, str] = await self.wait_for(
             f"a report with {text!r}",

@@ -131,16 +131,16 @@ class SendSteps:
         """One asset create, paced, with its intent stored first (see ``lost_creates``)."""
 
         async def once() -> T:
-            await self.pacer.wait()
-            await self.queue.begin_create(file_id, self.clock.now())
-            try:
-                return await self.session.call(call)
-            except BaseException as exc:
-                if _lost_answer(exc):
-                    await self.queue.bump_info(file_id, "lost_creates")
-                if not isinstance(exc, asyncio.CancelledError):
-                    await self.queue.create_failed(file_id, self.clock.now())
-                raise
+            async with self.pacer.slot():
+                await self.queue.begin_create(file_id, self.clock.now())
+                try:
+                    return await self.session.call(call)
+                except BaseException as exc:
+                    if _lost_answer(exc):
+                        await self.queue.bump_info(file_id, "lost_creates")
+                    if not isinstance(exc, asyncio.CancelledError):
+                        await self.queue.create_failed(file_id, self.clock.now())
+                    raise
 
         return await self.failures.attempt(file_id, what, once)
 

@@ -25,7 +25,7 @@ import hashlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -310,20 +310,50 @@ class PartSender:
 
 
 class Pacer:
-    """At most ``rate`` starts per ``per`` seconds (a sliding window on the injected clock)."""
+    """At most ``rate`` calls in any ``per`` seconds as the server counts them: on arrival.
+
+    A call arrives somewhere between its start and its answer, so each holds its place in the
+    window from its start until its answer, and a call starts only ``per`` after the answer of
+    the call ``rate`` places before it. Then however long a call takes on the way (a busy
+    machine, a slow network, a database write before it), calls never bunch up at the server
+    (a sliding window on the injected clock)::
+
+        async with pacer.slot():
+            await create_the_asset()
+    """
 
     def __init__(self, clock: Clock, *, rate: int = 5, per: float = 1.0, margin: float = 0.05):
         self.clock = clock
         self.rate = rate
         self.per = per + margin
-        self._times: collections.deque[float] = collections.deque(maxlen=rate)
+        self._calls: collections.deque[_PacedCall] = collections.deque(maxlen=rate)
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait for a place in the window; hold it until the call is over (answered or not)."""
+        call = _PacedCall()
         async with self._lock:
-            while len(self._times) >= self.rate:
-                wait = self._times[0] + self.per - self.clock.now()
+            while len(self._calls) >= self.rate:
+                oldest = self._calls[0]
+                if oldest.answered_at is None:
+                    await oldest.over.wait()
+                    continue
+                wait = oldest.answered_at + self.per - self.clock.now()
                 if wait <= 0:
                     break
                 await self.clock.sleep(wait)
-            self._times.append(self.clock.now())
+            self._calls.append(call)
+        try:
+            yield
+        finally:
+            call.answered_at = self.clock.now()
+            call.over.set()
+
+
+@dataclass
+class _PacedCall:
+    """One paced call: its answer's time once it is over (``None`` while in flight)."""
+
+    answered_at: float | None = None
+    over: asyncio.Event = field(default_factory=asyncio.Event)

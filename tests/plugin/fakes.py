@@ -173,7 +173,7 @@ class Plugin:
 
 
 async def wait_until(
-    predicate: Callable[[], bool], within: float = 5.0, what: str = "the condition"
+    predicate: Callable[[], bool], within: float = 15.0, what: str = "the condition"
 ) -> None:
     deadline = time.monotonic() + within
     while not predicate():

@@ -99,7 +99,7 @@ def test_a_plugin_hung_at_import_is_skipped_in_time_and_the_rest_load(
     host = PluginHost(PluginSettings(), group=plugin_site.group, import_timeout=0.3)
     began = time.monotonic()
     records = {r.name: r for r in host.load()}
-    assert time.monotonic() - began < 2.0
+    assert time.monotonic() - began < 5.0  # the hung import never ends: the timeout did
     assert records["hung"].state == "failed"
     assert records["hung"].reason.startswith("hung at import")
     assert records["good"].state == "loaded"

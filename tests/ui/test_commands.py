@@ -80,6 +80,7 @@ def test_emulator_command_serves_https_and_nothing_over_plain_http(tmp_path: Pat
     assert (tmp_path / "client-secret").read_text() not in printed
 
 
+@pytest.mark.timeout(360)  # a busy machine runs the demo's hub, emulator and mics slowly
 def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> None:
     """``make demo`` end to end (a short take): four mics, four channels, four byte-identical
     tracks, each on its own microphone's channel, a logged press, and no off-contract call."""
@@ -88,7 +89,7 @@ def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> Non
         [sys.executable, "-m", "c2c_hub.ui.cli", "demo", "--json", "--seconds", "4"],
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=300,
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -104,7 +105,12 @@ def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> Non
         assert track["asset_complete"] and track["byte_identical"], track
         assert track["asset_channel"] == track["channel"]
         assert track["frames"] == frames
-    assert 3.9 * 48000 <= frames <= 4.5 * 48000
+    # At least the four seconds asked for, and no more than the hub was recording: from just
+    # before the take started until its stop returned (by the demo's marks, so a busy machine,
+    # which makes the demo's four seconds longer, does not fail it).
+    marks = summary["timings_s"]
+    assert 3.9 * 48000 <= frames <= (marks["take_stopped"] - marks["take_starting"] + 0.1) * 48000
+    assert frames >= (marks["take_stopping"] - marks["take_started"] - 0.1) * 48000
     assert summary["channels"]["bulk_disconnects"] == 1
     assert summary["channels"]["connects"] == 5  # four mics and the remote
     # The remote's "Good take" is one logging event at the timecode the hub stamped it with.

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from tests.discovery import private_discovery
 from tests.uploader.conftest import make_file
 
 CLI = [sys.executable, "-m", "c2c_hub.ui.cli"]
@@ -26,6 +27,8 @@ def hub_env(emulator: EmulatorHandle, tmp_path: Path) -> Iterator[dict[str, str]
     env = {k: v for k, v in os.environ.items() if not k.startswith("C2C_HUB_")}
     env.update(
         {
+            # Discovery under names of this test's own: loopback multicast is shared.
+            "C2C_HUB_CONFIG": str(private_discovery(tmp_path).config),
             "C2C_HUB_FRAMEIO__API_BASE_URL": emulator.base_url,
             "C2C_HUB_FRAMEIO__CA_FILE": str(emulator.ca_file),
             "C2C_HUB_FRAMEIO__CLIENT_SECRET": emulator.client_secret,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -56,6 +57,10 @@ directory = "{private_models(tmp_path, kind)}"
 
 [plugins.options.mdns_microphones]
 interfaces = ["127.0.0.1"]
+
+[plugins.options.aes67]
+ravenna_service = "_rav{secrets.token_hex(3)}._sub._rtsp._tcp.local."
+sap_groups = ["239.255.{random.randrange(1, 250)}.{random.randrange(1, 250)}"]
 
 [plugins.options.ble_remotes]
 radio = "emulated"

@@ -136,7 +136,7 @@ def media(tmp_path: Path) -> Path:
     return directory
 
 
-async def until(predicate: Callable[[], object], within: float = 5.0, step: float = 0.01) -> None:
+async def until(predicate: Callable[[], object], within: float = 15.0, step: float = 0.01) -> None:
     """Poll ``predicate`` (a condition on uploader state) until true; fail after ``within`` s."""
     for _ in range(int(within / step)):
         if predicate():

@@ -532,16 +532,22 @@ def test_stall_longer_than_the_client_timeout(
 def test_sixth_asset_create_within_a_second_is_rate_limited(
     paired: PairedDevice, emulator: EmulatorHandle
 ) -> None:
-    started = time.monotonic()
-    for expected_remaining in range(4, -1, -1):
+    # A busy machine may take longer than the window for six calls: then the window is let
+    # pass (on the emulator's clock) and the six are tried again.
+    for _ in range(10):
+        emulator.advance(2)  # an empty window
+        started = time.monotonic()
+        for expected_remaining in range(4, -1, -1):
+            response = paired.create_asset(name="a.mp4", filetype=FILETYPE, filesize=100)
+            assert response.status_code == 200, response.text
+            assert response.headers["x-ratelimit-limit"] == "5"
+            assert response.headers["x-ratelimit-remaining"] == str(expected_remaining)
+            assert response.headers["x-ratelimit-window"] == "1000"
         response = paired.create_asset(name="a.mp4", filetype=FILETYPE, filesize=100)
-        assert response.status_code == 200, response.text
-        assert response.headers["x-ratelimit-limit"] == "5"
-        assert response.headers["x-ratelimit-remaining"] == str(expected_remaining)
-        assert response.headers["x-ratelimit-window"] == "1000"
-    response = paired.create_asset(name="a.mp4", filetype=FILETYPE, filesize=100)
-    if time.monotonic() - started >= 0.9:
-        pytest.skip("the machine was too slow to make six calls inside one window")
+        if time.monotonic() - started < 0.9:
+            break
+    else:
+        pytest.skip("the machine was too slow, ten times, to make six calls inside one window")
     assert response.status_code == 429
     assert response.headers["x-ratelimit-limit"] == "5"
     assert response.headers["x-ratelimit-remaining"] == "0"

@@ -381,7 +381,7 @@ async def test_without_bluez_the_source_reports_it_retries_and_stops_cleanly(
     loop = asyncio.get_running_loop()
     began = loop.time()
     await run.stop()
-    assert run.task.cancelled() and loop.time() - began < 0.5
+    assert run.task.cancelled() and loop.time() - began < 5.0  # cancelled, not hung
 
 
 async def test_a_stale_bus_socket_is_reported_too(

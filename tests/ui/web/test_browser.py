@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.frameio import DeviceCode
 from c2c_hub.settings import FrameioSettings
@@ -24,7 +26,7 @@ from c2c_hub.uploader import FileState
 from tests.ui.web.conftest import LAPTOP, PHONE, PROJECT, ROOT, WebHub, artifacts_dir
 
 GOOD_TAKE = 1  # device_models/c2c-button-remote.toml: code 1 is "Good take"
-WAIT_MS = 15_000
+WAIT_MS = 30_000  # generous: a busy machine runs the hub, two mics and Chromium at once
 DOC_IMAGES = {
     "02-pairing.png": "web-pairing.png",
     "04-take-recording.png": "web-take-uploading.png",
@@ -115,6 +117,7 @@ async def no_horizontal_scroll(page: Any) -> None:
     assert widths[0] <= widths[1], f"horizontal scrolling: {widths}"
 
 
+@pytest.mark.timeout(300)  # the whole walk, step after step, on a busy machine
 async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     web_hub: WebHub,
     emulator: EmulatorHandle,
@@ -183,7 +186,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await expect(page.locator("#authorized-by")).to_have_text(re.compile(r"[A-Za-z]"))
     assert hub.session.credentials is not None
     # The microphones and the remote become channels; the page shows each one's.
-    await until(lambda: hub.channels.available() >= {"NM-1", "NM-2", "RMT-1"}, 20, "channels")
+    await until(lambda: hub.channels.available() >= {"NM-1", "NM-2", "RMT-1"}, 60, "channels")
     devices = page.locator("#devices > li")
     await expect(devices).to_have_count(3, timeout=WAIT_MS)
     for serial in ("NM-1", "NM-2", "RMT-1"):
@@ -202,6 +205,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     # 2. A take from the page (scene 9), a button press during it, stopped from the page:
     # every track uploads while it records, and is done soon after the stop.
     await page.get_by_label("Scene").fill("9")
+    clicked_start = time.monotonic()
     await page.get_by_role("button", name="Start take").click()
     await expect(page.locator("#take-state")).to_contain_text(
         "Recording scene 9 take", timeout=WAIT_MS
@@ -230,9 +234,12 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
 
     await page.get_by_role("button", name="Stop take").click()
     await expect(page.locator("#take-state")).to_contain_text("Last: scene 9 take", timeout=WAIT_MS)
+    shown_stopped = time.monotonic()
     stopped = hub.recorder.last_take
     assert stopped is not None and stopped.frames is not None
-    assert 1.8 * 48000 < stopped.frames < 10 * 48000
+    # It ran while the page showed it recording, and stopped when the page said so (however
+    # long a busy machine took over the steps in between).
+    assert 1.8 * 48000 < stopped.frames < (shown_stopped - clicked_start) * 48000
     for row in await tracks.all():
         await expect(row.locator(".badge")).to_have_text("done", timeout=WAIT_MS)
     await expect(page.locator("#count-done")).to_have_text("2", timeout=WAIT_MS)
