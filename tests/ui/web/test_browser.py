@@ -261,7 +261,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await expect(page.locator("#queue-paused")).to_contain_text("paused by the operator")
     big = tmp_path / "A001_C002_wide.mov"
     with big.open("wb") as f:
-        f.write(os.urandom(1 << 20) * 48)
+        f.write(os.urandom(1 << 20) * 96)
     file_id = await hub.enqueue(str(big))
     row = page.locator(f'#files > li[data-file-id="{file_id}"]')
     await expect(row).to_have_attribute("data-state", "queued", timeout=WAIT_MS)
@@ -274,8 +274,8 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await row.get_by_role("button", name=f"Retry {big.name}").click()
     await until(lambda: hub.uploader.file(file_id)["state"] == FileState.QUEUED, 10, "queued")
     await expect(row).to_have_attribute("data-state", "queued", timeout=WAIT_MS)
-    # Resumed, each part answered 2 s late (4 parts in flight at a time): the page shows the
-    # file's progress as it goes, in steps of about 40 %.
+    # Resumed, each part answered 2 s late (4 parts in flight at a time, 6 parts of 16 MiB): the
+    # page shows the file's progress as it goes, the first four parts' share before the rest.
     await asyncio.to_thread(emulator.fault, "part", "stall", count=12, seconds=2.0)
     await pause.click()
     await expect(pause).to_have_text("Pause uploading", timeout=WAIT_MS)
@@ -288,7 +288,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
         arg=file_id,
         timeout=WAIT_MS,
     )
-    await expect(sending.locator(".detail")).to_contain_text("MiB of 48.0 MiB")
+    await expect(sending.locator(".detail")).to_contain_text("MiB of 96.0 MiB")
     await shots.take(page, "08-uploading")
     await until(lambda: hub.uploader.file(file_id)["state"] == FileState.DONE, 30, "uploaded")
     await expect(row).to_have_attribute("data-state", "done", timeout=WAIT_MS)
