@@ -195,8 +195,14 @@ class HubProcess:
         self.close()
 
     def stop(self, within: float = 60.0) -> int:
+        """SIGTERM, and the exit code; a hub that does not stop in time is killed (never left
+        behind) and reported."""
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=within)
+        try:
+            code = self.proc.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"the hub did not stop within {within} s: {self.tail()}") from None
         self.close()
         return code
 
