@@ -20,6 +20,7 @@ KILLS = 3
 EXTRA = 3  # more kills only while a moment was missed (a loaded machine can make a plan miss)
 
 
+@pytest.mark.timeout(600)  # about a minute idle; a loaded machine and extra kills take longer
 def test_sigkill_mid_take_and_mid_burst_loses_nothing_and_sends_nothing_twice(
     tmp_path: Path,
 ) -> None:
