@@ -25,7 +25,7 @@ from tests.ui.hub_chaos import keep_or_temp, run_hub_chaos
 
 def run(kills: int = 100, keep: Path | None = None) -> dict[str, Any]:
     with keep_or_temp(keep) as work:
-        result = run_hub_chaos(work, kills=kills, settle_s=300 + kills * 5.0)
+        result = run_hub_chaos(work, kills=kills, settle_s=300 + kills * 2.0, progress=True)
     summary = result.summary()
     summary["ok"] = result.ok and result.kills >= kills
     return summary

@@ -365,6 +365,7 @@ class HubChaosResult:
     acked_parts_at_kills: int = 0
     resent: list[str] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)  # not finished by the last run
     seconds: float = 0.0
 
     @property
@@ -385,6 +386,7 @@ class HubChaosResult:
             or self.tracks_wrong
             or self.resent
             or self.violations
+            or self.unsettled
         )
 
     def summary(self) -> dict[str, Any]:
@@ -409,6 +411,7 @@ class HubChaosResult:
             "acked_parts_at_kills": self.acked_parts_at_kills,
             "acked_parts_resent": len(self.resent),
             "violations": len(self.violations),
+            "unsettled": self.unsettled,
             "seconds": round(self.seconds, 1),
         }
 
@@ -457,6 +460,19 @@ def _plan(result: HubChaosResult, kills: int) -> str:
     return "burst" if not result.mid_burst else "acked"
 
 
+def _unsettled(hub: HubProcess) -> list[str]:
+    """What the hub had not finished: presses not sent, files not done (with their state)."""
+    status = hub.status() or {}
+    left = [f"presses: {status.get('presses', {}).get('counts')}"]
+    for record in hub.call("GET", "/uploads").get("files", []):
+        if record["state"] not in ("done", "corrupt", "failed", "cancelled"):
+            left.append(
+                f"file {record['id']} {record['name']}: {record['state']}, "
+                f"{record.get('bytes_acked')} of {record.get('size')} bytes acknowledged"
+            )
+    return left
+
+
 def _settled(hub: HubProcess) -> bool:
     status = hub.status()
     if status is None:
@@ -476,6 +492,7 @@ def run_hub_chaos(
     mics: int = 2,
     settle_s: float = 300.0,
     extra_kills: int = 0,
+    progress: bool = False,
 ) -> HubChaosResult:
     """Kill and restart the hub ``kills`` times, and up to ``extra_kills`` more while some
     moment (mid-take, mid-burst, after acknowledged parts) was not hit yet (a loaded machine
@@ -505,6 +522,13 @@ def run_hub_chaos(
             result.mid_take += int(taking)
             result.after_acked += int(acked_unfinished)
             result.mid_burst += int(bursts_open(rig.marks))
+            if progress:
+                print(
+                    f"kill {result.kills}: take={taking} burst={bursts_open(rig.marks)} "
+                    f"acked_parts={acked_unfinished}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             with rig.marks.open("a") as marks:
                 marks.write("killed\n")
             for press_id, (serial, index, timecode, _) in press_rows(rig.data_dir).items():
@@ -516,7 +540,10 @@ def run_hub_chaos(
         hub = rig.start()  # the last run: everything finishes, then a clean stop
         try:
             hub.ready()
-            wait_for(lambda: _settled(hub), settle_s, "every press sent, every file done", 0.5)
+            try:
+                wait_for(lambda: _settled(hub), settle_s, "every press sent, every file done", 0.5)
+            except AssertionError:
+                result.unsettled = _unsettled(hub)  # reported with everything else, not raised
         finally:
             code = hub.stop()
         assert code == 0, hub.tail()

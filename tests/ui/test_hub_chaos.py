@@ -39,6 +39,7 @@ def test_sigkill_mid_take_and_mid_burst_loses_nothing_and_sends_nothing_twice(
     assert result.acked_parts_at_kills > 0, why
     assert result.resent == [], f"acknowledged parts were sent again {why}"
     assert result.violations == [], why
+    assert result.unsettled == [], f"the last run did not finish {why}"
 
 
 if sys.platform != "linux":  # loopback multicast as the rest of the suite uses it
