@@ -10,7 +10,7 @@ APT_STAMP := $(VENV)/.apt-installed
 APT_PACKAGES := curl sox tmux chromium dbus libdbus-1-dev libglib2.0-dev pkg-config gnome-keyring \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good stress-ng
 
-.PHONY: all venv deps test lint typecheck contracts unit test-under-load demo bench emulator clean lock
+.PHONY: all venv deps test lint typecheck contracts unit test-under-load demo bench soak emulator clean lock
 
 all: test
 
@@ -80,8 +80,15 @@ demo: deps
 emulator: deps
 	$(BIN)/c2c-hub emulator
 
+# The soak's real time in `make bench` (seconds); `make soak` runs SOAK_LONG_SECONDS.
+SOAK_SECONDS ?= 300
+SOAK_LONG_SECONDS ?= 3600
+
 bench: deps
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --soak-seconds $(SOAK_SECONDS)
+
+soak: deps
+	$(BIN)/python -m bench.soak --seconds $(SOAK_LONG_SECONDS)
 
 # Refresh the pins after changing dependencies in pyproject.toml.
 lock: $(VENV)/bin/python

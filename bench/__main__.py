@@ -6,21 +6,42 @@
 - sub-devices: announcement to channel, press to 204 (:mod:`bench.subdevices`);
 - presses made durable per second, flat out and paced (:mod:`bench.presses`);
 - chaos: the uploader SIGKILLed 100 times, mostly after acknowledged parts (:mod:`bench.chaos`);
+- hub chaos: ``c2c-hub run`` SIGKILLed 100 times mid-take, mid-burst, after acknowledged parts
+  (:mod:`bench.hub_chaos`);
+- soak: one hub for minutes of real time and days of Frame.io's, its footprint sampled
+  (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
 - AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
-rounds); every other option goes to the part sink benchmark (``--total-mib``, ``--repeat`` ...).
+rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
+sink benchmark (``--total-mib``, ``--repeat`` ...).
 """
 
 import json
 import sys
 
-from bench import aes67, chaos, part_sink, presence, presses, session, subdevices, uploader
+from bench import (
+    aes67,
+    chaos,
+    hub_chaos,
+    part_sink,
+    presence,
+    presses,
+    session,
+    soak,
+    subdevices,
+    uploader,
+)
 
 argv = sys.argv[1:]
 quick = "--quick" in argv
 argv = [arg for arg in argv if arg != "--quick"]
+soak_seconds = 120.0 if quick else 300.0
+if "--soak-seconds" in argv:
+    at = argv.index("--soak-seconds")
+    soak_seconds = float(argv[at + 1])
+    del argv[at : at + 2]
 if quick:
     argv = ["--total-mib", "256", "--repeat", "1", *argv]  # later options win
 rounds = 5 if quick else 20
@@ -46,6 +67,17 @@ print(json.dumps({"bench": "chaos", **outcome}))
 print()
 status = uploader.main(["--quick"] if quick else []) or status
 status = status or (0 if outcome["ok"] else 1)
+print()
+hub_kills = 20 if quick else 100
+print(f"hub chaos: c2c-hub run SIGKILLed {hub_kills} times mid-take, mid-burst, after acked parts")
+hub_outcome = hub_chaos.run(hub_kills)
+print(json.dumps({"bench": "hub_chaos", **hub_outcome}))
+status = status or (0 if hub_outcome["ok"] else 1)
+print()
+print(f"soak: one hub for {soak_seconds:.0f} s, 12 h of Frame.io's time a cycle")
+soaked = soak.run(soak_seconds)
+print(json.dumps({"bench": "soak", **soaked}))
+status = status or (0 if soaked["ok"] else 1)
 print()
 print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
 print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))

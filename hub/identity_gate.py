@@ -94,6 +94,12 @@ class IdentityGate:
             wanted = self._news
         while True:
             flight = self._flight
+            if flight is not None and flight.done() and not self._answers(wanted):
+                # Landed, its done callback not run yet, and too early for this news. Awaiting
+                # a done future never yields to the loop, so going round again would spin for
+                # ever (the callback could never run): let it land, then ask again.
+                self._landed(flight)
+                flight = None
             if flight is not None:
                 covers = self._flight_covers
                 answer = await asyncio.shield(flight)
@@ -124,6 +130,10 @@ class IdentityGate:
                 return last
             # Nothing to give yet: wait for the minute, or for a call someone else starts.
             await sleep_or_wake(self.clock, due - self.clock.now(), self._started)
+
+    def _answers(self, wanted: int | None) -> bool:
+        """Whether the call in flight (or the last one) answers news number ``wanted``."""
+        return wanted is None or self._flight_covers >= wanted
 
     async def _start(self, reason: str | None) -> ProjectDevice:
         self._flight_covers = self._news

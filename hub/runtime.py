@@ -36,6 +36,7 @@ from c2c_hub.plugin import PluginHost, route_file
 from c2c_hub.presence import Presence
 from c2c_hub.presses import DB_FILE as PRESSES_FILE
 from c2c_hub.presses import PressLog
+from c2c_hub.process_stats import process_stats
 from c2c_hub.recorder.takes import Recorder
 from c2c_hub.session import Session
 from c2c_hub.settings import HubSettings, apply_credential_files
@@ -267,6 +268,7 @@ class Hub:
         status["recorder"] = self.recorder.snapshot()
         status["presses"] = self.presses.snapshot()
         status["pairing_flow"] = self.pairing_state()
+        status["process"] = process_stats()
         status["control"] = None
         for name, attachment in self._attached.items():
             status[name] = attachment.describe()

@@ -100,3 +100,46 @@ async def test_news_arriving_a_little_apart_is_coalesced_not_one_call_each(
         await asyncio.sleep(0.2)
     await asyncio.gather(*asks)
     assert me_calls(emulator) - before <= 2
+
+
+def test_news_asked_the_instant_a_call_lands_makes_a_call_and_never_spins() -> None:
+    """Found by the soak: a call had just landed (its future done, its done callback not run
+    yet) when the channel manager asked with news ("reconnect"). The gate awaited the landed
+    call, which does not yield to the event loop, saw it did not cover the news, and went round
+    again, for ever: the hub's loop spun at 100 % CPU and answered nothing, SIGTERM included."""
+    from c2c_hub.clock import SystemClock
+    from c2c_hub.identity_gate import IdentityGate
+
+    answers: list[object] = []
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+        calls = 0
+
+        async def fetch() -> object:
+            nonlocal calls
+            calls += 1
+            await release.wait()
+            return f"answer {calls}"
+
+        gate = IdentityGate(fetch, lambda: None, SystemClock())  # type: ignore[arg-type]
+        first = asyncio.create_task(gate.ask())
+        for _ in range(3):
+            await asyncio.sleep(0)  # the call is in flight, waiting on the release
+
+        async def news_when_released() -> object:
+            await release.wait()  # woken right after the call: runs before its callback
+            return await gate.ask("reconnect")
+
+        second = asyncio.create_task(news_when_released())
+        await asyncio.sleep(0)
+        release.set()
+        answers.extend(await asyncio.gather(first, second))
+
+    import threading
+
+    worker = threading.Thread(target=lambda: asyncio.run(scenario()), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the gate spun without yielding to the event loop"
+    assert answers == ["answer 1", "answer 2"]  # the news got a call of its own

@@ -214,7 +214,9 @@ class _Pipe:
                 chunks = []
                 self.delivered_eof = True
                 if dst.can_write_eof() and not dst.is_closing():
-                    dst.write_eof()
+                    # The far side may be gone already (a killed client): nothing to tell it.
+                    with contextlib.suppress(OSError):
+                        dst.write_eof()
                 self.conn.maybe_close()
                 continue
             chunks.append(item)

@@ -410,10 +410,18 @@ class RealtimeUploads:
         tasks = list(sending.values()) + [self._spawn_send(file_id, p, identity) for p in todo]
         try:
             await self.steps.gather_parts(tasks)
-        finally:
-            if not verify.done():
-                verify.cancel()
+        except BaseException:
+            verify.cancel()
             await asyncio.gather(verify, return_exceptions=True)
+            raise
+        # Every part is sent: the check of the earlier ones must finish, not be cut short (with
+        # nothing left to send, after a restart, it is still reading: cancelling it would end
+        # this upload with a bare CancelledError and leave the file "uploading" for ever).
+        try:
+            await asyncio.wait({verify})
+        except asyncio.CancelledError:
+            verify.cancel()
+            raise
         # Parts that were still in flight when recording stopped are checked too.
         late = [
             p

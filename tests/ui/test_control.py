@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -70,6 +71,9 @@ async def test_loopback_needs_the_token_too_and_answers_with_it(hub: Hub) -> Non
         assert status["pairing"]["state"] == "unpaired"
         assert status["control"]["url"] == base(hub) + "/"
         assert status["control"]["token_required"] is True
+        process = status["process"]  # the hub's own footprint, for operators and the soak
+        assert process["pid"] == os.getpid() and process["tasks"] > 0
+        assert process["rss_bytes"] > 0 and process["fds"] > 0 and process["threads"] > 0
         token = (hub.data_dir / TOKEN_FILE).read_text()
         assert stat.S_IMODE((hub.data_dir / TOKEN_FILE).stat().st_mode) == 0o600
         assert token not in json.dumps(status)

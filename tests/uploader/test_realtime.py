@@ -152,3 +152,40 @@ async def test_manual_mode_uploads_a_recording_once_it_is_started(
         record = await uploader.wait_for(file_id)
     assert record.state is FileState.DONE
     assert emulator.asset(record.asset_id or "")["sha256"] == sha256_of(path)
+
+
+async def test_killed_after_its_last_part_was_acknowledged_a_recording_still_ends_done(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path, tmp_path: Path
+) -> None:
+    """Found by the whole-hub chaos run: a kill after every part of a real-time file was
+    acknowledged, before the file was marked done. After the restart there was nothing left to
+    send, so the check of the parts sent earlier was cancelled before it had read them, and its
+    CancelledError ended the upload silently: the file stayed ``uploading`` for ever."""
+    import contextlib
+    import sqlite3
+
+    db = tmp_path / "queue.sqlite3"
+    first = uploaders(db=db)
+    await first.start()
+    path = media / "take.wav"
+    file_id = await _record(first, path, 18 * MiB)
+    await first.end_recording(file_id)
+    async with asyncio.timeout(30):
+        assert (await first.wait_for(file_id)).state is FileState.DONE
+    await first.stop()
+    # What the kill left: every part acknowledged, the file not yet marked done.
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "UPDATE files SET state = 'uploading', finished_at = NULL WHERE id = ?", (file_id,)
+        )
+    attempts = [p["attempts"] for p in emulator.assets()[0]["parts"]]
+
+    again = uploaders(db=db)
+    await again.start()
+    async with asyncio.timeout(30):
+        record = await again.wait_for(file_id)
+    assert record.state is FileState.DONE, record
+    (asset,) = emulator.assets()
+    assert asset["complete"] and asset["sha256"] == sha256_of(path)
+    assert [p["attempts"] for p in asset["parts"]] == attempts  # nothing sent again
+    assert emulator.violations() == []
