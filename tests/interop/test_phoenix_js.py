@@ -53,7 +53,7 @@ class NodeRun:
         endpoint = emulator.base_url.replace("https://", "wss://", 1) + "/devices"
         argv = [node, str(SCRIPT), "--mode", mode, "--endpoint", endpoint]
         for key, value in options.items():
-            argv += [f"--{key.replace('_', '-')}", value]
+            argv.append(f"--{key.replace('_', '-')}={value}")  # a token may start with '-'
         env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(emulator.ca_file)}
         self.proc = subprocess.Popen(
             argv,
