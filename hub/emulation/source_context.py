@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -204,3 +204,24 @@ class FakeSourceContext:
             within,
         )
         return report
+
+
+C = TypeVar("C")
+S = TypeVar("S")
+
+
+@dataclass
+class RunningSource(Generic[C, S]):
+    """A source a plugin test started under a fake context, and the task running it."""
+
+    ctx: C
+    source: S
+    task: asyncio.Task[None]
+    stop_timeout_s: float = 10.0
+
+    async def stop(self) -> None:
+        """Cancel the source's run and wait (bounded) until it has ended."""
+        if not self.task.done():
+            self.task.cancel()
+        async with asyncio.timeout(self.stop_timeout_s):
+            await asyncio.gather(self.task, return_exceptions=True)

@@ -39,10 +39,10 @@ from pydantic import SecretStr
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.frameio.server import EmulatorServer
 from c2c_hub.emulation.frameio.state import EmulatorConfig
-from c2c_hub.emulation.source_context import Call, FakeSourceContext
+from c2c_hub.emulation.source_context import Call, FakeSourceContext, RunningSource
 from c2c_hub.settings import FrameioSettings
 
-__all__ = ["Call", "FakeSourceContext"]
+__all__ = ["Call", "FakeSourceContext", "RunningSource"]
 
 TEST_CONFIG = EmulatorConfig(strict=True, device_code_interval=0.05)
 

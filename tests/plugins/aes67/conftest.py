@@ -28,6 +28,7 @@ import c2c_hub_plugins.aes67 as aes67_plugin
 from c2c_hub import kit
 from c2c_hub.device_models import DeviceModelRegistry, load_device_models, shipped_models_dir
 from c2c_hub.devices import DeviceRegistry
+from c2c_hub.emulation import testing
 from c2c_hub.subdevices import AudioBlock, SubDevice
 from c2c_hub_plugins.aes67 import Aes67Source
 from c2c_hub_plugins.aes67.emulated import EmulatedAes67Sender
@@ -128,17 +129,8 @@ class FakeSourceContext:
         return sum(b.frames for b in self.blocks.get(serial, []))
 
 
-@dataclass
-class RunningSource:
-    ctx: FakeSourceContext
-    source: Aes67Source
-    task: asyncio.Task[None]
-
-    async def stop(self) -> None:
-        if not self.task.done():
-            self.task.cancel()
-        async with asyncio.timeout(10):
-            await asyncio.gather(self.task, return_exceptions=True)
+#: A source started under the fake context (the pytest plugin's own helper).
+RunningSource = testing.RunningSource
 
 
 @dataclass(frozen=True)

@@ -58,17 +58,8 @@ class FakeSourceContext(testing.FakeSourceContext):
     source: str = SOURCE
 
 
-@dataclass
-class RunningSource:
-    ctx: FakeSourceContext
-    source: MdnsMicrophoneSource
-    task: asyncio.Task[None]
-
-    async def stop(self) -> None:
-        if not self.task.done():
-            self.task.cancel()
-        async with asyncio.timeout(5):
-            await asyncio.gather(self.task, return_exceptions=True)
+#: A source started under the fake context (the pytest plugin's own helper).
+RunningSource = testing.RunningSource
 
 
 @pytest.fixture
