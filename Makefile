@@ -8,7 +8,8 @@ NODE_DIR := tests/interop/js
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 APT_STAMP := $(VENV)/.apt-installed
 APT_PACKAGES := curl sox tmux chromium dbus libdbus-1-dev libglib2.0-dev pkg-config gnome-keyring \
-	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good stress-ng
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good stress-ng \
+	jackd2 libltc11 libltc-dev linuxptp
 
 .PHONY: all venv deps test lint typecheck contracts unit test-under-load demo bench soak emulator clean lock
 
@@ -28,14 +29,19 @@ $(STAMP): $(VENV)/bin/python $(APT_STAMP) pyproject.toml constraints.txt
 # dbus (a private dbus-daemon for the BlueZ mock) and the headers dbus-python builds against,
 # gnome-keyring (a real Secret Service for the token key's test, on that private bus),
 # GStreamer (gst-launch-1.0 and its RTP L16/L24 payloaders) for the AES67 interop tests,
-# stress-ng to keep every core busy while `make test-under-load` runs the suite.
+# stress-ng to keep every core busy while `make test-under-load` runs the suite,
+# jackd2 (a real JACK server with its dummy backend) for the recorder's own inputs, libltc (SMPTE LTC
+# decoding in the hub, encoding in tests), linuxptp (ptp4l/pmc, whose state the hub reads and shows).
+# jackd2's installer asks whether to allow realtime scheduling: answered "no" in advance, so it
+# never waits for a terminal.
 # Checked with dpkg-query, so apt runs only when something is missing; before pip, because
 # dbus-python builds from source.
 $(APT_STAMP): $(VENV)/bin/python Makefile
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else echo "please install:$$missing" >&2; exit 1; fi; fi
 	touch $@
 
