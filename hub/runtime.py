@@ -31,6 +31,8 @@ from c2c_hub.devices import DeviceRegistry
 from c2c_hub.frameio import FrameioClient, make_http_client
 from c2c_hub.identity import resolve_client_id
 from c2c_hub.logs import register_secret
+from c2c_hub.network import NetworkControl
+from c2c_hub.network.summary import network_summary
 from c2c_hub.pairing import Pairing, PairingUpdate
 from c2c_hub.plugin import PluginHost, route_file
 from c2c_hub.presence import Presence
@@ -89,6 +91,8 @@ class Hub:
         self.devices = DeviceRegistry(self.models, self.clock.now)
         self.channels = ChannelManager(self.session, self.devices, clock=self.clock)
         self.connectivity.on_change(self._network_changed)
+        self.network = NetworkControl(clock=self.clock)
+        self.network.on_change(self._network_switched)
         self.uploader = Uploader(
             self.data_dir / QUEUE_FILE,
             self.session,
@@ -193,6 +197,15 @@ class Hub:
         self.channels.network_back()
         self.presses.poke()
 
+    def _network_switched(self, reason: str) -> None:
+        """NetworkManager says the connection in use changed: as for any network change."""
+        using = self.network.in_use()
+        self.events.emit(
+            {"kind": "network", "type": reason, "in_use": using.name if using else None}
+        )
+        self.connectivity.poke()
+        self._network_changed("network_changed")
+
     async def start(
         self,
         *,
@@ -214,6 +227,7 @@ class Hub:
             self.plugins.add_device_models(self.models)
         await self.session.start()
         self.connectivity.start()
+        await self.network.start()
         if presence:
             await self.presence.start()
         # A take cut short by a power cut or a kill: its tracks made valid before the uploader
@@ -248,6 +262,7 @@ class Hub:
         await self.channels.stop(disconnect=True)  # every channel, at Frame.io, bounded
         await self.uploader.stop()
         await self.presence.stop()
+        await self.network.stop()
         await self.connectivity.stop()
         await self.session.stop()
 
@@ -261,6 +276,7 @@ class Hub:
             paused=presence.get("paused"),
             running=self.running,
         )
+        status["networks"] = network_summary(self.network, self.connectivity.status, self.clock)
         status["uploads"] = self.uploader.snapshot()
         status["devices"] = self.devices.snapshot()
         status["channels"] = self.channels.snapshot()
