@@ -225,6 +225,7 @@ class NetworkManagerMock:
         self._replay = _Replay()
         self.access_points: dict[str, MockAccessPoint] = {}
         self.modem_path: str | None = None
+        self._stopped: tuple[list[tuple[str, dict[str, Any]]], list[str]] | None = None
 
     @property
     def address(self) -> str:
@@ -274,12 +275,16 @@ class NetworkManagerMock:
         self.stop()
 
     def stop_service(self) -> None:
-        """NetworkManager goes away (its name leaves the bus), as when it stops or crashes."""
+        """NetworkManager goes away (its name leaves the bus), as when it stops or crashes;
+        :meth:`restart` brings it back with what it had (its profiles are files)."""
+        if self._stopped is None:
+            self._stopped = self._call(self._saved_state)
         self._call(self._stop_nm)
 
     def restart(self) -> None:
         """NetworkManager restarts: saved connections kept, the active one reactivated."""
-        saved, active = self._call(self._saved_state)
+        saved, active = self._stopped or self._call(self._saved_state)
+        self._stopped = None
         self._call(self._stop_nm)
         self._call(self._start_nm)
         self._call(self._restore, saved, active)

@@ -164,7 +164,13 @@ class NetworkControl:
         except NetworkUnavailable as exc:
             self._off(f"NetworkManager does not answer: {exc}")
             return
-        self.view, self.modems = view, modems
+        self.modems = modems
+        self._observe(view)
+
+    def _observe(self, view: NmView) -> None:
+        """Every read of NetworkManager lands here: a change of the connection in use is told
+        (and, when nothing is up any more and no control is running, falling back starts)."""
+        self.view = view
         came_back = not self.available
         self.available, self.reason = True, None
         using = view.in_use()
@@ -224,11 +230,12 @@ class NetworkControl:
         if not self.available:
             raise NetworkUnavailable(self.reason or "NetworkManager is not available")
         try:
-            self.view = await self.nm.read()
+            view = await self.nm.read()
         except NetworkUnavailable as exc:
             self._off(f"NetworkManager does not answer: {exc}")
             raise
-        return self.view
+        self._observe(view)
+        return view
 
     def in_use(self) -> InUse | None:
         view = self.view
