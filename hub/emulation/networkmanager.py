@@ -36,7 +36,9 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -46,7 +48,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from c2c_hub.emulation.bluez import BlueZMock, _die_with_parent
+from c2c_hub.emulation.bluez import BlueZMock
 from c2c_hub.emulation.errors import EmulationError
 
 try:
@@ -186,6 +188,11 @@ _SET_PSK = "objects[args[0]].c2c_psk = str(args[1]) if args[1] else None"
 _CLASH = "self.c2c_clashes = getattr(self, 'c2c_clashes', set()) | {str(args[0])}"
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class NetworkMockError(EmulationError, RuntimeError):
     """The NetworkManager mock could not start, or a call to it failed (the message says why)."""
 
@@ -233,7 +240,9 @@ class NetworkManagerMock:
 
     @property
     def log_dir(self) -> Path | None:
-        return self._bus_mock._dir
+        """Where the mocks' logs are (every call, with its arguments), while running."""
+        path = self._bus_mock.log_path
+        return None if path is None else path.parent
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> NetworkManagerMock:
@@ -405,7 +414,7 @@ class NetworkManagerMock:
             self._bus = None
 
     def _spawn(self, template: str, name: str) -> subprocess.Popen[bytes]:
-        directory = self._bus_mock._dir
+        directory = self.log_dir
         assert directory is not None
         env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address}
         with (directory / f"{template}.log").open("ab") as log:

@@ -471,9 +471,10 @@ class NetworkControl:
                         "addressing": addressing.to_json(),
                         "applied": False,
                     }
+                wifi = view.wifi_device()
                 device = next(
                     (d.path for d in view.devices if d.connection == saved.name), None
-                ) or (view.wifi_device().path if view.wifi_device() else NO_PATH)  # type: ignore[union-attr]
+                ) or (wifi.path if wifi else NO_PATH)
                 ok, why = await self._activate(saved.path, device)
                 if not ok:
                     await self.nm.update(saved.path, with_changes(raw, addressing=saved.addressing))

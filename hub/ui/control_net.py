@@ -36,6 +36,7 @@ from c2c_hub.network import (
 )
 from c2c_hub.network.summary import network_summary
 from c2c_hub.ui import bodies
+from c2c_hub.ui.errors import UIError
 
 if TYPE_CHECKING:
     from c2c_hub.runtime import Hub
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
 B = TypeVar("B", bound=bodies.Body)
 
 
-class _Refused(Exception):
+class NetRouteRefused(UIError):
+    """A network route refused (with its HTTP status); as control.py's ControlRefused."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -62,7 +65,7 @@ def handler(
     async def wrapped(request: Request) -> Response:
         try:
             return await fn(request)
-        except _Refused as exc:
+        except NetRouteRefused as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except ValidationError as exc:
             return JSONResponse({"error": bodies.describe(exc)}, status_code=400)
@@ -76,9 +79,9 @@ async def _body(request: Request, model: type[B]) -> B:
     try:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, RecursionError):
-        raise _Refused(400, "the body is not JSON") from None
+        raise NetRouteRefused(400, "the body is not JSON") from None
     if not isinstance(data, dict):
-        raise _Refused(400, "the body must be a JSON object")
+        raise NetRouteRefused(400, "the body must be a JSON object")
     return model.model_validate(data)
 
 
@@ -117,11 +120,11 @@ async def _run(call: Awaitable[Any]) -> Response:
     try:
         result = await call
     except NetworkRefused as exc:
-        raise _Refused(400, str(exc)) from None
+        raise NetRouteRefused(400, str(exc)) from None
     except ConnectFailed as exc:
-        raise _Refused(409, str(exc)) from None
+        raise NetRouteRefused(409, str(exc)) from None
     except NetworkUnavailable as exc:
-        raise _Refused(503, f"network controls are off: {exc}") from None
+        raise NetRouteRefused(503, f"network controls are off: {exc}") from None
     return JSONResponse(result)
 
 
@@ -186,7 +189,7 @@ async def addressing(request: Request) -> Response:
     try:
         wanted = body.to_addressing()
     except NetworkRefused as exc:
-        raise _Refused(400, str(exc)) from None
+        raise NetRouteRefused(400, str(exc)) from None
     return await _run(_hub(request).network.set_addressing(request.path_params["name"], wanted))
 
 

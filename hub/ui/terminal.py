@@ -88,8 +88,6 @@ def _network_rows(table: Table, nets: dict[str, Any] | None) -> None:
     """The ``networks`` key: what is in use and why, the verdict, routes, controls."""
     if not nets:
         return
-    from c2c_hub.ui.live.network import upload_text
-
     using = nets.get("in_use")
     if using:
         detail = [using.get("kind") or "-"]
@@ -105,7 +103,11 @@ def _network_rows(table: Table, nets: dict[str, Any] | None) -> None:
         table.add_row("Network in use", "none")
     health = nets.get("health") or {}
     table.add_row("Network health", f"{health.get('verdict')}: {health.get('reason')}")
-    table.add_row("Measured upload", upload_text(nets.get("upload") or {}).removeprefix("upload "))
+    upload = nets.get("upload") or {}
+    if upload.get("mbps") is not None and upload.get("age_s") is not None:
+        table.add_row(
+            "Measured upload", f"{upload['mbps']:.1f} Mbit/s, {upload['age_s']:.0f} s ago"
+        )
     for family in ("ipv4", "ipv6"):
         found = (nets.get("routes") or {}).get(family) or []
         text = ", ".join(f"{r['interface']} via {r['gateway'] or 'link'}" for r in found)
