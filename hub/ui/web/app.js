@@ -18,7 +18,7 @@ import { renderDevices } from "./devices.js";
 import { $, show } from "./dom.js";
 import { renderFiles } from "./files.js";
 import { renderFooter } from "./footer.js";
-import { renderNetwork } from "./network.js";
+import { renderNetwork, wireNetwork } from "./network.js";
 import { renderCountdown, renderPairing, wirePairing } from "./pairing.js";
 import { renderPresses } from "./presses.js";
 import { renderQueue, wireQueue } from "./queue.js";
@@ -51,6 +51,7 @@ function wire() {
   wirePairing();
   wireQueue();
   wireTake();
+  wireNetwork();
 }
 
 function tick() {
