@@ -11,6 +11,7 @@
 - soak: one hub for minutes of real time and days of Frame.io's, its footprint sampled
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
+- network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`);
 - AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
@@ -25,6 +26,7 @@ from bench import (
     aes67,
     chaos,
     hub_chaos,
+    network,
     part_sink,
     presence,
     presses,
@@ -59,6 +61,9 @@ print(json.dumps({"bench": "subdevices", **subdevices.run(rounds // 2, 100)}))
 print()
 print("presses: durable presses/s (group commit), flat out and paced at 5,000/s")
 print(json.dumps({"bench": "presses", **presses.run(5_000 if quick else 20_000)}))
+print()
+print(f"network: switch -> socket rejoined, wrong PSK -> restored ({rounds} rounds)")
+print(json.dumps({"bench": "network", **network.run(rounds)}))
 print()
 kills = 20 if quick else 100
 print(f"chaos: the uploader SIGKILLed {kills} times, restarted each time")
