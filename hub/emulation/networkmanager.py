@@ -63,6 +63,7 @@ NM_PATH = "/org/freedesktop/NetworkManager"
 MAIN_PATH = "/org/freedesktop"
 SETTINGS_PATH = "/org/freedesktop/NetworkManager/Settings"
 DEVICE_IFACE = "org.freedesktop.NetworkManager.Device"
+WIRELESS_IFACE = "org.freedesktop.NetworkManager.Device.Wireless"
 CONNECTION_IFACE = "org.freedesktop.NetworkManager.Settings.Connection"
 ACTIVE_IFACE = "org.freedesktop.NetworkManager.Connection.Active"
 MM = "org.freedesktop.ModemManager1"
@@ -183,6 +184,14 @@ if ap is not None:
     self.RemoveAccessPoint(dev, ap)
 """
 )
+
+# A scan finishes at once: LastScan moves on (NetworkManager's word that results are fresh).
+_REQUEST_SCAN = """
+last = self.Get('org.freedesktop.NetworkManager.Device.Wireless', 'LastScan')
+self.UpdateProperties('org.freedesktop.NetworkManager.Device.Wireless',
+                      {'LastScan': dbus.Int64(last + 1000)})
+self.c2c_scans = getattr(self, 'c2c_scans', 0) + 1
+"""
 
 _SET_PSK = "objects[args[0]].c2c_psk = str(args[1]) if args[1] else None"
 _CLASH = "self.c2c_clashes = getattr(self, 'c2c_clashes', set()) | {str(args[0])}"
@@ -385,6 +394,11 @@ class NetworkManagerMock:
         value = self._call(self._get, f"{NM_PATH}/Devices/{interface}", DEVICE_IFACE, "StateReason")
         return int(value[0]), int(value[1])
 
+    def scans(self, interface: str = "wlan0") -> int:
+        """How many scans were asked of the device so far."""
+        value = self._call(self._get, f"{NM_PATH}/Devices/{interface}", WIRELESS_IFACE, "LastScan")
+        return (int(value) - 1000) // 1000
+
     def calls(self, method: str) -> int:
         """How many times ``method`` was called on NetworkManager's object so far."""
         proxy = self._bus.get_object(NM, NM_PATH)
@@ -470,7 +484,11 @@ class NetworkManagerMock:
         self._mock(NM, MAIN_PATH).SetProperty(path, iface, name, value)
 
     def _add_wifi_device(self, interface: str) -> str:
-        return str(self._mock(NM, MAIN_PATH).AddWiFiDevice(interface, interface, 30))
+        path = str(self._mock(NM, MAIN_PATH).AddWiFiDevice(interface, interface, 30))
+        device = self._mock(NM, path)
+        device.AddProperty(WIRELESS_IFACE, "LastScan", dbus.Int64(1000))
+        device.AddMethod(WIRELESS_IFACE, "RequestScan", "a{sv}", "", _REQUEST_SCAN)
+        return path
 
     def _add_ethernet_device(self, interface: str, connected: bool) -> str:
         state = 100 if connected else 30
@@ -547,7 +565,7 @@ class NetworkManagerMock:
         main = self._mock(NM, MAIN_PATH)
         for kind, interface in self._replay.devices:
             if kind == "wifi":
-                main.AddWiFiDevice(interface, interface, 30)
+                self._add_wifi_device(interface)
             else:
                 main.AddEthernetDevice(interface, interface, 30)
         for dev, ap, bitrate in self._replay.access_points:

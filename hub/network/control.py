@@ -51,6 +51,7 @@ from c2c_hub.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str], None]
+SCAN_WAIT_S = 8.0  # a full scan of 2.4, 5 and 6 GHz takes NetworkManager a few seconds
 
 
 def check_psk(psk: str) -> None:
@@ -150,7 +151,7 @@ class NetworkControl:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), self.refresh_s)
-            await self.clock.sleep(0.05)  # let a burst of signals settle: one read for it
+            await asyncio.sleep(0.05)  # let a burst of signals settle: one read for it
             self._dirty.clear()
             await self._refresh()
 
@@ -301,9 +302,14 @@ class NetworkControl:
             device = view.wifi_device()
             if device is None:
                 raise NetworkRefused("this hub has no Wi-Fi adapter")
+            before = await self.nm.last_scan(device.path)
             with contextlib.suppress(BusCallError):  # "scanning not allowed" while busy
                 await self.nm.request_scan(device.path)
-            await self.clock.sleep(0.2)
+            deadline = time.monotonic() + SCAN_WAIT_S
+            while before is not None and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)  # NetworkManager moves LastScan when it is done
+                if await self.nm.last_scan(device.path) != before:
+                    break
             view = await self._fresh()
             return [n.to_json() for n in view.networks]
 
@@ -365,6 +371,7 @@ class NetworkControl:
             hidden=hidden,
         )
         previous = view.in_use()
+        previous_device = previous.devices[0] if previous and previous.devices else device.path
         previous_path = next(
             (s.path for s in view.saved if previous and s.uuid == previous.uuid), None
         )
@@ -373,7 +380,7 @@ class NetworkControl:
         if not ok:
             with contextlib.suppress(NetworkUnavailable):
                 await self.nm.delete(new_path)
-            restored = await self._restore(previous_path, device.path, previous is not None)
+            restored = await self._restore(previous_path, previous_device, previous is not None)
             message = f"could not join {ssid}: {reason}; {restored}"
             self._record("connect", ssid, False, message)
             log.warning("%s", message)
@@ -403,7 +410,7 @@ class NetworkControl:
                 return True, ""
             if code == FAILED or state in (None, 4):
                 return False, reason_text(why) or "NetworkManager gave up"
-            await self.clock.sleep(0.1)
+            await asyncio.sleep(0.1)  # D-Bus polling: real time, whatever the clock
         with contextlib.suppress(NetworkUnavailable):
             await self.nm.deactivate(active)
         return False, f"not up within {self.activation_timeout_s:.0f} s"

@@ -244,6 +244,12 @@ class NmClient:
     async def deactivate(self, active: str) -> None:
         await self._call(NM_PATH, NM, "DeactivateConnection", "o", [active])
 
+    async def last_scan(self, device: str) -> int | None:
+        """When the device last finished a scan (ms, CLOCK_BOOTTIME); None if not told."""
+        wireless = await self._get(device, WIRELESS_IFACE)
+        value = wireless.get("LastScan")
+        return None if value is None else int(value)
+
     async def request_scan(self, device: str) -> None:
         await self._call(device, WIRELESS_IFACE, "RequestScan", "a{sv}", [{}])
 

@@ -23,9 +23,10 @@ from tests.network.conftest import HOTSPOT_PSK, STUDIO_PSK, until
 
 
 async def test_a_scan_lists_each_network_with_signal_security_and_band(
-    control: NetworkControl,
+    control: NetworkControl, nm_mock: NetworkManagerMock
 ) -> None:
     found = {n["ssid"]: n for n in await control.scan()}
+    assert nm_mock.scans() == 1
     assert set(found) == {"StudioNet", "Hotspot"}
     assert (found["StudioNet"]["signal"], found["StudioNet"]["band"]) == (82, "2.4 GHz")
     assert (found["Hotspot"]["signal"], found["Hotspot"]["band"]) == (40, "5 GHz")
