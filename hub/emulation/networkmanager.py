@@ -42,6 +42,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,6 +320,39 @@ class NetworkManagerMock:
         self._replay.devices.append(("ethernet", interface))
         return path
 
+    def add_cellular_device(self, interface: str = "wwan0") -> str:
+        """A modem's data interface as NetworkManager shows it (device type 8), disconnected."""
+        path: str = self._call(self._add_cellular_device, interface)
+        self._replay.devices.append(("cellular", interface))
+        return path
+
+    def add_cellular_connection(self, name: str = "Cellular", apn: str = "internet") -> str:
+        """A saved mobile broadband profile (``gsm``, the APN); returns its path."""
+        settings = dbus.Dictionary(
+            {
+                "connection": dbus.Dictionary(
+                    {
+                        "id": name,
+                        "uuid": str(uuid.uuid4()),
+                        "type": "gsm",
+                        "autoconnect": dbus.Boolean(False),
+                    },
+                    signature="sv",
+                ),
+                "gsm": dbus.Dictionary({"apn": apn}, signature="sv"),
+                "ipv4": dbus.Dictionary({"method": "auto"}, signature="sv"),
+            },
+            signature="sa{sv}",
+        )
+        iface = "org.freedesktop.NetworkManager.Settings"
+        return str(
+            self._call(
+                lambda: dbus.Interface(
+                    self._bus.get_object(NM, SETTINGS_PATH), iface
+                ).AddConnection(settings)
+            )
+        )
+
     def add_access_point(
         self,
         ssid: str,
@@ -490,6 +524,11 @@ class NetworkManagerMock:
         device.AddMethod(WIRELESS_IFACE, "RequestScan", "a{sv}", "", _REQUEST_SCAN)
         return path
 
+    def _add_cellular_device(self, interface: str) -> str:
+        path = str(self._mock(NM, MAIN_PATH).AddEthernetDevice(interface, interface, 30))
+        self._set_property(path, DEVICE_IFACE, "DeviceType", dbus.UInt32(8))
+        return path
+
     def _add_ethernet_device(self, interface: str, connected: bool) -> str:
         state = 100 if connected else 30
         return str(self._mock(NM, MAIN_PATH).AddEthernetDevice(interface, interface, state))
@@ -566,6 +605,8 @@ class NetworkManagerMock:
         for kind, interface in self._replay.devices:
             if kind == "wifi":
                 self._add_wifi_device(interface)
+            elif kind == "cellular":
+                self._add_cellular_device(interface)
             else:
                 main.AddEthernetDevice(interface, interface, 30)
         for dev, ap, bitrate in self._replay.access_points:
@@ -583,7 +624,9 @@ class NetworkManagerMock:
                 nm.ActivateConnection(new, dbus.ObjectPath(dev), dbus.ObjectPath("/"))
 
     def _device_for(self, values: dict[str, Any]) -> str:
-        kind = "wifi" if "802-11-wireless" in values else "ethernet"
+        kind = (
+            "wifi" if "802-11-wireless" in values else "cellular" if "gsm" in values else "ethernet"
+        )
         for each, interface in self._replay.devices:
             if each == kind:
                 return f"{NM_PATH}/Devices/{interface}"

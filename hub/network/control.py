@@ -256,9 +256,12 @@ class NetworkControl:
             rate = view.wifi_bitrate_kbps[device.path] / 1000 or None
         kind = using.kind
         signal = ap.signal if ap else None
-        if kind == "cellular" and self.modems:
-            signal = self.modems[0].signal
+        operator = technology = None
+        if kind == "cellular":
             ssid = None
+            if self.modems:
+                modem = self.modems[0]
+                signal, operator, technology = modem.signal, modem.operator, modem.technology
         return InUse(
             name=using.name,
             uuid=using.uuid,
@@ -268,6 +271,8 @@ class NetworkControl:
             signal=signal,
             link_rate_mbps=rate,
             why=self._why(using.uuid, using.path == view.primary, saved),
+            operator=operator,
+            technology=technology,
         )
 
     def _why(self, uuid: str, primary: bool, saved: Any) -> str:
@@ -434,6 +439,47 @@ class NetworkControl:
             if name in (saved.uuid, saved.name, saved.ssid):
                 return saved, view
         raise NetworkRefused(f"no saved network named {name!r}")
+
+    async def use(self, name: str) -> dict[str, Any]:
+        """Switch to a saved network of any kind (Wi-Fi, Ethernet, cellular): it is brought up,
+        then the connection it replaces is taken down, so the hub's traffic goes over it; on
+        failure the previous connection is kept or restored."""
+        async with self._lock:
+            saved, view = await self._saved_named(name)
+            self.busy = f"switching to {saved.name}"
+            try:
+                return await self._use(saved, view)
+            finally:
+                self.busy = None
+                await self._settle()
+
+    async def _use(self, saved: Any, view: NmView) -> dict[str, Any]:
+        device = next((d for d in view.devices if d.kind == saved.kind), None)
+        if device is None:
+            raise NetworkRefused(f"{saved.name} is {saved.kind}, and this hub has no such device")
+        if saved.kind == "wifi" and saved.ssid not in {n.ssid for n in view.networks}:
+            raise NetworkRefused(f"{saved.name} is not in range (scan again?)")
+        previous = view.in_use()
+        if previous is not None and previous.uuid == saved.uuid:
+            return {"joined": saved.name, "uuid": saved.uuid}
+        previous_device = previous.devices[0] if previous and previous.devices else device.path
+        previous_path = next(
+            (s.path for s in view.saved if previous and s.uuid == previous.uuid), None
+        )
+        ok, reason = await self._activate(saved.path, device.path)
+        if not ok:
+            restored = await self._restore(previous_path, previous_device, previous is not None)
+            message = f"could not switch to {saved.name}: {reason}; {restored}"
+            self._record("use", saved.name, False, message)
+            log.warning("%s", message)
+            raise ConnectFailed(message)
+        if previous is not None and previous_device != device.path:
+            with contextlib.suppress(NetworkUnavailable):
+                await self.nm.deactivate(previous.path)  # the traffic goes over the new one
+        self._chosen = {saved.uuid: "chosen by the operator"}
+        self._record("use", saved.name, True, f"switched to {saved.name}")
+        log.info("switched to %s", saved.name)
+        return {"joined": saved.name, "uuid": saved.uuid}
 
     async def forget(self, name: str) -> dict[str, Any]:
         async with self._lock:

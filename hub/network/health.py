@@ -32,7 +32,7 @@ def verdict(
         return say("unknown", "Frame.io not checked yet")
     over = ""
     if in_use is not None:
-        label = in_use.get("ssid") or in_use.get("name")
+        label = in_use.get("ssid") or in_use.get("operator") or in_use.get("name")
         over = f" over {in_use.get('kind')} {label}"
         signal = in_use.get("signal")
         if signal is not None and signal < WEAK_SIGNAL:

@@ -244,6 +244,8 @@ class InUse:
     signal: int | None
     link_rate_mbps: float | None
     why: str
+    operator: str | None = None  # cellular: the network operator (ModemManager)
+    technology: str | None = None  # cellular: LTE, 5G ...
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,6 +5,7 @@
     c2c-hub net list                       # in use and why, health, Wi-Fi in range, saved, modems
     c2c-hub net scan                       # scan for Wi-Fi networks
     c2c-hub net connect SSID --psk-file F  # join and save (or --psk-stdin; asked when a terminal)
+    c2c-hub net use NAME                   # switch to a saved network (Wi-Fi, Ethernet, cellular)
     c2c-hub net forget NAME                # forget a saved network (name, SSID or UUID)
     c2c-hub net priority NAME N            # its priority among saved networks
     c2c-hub net static NAME 192.168.1.50/24 --gateway 192.168.1.1 --dns 1.1.1.1
@@ -77,7 +78,7 @@ def _ask(
 
 def _done(data: dict[str, Any]) -> str:
     if "joined" in data:
-        return f"Joined {data['joined']} (saved)."
+        return f"Now on {data['joined']} (saved)."
     if "forgot" in data:
         return f"Forgot {data['forgot']}."
     if "priority" in data:
@@ -102,6 +103,8 @@ def render_networks(data: dict[str, Any], console: Console) -> None:
         detail = [using.get("kind") or "?"]
         if using.get("ssid"):
             detail.append(f"SSID {using['ssid']}")
+        if using.get("operator"):
+            detail.append(f"{using['operator']} {using.get('technology') or ''}".strip())
         if using.get("signal") is not None:
             detail.append(f"signal {using['signal']}%")
         if using.get("link_rate_mbps"):
@@ -251,6 +254,14 @@ def connect(
     if priority is not None:
         body["priority"] = priority
     _ask(as_json, config, "POST", "/networks/connect", body)
+
+
+@net.command(help="switch to a saved network (Wi-Fi, Ethernet or cellular)")
+@click.argument("name")
+@json_option
+@config_option
+def use(name: str, as_json: bool, config: str | None) -> None:
+    _ask(as_json, config, "POST", f"/networks/{quote(name, safe='')}/use")
 
 
 @net.command(help="forget a saved network")

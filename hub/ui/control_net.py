@@ -5,6 +5,7 @@
 - ``POST /networks/scan``: scan for Wi-Fi networks; the list;
 - ``POST /networks/connect`` ``{"ssid", "psk"?, "priority"?, "autoconnect"?, "hidden"?,
   "addressing"?}``: join and save a Wi-Fi network;
+- ``POST /networks/{name}/use``: switch to a saved network (Wi-Fi, Ethernet, cellular);
 - ``POST /networks/{name}/forget``: forget a saved network (by name, SSID or UUID);
 - ``PUT /networks/{name}/priority`` ``{"priority", "autoconnect"?}``: its priority;
 - ``PUT /networks/{name}/addressing`` ``{"method": "dhcp"}`` or ``{"method": "static",
@@ -172,6 +173,11 @@ async def connect(request: Request) -> Response:
 
 
 @handler
+async def use(request: Request) -> Response:
+    return await _run(_hub(request).network.use(request.path_params["name"]))
+
+
+@handler
 async def forget(request: Request) -> Response:
     return await _run(_hub(request).network.forget(request.path_params["name"]))
 
@@ -197,6 +203,7 @@ routes = [
     Route("/networks", networks, methods=["GET"]),
     Route("/networks/scan", scan, methods=["POST"]),
     Route("/networks/connect", connect, methods=["POST"]),
+    Route("/networks/{name}/use", use, methods=["POST"]),
     Route("/networks/{name}/forget", forget, methods=["POST"]),
     Route("/networks/{name}/priority", priority, methods=["PUT"]),
     Route("/networks/{name}/addressing", addressing, methods=["PUT"]),

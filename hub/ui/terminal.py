@@ -97,7 +97,8 @@ def _network_rows(table: Table, nets: dict[str, Any] | None) -> None:
             detail.append(f"link {using['link_rate_mbps']:g} Mbit/s")
         table.add_row(
             "Network in use",
-            f"{using.get('ssid') or using.get('name')} ({', '.join(detail)}); {using.get('why')}",
+            f"{using.get('ssid') or using.get('operator') or using.get('name')} "
+            f"({', '.join(detail)}); {using.get('why')}",
         )
     else:
         table.add_row("Network in use", "none")

@@ -221,3 +221,28 @@ async def test_without_network_manager_the_controls_are_off_and_say_why() -> Non
 
 def test_the_mock_is_not_left_running(nm_mock: NetworkManagerMock) -> None:
     assert nm_mock.address.startswith("unix:")
+
+
+async def test_switching_to_cellular_names_the_operator_and_takes_wifi_down(
+    control: NetworkControl, nm_mock: NetworkManagerMock
+) -> None:
+    nm_mock.add_cellular_device("wwan0")
+    nm_mock.add_cellular_connection("SetCell LTE", apn="internet")
+    await control.connect("StudioNet", STUDIO_PSK)
+    await control.use("SetCell LTE")
+    using = control.snapshot()["in_use"]
+    assert (using["kind"], using["interface"], using["operator"]) == (
+        "cellular",
+        "wwan0",
+        "SetCell",
+    )
+    assert (using["signal"], using["technology"], using["ssid"]) == (64, "LTE", None)
+    assert nm_mock.active_ids() == ["SetCell LTE"]  # Wi-Fi down: the traffic goes over LTE
+    await control.use("StudioNet")  # and back, by name
+    assert nm_mock.active_ids() == ["StudioNet"]
+    nm_mock.add_access_point("Office", security="open", strength=60)
+    await control.scan()
+    await control.connect("Office", None)  # an open network needs no password
+    assert nm_mock.active_ids() == ["Office"]
+    office = next(s for s in control.snapshot()["saved"] if s["name"] == "Office")
+    assert not office["has_password"]

@@ -151,7 +151,7 @@ async def test_the_cli_joins_from_a_psk_file_and_exits_with_the_documented_codes
         return code, out.out + out.err
 
     code, out = await net("connect", "Hotspot", "--psk-file", str(psk_file), "--priority", "4")
-    assert code == 0 and "Joined Hotspot" in out and HOTSPOT_PSK not in out
+    assert code == 0 and "Now on Hotspot" in out and HOTSPOT_PSK not in out
     code, out = await net("list", "--json")
     assert code == 0 and json.loads(out)["in_use"]["ssid"] == "Hotspot"
     code, out = await net("list")

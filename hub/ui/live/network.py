@@ -25,7 +25,8 @@ def in_use_text(using: dict[str, Any] | None) -> Text:
     if using.get("link_rate_mbps"):
         detail.append(f"{float(using['link_rate_mbps']):g} Mbit/s")
     return Text.assemble(
-        (clean(using.get("ssid") or using.get("name")), "bold"), f" ({', '.join(detail)})"
+        (clean(using.get("ssid") or using.get("operator") or using.get("name")), "bold"),
+        f" ({', '.join(detail)})",
     )
 
 

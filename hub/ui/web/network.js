@@ -46,7 +46,8 @@ function renderManaged(nets) {
     const detail = [using.kind];
     if (using.signal !== null && using.signal !== undefined) detail.push(`signal ${using.signal}%`);
     if (using.link_rate_mbps) detail.push(`${using.link_rate_mbps} Mbit/s link`);
-    usingText = `${using.ssid || using.name} (${detail.join(", ")})`;
+    if (using.technology) detail.push(using.technology);
+    usingText = `${using.ssid || using.operator || using.name} (${detail.join(", ")})`;
   }
   setText($("net-in-use"), usingText);
   setText($("net-why"), (using && using.why) || "–");
@@ -143,12 +144,16 @@ function createSaved(saved) {
       api("PUT", `/networks/${seg(saved.uuid)}/addressing`, { method: "dhcp" }),
     ),
   );
+  const use = h("button", { type: "button", class: "small", text: "Use" });
+  use.addEventListener("click", () =>
+    act(use, `Switch to ${saved.name}`, () => api("POST", `/networks/${seg(saved.uuid)}/use`)),
+  );
   const forget = h("button", { type: "button", class: "small danger", text: "Forget" });
   forget.addEventListener("click", () => {
     if (!window.confirm(`Forget ${saved.name}? Its password goes with it.`)) return;
     act(forget, `Forget ${saved.name}`, () => api("POST", `/networks/${seg(saved.uuid)}/forget`));
   });
-  li.append(" ", prio, setPrio, " ", address, gateway, setStatic, setDhcp, " ", forget);
+  li.append(" ", use, prio, setPrio, " ", address, gateway, setStatic, setDhcp, " ", forget);
   return li;
 }
 

@@ -88,9 +88,17 @@ async def test_the_network_card_joins_a_network_and_never_shows_its_password(
     await page.get_by_role("button", name="Join and save").click()
     await expect(page.locator("#alert")).to_contain_text("password was refused")
     await expect(card.locator("#net-in-use")).to_contain_text("StudioNet")
+    # switch back and forth from the saved list: a saved network's "Use" button
+    await page.locator("#net-ssid").fill("Hotspot")
+    await page.locator("#net-psk").fill(HOTSPOT_PSK)
+    await page.get_by_role("button", name="Join and save").click()
+    await expect(card.locator("#net-in-use")).to_contain_text("Hotspot (wifi")
+    studio = page.locator("#net-saved li", has_text="StudioNet (wifi")
+    await studio.get_by_role("button", name="Use").click()
+    await expect(card.locator("#net-in-use")).to_contain_text("StudioNet (wifi")
     await page.screenshot(path=str(artifacts_dir() / "network-card.png"), full_page=True)
 
     html = await page.content()
-    for secret in (STUDIO_PSK, "not-the-password"):
+    for secret in (STUDIO_PSK, HOTSPOT_PSK, "not-the-password"):
         assert secret not in html
         assert not any(secret.encode() in body for body in bodies)
