@@ -60,6 +60,8 @@ class SystemBus:
         self._bus.add_message_handler(self._dispatch)
 
     def disconnect(self) -> None:
+        """Close the connection; the signal handlers go with it (a new start adds its own)."""
+        self._handlers.clear()
         bus, self._bus = self._bus, None
         if bus is not None:
             with contextlib.suppress(Exception):
@@ -85,16 +87,19 @@ class SystemBus:
     ) -> list[Any]:
         if self._bus is None:
             raise NetworkUnavailable("not connected to the system D-Bus")
-        reply = await self._bus.call(
-            Message(
-                destination=destination,
-                path=path,
-                interface=interface,
-                member=member,
-                signature=signature,
-                body=body or [],
+        try:
+            reply = await self._bus.call(
+                Message(
+                    destination=destination,
+                    path=path,
+                    interface=interface,
+                    member=member,
+                    signature=signature,
+                    body=body or [],
+                )
             )
-        )
+        except Exception as exc:  # the bus went away under the call (EOF, reset ...)
+            raise NetworkUnavailable(f"the system D-Bus failed: {type(exc).__name__}") from None
         if reply is None:
             raise NetworkUnavailable(f"no reply to {interface}.{member}")
         if reply.message_type is MessageType.ERROR:

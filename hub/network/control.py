@@ -103,6 +103,16 @@ class NetworkControl:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def start(self) -> None:
+        if not await self._attach():
+            log.info("network controls off: %s", self.reason)
+            return
+        await self._refresh()
+        self._task = asyncio.create_task(self._run(), name="network-control")
+
+    async def _attach(self) -> bool:
+        """Connect to the system bus and hear NetworkManager and ModemManager (and their names
+        coming and going); False (and why, in ``reason``) when there is no bus."""
+        self.bus.disconnect()
         try:
             await self.bus.connect()
             self.bus.on_signal(self._signal)
@@ -112,11 +122,10 @@ class NetworkControl:
                     f"type='signal',sender='{DBUS}',member='NameOwnerChanged',arg0='{name}'"
                 )
         except NetworkUnavailable as exc:
+            self.bus.disconnect()
             self._off(str(exc))
-            log.info("network controls off: %s", exc)
-            return
-        await self._refresh()
-        self._task = asyncio.create_task(self._run(), name="network-control")
+            return False
+        return True
 
     async def stop(self) -> None:
         await cancel_and_wait(self._fallback_task)
@@ -153,9 +162,14 @@ class NetworkControl:
                 await asyncio.wait_for(self._dirty.wait(), self.refresh_s)
             await asyncio.sleep(0.05)  # let a burst of signals settle: one read for it
             self._dirty.clear()
-            await self._refresh()
+            try:
+                await self._refresh()
+            except Exception:  # an answer we cannot read must not end the watch
+                log.exception("reading NetworkManager failed")
 
     async def _refresh(self) -> None:
+        if not self.bus.connected and not await self._attach():
+            return  # the system bus itself went away (a restart of dbus): next round retries
         try:
             if not await self.bus.name_has_owner(NM):
                 self._off("NetworkManager is not running on the system bus")

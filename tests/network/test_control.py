@@ -246,3 +246,19 @@ async def test_switching_to_cellular_names_the_operator_and_takes_wifi_down(
     assert nm_mock.active_ids() == ["Office"]
     office = next(s for s in control.snapshot()["saved"] if s["name"] == "Office")
     assert not office["has_password"]
+
+
+async def test_the_system_bus_going_away_turns_controls_off_and_they_come_back_with_it(
+    nm_mock: NetworkManagerMock,
+) -> None:
+    control = NetworkControl(refresh_s=0.2)
+    await control.start()
+    try:
+        assert control.snapshot()["controls"]
+        control.bus.disconnect()  # as when dbus-daemon restarts under the hub
+        with pytest.raises(NetworkUnavailable):
+            await control.bus.name_has_owner("org.freedesktop.NetworkManager")
+        await until(lambda: control.bus.connected and control.snapshot()["controls"])
+        assert [n["ssid"] for n in await control.scan()] == ["StudioNet", "Hotspot"]
+    finally:
+        await control.stop()
