@@ -315,8 +315,9 @@ class NetworkManagerMock:
         self._replay.devices.append(("wifi", interface))
         return path
 
-    def add_ethernet_device(self, interface: str = "eth0", *, connected: bool = False) -> str:
-        path: str = self._call(self._add_ethernet_device, interface, connected)
+    def add_ethernet_device(self, interface: str = "eth0", *, speed_mbps: int = 1000) -> str:
+        """A wired port, disconnected, whose link runs at ``speed_mbps``."""
+        path: str = self._call(self._add_ethernet_device, interface, speed_mbps)
         self._replay.devices.append(("ethernet", interface))
         return path
 
@@ -328,20 +329,25 @@ class NetworkManagerMock:
 
     def add_cellular_connection(self, name: str = "Cellular", apn: str = "internet") -> str:
         """A saved mobile broadband profile (``gsm``, the APN); returns its path."""
-        settings = dbus.Dictionary(
-            {
-                "connection": dbus.Dictionary(
-                    {
-                        "id": name,
-                        "uuid": str(uuid.uuid4()),
-                        "type": "gsm",
-                        "autoconnect": dbus.Boolean(False),
-                    },
-                    signature="sv",
-                ),
-                "gsm": dbus.Dictionary({"apn": apn}, signature="sv"),
-                "ipv4": dbus.Dictionary({"method": "auto"}, signature="sv"),
+        return self._add_profile(name, "gsm", {"gsm": {"apn": apn}})
+
+    def add_ethernet_connection(self, name: str = "Wired") -> str:
+        """A saved wired profile (DHCP); returns its path."""
+        return self._add_profile(name, "802-3-ethernet", {"802-3-ethernet": {}})
+
+    def _add_profile(self, name: str, kind: str, sections: dict[str, dict[str, Any]]) -> str:
+        values = {
+            "connection": {
+                "id": name,
+                "uuid": str(uuid.uuid4()),
+                "type": kind,
+                "autoconnect": False,
             },
+            "ipv4": {"method": "auto"},
+            **sections,
+        }
+        settings = dbus.Dictionary(
+            {k: dbus.Dictionary(v, signature="sv") for k, v in values.items()},
             signature="sa{sv}",
         )
         iface = "org.freedesktop.NetworkManager.Settings"
@@ -529,9 +535,12 @@ class NetworkManagerMock:
         self._set_property(path, DEVICE_IFACE, "DeviceType", dbus.UInt32(8))
         return path
 
-    def _add_ethernet_device(self, interface: str, connected: bool) -> str:
-        state = 100 if connected else 30
-        return str(self._mock(NM, MAIN_PATH).AddEthernetDevice(interface, interface, state))
+    def _add_ethernet_device(self, interface: str, speed_mbps: int = 1000) -> str:
+        path = str(self._mock(NM, MAIN_PATH).AddEthernetDevice(interface, interface, 30))
+        self._set_property(
+            path, "org.freedesktop.NetworkManager.Device.Wired", "Speed", dbus.UInt32(speed_mbps)
+        )
+        return path
 
     def _add_ap(self, dev: str, ap: MockAccessPoint, bitrate: int) -> str:
         name = "ap_" + "".join(c if c.isalnum() else "_" for c in ap.ssid) + f"_{ap.frequency}"

@@ -266,8 +266,8 @@ class NetworkControl:
         if ap is None and ssid:
             ap = next((n for n in view.networks if n.ssid == ssid), None)
         rate = None
-        if device is not None and device.path in view.wifi_bitrate_kbps:
-            rate = view.wifi_bitrate_kbps[device.path] / 1000 or None
+        if device is not None and device.path in view.link_kbps:
+            rate = view.link_kbps[device.path] / 1000 or None
         kind = using.kind
         signal = ap.signal if ap else None
         operator = technology = None

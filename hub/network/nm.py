@@ -8,6 +8,7 @@ profile read back keeps its own Variants, so an update changes only the keys the
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import struct
@@ -18,6 +19,7 @@ from typing import Any
 from dbus_fast import Variant
 
 from c2c_hub.network.bus import SystemBus, unwrap
+from c2c_hub.network.errors import NetworkUnavailable
 from c2c_hub.network.model import (
     ACTIVATED,
     DEVICE_KINDS,
@@ -38,6 +40,7 @@ SETTINGS_IFACE = "org.freedesktop.NetworkManager.Settings"
 CONNECTION_IFACE = "org.freedesktop.NetworkManager.Settings.Connection"
 DEVICE_IFACE = "org.freedesktop.NetworkManager.Device"
 WIRELESS_IFACE = "org.freedesktop.NetworkManager.Device.Wireless"
+WIRED_IFACE = "org.freedesktop.NetworkManager.Device.Wired"
 AP_IFACE = "org.freedesktop.NetworkManager.AccessPoint"
 ACTIVE_IFACE = "org.freedesktop.NetworkManager.Connection.Active"
 NO_PATH = "/"
@@ -68,7 +71,7 @@ class NmView:
     primary: str = NO_PATH
     state: int = 0
     connectivity: int = 0
-    wifi_bitrate_kbps: dict[str, int] = field(default_factory=dict)  # device path -> kbit/s
+    link_kbps: dict[str, int] = field(default_factory=dict)  # device path -> link rate, kbit/s
     ap_by_path: dict[str, WifiNetwork] = field(default_factory=dict)
 
     def wifi_device(self) -> NetDevice | None:
@@ -135,10 +138,14 @@ class NmClient:
                     path=path,
                 )
             )
+            if kind == "ethernet":
+                with contextlib.suppress(NetworkUnavailable):
+                    wired = await self._get(path, WIRED_IFACE)
+                    view.link_kbps[path] = int(wired.get("Speed", 0)) * 1000
             if kind != "wifi":
                 continue
             wireless = await self._get(path, WIRELESS_IFACE)
-            view.wifi_bitrate_kbps[path] = int(wireless.get("Bitrate", 0))
+            view.link_kbps[path] = int(wireless.get("Bitrate", 0))
             for ap_path in wireless.get("AccessPoints", []):
                 try:
                     ap = await self._get(ap_path, AP_IFACE)

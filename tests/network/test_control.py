@@ -262,3 +262,21 @@ async def test_the_system_bus_going_away_turns_controls_off_and_they_come_back_w
         assert [n["ssid"] for n in await control.scan()] == ["StudioNet", "Hotspot"]
     finally:
         await control.stop()
+
+
+async def test_a_cable_reports_its_link_rate_and_takes_over_from_wifi(
+    control: NetworkControl, nm_mock: NetworkManagerMock
+) -> None:
+    nm_mock.add_ethernet_device("eth1", speed_mbps=1000)
+    nm_mock.add_ethernet_connection("Video village cable")
+    await control.connect("StudioNet", STUDIO_PSK)
+    assert control.snapshot()["in_use"]["link_rate_mbps"] == 5.4  # the Wi-Fi's bitrate
+    await control.use("Video village cable")
+    using = control.snapshot()["in_use"]
+    assert (using["kind"], using["interface"], using["link_rate_mbps"]) == (
+        "ethernet",
+        "eth1",
+        1000,
+    )
+    assert using["ssid"] is None and using["signal"] is None
+    assert nm_mock.active_ids() == ["Video village cable"]
