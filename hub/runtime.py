@@ -192,6 +192,7 @@ class Hub:
     def _network_changed(self, reason: str) -> None:
         if reason == "network_changed":  # connections may be bound to the network that went
             self.presence.network_changed()
+            self.uploader.network_changed()
         else:  # "frameio_back": a joined socket stays joined
             self.presence.frameio_back()
         self.channels.network_back()

@@ -177,6 +177,10 @@ class Uploader:
     def may_start(self) -> bool:
         return self.gate.may_start()
 
+    def network_changed(self) -> None:
+        """The hub is on another network: retries waiting out a backoff go at once."""
+        self.failures.network_changed()
+
     def channels_changed(self) -> None:
         """A channel was connected or disconnected: files waiting for one look again."""
         self.router.changed()
