@@ -29,12 +29,15 @@ from typing import Any
 from urllib.parse import quote
 
 import click
+import httpx
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from c2c_hub.ui.cli_uploads import HubNotRunning, call
+from c2c_hub.ui.cli_uploads import HubNotRunning, control_client
 
+#: Joining a network may take NetworkManager up to 45 s, and restoring the previous one as long.
+TIMEOUT_S = 120.0
 EXIT_USAGE = 2
 EXIT_NO_HUB = 3
 EXIT_REFUSED = 4
@@ -49,6 +52,20 @@ def _settings(config: str | None) -> Any:
     except SettingsError as exc:
         click.echo(f"c2c-hub net: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+async def call(settings: Any, method: str, path: str, body: Any = None) -> Any:
+    """As :func:`c2c_hub.ui.cli_uploads.call`, with time for NetworkManager to try and fail."""
+    async with control_client(settings) as client:
+        client.timeout = httpx.Timeout(TIMEOUT_S)
+        try:
+            response = await client.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise HubNotRunning(f"the hub does not answer on its control socket ({exc})") from None
+    data = response.json()
+    if response.status_code >= 400:
+        raise ValueError(data.get("error", response.text))
+    return data
 
 
 def _ask(
