@@ -51,6 +51,7 @@ from c2c_hub.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str], None]
+SETTLE_S = 0.5
 SCAN_WAIT_S = 8.0  # a full scan of 2.4, 5 and 6 GHz takes NetworkManager a few seconds
 
 
@@ -160,7 +161,9 @@ class NetworkControl:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), self.refresh_s)
-            await asyncio.sleep(0.05)  # let a burst of signals settle: one read for it
+            # A burst of signals (a scan moves every access point's strength) is one read, and
+            # reads are at most every SETTLE_S: the recorder's CPU is for audio.
+            await asyncio.sleep(SETTLE_S)
             self._dirty.clear()
             try:
                 await self._refresh()
