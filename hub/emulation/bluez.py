@@ -14,6 +14,9 @@ python-dbusmock's ``bluez5`` template on it, and what that template lacks added 
         bluez.disconnect("C2:C0:00:00:00:01")           # the link drops; unreachable
         bluez.advertise("C2:C0:00:00:00:01")            # back in range, advertising
         bluez.fail_connects("C2:C0:00:00:00:01", 2)     # the next 2 Connect calls fail
+        bluez.add_hid_remote("F1:22:33:44:55:66", "AB Shutter3", report_map, (1, 2),
+                             address_type="random")     # HID over GATT: Report Map, reports
+        bluez.hid_report("F1:22:33:44:55:66", 2, b"\x01")  # Input Report 2: Volume Up down
 
 What the template gets wrong or leaves out (each one is handled here):
 
