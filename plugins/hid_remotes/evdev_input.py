@@ -162,7 +162,8 @@ class EvdevSource:
         try:
             import evdev  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
-            ctx.report(False, "python-evdev is not installed (pip install evdev)")
+            # Optional: a recorder without USB pedals or dongles does not need it.
+            ctx.report(True, "evdev off: python-evdev is not installed (c2c-hub[evdev])")
             await asyncio.Event().wait()
         tasks: dict[str, asyncio.Task[None]] = {}
         try:

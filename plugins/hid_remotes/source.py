@@ -44,6 +44,7 @@ from c2c_hub_plugins.hid_remotes.radio import (
 )
 
 _DISCONNECT_TIMEOUT_S = 3.0
+_ATTEMPTS = 3  # connection attempts in a row before waiting for the remote to advertise
 
 
 def hid_models(models: list[kit.DeviceModel]) -> list[kit.DeviceModel]:
@@ -135,6 +136,7 @@ class HidRemoteTracker:
         self._held: HeldKeys[int, Usage] = HeldKeys()
         self._early: list[tuple[int, float]] = []
         self._grace: asyncio.Task[None] | None = None
+        self._failures = 0
 
     # ------------------------------------------------------------------ control
     def seen(self, adv: Advertisement) -> None:
@@ -180,13 +182,18 @@ class HidRemoteTracker:
                     self.advertised.clear()
                     continue
                 except ConnectFailed as exc:
+                    self._failures += 1
                     self._set(State.WAITING, str(exc))
                     self.ctx.log.info("%s: %s", self._label, exc)
                     await self._close()
-                    if exc.retry:
+                    if exc.retry and self._failures < _ATTEMPTS:
                         await self._clock.sleep(self._options.retry_s)
                         self.advertised.set()
+                    else:  # wait for it to advertise again (after a pause)
+                        await self._clock.sleep(self._options.retry_s)
+                        self.advertised.clear()
                     continue
+                self._failures = 0
                 await self._lost.wait()
                 self._link_lost()
                 await self._close()
