@@ -42,6 +42,10 @@ from c2c_hub_plugins.hid_remotes.radio import (
 log = logging.getLogger(__name__)
 _ERRORS = (BleakError, OSError, EOFError, DBusFastError, TimeoutError)
 _CACHE = 512
+_NO_SERVICE = (
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+)
 
 
 def _failed(exc: BaseException, address: str) -> ConnectFailed:
@@ -54,6 +58,19 @@ def _failed(exc: BaseException, address: str) -> ConnectFailed:
     if isinstance(exc, TimeoutError):
         return ConnectFailed(f"{address}: no answer within the timeout")
     return ConnectFailed(f"{address}: {exc!r}")
+
+
+def _unavailable(exc: BaseException) -> RadioUnavailable:
+    """A scan that cannot start, as advice."""
+    if isinstance(exc, OSError | EOFError):
+        return RadioUnavailable(
+            f"no BlueZ on the system bus: cannot reach it ({exc}); is dbus running?"
+        )
+    if isinstance(exc, BleakDBusError) and exc.dbus_error in _NO_SERVICE:
+        return RadioUnavailable(
+            "no BlueZ on the system bus: org.bluez is not running (start bluetoothd)"
+        )
+    return RadioUnavailable(f"no BlueZ on the system bus: {type(exc).__name__}: {exc}")
 
 
 class _BleakHidLink:
@@ -176,7 +193,7 @@ class BleakHidRadio:
             await scanner.start()
         except _ERRORS as exc:
             self._scanner = None
-            raise RadioUnavailable(f"no BlueZ to scan with: {exc!r}") from exc
+            raise _unavailable(exc) from exc
 
     async def stop_scan(self) -> None:
         scanner, self._scanner = self._scanner, None

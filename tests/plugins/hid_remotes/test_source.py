@@ -72,7 +72,9 @@ Start = Callable[..., Awaitable[RunningSource[FakeSourceContext, HidRemoteSource
 async def run_source() -> AsyncIterator[Start]:
     running: list[RunningSource[FakeSourceContext, HidRemoteSource]] = []
 
-    async def start(**options: Any) -> RunningSource[FakeSourceContext, HidRemoteSource]:
+    async def start(
+        wait_for: str = "scanning", **options: Any
+    ) -> RunningSource[FakeSourceContext, HidRemoteSource]:
         ctx = FakeSourceContext(
             options={**FAST, **options},
             model_files=MODELS,
@@ -83,7 +85,7 @@ async def run_source() -> AsyncIterator[Start]:
         task = asyncio.get_running_loop().create_task(source.run(ctx), name="test source")
         run = RunningSource(ctx, source, task)
         running.append(run)
-        await ctx.wait_report("scanning", within=10)
+        await ctx.wait_report(wait_for, within=10)
         return run
 
     try:
@@ -170,3 +172,12 @@ async def test_through_bleak_a_remote_that_drops_mid_press_is_one_press(
     await asyncio.sleep(0.2)
     assert run.ctx.indexes(serial) == [0, 1]
     assert run.ctx.detaches(serial) == []  # back within the grace: never detached
+
+
+async def test_without_bluez_the_status_says_so_and_it_looks_again(run_source: Start) -> None:
+    with BlueZMock(with_bluez=False):  # a system bus, but no bluetoothd on it
+        run = await run_source(wait_for="no BlueZ")
+        healthy, detail = run.ctx.last_report or (True, "")
+        assert not healthy and "looking again in 0.2 s" in detail
+        assert "org.bluez is not running (start bluetoothd)" in detail
+        assert run.source.status()["scanning"] is False
