@@ -77,4 +77,21 @@ CLICKER = _hex(
     """
 )
 
-ALL = {"shutter": SHUTTER, "mi_remote": MI_REMOTE, "media_remote": MEDIA_REMOTE, "clicker": CLICKER}
+#: A consumer-control remote's descriptor as CircuitPython's HID library ships it (quoted in
+#: adafruit/Adafruit_CircuitPython_HID pull request 63): report 3, one 16-bit array item whose
+#: logical range starts at 1 (so a value v is usage v, and 0 is "nothing").
+CONSUMER_16BIT = _hex(
+    """
+    05 0C 09 01 A1 01 85 03
+    75 10 95 01 15 01 26 8C 02 19 01 2A 8C 02 81 00
+    C0
+    """
+)
+
+ALL = {
+    "consumer_16bit": CONSUMER_16BIT,
+    "shutter": SHUTTER,
+    "mi_remote": MI_REMOTE,
+    "media_remote": MEDIA_REMOTE,
+    "clicker": CLICKER,
+}

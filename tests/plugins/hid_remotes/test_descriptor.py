@@ -19,6 +19,7 @@ from c2c_hub_plugins.hid_remotes.descriptor import (
 from tests.plugins.hid_remotes.descriptors import (
     ALL,
     CLICKER,
+    CONSUMER_16BIT,
     MEDIA_REMOTE,
     MI_REMOTE,
     SHUTTER,
@@ -78,6 +79,10 @@ def oracle(descriptor: bytes, report: bytes) -> list[Usage]:
         (MEDIA_REMOTE, bytes.fromhex("05 01 00"), [PLAY_PAUSE]),
         (MEDIA_REMOTE, bytes.fromhex("05 00 00"), []),
         (CLICKER, bytes.fromhex("00 00 4E 00 00 00 00 00"), [PAGE_DOWN]),
+        (CONSUMER_16BIT, bytes.fromhex("03 E9 00"), [VOLUME_UP]),
+        (CONSUMER_16BIT, bytes.fromhex("03 CD 00"), [PLAY_PAUSE]),
+        (CONSUMER_16BIT, bytes.fromhex("03 00 00"), []),  # below its logical minimum
+        (CONSUMER_16BIT, bytes.fromhex("03 8D 02"), []),  # above its logical maximum
         (CLICKER, bytes.fromhex("00 00 01 01 01 01 01 01"), []),  # ErrorRollOver: nothing
     ],
 )
