@@ -16,6 +16,7 @@ from typing import Any
 
 from bleak import BleakClient, BleakScanner
 from bleak.args.bluez import BlueZClientArgs, BlueZScannerArgs
+from bleak.backends.bluezdbus.manager import get_global_bluez_manager
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
@@ -197,9 +198,19 @@ class BleakHidRadio:
 
     async def stop_scan(self) -> None:
         scanner, self._scanner = self._scanner, None
-        if scanner is not None:
-            with contextlib.suppress(*_ERRORS, KeyError):
-                await scanner.stop()
+        if scanner is None:
+            return
+        # As the ble-remotes plugin's radio: if the system bus died under the scan, bleak's
+        # StopDiscovery write fails inside dbus-fast and leaves "Future exception was never
+        # retrieved" behind. Asking for the manager reconnects it when the bus is back; when it
+        # is not, there is nothing to stop (BlueZ ends a discovery with its client's link).
+        try:
+            await get_global_bluez_manager()
+        except _ERRORS as exc:
+            log.debug("not stopping the scan: the system bus is gone (%r)", exc)
+            return
+        with contextlib.suppress(*_ERRORS, KeyError):
+            await scanner.stop()
 
     async def connect(
         self, address: str, *, on_disconnect: DisconnectCallback, timeout_s: float
