@@ -55,8 +55,10 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
         │   ProtocolError (ValueError) > TxtError, HelloError, FrameError; Refused
         ├── aes67: SdpError (ValueError), SapError (ValueError), RtspError (ValueError),
         │   Malformed (ValueError: an RTP packet we cannot use)
-        └── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,
-            RadioError > RadioUnavailable, ConnectFailed > DeviceGone
+        ├── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,
+        │   RadioError > RadioUnavailable, ConnectFailed > DeviceGone
+        └── hid_remotes: DescriptorError (ValueError), ReportError (ValueError), Refused,
+            NoIdentity, HidRadioError > RadioUnavailable, ConnectFailed > NotHid
 
 ``tests/test_errors.py`` keeps this true: every exception class in ``c2c_hub`` and
 ``c2c_hub_plugins`` derives from its zone's root and is named here (or, for the Frame.io client

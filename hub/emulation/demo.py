@@ -36,6 +36,7 @@ from rich.table import Table
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.frameio.server import EmulatorServer
 from c2c_hub.emulation.frameio.state import EmulatorConfig
+from c2c_hub.emulation.plugin_models import plugin_device_models
 from c2c_hub.frameio import FrameioError
 from c2c_hub.pairing import PairingStep, PairingUpdate
 from c2c_hub.presence import PresenceState
@@ -50,11 +51,29 @@ from c2c_hub.settings import (
 )
 from c2c_hub.ui.live import LiveView, wants_plain
 from c2c_hub_plugins.ble_remotes.emulated import EmulatedRemote
+from c2c_hub_plugins.hid_remotes.emulated import VOLUME_UP, EmulatedHidRemote
 from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
 
 REMOTE = ("AA:BB:CC:DD:EE:01", "C2C-Remote Slate", "RMT-DEMO")
 RADIO = "demo"
 GOOD_TAKE_CODE = 1  # device_models/c2c-button-remote.toml: input 0, "Good take"
+# A HID shutter remote instead (--remote hid): its Volume Up is "Good take" in the
+# hid_remotes plugin's model (plugins/hid_remotes/device_models/ble-shutter-remote.toml).
+HID_REMOTE = ("F1:C2:C0:DE:00:01", "AB Shutter3")
+
+
+class _HidDemoRemote:
+    """The HID shutter remote, pressed as the demo presses our own."""
+
+    def __init__(self) -> None:
+        self.remote = EmulatedHidRemote(*HID_REMOTE, radio=RADIO, address_type="random")
+        self.name = self.remote.name
+
+    def press(self, _code: int) -> bool:
+        return self.remote.tap(VOLUME_UP)
+
+
+DemoRemote = EmulatedRemote | _HidDemoRemote
 
 MICS: list[tuple[str, str, Literal["tone", "speech"]]] = [
     ("NM-1001", "Boom", "speech"),
@@ -119,7 +138,7 @@ def _channel_rows(hub: Hub) -> list[tuple[str, str, str, str]]:
     return sorted(rows)
 
 
-async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) -> Any:
+async def _record(demo: Demo, hub: Hub, seconds: float, remote: DemoRemote) -> Any:
     demo.mark("take_starting")
     take = await hub.recorder.start_take(scene="12A")
     demo.mark("take_started")
@@ -189,7 +208,13 @@ async def _wait_uploaded(demo: Demo, hub: Hub, file_ids: list[int], within: floa
     return False
 
 
-async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds: float) -> int:
+async def run(
+    settings: HubSettings,
+    handle: EmulatorHandle,
+    demo: Demo,
+    seconds: float,
+    remote_kind: str = "c2c",
+) -> int:
     summary: dict[str, Any] = {"ok": False}
     kind = _service_type(settings)
     mics = [
@@ -198,7 +223,11 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
         )
         for i, (serial, name, signal) in enumerate(MICS)
     ]
-    remote = EmulatedRemote(*REMOTE, radio=RADIO)
+    remote: DemoRemote = (
+        _HidDemoRemote() if remote_kind == "hid" else EmulatedRemote(*REMOTE, radio=RADIO)
+    )
+    protocol = "HID over GATT" if remote_kind == "hid" else "the C2C GATT format"
+    demo.say(f"The button remote: {remote.name} ({protocol})")
     async with contextlib.AsyncExitStack() as stack:
         demo.say(f"Starting {len(mics)} emulated network microphones (mDNS on 127.0.0.1) ...")
         await asyncio.gather(*(m.start() for m in mics))
@@ -394,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the take (20)")
     parser.add_argument("--keep", type=Path, help="write everything here (kept afterwards)")
+    parser.add_argument(
+        "--remote",
+        choices=("c2c", "hid"),
+        default="c2c",
+        help="the button remote: our own GATT format (c2c) or a HID shutter remote (hid)",
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
     demo = Demo(console, quiet=args.json)
@@ -419,6 +454,11 @@ def main(argv: list[str] | None = None) -> int:
                     options={
                         "mdns_microphones": {"interfaces": ["127.0.0.1"]},
                         "ble_remotes": {"radio": "emulated", "emulated_radio": RADIO},
+                        "hid_remotes": {
+                            "radio": "emulated",
+                            "emulated_radio": RADIO,
+                            "evdev": False,
+                        },
                         "aes67": _private_streams(),
                     }
                 ),
@@ -426,8 +466,15 @@ def main(argv: list[str] | None = None) -> int:
             handle = EmulatorHandle(
                 server.base_url, server.control_url, server.ca_file, config.client_secret
             )
+            # Frame.io knows a plugin's device model once the integration declares it (as
+            # its developer console would): the HID shutter remote's is the plugin's own.
+            for _, model in plugin_device_models(
+                settings.plugins, settings.device_models.directory
+            ):
+                if model.source is not None:
+                    handle.declare_device_model(model.source.read_text(encoding="utf-8"))
             try:
-                return asyncio.run(run(settings, handle, demo, args.seconds))
+                return asyncio.run(run(settings, handle, demo, args.seconds, args.remote))
             except FrameioError as exc:
                 demo.say(f"[red]Frame.io call failed: {exc}[/]")
                 return 1
