@@ -30,7 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from c2c_hub.recorder.id3 import id3v23_tag
-from c2c_hub.recorder.mix import Mixer, MixSettings
+from c2c_hub.recorder.mix import Mixer, MixSettings, TrackMix
 from c2c_hub.recorder.proxy import ProxyEncoder, proxy_name
 from c2c_hub.recorder.wav import BwfWriter, TrackAssembler, TrackInfo, track_filename
 from c2c_hub.recorder.wav.info import Samples
@@ -60,6 +60,26 @@ class DerivedSettings:
         """``kind:<k>`` → priority: the first kind of ``upload_order`` highest."""
         n = len(self.upload_order)
         return {f"kind:{k}": 10 * (n - 1 - i) for i, k in enumerate(self.upload_order)}
+
+
+def derived_settings(recorder: Any) -> DerivedSettings:
+    """From ``[recorder]`` (:class:`c2c_hub.settings.RecorderSettings`)."""
+    mix = recorder.mix
+    return DerivedSettings(
+        mix=mix.enabled,
+        mix_settings=MixSettings(
+            mode=mix.mode,
+            tracks={
+                key: TrackMix(gain_db=t.gain_db, pan=t.pan, mute=t.mute)
+                for key, t in mix.tracks.items()
+            },
+        ),
+        proxies=recorder.proxy.enabled,
+        proxy_files=frozenset(recorder.proxy.files),
+        proxy_bitrate_kbps=recorder.proxy.bitrate_kbps,
+        poly=recorder.poly,
+        upload_order=tuple(recorder.upload_order),
+    )
 
 
 EncoderFactory = Callable[..., ProxyEncoder]
@@ -399,4 +419,4 @@ def write_poly(info: TrackInfo, sources: list[Path]) -> None:
             reader.close()
 
 
-__all__ = ["DerivedSettings", "TakeDerived", "proxy_tag", "write_poly"]
+__all__ = ["DerivedSettings", "TakeDerived", "derived_settings", "proxy_tag", "write_poly"]
