@@ -185,7 +185,7 @@ class ProxySection(_Section):
     enabled: bool = Field(default=True, description="Encode and upload MP3 proxies.")
     bitrate_kbps: int = Field(default=128, description="Constant bit rate (kbit/s).")
     files: list[Literal["mix", "iso"]] = Field(
-        default_factory=lambda: ["mix", "iso"], description="Which heroes get a proxy."
+        default=["mix", "iso"], description="Which heroes get a proxy."
     )
 
     @field_validator("bitrate_kbps")
@@ -252,7 +252,7 @@ class RecorderSettings(_Section):
         "channel).",
     )
     upload_order: list[Literal["proxy", "mix", "iso", "poly"]] = Field(
-        default_factory=lambda: ["proxy", "mix", "iso", "poly"],
+        default=["proxy", "mix", "iso", "poly"],
         description="The order a take's files finish uploading in, by kind (first: highest "
         "type priority, kind:<k>).",
     )

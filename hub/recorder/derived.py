@@ -322,9 +322,9 @@ class TakeDerived:
         order = {k: i for i, k in enumerate(self.settings.upload_order)}
         items: list[tuple[int, int, Derived | None, int]] = []
         n = 0
-        for item in self.files:
-            if item.file_id is not None:
-                items.append((order.get(item.kind, 99), n, item, item.file_id))
+        for mine in self.files:
+            if mine.file_id is not None:
+                items.append((order.get(mine.kind, 99), n, mine, mine.file_id))
                 n += 1
         for kind, file_id in heroes:
             items.append((order.get(kind, 99), n, None, file_id))

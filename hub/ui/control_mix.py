@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from c2c_hub.ui import bodies
+from c2c_hub.ui.errors import UIError
 
 if TYPE_CHECKING:
     from c2c_hub.recorder.takes import Recorder
@@ -30,7 +31,9 @@ B = TypeVar("B", bound=bodies.Body)
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class _Refused(Exception):
+class MixRefused(UIError):
+    """The mix route refused a request (with a status)."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -43,7 +46,7 @@ def handler(fn: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         try:
             return await fn(request)
-        except _Refused as exc:
+        except MixRefused as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except ValidationError as exc:
             return JSONResponse({"error": bodies.describe(exc)}, status_code=400)
@@ -64,9 +67,9 @@ async def _body(request: Request, model: type[B]) -> B:
     try:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, RecursionError) as exc:
-        raise _Refused(400, f"the body is not JSON: {exc}") from None
+        raise MixRefused(400, f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise _Refused(400, "the body must be a JSON object")
+        raise MixRefused(400, "the body must be a JSON object")
     return model.model_validate(data)
 
 
@@ -92,7 +95,7 @@ async def mix(request: Request) -> Response:
 async def mix_track(request: Request) -> Response:
     key = request.path_params["key"].strip()
     if not key or len(key) > 128:
-        raise _Refused(404, "a track key is a serial or a name (1 to 128 characters)")
+        raise MixRefused(404, "a track key is a serial or a name (1 to 128 characters)")
     body = await _body(request, MixTrack)
     recorder = _recorder(request)
     settings = recorder.derived.mix_settings.with_track(
