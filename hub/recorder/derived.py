@@ -193,9 +193,12 @@ class TakeDerived:
             log.error("the mix cannot be written (%s): the take goes on without it", exc)
             self.mixer = None
             return
-        proxy = await self._open_proxy("mix", info)
-        if proxy is not None and proxy.proxy is not None:
-            self.mix.tap = proxy.proxy.write
+        proxy = await self._open_proxy("mix", info, priority=1)  # the mix's proxy first of all
+        if proxy is not None:
+            self.files.remove(proxy)
+            self.files.insert(0, proxy)
+            if proxy.proxy is not None:
+                self.mix.tap = proxy.proxy.write
         self.mix_file = Derived("mix", path)
         self.mix_file.durable = self.mix.writer.durable_size
         self.mix_file.file_id = await self.uploader.begin_recording(
@@ -204,7 +207,7 @@ class TakeDerived:
         self.files.append(self.mix_file)
 
     async def _open_proxy(
-        self, what: str, info: TrackInfo, device: str | None = None
+        self, what: str, info: TrackInfo, device: str | None = None, priority: int = 0
     ) -> Derived | None:
         if not self.settings.proxies or what not in self.settings.proxy_files:
             return None
@@ -230,6 +233,7 @@ class TakeDerived:
             device=device,
             capture_time=self.capture_time,
             kind="proxy",
+            priority=priority,
         )
         return item
 

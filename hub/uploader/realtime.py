@@ -96,6 +96,7 @@ class RealtimeUploads:
         self.part_size = part_size
         self.poll_s = poll_s
         self._live: dict[int, _Live] = {}
+        self._turns: set[int] = set()  # recordings waiting for their turn to end
 
     # ------------------------------------------------------------------ recorder API
     async def recover(self) -> None:
@@ -252,8 +253,8 @@ class RealtimeUploads:
         for record in self.queue.files.values():
             if record.id == file_id or record.effective_priority <= mine:
                 continue
-            if ledger.retrying(record.id) is not None:
-                continue
+            if ledger.retrying(record.id) is not None and record.id not in self._turns:
+                continue  # held up (its channel, a failure); one waiting its turn goes first
             if record.state is FileState.UPLOADING:
                 ahead.append(record.id)
             elif record.state is FileState.QUEUED and (not manual or record.released):
@@ -268,6 +269,7 @@ class RealtimeUploads:
         went up while it grew, whatever its order)."""
         waited = False
         wake = self.ledger.wake.listener()
+        self._turns.add(file_id)
         try:
             while ahead := self._ahead(file_id):
                 if not waited:
@@ -279,6 +281,7 @@ class RealtimeUploads:
                 wake.clear()
                 await sleep_or_wake(self.clock, self.poll_s, wake)
         finally:
+            self._turns.discard(file_id)
             self.ledger.wake.remove(wake)
         if waited:
             self.ledger.clear_retrying(file_id)

@@ -169,13 +169,21 @@ async def test_the_mix_is_the_sum_of_its_tracks_and_goes_up_on_the_primary_chann
     proxy_file, proxy_asset = by_name["S7B_T001_00_Mix.mp3"]
     assert proxy_asset["channel"] == 0 and proxy_file["kind"] == "proxy"
     assert proxy_asset["completed_at"] <= mix_asset["completed_at"]  # the proxy first
-    _boom, boom_asset = by_name["S7B_T001_01_Boom.wav"]
+    boom, boom_asset = by_name["S7B_T001_01_Boom.wav"]
     boom_proxy, boom_proxy_asset = by_name["S7B_T001_01_Boom.mp3"]
     assert boom_proxy_asset["channel"] == boom_asset["channel"] == rig.channels.index_of("NM-1")
     assert boom_proxy_asset["completed_at"] <= boom_asset["completed_at"]
+    assert proxy_asset["completed_at"] <= boom_proxy_asset["completed_at"]  # the mix's first
     assert mix_asset["completed_at"] <= boom_asset["completed_at"]  # the mix before the ISOs
     poly, poly_asset = by_name["S7B_T001_00_Poly.wav"]
     assert poly_asset["channel"] == 0 and poly["kind"] == "poly"
+    # The order is visible in the queue: each file's kind and its type's priority.
+    assert [(f["kind"], f["type_priority"]) for f in (proxy_file, mix_file, boom, poly)] == [
+        ("proxy", 30),
+        ("mix", 20),
+        ("iso", 10),
+        ("poly", 0),
+    ]
 
     # The proxies: MP3, the hero's tags (read by an independent library).
     tags = ID3(proxy_file["path"])
