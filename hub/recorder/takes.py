@@ -50,9 +50,10 @@ from c2c_hub.clock import Clock
 from c2c_hub.devices import DeviceChange, DeviceRegistry
 from c2c_hub.errors import HubError
 from c2c_hub.private_files import write_private
-from c2c_hub.recorder.derived import DerivedSettings, TakeDerived
+from c2c_hub.recorder.derived import DerivedSettings, EncoderFactory, TakeDerived
 from c2c_hub.recorder.guard import SourceGuard
 from c2c_hub.recorder.mix import MixSettings
+from c2c_hub.recorder.proxy import ProxyEncoder
 from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
@@ -205,6 +206,7 @@ class Recorder:
         project: Callable[[], str | None] = lambda: None,
         group: str | None = None,
         derived: DerivedSettings | None = None,
+        proxy_encoder: EncoderFactory = ProxyEncoder,
     ) -> None:
         self.devices = devices
         self.group = recordings_gid(group)
@@ -220,6 +222,7 @@ class Recorder:
         self.min_free_minutes = min_free_minutes
         self.project = project
         self.derived = derived or DerivedSettings(mix=False, proxies=False)
+        self.proxy_encoder = proxy_encoder
         self.journal = TakeJournal(data_dir)
         self.recovered: list[Repair] = []
         self._numbering_path = data_dir / NUMBERING_FILE
@@ -375,6 +378,7 @@ class Recorder:
                 base=self._info(self.take, directory / "take.wav", "", 1, ""),
                 timecode=self.take.start_timecode,
                 capture_time=now,
+                encoder=self.proxy_encoder,
             )
             for attached in self.devices:
                 if attached.kind.audio and attached.device.audio:

@@ -259,6 +259,73 @@ async def test_an_encoder_failure_fails_the_proxy_and_the_hero_still_uploads(
             assert state == "failed" and "48 kHz" in reason, states
 
 
+class DiskFillsEncoder(ProxyEncoder):
+    """A real encoder whose disk fills half a second in (as a full disk reports it)."""
+
+    def write(self, samples: Any) -> None:
+        if self.frames >= RATE // 2:
+            self._fail("encoding failed: [Errno 28] No space left on device")
+            return
+        super().write(samples)
+
+
+async def test_a_proxy_whose_encoder_fails_mid_take_is_failed_and_its_hero_goes_on(
+    session: Session, uploaders: UploaderFactory, tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    derived = DerivedSettings(mix_settings=MixSettings(mode="mono"))
+    async with make_rig(
+        session, uploaders, tmp_path, derived, proxy_encoder=DiskFillsEncoder
+    ) as rig:
+        attach(rig, "NM-1", "Boom")
+        channels, uploader = rig.channels, rig.recorder.uploader
+        await until(lambda: len(channels.available()) == 1, within=10)
+        take = await rig.recorder.start_take()
+        for second in range(3):
+            at = take.start_position + second * RATE
+            rig.feed("NM-1", at, at + RATE, 440.0)
+            await rig.recorder.flush()
+        names = {f["name"]: f["id"] for f in uploader.files()}
+        proxy = uploader.file(names["S1_T001_01_Boom.mp3"])
+        assert proxy["state"] == "failed" and "No space left" in proxy["reason"]  # while rolling
+        done = await rig.recorder.stop_take()
+        await until(
+            lambda: all(f["state"] in ("done", "failed") for f in uploader.files()), within=30
+        )
+        states = {f["name"]: f["state"] for f in uploader.files()}
+        assert states == {
+            "S1_T001_00_Mix.mp3": "failed",
+            "S1_T001_00_Mix.wav": "done",
+            "S1_T001_01_Boom.mp3": "failed",
+            "S1_T001_01_Boom.wav": "done",
+        }
+        assert done.frames == 3 * RATE
+        boom = uploader.file(names["S1_T001_01_Boom.wav"])
+        asset = emulator.asset(boom["asset_id"])
+        assert asset["complete"] and asset["sha256"] == sha256_of(done.tracks["NM-1"].path)
+
+
+async def test_a_quiet_microphone_does_not_hold_the_mix_back(
+    session: Session, uploaders: UploaderFactory, tmp_path: Path
+) -> None:
+    derived = DerivedSettings(mix_settings=MixSettings(mode="mono"), proxies=False)
+    async with make_rig(session, uploaders, tmp_path, derived) as rig:
+        attach(rig, "NM-1", "Boom")
+        attach(rig, "NM-2", "Plant")
+        take = await rig.recorder.start_take()
+        start = take.start_position
+        rig.feed("NM-2", start, start + RATE // 2, 220.0)  # then nothing: it went quiet
+        for second in range(6):
+            at = start + second * RATE
+            rig.feed("NM-1", at, at + RATE, 440.0)
+            await rig.recorder.flush()
+        assert take.derived is not None and take.derived.mixer is not None
+        # Behind by the tolerance (2 s) + 0.5 s + the holdback, not stuck at the quiet one's end.
+        assert take.derived.mixer.mixed >= 3 * RATE
+        done = await rig.recorder.stop_take()
+        plant = sf.read(done.tracks["NM-2"].path, dtype="int32")[0]
+        assert not np.any(plant[RATE // 2 :])  # silence from where it went quiet
+
+
 def test_the_mixer_waits_for_every_track_and_a_late_joiner_joins_at_the_mix_head() -> None:
     mixer = Mixer(MixSettings(mode="mono"))
     mixer.add("a", "a", "A")
