@@ -230,6 +230,13 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await expect(page.locator("#current > li")).to_have_count(6, timeout=WAIT_MS)
     await expect(page.locator("#mix-state")).to_contain_text("Mix stereo")
     await expect(page.locator("#mix-tracks > li")).to_have_count(2)
+    # Muted from the page while rolling: the take's mixer has it at once.
+    await page.locator('#mix-tracks > li[data-key="NM-2"] .mix-mute').check()
+    await until(
+        lambda: hub.recorder.derived.mix_settings.for_track("NM-2", "").mute, 10, "NM-2 muted"
+    )
+    assert take.derived is not None and take.derived.mixer is not None
+    assert take.derived.mixer.settings.for_track("NM-2", "").mute
     await page.wait_for_timeout(1100)  # one more status: frames and bytes sent moved on
     await shots.take(page, "04-take-recording")
     await phone.wait_for_timeout(200)
