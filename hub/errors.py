@@ -38,7 +38,8 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     ├── UIError                     c2c_hub.ui.errors: the edge's root
     │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers
     │   ├── BodyTooLarge                 ui/access.py: a request body over the cap (413)
-    │   └── ControlRefused               ui/control.py: the control API refused (with a status)
+    │   ├── ControlRefused               ui/control.py: the control API refused (with a status)
+    │   └── MixRefused                   ui/control_mix.py: a mix route refused (with a status)
     │
     ├── EmulationError              c2c_hub.emulation.errors: the test doubles' root
     │   ├── ControlError (RuntimeError)  emulation/frameio/handle.py: the emulator's control

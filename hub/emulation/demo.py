@@ -11,7 +11,10 @@
    on its microphone's channel, with live progress; halfway through, the remote presses
    "Good take", which becomes a real-time logging event at its timecode.
 5. End with a table of the take's tracks, their channels and their assets, complete and
-   byte-identical (SHA-256) in the emulator. ``--json`` prints a machine-readable summary.
+   byte-identical (SHA-256) in the emulator; then the mix (stereo, on the primary channel) and
+   the MP3 proxies (the mix's on the primary channel, each ISO's on its microphone's), each
+   byte-identical, the mix's proxy acknowledged before the mix. ``--json`` prints a
+   machine-readable summary.
 """
 
 from __future__ import annotations
@@ -275,6 +278,8 @@ async def run(
                 f"Stopped after {(take.frames or 0) / take.sample_rate:.2f} s; uploading the rest"
             )
             file_ids = [t.file_id for t in take.tracks.values() if t.file_id is not None]
+            derived = take.derived.files if take.derived is not None else []
+            file_ids += [d.file_id for d in derived if d.file_id is not None]
             uploaded = await _wait_uploaded(demo, hub, file_ids, within=60)
             demo.mark("uploaded")
             if demo.live:
@@ -317,11 +322,48 @@ async def run(
             )
         if not demo.quiet:
             demo.console.print(table)
+        mixes = _derived_rows(hub, derived, assets)
+        table = Table(title="The mix and the proxies", title_justify="left")
+        for column in ("file", "kind", "channel", "asset", "acknowledged", "identical"):
+            table.add_column(column)
+        first = min((m["completed_at"] or 0 for m in mixes), default=0)
+        for m in mixes:
+            done_at = m["completed_at"]
+            table.add_row(
+                Path(m["file"]).name,
+                m["kind"],
+                str(m["channel"]),
+                (m["asset_id"] or "-")[:8],
+                "NO" if done_at is None else f"+{done_at - first:.2f} s",
+                "yes" if m["byte_identical"] else "NO",
+            )
+        if not demo.quiet and mixes:
+            demo.console.print(table)
+        by_name = {Path(m["file"]).name: m for m in mixes}
+        mix_wav = next((m for m in mixes if m["kind"] == "mix"), None)
+        mix_mp3 = by_name.get(Path(mix_wav["file"]).with_suffix(".mp3").name) if mix_wav else None
+        proxy_first = bool(
+            mix_wav
+            and mix_mp3
+            and mix_wav["completed_at"] is not None
+            and mix_mp3["completed_at"] is not None
+            and mix_mp3["completed_at"] <= mix_wav["completed_at"]
+        )
+        if mix_wav and mix_mp3:
+            demo.say(
+                f"The mix and its proxy on the primary channel: proxy "
+                f"{'first' if proxy_first else '[red]NOT first[/]'}"
+            )
         ok = (
             uploaded
             and len(tracks) == len(mics)
             and all(t["asset_complete"] and t["byte_identical"] for t in tracks)
             and all(t["asset_channel"] == t["channel"] for t in tracks)
+            and bool(mixes)
+            and all(m["asset_complete"] and m["byte_identical"] for m in mixes)
+            and proxy_first
+            and mix_wav is not None
+            and mix_wav["asset_channel"] == 0
         )
         await _until(lambda: hub.presses.counts.get("sent", 0) >= 1, within=10)
         logged = [
@@ -348,6 +390,7 @@ async def run(
             project=device.project.name,
             take=take.to_json(),
             tracks=tracks,
+            mix_and_proxies=mixes,
             channels=hub.channels.snapshot(),
             logged_events=logged,
             presses=hub_presses,
@@ -359,6 +402,32 @@ async def run(
         else:
             demo.say("Every call followed Frame.io's contract (strict emulator, no violations).")
     return _finish(demo, summary, 0 if summary["ok"] else 1)
+
+
+def _derived_rows(hub: Hub, derived: list[Any], assets: dict[str, Any]) -> list[dict[str, Any]]:
+    """The mix, its proxy and each ISO's proxy: where each went, complete and byte-identical."""
+    rows = []
+    for item in derived:
+        if item.file_id is None:
+            continue
+        record = hub.uploader.file(item.file_id)
+        asset = assets.get(record.get("asset_id") or "")
+        local = _sha256(item.path)
+        rows.append(
+            {
+                "file": str(item.path),
+                "kind": item.kind,
+                "channel": record.get("channel"),
+                "state": record.get("state"),
+                "asset_id": record.get("asset_id"),
+                "asset_complete": bool(asset and asset.get("complete")),
+                "asset_channel": asset.get("channel") if asset else None,
+                "completed_at": asset.get("completed_at") if asset else None,
+                "byte_identical": bool(asset and asset.get("sha256") == local),
+                "sha256": local,
+            }
+        )
+    return sorted(rows, key=lambda r: r["completed_at"] or float("inf"))
 
 
 def _finish(demo: Demo, summary: dict[str, Any], code: int) -> int:
