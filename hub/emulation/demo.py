@@ -159,7 +159,10 @@ async def _record(demo: Demo, hub: Hub, seconds: float, remote: DemoRemote) -> A
         await asyncio.sleep(step)
         if not pressed and time.monotonic() - started >= seconds / 2:
             pressed = remote.press(GOOD_TAKE_CODE)
-            demo.say(f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}")
+            if pressed:
+                demo.say(
+                    f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}"
+                )
         if demo.live:
             continue
         files = hub.uploader.snapshot()
@@ -168,6 +171,14 @@ async def _record(demo: Demo, hub: Hub, seconds: float, remote: DemoRemote) -> A
             f"{len(take.tracks)} tracks, {len(hub.channels.available())} channels, "
             f"{files.get('bytes_sent', 0) / 1e6:.1f} MB sent"
         )
+    # A remote that was not yet listening (its link still subscribing on a busy machine) took
+    # no press: try again for a while rather than end a take with no "Good take" in it.
+    deadline = time.monotonic() + 30.0
+    while not pressed and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        pressed = remote.press(GOOD_TAKE_CODE)
+        if pressed:
+            demo.say(f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}")
     demo.mark("take_stopping")
     return await hub.recorder.stop_take()
 
