@@ -39,6 +39,7 @@ import logging
 import os
 import re
 import stat
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,8 @@ from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
-from c2c_hub.timecode import TimecodeClock
+from c2c_hub.timecode import Timecode, TimecodeClock
+from c2c_hub.timecode.timeline import HubTimecode, TakeSync
 from c2c_hub.uploader import Uploader
 from c2c_hub.uploader.content_types import WAV
 
@@ -135,6 +137,14 @@ class Take:
     ended_at: float | None = None
     end_position: int | None = None
     failure: str | None = None  # why the take stopped by itself (a full disk)
+    sync: TakeSync | None = None  # the timecode it took at its start, to its end
+    warnings: list[str] = field(default_factory=list)  # timecode warnings at its start
+    trigger: str = "operator"  # or "record-run"
+
+    @property
+    def shift(self) -> int:
+        """Added to every source position: the reference count to the take's timecode."""
+        return self.sync.shift if self.sync is not None else 0
 
     @property
     def label(self) -> str:
@@ -159,6 +169,9 @@ class Take:
             "frames": self.frames,
             "seconds": None if self.frames is None else self.frames / self.sample_rate,
             "failure": self.failure,
+            "timecode_sync": self.sync.to_json() if self.sync is not None else None,
+            "warnings": self.warnings,
+            "trigger": self.trigger,
             "tracks": [t.to_json() for t in sorted(self.tracks.values(), key=lambda t: t.index)],
         }
 
@@ -188,7 +201,7 @@ class Recorder:
         directory: Path,
         data_dir: Path,
         clock: Clock,
-        timecode: TimecodeClock,
+        timecode: TimecodeClock | HubTimecode,
         sample_rate: int = 48000,
         default_scene: str = "1",
         stop_grace_s: float = 0.25,
@@ -198,6 +211,7 @@ class Recorder:
         min_free_minutes: float = 10.0,
         project: Callable[[], str | None] = lambda: None,
         group: str | None = None,
+        preroll_s: float = 0.0,
     ) -> None:
         self.devices = devices
         self.group = recordings_gid(group)
@@ -224,6 +238,9 @@ class Recorder:
         self._flush_lock = asyncio.Lock()  # one batch at a time reaches a track's file
         self._unsubscribe: list[Callable[[], None]] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Pre-roll: the last seconds of every source, so a take may start in the past.
+        self.preroll_s = preroll_s
+        self._recent: dict[str, deque[AudioBlock]] = {}
 
     # ------------------------------------------------------------------ numbering
     def _load_numbering(self, default_scene: str) -> dict[str, Any]:
@@ -320,8 +337,20 @@ class Recorder:
         self._unsubscribe.clear()
 
     # ------------------------------------------------------------------ takes
-    async def start_take(self, scene: str | None = None, take: int | None = None) -> Take:
-        """Start recording every attached microphone. Raises :class:`TakeError`."""
+    async def start_take(
+        self,
+        scene: str | None = None,
+        take: int | None = None,
+        *,
+        start_at: int | None = None,
+        trigger: str = "operator",
+    ) -> Take:
+        """Start recording every attached microphone. Raises :class:`TakeError`.
+
+        ``start_at`` (a timecode position, samples since midnight) starts the take in the past,
+        from the pre-roll buffer (``preroll_s``; record-run uses it so the first second is not
+        lost); never earlier than the buffer holds.
+        """
         async with self._lock:
             if self.take is not None:
                 raise TakeError(f"already recording {self.take.label}")
@@ -335,7 +364,6 @@ class Recorder:
             if number < 1 or number > 999:
                 raise TakeError(f"take {number}: must be 1 to 999")
             now = self.clock.now()
-            position = self.timecode.sample_position(self.sample_rate, at=now)
             directory = self.directory / _folder(scene, number)
             if directory.exists() and any(directory.iterdir()):
                 raise TakeError(f"{directory} already holds files; pick another take number")
@@ -346,15 +374,38 @@ class Recorder:
                 number, int(self._numbering["takes"].get(scene, 0))
             )
             self._save_numbering()
+            # From here to the take's end the timecode holds still: no jam, no offset change.
+            now = self.clock.now()
+            sync = self._take_sync()
+            warnings = self.timecode.warnings() if isinstance(self.timecode, HubTimecode) else []
+            position = self.timecode.sample_position(self.sample_rate, at=now)
+            started_at = now
+            if start_at is not None and self.preroll_s > 0:
+                earliest = position - round((self.preroll_s + 2.0) * self.sample_rate)
+                start_at = max(earliest, min(position, start_at))
+                started_at = now - (position - start_at) / self.sample_rate
+                position = start_at
             self.take = Take(
                 scene=scene,
                 number=number,
                 directory=directory,
-                started_at=now,
+                started_at=started_at,
                 start_position=position,
-                start_timecode=str(self.timecode.timecode(at=now)),
+                start_timecode=str(
+                    self.timecode.timecode(at=now)
+                    if started_at == now
+                    else Timecode.from_seconds(position / self.sample_rate, sync.rate)
+                ),
                 sample_rate=self.sample_rate,
+                sync=sync,
+                warnings=warnings,
+                trigger=trigger,
             )
+            for warning in warnings:
+                log.warning("%s: %s", self.take.label, warning)
+                self._emit({"type": "timecode_warning", "detail": warning})
+            if start_at is not None:
+                self._replay_preroll(self.take)
             for attached in self.devices:
                 if attached.kind.audio and attached.device.audio:
                     await self._open_track(attached.device.serial, attached.device.name)
@@ -369,6 +420,21 @@ class Recorder:
             )
             self._emit({"type": "take_started", "take": self.take.to_json()})
             return self.take
+
+    def _take_sync(self) -> TakeSync:
+        if isinstance(self.timecode, HubTimecode):
+            return self.timecode.take_began(self.sample_rate)
+        return TakeSync(
+            shift=0, source="SYSTEM", rate=self.timecode.rate, offset_frames=0, jammed=False
+        )
+
+    def _replay_preroll(self, take: Take) -> None:
+        """The buffered blocks from the take's (past) start on, as if they arrived now."""
+        recent, self._recent = self._recent, {}
+        for serial, blocks in recent.items():
+            for block in blocks:
+                if block.position + take.shift + block.frames > take.start_position:
+                    self._audio(serial, block)
 
     def _microphones(self) -> int:
         return sum(1 for attached in self.devices if attached.kind.audio and attached.device.audio)
@@ -430,6 +496,8 @@ class Recorder:
             await asyncio.to_thread(self.journal.clear)
             self.take = None
             self.last_take = take
+            if isinstance(self.timecode, HubTimecode):
+                self.timecode.take_ended()
             log.info(
                 "stopped %s: %.2f s, %d track(s)",
                 take.label,
@@ -489,6 +557,8 @@ class Recorder:
             track_index=index,
             note="",
             originator_reference=f"{serial}-{take.scene}-{take.number}",
+            timecode_source=take.sync.source if take.sync is not None else "",
+            user_bits=(take.sync.user_bits or "") if take.sync is not None else "",
         )
         try:
             assembler = await asyncio.to_thread(_open_assembler, info)
@@ -545,8 +615,15 @@ class Recorder:
     # ------------------------------------------------------------------ samples
     def _audio(self, serial: str, block: AudioBlock) -> None:
         take = self.take
-        if take is None or take.failure is not None:
+        if take is None:
+            if self.preroll_s > 0:
+                self._keep_recent(serial, block)
             return
+        if take.failure is not None:
+            return
+        if take.shift:
+            # The source's position (the reference count) on the take's timecode.
+            block = AudioBlock(block.position + take.shift, block.samples)
         guard = self._guard(take, serial)
         now = self.clock.now()
         expected = self.timecode.sample_position(self.sample_rate, at=now)
@@ -565,6 +642,15 @@ class Recorder:
             early = take.early.setdefault(serial, [])
             if len(early) < 2000:  # ~20 s of 10 ms blocks; a track never opened stops here
                 early.append(block)
+
+    def _keep_recent(self, serial: str, block: AudioBlock) -> None:
+        blocks = self._recent.get(serial)
+        if blocks is None:
+            blocks = self._recent[serial] = deque()
+        blocks.append(block)
+        keep = round((self.preroll_s + 2.0) * self.sample_rate)
+        while blocks and blocks[-1].position + blocks[-1].frames - blocks[0].position > keep:
+            blocks.popleft()
 
     def _device_changed(self, change: DeviceChange) -> None:
         take = self.take
@@ -666,6 +752,7 @@ class Recorder:
             "next_take": self.next_take_number(),
             "timecode": str(self.timecode.timecode()),
             "timecode_rate": str(self.timecode.rate),
+            "preroll_s": self.preroll_s,
             "take": self.take.to_json() if self.take is not None else None,
             "last_take": self.last_take.to_json() if self.last_take is not None else None,
             "recovered": [r.describe() for r in self.recovered],
