@@ -24,6 +24,7 @@ import { renderPresses } from "./presses.js";
 import { renderQueue, wireQueue } from "./queue.js";
 import { renderSummary } from "./summary.js";
 import { renderTake, wireTake } from "./take.js";
+import { renderTimecode, wireTimecode } from "./timecode.js";
 
 // What a status snapshot redraws, in this order (the live indicator comes last, in core.js).
 for (const draw of [
@@ -34,6 +35,7 @@ for (const draw of [
   renderDevices,
   renderPresses,
   renderTake,
+  renderTimecode,
   renderFooter,
 ]) {
   onStatus(draw);
@@ -51,6 +53,7 @@ function wire() {
   wirePairing();
   wireQueue();
   wireTake();
+  wireTimecode();
 }
 
 function tick() {
