@@ -9,8 +9,9 @@ so a mismatch fails loudly at load instead of corrupting memory.
 - :class:`LtcDecoder` takes float32 blocks placed by sample position and yields
   :class:`LtcFrame` s: the label, the drop-frame bit, the 32 user bits, the direction (libltc
   reads LTC played backwards too), where the frame starts and ends in the stream, its level.
-  Biphase-mark coding carries its bits in the transitions, so polarity does not matter, and
-  libltc follows the signal's envelope, so the level does not either (within reason).
+  Biphase-mark coding carries its bits in the transitions, so polarity does not matter; libltc
+  reads 8-bit samples, so quiet LTC is first brought up by a gain that follows its peak, and
+  the level does not matter either (from about -60 dBFS to full scale).
 - :class:`LtcEncoder` writes LTC at a rate, from a label, forwards or backwards: what the tests
   and the benchmark feed the decoder (an encoder we did not write).
 
@@ -114,6 +115,9 @@ STRUCT_SIZES = {"LTCFrame": 12, "LTCFrameExt": 368, "SMPTETimecode": 13}
 
 QUEUE = 64  # frames the decoder holds between reads (we read after every write)
 CHUNK = 4096  # samples per write (the decoder's queue never overflows at any rate)
+TARGET_PEAK = 0.5  # quiet LTC is brought up to this peak before libltc reads it
+MAX_GAIN = 1000.0  # at most +60 dB
+MIN_PEAK = 1e-5  # below this (-100 dBFS) it is silence, not LTC
 
 
 class LtcUnavailable(HubError, RuntimeError):
@@ -227,11 +231,14 @@ class LtcDecoder:
             raise LtcUnavailable("libltc could not create a decoder")
         self._decoder = self.ffi.gc(handle, self.lib.ltc_decoder_free)
         self._ext = self.ffi.new("LTCFrameExt *")
+        self._peak = 0.0
 
     def write(self, samples: npt.NDArray[np.float32], position: int) -> list[LtcFrame]:
         """Feed ``samples`` (mono float32, -1..1) whose first is at ``position``; return the
         frames completed by them."""
         data = np.ascontiguousarray(samples, dtype=np.float32)
+        if len(data):
+            data = self._level(data)
         frames: list[LtcFrame] = []
         for at in range(0, len(data), CHUNK):
             chunk = data[at : at + CHUNK]
@@ -239,6 +246,23 @@ class LtcDecoder:
             self.lib.ltc_decoder_write_float(self._decoder, pointer, len(chunk), position + at)
             frames.extend(self._read())
         return frames
+
+    def _level(self, data: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Bring quiet LTC up to a level libltc reads well.
+
+        libltc reads 8-bit samples (it converts floats to 0..255), so LTC at -50 dBFS would be
+        under one step. The gain follows the signal's peak (decaying over about half a second),
+        so a quiet line level and a hot one decode alike; silence stays silence.
+        """
+        peak = float(np.max(np.abs(data)))
+        decay = 0.5 ** (len(data) / (0.5 * self.sample_rate))
+        self._peak = max(peak, self._peak * decay)
+        if self._peak < MIN_PEAK:
+            return data
+        gain = min(TARGET_PEAK / self._peak, MAX_GAIN)
+        if gain <= 1.0:
+            return data
+        return (data * np.float32(gain)).astype(np.float32)
 
     def _read(self) -> Iterator[LtcFrame]:
         ext, lib = self._ext, self.lib
