@@ -11,7 +11,8 @@
 - soak: one hub for minutes of real time and days of Frame.io's, its footprint sampled
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
-- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`).
+- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
+- LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -25,6 +26,7 @@ from bench import (
     aes67,
     chaos,
     hub_chaos,
+    ltc,
     part_sink,
     presence,
     presses,
@@ -81,4 +83,9 @@ status = status or (0 if soaked["ok"] else 1)
 print()
 print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
 print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
+print()
+print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")
+decoded = ltc.run(seconds=20.0 if quick else 60.0)
+print(json.dumps({"bench": "ltc", **decoded}))
+status = status or (0 if decoded["ok"] else 1)
 raise SystemExit(status)
