@@ -112,6 +112,10 @@ class LtcInput:
             self._stop(last_end, "no LTC", events)
         return events
 
+    def stop_now(self, position: int, why: str, events: list[LtcEvent]) -> None:
+        """The LTC stopped for a reason outside the audio (its source went quiet)."""
+        self._stop(position, why, events)
+
     def _stop(self, position: int, why: str, events: list[LtcEvent]) -> None:
         was_running = self.state == "running"
         self.state = "stopped"

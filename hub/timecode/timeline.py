@@ -172,6 +172,7 @@ class HubTimecode:
         self.pending_offset: int | None = None
         self.ltc: LtcInput | None = None
         self.ltc_rate: int | None = None  # the LTC source's sample rate
+        self.ltc_fed_at: float | None = None  # when the LTC source's audio last came
         self.jam_shift: int | None = None  # samples (hub rate): LTC time minus source position
         self.jammed_at: float | None = None
         self.jams = 0
@@ -247,6 +248,7 @@ class HubTimecode:
     # ------------------------------------------------------------------ takes
     def take_began(self, sample_rate: int) -> TakeSync:
         """Freeze the shift for a take (no jam, no offset change until :meth:`take_ended`)."""
+        self.check_stale()
         self.held = True
         self.ltc_jump_in_take = None
         jammed = self.source == "ltc" and self.jam_shift is not None
@@ -323,7 +325,22 @@ class HubTimecode:
         expected = self.reference.sample_position(sr, at=now)
         drift.add(now, expected - (block.position + block.frames))
         if self.source == "ltc" and serial == self.ltc_device:
+            self.ltc_fed_at = now
             self._ltc(block, sr)
+        else:
+            self.check_stale()
+
+    def check_stale(self) -> None:
+        """LTC whose source sends no audio at all (gone, detached) has stopped too."""
+        ltc, fed = self.ltc, self.ltc_fed_at
+        if ltc is None or fed is None or ltc.state != "running":
+            return
+        if self.clock.now() - fed > self.ltc_stop_after_s + 0.5:
+            position = ltc.last.end if ltc.last is not None else ltc.position
+            events: list[LtcEvent] = []
+            ltc.stop_now(position, f"no audio from {self.ltc_device}", events)
+            for event in events:
+                self._ltc_event(event, self.ltc_rate or self.sample_rate)
 
     def _ltc(self, block: AudioBlock, sr: int) -> None:
         from c2c_hub.timecode.ltc import samples_to_float
@@ -427,6 +444,7 @@ class HubTimecode:
     # ------------------------------------------------------------------ reading
     def describe(self) -> str:
         """One line for a sound mixer: the source and its state."""
+        self.check_stale()
         if self.source == "ltc":
             ltc_state = self.ltc.state if self.ltc is not None else "absent"
             if self.jam_shift is None:
