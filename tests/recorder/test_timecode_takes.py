@@ -248,3 +248,30 @@ async def until_true(condition: Callable[[], bool], within: float = 20.0) -> Non
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_an_independent_ltc_reader_agrees_with_the_files_stamp(
+    make_rig: Callable[..., object],
+) -> None:
+    """ltc-reader (pure Python, GPL: a test tool only) reads the LTC recorded in the track: the
+    sample where each of its frames starts, plus the bext stamp, is that frame's timecode."""
+    ltc_map = pytest.importorskip("ltc_reader.LTCMap")
+    channel = pytest.importorskip("ltc_reader.Channel")
+    rig: TcRig = await make_rig(ltc_int32(5))  # type: ignore[misc]
+    rig.feed(1.5)
+    await rig.recorder.start_take()
+    rig.feed(2.0)
+    done = await stop(rig)
+    path = done.tracks["ltc-box"].path
+    data, _ = sf.read(path, dtype="int16")
+    found = ltc_map.LTCMap.from_channel(
+        channel.ByteChannel(data.tobytes(), RATE, 2, "little", True)
+    ).get_map()
+    assert len(found) >= 45  # 2 s at 25 fps, less the frames cut at either end
+    stamp = WavInfoReader(str(path)).bext.time_reference
+    for index, frame in found.items():
+        label = (
+            f"{frame.get_hours():02d}:{frame.get_minutes():02d}:"
+            f"{frame.get_seconds():02d}:{frame.get_frame_nr():02d}"
+        )
+        assert abs(stamp + index - tc_samples(label)) <= 3, (index, label)
