@@ -67,6 +67,7 @@ SCENE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
 NUMBERING_FILE = "takes.json"
 TRACK_BITS = 24  # every track: mono, 24-bit PCM
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+EARLY_SECONDS = 20  # samples kept for a track still being opened
 
 
 class TakeError(HubError, RuntimeError):
@@ -133,6 +134,7 @@ class Take:
     sample_rate: int
     tracks: dict[str, Track] = field(default_factory=dict)
     early: dict[str, list[AudioBlock]] = field(default_factory=dict)  # before a track opened
+    early_frames: dict[str, int] = field(default_factory=dict)
     guards: dict[str, SourceGuard] = field(default_factory=dict)
     ended_at: float | None = None
     end_position: int | None = None
@@ -432,9 +434,9 @@ class Recorder:
         """The buffered blocks from the take's (past) start on, as if they arrived now."""
         recent, self._recent = self._recent, {}
         for serial, blocks in recent.items():
-            for block in blocks:
-                if block.position + take.shift + block.frames > take.start_position:
-                    self._audio(serial, block)
+            wanted = [b for b in blocks if b.position + take.shift + b.frames > take.start_position]
+            for block in _coalesce(wanted):
+                self._audio(serial, block)
 
     def _microphones(self) -> int:
         return sum(1 for attached in self.devices if attached.kind.audio and attached.device.audio)
@@ -640,8 +642,12 @@ class Recorder:
         elif take.end_position is None:
             # Its track is being opened (files are created one after another): keep the samples.
             early = take.early.setdefault(serial, [])
-            if len(early) < 2000:  # ~20 s of 10 ms blocks; a track never opened stops here
+            # 20 s of samples, whatever the block size (1 ms AES67 packets, 10 ms microphone
+            # frames); a track never opened stops here.
+            kept = take.early_frames.get(serial, 0)
+            if kept < EARLY_SECONDS * self.sample_rate:
                 early.append(block)
+                take.early_frames[serial] = kept + block.frames
 
     def _keep_recent(self, serial: str, block: AudioBlock) -> None:
         blocks = self._recent.get(serial)
@@ -808,6 +814,32 @@ def _due(blocks: list[AudioBlock], limit: int) -> tuple[list[AudioBlock], list[A
             ready.append(AudioBlock(block.position, block.samples[:cut]))
             later.append(AudioBlock(limit, block.samples[cut:]))
     return ready, later
+
+
+def _coalesce(blocks: list[AudioBlock], most: int = 48000) -> list[AudioBlock]:
+    """Blocks that follow on joined into larger ones (up to ``most`` frames): the pre-roll of a
+    source of 1 ms packets is thousands of blocks, each otherwise checked and queued alone."""
+    out: list[AudioBlock] = []
+    run: list[AudioBlock] = []
+    for block in blocks:
+        last = run[-1] if run else None
+        if last is not None and (
+            block.position != last.position + last.frames
+            or block.samples.shape[1:] != last.samples.shape[1:]
+            or sum(b.frames for b in run) + block.frames > most
+        ):
+            out.append(_joined(run))
+            run = []
+        run.append(block)
+    if run:
+        out.append(_joined(run))
+    return out
+
+
+def _joined(run: list[AudioBlock]) -> AudioBlock:
+    if len(run) == 1:
+        return run[0]
+    return AudioBlock(run[0].position, np.concatenate([b.samples for b in run]))
 
 
 def _seal(assembler: TrackAssembler) -> Repair:

@@ -59,6 +59,7 @@ MAX_OFFSET_FRAMES = 24 * 3600 * 60
 JAM_TOLERANCE_S = 0.001  # the LTC may wander this far from the free-running timecode unjammed
 DRIFT_WINDOW_S = 2.0  # drift: the smallest lateness over windows this long...
 DRIFT_WINDOWS = 30  # ... the last this many of them, for the trend
+DRIFT_EVERY_S = 0.02  # one source's drift is looked at no more often than this
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class HubTimecode:
         self.user_bits: str | None = None
         self.held = False  # a take runs: nothing changes the shift
         self.drift: dict[str, Drift] = {}
+        self._reference_cache: tuple[float, int, int] | None = None  # (now, rate, position)
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -322,13 +324,24 @@ class HubTimecode:
         drift = self.drift.get(serial)
         if drift is None:
             drift = self.drift[serial] = Drift(serial, sr)
-        expected = self.reference.sample_position(sr, at=now)
-        drift.add(now, expected - (block.position + block.frames))
+        if now - drift.last_at >= DRIFT_EVERY_S or now < drift.last_at:
+            expected = self._reference_at(now, sr)
+            drift.add(now, expected - (block.position + block.frames))
         if self.source == "ltc" and serial == self.ltc_device:
             self.ltc_fed_at = now
             self._ltc(block, sr)
         else:
             self.check_stale()
+
+    def _reference_at(self, now: float, sr: int) -> int:
+        """The reference position at ``now``: the time of day is worked out once a second (it
+        costs a calendar lookup); in between, it is counted on."""
+        cache = self._reference_cache
+        if cache is not None and cache[1] == sr and 0 <= now - cache[0] < 1.0:
+            return cache[2] + round((now - cache[0]) * sr)
+        position = self.reference.sample_position(sr, at=now)
+        self._reference_cache = (now, sr, position)
+        return position
 
     def check_stale(self) -> None:
         """LTC whose source sends no audio at all (gone, detached) has stopped too."""

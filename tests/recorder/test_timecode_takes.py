@@ -43,12 +43,13 @@ class TcRig:
     origin: int  # the reference position where the LTC's first frame (10:00:00:00) starts
     ltc: np.ndarray  # the LTC as int32, from ``origin`` on
     at: int = 0  # the reference position fed up to
+    block: int = BLOCK  # samples a block (48: an AES67 packet of 1 ms)
 
     def feed(self, seconds: float, *, ltc: bool = True) -> None:
         """Every source's samples up to ``seconds`` more, each block once it is in the past."""
         end = self.at + round(seconds * RATE)
         while self.at < end:
-            n = min(BLOCK, end - self.at)
+            n = min(self.block, end - self.at)
             position = self.origin + self.at
             self.clock.advance(n / RATE)
             for serial, freq in (("mic-a", 440.0), ("mic-b", 440.0)):
@@ -219,10 +220,13 @@ async def test_ltc_that_stops_free_runs_and_the_offset_waits_for_the_next_take(
     assert reloaded.offset_frames == -3  # persisted
 
 
-async def test_record_run_follows_the_ltc_with_pre_roll(make_rig: Callable[..., object]) -> None:
+async def test_record_run_follows_the_ltc_with_pre_roll_from_1_ms_packets(
+    make_rig: Callable[..., object],
+) -> None:
     ltc = np.concatenate([np.zeros(2 * RATE, dtype=np.int32), ltc_int32(3)])
-    rig: TcRig = await make_rig(ltc, preroll_s=1.0)  # type: ignore[misc]
-    run = RecordRun(rig.recorder, rig.timecode, preroll_s=1.0)
+    rig: TcRig = await make_rig(ltc, preroll_s=2.0)  # type: ignore[misc]
+    rig.block = 48  # 1 ms packets: the pre-roll is thousands of blocks
+    run = RecordRun(rig.recorder, rig.timecode, preroll_s=2.0)
     try:
         rig.feed(3.5)  # 2 s of no LTC, then it runs
         await until_true(lambda: rig.recorder.take is not None)
@@ -232,11 +236,12 @@ async def test_record_run_follows_the_ltc_with_pre_roll(make_rig: Callable[..., 
         await until_true(lambda: rig.recorder.take is None)
         done = rig.recorder.last_take
         assert done is take and run.started == run.stopped == 1
-        # The take starts a second before the LTC did: the first second is there.
+        # The take starts two seconds before the LTC did: those seconds are there, whole.
         ltc_start = tc_samples("10:00:00:00")
-        assert abs(done.start_position - (ltc_start - RATE)) <= SPF
+        assert abs(done.start_position - (ltc_start - 2 * RATE)) <= SPF
         a, _ = sf.read(done.tracks["mic-a"].path, dtype="int32")
         assert np.count_nonzero(a[: RATE // 2]) > RATE // 4  # pre-roll audio, not silence
+        assert all(t.assembler.dropouts == 0 for t in done.tracks.values())
         index, label = first_ltc_frame(done.tracks["ltc-box"].path)
         assert abs(done.start_position + index - tc_samples(label)) <= 2
     finally:
