@@ -168,3 +168,51 @@ def test_the_views_show_an_ltc_source_jammed_and_its_drift() -> None:
     assert "Timecode 10:00:13:04" in screen and "LTC" in screen
     assert "free-running for 12 s" in screen and "+31.5 ms" in screen
     assert "off the hub's timecode" in screen
+
+
+async def test_a_hub_set_to_ltc_jams_shows_it_and_records_with_it(
+    frameio_settings: FrameioSettings, tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    """The settings wire it all: [timecode] source = "ltc" on a sub-device's second channel,
+    record-run on; LTC through the device registry starts a take stamped with the LTC."""
+    import numpy as np
+
+    from c2c_hub.settings import TimecodeSettings
+    from c2c_hub.subdevices import AudioBlock, AudioFormat, SubDevice
+    from c2c_hub.timecode import FPS_25, Timecode
+    from c2c_hub.timecode.ltc import LtcEncoder
+    from tests.recorder.conftest import MIC_MODEL
+
+    settings = HubSettings(
+        frameio=frameio_settings,
+        storage=StorageSettings(data_dir=tmp_path / "hub"),
+        recorder=RecorderSettings(directory=tmp_path / "rec", timecode_rate="25", stop_grace_s=0),
+        timecode=TimecodeSettings(
+            source="ltc", ltc_device="box", ltc_channel=2, record_run=True, preroll_s=0.5
+        ),
+        plugins=PluginSettings(allow=[]),
+        control=ControlSettings(host="127.0.0.1", port=0),
+    )
+    ltc = LtcEncoder(48000, FPS_25, Timecode.from_string("14:00:00:00", FPS_25)).frames(50)
+    pcm = (np.round(ltc * (2**23 - 1)).astype(np.int32)) << 8
+    async with Hub(settings) as hub:
+        await hub.start(presence=False, status_file=False)
+        box = SubDevice("box", MIC_MODEL, "TC box", audio=AudioFormat(channels=2))
+        assert hub.devices.attach("test:feed", box)
+        origin = hub.timecode.reference.sample_position(48000)
+        for i in range(0, len(pcm), 480):
+            chunk = pcm[i : i + 480]
+            stereo = np.stack([np.zeros_like(chunk), chunk], axis=1)  # the LTC on channel 2
+            hub.devices.audio("test:feed", "box", AudioBlock(origin + i, stereo))
+        status = hub.status()["timecode"]
+        assert status["jammed"] and status["ltc"]["state"] == "running", status
+        assert status["label"] == "LTC" and status["record_run"]["on"] is True
+        for _ in range(2000):
+            if hub.recorder.take is not None and hub.recorder.take.tracks:
+                break
+            await asyncio.sleep(0.01)
+        take = hub.recorder.take
+        assert take is not None and take.trigger == "record-run"
+        assert take.sync is not None and take.sync.source == "LTC"
+        assert take.start_timecode.startswith("13:59:59:")  # half a second of pre-roll
+        await hub.recorder.stop_take()
