@@ -255,7 +255,7 @@ class TimecodeSettings(_Section):
         "(saved in <data_dir>/timecode.json) replaces it.",
     )
     drift_warn_ms: float = Field(
-        default=20.0,
+        default=50.0,
         gt=0,
         description="A source further than this from the hub's timecode warns before a take.",
     )

@@ -153,7 +153,7 @@ class HubTimecode:
         ltc_device: str | None = None,
         ltc_channel: int = 1,
         ltc_stop_after_s: float = 0.5,
-        drift_warn_ms: float = 20.0,
+        drift_warn_ms: float = 50.0,
         ptp: PtpMonitor | None = None,
         tz: Any = None,
     ) -> None:

@@ -47,7 +47,7 @@ def timecode_section(status: Status, now: float) -> Section | None:
         )
     for drift in tc.get("drift") or []:
         ms, ppm = drift.get("offset_ms"), drift.get("drift_ppm")
-        late = ms is not None and abs(float(ms)) > float(tc.get("drift_warn_ms") or 20)
+        late = ms is not None and abs(float(ms)) > float(tc.get("drift_warn_ms") or 50)
         section.rows.append(
             (
                 Text(f"  {clean(drift.get('serial'))}"),

@@ -33,7 +33,7 @@ export function renderTimecode(status) {
   const input = $("tc-offset");
   if (document.activeElement !== input && input.dataset.dirty !== "1")
     input.value = String(tc.pending_offset_frames ?? tc.offset_frames ?? 0);
-  const limit = tc.drift_warn_ms || 20;
+  const limit = tc.drift_warn_ms || 50;
   syncList(
     $("tc-drift"),
     tc.drift || [],
