@@ -34,6 +34,7 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     ├── OptionsError (ValueError)        kit/options.py: a plugin's options refused (the key named)
     ├── TakeError (RuntimeError)         recorder/takes.py: a take command not possible now
     ├── WavFormatError (ValueError)      recorder/wav/: not a WAV we can read
+    ├── LtcUnavailable (RuntimeError)    timecode/ltc.py: libltc (or cffi) is not installed
     │
     ├── UIError                     c2c_hub.ui.errors: the edge's root
     │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers

@@ -284,6 +284,65 @@ class RecorderSettings(_Section):
         return value
 
 
+class TimecodeSettings(_Section):
+    """Where the hub's timecode comes from (docs/timecode.md); its rate: recorder.timecode_rate."""
+
+    source: Literal["system", "ltc", "ptp"] = Field(
+        default="system",
+        description="system: the system clock's time of day; ltc: jam to LTC on an input, then "
+        "free-run; ptp: the system clock disciplined by linuxptp (ptp4l/phc2sys).",
+    )
+    ltc_device: str | None = Field(
+        default=None,
+        description="The sub-device (serial, as `c2c-hub devices` shows it) whose audio carries "
+        "the LTC: a local input or an AES67 stream.",
+    )
+    ltc_channel: int = Field(
+        default=1, ge=1, le=64, description="The channel of ltc_device that carries the LTC (1..)."
+    )
+    ltc_stop_after_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="LTC missing this long counts as stopped (free-run; record-run stops).",
+    )
+    offset_frames: int = Field(
+        default=0,
+        ge=-5_184_000,
+        le=5_184_000,
+        description="Frames added to the timecode; the operator's value set at run time "
+        "(saved in <data_dir>/timecode.json) replaces it.",
+    )
+    drift_warn_ms: float = Field(
+        default=50.0,
+        gt=0,
+        description="A source further than this from the hub's timecode warns before a take.",
+    )
+    record_run: bool = Field(
+        default=False,
+        description="With the LTC source: a take starts when the LTC starts running and stops "
+        "when it stops.",
+    )
+    preroll_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="Record-run: the take starts this long before the LTC did (from a buffer).",
+    )
+    ptp_uds: str | None = Field(
+        default=None,
+        description="ptp4l's management socket for pmc (-s); none: pmc's default.",
+    )
+
+    @model_validator(mode="after")
+    def _ltc_needs_device(self) -> TimecodeSettings:
+        if self.source == "ltc" and not self.ltc_device:
+            raise ValueError("source 'ltc' needs ltc_device: the sub-device carrying the LTC")
+        if self.record_run and self.source != "ltc":
+            raise ValueError("record_run follows the LTC: set source = 'ltc'")
+        return self
+
+
 class ControlSettings(_Section):
     """The hub's local control API and web page (``c2c-hub run``)."""
 
@@ -360,6 +419,7 @@ class HubSettings(BaseSettings):
     device_models: DeviceModelSettings = Field(default_factory=DeviceModelSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    timecode: TimecodeSettings = Field(default_factory=TimecodeSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     log_level: str = Field(default="INFO", description="Python logging level name.")
 

@@ -25,6 +25,7 @@ import { renderPresses } from "./presses.js";
 import { renderQueue, wireQueue } from "./queue.js";
 import { renderSummary } from "./summary.js";
 import { renderTake, wireTake } from "./take.js";
+import { renderTimecode, wireTimecode } from "./timecode.js";
 
 // What a status snapshot redraws, in this order (the live indicator comes last, in core.js).
 for (const draw of [
@@ -36,6 +37,7 @@ for (const draw of [
   renderPresses,
   renderTake,
   renderMix,
+  renderTimecode,
   renderFooter,
 ]) {
   onStatus(draw);
@@ -53,6 +55,7 @@ function wire() {
   wirePairing();
   wireQueue();
   wireTake();
+  wireTimecode();
 }
 
 function tick() {
