@@ -75,8 +75,7 @@ from c2c_hub.logs import register_secret
 from c2c_hub.private_files import write_private
 from c2c_hub.settings import ControlSettings
 from c2c_hub.tasks import cancel_and_wait
-from c2c_hub.ui import bodies, control_mix
-from c2c_hub.ui import bodies, control_timecode
+from c2c_hub.ui import bodies, control_mix, control_timecode
 from c2c_hub.ui.access import (
     LOOPBACK_NAMES,
     MAX_BODY_BYTES,
