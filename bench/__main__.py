@@ -11,8 +11,11 @@
 - soak: one hub for minutes of real time and days of Frame.io's, its footprint sampled
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
-- network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`);
-- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`).
+- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
+- the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
+  (:mod:`bench.mix`);
+- LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
+- network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -26,6 +29,8 @@ from bench import (
     aes67,
     chaos,
     hub_chaos,
+    ltc,
+    mix,
     network,
     part_sink,
     presence,
@@ -86,4 +91,11 @@ status = status or (0 if soaked["ok"] else 1)
 print()
 print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
 print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
+print()
+print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
+print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
+print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")
+decoded = ltc.run(seconds=20.0 if quick else 60.0)
+print(json.dumps({"bench": "ltc", **decoded}))
+status = status or (0 if decoded["ok"] else 1)
 raise SystemExit(status)

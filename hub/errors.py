@@ -34,6 +34,7 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     ├── OptionsError (ValueError)        kit/options.py: a plugin's options refused (the key named)
     ├── TakeError (RuntimeError)         recorder/takes.py: a take command not possible now
     ├── WavFormatError (ValueError)      recorder/wav/: not a WAV we can read
+    ├── LtcUnavailable (RuntimeError)    timecode/ltc.py: libltc (or cffi) is not installed
     ├── NetworkError                     network/errors.py: the network controls refused
     │   ├── NetworkUnavailable               no NetworkManager to drive (and why)
     │   │   └── BusCallError                     network/bus.py: a D-Bus call answered an error
@@ -44,6 +45,7 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers
     │   ├── BodyTooLarge                 ui/access.py: a request body over the cap (413)
     │   ├── ControlRefused               ui/control.py: the control API refused (with a status)
+    │   ├── MixRefused                   ui/control_mix.py: a mix route refused (with a status)
     │   └── NetRouteRefused              ui/control_net.py: a network route refused (a status)
     │
     ├── EmulationError              c2c_hub.emulation.errors: the test doubles' root
@@ -63,8 +65,10 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
         │   ProtocolError (ValueError) > TxtError, HelloError, FrameError; Refused
         ├── aes67: SdpError (ValueError), SapError (ValueError), RtspError (ValueError),
         │   Malformed (ValueError: an RTP packet we cannot use)
-        └── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,
-            RadioError > RadioUnavailable, ConnectFailed > DeviceGone
+        ├── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,
+        │   RadioError > RadioUnavailable, ConnectFailed > DeviceGone
+        └── hid_remotes: DescriptorError (ValueError), ReportError (ValueError), Refused,
+            NoIdentity, HidRadioError > RadioUnavailable, ConnectFailed > NotHid
 
 ``tests/test_errors.py`` keeps this true: every exception class in ``c2c_hub`` and
 ``c2c_hub_plugins`` derives from its zone's root and is named here (or, for the Frame.io client
