@@ -29,6 +29,7 @@ from c2c_hub.datadir import DataDirLock
 from c2c_hub.device_models import DeviceModelRegistry
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.frameio.congestion import choose as choose_congestion
 from c2c_hub.identity import resolve_client_id
 from c2c_hub.logs import register_secret
 from c2c_hub.pairing import Pairing, PairingUpdate
@@ -46,6 +47,7 @@ from c2c_hub.tasks import cancel_and_wait
 from c2c_hub.timecode import FrameRate, TimecodeClock
 from c2c_hub.tokens import ensure_private_dir, open_token_store
 from c2c_hub.uploader import Uploader, guess_filetype
+from c2c_hub.uploader.config import from_settings as upload_config
 from c2c_hub.uploader.progress import EventStream
 from c2c_hub.uploader.queue import QUEUE_FILE
 
@@ -78,7 +80,8 @@ class Hub:
         self.clock: Clock = clock or SystemClock()
         register_secret(self.settings.frameio.client_secret.get_secret_value())
         self.data_dir = ensure_private_dir(self.settings.storage.data_dir)
-        self.http = make_http_client(self.settings.frameio)
+        self.congestion = choose_congestion(self.settings.uploads.congestion_control)
+        self.http = make_http_client(self.settings.frameio, self.congestion)
         self.client = FrameioClient.from_settings(self.settings.frameio, self.http)
         storage = self.settings.storage
         self.store = open_token_store(self.data_dir, storage.key_provider, storage.key_file)
@@ -97,6 +100,8 @@ class Hub:
             pause=self.presence,
             connectivity=self.connectivity,
             channels=self.channels,
+            config=upload_config(self.settings.uploads),
+            congestion=self.congestion,
         )
         self.channels.on_change(self.uploader.channels_changed)
         rec = self.settings.recorder

@@ -21,10 +21,11 @@ import httpx
 
 from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.connectivity import ConnectivityMonitor
+from c2c_hub.frameio.congestion import CongestionControl
 from c2c_hub.session import Session
 from c2c_hub.tasks import BackgroundTasks, cancel_and_wait
 from c2c_hub.uploader.basic import BasicUploads
-from c2c_hub.uploader.config import Mode, UploadConfig
+from c2c_hub.uploader.config import Mode, UploadConfig, stream_controller
 from c2c_hub.uploader.failures import FailurePolicy
 from c2c_hub.uploader.filetypes import guess_filetype
 from c2c_hub.uploader.gate import StartGate
@@ -62,6 +63,7 @@ class Uploader:
         pause: PauseLike = None,
         connectivity: ConnectivityMonitor | None = None,
         channels: ChannelResolver | None = None,
+        congestion: CongestionControl | None = None,
     ) -> None:
         self.config = config = config or UploadConfig()
         self.session = session
@@ -69,10 +71,12 @@ class Uploader:
         self.queue = UploadQueue(queue_path)
         self.sender = PartSender(
             http,
-            max_in_flight=config.max_in_flight,
+            streams=stream_controller(config),
+            epoch_s=config.stream_epoch_s,
             chunk_size=config.chunk_size,
             timeout=config.part_timeout_s,
         )
+        self.congestion = congestion
         self.ledger = ledger = Ledger(
             self.queue, clock, throughput_window_s=config.throughput_window_s
         )
@@ -456,6 +460,8 @@ class Uploader:
             "throughput_window_s": self.throughput.window,
             "bytes_sent": self.throughput.total,
             "parts_in_flight": self.sender.in_flight,
+            "part_streams": self.sender.status(),
+            "congestion_control": None if self.congestion is None else self.congestion.status(),
             "problems": problems,
             "recovered": self.queue.recovered,
         }
