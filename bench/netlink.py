@@ -306,9 +306,7 @@ class PacketLink:
 
     @property
     def handle(self) -> LinkHandle:
-        return LinkHandle(
-            self.ns_client, self.ns_server, str(self.control), str(self.stats_file)
-        )
+        return LinkHandle(self.ns_client, self.ns_server, str(self.control), str(self.stats_file))
 
     def __exit__(self, *exc: object) -> None:
         self.close()
