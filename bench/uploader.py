@@ -455,6 +455,29 @@ def _detail(process: Process, problems: str) -> str:
     return "; ".join(notes)
 
 
+def set_requests_congestion(algorithm: str) -> None:
+    """Every connection ``requests`` opens from now on runs ``algorithm`` (``TCP_CONGESTION``).
+
+    Through the adapters' pool managers (``socket_options``), as requests documents; urllib3's
+    ``default_socket_options`` cannot be changed after import (a default argument)."""
+    import socket
+
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection
+
+    options = [
+        *HTTPConnection.default_socket_options,
+        (socket.IPPROTO_TCP, socket.TCP_CONGESTION, algorithm.encode()),
+    ]
+    original = HTTPAdapter.init_poolmanager
+
+    def init_poolmanager(self: HTTPAdapter, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("socket_options", options)
+        original(self, *args, **kwargs)
+
+    HTTPAdapter.init_poolmanager = init_poolmanager  # type: ignore[method-assign]
+
+
 def frameioclient_child(asset_file: Path, path: Path) -> int:
     """(child) Frame.io's uploader, as its users run it: 5 threads, part errors printed only.
 
@@ -464,15 +487,7 @@ def frameioclient_child(asset_file: Path, path: Path) -> int:
 
     congestion = os.environ.get("C2C_BENCH_CC")
     if congestion:
-        import socket
-
-        from urllib3.connection import HTTPConnection
-
-        HTTPConnection.default_socket_options = [
-            *HTTPConnection.default_socket_options,
-            (socket.IPPROTO_TCP, socket.TCP_CONGESTION, congestion.encode()),
-        ]
-
+        set_requests_congestion(congestion)
     asset = json.loads(asset_file.read_text())
     with path.open("rb") as file:
         FrameioUploader(asset, file).upload()

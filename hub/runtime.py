@@ -287,6 +287,24 @@ class Hub:
             kwargs["device"] = self.route(queued)
         return await self.uploader.enqueue(path, **kwargs)
 
+    async def enqueue_many(self, paths: list[str], **kwargs: Any) -> list[int]:
+        """Queue finished files in batches (one commit each), each routed as :meth:`enqueue`."""
+        if kwargs.get("device") is not None or kwargs.get("channel"):
+            return await self.uploader.enqueue_many(paths, **kwargs)
+        by_device: dict[str | None, list[int]] = {}
+        for index, path in enumerate(paths):
+            name = Path(path).name
+            queued = QueuedFile(path, name, kwargs.get("filetype") or guess_filetype(name))
+            by_device.setdefault(self.route(queued), []).append(index)
+        ids = [0] * len(paths)
+        for device, indices in by_device.items():
+            batch = await self.uploader.enqueue_many(
+                [paths[i] for i in indices], **(kwargs | {"device": device})
+            )
+            for index, file_id in zip(indices, batch, strict=True):
+                ids[index] = file_id
+        return ids
+
     def route(self, queued: QueuedFile) -> str | None:
         """The sub-device the first routing rule with an opinion names (attached ones only)."""
         found = route_file(self._routes, queued, self.devices.devices())

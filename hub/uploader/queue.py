@@ -301,6 +301,66 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         await db.execute("ALTER TABLE files ADD COLUMN device TEXT")
 
 
+Identity = tuple[str, int | None, int | None]  # path, size, mtime_ns
+
+
+class FileIndex(dict[int, FileRecord]):
+    """The in-memory mirror of ``files``, by id, that also finds a file by its identity
+    (path, size, mtime) in O(1): an enqueue of 10,000 files must not scan 10,000 records each
+    time. Every write to the mirror goes through ``[]=``/``pop``, which keep the index."""
+
+    def __init__(self, records: Iterable[FileRecord] = ()) -> None:
+        super().__init__()
+        self._by_identity: dict[Identity, int] = {}
+        for record in records:
+            self[record.id] = record
+
+    def __setitem__(self, file_id: int, record: FileRecord) -> None:
+        old = super().get(file_id)
+        if old is not None:
+            self._forget(old)
+        super().__setitem__(file_id, record)
+        self._by_identity[(record.path, record.size, record.mtime_ns)] = file_id
+
+    def _forget(self, record: FileRecord) -> None:
+        key = (record.path, record.size, record.mtime_ns)
+        if self._by_identity.get(key) == record.id:
+            del self._by_identity[key]
+
+    def pop(self, file_id: int, *default: Any) -> Any:
+        record = super().pop(file_id, *default)
+        if isinstance(record, FileRecord):
+            self._forget(record)
+        return record
+
+    def __delitem__(self, file_id: int) -> None:
+        self.pop(file_id)
+
+    def find(self, path: str, size: int | None, mtime_ns: int | None) -> FileRecord | None:
+        file_id = self._by_identity.get((path, size, mtime_ns))
+        return None if file_id is None else self[file_id]
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file to add (:meth:`UploadQueue.add_many`)."""
+
+    path: str
+    name: str
+    filetype: str
+    channel: int
+    size: int | None
+    mtime_ns: int | None
+    inode: int | None
+    capture_time: float
+    device: str | None = None
+    state: FileState = FileState.QUEUED
+    priority: int = 0
+    realtime: bool = False
+    released: bool = False
+    reason: str | None = None
+
+
 class QueueClosed(HubError, RuntimeError):
     """The queue is not open."""
 
@@ -313,7 +373,7 @@ class UploadQueue:
         self.busy_timeout_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self.files: dict[int, FileRecord] = {}
+        self.files = FileIndex()
         self.settings: dict[str, Any] = {}
         #: What the last :meth:`open` gave back: files requeued, parts returned, lost creates.
         self.recovered: dict[str, int] = {}
@@ -397,7 +457,7 @@ class UploadQueue:
 
     async def _load(self) -> None:
         cur = await self.db.execute("SELECT * FROM files ORDER BY id")
-        self.files = {row["id"]: _file(row) for row in await cur.fetchall()}
+        self.files = FileIndex(_file(row) for row in await cur.fetchall())
         cur = await self.db.execute("SELECT key, value FROM settings")
         self.settings = {row["key"]: json.loads(row["value"]) for row in await cur.fetchall()}
 
@@ -452,10 +512,58 @@ class UploadQueue:
     # ------------------------------------------------------------------ files
     async def find(self, path: str, size: int | None, mtime_ns: int | None) -> FileRecord | None:
         """A file already queued with this path and identity (for idempotent enqueue)."""
-        for record in self.files.values():
-            if record.path == path and record.size == size and record.mtime_ns == mtime_ns:
-                return record
-        return None
+        return self.files.find(path, size, mtime_ns)
+
+    @_locked
+    async def add_many(self, files: Sequence[NewFile], now: float) -> list[FileRecord]:
+        """Add ``files`` in one transaction (one commit, one fsync); their records, in order."""
+        if not files:
+            return []
+        db = self.db
+        rows = [
+            (
+                f.path,
+                f.name,
+                f.filetype,
+                f.channel,
+                f.device,
+                f.size,
+                f.mtime_ns,
+                f.inode,
+                f.capture_time,
+                now,
+                f.state.value,
+                f.reason,
+                f.priority,
+                self.type_priority_for(f.name, f.filetype),
+                int(f.realtime),
+                int(f.released),
+                now,
+            )
+            for f in files
+        ]
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await db.execute("SELECT COALESCE(MAX(id), 0) FROM files")
+            row = await cur.fetchone()
+            assert row is not None
+            last = int(row[0])
+            await db.executemany(
+                "INSERT INTO files (path, name, filetype, channel, device, size, mtime_ns, "
+                "inode, capture_time, enqueued_at, state, reason, priority, type_priority, "
+                "realtime, released, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            cur = await db.execute("SELECT * FROM files WHERE id > ? ORDER BY id", (last,))
+            added = [_file(r) for r in await cur.fetchall()]
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        for record in added:
+            self.files[record.id] = record
+        return added
 
     @_locked
     async def add(
