@@ -77,6 +77,8 @@ def _record(file_id: int, path: str, size: int, mtime_ns: int) -> FileRecord:
             "path": path,
             "size": size,
             "mtime_ns": mtime_ns,
+            "state": FileState.QUEUED,
+            "bytes_acked": 0,
         }
     )
 
@@ -87,5 +89,12 @@ def test_the_index_follows_every_change_of_the_mirror() -> None:
     index[1] = _record(1, "/a", 11, 6)  # retried as it is now: a new identity
     assert index.find("/a", 10, 5) is None
     assert index.find("/a", 11, 6).id == 1  # type: ignore[union-attr]
+    assert index.active_remaining == 11 + 10
+    done = _record(2, "/b", 10, 5)  # the queue replaces records, never changes them in place
+    done.state = FileState.DONE
+    index[2] = done
+    assert index.active_remaining == 11 and index.in_states(FileState.DONE) == [done]
     index.pop(2)
     assert index.find("/b", 10, 5) is None and list(index) == [1]
+    assert index.active_remaining == 11
+    assert [r.id for r in index.in_states(FileState.QUEUED)] == [1]
