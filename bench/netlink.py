@@ -448,6 +448,15 @@ def lossy(link: LinkHandle, seconds: float = 20.0) -> list[dict[str, Any]]:
     return out
 
 
+def run(seconds: float = 10.0) -> list[dict[str, Any]]:
+    """The raw TCP check (aim >= 95 %), then one CUBIC and one BBR flow on the lossy link."""
+    problem = available()
+    if problem:
+        return [{"bench": "netlink", "skipped": problem}]
+    with running() as link:
+        return check(link, seconds=seconds) + lossy(link, seconds * 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["forward"]:
@@ -462,13 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.netlink", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
-    problem = available()
-    if problem:
-        print(json.dumps({"bench": "netlink", "skipped": problem}))
-        return 0
-    with running() as link:
-        for item in check(link, seconds=args.seconds) + lossy(link, args.seconds * 2):
-            print(json.dumps(item), flush=True)
+    for item in run(args.seconds):
+        print(json.dumps(item), flush=True)
     return 0
 
 

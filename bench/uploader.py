@@ -395,6 +395,18 @@ def run_ours(
     _fill(result, process, startup)
     result.verified, problems = site.verify(site.asset_ids() - before, sha256)
     result.detail = _detail(process, problems)
+    # From the asset's create answered to the file done: the transfer alone, comparable with
+    # FrameioUploader's run (its asset is created before its process starts).
+    created = [e["at"] for e in process.lines if e.get("type") == "asset" and "at" in e]
+    done = [
+        e["at"]
+        for e in process.lines
+        if e.get("type") == "file" and e.get("state") == "done" and "at" in e
+    ]
+    if created and done and rate_bps:
+        transfer = done[-1] - created[0]
+        result.extra["transfer_s"] = round(transfer, 3)
+        result.extra["transfer_share"] = round(size * 8 / transfer / rate_bps, 4)
     if process.lines:
         summary = process.lines[-1]
         uploads = summary.get("snapshot", {})
@@ -873,6 +885,7 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
     if lossy_ours is not None and lossy_ours.link_share is not None:
         out["lossy_ours_share"] = round(lossy_ours.link_share, 4)
         out["lossy_ours_share_meets_85"] = lossy_ours.link_share >= 0.85
+        out["lossy_ours_transfer_share"] = lossy_ours.extra.get("transfer_share")
         if lossy_theirs is not None and lossy_theirs.link_busy_s and lossy_ours.link_busy_s:
             ratio = lossy_theirs.link_busy_s / lossy_ours.link_busy_s
             out["lossy_ours_over_frameioclient_cubic"] = round(ratio, 2)
@@ -888,6 +901,12 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
             # of what TCP can carry over 1500-byte packets (the raw flow's ceiling)
             out[f"{key}_ours_share_of_tcp"] = round(clean.link_share / TCP_PAYLOAD, 4)
             out[f"{key}_ours_share_of_tcp_meets_99"] = clean.link_share / TCP_PAYLOAD >= 0.99
+            transfer = clean.extra.get("transfer_share")
+            if transfer is not None:
+                out[f"{key}_ours_transfer_share_of_tcp"] = round(transfer / TCP_PAYLOAD, 4)
+            theirs = find("packet", "frameioclient-cubic", rate=rate)
+            if theirs is not None and theirs.link_share is not None:
+                out[f"{key}_frameioclient_share_of_tcp"] = round(theirs.link_share / TCP_PAYLOAD, 4)
     rt = find("realtime", "ours")
     if rt is not None and "stop_to_acknowledged_s" in rt.extra:
         out["realtime_stop_to_acknowledged_s"] = rt.extra["stop_to_acknowledged_s"]
