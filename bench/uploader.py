@@ -454,6 +454,7 @@ def _fill(result: Run, process: Process, startup: Process) -> None:
     result.wall_s = process.wall_s
     result.sending_s = process.wall_s - startup.wall_s
     result.extra["startup_s"] = round(startup.wall_s, 3)
+    result.extra["startup_cpu_s"] = round(startup.cpu_s, 3)
     result.link_busy_s = process.link_busy_s
     result.cpu_s = process.cpu_s
     result.peak_rss_mb = process.peak_rss_mb
@@ -880,6 +881,14 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         out["peak_rss_meets_150"] = max(big.peak_rss_mb, small.peak_rss_mb) < 150
         out["peak_rss_flat"] = big.peak_rss_mb <= small.peak_rss_mb * 1.2 + 10
         out["cpu_s_per_gib"] = big.cpu_s_per_gib and round(big.cpu_s_per_gib, 2)
+        out["startup_cpu_s"] = big.extra.get("startup_cpu_s")
+        out["startup_cpu_meets_0_4"] = (big.extra.get("startup_cpu_s") or 99) <= 0.4
+    theirs_loop = find("loopback", "frameioclient")
+    if big is not None and theirs_loop is not None and big.cpu_s_per_gib:
+        if theirs_loop.cpu_s_per_gib:
+            ratio = big.cpu_s_per_gib / theirs_loop.cpu_s_per_gib
+            out["cpu_ours_over_frameioclient"] = round(ratio, 2)
+            out["cpu_ours_over_frameioclient_meets_1_0"] = ratio <= 1.0
     lossy_ours = find("lossy", "ours")
     lossy_theirs = find("lossy", "frameioclient-cubic")
     if lossy_ours is not None and lossy_ours.link_share is not None:

@@ -285,7 +285,12 @@ class UploadSettings(_Section):
         description="Part PUTs in flight: 0 adapts between min_part_streams and "
         "max_part_streams as throughput grows or not; a number pins it.",
     )
-    min_part_streams: int = Field(default=2, ge=1, le=64, description="Adaptive floor.")
+    min_part_streams: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Adaptive floor (the 4 streams the uploader always ran before).",
+    )
     max_part_streams: int = Field(default=16, ge=1, le=64, description="Adaptive ceiling.")
 
     @field_validator("congestion_control")

@@ -23,7 +23,7 @@ class UploadConfig:
     # Part PUTs in flight across every file: a number pins it; None adapts it between
     # min_streams and max_streams from the throughput (c2c_hub.uploader.streams), from 4.
     max_in_flight: int | None = None
-    min_streams: int = 2
+    min_streams: int = 4  # the 4 that were fixed before: adapting only ever adds streams
     max_streams: int = 16
     stream_epoch_s: float = 2.0  # how often the adaptive limit is decided
     files_in_parallel: int = 2  # files sent at once when parallel uploads are on

@@ -300,6 +300,8 @@ class PartSender:
             "max": streams.maximum,
             "in_flight": self._slots.in_use,
             "last_change": self.last_decision.why,
+            # the last epochs: [limit, Mbit/s], oldest first
+            "recent": [[n, round(rate / 1e6, 1)] for n, rate in list(streams.history)[-16:]],
         }
 
     async def put(
