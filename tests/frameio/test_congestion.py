@@ -121,3 +121,16 @@ def test_auto_where_the_kernel_refuses_bbr_to_this_process(tmp_path: Path) -> No
     )
     assert chosen.effective == "cubic"
     assert "not permitted" in chosen.reason
+
+
+def test_the_settings_name_an_algorithm_or_refuse_it() -> None:
+    from c2c_hub.settings import SettingsError, load_settings
+
+    assert (
+        load_settings(uploads={"congestion_control": " BBR "}).uploads.congestion_control == "bbr"
+    )
+    for bad in ("bbr; rm", "", "x" * 16):
+        with pytest.raises(SettingsError, match="congestion_control"):
+            load_settings(uploads={"congestion_control": bad})
+    with pytest.raises(SettingsError, match="min_part_streams"):
+        load_settings(uploads={"min_part_streams": 8, "max_part_streams": 4})

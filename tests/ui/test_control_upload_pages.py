@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.frameio.congestion import choose
 from c2c_hub.runtime import Hub
 from c2c_hub.settings import (
     ControlSettings,
@@ -69,6 +70,13 @@ async def test_a_batch_goes_in_and_comes_back_a_page_at_a_time(hub: Hub, tmp_pat
                 break
             after = page["next"]
         assert seen == ids
+
+        # the uploads section says what the connections run and how many streams may go
+        uploads = (await http.get("/status")).json()["uploads"]
+        assert uploads["congestion_control"]["algorithm"] == choose("auto").effective
+        assert uploads["congestion_control"]["requested"] == "auto"
+        assert uploads["part_streams"]["mode"] == "adaptive"
+        assert (uploads["part_streams"]["min"], uploads["part_streams"]["max"]) == (4, 16)
 
         for bad in ({"limit": 0}, {"limit": "x"}, {"after": -1}):
             assert (await http.get("/uploads", params=bad)).status_code == 400
