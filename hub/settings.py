@@ -387,6 +387,45 @@ class ControlSettings(_Section):
         return self
 
 
+class UploadSettings(_Section):
+    """How files go up: congestion control and part streams (see docs/uploader.md)."""
+
+    congestion_control: str = Field(
+        default="auto",
+        description="TCP congestion control of the hub's connections: auto (BBR per socket "
+        "where the kernel offers it, else the system default), system, or a name (bbr, "
+        "cubic, reno ...; the system default when the kernel refuses it).",
+    )
+    part_streams: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Part PUTs in flight: 0 adapts between min_part_streams and "
+        "max_part_streams as throughput grows or not; a number pins it.",
+    )
+    min_part_streams: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Adaptive floor (the 4 streams the uploader always ran before).",
+    )
+    max_part_streams: int = Field(default=16, ge=1, le=64, description="Adaptive ceiling.")
+
+    @field_validator("congestion_control")
+    @classmethod
+    def _algorithm(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"[a-z0-9_]{1,15}", value):
+            raise ValueError("must be auto, system or an algorithm name such as bbr or cubic")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> UploadSettings:
+        if self.min_part_streams > self.max_part_streams:
+            raise ValueError("min_part_streams must not exceed max_part_streams")
+        return self
+
+
 class PluginSettings(_Section):
     """Which plugins load, and their options."""
 
@@ -421,6 +460,7 @@ class HubSettings(BaseSettings):
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
     timecode: TimecodeSettings = Field(default_factory=TimecodeSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     log_level: str = Field(default="INFO", description="Python logging level name.")
 
     @field_validator("log_level")
