@@ -186,10 +186,11 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await expect(page.locator("#authorized-by")).to_have_text(re.compile(r"[A-Za-z]"))
     assert hub.session.credentials is not None
     # The microphones and the remote become channels; the page shows each one's.
-    await until(lambda: hub.channels.available() >= {"NM-1", "NM-2", "RMT-1"}, 60, "channels")
+    mics = set(web_hub.mics.serials)
+    await until(lambda: hub.channels.available() >= {*mics, "RMT-1"}, 60, "channels")
     devices = page.locator("#devices > li")
     await expect(devices).to_have_count(3, timeout=WAIT_MS)
-    for serial in ("NM-1", "NM-2", "RMT-1"):
+    for serial in (*web_hub.mics.serials, "RMT-1"):
         row = devices.filter(has_text=serial)
         await expect(row.locator(".badge")).to_have_text(re.compile(r"^channel \d+$"))
     await expect(page.locator("#socket-state")).to_contain_text("joined", timeout=WAIT_MS)
@@ -211,7 +212,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
         "Recording scene 9 take", timeout=WAIT_MS
     )
     take = hub.recorder.take
-    assert take is not None and take.scene == "9" and set(take.tracks) == {"NM-1", "NM-2"}
+    assert take is not None and take.scene == "9" and set(take.tracks) == mics
     tracks = page.locator("#tracks > li")
     await expect(tracks).to_have_count(2, timeout=WAIT_MS)
     await asyncio.sleep(1.0)
