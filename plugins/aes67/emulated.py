@@ -200,6 +200,20 @@ class EmulatedAes67Sender:
         if self._sap is not None:
             self._sap.announce(self.sdp)
 
+    def change_format(self, encoding: str) -> None:
+        """The operator switches the stream to another encoding (L16/L24) mid-stream: a new
+        version of the session, announced now."""
+        with self._control:
+            fmt = self.format
+            self.format = PcmFormat(encoding, fmt.channels, fmt.sample_rate, fmt.payload_type)
+            self.version += 1
+            self.origin = Origin(
+                self.username, str(self.session_id), str(self.version), self.interface
+            )
+            self.sdp = self._write_sdp()
+        if self._sap is not None:
+            self._sap.announce(self.sdp)
+
     # ------------------------------------------------------------------ the signal
     def index_now(self) -> int:
         """The media clock now: samples since the PTP epoch (TAI)."""

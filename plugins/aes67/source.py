@@ -122,6 +122,10 @@ class _Stream:
     last_packet: float | None = None
     silent: bool = False
     foreign: int = 0
+    #: what the operator should know about this stream, on each channel's status
+    warnings: dict[str, str] = field(default_factory=dict)
+    flood_shown: int = 0
+    flood_at: float = 0.0
 
     def devices(self, model: kit.DeviceModel) -> list[kit.SubDevice]:
         media, session = self.media, self.session
@@ -136,7 +140,15 @@ class _Stream:
                 "format": f"{media.encoding}/{media.sample_rate}/{media.channels}",
                 "channel": str(channel + 1),
                 "refclock": str(media.refclock) if media.refclock else "",
+                "ptp_grandmaster": (media.refclock.grandmaster or "") if media.refclock else "",
+                "ptp_domain": (
+                    str(media.refclock.domain)
+                    if media.refclock and media.refclock.domain is not None
+                    else ""
+                ),
             }
+            if self.warnings:
+                details["warning"] = "; ".join(self.warnings.values())
             out.append(
                 kit.SubDevice(
                     serial=serial,
@@ -250,6 +262,9 @@ class _Discovery:
                     else ("streaming" if stream.attached else "waiting"),
                     "announced_by": sorted(stream.announcers),
                     "foreign": stream.foreign,
+                    "ptp_grandmaster": media.refclock.grandmaster if media.refclock else None,
+                    "ptp_domain": media.refclock.domain if media.refclock else None,
+                    "warnings": list(stream.warnings.values()),
                     **stream.buffer.counters.as_dict(),
                 }
             )
@@ -397,10 +412,19 @@ class _Discovery:
                         for device in stream.devices(self.model):
                             self.ctx.attach(device)  # a rename: an update
                 continue
+            changed = None
             if stream is not None:
-                self.ctx.log.info("%s: its format or address changed; restarting it", skey)
-                self._stop_stream(skey, "its SDP changed")
+                old = stream.media
+                changed = (
+                    f"its SDP changed from {old.encoding}/{old.sample_rate}/{old.channels} on "
+                    f"{old.address}:{old.port} to {media.encoding}/{media.sample_rate}/"
+                    f"{media.channels} on {media.address}:{media.port}"
+                )
+                self.ctx.log.warning("%s: %s; restarting it", skey, changed)
+                self._stop_stream(skey, "its SDP changed format")
             self._start_stream(skey, session, media, key)
+            if changed is not None and skey in self.streams:
+                self.streams[skey].warnings["format"] = changed
         if previous is not None:
             for media in previous.streams:
                 skey = stream_key(previous, media)
@@ -445,6 +469,7 @@ class _Discovery:
             PcmFormat(media.encoding, media.channels, media.sample_rate, media.payload_type),
             mediaclk_offset=media.mediaclk_offset,
             latency_frames=round(self.options.latency_ms * media.sample_rate / 1000),
+            burst_s=self.options.flood_burst_s,
             anchor=timeline.anchor,
             log=self.ctx.log,
             label=f"{session.name} ({media.address}:{media.port})",
@@ -524,6 +549,7 @@ class _Discovery:
                     now - stream.last_packet > self.options.stream_timeout_s
                 )
                 self._deliver(stream, flush=quiet)
+                self._show_flood(stream)
                 if quiet and not stream.silent:
                     stream.silent = True
                     self.ctx.log.warning(
@@ -535,6 +561,24 @@ class _Discovery:
                 for event in self.sap.expire(now):
                     self._sap_event(event)
                 self._report()  # the loss counters, at most once a second
+
+    def _show_flood(self, stream: _Stream) -> None:
+        """A flood (a sender faster than it declares) on each channel's status, at most once
+        a second; the dropped packets are counted by the jitter buffer."""
+        flood = stream.buffer.counters.flood
+        if flood == stream.flood_shown or not stream.attached:
+            return
+        now = time.monotonic()
+        if stream.flood_shown and now - stream.flood_at < 1.0:
+            return
+        stream.flood_shown, stream.flood_at = flood, now
+        rate = stream.media.sample_rate
+        stream.warnings["flood"] = (
+            f"sends faster than its declared {rate} Hz: {flood} packets dropped"
+        )
+        for device in stream.devices(self.model):
+            self.ctx.attach(device)  # an update: the status shows it
+        self._report()
 
     def _deliver(self, stream: _Stream, flush: bool = False) -> None:
         if not stream.attached:
@@ -568,7 +612,7 @@ class _Discovery:
             detail += f" ({silent} silent)"
         counts = [
             (sum(getattr(s.buffer.counters, key) for s in streams), key)
-            for key in ("lost", "late", "duplicate", "malformed")
+            for key in ("lost", "late", "duplicate", "malformed", "flood")
         ]
         if any(n for n, _ in counts):
             detail += "; packets " + ", ".join(f"{n} {key}" for n, key in counts if n)

@@ -80,6 +80,8 @@ def sender(channels: int = 2, encoding: str = "L24", ptime_ms: float = 1.0) -> E
 
 
 def buffer_for(s: EmulatedAes67Sender, **kwargs: object) -> JitterBuffer:
+    """A buffer fed faster than real time by the tests: no flood limit unless asked."""
+    kwargs.setdefault("burst_s", None)
     return JitterBuffer(s.format, mediaclk_offset=s.mediaclk_offset, **kwargs)  # type: ignore[arg-type]
 
 
@@ -109,6 +111,7 @@ def test_in_order_packets_come_out_as_the_sender_sent_them() -> None:
         "malformed": 0,
         "jumps": 0,
         "ssrc_changes": 0,
+        "flood": 0,
     }
 
 
@@ -223,3 +226,20 @@ def test_a_new_ssrc_is_a_new_stream() -> None:
     blocks = jb.pop(flush=True)
     assert [(x.index, x.frames) for x in blocks] == [(0, 144), (96_000, 144)]
     assert jb.counters.ssrc_changes == 1
+
+
+def test_a_timeline_faster_than_real_time_is_dropped_as_a_flood() -> None:
+    """On a clock that stands still, one burst (0.1 s) of a stream passes; the rest is a flood,
+    counted, and a far jump made of flood packets never becomes a new timeline."""
+    s = sender(channels=2)
+    now = [1000.0]
+    jb = buffer_for(s, latency_frames=96, burst_s=0.1, clock=lambda: now[0])
+    for k in range(2 * 1000):  # 2 s of packets, in no time at all
+        jb.push(s.packet(10_000 + 48 * k))
+    out = jb.pop(flush=True)
+    assert sum(b.frames for b in out) <= 0.1 * 48000 + 48
+    assert jb.counters.flood >= 1800 and jb.counters.jumps == 0
+    now[0] += 10.0  # real time passes: the stream is on pace again
+    for k in range(2000, 2100):
+        jb.push(s.packet(10_000 + 48 * k))
+    assert jb.counters.received > 100

@@ -183,7 +183,7 @@ async def test_a_session_whose_format_changes_restarts_its_stream(
     path.write_text(four.sdp)
     await ctx.wait_for("4 channels", lambda: len(ctx.attached()) == 4)
     assert serials(four)[:2] == serials(two)
-    assert {c.args[1] for c in ctx.of_kind("detach")} == {"its SDP changed"}
+    assert {c.args[1] for c in ctx.of_kind("detach")} == {"its SDP changed format"}
     await ctx.wait_for("audio of the new format", lambda: ctx.frames(serials(four)[3]) >= 4800)
     assert assert_exact(ctx, four, 3) >= 4800
     (stream,) = run.source.streams()
