@@ -39,7 +39,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,8 +198,12 @@ class Recorder:
         min_free_minutes: float = 10.0,
         project: Callable[[], str | None] = lambda: None,
         group: str | None = None,
+        pinned: Mapping[str, int] | None = None,
     ) -> None:
         self.devices = devices
+        #: fixed track numbers by serial (``recorder.tracks``); the others take the lowest
+        #: numbers no pin holds
+        self.pinned: Mapping[str, int] = pinned or {}
         self.group = recordings_gid(group)
         self.uploader = uploader
         self.directory = directory
@@ -355,9 +359,11 @@ class Recorder:
                 start_timecode=str(self.timecode.timecode(at=now)),
                 sample_rate=self.sample_rate,
             )
-            for attached in self.devices:
-                if attached.kind.audio and attached.device.audio:
-                    await self._open_track(attached.device.serial, attached.device.name)
+            audio = [a for a in self.devices if a.kind.audio and a.device.audio]
+            # pinned tracks first, by number; then the others as they attached
+            audio.sort(key=lambda a: self.pinned.get(a.device.serial, 1 << 30))
+            for attached in audio:
+                await self._open_track(attached.device.serial, attached.device.name)
             self._writer_stop.clear()
             self._writer = asyncio.create_task(self._write_loop(), name="recorder-writer")
             log.info(
@@ -467,12 +473,20 @@ class Recorder:
             track.sealed.frames / self.sample_rate,
         )
 
+    def _free_index(self, take: Take) -> int:
+        """The lowest track number neither pinned nor used in ``take``."""
+        taken = {t.index for t in take.tracks.values()} | set(self.pinned.values())
+        index = 1
+        while index in taken:
+            index += 1
+        return index
+
     async def _open_track(self, serial: str, name: str) -> Track | None:
         take = self.take
         assert take is not None
         if serial in take.tracks:
             return take.tracks[serial]
-        index = len(take.tracks) + 1
+        index = self.pinned.get(serial) or self._free_index(take)
         path = take.directory / track_filename(take.scene, take.number, index, name)
         info = TrackInfo(
             path=path,
