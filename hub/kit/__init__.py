@@ -46,6 +46,7 @@ from c2c_hub.device_models import (
     DeviceModelRegistry,
     Input,
     MdnsMatcher,
+    SdpMatcher,
 )
 from c2c_hub.errors import HubError
 from c2c_hub.kit.options import (
@@ -104,6 +105,7 @@ __all__ = [
     "QueuedFile",
     "RestartPolicy",
     "RouteRule",
+    "SdpMatcher",
     "SourceContext",
     "SubDevice",
     "SubDeviceError",

@@ -36,6 +36,7 @@ from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from c2c_hub import kit
+from c2c_hub_plugins.aes67.models import match_model
 from c2c_hub_plugins.aes67.options import Options
 from c2c_hub_plugins.aes67.ravenna import RtspError, describe, describe_url, session_name
 from c2c_hub_plugins.aes67.rtp import JitterBuffer, PcmFormat
@@ -126,6 +127,8 @@ class _Stream:
     warnings: dict[str, str] = field(default_factory=dict)
     flood_shown: int = 0
     flood_at: float = 0.0
+    #: the device model its [discovery.sdp] rules matched (None: the plugin's own)
+    model: kit.DeviceModel | None = None
 
     def devices(self, model: kit.DeviceModel) -> list[kit.SubDevice]:
         media, session = self.media, self.session
@@ -152,7 +155,7 @@ class _Stream:
             out.append(
                 kit.SubDevice(
                     serial=serial,
-                    model_id=model.id,
+                    model_id=(self.model or model).id,
                     name=label,
                     address=f"{media.address}:{media.port}",
                     audio=audio,
@@ -176,6 +179,7 @@ class _Discovery:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_report: tuple[bool, str] | None = None
         self._problems: dict[str, str] = {}  # announcement key -> why it is not used
+        self.txt: dict[str, dict[str, str]] = {}  # announcement key -> its mDNS TXT record
         self._zc: AsyncZeroconf | None = None
         self._fatal: asyncio.Future[None] | None = None
 
@@ -335,6 +339,11 @@ class _Discovery:
             except RtspError as exc:
                 problem = str(exc)
                 continue
+            self.txt[key] = {
+                k.decode(errors="replace"): v.decode(errors="replace")
+                for k, v in info.properties.items()
+                if v is not None
+            }
             self._announce(key, sdp, f"RTSP {url}")
             return
         self._refuse(key, problem)
@@ -440,6 +449,7 @@ class _Discovery:
 
     def _withdraw(self, key: str) -> None:
         self._problems.pop(key, None)
+        self.txt.pop(key, None)
         session = self.announced.pop(key, None)
         if session is not None:
             for media in session.streams:
@@ -476,6 +486,9 @@ class _Discovery:
         )
         serials = [channel_serial(session, media, c) for c in range(media.channels)]
         stream = _Stream(skey, session, media, buffer, sock, serials, {key})
+        stream.model = match_model(self.ctx.models, session, media, self.txt.get(key))
+        if stream.model is not None:
+            self.ctx.log.info("%s: device model %s (its rules matched)", skey, stream.model.name)
         self.streams[skey] = stream
         asyncio.get_running_loop().add_reader(sock.fileno(), self._rtp_readable, stream)
         self.ctx.log.info(
