@@ -214,6 +214,8 @@ class DeviceRegistry:
                 "source": a.source,
                 "address": a.device.address,
                 "since": a.since,
+                # what the source says of it (an AES67 channel: format, PTP clock, warnings)
+                "details": dict(a.device.details),
             }
             for a in sorted(self._attached.values(), key=lambda a: a.device.serial)
         ]

@@ -119,6 +119,8 @@ class EmulatedAes67Sender:
         clock: Callable[[], float] = time.time,
         tone_hz: float = 440.0,
         username: str = "-",
+        grandmaster: str | None = None,
+        domain: int = 0,
     ) -> None:
         rng = random.Random()
         self.format = PcmFormat(encoding, channels, sample_rate, payload_type)
@@ -133,6 +135,8 @@ class EmulatedAes67Sender:
             raise ValueError(f"signal {signal!r}: pattern or tone")
         self.signal = signal
         self.tone_hz = tone_hz
+        self.grandmaster = grandmaster  # a=ts-refclk: this PTP grandmaster (None: traceable)
+        self.domain = domain
         self.username = username
         self.mediaclk_offset = rng.getrandbits(32) if mediaclk_offset is None else mediaclk_offset
         self.ssrc = rng.getrandbits(32) if ssrc is None else ssrc
@@ -186,6 +190,8 @@ class EmulatedAes67Sender:
             mediaclk_offset=self.mediaclk_offset,
             labels=self.labels,
             source=self.interface if self.source_filter else None,
+            grandmaster=self.grandmaster,
+            domain=self.domain,
         )
 
     def relabel(self, labels: Sequence[str]) -> None:

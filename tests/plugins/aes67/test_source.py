@@ -228,3 +228,30 @@ async def test_a_source_filter_joins_source_specific_and_refuses_other_senders(
     states = {s["stream"].split()[1]: (s["state"], s["received"]) for s in run.source.streams()}
     assert states[str(ours.session_id + 1)] == ("waiting", 0)
     assert assert_exact(ctx, ours, 0) >= 9600
+
+
+async def test_each_streams_ptp_clock_is_shown_and_a_disagreement_warned(
+    run_source: Any, senders: Senders
+) -> None:
+    a = senders(channels=1, grandmaster="00-1D-C1-FF-FE-00-00-01", domain=0)
+    b = senders(channels=1, grandmaster="00-1D-C1-FF-FE-00-00-01", domain=0)
+    run = await run_source()
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("2 channels", lambda: len(ctx.attached()) == 2)
+    details = ctx.registry.get(serials(a)[0]).device.details  # type: ignore[union-attr]
+    assert (details["ptp_grandmaster"], details["ptp_domain"]) == ("00-1D-C1-FF-FE-00-00-01", "0")
+    assert ctx.last_report is not None and "disagree" not in ctx.last_report[1]
+    assert {s["ptp_grandmaster"] for s in run.source.streams()} == {"00-1D-C1-FF-FE-00-00-01"}
+    del b
+    c = senders(channels=1, grandmaster="00-1D-C1-FF-FE-00-00-02", domain=1)
+    await ctx.wait_for("3 channels", lambda: len(ctx.attached()) == 3)
+    await ctx.wait_for(
+        "the warning",
+        lambda: (
+            ctx.last_report is not None
+            and "disagree on the PTP grandmaster" in ctx.last_report[1]
+            and "00-1D-C1-FF-FE-00-00-02" in ctx.last_report[1]
+        ),
+    )
+    details = ctx.registry.get(serials(c)[0]).device.details  # type: ignore[union-attr]
+    assert details["ptp_domain"] == "1"
