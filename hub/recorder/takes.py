@@ -563,7 +563,14 @@ class Recorder:
             return
         guard = self._guard(take, serial)
         now = self.clock.now()
-        expected = self.timecode.sample_position(self.sample_rate, at=now)
+        # A take counts on from the midnight before its start, past the next one; a source
+        # counts from the midnight of its samples' own day: one day on, add that day.
+        expected = self.timecode.sample_position(
+            self.sample_rate, at=now, midnight_of=take.started_at
+        )
+        day = expected - self.timecode.sample_position(self.sample_rate, at=now)
+        if day and abs(block.position + day - expected) < abs(block.position - expected):
+            block = AudioBlock(block.position + day, block.samples)
         position, finding = guard.check(block.position, block.frames, expected=expected, now=now)
         if finding is not None:
             self._found(take, guard, finding.kind, finding.detail)
