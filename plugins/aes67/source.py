@@ -550,6 +550,8 @@ class _Discovery:
         if stream.silent:
             stream.silent = False
             self.ctx.log.info("%s: packets again", stream.key)
+            stream.warnings.pop("silent", None)
+            self._update(stream)
             self._report()
 
     async def _tick(self) -> None:
@@ -568,6 +570,10 @@ class _Discovery:
                     self.ctx.log.warning(
                         "%s: no packet for %.1f s", stream.key, self.options.stream_timeout_s
                     )
+                    stream.warnings["silent"] = (
+                        f"no packet for {self.options.stream_timeout_s:g} s (still announced)"
+                    )
+                    self._update(stream)
                     self._report()
             if now >= next_expire:
                 next_expire = now + EXPIRE_EVERY_S
@@ -589,9 +595,14 @@ class _Discovery:
         stream.warnings["flood"] = (
             f"sends faster than its declared {rate} Hz: {flood} packets dropped"
         )
-        for device in stream.devices(self.model):
-            self.ctx.attach(device)  # an update: the status shows it
+        self._update(stream)
         self._report()
+
+    def _update(self, stream: _Stream) -> None:
+        """Its channels again, with what changed (a warning): an update the status shows."""
+        if stream.attached:
+            for device in stream.devices(self.model):
+                self.ctx.attach(device)
 
     def _deliver(self, stream: _Stream, flush: bool = False) -> None:
         if not stream.attached:

@@ -130,6 +130,9 @@ async def test_a_stream_that_stops_is_reported_silent(run_source: Any, senders: 
     await ctx.wait_for("silent", lambda: ctx.last_report and "silent" in ctx.last_report[1])
     assert run.source.streams()[0]["state"] == "silent"
     assert len(ctx.attached()) == 1  # still announced: the channel stays
+    (serial,) = serials(sender)
+    details = ctx.registry.get(serial).device.details  # type: ignore[union-attr]
+    assert details["warning"] == "no packet for 0.5 s (still announced)"  # on its status
 
 
 async def test_a_folder_that_goes_away_stops_its_streams_and_is_waited_for(
