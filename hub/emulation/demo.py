@@ -48,6 +48,7 @@ from c2c_hub.settings import (
     PluginSettings,
     RecorderSettings,
     StorageSettings,
+    TrackPin,
 )
 from c2c_hub.ui.live import LiveView, wants_plain
 from c2c_hub_plugins.aes67.emulated import EmulatedMicrophones
@@ -186,10 +187,14 @@ async def _wait_uploaded(demo: Demo, hub: Hub, file_ids: list[int], within: floa
 
 
 async def run(
-    settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds: float, sap_group: str
+    settings: HubSettings,
+    handle: EmulatorHandle,
+    demo: Demo,
+    seconds: float,
+    mics: EmulatedMicrophones,
 ) -> int:
     summary: dict[str, Any] = {"ok": False}
-    mics = EmulatedMicrophones(MICS, sap_group=sap_group, session_base=1001)
+    sap_group = mics.sap_group
     remote = EmulatedRemote(*REMOTE, radio=RADIO)
     async with contextlib.AsyncExitStack() as stack:
         demo.say(
@@ -375,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         with EmulatorServer(workspace / "emulator", config=config) as server:
             demo.say(f"  API {server.base_url}")
             streams = _private_streams()
+            mics = EmulatedMicrophones(MICS, sap_group=streams["sap_groups"][0], session_base=1001)
+            # each microphone on its own track number in every take (recorder.tracks)
+            pins = {s: TrackPin(track=n + 1) for n, s in enumerate(mics.serials)}
             settings = HubSettings(
                 frameio=FrameioSettings(
                     api_base_url=server.base_url,
@@ -386,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                 storage=StorageSettings(
                     data_dir=workspace / "hub", key_file=workspace / "keys" / "token.key"
                 ),
-                recorder=RecorderSettings(directory=workspace / "recordings"),
+                recorder=RecorderSettings(directory=workspace / "recordings", tracks=pins),
                 plugins=PluginSettings(
                     options={
                         "ble_remotes": {"radio": "emulated", "emulated_radio": RADIO},
@@ -405,8 +413,7 @@ def main(argv: list[str] | None = None) -> int:
                 assert model.source is not None
                 handle.declare_device_model(model.source.read_text(encoding="utf-8"))
             try:
-                sap_group = streams["sap_groups"][0]
-                return asyncio.run(run(settings, handle, demo, args.seconds, sap_group))
+                return asyncio.run(run(settings, handle, demo, args.seconds, mics))
             except FrameioError as exc:
                 demo.say(f"[red]Frame.io call failed: {exc}[/]")
                 return 1
