@@ -13,7 +13,10 @@
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
 - AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets; a stream's first
   announcement to its 8 channels connected at the emulator; samples misplaced under 1 % packet
-  loss (:mod:`bench.aes67`).
+  loss (:mod:`bench.aes67`);
+- the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
+  (:mod:`bench.mix`).
+- LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -27,6 +30,8 @@ from bench import (
     aes67,
     chaos,
     hub_chaos,
+    ltc,
+    mix,
     part_sink,
     presence,
     presses,
@@ -87,4 +92,11 @@ print("aes67: first announcement -> 8 channels connected at the emulator")
 print(json.dumps({"bench": "aes67.announce", **aes67.announce(rounds=3 if quick else 10)}))
 print("aes67: 1 % packet loss, 8 channels")
 print(json.dumps({"bench": "aes67.loss", **aes67.loss(seconds=5.0 if quick else 20.0)}))
+print()
+print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
+print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
+print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")
+decoded = ltc.run(seconds=20.0 if quick else 60.0)
+print(json.dumps({"bench": "ltc", **decoded}))
+status = status or (0 if decoded["ok"] else 1)
 raise SystemExit(status)

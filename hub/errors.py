@@ -34,11 +34,13 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     ├── OptionsError (ValueError)        kit/options.py: a plugin's options refused (the key named)
     ├── TakeError (RuntimeError)         recorder/takes.py: a take command not possible now
     ├── WavFormatError (ValueError)      recorder/wav/: not a WAV we can read
+    ├── LtcUnavailable (RuntimeError)    timecode/ltc.py: libltc (or cffi) is not installed
     │
     ├── UIError                     c2c_hub.ui.errors: the edge's root
     │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers
     │   ├── BodyTooLarge                 ui/access.py: a request body over the cap (413)
-    │   └── ControlRefused               ui/control.py: the control API refused (with a status)
+    │   ├── ControlRefused               ui/control.py: the control API refused (with a status)
+    │   └── MixRefused                   ui/control_mix.py: a mix route refused (with a status)
     │
     ├── EmulationError              c2c_hub.emulation.errors: the test doubles' root
     │   ├── ControlError (RuntimeError)  emulation/frameio/handle.py: the emulator's control
@@ -53,8 +55,10 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     └── (plugins: each plugin's errors derive from HubError, which the kit exports)
         ├── aes67: SdpError (ValueError), SapError (ValueError), RtspError (ValueError),
         │   Malformed (ValueError: an RTP packet we cannot use)
-        └── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,
-            RadioError > RadioUnavailable, ConnectFailed > DeviceGone
+        ├── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,
+        │   RadioError > RadioUnavailable, ConnectFailed > DeviceGone
+        └── hid_remotes: DescriptorError (ValueError), ReportError (ValueError), Refused,
+            NoIdentity, HidRadioError > RadioUnavailable, ConnectFailed > NotHid
 
 ``tests/test_errors.py`` keeps this true: every exception class in ``c2c_hub`` and
 ``c2c_hub_plugins`` derives from its zone's root and is named here (or, for the Frame.io client

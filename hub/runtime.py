@@ -10,8 +10,8 @@ one ``httpx.AsyncClient``; ``async with Hub(settings) as hub`` closes everything
 Constructing it first takes the data directory's lock (:mod:`c2c_hub.datadir`): a second hub on
 the same directory raises :class:`~c2c_hub.datadir.DataDirBusy` having touched nothing; the lock
 is released by :meth:`Hub.aclose`.
-Start order: session, connectivity, presence, uploader, channels, recorder, then the plugins'
-sources (so the first sub-device finds everything ready); stop runs it backwards.
+Start order: session, connectivity, presence, uploader, channels, timecode, recorder, then the
+plugins' sources (so the first sub-device finds everything ready); stop runs it backwards.
 """
 
 from __future__ import annotations
@@ -37,13 +37,17 @@ from c2c_hub.presence import Presence
 from c2c_hub.presses import DB_FILE as PRESSES_FILE
 from c2c_hub.presses import PressLog
 from c2c_hub.process_stats import process_stats
+from c2c_hub.recorder.derived import derived_settings
+from c2c_hub.recorder.record_run import RecordRun
 from c2c_hub.recorder.takes import Recorder
 from c2c_hub.session import Session
 from c2c_hub.settings import HubSettings, apply_credential_files
 from c2c_hub.status import build_status, write_status
-from c2c_hub.subdevices import QueuedFile, RouteRule
+from c2c_hub.subdevices import AudioBlock, QueuedFile, RouteRule
 from c2c_hub.tasks import cancel_and_wait
-from c2c_hub.timecode import FrameRate, TimecodeClock
+from c2c_hub.timecode import FrameRate
+from c2c_hub.timecode.ptp import PtpMonitor
+from c2c_hub.timecode.timeline import HubTimecode
 from c2c_hub.tokens import ensure_private_dir, open_token_store
 from c2c_hub.uploader import Uploader, guess_filetype
 from c2c_hub.uploader.progress import EventStream
@@ -102,8 +106,20 @@ class Hub:
         )
         self.channels.on_change(self.uploader.channels_changed)
         rec = self.settings.recorder
-        self.timecode = TimecodeClock(
-            self.clock, FrameRate.parse(rec.timecode_rate), offset_s=rec.timecode_offset_s
+        tc = self.settings.timecode
+        self.timecode = HubTimecode(
+            self.clock,
+            FrameRate.parse(rec.timecode_rate),
+            sample_rate=rec.sample_rate,
+            source=tc.source,
+            data_dir=self.data_dir,
+            system_offset_s=rec.timecode_offset_s,
+            offset_frames=tc.offset_frames,
+            ltc_device=tc.ltc_device,
+            ltc_channel=tc.ltc_channel,
+            ltc_stop_after_s=tc.ltc_stop_after_s,
+            drift_warn_ms=tc.drift_warn_ms,
+            ptp=PtpMonitor(self.clock, uds=tc.ptp_uds) if tc.source == "ptp" else None,
         )
         self.recorder = Recorder(
             self.devices,
@@ -120,6 +136,8 @@ class Hub:
             min_free_minutes=rec.min_free_minutes,
             group=rec.group,
             pinned={serial: pin.track for serial, pin in rec.tracks.items() if pin.track},
+            derived=derived_settings(rec),
+            preroll_s=tc.preroll_s if tc.record_run else 0.0,
             project=lambda: (
                 self.session.credentials.project_name if self.session.credentials else None
             ),
@@ -133,6 +151,11 @@ class Hub:
             clock=self.clock,
         )
         self.channels.on_change(self.presses.poke)
+        self.record_run = (
+            RecordRun(self.recorder, self.timecode, preroll_s=tc.preroll_s)
+            if tc.record_run
+            else None
+        )
         self.plugins = PluginHost(self.settings.plugins)
         self.events = EventStream()
         self._wire_events()
@@ -161,6 +184,7 @@ class Hub:
         self.uploader.on_event(lambda e: emit({"kind": "upload", **e}))
         self.presses.on_event(lambda e: emit({"kind": "press", **e}))
         self.recorder.on_event(lambda e: emit({"kind": "take", **e}))
+        self.timecode.on_event(lambda e: emit({"kind": "timecode", **e}))
         self.devices.on_change(
             lambda c: emit(
                 {"kind": "devices", "type": c.kind, "serial": c.serial, "reason": c.reason}
@@ -224,6 +248,7 @@ class Hub:
         await self.recorder.recover()
         await self.uploader.start()
         await self.channels.start()
+        await self.timecode.start(self._timecode_audio)
         await self.recorder.start()
         await self.presses.start()
         if plugins:
@@ -247,7 +272,10 @@ class Hub:
             await attachment.stop()
         await self.plugins.stop_all()
         await self.presses.stop()
+        if self.record_run is not None:
+            await self.record_run.stop()
         await self.recorder.stop()
+        await self.timecode.stop()
         await self.channels.stop(disconnect=True)  # every channel, at Frame.io, bounded
         await self.uploader.stop()
         await self.presence.stop()
@@ -269,6 +297,11 @@ class Hub:
         status["channels"] = self.channels.snapshot()
         status["plugins"] = self.plugins.snapshot()
         status["recorder"] = self.recorder.snapshot()
+        status["mix"] = self.recorder.mix_snapshot()
+        status["timecode"] = {
+            **self.timecode.snapshot(),
+            "record_run": self.record_run.snapshot() if self.record_run else {"on": False},
+        }
         status["presses"] = self.presses.snapshot()
         status["pairing_flow"] = self.pairing_state()
         status["process"] = process_stats()
@@ -276,6 +309,16 @@ class Hub:
         for name, attachment in self._attached.items():
             status[name] = attachment.describe()
         return status
+
+    def _timecode_audio(self, listener: Any) -> Any:
+        """The device registry's audio, with each source's sample rate, for the timecode."""
+
+        def audio(serial: str, block: AudioBlock) -> None:
+            attached = self.devices.get(serial)
+            audio_format = attached.device.audio if attached is not None else None
+            listener(serial, block, audio_format.sample_rate if audio_format else None)
+
+        return self.devices.on_audio(audio)
 
     async def enqueue(self, path: str, **kwargs: Any) -> int:
         """Queue a finished file, on the channel the plugins' routing rules pick (if any)."""

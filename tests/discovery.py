@@ -7,7 +7,7 @@ would attach their streams. :func:`private_discovery` writes a settings file
 
 - ``aes67``: RAVENNA sessions under a random subtype, SAP on a random group (a test's emulated
   AES67 microphones announce there: :func:`private_sap_group`, :func:`aes67_options`);
-- ``ble_remotes``: an emulated radio of a random name.
+- ``ble_remotes``, ``hid_remotes``: an emulated radio of a random name (no evdev).
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ sap_groups = ["{found.sap_group}"]
 [plugins.options.ble_remotes]
 radio = "emulated"
 emulated_radio = "{found.radio}"
+
+[plugins.options.hid_remotes]
+radio = "emulated"
+emulated_radio = "{found.radio}"
+evdev = false
 {extra}
 """
     )

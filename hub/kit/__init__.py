@@ -44,9 +44,11 @@ from c2c_hub.device_models import (
     DeviceModel,
     DeviceModelError,
     DeviceModelRegistry,
+    EvdevMatcher,
     Input,
     MdnsMatcher,
     SdpMatcher,
+    parse_hid_usage,
 )
 from c2c_hub.errors import HubError
 from c2c_hub.kit.options import (
@@ -96,6 +98,7 @@ __all__ = [
     "DeviceSource",
     "Duration",
     "DurationOrZero",
+    "EvdevMatcher",
     "Field",
     "HubError",
     "Input",
@@ -118,4 +121,5 @@ __all__ = [
     "model_validator",
     "package_models",
     "parse_duration",
+    "parse_hid_usage",
 ]

@@ -234,6 +234,11 @@ ravenna = false
 [plugins.options.ble_remotes]
 radio = "emulated"
 emulated_radio = "chaos"
+
+[plugins.options.hid_remotes]
+radio = "emulated"
+emulated_radio = "chaos"
+evdev = false
 {extra_config}
 """
         )
