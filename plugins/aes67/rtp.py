@@ -199,6 +199,8 @@ class _Stray:
 #: A jump of the timeline is taken once this much media continues it (at no more than twice
 #: real time); faster than that, it is a flood.
 CONFIRM_S = 0.05
+#: How long a new timeline's pace follows its earliest packet before it is held to it.
+SETTLE_S = 0.25
 
 
 class JitterBuffer:
@@ -253,7 +255,8 @@ class JitterBuffer:
         self._unlogged: dict[str, int] = {}
         self.clock = clock
         self._burst = None if burst_s is None else burst_s * fmt.sample_rate
-        self._pace: tuple[int, float] | None = None  # (end, clock) of the timeline's start
+        # (end, clock) the timeline's pace is reckoned from, and until when it may settle
+        self._pace: tuple[int, float, float] | None = None
 
     # ------------------------------------------------------------------ packets in
     def push(self, data: bytes) -> None:
@@ -287,15 +290,22 @@ class JitterBuffer:
         self._place(packet, size // self.fmt.frame_bytes)
 
     def _paced(self, end: int) -> bool:
-        """Whether the timeline stays within real time (plus the burst) since its start."""
+        """Whether the timeline stays within real time (plus the burst) since its start.
+
+        For the first ``SETTLE_S`` the reference follows the earliest packet (a first packet
+        that waited in a stalled socket must not make every later one look early)."""
         if self._burst is None:
             return True
         now = self.clock()
         if self._pace is None:
-            self._pace = (end, now)
+            self._pace = (end, now, now + SETTLE_S)
             return True
-        first, since = self._pace
-        return end <= first + (now - since) * self.fmt.sample_rate + self._burst
+        first, since, settling = self._pace
+        allowed = first + (now - since) * self.fmt.sample_rate
+        if now < settling and end > allowed:
+            self._pace = (end, now, settling)
+            return True
+        return end <= allowed + self._burst
 
     def _flood(self, packets: int = 1) -> None:
         self.counters.flood += packets
