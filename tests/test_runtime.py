@@ -88,13 +88,15 @@ async def test_mics_become_channels_and_a_take_uploads_one_track_per_channel(
         (device,) = emulator.devices()
         assert set(device["channel_client_ids"].values()) == set(made.serials)
 
+        began = time.monotonic()
         take = await hub.recorder.start_take(scene="4")
         await asyncio.sleep(1.0)
         lav.drop(0.3)  # a dropout: silence of the right length at its place, never a shift
         await asyncio.sleep(1.5)
         done = await hub.recorder.stop_take()
+        took = time.monotonic() - began  # more than 2.5 s on a busy machine
         frames = done.frames
-        assert frames is not None and 2.4 * 48000 < frames < 3.5 * 48000
+        assert frames is not None and 2.4 * 48000 < frames < (took + 0.5) * 48000
 
         for track in done.tracks.values():
             assert track.file_id is not None
@@ -226,7 +228,12 @@ async def test_one_lying_microphone_of_three_harms_neither_other_track(
             if lie.startswith("jumps"):
                 assert source["discontinuities"] == 1 and source["cut_off"] is None
             else:
-                assert source["cut_off"] is None and source["discontinuities"] <= 1
+                # The plugin's flood limit holds the stream to real time plus a 1 s burst; on a
+                # machine so busy that the limit's pace started late, the recorder's own guard
+                # (2 s ahead: cut off) is the second line, and says so. Either way, no more.
+                cut_off = source["cut_off"]
+                assert cut_off is None or "faster than real time" in cut_off
+                assert source["discontinuities"] <= 1
             for sender, serial in zip(good.senders, good.serials, strict=True):
                 samples = sf.read(done.tracks[serial].path, dtype="int32")[0]
                 assert len(samples) == frames
