@@ -11,7 +11,8 @@
 - soak: one hub for minutes of real time and days of Frame.io's, its footprint sampled
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
-- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`).
+- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
+- the command line's start: ``c2c-hub --version`` and ``--help`` (:mod:`bench.cli_start`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -24,6 +25,7 @@ import sys
 from bench import (
     aes67,
     chaos,
+    cli_start,
     hub_chaos,
     part_sink,
     presence,
@@ -81,4 +83,8 @@ status = status or (0 if soaked["ok"] else 1)
 print()
 print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
 print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
+print()
+print("cli start: c2c-hub --version and --help as fresh processes (aim < 0.3 s)")
+for line in cli_start.run(5 if quick else 20):
+    print(json.dumps(line))
 raise SystemExit(status)

@@ -1,24 +1,65 @@
 """``c2c-hub emulator`` and ``c2c-hub demo``: the commands of the emulation zone.
 
 They reach the product's command line through the ``c2c_hub.commands`` entry-point group (see
-:data:`c2c_hub.ui.cli.COMMANDS_GROUP`), so the product never imports the test doubles.
+:data:`c2c_hub.ui.cli.COMMANDS_GROUP`), so the product never imports the test doubles. This
+module imports only click at the top: the emulator is imported when the command runs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 
-def _emulator(args: argparse.Namespace) -> int:
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=0, help="Frame.io API port (0: any free port).")
+@click.option("--control-port", type=int, default=0, help="Control API port (0: any free port).")
+@click.option("--data-dir", help="Where parts, the CA and state files go (default: a temp dir).")
+@click.option("--models", help="Device model directory (default: the installed device models).")
+@click.option("--project", default="Emulated Project", show_default=True, help="Project name.")
+@click.option(
+    "--no-plugin-models",
+    is_flag=True,
+    help="Do not declare the device models the installed plugins ship.",
+)
+@click.option(
+    "--interval",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Device-code polling interval Frame.io asks for, seconds.",
+)
+@click.option("--lax", is_flag=True, help="Turn strict mode off (accept off-contract calls).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON line (api, control, ca_file, client_secret_file) once serving.",
+)
+def emulator(**options: Any) -> int:
+    """Serve an emulated Frame.io C2C backend over HTTPS until Ctrl-C.
+
+    Prints its URL, its CA certificate and the file holding its client secret, and the
+    lines to paste so that a hub uses it.
+    """
+    return _emulator(_Args(options))
+
+
+class _Args:
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.__dict__.update(options)
+
+
+def _emulator(args: Any) -> int:
     from c2c_hub.device_models import DeviceModelError
     from c2c_hub.emulation.frameio.server import EmulatorServer
     from c2c_hub.emulation.frameio.state import EmulatorConfig
@@ -63,15 +104,22 @@ def _emulator(args: argparse.Namespace) -> int:
     }
     (data_dir / "emulator.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     server.start()
-    print("Frame.io C2C emulator serving (HTTPS only)", flush=True)
-    print(f"  API            {server.base_url}")
-    print(f"  control API    {server.control_url}")
-    print(f"  CA certificate {server.ca_file}")
-    print(f"  client secret  in {secret_file}")
-    print(f"  strict mode    {'on' if config.strict else 'off'}")
-    for line in declared:
-        print(f"  plugin model   {line}")
-    print(f"  try: curl --cacert {server.ca_file} {server.base_url}/health", flush=True)
+    if args.as_json:
+        print(json.dumps(info), flush=True)
+    else:
+        print("Frame.io C2C emulator serving (HTTPS only)", flush=True)
+        print(f"  API            {server.base_url}")
+        print(f"  control API    {server.control_url}")
+        print(f"  CA certificate {server.ca_file}")
+        print(f"  client secret  in {secret_file}")
+        print(f"  strict mode    {'on' if config.strict else 'off'}")
+        for line in declared:
+            print(f"  plugin model   {line}")
+        print(f"  try: curl --cacert {server.ca_file} {server.base_url}/health")
+        print("To point a hub at it, paste:")
+        print(f"  export C2C_HUB_FRAMEIO__API_BASE_URL={server.base_url}")
+        print(f"  export C2C_HUB_FRAMEIO__CA_FILE={server.ca_file}")
+        print(f"  export C2C_HUB_FRAMEIO__CLIENT_SECRET_FILE={secret_file}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -93,42 +141,19 @@ def _declare_plugin_models(server: Any) -> list[str]:
     return declared
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from c2c_hub.emulation import demo
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary only.")
+@click.option("--seconds", type=float, default=20.0, show_default=True, help="Length of the take.")
+@click.option("--keep", help="Keep the emulator, recordings and state in this folder.")
+def demo(as_json: bool, seconds: float, keep: str | None) -> int:
+    """The main job end to end on the built-in emulators: pair, channels, a take, tracks
+    verified on Frame.io."""
+    from c2c_hub.emulation import demo as demo_module
 
-    argv = ["--seconds", str(args.seconds)] + (["--json"] if args.json else [])
-    if args.keep:
-        argv += ["--keep", args.keep]
-    return demo.main(argv)
+    argv = ["--seconds", str(seconds)] + (["--json"] if as_json else [])
+    if keep:
+        argv += ["--keep", keep]
+    return demo_module.main(argv)
 
 
-def register(
-    sub: Any,
-    with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
-    settings_fn: Callable[[argparse.Namespace], Any],
-) -> None:
-    emu = sub.add_parser("emulator", help="serve an emulated Frame.io C2C backend (HTTPS)")
-    emu.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    emu.add_argument("--port", type=int, default=0, help="Frame.io API port (0: any free port)")
-    emu.add_argument("--control-port", type=int, default=0, help="control API port (0: any)")
-    emu.add_argument("--data-dir", help="where parts, CA and state files go (a temp dir)")
-    emu.add_argument("--models", help="device model directory (the project's device_models/)")
-    emu.add_argument("--project", default="Emulated Project", help="project name")
-    emu.add_argument(
-        "--no-plugin-models",
-        action="store_true",
-        help="do not declare the device models the installed plugins ship",
-    )
-    emu.add_argument(
-        "--interval", type=float, default=5.0, help="device-code polling interval, seconds"
-    )
-    emu.add_argument(
-        "--lax", action="store_true", help="turn strict mode off (accept off-contract calls)"
-    )
-    emu.set_defaults(func=_emulator)
-
-    demo = sub.add_parser("demo", help="the main job end to end on the built-in emulators")
-    demo.add_argument("--json", action="store_true", help="print a JSON summary only")
-    demo.add_argument("--seconds", type=float, default=20.0, help="length of the take (20)")
-    demo.add_argument("--keep", help="keep the emulator, recordings and state in this folder")
-    demo.set_defaults(func=_demo)
+commands = [emulator, demo]

@@ -88,6 +88,7 @@ from c2c_hub.ui.access import (
     owner_uid,
     peer_checked_protocol,
 )
+from c2c_hub.ui.client import SOCKET_NAME
 from c2c_hub.ui.errors import UIError
 from c2c_hub.upload_paths import UploadPathRefused, confine
 
@@ -96,7 +97,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SOCKET_NAME = "control.sock"
 TOKEN_FILE = "control-token"
 WEB_DIR = Path(__file__).resolve().parent / "web"
 STATUS_EVERY_S = 1.0
@@ -145,10 +145,16 @@ async def _body(request: Request, model: type[B]) -> B:
 
 
 def _file_id(request: Request) -> int:
+    """The path's file id, of a file the queue knows (404 naming it otherwise)."""
     try:
-        return int(request.path_params["file_id"])
+        file_id = int(request.path_params["file_id"])
     except ValueError:
         raise ControlRefused(404, "file ids are integers") from None
+    try:
+        _hub(request).uploader.ledger.record(file_id)
+    except KeyError:
+        raise ControlRefused(404, f"no file {file_id} in the upload queue") from None
+    return file_id
 
 
 @handler
