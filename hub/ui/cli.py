@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "c2c_hub.ui.cli_hub",
     "c2c_hub.ui.cli_uploads",
     "c2c_hub.ui.cli_devices",
+    "c2c_hub.ui.cli_service",
 ]
 
 #: Entry-point group for other distributions' ``c2c-hub`` commands.

@@ -396,10 +396,8 @@ def run(config: str | None, as_json: bool) -> int:
     import asyncio
 
     settings = load(config, as_json=as_json)
-    from c2c_hub.logs import configure_logging
     from c2c_hub.plugin import PluginSettingsError
 
-    configure_logging(settings.log_level)
     try:
         return asyncio.run(_run(settings, as_json))
     except PluginSettingsError as exc:  # e.g. options for a plugin that is not installed
@@ -409,7 +407,9 @@ def run(config: str | None, as_json: bool) -> int:
 async def _run(settings: HubSettings, as_json: bool) -> int:
     import asyncio
 
+    from c2c_hub.log_outputs import configure_run_logging
     from c2c_hub.runtime import Hub
+    from c2c_hub.sdnotify import Notifier
     from c2c_hub.ui.control import attach_control
     from c2c_hub.ui.live import LiveView
 
@@ -417,21 +417,32 @@ async def _run(settings: HubSettings, as_json: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Hub(settings) as hub:
+    systemd = Notifier()
+    async with Hub(settings) as hub:  # the data directory's lock first: then logs may go there
+        log_file = configure_run_logging(settings.log_level, hub.data_dir)
         attach_control(hub)
+        systemd.status("starting")
         await hub.start()
-        if as_json:
-            await _run_json(hub, stop)
-            return 0
-        # In a terminal: the operator's live screen; otherwise one plain line per change.
-        view = LiveView(hub)
-        if view.plain:
-            click.echo(
-                f"c2c-hub running: pairing {hub.session.state.value}; status in {hub.data_dir}"
-            )
-            sys.stdout.flush()
-        await view.run_until(stop)
-        click.echo("stopping")
+        systemd.ready(f"running; pairing {hub.session.state.value}")
+        systemd.start_watchdog()
+        try:
+            if as_json:
+                await _run_json(hub, stop)
+                return 0
+            # In a terminal: the operator's live screen; otherwise one plain line per change.
+            view = LiveView(hub)
+            if view.plain:
+                where = f"; log in {log_file}" if log_file else ""
+                click.echo(
+                    f"c2c-hub running: pairing {hub.session.state.value}; "
+                    f"status in {hub.data_dir}{where}"
+                )
+                sys.stdout.flush()
+            await view.run_until(stop)
+            click.echo("stopping")
+        finally:
+            systemd.stopping()
+            await systemd.stop_watchdog()
     return 0
 
 
