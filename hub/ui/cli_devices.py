@@ -121,14 +121,19 @@ def record() -> None:
 @record.command("start")
 @click.option("--scene", help="Scene name (default: the current scene).")
 @click.option("--take", "take_number", type=int, help="Take number (default: the next one).")
+@click.option("--force", is_flag=True, help="Start even with no source attached (no tracks).")
 @config_option
 @json_option
 def record_start(
-    scene: str | None, take_number: int | None, config: str | None, as_json: bool
+    scene: str | None, take_number: int | None, force: bool, config: str | None, as_json: bool
 ) -> None:
-    """Start a take on the running hub. Exits 4 if a take is already rolling."""
+    """Start a take on the running hub.
+
+    Exits 4 if a take is already rolling, or if no source is attached (the take would have
+    no tracks) unless --force.
+    """
     settings = load(config, as_json=as_json)
-    body: dict[str, Any] = {}
+    body: dict[str, Any] = {"force": True} if force else {}
     if scene:
         body["scene"] = scene
     if take_number is not None:

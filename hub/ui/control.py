@@ -41,7 +41,7 @@ documents every route and event.
 | ``GET /devices`` | attached sub-devices and their Frame.io channels |
 | ``GET /plugins`` | plugins, their sources and their health |
 | ``GET /takes`` | the take being recorded (if any), the last one, the numbering |
-| ``POST /takes/start`` ``{"scene"?, "take"?}``, ``POST /takes/stop`` | record a take |
+| ``POST /takes/start`` ``{"scene"?, "take"?, "force"?}``, ``POST /takes/stop`` | takes |
 | ``GET /presses`` | button presses (real-time logging events) and their states |
 | ``POST /presses/{id}/resend`` | send an unconfirmed or failed press again |
 | ``POST /login`` ``{"code"}`` or ``{"token"}`` | HTTP only: a session cookie for the page |
@@ -410,13 +410,29 @@ async def takes(request: Request) -> Response:
     return JSONResponse(_hub(request).recorder.snapshot())
 
 
+#: Why a take with nothing to record is refused (CLI, API and web page show it as it is).
+NO_SOURCES = (
+    "no source to record: no microphone or input is attached, so the take would have no "
+    "tracks (see 'c2c-hub devices' and 'c2c-hub plugins'); start it anyway with force "
+    "('c2c-hub record start --force', or {\"force\": true})"
+)
+
+
+def _sources(hub: Hub) -> int:
+    """Attached sub-devices that would each be a track of a take started now."""
+    return sum(1 for attached in hub.devices if attached.kind.audio and attached.device.audio)
+
+
 @handler
 async def take_start(request: Request) -> Response:
     from c2c_hub.recorder.takes import TakeError
 
     body = await _body(request, bodies.TakeStart)
+    hub = _hub(request)
+    if not body.force and hub.recorder.take is None and not _sources(hub):
+        raise ControlRefused(409, NO_SOURCES)
     try:
-        take = await _hub(request).recorder.start_take(body.scene, body.take)
+        take = await hub.recorder.start_take(body.scene, body.take)
     except TakeError as exc:
         raise ControlRefused(409, str(exc)) from None
     return JSONResponse(take.to_json())

@@ -250,7 +250,12 @@ def _walk(env: dict[str, str], tmp_path: Path) -> None:
 
     # takes, sub-devices, presses, plugins
     assert "Recorder: idle" in _human(env, "record", "status")
-    started = _json(env, "record", "start", "--scene", "7")["take"]
+    # No source attached: refused, said clearly, unless forced.
+    empty = _human(env, "record", "start", "--scene", "7", code=4)
+    assert "no source to record" in empty and "--force" in empty
+    assert "no source to record" in _json(env, "record", "start", code=4)["error"]
+    assert _json(env, "record", "status")["recording"] is False
+    started = _json(env, "record", "start", "--scene", "7", "--force")["take"]
     assert started["scene"] == "7"
     assert "already recording" in _human(env, "record", "start", code=4)
     assert "Scene 7 take 1" in _human(env, "record", "stop")

@@ -267,7 +267,8 @@ def test_record_devices_and_presses_drive_the_running_hub(
     assert stopped.returncode == 3 and "no hub is running" in stopped.stderr
     assert _pair(emulator, hub_env).returncode == 0
     with _running_hub(hub_env, tmp_path / "state"):
-        started = json.loads(_cli(hub_env, "record", "start", "--scene", "3", "--json").stdout)
+        forced = _cli(hub_env, "record", "start", "--scene", "3", "--force", "--json")
+        started = json.loads(forced.stdout)
         assert (started["take"]["scene"], started["take"]["take"]) == ("3", 1)
         again = _cli(hub_env, "record", "start")
         assert again.returncode == 4 and "already recording" in again.stderr
