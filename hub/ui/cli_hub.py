@@ -67,7 +67,9 @@ class _PairingShow:
     def __call__(self, update: PairingUpdate) -> None:
         self.view(update)
         self.refresh()
-        key = (update.step.value, update.user_code, update.verification_uri_complete)
+        key: tuple[Any, ...] = (update.user_code, update.verification_uri_complete)
+        if self.as_json:  # every step; people need a line only for a new code
+            key = (update.step.value, *key)
         if self.live_panel or key == self._shown:
             return
         self._shown = key
