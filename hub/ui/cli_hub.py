@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from c2c_hub.pairing import PairingUpdate
     from c2c_hub.runtime import Hub
     from c2c_hub.settings import HubSettings
+    from c2c_hub.ui.live.keys import Keys
 
 
 # ---------------------------------------------------------------------------------- pair
@@ -414,11 +415,18 @@ async def _run(settings: HubSettings, as_json: bool) -> int:
     from c2c_hub.sdnotify import Notifier
     from c2c_hub.ui.control import attach_control
     from c2c_hub.ui.live import LiveView
+    from c2c_hub.ui.live.keys import Keys
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    keys: Keys | None = None
+
+    def interrupted() -> None:  # Ctrl-C while pairing cancels the pairing, not the hub
+        if keys is None or not keys.interrupt():
+            stop.set()
+
+    loop.add_signal_handler(signal.SIGINT, interrupted)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     systemd = Notifier()
     async with Hub(settings) as hub:  # the data directory's lock first: then logs may go there
         log_file = configure_run_logging(settings.log_level, hub.data_dir)
@@ -432,8 +440,10 @@ async def _run(settings: HubSettings, as_json: bool) -> int:
                 await _run_json(hub, stop)
                 return 0
             # In a terminal: the operator's live screen; otherwise one plain line per change.
-            view = LiveView(hub)
+            keys = Keys(hub, stop)
+            view = LiveView(hub, keys=keys)
             if view.plain:
+                keys = None  # no terminal to read keys from
                 where = f"; log in {log_file}" if log_file else ""
                 click.echo(
                     f"c2c-hub running: pairing {hub.session.state.value}; "

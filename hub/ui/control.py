@@ -51,12 +51,13 @@ documents every route and event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -90,6 +91,7 @@ from c2c_hub.ui.access import (
 )
 from c2c_hub.ui.client import SOCKET_NAME
 from c2c_hub.ui.errors import UIError
+from c2c_hub.ui.take_rules import NO_SOURCES, sources
 from c2c_hub.upload_paths import UploadPathRefused, confine
 
 if TYPE_CHECKING:
@@ -104,6 +106,19 @@ NO_STORE = {"Cache-Control": "no-store"}
 Handler = Callable[[Request], Awaitable[Response]]
 B = TypeVar("B", bound=bodies.Body)
 __all__ = ["LOOPBACK_NAMES", "MAX_BODY_BYTES", "ControlServer", "Guard", "attach_control"]
+
+
+class _HubServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the hub decides what Ctrl-C and SIGTERM do.
+
+    uvicorn's ``capture_signals`` takes SIGINT and SIGTERM for itself while it serves (it
+    would shut the control API down on a Ctrl-C meant to cancel pairing) and raises them
+    again when it stops.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class ControlRefused(UIError):
@@ -410,26 +425,13 @@ async def takes(request: Request) -> Response:
     return JSONResponse(_hub(request).recorder.snapshot())
 
 
-#: Why a take with nothing to record is refused (CLI, API and web page show it as it is).
-NO_SOURCES = (
-    "no source to record: no microphone or input is attached, so the take would have no "
-    "tracks (see 'c2c-hub devices' and 'c2c-hub plugins'); start it anyway with force "
-    "('c2c-hub record start --force', or {\"force\": true})"
-)
-
-
-def _sources(hub: Hub) -> int:
-    """Attached sub-devices that would each be a track of a take started now."""
-    return sum(1 for attached in hub.devices if attached.kind.audio and attached.device.audio)
-
-
 @handler
 async def take_start(request: Request) -> Response:
     from c2c_hub.recorder.takes import TakeError
 
     body = await _body(request, bodies.TakeStart)
     hub = _hub(request)
-    if not body.force and hub.recorder.take is None and not _sources(hub):
+    if not body.force and hub.recorder.take is None and not sources(hub):
         raise ControlRefused(409, NO_SOURCES)
     try:
         take = await hub.recorder.start_take(body.scene, body.take)
@@ -576,7 +578,7 @@ class ControlServer:
         }
 
     async def _serve(self, config: uvicorn.Config, name: str) -> uvicorn.Server:
-        server = uvicorn.Server(config)
+        server = _HubServer(config)
         task = asyncio.create_task(server.serve(), name=name)
         for _ in range(500):
             if server.started or task.done():
