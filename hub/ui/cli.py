@@ -59,6 +59,7 @@ class HubCommands(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._loaded = False
+        self._extended = False
 
     def _load(self) -> None:
         if self._loaded:
@@ -67,9 +68,13 @@ class HubCommands(click.Group):
         for name in COMMAND_MODULES:
             for command in commands_of(importlib.import_module(name)):
                 self.add_command(command)
-        self._load_extensions()
 
     def _load_extensions(self) -> None:
+        """Other distributions' commands (scanning the installed metadata costs tens of ms,
+        so only when the list is wanted or a name is not one of ours)."""
+        if self._extended:
+            return
+        self._extended = True
         from importlib.metadata import entry_points
 
         for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
@@ -84,10 +89,13 @@ class HubCommands(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load()
+        self._load_extensions()
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self._load()
+        if cmd_name not in self.commands:
+            self._load_extensions()
         return super().get_command(ctx, cmd_name)
 
 
