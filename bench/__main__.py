@@ -12,6 +12,10 @@
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
 - AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
+- the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
+  (:mod:`bench.mix`);
+- LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
+- network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`);
 - the command line's start: ``c2c-hub --version`` and ``--help`` (:mod:`bench.cli_start`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
@@ -27,6 +31,9 @@ from bench import (
     chaos,
     cli_start,
     hub_chaos,
+    ltc,
+    mix,
+    network,
     part_sink,
     presence,
     presses,
@@ -62,6 +69,9 @@ print()
 print("presses: durable presses/s (group commit), flat out and paced at 5,000/s")
 print(json.dumps({"bench": "presses", **presses.run(5_000 if quick else 20_000)}))
 print()
+print(f"network: switch -> socket rejoined, wrong PSK -> restored ({rounds} rounds)")
+print(json.dumps({"bench": "network", **network.run(rounds)}))
+print()
 kills = 20 if quick else 100
 print(f"chaos: the uploader SIGKILLed {kills} times, restarted each time")
 outcome = chaos.run(kills, files=8 if quick else 30)
@@ -83,6 +93,13 @@ status = status or (0 if soaked["ok"] else 1)
 print()
 print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
 print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
+print()
+print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
+print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
+print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")
+decoded = ltc.run(seconds=20.0 if quick else 60.0)
+print(json.dumps({"bench": "ltc", **decoded}))
+status = status or (0 if decoded["ok"] else 1)
 print()
 print("cli start: c2c-hub --version and --help as fresh processes (aim < 0.3 s)")
 for line in cli_start.run(5 if quick else 20):

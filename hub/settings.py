@@ -158,6 +158,45 @@ def default_recordings_dir() -> Path:
     return Path.home() / "c2c-hub-recordings"
 
 
+class MixTrackSettings(_Section):
+    """One track's place in the mix (``[recorder.mix.tracks."<serial or name>"]``)."""
+
+    gain_db: float = Field(default=0.0, ge=-120, le=24, description="Gain in dB.")
+    pan: float = Field(default=0.0, ge=-1, le=1, description="-1 left, 0 centre, 1 right.")
+    mute: bool = Field(default=False, description="Left out of the mix.")
+
+
+class MixSection(_Section):
+    """``[recorder.mix]``: the mix of every track, uploaded on the primary channel."""
+
+    enabled: bool = Field(default=True, description="Write and upload a mix of every track.")
+    mode: Literal["mono", "stereo"] = Field(default="stereo", description="mono or stereo.")
+    tracks: dict[str, MixTrackSettings] = Field(
+        default_factory=dict,
+        description="Per track, by serial or name: gain_db, pan, mute (unity, centre if unset).",
+    )
+
+
+PROXY_BITRATES = (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+
+
+class ProxySection(_Section):
+    """``[recorder.proxy]``: MP3 copies for cellular uplinks, uploaded ahead of their heroes."""
+
+    enabled: bool = Field(default=True, description="Encode and upload MP3 proxies.")
+    bitrate_kbps: int = Field(default=128, description="Constant bit rate (kbit/s).")
+    files: list[Literal["mix", "iso"]] = Field(
+        default=["mix", "iso"], description="Which heroes get a proxy."
+    )
+
+    @field_validator("bitrate_kbps")
+    @classmethod
+    def _bitrate(cls, value: int) -> int:
+        if value not in PROXY_BITRATES:
+            raise ValueError(f"one of {', '.join(map(str, PROXY_BITRATES))}, got {value}")
+        return value
+
+
 class RecorderSettings(_Section):
     """Multitrack recording: where tracks go, and the timecode they carry."""
 
@@ -206,6 +245,26 @@ class RecorderSettings(_Section):
         description="Group (name or gid) given read access to the recordings (the sound team's); "
         "folders 0750 and files 0640 either way, never readable by others.",
     )
+    mix: MixSection = Field(default_factory=MixSection)
+    proxy: ProxySection = Field(default_factory=ProxySection)
+    poly: bool = Field(
+        default=False,
+        description="Also write every ISO into one polyphonic BWF after each take (primary "
+        "channel).",
+    )
+    upload_order: list[Literal["proxy", "mix", "iso", "poly"]] = Field(
+        default=["proxy", "mix", "iso", "poly"],
+        description="The order a take's files finish uploading in, by kind (first: highest "
+        "type priority, kind:<k>).",
+    )
+
+    @field_validator("upload_order")
+    @classmethod
+    def _order(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each kind once")
+        missing = [k for k in ("proxy", "mix", "iso", "poly") if k not in value]
+        return [*value, *missing]
 
     @field_validator("group")
     @classmethod
@@ -224,6 +283,65 @@ class RecorderSettings(_Section):
 
         FrameRate.parse(value)
         return value
+
+
+class TimecodeSettings(_Section):
+    """Where the hub's timecode comes from (docs/timecode.md); its rate: recorder.timecode_rate."""
+
+    source: Literal["system", "ltc", "ptp"] = Field(
+        default="system",
+        description="system: the system clock's time of day; ltc: jam to LTC on an input, then "
+        "free-run; ptp: the system clock disciplined by linuxptp (ptp4l/phc2sys).",
+    )
+    ltc_device: str | None = Field(
+        default=None,
+        description="The sub-device (serial, as `c2c-hub devices` shows it) whose audio carries "
+        "the LTC: a local input or an AES67 stream.",
+    )
+    ltc_channel: int = Field(
+        default=1, ge=1, le=64, description="The channel of ltc_device that carries the LTC (1..)."
+    )
+    ltc_stop_after_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="LTC missing this long counts as stopped (free-run; record-run stops).",
+    )
+    offset_frames: int = Field(
+        default=0,
+        ge=-5_184_000,
+        le=5_184_000,
+        description="Frames added to the timecode; the operator's value set at run time "
+        "(saved in <data_dir>/timecode.json) replaces it.",
+    )
+    drift_warn_ms: float = Field(
+        default=50.0,
+        gt=0,
+        description="A source further than this from the hub's timecode warns before a take.",
+    )
+    record_run: bool = Field(
+        default=False,
+        description="With the LTC source: a take starts when the LTC starts running and stops "
+        "when it stops.",
+    )
+    preroll_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="Record-run: the take starts this long before the LTC did (from a buffer).",
+    )
+    ptp_uds: str | None = Field(
+        default=None,
+        description="ptp4l's management socket for pmc (-s); none: pmc's default.",
+    )
+
+    @model_validator(mode="after")
+    def _ltc_needs_device(self) -> TimecodeSettings:
+        if self.source == "ltc" and not self.ltc_device:
+            raise ValueError("source 'ltc' needs ltc_device: the sub-device carrying the LTC")
+        if self.record_run and self.source != "ltc":
+            raise ValueError("record_run follows the LTC: set source = 'ltc'")
+        return self
 
 
 class ControlSettings(_Section):
@@ -302,6 +420,7 @@ class HubSettings(BaseSettings):
     device_models: DeviceModelSettings = Field(default_factory=DeviceModelSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    timecode: TimecodeSettings = Field(default_factory=TimecodeSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     log_level: str = Field(default="INFO", description="Python logging level name.")
 

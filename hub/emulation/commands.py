@@ -357,7 +357,14 @@ def emulate_remote(
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary only.")
 @click.option("--seconds", type=float, default=20.0, show_default=True, help="Length of the take.")
 @click.option("--keep", help="Keep the emulator, recordings and state in this folder.")
-def demo(as_json: bool, seconds: float, keep: str | None) -> int:
+@click.option(
+    "--remote",
+    type=click.Choice(["c2c", "hid"]),
+    default=lambda: os.environ.get("C2C_DEMO_REMOTE", "c2c"),
+    help="The button remote: our own GATT format (c2c), or a HID shutter remote (hid); "
+    "default $C2C_DEMO_REMOTE or c2c.",
+)
+def demo(as_json: bool, seconds: float, keep: str | None, remote: str) -> int:
     """The main job end to end on the built-in emulators: pair, channels, a take, tracks
     verified on Frame.io."""
     from c2c_hub.emulation import demo as demo_module
@@ -365,6 +372,7 @@ def demo(as_json: bool, seconds: float, keep: str | None) -> int:
     argv = ["--seconds", str(seconds)] + (["--json"] if as_json else [])
     if keep:
         argv += ["--keep", keep]
+    argv += ["--remote", remote]
     return demo_module.main(argv)
 
 

@@ -44,8 +44,10 @@ from c2c_hub.device_models import (
     DeviceModel,
     DeviceModelError,
     DeviceModelRegistry,
+    EvdevMatcher,
     Input,
     MdnsMatcher,
+    parse_hid_usage,
 )
 from c2c_hub.errors import HubError
 from c2c_hub.kit.options import (
@@ -95,6 +97,7 @@ __all__ = [
     "DeviceSource",
     "Duration",
     "DurationOrZero",
+    "EvdevMatcher",
     "Field",
     "HubError",
     "Input",
@@ -116,4 +119,5 @@ __all__ = [
     "model_validator",
     "package_models",
     "parse_duration",
+    "parse_hid_usage",
 ]

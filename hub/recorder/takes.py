@@ -39,8 +39,9 @@ import logging
 import os
 import re
 import stat
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +51,16 @@ from c2c_hub.clock import Clock
 from c2c_hub.devices import DeviceChange, DeviceRegistry
 from c2c_hub.errors import HubError
 from c2c_hub.private_files import write_private
+from c2c_hub.recorder.derived import DerivedSettings, EncoderFactory, TakeDerived
 from c2c_hub.recorder.guard import SourceGuard
+from c2c_hub.recorder.mix import MixSettings
+from c2c_hub.recorder.proxy import ProxyEncoder
 from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
-from c2c_hub.timecode import TimecodeClock
+from c2c_hub.timecode import Timecode, TimecodeClock
+from c2c_hub.timecode.timeline import HubTimecode, TakeSync
 from c2c_hub.uploader import Uploader
 from c2c_hub.uploader.content_types import WAV
 
@@ -65,6 +70,7 @@ SCENE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
 NUMBERING_FILE = "takes.json"
 TRACK_BITS = 24  # every track: mono, 24-bit PCM
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+EARLY_SECONDS = 20  # samples kept for a track still being opened
 
 
 class TakeError(HubError, RuntimeError):
@@ -131,10 +137,20 @@ class Take:
     sample_rate: int
     tracks: dict[str, Track] = field(default_factory=dict)
     early: dict[str, list[AudioBlock]] = field(default_factory=dict)  # before a track opened
+    early_frames: dict[str, int] = field(default_factory=dict)
     guards: dict[str, SourceGuard] = field(default_factory=dict)
     ended_at: float | None = None
     end_position: int | None = None
     failure: str | None = None  # why the take stopped by itself (a full disk)
+    derived: TakeDerived | None = None  # the mix, the proxies, the poly file
+    sync: TakeSync | None = None  # the timecode it took at its start, to its end
+    warnings: list[str] = field(default_factory=list)  # timecode warnings at its start
+    trigger: str = "operator"  # or "record-run"
+
+    @property
+    def shift(self) -> int:
+        """Added to every source position: the reference count to the take's timecode."""
+        return self.sync.shift if self.sync is not None else 0
 
     @property
     def label(self) -> str:
@@ -159,7 +175,11 @@ class Take:
             "frames": self.frames,
             "seconds": None if self.frames is None else self.frames / self.sample_rate,
             "failure": self.failure,
+            "timecode_sync": self.sync.to_json() if self.sync is not None else None,
+            "warnings": self.warnings,
+            "trigger": self.trigger,
             "tracks": [t.to_json() for t in sorted(self.tracks.values(), key=lambda t: t.index)],
+            "derived": self.derived.to_json() if self.derived is not None else None,
         }
 
     def journal(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -174,6 +194,8 @@ class Take:
             {"path": str(t.path), "serial": t.serial, "file_id": t.file_id}
             for t in sorted(self.tracks.values(), key=lambda t: t.index)
         ]
+        if self.derived is not None:
+            tracks += self.derived.journal()
         return take, tracks
 
 
@@ -188,7 +210,7 @@ class Recorder:
         directory: Path,
         data_dir: Path,
         clock: Clock,
-        timecode: TimecodeClock,
+        timecode: TimecodeClock | HubTimecode,
         sample_rate: int = 48000,
         default_scene: str = "1",
         stop_grace_s: float = 0.25,
@@ -198,6 +220,9 @@ class Recorder:
         min_free_minutes: float = 10.0,
         project: Callable[[], str | None] = lambda: None,
         group: str | None = None,
+        derived: DerivedSettings | None = None,
+        proxy_encoder: EncoderFactory = ProxyEncoder,
+        preroll_s: float = 0.0,
     ) -> None:
         self.devices = devices
         self.group = recordings_gid(group)
@@ -212,6 +237,8 @@ class Recorder:
         self.position_tolerance_s = position_tolerance_s
         self.min_free_minutes = min_free_minutes
         self.project = project
+        self.derived = derived or DerivedSettings(mix=False, proxies=False)
+        self.proxy_encoder = proxy_encoder
         self.journal = TakeJournal(data_dir)
         self.recovered: list[Repair] = []
         self._numbering_path = data_dir / NUMBERING_FILE
@@ -224,6 +251,9 @@ class Recorder:
         self._flush_lock = asyncio.Lock()  # one batch at a time reaches a track's file
         self._unsubscribe: list[Callable[[], None]] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Pre-roll: the last seconds of every source, so a take may start in the past.
+        self.preroll_s = preroll_s
+        self._recent: dict[str, deque[AudioBlock]] = {}
 
     # ------------------------------------------------------------------ numbering
     def _load_numbering(self, default_scene: str) -> dict[str, Any]:
@@ -309,19 +339,37 @@ class Recorder:
         return repairs
 
     async def start(self) -> None:
+        if self.derived.mix or self.derived.proxies or self.derived.poly:
+            for key, priority in self.derived.type_priorities().items():
+                await self.uploader.set_type_priority(key, priority)
         self._unsubscribe.append(self.devices.on_audio(self._audio))
         self._unsubscribe.append(self.devices.on_change(self._device_changed))
 
     async def stop(self) -> None:
         if self.take is not None:
             await self.stop_take()
+        last = self.last_take
+        if last is not None and last.derived is not None:
+            await last.derived.wait()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
 
     # ------------------------------------------------------------------ takes
-    async def start_take(self, scene: str | None = None, take: int | None = None) -> Take:
-        """Start recording every attached microphone. Raises :class:`TakeError`."""
+    async def start_take(
+        self,
+        scene: str | None = None,
+        take: int | None = None,
+        *,
+        start_at: int | None = None,
+        trigger: str = "operator",
+    ) -> Take:
+        """Start recording every attached microphone. Raises :class:`TakeError`.
+
+        ``start_at`` (a timecode position, samples since midnight) starts the take in the past,
+        from the pre-roll buffer (``preroll_s``; record-run uses it so the first second is not
+        lost); never earlier than the buffer holds.
+        """
         async with self._lock:
             if self.take is not None:
                 raise TakeError(f"already recording {self.take.label}")
@@ -335,7 +383,6 @@ class Recorder:
             if number < 1 or number > 999:
                 raise TakeError(f"take {number}: must be 1 to 999")
             now = self.clock.now()
-            position = self.timecode.sample_position(self.sample_rate, at=now)
             directory = self.directory / _folder(scene, number)
             if directory.exists() and any(directory.iterdir()):
                 raise TakeError(f"{directory} already holds files; pick another take number")
@@ -346,18 +393,51 @@ class Recorder:
                 number, int(self._numbering["takes"].get(scene, 0))
             )
             self._save_numbering()
+            # From here to the take's end the timecode holds still: no jam, no offset change.
+            now = self.clock.now()
+            sync = self._take_sync()
+            warnings = self.timecode.warnings() if isinstance(self.timecode, HubTimecode) else []
+            position = self.timecode.sample_position(self.sample_rate, at=now)
+            started_at = now
+            if start_at is not None and self.preroll_s > 0:
+                earliest = position - round((self.preroll_s + 2.0) * self.sample_rate)
+                start_at = max(earliest, min(position, start_at))
+                started_at = now - (position - start_at) / self.sample_rate
+                position = start_at
             self.take = Take(
                 scene=scene,
                 number=number,
                 directory=directory,
-                started_at=now,
+                started_at=started_at,
                 start_position=position,
-                start_timecode=str(self.timecode.timecode(at=now)),
+                start_timecode=str(
+                    self.timecode.timecode(at=now)
+                    if started_at == now
+                    else Timecode.from_seconds(position / self.sample_rate, sync.rate)
+                ),
                 sample_rate=self.sample_rate,
+                sync=sync,
+                warnings=warnings,
+                trigger=trigger,
             )
+            self.take.derived = TakeDerived(
+                self.derived,
+                self.uploader,
+                base=self._info(self.take, directory / "take.wav", "", 1, ""),
+                timecode=self.take.start_timecode,
+                capture_time=now,
+                encoder=self.proxy_encoder,
+            )
+            for warning in warnings:
+                log.warning("%s: %s", self.take.label, warning)
+                self._emit({"type": "timecode_warning", "detail": warning})
+            if start_at is not None:
+                self._replay_preroll(self.take)
             for attached in self.devices:
                 if attached.kind.audio and attached.device.audio:
                     await self._open_track(attached.device.serial, attached.device.name)
+            await self.take.derived.open_mix([t.name for t in self.take.tracks.values()])
+            await self._write_journal(self.take)
             self._writer_stop.clear()
             self._writer = asyncio.create_task(self._write_loop(), name="recorder-writer")
             log.info(
@@ -369,6 +449,21 @@ class Recorder:
             )
             self._emit({"type": "take_started", "take": self.take.to_json()})
             return self.take
+
+    def _take_sync(self) -> TakeSync:
+        if isinstance(self.timecode, HubTimecode):
+            return self.timecode.take_began(self.sample_rate)
+        return TakeSync(
+            shift=0, source="SYSTEM", rate=self.timecode.rate, offset_frames=0, jammed=False
+        )
+
+    def _replay_preroll(self, take: Take) -> None:
+        """The buffered blocks from the take's (past) start on, as if they arrived now."""
+        recent, self._recent = self._recent, {}
+        for serial, blocks in recent.items():
+            wanted = [b for b in blocks if b.position + take.shift + b.frames > take.start_position]
+            for block in _coalesce(wanted):
+                self._audio(serial, block)
 
     def _microphones(self) -> int:
         return sum(1 for attached in self.devices if attached.kind.audio and attached.device.audio)
@@ -424,12 +519,30 @@ class Recorder:
             end = take.end_position
             for track in take.tracks.values():
                 await self._close_track(take, track, end)
+            derived = take.derived
+            failed = [t.serial for t in take.tracks.values() if t.error or t.sealed is not None]
+            heroes = []
+            for track in take.tracks.values():
                 if track.file_id is not None:
                     self.uploader.recording_grew(track.file_id, durable_size=track.durable_size)
-                    await self.uploader.end_recording(track.file_id)
+                    heroes.append(("iso", track.file_id))
+            if derived is not None:
+                await asyncio.to_thread(derived.finish, end, failed)
+                await derived.end(heroes)  # proxies, the mix, the ISOs: in upload order
+                isos = [
+                    t.assembler.info
+                    for t in sorted(take.tracks.values(), key=lambda t: t.index)
+                    if t.serial not in failed
+                ]
+                derived.start_poly(isos, end)
+            else:
+                for _, file_id in heroes:
+                    await self.uploader.end_recording(file_id)
             await asyncio.to_thread(self.journal.clear)
             self.take = None
             self.last_take = take
+            if isinstance(self.timecode, HubTimecode):
+                self.timecode.take_ended()
             log.info(
                 "stopped %s: %.2f s, %d track(s)",
                 take.label,
@@ -474,7 +587,33 @@ class Recorder:
             return take.tracks[serial]
         index = len(take.tracks) + 1
         path = take.directory / track_filename(take.scene, take.number, index, name)
-        info = TrackInfo(
+        info = self._info(take, path, name, index, f"{serial}-{take.scene}-{take.number}")
+        try:
+            assembler = await asyncio.to_thread(_open_assembler, info)
+        except OSError as exc:
+            log.error("%s: cannot create %s: %s", take.label, path, exc)
+            self._emit({"type": "track_error", "serial": serial, "error": str(exc)})
+            return None
+        track = Track(index, serial, name, path, assembler, self._guard(take, serial))
+        track.durable_size = assembler.writer.durable_size
+        track.synced_at = self.clock.now()
+        if take.derived is not None:  # joins the mix, gets its proxy (queued first)
+            await take.derived.track_opened(serial, assembler)
+        track.pending.extend(take.early.pop(serial, []))
+        take.tracks[serial] = track
+        track.file_id = await self.uploader.begin_recording(
+            path,
+            filetype=WAV,
+            device=serial,
+            capture_time=take.started_at,
+            kind="iso",
+        )
+        await self._write_journal(take)  # before a sample is written, the journal lists it
+        self._emit({"type": "track_opened", "track": track.to_json()})
+        return track
+
+    def _info(self, take: Take, path: Path, name: str, index: int, reference: str) -> TrackInfo:
+        return TrackInfo(
             path=path,
             sample_rate=self.sample_rate,
             channels=1,
@@ -488,28 +627,37 @@ class Recorder:
             track_name=name,
             track_index=index,
             note="",
-            originator_reference=f"{serial}-{take.scene}-{take.number}",
+            originator_reference=reference,
+            timecode_source=take.sync.source if take.sync is not None else "",
+            user_bits=(take.sync.user_bits or "") if take.sync is not None else "",
         )
-        try:
-            assembler = await asyncio.to_thread(_open_assembler, info)
-        except OSError as exc:
-            log.error("%s: cannot create %s: %s", take.label, path, exc)
-            self._emit({"type": "track_error", "serial": serial, "error": str(exc)})
-            return None
-        track = Track(index, serial, name, path, assembler, self._guard(take, serial))
-        track.durable_size = assembler.writer.durable_size
-        track.synced_at = self.clock.now()
-        track.pending.extend(take.early.pop(serial, []))
-        take.tracks[serial] = track
-        track.file_id = await self.uploader.begin_recording(
-            path,
-            filetype=WAV,
-            device=serial,
-            capture_time=take.started_at,
-        )
-        await self._write_journal(take)  # before a sample is written, the journal lists it
-        self._emit({"type": "track_opened", "track": track.to_json()})
-        return track
+
+    # ------------------------------------------------------------------ the mix
+    def set_mix(self, settings: MixSettings) -> None:
+        """New mix settings: the take rolling (if any) mixes with them from its next block;
+        the mode (mono or stereo) applies from the next take."""
+        self.derived = replace(self.derived, mix_settings=settings)
+        take = self.take
+        if take is not None and take.derived is not None:
+            take.derived.set_mix(settings)
+
+    def mix_snapshot(self) -> dict[str, Any]:
+        """The mix's settings and, while a take rolls, what it mixes (status key ``mix``)."""
+        take = self.take if self.take is not None else self.last_take
+        d = self.derived
+        return {
+            "enabled": d.mix,
+            "settings": d.mix_settings.to_json(),
+            "proxies": {
+                "enabled": d.proxies,
+                "files": sorted(d.proxy_files),
+                "bitrate_kbps": d.proxy_bitrate_kbps,
+            },
+            "poly": d.poly,
+            "upload_order": list(d.upload_order),
+            "take": take.label if take is not None else None,
+            "live": take.derived.to_json() if take is not None and take.derived else None,
+        }
 
     def _guard(self, take: Take, serial: str) -> SourceGuard:
         guard = take.guards.get(serial)
@@ -545,8 +693,15 @@ class Recorder:
     # ------------------------------------------------------------------ samples
     def _audio(self, serial: str, block: AudioBlock) -> None:
         take = self.take
-        if take is None or take.failure is not None:
+        if take is None:
+            if self.preroll_s > 0:
+                self._keep_recent(serial, block)
             return
+        if take.failure is not None:
+            return
+        if take.shift:
+            # The source's position (the reference count) on the take's timecode.
+            block = AudioBlock(block.position + take.shift, block.samples)
         guard = self._guard(take, serial)
         now = self.clock.now()
         expected = self.timecode.sample_position(self.sample_rate, at=now)
@@ -563,8 +718,21 @@ class Recorder:
         elif take.end_position is None:
             # Its track is being opened (files are created one after another): keep the samples.
             early = take.early.setdefault(serial, [])
-            if len(early) < 2000:  # ~20 s of 10 ms blocks; a track never opened stops here
+            # 20 s of samples, whatever the block size (1 ms AES67 packets, 10 ms microphone
+            # frames); a track never opened stops here.
+            kept = take.early_frames.get(serial, 0)
+            if kept < EARLY_SECONDS * self.sample_rate:
                 early.append(block)
+                take.early_frames[serial] = kept + block.frames
+
+    def _keep_recent(self, serial: str, block: AudioBlock) -> None:
+        blocks = self._recent.get(serial)
+        if blocks is None:
+            blocks = self._recent[serial] = deque()
+        blocks.append(block)
+        keep = round((self.preroll_s + 2.0) * self.sample_rate)
+        while blocks and blocks[-1].position + blocks[-1].frames - blocks[0].position > keep:
+            blocks.popleft()
 
     def _device_changed(self, change: DeviceChange) -> None:
         take = self.take
@@ -616,11 +784,17 @@ class Recorder:
                 limit = max(limit, take.end_position)
             blocks, track.pending = _due(track.pending, limit)
             sync = now - track.synced_at >= self.fsync_interval_s
-            if not blocks and not sync:
+            pad = None
+            if take.derived is not None and take.derived.aligns and take.end_position is None:
+                # A quiet track is silence once it is this late: the mix follows every track.
+                pad = limit - round((self.position_tolerance_s + 0.5) * self.sample_rate)
+                if track.assembler.head >= pad:
+                    pad = None
+            if not blocks and not sync and pad is None:
                 continue
             try:
                 durable = await asyncio.to_thread(
-                    _write_blocks, track.assembler, blocks, take.end_position, sync
+                    _write_blocks, track.assembler, blocks, take.end_position, sync, pad
                 )
             except Exception as exc:
                 self._write_failed(take, track, exc)
@@ -630,6 +804,17 @@ class Recorder:
                 track.durable_size, track.synced_at = durable, now
             if track.file_id is not None:
                 self.uploader.recording_grew(track.file_id, durable_size=track.durable_size)
+        derived = take.derived
+        if derived is not None and take.failure is None and take.end_position is None:
+            now = self.clock.now()
+            sync = now - derived.synced_at >= self.fsync_interval_s
+            try:
+                await asyncio.to_thread(derived.advance, sync)
+            except OSError as exc:
+                log.error("%s: the mix could not be written: %s", take.label, exc)
+            if sync:
+                derived.synced_at = now
+            await derived.report()
 
     def _write_failed(self, take: Take, track: Track, exc: Exception) -> None:
         if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
@@ -647,6 +832,8 @@ class Recorder:
                     )
             track.error = f"write failed: {take.failure}"
             return
+        if take.derived is not None:
+            take.derived.track_failed(track.serial)
         if track.error is None:
             log.error("%s: writing %s failed: %s", take.label, track.path, exc)
             self._emit({"type": "track_error", "serial": track.serial, "error": str(exc)})
@@ -666,6 +853,7 @@ class Recorder:
             "next_take": self.next_take_number(),
             "timecode": str(self.timecode.timecode()),
             "timecode_rate": str(self.timecode.rate),
+            "preroll_s": self.preroll_s,
             "take": self.take.to_json() if self.take is not None else None,
             "last_take": self.last_take.to_json() if self.last_take is not None else None,
             "recovered": [r.describe() for r in self.recovered],
@@ -723,6 +911,32 @@ def _due(blocks: list[AudioBlock], limit: int) -> tuple[list[AudioBlock], list[A
     return ready, later
 
 
+def _coalesce(blocks: list[AudioBlock], most: int = 48000) -> list[AudioBlock]:
+    """Blocks that follow on joined into larger ones (up to ``most`` frames): the pre-roll of a
+    source of 1 ms packets is thousands of blocks, each otherwise checked and queued alone."""
+    out: list[AudioBlock] = []
+    run: list[AudioBlock] = []
+    for block in blocks:
+        last = run[-1] if run else None
+        if last is not None and (
+            block.position != last.position + last.frames
+            or block.samples.shape[1:] != last.samples.shape[1:]
+            or sum(b.frames for b in run) + block.frames > most
+        ):
+            out.append(_joined(run))
+            run = []
+        run.append(block)
+    if run:
+        out.append(_joined(run))
+    return out
+
+
+def _joined(run: list[AudioBlock]) -> AudioBlock:
+    if len(run) == 1:
+        return run[0]
+    return AudioBlock(run[0].position, np.concatenate([b.samples for b in run]))
+
+
 def _seal(assembler: TrackAssembler) -> Repair:
     """Close a track at what reached the disk (after a failed write): a valid WAV."""
     assembler.writer.abandon()
@@ -744,7 +958,11 @@ def _journal_label(take: Any) -> str:
 
 
 def _write_blocks(
-    assembler: TrackAssembler, blocks: list[AudioBlock], end: int | None, sync: bool = False
+    assembler: TrackAssembler,
+    blocks: list[AudioBlock],
+    end: int | None,
+    sync: bool = False,
+    pad: int | None = None,
 ) -> int | None:
     """Write ``blocks`` in place; once the take has an end, nothing past it reaches the disk
     (a file the uploader follows must never shrink). With ``sync``, fsync the file and return
@@ -758,6 +976,8 @@ def _write_blocks(
             if not len(samples):
                 continue
         assembler.write_at(block.position, np.ascontiguousarray(samples).reshape(-1))
+    if pad is not None:
+        assembler.pad_to(pad)
     if sync:
         return assembler.sync()
     assembler.flush()

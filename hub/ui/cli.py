@@ -31,6 +31,9 @@ COMMAND_MODULES = [
     "c2c_hub.ui.cli_uploads",
     "c2c_hub.ui.cli_devices",
     "c2c_hub.ui.cli_service",
+    "c2c_hub.ui.cli_mix",
+    "c2c_hub.ui.cli_timecode",
+    "c2c_hub.ui.cli_net",
 ]
 
 #: Entry-point group for other distributions' ``c2c-hub`` commands.

@@ -364,6 +364,7 @@ async def _status(settings: HubSettings) -> dict[str, Any]:
     async with Hub(settings, lock=False) as hub:
         hub.session.load()
         await hub.connectivity.check()
+        await hub.network.start()  # NetworkManager's view, read-only here
         await _identity_if_valid(hub)
         snapshot = hub.status()
         snapshot["hub"]["running"] = False

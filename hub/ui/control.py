@@ -46,6 +46,7 @@ documents every route and event.
 | ``POST /presses/{id}/resend`` | send an unconfirmed or failed press again |
 | ``POST /login`` ``{"code"}`` or ``{"token"}`` | HTTP only: a session cookie for the page |
 | ``POST /logout`` | end this browser's session |
+| ``GET /timecode``, ``PUT /timecode/offset`` ``{"frames"}`` | the timecode (``control_timecode``) |
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ from c2c_hub.logs import register_secret
 from c2c_hub.private_files import write_private
 from c2c_hub.settings import ControlSettings
 from c2c_hub.tasks import cancel_and_wait
-from c2c_hub.ui import bodies
+from c2c_hub.ui import bodies, control_mix, control_net, control_timecode
 from c2c_hub.ui.access import (
     LOOPBACK_NAMES,
     MAX_BODY_BYTES,
@@ -500,6 +501,9 @@ routes = [
     Route("/presses/{press_id}/resend", press_resend, methods=["POST"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
+    *control_mix.routes,
+    *control_net.routes,
+    *control_timecode.routes,
 ]
 
 

@@ -25,7 +25,7 @@ from tests.discovery import private_discovery
 from tests.uploader.conftest import make_file
 
 CLI = [sys.executable, "-m", "c2c_hub.ui.cli"]
-HEAVY = ("asyncio", "rich", "httpx", "pydantic", "c2c_hub.settings", "c2c_hub.runtime")
+HEAVY = ("rich", "httpx", "pydantic", "c2c_hub.settings", "c2c_hub.runtime")
 HUB_COMMANDS = [
     ["queue"],
     ["devices"],
@@ -44,28 +44,33 @@ HUB_COMMANDS = [
 ]
 
 
-def _leaves(group: click.Group, ctx: click.Context) -> Iterator[tuple[str, click.Command]]:
+def _leaves(
+    group: click.Group, ctx: click.Context, inherited: tuple[click.Option, ...] = ()
+) -> Iterator[tuple[str, click.Command, tuple[click.Option, ...]]]:
+    """Every runnable command, with the options its groups give it (``c2c-hub mix --json``)."""
+    own = tuple(p for p in group.params if isinstance(p, click.Option))
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         assert command is not None
         if isinstance(command, click.Group):
-            for sub, leaf in _leaves(command, ctx):
-                yield f"{name} {sub}", leaf
+            for sub, leaf, options in _leaves(command, ctx, inherited + own):
+                yield f"{name} {sub}", leaf, options
         else:
-            yield name, command
+            yield name, command, inherited + own
 
 
 def test_every_command_and_option_has_help_and_json() -> None:
     ctx = click.Context(cli)
-    leaves = dict(_leaves(cli, ctx))
+    leaves = {name: (command, above) for name, command, above in _leaves(cli, ctx)}
     assert {"pair", "run", "status", "upload", "record start", "emulator", "demo"} <= set(leaves)
-    for name, command in leaves.items():
+    for name, (command, above) in leaves.items():
         assert command.help and command.get_short_help_str(), f"{name}: no help text"
         options = [p for p in command.params if isinstance(p, click.Option)]
         for option in options:
             if option.name != "help":
                 assert option.help, f"{name} {option.opts}: no help text"
-        assert any("--json" in o.opts for o in options), f"{name}: no --json"
+        every = options + list(above)
+        assert any("--json" in o.opts for o in every), f"{name}: no --json"
 
 
 def _imported_after(args: list[str]) -> tuple[str, list[str]]:

@@ -18,12 +18,14 @@ import { renderDevices } from "./devices.js";
 import { $, show } from "./dom.js";
 import { renderFiles } from "./files.js";
 import { renderFooter } from "./footer.js";
-import { renderNetwork } from "./network.js";
+import { renderMix } from "./mix.js";
+import { renderNetwork, wireNetwork } from "./network.js";
 import { renderCountdown, renderPairing, wirePairing } from "./pairing.js";
 import { renderPresses } from "./presses.js";
 import { renderQueue, wireQueue } from "./queue.js";
 import { renderSummary } from "./summary.js";
 import { renderTake, wireTake } from "./take.js";
+import { renderTimecode, wireTimecode } from "./timecode.js";
 
 // What a status snapshot redraws, in this order (the live indicator comes last, in core.js).
 for (const draw of [
@@ -34,6 +36,8 @@ for (const draw of [
   renderDevices,
   renderPresses,
   renderTake,
+  renderMix,
+  renderTimecode,
   renderFooter,
 ]) {
   onStatus(draw);
@@ -51,6 +55,8 @@ function wire() {
   wirePairing();
   wireQueue();
   wireTake();
+  wireTimecode();
+  wireNetwork();
 }
 
 function tick() {

@@ -95,11 +95,12 @@ async def test_a_phone_sees_the_take_first_and_an_unhealthy_plugin(
     await expect(plugin).to_have_class("row bad")
 
     tops = {}
-    for card in ("take", "queue", "network", "pairing", "devices"):
+    for card in ("take", "queue", "network", "pairing", "devices", "mix"):
         box = await page.locator(f"#{card}-card").bounding_box()
         assert box is not None, card
         tops[card] = box["y"]
     assert tops["take"] < tops["queue"] < tops["network"] < tops["pairing"] < tops["devices"]
+    assert tops["devices"] < tops["mix"], "every other card after the take's"
     # The take's controls are on the first screen; Unpair is not near them.
     start = await page.get_by_role("button", name="Start take").bounding_box()
     unpair = await page.locator("#unpair").bounding_box()
