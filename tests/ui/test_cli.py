@@ -42,6 +42,7 @@ HUB_COMMANDS = [
     ["resume"],
     ["priority", "1", "5"],
 ]
+OTHER_HUB_COMMANDS = [["timecode"], ["mix"], ["net", "list"]]  # exit 3 too; stderr only
 
 
 def _leaves(
@@ -165,6 +166,8 @@ def test_without_a_running_hub_every_hub_command_exits_3(env: dict[str, str]) ->
     for args in HUB_COMMANDS:
         assert "no hub is running" in _human(env, *args, code=3)
         _json(env, *args, code=3)
+    for args in OTHER_HUB_COMMANDS:
+        assert "no hub is running" in _human(env, *args, code=3)
     bad = {**env, "C2C_HUB_FRAMEIO__API_BASE_URL": "http://api.frame.io"}
     assert "frameio.api_base_url" in _human(bad, "queue", code=2)
     assert _cli(env, "mode", "sideways").returncode == 2
