@@ -10,8 +10,15 @@
   (:mod:`bench.hub_chaos`);
 - soak: one hub for minutes of real time and days of Frame.io's, its footprint sampled
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
-- the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
-- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
+- the packet-level link emulator checked against a raw TCP flow, and one CUBIC against one BBR
+  flow on the lossy link (:mod:`bench.netlink`);
+- the uploader against Frame.io's own, through the link simulator and the packet-level link
+  (lossy: 50 Mbit/s, 80 ms RTT, 0.5 % loss; clean: 50 and 200 Mbit/s at 40 ms)
+  (:mod:`bench.uploader`);
+- the upload queue at 10,000 files: enqueue rate, status time (:mod:`bench.queue_scale`);
+- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets; a stream's first
+  announcement to its 8 channels connected at the emulator; samples misplaced under 1 % packet
+  loss (:mod:`bench.aes67`);
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
   (:mod:`bench.mix`);
 - LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
@@ -33,10 +40,12 @@ from bench import (
     hub_chaos,
     ltc,
     mix,
+    netlink,
     network,
     part_sink,
     presence,
     presses,
+    queue_scale,
     session,
     soak,
     subdevices,
@@ -77,7 +86,14 @@ print(f"chaos: the uploader SIGKILLed {kills} times, restarted each time")
 outcome = chaos.run(kills, files=8 if quick else 30)
 print(json.dumps({"bench": "chaos", **outcome}))
 print()
+print("netlink: the packet-level link against a raw TCP flow (aim >= 95 % at 0 loss)")
+for item in netlink.run(5.0 if quick else 10.0):
+    print(json.dumps(item))
+print()
 status = uploader.main(["--quick"] if quick else []) or status
+print()
+print("queue scale: 10,000 files enqueued (aim >= 5,000/s), status of the queue (aim <= 20 ms)")
+print(json.dumps({"bench": "queue_scale", **queue_scale.run()}))
 status = status or (0 if outcome["ok"] else 1)
 print()
 hub_kills = 20 if quick else 100
@@ -93,6 +109,10 @@ status = status or (0 if soaked["ok"] else 1)
 print()
 print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
 print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
+print("aes67: first announcement -> 8 channels connected at the emulator")
+print(json.dumps({"bench": "aes67.announce", **aes67.announce(rounds=3 if quick else 10)}))
+print("aes67: 1 % packet loss, 8 channels")
+print(json.dumps({"bench": "aes67.loss", **aes67.loss(seconds=5.0 if quick else 20.0)}))
 print()
 print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
 print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))

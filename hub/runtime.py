@@ -29,6 +29,7 @@ from c2c_hub.datadir import DataDirLock
 from c2c_hub.device_models import DeviceModelRegistry
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.frameio.congestion import choose as choose_congestion
 from c2c_hub.identity import resolve_client_id
 from c2c_hub.logs import register_secret
 from c2c_hub.network import NetworkControl
@@ -52,6 +53,7 @@ from c2c_hub.timecode.ptp import PtpMonitor
 from c2c_hub.timecode.timeline import HubTimecode
 from c2c_hub.tokens import ensure_private_dir, open_token_store
 from c2c_hub.uploader import Uploader, guess_filetype
+from c2c_hub.uploader.config import from_settings as upload_config
 from c2c_hub.uploader.progress import EventStream
 from c2c_hub.uploader.queue import QUEUE_FILE
 
@@ -84,7 +86,8 @@ class Hub:
         self.clock: Clock = clock or SystemClock()
         register_secret(self.settings.frameio.client_secret.get_secret_value())
         self.data_dir = ensure_private_dir(self.settings.storage.data_dir)
-        self.http = make_http_client(self.settings.frameio)
+        self.congestion = choose_congestion(self.settings.uploads.congestion_control)
+        self.http = make_http_client(self.settings.frameio, self.congestion)
         self.client = FrameioClient.from_settings(self.settings.frameio, self.http)
         storage = self.settings.storage
         self.store = open_token_store(self.data_dir, storage.key_provider, storage.key_file)
@@ -92,7 +95,9 @@ class Hub:
         self.connectivity = ConnectivityMonitor(self.client, clock=self.clock)
         self.presence = Presence(self.session, self.settings.frameio, clock=self.clock)
         self.models = DeviceModelRegistry.load(self.settings.device_models.directory)
-        self.devices = DeviceRegistry(self.models, self.clock.now)
+        pins = self.settings.recorder.tracks
+        names = {serial: pin.name for serial, pin in pins.items() if pin.name}
+        self.devices = DeviceRegistry(self.models, self.clock.now, names=names)
         self.channels = ChannelManager(self.session, self.devices, clock=self.clock)
         self.connectivity.on_change(self._network_changed)
         self.network = NetworkControl(clock=self.clock)
@@ -105,6 +110,8 @@ class Hub:
             pause=self.presence,
             connectivity=self.connectivity,
             channels=self.channels,
+            config=upload_config(self.settings.uploads),
+            congestion=self.congestion,
         )
         self.channels.on_change(self.uploader.channels_changed)
         rec = self.settings.recorder
@@ -137,6 +144,7 @@ class Hub:
             position_tolerance_s=rec.position_tolerance_s,
             min_free_minutes=rec.min_free_minutes,
             group=rec.group,
+            pinned={serial: pin.track for serial, pin in rec.tracks.items() if pin.track},
             derived=derived_settings(rec),
             preroll_s=tc.preroll_s if tc.record_run else 0.0,
             project=lambda: (
@@ -341,6 +349,24 @@ class Hub:
             queued = QueuedFile(path, name, kwargs.get("filetype") or guess_filetype(name))
             kwargs["device"] = self.route(queued)
         return await self.uploader.enqueue(path, **kwargs)
+
+    async def enqueue_many(self, paths: list[str], **kwargs: Any) -> list[int]:
+        """Queue finished files in batches (one commit each), each routed as :meth:`enqueue`."""
+        if kwargs.get("device") is not None or kwargs.get("channel"):
+            return await self.uploader.enqueue_many(paths, **kwargs)
+        by_device: dict[str | None, list[int]] = {}
+        for index, path in enumerate(paths):
+            name = Path(path).name
+            queued = QueuedFile(path, name, kwargs.get("filetype") or guess_filetype(name))
+            by_device.setdefault(self.route(queued), []).append(index)
+        ids = [0] * len(paths)
+        for device, indices in by_device.items():
+            batch = await self.uploader.enqueue_many(
+                [paths[i] for i in indices], **(kwargs | {"device": device})
+            )
+            for index, file_id in zip(indices, batch, strict=True):
+                ids[index] = file_id
+        return ids
 
     def route(self, queued: QueuedFile) -> str | None:
         """The sub-device the first routing rule with an opinion names (attached ones only)."""

@@ -158,6 +158,16 @@ def default_recordings_dir() -> Path:
     return Path.home() / "c2c-hub-recordings"
 
 
+class TrackPin(_Section):
+    """One sub-device's place in every take: a fixed track number and a name the operator
+    gives (either may be left out)."""
+
+    track: int | None = Field(default=None, ge=1, le=999, description="Its track number.")
+    name: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Its name (track, channel)."
+    )
+
+
 class MixTrackSettings(_Section):
     """One track's place in the mix (``[recorder.mix.tracks."<serial or name>"]``)."""
 
@@ -245,6 +255,25 @@ class RecorderSettings(_Section):
         description="Group (name or gid) given read access to the recordings (the sound team's); "
         "folders 0750 and files 0640 either way, never readable by others.",
     )
+    tracks: dict[str, TrackPin] = Field(
+        default_factory=dict,
+        description="By sub-device serial (any source's): a fixed track number and a name the "
+        "operator gives; other sub-devices take the lowest numbers no pin holds.",
+    )
+
+    @field_validator("tracks")
+    @classmethod
+    def _distinct_tracks(cls, value: dict[str, TrackPin]) -> dict[str, TrackPin]:
+        seen: dict[int, str] = {}
+        for serial, pin in value.items():
+            if pin.track is not None:
+                if pin.track in seen:
+                    raise ValueError(
+                        f"track {pin.track} is pinned twice: {seen[pin.track]} and {serial}"
+                    )
+                seen[pin.track] = serial
+        return value
+
     mix: MixSection = Field(default_factory=MixSection)
     proxy: ProxySection = Field(default_factory=ProxySection)
     poly: bool = Field(
@@ -388,6 +417,45 @@ class ControlSettings(_Section):
         return self
 
 
+class UploadSettings(_Section):
+    """How files go up: congestion control and part streams (see docs/uploader.md)."""
+
+    congestion_control: str = Field(
+        default="auto",
+        description="TCP congestion control of the hub's connections: auto (BBR per socket "
+        "where the kernel offers it, else the system default), system, or a name (bbr, "
+        "cubic, reno ...; the system default when the kernel refuses it).",
+    )
+    part_streams: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Part PUTs in flight: 0 adapts between min_part_streams and "
+        "max_part_streams as throughput grows or not; a number pins it.",
+    )
+    min_part_streams: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Adaptive floor (the 4 streams the uploader always ran before).",
+    )
+    max_part_streams: int = Field(default=16, ge=1, le=64, description="Adaptive ceiling.")
+
+    @field_validator("congestion_control")
+    @classmethod
+    def _algorithm(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"[a-z0-9_]{1,15}", value):
+            raise ValueError("must be auto, system or an algorithm name such as bbr or cubic")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> UploadSettings:
+        if self.min_part_streams > self.max_part_streams:
+            raise ValueError("min_part_streams must not exceed max_part_streams")
+        return self
+
+
 class PluginSettings(_Section):
     """Which plugins load, and their options."""
 
@@ -422,6 +490,7 @@ class HubSettings(BaseSettings):
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
     timecode: TimecodeSettings = Field(default_factory=TimecodeSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     log_level: str = Field(default="INFO", description="Python logging level name.")
 
     @field_validator("log_level")

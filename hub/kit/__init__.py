@@ -47,6 +47,7 @@ from c2c_hub.device_models import (
     EvdevMatcher,
     Input,
     MdnsMatcher,
+    SdpMatcher,
     parse_hid_usage,
 )
 from c2c_hub.errors import HubError
@@ -107,6 +108,7 @@ __all__ = [
     "QueuedFile",
     "RestartPolicy",
     "RouteRule",
+    "SdpMatcher",
     "SourceContext",
     "SubDevice",
     "SubDeviceError",
