@@ -22,7 +22,8 @@
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
   (:mod:`bench.mix`);
 - LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
-- network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`).
+- network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`);
+- the command line's start: ``c2c-hub --version`` and ``--help`` (:mod:`bench.cli_start`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -35,6 +36,7 @@ import sys
 from bench import (
     aes67,
     chaos,
+    cli_start,
     hub_chaos,
     ltc,
     mix,
@@ -118,4 +120,8 @@ print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")
 decoded = ltc.run(seconds=20.0 if quick else 60.0)
 print(json.dumps({"bench": "ltc", **decoded}))
 status = status or (0 if decoded["ok"] else 1)
+print()
+print("cli start: c2c-hub --version and --help as fresh processes (aim < 0.3 s)")
+for line in cli_start.run(5 if quick else 20):
+    print(json.dumps(line))
 raise SystemExit(status)

@@ -91,6 +91,32 @@ class DataDirLock:
         self.release()
 
 
+def holder(directory: Path) -> int | None:
+    """The pid of the live process holding ``directory`` 's lock, without taking it (a look must
+    never stop a hub from starting); None when no process does.
+
+    A hub that ends cleanly empties the file; one that was killed leaves its pid behind, so the
+    pid counts only while that process is alive.
+    """
+    try:
+        fd = os.open(directory / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        pid = _read_pid(fd)
+    finally:
+        os.close(fd)
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return pid
+    return pid
+
+
 def _read_pid(fd: int) -> int | None:
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()

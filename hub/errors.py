@@ -42,7 +42,9 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │   └── ConnectFailed                    NetworkManager failed; previous network kept
     │
     ├── UIError                     c2c_hub.ui.errors: the edge's root
-    │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers
+    │   ├── HubNotRunning                ui/client.py: no running hub answers
+    │   ├── HubRefused (ValueError)      ui/client.py: the running hub refused a call (status)
+    │   ├── CommandFailed                ui/cli_kit.py: a command failed, with its exit code
     │   ├── BodyTooLarge                 ui/access.py: a request body over the cap (413)
     │   ├── ControlRefused               ui/control.py: the control API refused (with a status)
     │   ├── MixRefused                   ui/control_mix.py: a mix route refused (with a status)

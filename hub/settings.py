@@ -49,9 +49,10 @@ SEMVER_RE = re.compile(
 
 
 def default_data_dir() -> Path:
-    """Where the hub keeps its state (tokens, queue): ``$XDG_STATE_HOME/c2c-hub``."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "c2c-hub"
+    """Where the hub keeps its state (tokens, queue): see :mod:`c2c_hub.locations`."""
+    from c2c_hub.locations import default_data_dir as located
+
+    return located()
 
 
 class SettingsError(HubError, ValueError):
@@ -606,10 +607,15 @@ def _describe(error: ValidationError) -> str:
 def load_settings(config_file: Path | None = None, **overrides: Any) -> HubSettings:
     """Build the settings, raising :class:`SettingsError` with one line per bad field.
 
-    ``config_file`` (or ``$C2C_HUB_CONFIG``) is an optional TOML file with the same nested
-    sections as the model (``[frameio]``, ``[storage]``, ...).
+    ``config_file`` (or ``$C2C_HUB_CONFIG``, else the first of
+    :func:`c2c_hub.locations.config_candidates` that exists) is an optional TOML file with the
+    same nested sections as the model (``[frameio]``, ``[storage]``, ...).
     """
     previous = os.environ.get(CONFIG_ENV)
+    if config_file is None and not previous:
+        from c2c_hub.locations import default_config_file
+
+        config_file = default_config_file()  # systemd's, the user's, the system's
     if config_file is not None:
         if not config_file.is_file():
             raise SettingsError(f"invalid settings:\n  config file: no such file: {config_file}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from c2c_hub.connectivity import NetworkStatus
+from c2c_hub.datadir import holder
 from c2c_hub.session import Session
 from c2c_hub.tokens import PairingState, write_private
 
@@ -77,7 +78,10 @@ def write_status(directory: Path, status: dict[str, Any]) -> None:
 
 
 def read_status(directory: Path) -> dict[str, Any] | None:
-    """The running hub's last snapshot, if it is fresh (else the hub is not running)."""
+    """The running hub's last snapshot, if it is fresh and its hub still holds the data
+    directory (else the hub is not running: a hub killed a second ago left a fresh file)."""
+    if holder(directory) is None:
+        return None
     try:
         data: dict[str, Any] = json.loads((directory / STATUS_FILE).read_text())
     except (OSError, ValueError):

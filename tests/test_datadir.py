@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from c2c_hub.datadir import LOCK_FILE, DataDirBusy, DataDirLock
+from c2c_hub.datadir import LOCK_FILE, DataDirBusy, DataDirLock, holder
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.runtime import Hub
 from c2c_hub.settings import HubSettings, StorageSettings
@@ -75,7 +75,7 @@ def test_a_second_hub_on_the_same_data_directory_exits_and_touches_nothing(
             if command == "status":  # answered by the running hub, through its control API
                 assert done.returncode == 0, done.stderr
                 continue
-            assert done.returncode == 3, (command, done.stdout, done.stderr)
+            assert done.returncode == 4, (command, done.stdout, done.stderr)  # refused
             assert f"another c2c-hub (pid {first.pid})" in done.stderr, done.stderr
             assert str(state) in done.stderr and "Nothing was changed" in done.stderr
         # Nothing touched: Frame.io saw no call from the second, the socket is the first's own,
@@ -130,3 +130,37 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     with DataDirLock(tmp_path) as lock:
         assert lock.held
         assert (tmp_path / LOCK_FILE).read_text().strip() == str(os.getpid())
+
+
+def test_a_status_file_left_by_a_killed_hub_does_not_say_running(tmp_path: Path) -> None:
+    """Before: for 15 s after a hub was killed, ``c2c-hub status`` said ``running: true``."""
+    import json
+
+    from c2c_hub.status import read_status, write_status
+
+    write_status(tmp_path, {"generated_at": time.time(), "hub": {"running": True}})
+    assert read_status(tmp_path) is None, "no hub ever held the directory"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pathlib; from c2c_hub.datadir import DataDirLock; "
+            "DataDirLock(pathlib.Path(sys.argv[1])).acquire(); print('held', flush=True); "
+            "sys.stdin.read()",
+            str(tmp_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "held\n"
+        assert holder(tmp_path) == child.pid
+        found = read_status(tmp_path)
+        assert found is not None and found["hub"] == {"running": True}
+    finally:
+        child.kill()  # as a power cut would: the pid stays in hub.lock
+        child.wait(timeout=30)
+    assert holder(tmp_path) is None
+    assert read_status(tmp_path) is None
+    assert json.loads((tmp_path / "status.json").read_text())["hub"]["running"] is True

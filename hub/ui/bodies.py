@@ -52,6 +52,8 @@ class Switch(Body):
 class TakeStart(Body):
     scene: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
     take: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+    # Start even with no source attached (a take of no tracks); refused otherwise.
+    force: StrictBool = False
 
 
 class Login(Body):

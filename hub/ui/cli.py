@@ -1,360 +1,168 @@
-"""The ``c2c-hub`` command line."""
+"""The ``c2c-hub`` command line (click).
+
+The commands live in command modules, ``hub/ui/cli_<area>.py``, listed in
+:data:`COMMAND_MODULES`: adding a module of commands is one line there. A module offers its
+commands as module-level click commands or groups (a group's own subcommands come with it);
+an optional ``commands`` list says exactly which, in which order. Other distributions add
+commands through the entry-point group :data:`COMMANDS_GROUP` (the emulation zone's ``emulator``
+and ``demo`` come in that way, so the product never imports the test doubles); an entry point
+names a click command, a list of them, or a module as above.
+
+Modules are imported only when a command is looked up or the help lists them, and each imports
+its heavy parts (rich, httpx, the hub) only when it runs, so ``c2c-hub --version`` and
+``--help`` are fast. Exit codes are in :mod:`c2c_hub.ui.cli_kit` and docs/cli.md.
+"""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import signal
+import importlib
+import os
 import sys
-from collections.abc import Callable
-from importlib.metadata import entry_points
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
-from c2c_hub.settings import HubSettings
+import click
 
-if TYPE_CHECKING:
-    from c2c_hub.runtime import Hub
 from c2c_hub.version import __version__
 
+#: The command modules, in the order the help lists their commands' names (alphabetical).
+COMMAND_MODULES = [
+    "c2c_hub.ui.cli_hub",
+    "c2c_hub.ui.cli_uploads",
+    "c2c_hub.ui.cli_devices",
+    "c2c_hub.ui.cli_service",
+    "c2c_hub.ui.cli_mix",
+    "c2c_hub.ui.cli_timecode",
+    "c2c_hub.ui.cli_net",
+]
 
-def _settings(args: argparse.Namespace) -> HubSettings | None:
-    from c2c_hub.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(Path(args.config) if args.config else None)
-    except SettingsError as exc:
-        print(f"c2c-hub: {exc}", file=sys.stderr)
-        return None
-
-
-def _pair(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    if settings is None:
-        return 2
-    return asyncio.run(_pair_async(settings, args))
-
-
-async def _pair_async(settings: HubSettings, args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.live import Live
-
-    from c2c_hub.frameio import FrameioError
-    from c2c_hub.pairing import PairingCancelled, PairingDenied
-    from c2c_hub.runtime import Hub
-    from c2c_hub.session import NeedsPairing
-    from c2c_hub.tokens import PairingState
-    from c2c_hub.ui.terminal import PairingView
-
-    console = Console()
-    running = await _through_running_hub(settings, args, console)
-    if running is not None:
-        return running
-    async with Hub(settings) as hub:
-        await hub.session.start()
-        if hub.session.state is PairingState.PAIRED and not args.force:
-            creds = hub.session.credentials
-            name = creds.project_name if creds else None
-            console.print(
-                f"Already paired (project {name!r}). "
-                "Run 'c2c-hub unpair' first, or 'c2c-hub pair --force'."
-            )
-            return 1
-        if hub.session.state is not PairingState.UNPAIRED:
-            await hub.session.unpair()
-        pairing = hub.pairing()
-        view = PairingView(show_qr=not args.no_qr)
-        pairing.subscribe(view)
-        task = pairing.start()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, pairing.cancel)
-        loop.add_signal_handler(signal.SIGTERM, pairing.cancel)
-        try:
-            with Live(view.render(), console=console, refresh_per_second=2, transient=True) as live:
-                while not task.done():
-                    live.update(view.render())
-                    await asyncio.wait({task}, timeout=0.5)
-            device = await task
-        except asyncio.CancelledError:
-            console.print("Pairing cancelled. Nothing was stored.")
-            return 130
-        except PairingDenied:
-            console.print("The code was declined in Frame.io. Nothing was stored.")
-            return 1
-        except (PairingCancelled, FrameioError, NeedsPairing) as exc:
-            console.print(f"Pairing failed: {exc}")
-            return 1
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-            loop.remove_signal_handler(signal.SIGTERM)
-        creds = hub.session.credentials
-        console.print("[bold green]Paired.[/]")
-        console.print(f"  Project:        {device.project.name}  ({device.project.id})")
-        if device.authorization and device.authorization.creator:
-            console.print(f"  Authorized by:  {device.authorization.creator.name}")
-        if device.authorization and device.authorization.expires_at:
-            console.print(f"  Expires:        {device.authorization.expires_at.isoformat()}")
-        console.print(f"  Device:         {device.name}")
-        console.print(f"  Status:         {device.status}")
-        if creds is not None:
-            console.print(f"  Stored in:      {hub.store.path} (encrypted, owner-only)")
-    return 0
-
-
-async def _through_running_hub(
-    settings: HubSettings, args: argparse.Namespace, console: Any
-) -> int | None:
-    """With a hub running, pair through it (its control API): one writer of the tokens.
-
-    None when no hub is running (the caller pairs by itself).
-    """
-    from rich.live import Live
-
-    from c2c_hub.pairing import PairingStep, PairingUpdate
-    from c2c_hub.ui.cli_uploads import HubNotRunning, call
-    from c2c_hub.ui.terminal import PairingView
-
-    try:
-        status = await call(settings, "GET", "/status")
-    except HubNotRunning:
-        return None
-    if status["pairing"]["state"] == "paired" and not args.force:
-        console.print(
-            f"Already paired (project {status['pairing'].get('project_name')!r}). "
-            "Run 'c2c-hub unpair' first, or 'c2c-hub pair --force'."
-        )
-        return 1
-    if status["pairing"]["state"] != "unpaired":
-        await call(settings, "POST", "/unpair")
-    try:
-        await call(settings, "POST", "/pairing/start")
-    except ValueError as exc:
-        console.print(f"Pairing failed: {exc}")
-        return 1
-    view = PairingView(show_qr=not args.no_qr)
-    loop = asyncio.get_running_loop()
-    cancel = asyncio.Event()
-    loop.add_signal_handler(signal.SIGINT, cancel.set)
-    loop.add_signal_handler(signal.SIGTERM, cancel.set)
-    state: dict[str, Any] = {}
-    try:
-        with Live(view.render(), console=console, refresh_per_second=2, transient=True) as live:
-            while not cancel.is_set():
-                state = await call(settings, "GET", "/pairing")
-                if state.get("step"):
-                    update = PairingUpdate(
-                        step=PairingStep(state["step"]),
-                        user_code=state.get("user_code"),
-                        verification_uri=state.get("verification_uri"),
-                        verification_uri_complete=state.get("verification_uri_complete"),
-                        expires_at=state.get("expires_at"),
-                        message=state.get("message") or "",
-                    )
-                    view(update)
-                    live.update(view.render())
-                if not state.get("running"):
-                    break
-                await asyncio.sleep(0.5)
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
-    if cancel.is_set():
-        await call(settings, "POST", "/pairing/cancel")
-        console.print("Pairing cancelled. Nothing was stored.")
-        return 130
-    status = await call(settings, "GET", "/status")
-    if status["pairing"]["state"] != "paired":
-        console.print(f"Pairing failed: {state.get('message') or state.get('step')}")
-        return 1
-    console.print("[bold green]Paired[/] (through the running hub).")
-    console.print(f"  Project:        {status['pairing'].get('project_name')}")
-    console.print(f"  Authorized by:  {status['pairing'].get('authorized_by') or '-'}")
-    return 0
-
-
-def _unpair(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    if settings is None:
-        return 2
-    return asyncio.run(_unpair_async(settings))
-
-
-async def _unpair_async(settings: HubSettings) -> int:
-    from c2c_hub.runtime import Hub
-    from c2c_hub.tokens import TokenStoreError
-
-    async with Hub(settings) as hub:
-        try:
-            hub.session.load()
-        except TokenStoreError as exc:
-            print(f"stored credentials unreadable ({exc}); wiping them", file=sys.stderr)
-        had = hub.session.credentials is not None
-        await hub.session.unpair()
-    print("Unpaired: tokens revoked at Frame.io and wiped here." if had else "Was not paired.")
-    return 0
-
-
-def _status(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    if settings is None:
-        return 2
-    return asyncio.run(_status_async(settings, args))
-
-
-async def _status_async(settings: HubSettings, args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from c2c_hub.runtime import Hub
-    from c2c_hub.status import read_status
-    from c2c_hub.ui.cli_uploads import HubNotRunning, call
-    from c2c_hub.ui.terminal import render_status
-
-    try:  # a running hub answers on its control socket: the freshest truth
-        status = await call(settings, "GET", "/status")
-    except (HubNotRunning, ValueError):
-        status = read_status(settings.storage.data_dir)
-    if status is None:
-        # No hub running: report what is stored and check the network and Frame.io ourselves,
-        # without touching the tokens (a refresh here could race a hub starting up), and
-        # without the data directory's lock: a look must never stop a hub from starting.
-        async with Hub(settings, lock=False) as hub:
-            hub.session.load()
-            await hub.connectivity.check()
-            await hub.network.start()  # NetworkManager's view, read-only here
-            await _identity_if_valid(hub)
-            status = hub.status()
-            status["hub"]["running"] = False
-    if args.json:
-        print(json.dumps(status, indent=2, sort_keys=True))
-    else:
-        render_status(status, Console())
-    return 0
-
-
-async def _identity_if_valid(hub: Hub) -> None:
-    """Ask /v2/devices/me with the stored access token if it is still valid (never refresh)."""
-    from c2c_hub.frameio import FrameioError
-    from c2c_hub.tokens import PairingState
-
-    creds = hub.session.credentials
-    if creds is None or creds.state is not PairingState.PAIRED:
-        return
-    if creds.access_expires_at <= hub.clock.now():
-        return
-    try:
-        hub.session.identity = await hub.client.me(creds.access_token)
-    except FrameioError as exc:
-        hub.session.last_error = str(exc)
-
-
-def _run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    if settings is None:
-        return 2
-    from c2c_hub.logs import configure_logging
-
-    configure_logging(settings.log_level)
-    from c2c_hub.plugin import PluginSettingsError
-
-    try:
-        return asyncio.run(_run_async(settings))
-    except PluginSettingsError as exc:  # e.g. options for a plugin that is not installed
-        print(f"c2c-hub: {exc}", file=sys.stderr)
-        return 2
-
-
-async def _run_async(settings: HubSettings) -> int:
-    from c2c_hub.runtime import Hub
-    from c2c_hub.ui.control import attach_control
-    from c2c_hub.ui.live import LiveView
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with Hub(settings) as hub:
-        attach_control(hub)
-        await hub.start()
-        # In a terminal: the operator's live screen; otherwise one plain line per change.
-        view = LiveView(hub)
-        if view.plain:
-            print(
-                f"c2c-hub running: pairing {hub.session.state.value}; status in {hub.data_dir}",
-                flush=True,
-            )
-        await view.run_until(stop)
-        print("stopping", flush=True)
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="c2c-hub", description="Frame.io Camera to Cloud hub for sound recorders."
-    )
-    parser.add_argument("--version", action="version", version=f"c2c-hub {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", help="TOML settings file (or C2C_HUB_CONFIG)")
-        return p
-
-    pair = with_config(sub.add_parser("pair", help="pair this hub with a Frame.io project"))
-    pair.add_argument("--force", action="store_true", help="unpair first if already paired")
-    pair.add_argument("--no-qr", action="store_true", help="do not draw the QR code")
-    pair.set_defaults(func=_pair)
-    unpair = with_config(sub.add_parser("unpair", help="revoke and wipe this hub's tokens"))
-    unpair.set_defaults(func=_unpair)
-    status = with_config(sub.add_parser("status", help="pairing, socket, network and tokens"))
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=_status)
-    run = with_config(sub.add_parser("run", help="run the hub: stay paired, present, online"))
-    run.set_defaults(func=_run)
-
-    from c2c_hub.ui import cli_devices, cli_mix, cli_net, cli_timecode, cli_uploads
-
-    cli_uploads.register(sub, with_config, _settings)
-    cli_mix.register(sub)
-    cli_devices.register(sub, with_config, _settings)
-    cli_timecode.register(sub, with_config, _settings)
-    cli_net.register(sub, with_config, _settings)
-    _register_extensions(sub, with_config)
-    return parser
-
-
-#: Entry-point group for extra ``c2c-hub`` subcommands. The emulation zone registers ``emulator``
-#: and ``demo`` here, so the product's command line never imports the test doubles. An entry
-#: point names a ``register(sub, with_config, settings_fn)`` function, as
-#: :func:`c2c_hub.ui.cli_devices.register` is.
+#: Entry-point group for other distributions' ``c2c-hub`` commands.
 COMMANDS_GROUP = "c2c_hub.commands"
 
 
-def _register_extensions(
-    sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-) -> None:
-    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
-        try:
-            register = entry.load()
-            register(sub, with_config, _settings)
-        except Exception as exc:  # a broken extension must not take the CLI down
-            print(f"c2c-hub: ignoring commands from {entry.value}: {exc}", file=sys.stderr)
+def commands_of(found: Any) -> list[click.Command]:
+    """The top-level click commands a module (or an entry point's object) offers."""
+    if isinstance(found, click.Command):
+        return [found]
+    if isinstance(found, list | tuple):
+        return [c for c in found if isinstance(c, click.Command)]
+    if not isinstance(found, ModuleType):
+        return []
+    listed = getattr(found, "commands", None)
+    if isinstance(listed, list | tuple):
+        return [c for c in listed if isinstance(c, click.Command)]
+    every = [v for v in vars(found).values() if isinstance(v, click.Command)]
+    nested = {id(sub) for v in every if isinstance(v, click.Group) for sub in v.commands.values()}
+    return [c for c in every if id(c) not in nested]
 
 
-#: Exit status when another hub holds the data directory (see :mod:`c2c_hub.datadir`).
-EXIT_DATA_DIR_BUSY = 3
+class HubCommands(click.Group):
+    """The root group: its commands are found in the command modules, on first need."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded = False
+        self._extended = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for name in COMMAND_MODULES:
+            for command in commands_of(importlib.import_module(name)):
+                self.add_command(command)
+
+    def _load_extensions(self) -> None:
+        """Other distributions' commands (scanning the installed metadata costs tens of ms,
+        so only when the list is wanted or a name is not one of ours)."""
+        if self._extended:
+            return
+        self._extended = True
+        from importlib.metadata import entry_points
+
+        for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+            try:
+                found = commands_of(entry.load())
+            except Exception as exc:  # a broken extension must not take the CLI down
+                click.echo(f"c2c-hub: ignoring commands from {entry.value}: {exc}", err=True)
+                continue
+            for command in found:
+                if command.name not in self.commands:
+                    self.add_command(command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        self._load_extensions()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load()
+        if cmd_name not in self.commands:
+            self._load_extensions()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=HubCommands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Exit codes: 0 done, 1 failed, 2 usage or settings, 3 no hub running, "
+    "4 refused, 130 interrupted. Every command takes --json. See docs/cli.md.",
+)
+@click.version_option(
+    __version__, "--version", "-V", prog_name="c2c-hub", message="%(prog)s %(version)s"
+)
+def cli() -> None:
+    """Frame.io Camera to Cloud hub for multitrack sound recorders.
+
+    Pair once ('c2c-hub pair'), then run the hub ('c2c-hub run'); the other commands ask the
+    running hub through its control socket.
+    """
 
 
 def main(argv: list[str] | None = None) -> int:
-    from c2c_hub.datadir import DataDirBusy
+    """Run one command; its exit code (never raises, never exits the interpreter itself)."""
+    from c2c_hub.ui.cli_kit import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_REFUSED
 
-    args = build_parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
     try:
-        result: int = args.func(args)
-    except DataDirBusy as exc:
-        print(f"c2c-hub {args.command}: {exc}", file=sys.stderr)
-        return EXIT_DATA_DIR_BUSY
-    return result
+        try:
+            result = cli.main(args=args, prog_name="c2c-hub", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except SystemExit as exc:
+            # click's own answer to a closed pipe (it quiets stdout, then exits 1): ours is 141,
+            # as a shell reports a command killed by SIGPIPE.
+            pacified = type(sys.stdout).__name__ == "_PacifyFlushWrapper"
+            return EXIT_BROKEN_PIPE if pacified else int(exc.code or 0)
+        except click.ClickException as exc:
+            exc.show()
+            return int(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Interrupted.", err=True)
+            return EXIT_INTERRUPTED
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            return EXIT_INTERRUPTED
+        except Exception as exc:
+            from c2c_hub.datadir import DataDirBusy
+
+            if isinstance(exc, DataDirBusy):
+                click.echo(f"c2c-hub: {exc}", err=True)
+                return EXIT_REFUSED
+            raise
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`c2c-hub devices --json | head`): say nothing more; keep
+        # Python from complaining at exit when it flushes stdout again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return result if isinstance(result, int) else 0
+
+
+def _run_main() -> None:
+    sys.exit(main())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _run_main()

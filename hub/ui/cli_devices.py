@@ -7,28 +7,30 @@ otherwise loads the plugins here and lists what would load.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import sys
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+import click
 
-from c2c_hub.settings import HubSettings
-from c2c_hub.ui.cli_uploads import HubNotRunning, call
+from c2c_hub.ui.cli_kit import (
+    EXIT_NO_HUB,
+    EXIT_REFUSED,
+    CommandFailed,
+    ask,
+    config_option,
+    emit,
+    json_option,
+    load,
+)
 
-SettingsFn = Callable[[argparse.Namespace], HubSettings | None]
-
-
-def _ask(settings: HubSettings, method: str, path: str, body: Any = None) -> Any:
-    return asyncio.run(call(settings, method, path, body))
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def render_take(data: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     take = data.get("take") or data.get("last_take")
     if data.get("recording") is not None:
         state = "recording" if data.get("recording") else "idle"
@@ -64,6 +66,8 @@ def render_take(data: dict[str, Any], console: Console) -> None:
 
 
 def render_devices(data: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
     links = {c["serial"]: c for c in data["channels"].get("channels", [])}
     table = Table(title="Sub-devices", title_justify="left")
     for column in ("serial", "name", "model", "source", "channel", "state"):
@@ -88,52 +92,9 @@ def render_devices(data: dict[str, Any], console: Console) -> None:
     )
 
 
-def _hub_command(
-    settings_fn: SettingsFn,
-    name: str,
-    fetch: Callable[[HubSettings, argparse.Namespace], Any],
-    render: Callable[[Any, Console], None],
-) -> Callable[[argparse.Namespace], int]:
-    """A command that asks the running hub: ``fetch`` the data, then print it (or its JSON)."""
-
-    def command(args: argparse.Namespace) -> int:
-        settings = settings_fn(args)
-        if settings is None:
-            return 2
-        try:
-            data = fetch(settings, args)
-        except (HubNotRunning, ValueError) as exc:
-            print(f"c2c-hub {name}: {exc}", file=sys.stderr)
-            return 1
-        if data is None:
-            return 0
-        if args.json:
-            print(json.dumps(data, indent=2))
-        else:
-            render(data, Console())
-        return 0
-
-    return command
-
-
-def _fetch_take(settings: HubSettings, args: argparse.Namespace) -> Any:
-    if args.action == "start":
-        body: dict[str, Any] = {}
-        if args.scene:
-            body["scene"] = args.scene
-        if args.take is not None:
-            body["take"] = args.take
-        return {"take": _ask(settings, "POST", "/takes/start", body)}
-    if args.action == "stop":
-        return {"take": _ask(settings, "POST", "/takes/stop")}
-    return _ask(settings, "GET", "/takes")
-
-
-def _fetch_devices(settings: HubSettings, args: argparse.Namespace) -> Any:
-    return _ask(settings, "GET", "/devices")
-
-
 def render_presses(data: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
     table = Table(title="Button presses (real-time logging)", title_justify="left")
     for column in ("id", "remote", "input", "timecode", "state", "latency", "note"):
         table.add_column(column)
@@ -153,67 +114,134 @@ def render_presses(data: dict[str, Any], console: Console) -> None:
     console.print(", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no presses yet")
 
 
-def _fetch_presses(settings: HubSettings, args: argparse.Namespace) -> Any:
-    if args.resend:
-        for press_id in args.resend:
-            _ask(settings, "POST", f"/presses/{press_id}/resend")
-            print(f"press {press_id}: will be sent again")
-        return None
-    return _ask(settings, "GET", "/presses")
+# ---------------------------------------------------------------------------------- record
+@click.group()
+def record() -> None:
+    """Takes: start or stop one (every attached microphone to its own track), or show them."""
 
 
-def _plugins(settings_fn: SettingsFn) -> Callable[[argparse.Namespace], int]:
-    def command(args: argparse.Namespace) -> int:
-        from c2c_hub.plugin import PluginHost, format_plugins
-
-        settings = settings_fn(args)
-        if settings is None:
-            return 2
-        try:
-            snapshot = _ask(settings, "GET", "/plugins")["plugins"]
-            where = "the running hub"
-        except HubNotRunning:
-            host = PluginHost(settings.plugins)
-            host.load()
-            host.sources()
-            snapshot = host.snapshot()
-            where = "loaded here (no hub is running: sources not started)"
-        except ValueError as exc:
-            print(f"c2c-hub plugins: {exc}", file=sys.stderr)
-            return 1
-        if args.json:
-            print(json.dumps(snapshot, indent=2, default=str))
-        else:
-            print(format_plugins(snapshot))
-            print(f"({where})")
-        return 0
-
-    return command
-
-
-def register(
-    sub: Any,
-    with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
-    settings_fn: SettingsFn,
+@record.command("start")
+@click.option("--scene", help="Scene name (default: the current scene).")
+@click.option("--take", "take_number", type=int, help="Take number (default: the next one).")
+@click.option("--force", is_flag=True, help="Start even with no source attached (no tracks).")
+@config_option
+@json_option
+def record_start(
+    scene: str | None, take_number: int | None, force: bool, config: str | None, as_json: bool
 ) -> None:
-    record = with_config(sub.add_parser("record", help="start or stop a take (running hub)"))
-    record.add_argument("action", choices=["start", "stop", "status"])
-    record.add_argument("--scene", help="scene name (default: the current scene)")
-    record.add_argument("--take", type=int, help="take number (default: the next one)")
-    record.add_argument("--json", action="store_true", help="machine-readable output")
-    record.set_defaults(func=_hub_command(settings_fn, "record", _fetch_take, render_take))
+    """Start a take on the running hub.
 
-    devices = with_config(sub.add_parser("devices", help="sub-devices and their channels"))
-    devices.add_argument("--json", action="store_true", help="machine-readable output")
-    devices.set_defaults(func=_hub_command(settings_fn, "devices", _fetch_devices, render_devices))
+    Exits 4 if a take is already rolling, or if no source is attached (the take would have
+    no tracks) unless --force.
+    """
+    settings = load(config, as_json=as_json)
+    body: dict[str, Any] = {"force": True} if force else {}
+    if scene:
+        body["scene"] = scene
+    if take_number is not None:
+        body["take"] = take_number
+    take = ask(settings, "POST", "/takes/start", body, as_json=as_json)
+    emit({"take": take}, as_json, render_take)
 
-    presses = with_config(sub.add_parser("presses", help="button presses and their delivery"))
-    presses.add_argument("--json", action="store_true", help="machine-readable output")
-    presses.add_argument(
-        "--resend", type=int, nargs="+", metavar="ID", help="send unconfirmed/failed presses again"
-    )
-    presses.set_defaults(func=_hub_command(settings_fn, "presses", _fetch_presses, render_presses))
 
-    plugins = with_config(sub.add_parser("plugins", help="plugins, sources and their health"))
-    plugins.add_argument("--json", action="store_true", help="machine-readable output")
-    plugins.set_defaults(func=_plugins(settings_fn))
+@record.command("stop")
+@config_option
+@json_option
+def record_stop(config: str | None, as_json: bool) -> None:
+    """Stop the take that is rolling; shows its tracks. Exits 4 if none is."""
+    settings = load(config, as_json=as_json)
+    take = ask(settings, "POST", "/takes/stop", as_json=as_json)
+    emit({"take": take}, as_json, render_take)
+
+
+@record.command("status")
+@config_option
+@json_option
+def record_status(config: str | None, as_json: bool) -> None:
+    """The recorder: rolling or idle, the scene, the next take, timecode; the last take."""
+    settings = load(config, as_json=as_json)
+    emit(ask(settings, "GET", "/takes", as_json=as_json), as_json, render_take)
+
+
+# ---------------------------------------------------------------------------------- devices
+@click.command()
+@config_option
+@json_option
+def devices(config: str | None, as_json: bool) -> None:
+    """Attached sub-devices (microphones, remotes), their models, sources and channels."""
+    settings = load(config, as_json=as_json)
+    emit(ask(settings, "GET", "/devices", as_json=as_json), as_json, render_devices)
+
+
+# ---------------------------------------------------------------------------------- presses
+@click.command()
+@click.option(
+    "--resend",
+    "resend",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Send this unconfirmed or failed press again (repeat for several).",
+)
+@config_option
+@json_option
+def presses(resend: tuple[int, ...], config: str | None, as_json: bool) -> int:
+    """Button presses (real-time logging): their timecode and delivery to Frame.io."""
+    settings = load(config, as_json=as_json)
+    if not resend:
+        emit(ask(settings, "GET", "/presses", as_json=as_json), as_json, render_presses)
+        return 0
+    results: list[dict[str, Any]] = []
+    for press_id in resend:
+        try:
+            ask(settings, "POST", f"/presses/{press_id}/resend", as_json=as_json)
+            results.append({"id": press_id, "resent": True})
+        except CommandFailed as exc:
+            if exc.exit_code != EXIT_REFUSED:
+                raise
+            reason = exc.message.removeprefix("the hub refused: ")
+            results.append({"id": press_id, "resent": False, "error": reason})
+    refused = [r for r in results if not r["resent"]]
+    if as_json:
+        answer: dict[str, Any] = {"presses": results}
+        if refused:
+            answer["error"] = f"not sent again: press {', '.join(str(r['id']) for r in refused)}"
+            answer["exit_code"] = EXIT_REFUSED
+        click.echo(json.dumps(answer, indent=2))
+    else:
+        for r in results:
+            if r["resent"]:
+                click.echo(f"Press {r['id']}: will be sent again.")
+            else:
+                click.echo(f"Press {r['id']}: not sent again: {r['error']}", err=True)
+    return EXIT_REFUSED if refused else 0
+
+
+# ---------------------------------------------------------------------------------- plugins
+@click.command()
+@config_option
+@json_option
+def plugins(config: str | None, as_json: bool) -> None:
+    """Plugins, their sources and their health (the running hub's, else loaded here)."""
+    from c2c_hub.plugin import PluginHost, format_plugins
+
+    settings = load(config, as_json=as_json)
+    try:
+        snapshot = ask(settings, "GET", "/plugins", as_json=as_json)["plugins"]
+        where = "the running hub"
+    except CommandFailed as exc:
+        if exc.exit_code != EXIT_NO_HUB:
+            raise
+        host = PluginHost(settings.plugins)
+        host.load()
+        host.sources()
+        snapshot = host.snapshot()
+        where = "loaded here (no hub is running: sources not started)"
+    if as_json:
+        click.echo(json.dumps(snapshot, indent=2, default=str))
+    else:
+        click.echo(format_plugins(snapshot))
+        click.echo(f"({where})")
+
+
+commands = [record, devices, presses, plugins]

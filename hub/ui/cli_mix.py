@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 import click
 
-from c2c_hub.settings import SettingsError, load_settings
 from c2c_hub.ui.cli_uploads import HubNotRunning, call
 
 EXIT_NO_HUB = 3
@@ -26,6 +25,8 @@ EXIT_REFUSED = 4
 
 
 def _call(ctx: click.Context, method: str, path: str, body: Any = None) -> Any:
+    from c2c_hub.settings import SettingsError, load_settings
+
     try:
         settings = load_settings(Path(ctx.obj["config"]) if ctx.obj.get("config") else None)
     except SettingsError as exc:

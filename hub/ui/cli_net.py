@@ -25,16 +25,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import click
-import httpx
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from c2c_hub.ui.cli_uploads import HubNotRunning, control_client
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: Joining a network may take NetworkManager up to 45 s, and restoring the previous one as long.
 TIMEOUT_S = 120.0
@@ -56,6 +55,8 @@ def _settings(config: str | None) -> Any:
 
 async def call(settings: Any, method: str, path: str, body: Any = None) -> Any:
     """As :func:`c2c_hub.ui.cli_uploads.call`, with time for NetworkManager to try and fail."""
+    import httpx
+
     async with control_client(settings) as client:
         client.timeout = httpx.Timeout(TIMEOUT_S)
         try:
@@ -76,6 +77,8 @@ def _ask(
     body: Any = None,
     render: Callable[[Any, Console], None] | None = None,
 ) -> None:
+    from rich.console import Console
+
     settings = _settings(config)
     try:
         data = asyncio.run(call(settings, method, path, body))
@@ -110,6 +113,9 @@ def _done(data: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- rendering
 def render_networks(data: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     health = data.get("health") or {}
     style = HEALTH_STYLE.get(health.get("verdict", ""), "")
     console.print(
@@ -186,6 +192,8 @@ def render_networks(data: dict[str, Any], console: Console) -> None:
 
 
 def render_wifi(networks: list[dict[str, Any]], console: Console) -> None:
+    from rich.table import Table
+
     table = Table(title="Wi-Fi in range", title_justify="left")
     for column in ("SSID", "signal", "security", "band", "saved", "in use"):
         table.add_column(column)
@@ -244,7 +252,12 @@ def _read_psk(psk_file: str | None, psk_stdin: bool) -> str | None:
 @click.option("--psk-file", type=click.Path(dir_okay=False), help="a file holding the password")
 @click.option("--psk-stdin", is_flag=True, help="read the password from standard input")
 @click.option("--open", "open_network", is_flag=True, help="an open network: no password")
-@click.option("--priority", type=click.IntRange(-999, 999), default=None)
+@click.option(
+    "--priority",
+    type=click.IntRange(-999, 999),
+    default=None,
+    help="autoconnect priority (higher is tried first)",
+)
 @click.option("--no-autoconnect", is_flag=True, help="join only when asked")
 @click.option("--hidden", is_flag=True, help="a network that does not announce its name")
 @json_option
@@ -302,7 +315,7 @@ def priority(name: str, priority: int, as_json: bool, config: str | None) -> Non
 @net.command(help="a static IPv4 address for a saved network")
 @click.argument("name")
 @click.argument("address")
-@click.option("--gateway")
+@click.option("--gateway", help="the default gateway's address")
 @click.option("--dns", multiple=True, help="a DNS server (repeat for more)")
 @json_option
 @config_option

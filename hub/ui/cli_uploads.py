@@ -1,64 +1,46 @@
-"""``c2c-hub upload | queue | cancel | retry | start | mode | parallel | pause | resume``,
-``priority``: the upload queue of the running hub.
+"""``c2c-hub upload | queue | cancel | retry | start | mode | parallel | pause | resume |
+priority``: the upload queue of the running hub.
 
 These drive the running hub (``c2c-hub run``) through its control socket
-(:mod:`c2c_hub.ui.control`): the queue has one writer, the hub, and these commands only ask it.
+(:mod:`c2c_hub.ui.control`, client in :mod:`c2c_hub.ui.client`): the queue has one writer, the
+hub, and these commands only ask it.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
+import click
+
+from c2c_hub.ui.cli_kit import (
+    EXIT_FAILED,
+    EXIT_NO_HUB,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    CommandFailed,
+    ask,
+    config_option,
+    console,
+    emit,
+    json_option,
+    load,
+    say,
 )
-from rich.table import Table
 
-from c2c_hub.settings import HubSettings
-from c2c_hub.ui.control import SOCKET_NAME
-from c2c_hub.ui.errors import UIError
+# The control API's client lived here; kept importable from here for existing callers.
+from c2c_hub.ui.client import HubNotRunning, HubRefused, call, control_client
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from c2c_hub.settings import HubSettings
 
 FINAL = {"done", "failed", "cancelled", "corrupt", "skipped_paused"}
 
 
-class HubNotRunning(UIError):
-    pass
-
-
-def control_client(settings: HubSettings) -> httpx.AsyncClient:
-    """A client on the hub's Unix socket (local only: the URL's scheme and host are unused)."""
-    path = settings.storage.data_dir / SOCKET_NAME
-    if not path.exists():
-        raise HubNotRunning(f"no hub is running (no {path}); start it with 'c2c-hub run'")
-    transport = httpx.AsyncHTTPTransport(uds=str(path))
-    return httpx.AsyncClient(transport=transport, base_url="http://hub.local", timeout=30)
-
-
-async def call(settings: HubSettings, method: str, path: str, body: Any = None) -> Any:
-    async with control_client(settings) as client:
-        try:
-            response = await client.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            raise HubNotRunning(f"the hub does not answer on its control socket ({exc})") from None
-    data = response.json()
-    if response.status_code >= 400:
-        raise ValueError(data.get("error", response.text))
-    return data
-
-
-def _human(n: float | None) -> str:
+def human_bytes(n: float | None) -> str:
     if n is None:
         return "-"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -68,39 +50,62 @@ def _human(n: float | None) -> str:
     return str(n)
 
 
-def render_queue(data: dict[str, Any], console: Console) -> None:
+def human_rate(bytes_per_s: float | None) -> str:
+    return "-" if not bytes_per_s else f"{bytes_per_s * 8 / 1e6:.1f} Mbit/s"
+
+
+def render_queue(data: dict[str, Any], out: Console) -> None:
+    from rich.table import Table
+
     snap = data["snapshot"]
-    table = Table(title="Upload queue")
-    for column in ("id", "file", "state", "progress", "priority", "reason"):
-        table.add_column(column)
-    current = {c["id"]: c for c in snap.get("current", [])}
-    for item in data["files"]:
-        progress = "-"
-        size = item.get("size")
-        done = current.get(item["id"], {}).get("bytes_done", item.get("bytes_acked"))
-        if size:
-            progress = f"{100 * (done or 0) / size:.0f}% of {_human(size)}"
-        table.add_row(
-            str(item["id"]),
-            item["name"],
-            item["state"],
-            progress,
-            str(item.get("priority", "")),
-            item.get("reason") or "",
-        )
-    console.print(table)
+    if not data["files"]:
+        out.print("The upload queue is empty.")
+    else:
+        table = Table(title="Upload queue", title_justify="left")
+        for column in ("id", "file", "state", "progress", "priority", "reason"):
+            table.add_column(column)
+        current = {c["id"]: c for c in snap.get("current", [])}
+        for item in data["files"]:
+            progress = "-"
+            size = item.get("size")
+            done = current.get(item["id"], {}).get("bytes_done", item.get("bytes_acked"))
+            if size:
+                progress = f"{100 * (done or 0) / size:.0f}% of {human_bytes(size)}"
+            table.add_row(
+                str(item["id"]),
+                item["name"],
+                item["state"],
+                progress,
+                str(item.get("priority", "")),
+                item.get("reason") or "",
+            )
+        out.print(table)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(snap.get("counts", {}).items()) if v)
-    console.print(
-        f"mode {snap.get('mode')}, parallel {'on' if snap.get('parallel') else 'off'}; "
-        f"{snap.get('files_remaining', 0)} files / {_human(snap.get('bytes_remaining'))} "
-        f"remaining; {_human(snap.get('throughput_bps'))}/s; {counts or 'empty'}"
+    out.print(
+        f"Mode {snap.get('mode')}, parallel {'on' if snap.get('parallel') else 'off'}; "
+        f"{snap.get('files_remaining', 0)} files, {human_bytes(snap.get('bytes_remaining'))} "
+        f"to send; {human_rate(snap.get('throughput_bps'))}; {counts or 'nothing queued'}",
+        highlight=False,
     )
     if snap.get("paused"):
-        console.print(f"[yellow]paused: {snap.get('paused_reason')}[/]")
+        out.print(f"[yellow]Paused: {snap.get('paused_reason')}[/]")
 
 
-async def _wait_with_progress(settings: HubSettings, ids: list[int], console: Console) -> int:
-    """Show progress bars until every one of ``ids`` is final; 0 if all done."""
+async def _wait_with_progress(
+    settings: HubSettings, ids: list[int], out: Console, as_json: bool
+) -> dict[int, dict[str, Any]]:
+    """Progress bars (or, with ``--json``, nothing) until every one of ``ids`` is final."""
+    import asyncio
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -109,144 +114,267 @@ async def _wait_with_progress(settings: HubSettings, ids: list[int], console: Co
         TimeRemainingColumn(),
         TextColumn("{task.fields[state]}"),
     )
-    with Progress(*columns, console=console) as progress:
+    final: dict[int, dict[str, Any]] = {}
+    with Progress(*columns, console=out, disable=as_json or not out.is_terminal) as progress:
         tasks: dict[int, Any] = {}
         while True:
             data = await call(settings, "GET", "/uploads")
             current = {c["id"]: c for c in data["snapshot"].get("current", [])}
-            states = {}
-            for item in data["files"]:
-                if item["id"] not in ids:
-                    continue
-                states[item["id"]] = item["state"]
+            mine = {item["id"]: item for item in data["files"] if item["id"] in ids}
+            for file_id, item in mine.items():
                 size = item.get("size") or 0
-                done = current.get(item["id"], {}).get("bytes_done", item.get("bytes_acked", 0))
-                if item["id"] not in tasks:
-                    tasks[item["id"]] = progress.add_task(item["name"], total=size, state="")
+                done = current.get(file_id, {}).get("bytes_done", item.get("bytes_acked", 0))
+                if file_id not in tasks:
+                    tasks[file_id] = progress.add_task(item["name"], total=size, state="")
                 if item["state"] == "done":
                     done = size
-                progress.update(tasks[item["id"]], completed=done or 0, state=item["state"])
-            if states and all(state in FINAL for state in states.values()):
+                progress.update(tasks[file_id], completed=done or 0, state=item["state"])
+            if mine and all(item["state"] in FINAL for item in mine.values()):
+                final = mine
                 break
             await asyncio.sleep(0.5)
-    failed = {i: s for i, s in states.items() if s != "done"}
-    for item in data["files"]:
-        if item["id"] in failed:
-            console.print(f"[red]{item['name']}: {item['state']}[/] {item.get('reason') or ''}")
-    return 0 if not failed else 1
+    return final
 
 
-def _run(settings: HubSettings, args: argparse.Namespace) -> int:
-    console = Console()
-    if args.upload_command == "upload":
-        args.paths = [str(Path(p).resolve()) for p in args.files]
-        missing = [p for p in args.paths if not Path(p).is_file()]
-        if missing:
-            print(f"c2c-hub: no such file: {', '.join(missing)}", file=sys.stderr)
-            return 2
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher goes first.")
+@click.option(
+    "--channel",
+    type=int,
+    default=0,
+    show_default=True,
+    help="The Frame.io channel's external_index (0: the hub's own).",
+)
+@click.option("--type", "filetype", metavar="MIME", help="MIME type (else guessed from the name).")
+@click.option("--wait", is_flag=True, help="Show progress and wait until every file is done.")
+@config_option
+@json_option
+def upload(
+    files: tuple[str, ...],
+    priority: int,
+    channel: int,
+    filetype: str | None,
+    wait: bool,
+    config: str | None,
+    as_json: bool,
+) -> int:
+    """Queue FILES for upload; the running hub uploads them (they stay where they are).
+
+    With --wait, exits 0 when every file is done, 1 when any ended otherwise.
+    """
+    import asyncio
+
+    paths = [str(Path(p).resolve()) for p in files]
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise CommandFailed(f"no such file: {', '.join(missing)}", EXIT_USAGE, as_json=as_json)
+    settings = load(config, as_json=as_json)
+    body: dict[str, Any] = {"paths": paths, "priority": priority, "channel": channel}
+    if filetype:
+        body["filetype"] = filetype
+    ids = ask(settings, "POST", "/uploads", body, as_json=as_json)["ids"]
+    if not wait:
+        emit({"ids": ids}, as_json, say(f"Queued: file {', '.join(map(str, ids))}."))
+        return 0
+    out = console()
+    if not as_json:
+        out.print(f"Queued: file {', '.join(map(str, ids))}.", highlight=False)
     try:
-        return asyncio.run(_dispatch(settings, args, console))
+        final = asyncio.run(_wait_with_progress(settings, ids, out, as_json))
     except HubNotRunning as exc:
-        print(f"c2c-hub: {exc}", file=sys.stderr)
-        return 3
-    except ValueError as exc:
-        print(f"c2c-hub: {exc}", file=sys.stderr)
-        return 2
+        raise CommandFailed(str(exc), EXIT_NO_HUB, as_json=as_json) from None
+    failed = [item for item in final.values() if item["state"] != "done"]
+    if as_json:
+        click.echo(json.dumps({"ids": ids, "files": list(final.values())}, indent=2))
+    else:
+        for item in failed:
+            out.print(f"[red]{item['name']}: {item['state']}[/] {item.get('reason') or ''}")
+        if not failed:
+            out.print("Every file is uploaded.")
+    return EXIT_FAILED if failed else 0
 
 
-async def _dispatch(settings: HubSettings, args: argparse.Namespace, console: Console) -> int:
-    command = args.upload_command
-    if command == "upload":
-        body = {"paths": args.paths, "priority": args.priority, "channel": args.channel}
-        if args.type:
-            body["filetype"] = args.type
-        ids = (await call(settings, "POST", "/uploads", body))["ids"]
-        console.print(f"queued: {', '.join(map(str, ids))}")
-        return await _wait_with_progress(settings, ids, console) if args.wait else 0
-    if command == "queue":
-        data = await call(settings, "GET", "/uploads")
-        if args.json:
-            print(json.dumps(data, indent=2, sort_keys=True))
-        else:
-            render_queue(data, console)
-        return 0
-    if command == "cancel":
-        if args.all:
-            result = await call(settings, "POST", "/uploads/cancel-all")
-        else:
-            result = [await call(settings, "POST", f"/uploads/{i}/cancel") for i in args.ids]
-        console.print(result)
-        return 0
-    if command == "retry":
-        if args.failed:
-            result = await call(settings, "POST", "/uploads/retry-failed")
-        else:
-            result = [await call(settings, "POST", f"/uploads/{i}/retry") for i in args.ids]
-        console.print(result)
-        return 0
-    if command == "start":
-        console.print(await call(settings, "POST", "/uploads/start", {"ids": args.ids}))
-        return 0
-    if command == "mode":
-        console.print(await call(settings, "PUT", "/uploads/mode", {"mode": args.mode}))
-        return 0
-    if command == "parallel":
-        on = args.state == "on"
-        console.print(await call(settings, "PUT", "/uploads/parallel", {"on": on}))
-        return 0
-    if command in ("pause", "resume"):
-        answer = await call(settings, "PUT", "/uploads/paused", {"on": command == "pause"})
-        console.print("uploading paused" if answer["paused"] else "uploading resumed")
-        return 0
-    if command == "priority":
-        if args.type:
-            body = {"key": args.target, "priority": args.priority}
-            console.print(await call(settings, "PUT", "/uploads/type-priority", body))
-        else:
-            path = f"/uploads/{int(args.target)}/priority"
-            console.print(await call(settings, "PUT", path, {"priority": args.priority}))
-        return 0
-    raise ValueError(f"unknown command {command}")
+@click.command()
+@config_option
+@json_option
+def queue(config: str | None, as_json: bool) -> None:
+    """List the upload queue: each file's state, progress, priority and reason."""
+    settings = load(config, as_json=as_json)
+    emit(ask(settings, "GET", "/uploads", as_json=as_json), as_json, render_queue)
 
 
-def register(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    with_config: Any,
-    settings_of: Any,
-) -> None:
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = with_config(sub.add_parser(name, help=help_text))
+def _each(
+    settings: HubSettings, ids: tuple[int, ...], action: str, key: str, as_json: bool
+) -> list[dict[str, Any]]:
+    """``action`` each file id; one result a file, a refusal (unknown id) kept as its error."""
+    results: list[dict[str, Any]] = []
+    for file_id in ids:
+        try:
+            answer = ask(settings, "POST", f"/uploads/{file_id}/{action}", as_json=as_json)
+            results.append({"id": file_id, key: bool(answer[key])})
+        except CommandFailed as exc:
+            if exc.exit_code != EXIT_REFUSED:
+                raise
+            results.append({"id": file_id, key: False, "error": exc.message})
+    return results
 
-        def run(args: argparse.Namespace) -> int:
-            settings = settings_of(args)
-            return 2 if settings is None else _run(settings, args)
 
-        parser.set_defaults(func=run, upload_command=name)
-        return parser
+def _report_each(
+    results: list[dict[str, Any]], key: str, verb: str, why: str, as_json: bool
+) -> int:
+    """Print one line per file; exit 4 when any file was refused or nothing happened to it."""
+    refused = [r for r in results if not r[key]]
+    if as_json:
+        answer: dict[str, Any] = {"files": results}
+        if refused:
+            answer["error"] = f"not {verb}: file {', '.join(str(r['id']) for r in refused)}"
+            answer["exit_code"] = EXIT_REFUSED
+        click.echo(json.dumps(answer, indent=2))
+    else:
+        for r in results:
+            if r[key]:
+                click.echo(f"File {r['id']}: {verb}.")
+            else:
+                reason = r.get("error", why).removeprefix("the hub refused: ")
+                click.echo(f"File {r['id']}: not {verb}: {reason}", err=True)
+    return EXIT_REFUSED if refused else 0
 
-    upload = add("upload", "queue files for upload (the running hub uploads them)")
-    upload.add_argument("files", nargs="+", help="media files (left where they are)")
-    upload.add_argument("--priority", type=int, default=0, help="higher goes first")
-    upload.add_argument("--channel", type=int, default=0, help="the channel's external_index")
-    upload.add_argument("--type", help="MIME type (guessed from the name otherwise)")
-    upload.add_argument("--wait", action="store_true", help="show progress until done")
-    queue = add("queue", "list the upload queue")
-    queue.add_argument("--json", action="store_true")
-    cancel = add("cancel", "cancel uploads")
-    cancel.add_argument("ids", nargs="*", type=int)
-    cancel.add_argument("--all", action="store_true")
-    retry = add("retry", "retry uploads")
-    retry.add_argument("ids", nargs="*", type=int)
-    retry.add_argument("--failed", action="store_true", help="every failed upload")
-    start = add("start", "manual mode: upload these files now")
-    start.add_argument("ids", nargs="+", type=int)
-    mode = add("mode", "automatic or manual uploads")
-    mode.add_argument("mode", choices=["auto", "manual"])
-    parallel = add("parallel", "several files at once, or one at a time")
-    parallel.add_argument("state", choices=["on", "off"])
-    add("pause", "pause uploading (no new part starts; parts in flight finish)")
-    add("resume", "resume uploading after 'c2c-hub pause'")
-    priority = add("priority", "set a file's priority, or a file type's (--type)")
-    priority.add_argument("target", help="file id, or with --type: .wav, audio/*, ...")
-    priority.add_argument("priority", type=int)
-    priority.add_argument("--type", action="store_true", help="target is a file type")
+
+ids_argument = click.argument("ids", nargs=-1, type=int)
+
+
+@click.command()
+@ids_argument
+@click.option("--all", "every", is_flag=True, help="Cancel every file not yet done.")
+@config_option
+@json_option
+def cancel(ids: tuple[int, ...], every: bool, config: str | None, as_json: bool) -> int:
+    """Cancel uploads by file id (a part in flight is aborted); or --all.
+
+    Exits 4 when a file is unknown or had already ended.
+    """
+    if not ids and not every:
+        raise click.UsageError("give file ids, or --all")
+    settings = load(config, as_json=as_json)
+    if every:
+        count = ask(settings, "POST", "/uploads/cancel-all", as_json=as_json)["cancelled"]
+        emit({"cancelled": count}, as_json, say(f"Cancelled {count} files."))
+        return 0
+    results = _each(settings, ids, "cancel", "cancelled", as_json)
+    return _report_each(results, "cancelled", "cancelled", "it had already ended", as_json)
+
+
+@click.command()
+@ids_argument
+@click.option("--failed", is_flag=True, help="Retry every failed file.")
+@config_option
+@json_option
+def retry(ids: tuple[int, ...], failed: bool, config: str | None, as_json: bool) -> int:
+    """Put failed, corrupt, skipped or cancelled files back in the queue; or --failed.
+
+    Exits 4 when a file is unknown, done, or still in the queue.
+    """
+    if not ids and not failed:
+        raise click.UsageError("give file ids, or --failed")
+    settings = load(config, as_json=as_json)
+    if failed:
+        count = ask(settings, "POST", "/uploads/retry-failed", as_json=as_json)["retried"]
+        text = f"Retrying {count} failed files." if count else "No failed file to retry."
+        emit({"retried": count}, as_json, say(text))
+        return 0
+    results = _each(settings, ids, "retry", "retried", as_json)
+    why = "it is done or still in the queue"
+    return _report_each(results, "retried", "queued again", why, as_json)
+
+
+@click.command()
+@click.argument("ids", nargs=-1, type=int, required=True)
+@config_option
+@json_option
+def start(ids: tuple[int, ...], config: str | None, as_json: bool) -> None:
+    """In manual mode: upload these files now (file ids, as 'c2c-hub queue' lists them)."""
+    settings = load(config, as_json=as_json)
+    answer = ask(settings, "POST", "/uploads/start", {"ids": list(ids)}, as_json=as_json)
+    emit(answer, as_json, say(f"Starting file {', '.join(map(str, ids))}."))
+
+
+@click.command()
+@click.argument("mode", type=click.Choice(["auto", "manual"]))
+@config_option
+@json_option
+def mode(mode: str, config: str | None, as_json: bool) -> None:
+    """Upload automatically (auto), or only the files you start (manual)."""
+    settings = load(config, as_json=as_json)
+    answer = ask(settings, "PUT", "/uploads/mode", {"mode": mode}, as_json=as_json)
+    emit(answer, as_json, say(f"Upload mode: {mode}."))
+
+
+@click.command()
+@click.argument("state", type=click.Choice(["on", "off"]))
+@config_option
+@json_option
+def parallel(state: str, config: str | None, as_json: bool) -> None:
+    """Upload several files at once (on), or one at a time (off)."""
+    settings = load(config, as_json=as_json)
+    answer = ask(settings, "PUT", "/uploads/parallel", {"on": state == "on"}, as_json=as_json)
+    emit(answer, as_json, say(f"Parallel uploads: {state}."))
+
+
+def _hold(config: str | None, as_json: bool, on: bool) -> None:
+    settings = load(config, as_json=as_json)
+    answer = ask(settings, "PUT", "/uploads/paused", {"on": on}, as_json=as_json)
+    emit(answer, as_json, say("Uploading paused." if answer["paused"] else "Uploading resumed."))
+
+
+@click.command()
+@config_option
+@json_option
+def pause(config: str | None, as_json: bool) -> None:
+    """Pause uploading: no new part starts; parts in flight finish."""
+    _hold(config, as_json, True)
+
+
+@click.command()
+@config_option
+@json_option
+def resume(config: str | None, as_json: bool) -> None:
+    """Resume uploading after 'c2c-hub pause'."""
+    _hold(config, as_json, False)
+
+
+@click.command()
+@click.argument("target")
+@click.argument("value", metavar="PRIORITY", type=int)
+@click.option("--type", "by_type", is_flag=True, help="TARGET is a file type: .wav, audio/* ...")
+@config_option
+@json_option
+def priority(target: str, value: int, by_type: bool, config: str | None, as_json: bool) -> None:
+    """Set a file's priority (TARGET a file id), or a file type's (--type); higher goes first."""
+    settings = load(config, as_json=as_json)
+    if by_type:
+        body = {"key": target, "priority": value}
+        answer = ask(settings, "PUT", "/uploads/type-priority", body, as_json=as_json)
+        emit(answer, as_json, say(f"Files of type {target}: priority {value}."))
+        return
+    try:
+        file_id = int(target)
+    except ValueError:
+        raise click.BadParameter("a file id (or give --type)", param_hint="TARGET") from None
+    path = f"/uploads/{file_id}/priority"
+    answer = ask(settings, "PUT", path, {"priority": value}, as_json=as_json)
+    emit(answer, as_json, say(f"File {file_id}: priority {value}."))
+
+
+commands = [upload, queue, cancel, retry, start, mode, parallel, pause, resume, priority]
+
+__all__ = [
+    "FINAL",
+    "HubNotRunning",
+    "HubRefused",
+    "call",
+    "commands",
+    "control_client",
+    "human_bytes",
+    "render_queue",
+]

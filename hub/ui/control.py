@@ -41,7 +41,7 @@ documents every route and event.
 | ``GET /devices`` | attached sub-devices and their Frame.io channels |
 | ``GET /plugins`` | plugins, their sources and their health |
 | ``GET /takes`` | the take being recorded (if any), the last one, the numbering |
-| ``POST /takes/start`` ``{"scene"?, "take"?}``, ``POST /takes/stop`` | record a take |
+| ``POST /takes/start`` ``{"scene"?, "take"?, "force"?}``, ``POST /takes/stop`` | takes |
 | ``GET /presses`` | button presses (real-time logging events) and their states |
 | ``POST /presses/{id}/resend`` | send an unconfirmed or failed press again |
 | ``POST /login`` ``{"code"}`` or ``{"token"}`` | HTTP only: a session cookie for the page |
@@ -52,12 +52,13 @@ documents every route and event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -89,7 +90,9 @@ from c2c_hub.ui.access import (
     owner_uid,
     peer_checked_protocol,
 )
+from c2c_hub.ui.client import SOCKET_NAME
 from c2c_hub.ui.errors import UIError
+from c2c_hub.ui.take_rules import NO_SOURCES, sources
 from c2c_hub.upload_paths import UploadPathRefused, confine
 
 if TYPE_CHECKING:
@@ -97,7 +100,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SOCKET_NAME = "control.sock"
 TOKEN_FILE = "control-token"
 WEB_DIR = Path(__file__).resolve().parent / "web"
 STATUS_EVERY_S = 1.0
@@ -105,6 +107,19 @@ NO_STORE = {"Cache-Control": "no-store"}
 Handler = Callable[[Request], Awaitable[Response]]
 B = TypeVar("B", bound=bodies.Body)
 __all__ = ["LOOPBACK_NAMES", "MAX_BODY_BYTES", "ControlServer", "Guard", "attach_control"]
+
+
+class _HubServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the hub decides what Ctrl-C and SIGTERM do.
+
+    uvicorn's ``capture_signals`` takes SIGINT and SIGTERM for itself while it serves (it
+    would shut the control API down on a Ctrl-C meant to cancel pairing) and raises them
+    again when it stops.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class ControlRefused(UIError):
@@ -146,10 +161,16 @@ async def _body(request: Request, model: type[B]) -> B:
 
 
 def _file_id(request: Request) -> int:
+    """The path's file id, of a file the queue knows (404 naming it otherwise)."""
     try:
-        return int(request.path_params["file_id"])
+        file_id = int(request.path_params["file_id"])
     except ValueError:
         raise ControlRefused(404, "file ids are integers") from None
+    try:
+        _hub(request).uploader.ledger.record(file_id)
+    except KeyError:
+        raise ControlRefused(404, f"no file {file_id} in the upload queue") from None
+    return file_id
 
 
 @handler
@@ -427,8 +448,11 @@ async def take_start(request: Request) -> Response:
     from c2c_hub.recorder.takes import TakeError
 
     body = await _body(request, bodies.TakeStart)
+    hub = _hub(request)
+    if not body.force and hub.recorder.take is None and not sources(hub):
+        raise ControlRefused(409, NO_SOURCES)
     try:
-        take = await _hub(request).recorder.start_take(body.scene, body.take)
+        take = await hub.recorder.start_take(body.scene, body.take)
     except TakeError as exc:
         raise ControlRefused(409, str(exc)) from None
     return JSONResponse(take.to_json())
@@ -575,7 +599,7 @@ class ControlServer:
         }
 
     async def _serve(self, config: uvicorn.Config, name: str) -> uvicorn.Server:
-        server = uvicorn.Server(config)
+        server = _HubServer(config)
         task = asyncio.create_task(server.serve(), name=name)
         for _ in range(500):
             if server.started or task.done():

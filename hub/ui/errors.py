@@ -4,7 +4,9 @@
 :mod:`c2c_hub.errors`::
 
     UIError
-    ├── HubNotRunning    ui/cli_uploads.py: no running hub answers on its control socket
+    ├── HubNotRunning    ui/client.py: no running hub answers on its control socket
+    ├── HubRefused       ui/client.py: the running hub refused a call (its HTTP status kept)
+    ├── CommandFailed    ui/cli_kit.py: a command failed; carries its exit code (docs/cli.md)
     └── ControlRefused   ui/control.py: the control API refused a call (``status``, message)
 """
 

@@ -21,8 +21,13 @@ from rich.text import Text
 from c2c_hub.pairing import PairingStep, PairingUpdate
 
 
+def spaced_code(code: str) -> str:
+    """The pairing code as people read it everywhere: ``513 665``."""
+    return f"{code[:3]} {code[3:]}" if len(code) == 6 else code
+
+
 def big_code(user_code: str) -> str:
-    spaced = f"{user_code[:3]} {user_code[3:]}" if len(user_code) == 6 else user_code
+    spaced = spaced_code(user_code)
     rendered: str = pyfiglet.figlet_format(spaced, font="big")
     return rendered.rstrip("\n ")
 
@@ -55,7 +60,7 @@ class PairingView:
             Text(""),
             Text.assemble(
                 "Code: ",
-                (update.user_code, "bold"),
+                (spaced_code(update.user_code), "bold"),
                 "   enter it at  ",
                 Text(uri, style=f"link {uri}"),
             ),

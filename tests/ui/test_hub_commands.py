@@ -90,7 +90,7 @@ def test_pair_then_status_then_unpair(emulator: EmulatorHandle, hub_env: dict[st
     assert isinstance(network, dict) and network["frameio_reachable"] is True
 
     again = subprocess.run([*CLI, "pair"], env=hub_env, capture_output=True, text=True)
-    assert again.returncode == 1 and "Already paired" in again.stdout
+    assert again.returncode == 4 and "already paired" in again.stderr
 
     unpair = subprocess.run([*CLI, "unpair"], env=hub_env, capture_output=True, text=True)
     assert unpair.returncode == 0, unpair.stderr
@@ -264,13 +264,14 @@ def test_record_devices_and_presses_drive_the_running_hub(
 ) -> None:
     """``record``, ``devices`` and ``presses`` ask the running hub; without one, a clear error."""
     stopped = _cli(hub_env, "devices")
-    assert stopped.returncode == 1 and "no hub is running" in stopped.stderr
+    assert stopped.returncode == 3 and "no hub is running" in stopped.stderr
     assert _pair(emulator, hub_env).returncode == 0
     with _running_hub(hub_env, tmp_path / "state"):
-        started = json.loads(_cli(hub_env, "record", "start", "--scene", "3", "--json").stdout)
+        forced = _cli(hub_env, "record", "start", "--scene", "3", "--force", "--json")
+        started = json.loads(forced.stdout)
         assert (started["take"]["scene"], started["take"]["take"]) == ("3", 1)
         again = _cli(hub_env, "record", "start")
-        assert again.returncode == 1 and "already recording" in again.stderr
+        assert again.returncode == 4 and "already recording" in again.stderr
         stopped_take = json.loads(_cli(hub_env, "record", "stop", "--json").stdout)["take"]
         assert stopped_take["frames"] is not None and stopped_take["tracks"] == []
         human = _cli(hub_env, "record", "status")
@@ -280,7 +281,7 @@ def test_record_devices_and_presses_drive_the_running_hub(
         presses = json.loads(_cli(hub_env, "presses", "--json").stdout)
         assert presses["presses"] == []
         resend = _cli(hub_env, "presses", "--resend", "7")
-        assert resend.returncode == 1 and "not unconfirmed or failed" in resend.stderr
+        assert resend.returncode == 4 and "not unconfirmed or failed" in resend.stderr
 
 
 def test_options_for_a_plugin_that_is_not_installed_stop_the_start(

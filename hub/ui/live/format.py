@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from c2c_hub.ui.terminal import big_code, qr_text
+from c2c_hub.ui.terminal import spaced_code as spaced_code  # the one way to show a code
 
 PAIRED_STATES = ("paired", "refreshing")
 FINAL_PAIRING_STEPS = ("approved", "denied", "cancelled", "failed")
@@ -57,10 +58,6 @@ def clock_text(seconds: float) -> str:
     if s >= 3600:
         return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
     return f"{s // 60}:{s % 60:02d}"
-
-
-def spaced_code(code: str) -> str:
-    return f"{code[:3]} {code[3:]}" if len(code) == 6 else code
 
 
 def local_time(ts: float) -> str:

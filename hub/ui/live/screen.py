@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.text import Text
 
 from c2c_hub.ui.live.devices import devices_section
-from c2c_hub.ui.live.format import PAIRED_STATES, Status
+from c2c_hub.ui.live.format import PAIRED_STATES, Status, clean
 from c2c_hub.ui.live.header import header_lines, web_line
 from c2c_hub.ui.live.layout import Block, Pair, allocate
 from c2c_hub.ui.live.messages import messages_section
@@ -62,10 +63,28 @@ class Screen:
         messages = messages_section(status)
         if messages is not None:
             blocks.append(messages)
+        bottom = keys_lines(status, width)
+        used += len(bottom)
         shown = allocate(blocks, height - used)
-        view = Group(*top, *(b.draw(n) for b, n in zip(blocks, shown, strict=True) if n >= 0))
+        view = Group(
+            *top, *(b.draw(n) for b, n in zip(blocks, shown, strict=True) if n >= 0), *bottom
+        )
         # Rendered at its natural height: a panel given the screen's height would fill it.
         yield from console.render(view, options.reset_height())
+
+
+def keys_lines(status: Status, width: int) -> list[RenderableType]:
+    """The keys' help line and the last key's outcome (when the view reads keys)."""
+    keys = status.get("keys")
+    if not keys:
+        return []
+    lines: list[RenderableType] = []
+    if keys.get("notice"):
+        lines.append(
+            Text(clean(keys["notice"]), style="bold yellow", no_wrap=True, overflow="ellipsis")
+        )
+    lines.append(Text(clean(keys.get("help")), style="reverse", no_wrap=True, overflow="ellipsis"))
+    return lines
 
 
 def render(status: Status, now: float, *, show_qr: bool = True, reserve: int = 0) -> RenderableType:

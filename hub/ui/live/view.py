@@ -23,6 +23,7 @@ from c2c_hub.ui.live.screen import render
 if TYPE_CHECKING:
     from c2c_hub.pairing import Pairing, PairingUpdate
     from c2c_hub.runtime import Hub
+    from c2c_hub.ui.live.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class LiveView:
         refresh_per_second: float = REFRESH_PER_SECOND,
         status: Callable[[], dict[str, Any]] | None = None,
         write: Callable[[str], None] | None = None,
+        keys: Keys | None = None,
     ) -> None:
         if hub is None and status is None:
             raise ValueError("LiveView needs a hub or a status callable")
@@ -150,6 +152,7 @@ class LiveView:
         self._flow: dict[str, Any] | None = None
         self._wake = asyncio.Event()
         self._stop: asyncio.Event | None = None
+        self.keys = keys  # read from stdin while the screen is up (never in plain mode)
         self._task: asyncio.Task[None] | None = None
 
     # -- what is shown
@@ -182,6 +185,8 @@ class LiveView:
             # Only on the hub's own screen: never in the status the API serves, never a log line.
             status["login_code"] = login_code()
         self._rates.annotate(status, time.monotonic())
+        if self.keys is not None and not self.plain:
+            status["keys"] = self.keys.line()
         return status
 
     def render(self, status: Status, now: float) -> RenderableType:
@@ -263,7 +268,11 @@ class LiveView:
     async def _run_live(self, stop: asyncio.Event) -> None:
         from rich.live import Live
 
+        from c2c_hub.ui.live.keys import cbreak
+
+        keyboard_mode = cbreak(sys.stdin) if self.keys else contextlib.nullcontext(False)
         with (
+            keyboard_mode as keyboard,
             _logs_to_screen(self._capture),
             Live(
                 console=self.console,
@@ -273,14 +282,25 @@ class LiveView:
                 vertical_overflow="crop",
             ) as live,
         ):
-            while True:
-                try:
-                    # The snapshot is taken here, on the hub's loop; drawing it (rich takes a
-                    # few tens of ms) happens in a thread, so audio and uploads keep flowing.
-                    frame = self.render(self.snapshot(), time.time())
-                    await asyncio.to_thread(live.update, frame, refresh=True)
-                except Exception:
-                    log.exception("the live view could not draw the hub's status")
-                if stop.is_set():
-                    return
-                await self._tick(stop)
+            reading = self.keys is not None and keyboard
+            if reading and self.keys is not None:
+                self.keys.changed = self._wake.set  # a key's outcome is drawn at once
+                self.keys.attach(sys.stdin)
+            try:
+                await self._draw_until(live, stop)
+            finally:
+                if reading and self.keys is not None:
+                    self.keys.detach(sys.stdin)
+
+    async def _draw_until(self, live: Any, stop: asyncio.Event) -> None:
+        while True:
+            try:
+                # The snapshot is taken here, on the hub's loop; drawing it (rich takes a
+                # few tens of ms) happens in a thread, so audio and uploads keep flowing.
+                frame = self.render(self.snapshot(), time.time())
+                await asyncio.to_thread(live.update, frame, refresh=True)
+            except Exception:
+                log.exception("the live view could not draw the hub's status")
+            if stop.is_set():
+                return
+            await self._tick(stop)

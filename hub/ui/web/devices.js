@@ -20,20 +20,41 @@ export function renderDevices(status) {
   );
   show($("devices-empty"), devices.length === 0);
 
+  // Each plugin and its sources as the terminal shows them (hub/ui/live/devices.py): a source
+  // that runs but reports itself unhealthy is "unhealthy", with its own words.
   const plugins = status.plugins || [];
   const rows = [];
   for (const plugin of plugins) {
     const sources = plugin.sources || [];
-    const health = sources.map(
-      (s) => `${s.source}: ${s.state}${s.last_error ? ` (${s.last_error})` : ""}`,
-    );
+    let bad = plugin.state !== "loaded";
+    const health = sources.map((s) => {
+      const reported = s.reported || {};
+      let state = s.state || "unknown";
+      const unhealthy =
+        !["running", "starting", null, undefined].includes(s.state) || reported.healthy === false;
+      let detail = "";
+      if (unhealthy) {
+        bad = true;
+        if (state === "running") {
+          state = "unhealthy";
+          detail = reported.detail || s.last_error || "";
+        } else {
+          detail = s.last_error || reported.detail || "";
+        }
+        if (s.restart_in !== null && s.restart_in !== undefined)
+          detail += `; restart in ${Math.round(s.restart_in)} s`;
+      } else if (reported.detail) {
+        detail = reported.detail;
+      }
+      return `${s.source}: ${state}${detail ? ` (${detail})` : ""}`;
+    });
     rows.push({
       key: plugin.name,
       text: [
         `${plugin.name}: ${plugin.state}${plugin.reason ? ` (${plugin.reason})` : ""}`,
         ...health,
       ].join(" · "),
-      bad: plugin.state !== "loaded" || sources.some((s) => s.state !== "running"),
+      bad,
     });
   }
   syncList(

@@ -23,6 +23,12 @@ export function fmtBytes(n) {
   return `${value.toFixed(unit === 0 || value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
 
+// One unit style on the page (as in the terminal): sizes in KiB/MiB/GiB, speeds in Mbit/s.
+export function fmtRate(bytesPerSecond) {
+  if (bytesPerSecond === null || bytesPerSecond === undefined) return "–";
+  return `${((Number(bytesPerSecond) * 8) / 1e6).toFixed(1)} Mbit/s`;
+}
+
 export function fmtClock(ts) {
   if (!ts) return "–";
   return new Date(ts * 1000).toLocaleTimeString([], { hour12: false });

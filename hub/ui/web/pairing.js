@@ -11,6 +11,8 @@ export function renderPairing(status) {
   const pairing = status.pairing || {};
   const flow = status.pairing_flow || {};
   const paired = isPaired(pairing);
+  // Paired: the Frame.io card (and its Unpair) leaves the top of a phone's page to the take.
+  document.body.classList.toggle("paired", paired);
   const pairingNow = !paired && flow.running;
   show($("paired"), paired);
   show($("pair-active"), pairingNow);

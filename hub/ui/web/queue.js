@@ -2,7 +2,7 @@
 
 import { act, api } from "./core.js";
 import { $, h, setClass, setText, show, syncList } from "./dom.js";
-import { fmtBytes, plural, stateBadge } from "./format.js";
+import { fmtBytes, fmtRate, plural, stateBadge } from "./format.js";
 
 function operatorHeld(uploads) {
   if (typeof uploads.held === "boolean") return uploads.held;
@@ -15,9 +15,22 @@ export function renderQueue(status) {
   const left = uploads.files_remaining || 0;
   setText($("files-remaining"), left);
   setText($("files-word"), plural(left, "file", "files"));
-  setText($("bytes-remaining"), fmtBytes(uploads.bytes_remaining || 0));
+  // Growing tracks have no size yet: what is recorded (on disk) and not yet sent counts too.
+  const take = (status.recorder || {}).take;
+  const durable = new Map(
+    ((take && take.tracks) || []).map((t) => [t.file_id, t.durable_bytes || 0]),
+  );
+  let unsent = 0;
+  for (const c of uploads.current || []) {
+    if (c.state === "recording" && durable.has(c.id))
+      unsent += Math.max(0, durable.get(c.id) - (c.bytes_done || 0));
+  }
+  setText($("bytes-remaining"), fmtBytes((uploads.bytes_remaining || 0) + unsent));
+  setText($("bytes-unsent-note"), unsent ? `(${fmtBytes(unsent)} recorded, not yet sent)` : "");
+  // A speed only while something moves; otherwise none (a stale figure misleads).
   const bps = uploads.throughput_bps;
-  setText($("throughput"), bps ? `${((bps * 8) / 1e6).toFixed(1)} Mbit/s now` : "");
+  const moving = (uploads.current || []).length > 0;
+  setText($("throughput"), bps && moving ? `${fmtRate(bps)} now` : moving ? "" : "idle");
   const ids = {
     done: "count-done",
     uploading: "count-uploading",

@@ -50,10 +50,18 @@ export function renderSummary(status) {
   const uploads = status.uploads || {};
   const counts = uploads.counts || {};
   const left = uploads.files_remaining || 0;
+  const retrying = (uploads.current || []).filter((c) => c.retrying).length;
   let upText = `Uploads: ${left} ${plural(left, "file", "files")} left`;
   if (counts.failed) upText += `, ${counts.failed} failed`;
+  if (retrying) upText += `, ${retrying} retrying`;
   if (uploads.paused) upText += ", paused";
-  chip($("sum-uploads"), upText, counts.failed ? "bad" : uploads.paused ? "warn" : "good");
+  // Red when files fail or cannot reach Frame.io; amber while held or retrying.
+  const stuck = left > 0 && reach === false;
+  if (stuck) upText += ", Frame.io unreachable";
+  let upTone = "good";
+  if (counts.failed || stuck) upTone = "bad";
+  else if (uploads.paused || retrying) upTone = "warn";
+  chip($("sum-uploads"), upText, upTone);
   const recorder = status.recorder || {};
   const take = recorder.take;
   chip(

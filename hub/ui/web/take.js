@@ -1,7 +1,7 @@
 // The take card: timecode, the take being recorded or the last one, its tracks and their
 // uploads; and the take's controls.
 
-import { act, api, hubNow, state } from "./core.js";
+import { act, ApiError, api, hubNow, state } from "./core.js";
 import { $, h, setClass, setText, show, syncList } from "./dom.js";
 import { fmtBytes, fmtSeconds, stateBadge } from "./format.js";
 
@@ -131,9 +131,22 @@ export function wireTake() {
     if (scene) body.scene = scene;
     const number = $("take-number").value.trim();
     if (number) body.take = Number.parseInt(number, 10);
-    const answer = await act($("take-start"), "Start take", () =>
-      api("POST", "/takes/start", body),
-    );
+    const answer = await act($("take-start"), "Start take", async () => {
+      try {
+        return await api("POST", "/takes/start", body);
+      } catch (err) {
+        // Nothing attached to record: say so, and start only if the operator insists.
+        const empty = err instanceof ApiError && err.status === 409;
+        if (empty && err.message.startsWith("no source to record")) {
+          const sure = window.confirm(
+            "No microphone or input is attached: this take would have no tracks.\n\n" +
+              "Start it anyway?",
+          );
+          if (sure) return api("POST", "/takes/start", { ...body, force: true });
+        }
+        throw err;
+      }
+    });
     if (answer !== undefined) {
       state.sceneDirty = false;
       $("take-number").value = "";

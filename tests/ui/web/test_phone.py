@@ -1,0 +1,109 @@
+"""The page on a phone, paired, with a plugin whose source runs but reports itself unhealthy:
+the take first, then the uploads and the network, the Frame.io card (and its Unpair) after
+them; the plugin shown unhealthy in its own words, as the terminal shows it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.kit import hookimpl
+from c2c_hub.runtime import Hub
+from c2c_hub.settings import (
+    ControlSettings,
+    FrameioSettings,
+    HubSettings,
+    PluginSettings,
+    RecorderSettings,
+    StorageSettings,
+)
+from c2c_hub.ui.control import attach_control
+from tests.ui.web.conftest import PHONE
+
+WAIT_MS = 30_000
+
+
+class AntennaSource:
+    """Runs, and says it cannot hear anything (a receiver with its antenna unplugged)."""
+
+    name = "antenna"
+
+    async def run(self, ctx: Any) -> None:
+        ctx.report(False, "antenna unplugged")
+        await asyncio.Event().wait()
+
+
+class AntennaPlugin:
+    @hookimpl
+    def register_sources(self, register: Any) -> None:
+        register(AntennaSource())
+
+
+@pytest.fixture
+async def paired_hub(
+    emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
+) -> AsyncIterator[tuple[Hub, str]]:
+    settings = HubSettings(
+        frameio=frameio_settings,
+        storage=StorageSettings(data_dir=tmp_path / "hub"),
+        recorder=RecorderSettings(directory=tmp_path / "recordings"),
+        plugins=PluginSettings(allow=[]),
+        control=ControlSettings(host="127.0.0.1", port=0),
+    )
+    async with Hub(settings) as hub:
+        hub.plugins.register_object(AntennaPlugin(), "wireless_receiver")
+        control = attach_control(hub)
+        await hub.start(presence=True, status_file=False)
+        hub.start_pairing()
+        for _ in range(300):
+            pending = await asyncio.to_thread(emulator.pending_pairings)
+            if pending:
+                await asyncio.to_thread(emulator.approve, pending[0]["user_code"])
+                break
+            await asyncio.sleep(0.1)
+        for _ in range(300):
+            if hub.session.state.value == "paired":
+                break
+            await asyncio.sleep(0.1)
+        assert hub.session.state.value == "paired"
+        assert control.url is not None
+        yield hub, control.url
+
+
+async def test_a_phone_sees_the_take_first_and_an_unhealthy_plugin(
+    paired_hub: tuple[Hub, str], browser_context: Any
+) -> None:
+    from playwright.async_api import expect
+
+    hub, url = paired_hub
+    page = await browser_context.new_page()
+    await page.set_viewport_size(PHONE)
+    await page.goto(url)
+    login_code = getattr(hub.attached("control"), "login_code", lambda: None)()
+    assert login_code is not None
+    await page.get_by_label("Login code").fill(login_code)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.locator("#auth")).to_be_hidden(timeout=WAIT_MS)
+    await expect(page.locator("body")).to_have_class("paired", timeout=WAIT_MS)
+    plugin = page.locator("#plugins > li").filter(has_text="wireless_receiver")
+    await expect(plugin).to_contain_text("antenna: unhealthy (antenna unplugged)", timeout=WAIT_MS)
+    await expect(plugin).to_have_class("row bad")
+
+    tops = {}
+    for card in ("take", "queue", "network", "pairing", "devices", "mix"):
+        box = await page.locator(f"#{card}-card").bounding_box()
+        assert box is not None, card
+        tops[card] = box["y"]
+    assert tops["take"] < tops["queue"] < tops["network"] < tops["pairing"] < tops["devices"]
+    assert tops["devices"] < tops["mix"], "every other card after the take's"
+    # The take's controls are on the first screen; Unpair is not near them.
+    start = await page.get_by_role("button", name="Start take").bounding_box()
+    unpair = await page.locator("#unpair").bounding_box()
+    assert start is not None and unpair is not None
+    assert start["y"] + start["height"] < PHONE["height"], "Start take needs no scrolling"
+    assert unpair["y"] > start["y"] + PHONE["height"] / 2, "Unpair sits away from the take"
