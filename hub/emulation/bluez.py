@@ -91,7 +91,7 @@ CONTROL_IFACE = "org.c2chub.RemoteMock1"
 
 _ADDRESS_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 _CALL_TIMEOUT_S = 10.0
-_START_TIMEOUT_S = 15.0
+_START_TIMEOUT_S = 30.0
 _PR_SET_PDEATHSIG = 1
 
 T = TypeVar("T")
@@ -261,7 +261,9 @@ class BlueZMock:
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bluez-mock")
         atexit.register(self.stop)
         try:
-            self._call(self._start)
+            # Its own deadline for BlueZ to answer, and then some: a loaded machine can take
+            # seconds just to start the daemon and a Python interpreter for the mock.
+            self._call(self._start, timeout=_START_TIMEOUT_S + 10.0)
         except BaseException:
             self.stop()
             raise
@@ -484,12 +486,12 @@ class BlueZMock:
         return bool(self._call(self._get, self.adapter_path, "org.bluez.Adapter1", "Discovering"))
 
     # ------------------------------------------------------------------ the helper thread
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    def _call(self, fn: Callable[..., T], *args: Any, timeout: float = _CALL_TIMEOUT_S) -> T:
         executor = self._executor
         if executor is None:
             raise BlueZMockError("the BlueZ mock is not running")
         try:
-            return executor.submit(fn, *args).result(timeout=_CALL_TIMEOUT_S)
+            return executor.submit(fn, *args).result(timeout=timeout)
         except dbus.exceptions.DBusException as exc:
             raise BlueZMockError(f"{fn.__name__.strip('_')}: {exc.get_dbus_message()}") from exc
         except concurrent.futures.TimeoutError:

@@ -76,7 +76,7 @@ MOCK_IFACE = "org.freedesktop.DBus.Mock"
 SECURITY = {"open": 0x0, "wpa2": 0x188, "wpa3": 0x400 | 0x88}  # 0x400: KEY_MGMT_SAE
 ACCESS_TECHNOLOGY = {"gsm": 0x2, "umts": 0x20, "hspa": 0x200, "lte": 0x4000, "5gnr": 0x8000}
 _CALL_TIMEOUT_S = 10.0
-_START_TIMEOUT_S = 15.0
+_START_TIMEOUT_S = 30.0
 
 T = TypeVar("T")
 
@@ -261,9 +261,9 @@ class NetworkManagerMock:
         atexit.register(self.stop)
         try:
             self._call(self._connect_bus)
-            self._call(self._start_nm)
+            self._call(self._start_nm, timeout=_START_TIMEOUT_S + 10.0)
             if self.with_modem_manager:
-                self._call(self._start_mm)
+                self._call(self._start_mm, timeout=_START_TIMEOUT_S + 10.0)
         except BaseException:
             self.stop()
             raise
@@ -305,7 +305,7 @@ class NetworkManagerMock:
         saved, active = self._stopped or self._call(self._saved_state)
         self._stopped = None
         self._call(self._stop_nm)
-        self._call(self._start_nm)
+        self._call(self._start_nm, timeout=_START_TIMEOUT_S + 10.0)
         self._call(self._restore, saved, active)
 
     # ------------------------------------------------------------------ the world
@@ -446,12 +446,12 @@ class NetworkManagerMock:
         return len(found)
 
     # ------------------------------------------------------------------ the helper thread
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    def _call(self, fn: Callable[..., T], *args: Any, timeout: float = _CALL_TIMEOUT_S) -> T:
         executor = self._executor
         if executor is None:
             raise NetworkMockError("the NetworkManager mock is not running")
         try:
-            return executor.submit(fn, *args).result(timeout=_CALL_TIMEOUT_S)
+            return executor.submit(fn, *args).result(timeout=timeout)
         except dbus.exceptions.DBusException as exc:
             name = getattr(fn, "__name__", "call").strip("_")
             raise NetworkMockError(f"{name}: {exc.get_dbus_message()}") from exc

@@ -41,14 +41,22 @@ def test_the_readme_block_pairs_records_and_uploads(tmp_path: Path) -> None:
     env["TMPDIR"] = str(tmp_path)
     env["COLUMNS"] = "200"  # tables unwrapped, for the checks below
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    done = subprocess.run(
-        ["bash", "-e", "-c", _block()],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    try:
+        done = subprocess.run(
+            ["bash", "-e", "-c", _block()],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=280,
+        )
+    except subprocess.TimeoutExpired as exc:
+        # Which part never came up: each one's log, as the user would read them.
+        logs = "\n".join(
+            f"--- {log.relative_to(tmp_path)}\n{log.read_text(errors='replace')[-3000:]}"
+            for log in sorted(tmp_path.rglob("*.log"))
+        )
+        raise AssertionError(f"the block did not finish: {exc}\n{logs}") from None
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert re.search(r"Approved: \d{3} \d{3}", out) and "Paired." in out
