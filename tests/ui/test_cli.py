@@ -42,7 +42,7 @@ HUB_COMMANDS = [
     ["resume"],
     ["priority", "1", "5"],
 ]
-OTHER_HUB_COMMANDS = [["timecode"], ["mix"], ["net", "list"]]  # exit 3 too; stderr only
+OTHER_HUB_COMMANDS = [["timecode"], ["mix"], ["net", "list"], ["timecode", "offset", "2"]]
 
 
 def _leaves(
@@ -166,8 +166,14 @@ def test_without_a_running_hub_every_hub_command_exits_3(env: dict[str, str]) ->
     for args in HUB_COMMANDS:
         assert "no hub is running" in _human(env, *args, code=3)
         _json(env, *args, code=3)
-    for args in OTHER_HUB_COMMANDS:
+    for args in OTHER_HUB_COMMANDS:  # their groups: the same JSON error object, exit 3
         assert "no hub is running" in _human(env, *args, code=3)
+        done = _cli(env, *args, "--json")
+        assert done.returncode == 3, (args, done.stdout, done.stderr)
+        assert json.loads(done.stdout) == {
+            "error": done.stderr.split(": ", 1)[1].strip(),
+            "exit_code": 3,
+        }
     bad = {**env, "C2C_HUB_FRAMEIO__API_BASE_URL": "http://api.frame.io"}
     assert "frameio.api_base_url" in _human(bad, "queue", code=2)
     assert _cli(env, "mode", "sideways").returncode == 2
