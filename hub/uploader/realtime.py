@@ -31,6 +31,7 @@ on, or from the start on a new asset if those no longer match it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -177,6 +178,18 @@ class RealtimeUploads:
         ledger = self.ledger
         record = ledger.record(file_id)
         if record.state is not FileState.RECORDING:
+            if record.size is None:
+                # Cancelled while recording: the take is whole now, so its size and identity are
+                # known; without them a retry shows "size unknown" and queues a sizeless file.
+                with contextlib.suppress(OSError):
+                    st = await stat_file(record.path)
+                    await self.queue.update(
+                        file_id,
+                        size=st.st_size,
+                        mtime_ns=st.st_mtime_ns,
+                        realtime=record.asset_id is not None,
+                    )
+                    ledger.set_changed(ledger.record(file_id))
             return
         try:
             st = await stat_file(record.path)
