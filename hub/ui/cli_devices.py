@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from c2c_hub.ui import status_text
 from c2c_hub.ui.cli_kit import (
     EXIT_NO_HUB,
     EXIT_REFUSED,
@@ -70,8 +71,9 @@ def render_devices(data: dict[str, Any], console: Console) -> None:
 
     links = {c["serial"]: c for c in data["channels"].get("channels", [])}
     table = Table(title="Sub-devices", title_justify="left")
-    for column in ("serial", "name", "model", "source", "channel", "state"):
+    for column in ("serial", "name", "model", "source", "channel", "state", "clock"):
         table.add_column(column)
+    warnings = []
     for device in data["devices"]:
         link = links.get(device["serial"], {})
         index = link.get("external_index")
@@ -82,8 +84,15 @@ def render_devices(data: dict[str, Any], console: Console) -> None:
             device["source"],
             "-" if index is None else str(index),
             link.get("state", "-") + (f": {link['error']}" if link.get("error") else ""),
+            status_text.device_clock(device.get("details")) or "-",
         )
+        warning = status_text.device_warning(device.get("details"))
+        if warning:
+            warnings.append(f"Warning: {device['serial']} ({device['name']}): {warning}")
     console.print(table)
+    disagreement = status_text.ptp_disagreement(data["devices"])
+    for line in [*warnings, *([f"Warning: {disagreement}"] if disagreement else [])]:
+        console.print(line, style="yellow", highlight=False, markup=False)
     console.print(
         f"Channels: {data['channels'].get('state')}; "
         f"{data['channels'].get('connects', 0)} connects, "

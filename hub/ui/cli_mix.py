@@ -9,37 +9,20 @@ Exit codes: 0 done, 2 usage, 3 no hub running, 4 refused.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import click
 
-from c2c_hub.ui.cli_uploads import HubNotRunning, call
-
-EXIT_NO_HUB = 3
-EXIT_REFUSED = 4
-
 
 def _call(ctx: click.Context, method: str, path: str, body: Any = None) -> Any:
-    from c2c_hub.settings import SettingsError, load_settings
+    """As every command asks: exit 2, 3 or 4, and with ``--json`` the error object on stdout."""
+    from c2c_hub.ui.cli_kit import ask, load
 
-    try:
-        settings = load_settings(Path(ctx.obj["config"]) if ctx.obj.get("config") else None)
-    except SettingsError as exc:
-        click.echo(f"c2c-hub: {exc}", err=True)
-        ctx.exit(2)
-    try:
-        return asyncio.run(call(settings, method, path, body))
-    except HubNotRunning as exc:
-        click.echo(f"c2c-hub: {exc}", err=True)
-        ctx.exit(EXIT_NO_HUB)
-    except ValueError as exc:
-        click.echo(f"c2c-hub: refused: {exc}", err=True)
-        ctx.exit(EXIT_REFUSED)
+    as_json = bool(ctx.obj.get("json"))
+    return ask(load(ctx.obj.get("config"), as_json=as_json), method, path, body, as_json=as_json)
 
 
 def _show(data: dict[str, Any]) -> None:
@@ -110,9 +93,9 @@ def main(argv: list[str]) -> int:
         return code if isinstance(code, int) else 0
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.UsageError as exc:
+    except click.ClickException as exc:
         exc.show()
-        return 2
+        return int(exc.exit_code)
     except click.Abort:
         return 1
 

@@ -20,7 +20,6 @@ hidden prompt; it is never printed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from urllib.parse import quote
 
 import click
 
-from c2c_hub.ui.cli_uploads import HubNotRunning, control_client
+from c2c_hub.ui.client import HubNotRunning, HubRefused, control_client
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,16 +42,6 @@ EXIT_REFUSED = 4
 HEALTH_STYLE = {"good": "green", "degraded": "yellow", "offline": "red", "unknown": "dim"}
 
 
-def _settings(config: str | None) -> Any:
-    from c2c_hub.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(Path(config) if config else None)
-    except SettingsError as exc:
-        click.echo(f"c2c-hub net: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-
-
 async def call(settings: Any, method: str, path: str, body: Any = None) -> Any:
     """As :func:`c2c_hub.ui.cli_uploads.call`, with time for NetworkManager to try and fail."""
     import httpx
@@ -63,9 +52,12 @@ async def call(settings: Any, method: str, path: str, body: Any = None) -> Any:
             response = await client.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise HubNotRunning(f"the hub does not answer on its control socket ({exc})") from None
-    data = response.json()
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"error": response.text}
     if response.status_code >= 400:
-        raise ValueError(data.get("error", response.text))
+        raise HubRefused(response.status_code, data.get("error", response.text))
     return data
 
 
@@ -79,15 +71,16 @@ def _ask(
 ) -> None:
     from rich.console import Console
 
-    settings = _settings(config)
+    from c2c_hub.ui.cli_kit import EXIT_FAILED, CommandFailed, load, run_async
+
+    settings = load(config, as_json=ctx_json)
     try:
-        data = asyncio.run(call(settings, method, path, body))
-    except HubNotRunning as exc:
-        click.echo(f"c2c-hub net: {exc}", err=True)
-        sys.exit(EXIT_NO_HUB)
-    except ValueError as exc:
-        click.echo(f"c2c-hub net: {exc}", err=True)
-        sys.exit(EXIT_REFUSED)
+        data = run_async(call(settings, method, path, body))
+    except HubNotRunning as exc:  # as every command: exit 3 or 4, the JSON error with --json
+        raise CommandFailed(str(exc), EXIT_NO_HUB, as_json=ctx_json) from None
+    except HubRefused as exc:
+        code = EXIT_REFUSED if exc.status < 500 else EXIT_FAILED
+        raise CommandFailed(str(exc), code, as_json=ctx_json) from None
     if ctx_json:
         click.echo(json.dumps(data, indent=2))
     elif render is not None:

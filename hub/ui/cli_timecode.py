@@ -11,37 +11,20 @@ Exit status: 0 done, 2 usage, 3 no hub running, 4 refused by the hub.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
 EXIT_USAGE = 2
-EXIT_NOT_RUNNING = 3
-EXIT_REFUSED = 4
 
 
-def _ask(config: str | None, method: str, path: str, body: Any = None) -> Any:
-    from c2c_hub.settings import SettingsError, load_settings
-    from c2c_hub.ui.cli_uploads import HubNotRunning, call
+def _ask(config: str | None, method: str, path: str, body: Any = None, *, as_json: bool) -> Any:
+    """As every command asks: exit 2, 3 or 4, and with ``--json`` the error object on stdout."""
+    from c2c_hub.ui.cli_kit import ask, load
 
-    try:
-        settings = load_settings(Path(config) if config else None)
-    except SettingsError as exc:
-        click.echo(f"c2c-hub: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    try:
-        return asyncio.run(call(settings, method, path, body))
-    except HubNotRunning as exc:
-        click.echo(f"c2c-hub timecode: {exc}", err=True)
-        sys.exit(EXIT_NOT_RUNNING)
-    except ValueError as exc:
-        click.echo(f"c2c-hub timecode: refused: {exc}", err=True)
-        sys.exit(EXIT_REFUSED)
+    return ask(load(config, as_json=as_json), method, path, body, as_json=as_json)
 
 
 def render(tc: dict[str, Any]) -> str:
@@ -97,8 +80,9 @@ def timecode(ctx: click.Context, config: str | None, as_json: bool) -> None:
 def show(ctx: click.Context, as_json: bool = False) -> None:
     """Source and state of the timecode, offset, drift, warnings."""
     obj = ctx.obj or {}
-    data = _ask(obj.get("config"), "GET", "/timecode")
-    if as_json or obj.get("json"):
+    as_json = as_json or bool(obj.get("json"))
+    data = _ask(obj.get("config"), "GET", "/timecode", as_json=as_json)
+    if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(render(data))
@@ -111,8 +95,9 @@ def show(ctx: click.Context, as_json: bool = False) -> None:
 def offset(ctx: click.Context, frames: int, as_json: bool) -> None:
     """Set the offset in frames (negative: earlier); applied from the next take."""
     obj = ctx.obj or {}
-    data = _ask(obj.get("config"), "PUT", "/timecode/offset", {"frames": frames})
-    if as_json or obj.get("json"):
+    as_json = as_json or bool(obj.get("json"))
+    data = _ask(obj.get("config"), "PUT", "/timecode/offset", {"frames": frames}, as_json=as_json)
+    if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(f"timecode offset {frames:+d} frames, applied {data.get('applies')}")

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+# The control API's client lived here; kept importable from here for existing callers.
+from c2c_hub.ui import status_text
 from c2c_hub.ui.cli_kit import (
     EXIT_FAILED,
     EXIT_NO_HUB,
@@ -28,8 +30,6 @@ from c2c_hub.ui.cli_kit import (
     load,
     say,
 )
-
-# The control API's client lived here; kept importable from here for existing callers.
 from c2c_hub.ui.client import HubNotRunning, HubRefused, call, control_client
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def render_queue(data: dict[str, Any], out: Console) -> None:
         out.print("The upload queue is empty.")
     else:
         table = Table(title="Upload queue", title_justify="left")
-        for column in ("id", "file", "state", "progress", "priority", "reason"):
+        for column in ("id", "file", "kind", "state", "progress", "priority", "reason"):
             table.add_column(column)
         current = {c["id"]: c for c in snap.get("current", [])}
         for item in data["files"]:
@@ -74,6 +74,7 @@ def render_queue(data: dict[str, Any], out: Console) -> None:
             table.add_row(
                 str(item["id"]),
                 item["name"],
+                item.get("kind") or "-",
                 item["state"],
                 progress,
                 str(item.get("priority", "")),
@@ -87,6 +88,12 @@ def render_queue(data: dict[str, Any], out: Console) -> None:
         f"to send; {human_rate(snap.get('throughput_bps'))}; {counts or 'nothing queued'}",
         highlight=False,
     )
+    streams = status_text.part_streams(snap.get("part_streams"))
+    if streams:
+        out.print(f"Part streams: {streams}", highlight=False)
+    cc = status_text.congestion(snap.get("congestion_control"))
+    if cc:
+        out.print(f"Congestion control: {cc}", highlight=False)
     if snap.get("paused"):
         out.print(f"[yellow]Paused: {snap.get('paused_reason')}[/]")
 

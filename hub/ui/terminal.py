@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from c2c_hub.pairing import PairingStep, PairingUpdate
+from c2c_hub.ui import status_text
 
 
 def spaced_code(code: str) -> str:
@@ -109,11 +110,6 @@ def _network_rows(table: Table, nets: dict[str, Any] | None) -> None:
         table.add_row("Network in use", "none")
     health = nets.get("health") or {}
     table.add_row("Network health", f"{health.get('verdict')}: {health.get('reason')}")
-    upload = nets.get("upload") or {}
-    if upload.get("mbps") is not None and upload.get("age_s") is not None:
-        table.add_row(
-            "Measured upload", f"{upload['mbps']:.1f} Mbit/s, {upload['age_s']:.0f} s ago"
-        )
     for family in ("ipv4", "ipv6"):
         found = (nets.get("routes") or {}).get(family) or []
         text = ", ".join(f"{r['interface']} via {r['gateway'] or 'link'}" for r in found)
@@ -128,6 +124,17 @@ def _network_rows(table: Table, nets: dict[str, Any] | None) -> None:
         "Network controls",
         "on (c2c-hub net)" if nets.get("controls") else f"off: {nets.get('why_no_controls')}",
     )
+
+
+def _upload_speed(status: dict[str, Any]) -> str:
+    """One row: the measured upload speed and its age (the networks' summary has both)."""
+    upload = (status.get("networks") or {}).get("upload") or {}
+    if upload:
+        return status_text.upload_speed(upload.get("mbps"), upload.get("age_s"))
+    net = status.get("network") or {}
+    at = net.get("upload_measured_at")
+    age = None if at is None else max(0.0, time.time() - float(at))
+    return status_text.upload_speed(net.get("upload_mbps"), age)
 
 
 def render_status(status: dict[str, Any], console: Console) -> None:
@@ -172,8 +179,7 @@ def render_status(status: dict[str, Any], console: Console) -> None:
     if net.get("health_rtt_ms") is not None and reach:
         reach_text += f"  ({net['health_rtt_ms']} ms)"
     table.add_row("Frame.io reachable", reach_text)
-    speed = net.get("upload_mbps")
-    table.add_row("Upload speed", "-" if speed is None else f"{speed:.1f} Mbit/s")
+    table.add_row("Upload speed", _upload_speed(status))
     _network_rows(table, status.get("networks"))
     uploads = status.get("uploads") or {}
     if uploads.get("running") is not None:
@@ -190,6 +196,12 @@ def render_status(status: dict[str, Any], console: Console) -> None:
         speed = uploads.get("throughput_bps")
         if speed:
             table.add_row("  throughput", f"{speed * 8 / 1e6:.1f} Mbit/s")
+        streams = status_text.part_streams(uploads.get("part_streams"))
+        if streams:
+            table.add_row("  part streams", streams)
+        cc = status_text.congestion(uploads.get("congestion_control"))
+        if cc:
+            table.add_row("  congestion", cc)
         if uploads.get("paused"):
             table.add_row("  held", str(uploads.get("paused_reason")))
         for problem in uploads.get("problems", [])[-5:]:
@@ -216,10 +228,19 @@ def _sub_devices(status: dict[str, Any], table: Table) -> None:
             where = f"channel {index}" if index is not None else link.get("state", "no channel")
             if link.get("routable") is False and link.get("state") == "connected":
                 where += f", files wait: {link.get('error')}"
+            for note in (
+                status_text.device_clock(device.get("details")),
+                status_text.device_warning(device.get("details")),
+            ):
+                if note:
+                    where += f"; {note}"
             table.add_row(
                 f"  {device['kind']}",
                 f"{device['name']} ({device['serial']}, {device['model']}): {where}",
             )
+        disagreement = status_text.ptp_disagreement(devices)
+        if disagreement:
+            table.add_row("  warning", disagreement)
     for plugin in status.get("plugins") or []:
         if plugin.get("state") not in (None, "loaded"):
             table.add_row(

@@ -429,6 +429,13 @@ class Uploader:
         record = self.ledger.record(file_id)
         if record.state not in FINAL_STATES or record.state is FileState.DONE:
             return False
+        if record.state is FileState.CANCELLED and self.realtime.still_recording(file_id):
+            # Cancelled mid-take, retried before the take ends: it records on, and the take's
+            # end queues it whole (queued now, it would go up cut at the size it had).
+            updated = await self.ledger.set_state(
+                file_id, FileState.RECORDING, None, only_from=[FileState.CANCELLED]
+            )
+            return updated is not None
         if record.state is FileState.CORRUPT:
             # The file is not what it was: take it as it is now, to a new asset.
             try:

@@ -31,6 +31,7 @@ on, or from the start on a new asset if those no longer match it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -96,6 +97,8 @@ class RealtimeUploads:
         self.part_size = part_size
         self.poll_s = poll_s
         self._live: dict[int, _Live] = {}
+        #: files cancelled while their take still records them (their end is still to come)
+        self._cut: set[int] = set()
         self._turns: set[int] = set()  # recordings waiting for their turn to end
 
     # ------------------------------------------------------------------ recorder API
@@ -176,7 +179,20 @@ class RealtimeUploads:
     async def end(self, file_id: int) -> None:
         ledger = self.ledger
         record = ledger.record(file_id)
+        self._cut.discard(file_id)
         if record.state is not FileState.RECORDING:
+            if record.size is None:
+                # Cancelled while recording: the take is whole now, so its size and identity are
+                # known; without them a retry shows "size unknown" and queues a sizeless file.
+                with contextlib.suppress(OSError):
+                    st = await stat_file(record.path)
+                    await self.queue.update(
+                        file_id,
+                        size=st.st_size,
+                        mtime_ns=st.st_mtime_ns,
+                        realtime=record.asset_id is not None,
+                    )
+                    ledger.set_changed(ledger.record(file_id))
             return
         try:
             st = await stat_file(record.path)
@@ -203,7 +219,13 @@ class RealtimeUploads:
             self._live.pop(file_id, None)
             await ledger.set_state(file_id, FileState.QUEUED, only_from=[FileState.RECORDING])
 
+    def still_recording(self, file_id: int) -> bool:
+        """Cancelled while its take records it, and the take has not ended yet."""
+        return file_id in self._cut
+
     async def cancelled(self, file_id: int) -> None:
+        if self.ledger.record(file_id).size is None:  # its take has not ended
+            self._cut.add(file_id)
         live = self._live.pop(file_id, None)
         if live is not None and live.task is not None:
             live.task.cancel()

@@ -42,7 +42,7 @@ HUB_COMMANDS = [
     ["resume"],
     ["priority", "1", "5"],
 ]
-OTHER_HUB_COMMANDS = [["timecode"], ["mix"], ["net", "list"]]  # exit 3 too; stderr only
+OTHER_HUB_COMMANDS = [["timecode"], ["mix"], ["net", "list"], ["timecode", "offset", "2"]]
 
 
 def _leaves(
@@ -166,8 +166,14 @@ def test_without_a_running_hub_every_hub_command_exits_3(env: dict[str, str]) ->
     for args in HUB_COMMANDS:
         assert "no hub is running" in _human(env, *args, code=3)
         _json(env, *args, code=3)
-    for args in OTHER_HUB_COMMANDS:
+    for args in OTHER_HUB_COMMANDS:  # their groups: the same JSON error object, exit 3
         assert "no hub is running" in _human(env, *args, code=3)
+        done = _cli(env, *args, "--json")
+        assert done.returncode == 3, (args, done.stdout, done.stderr)
+        assert json.loads(done.stdout) == {
+            "error": done.stderr.split(": ", 1)[1].strip(),
+            "exit_code": 3,
+        }
     bad = {**env, "C2C_HUB_FRAMEIO__API_BASE_URL": "http://api.frame.io"}
     assert "frameio.api_base_url" in _human(bad, "queue", code=2)
     assert _cli(env, "mode", "sideways").returncode == 2
@@ -232,8 +238,21 @@ def _walk(env: dict[str, str], tmp_path: Path) -> None:
     done = _json(env, "upload", str(take), "--wait")
     (file_id,) = done["ids"]
     assert done["files"][0]["state"] == "done"
-    assert "A001_T01.wav" in _human(env, "queue")
+    queue = _human(env, "queue")
+    assert "A001_T01.wav" in queue
+    assert re.search(r"\bid\b.*\bfile\b.*\bkind\b.*\bstate\b", queue), queue  # the kind column
+    snap = _json(env, "queue")["snapshot"]
     assert _json(env, "queue")["files"][0]["state"] == "done"
+    # How the parts go up, in the queue and in the status: part streams, congestion control.
+    streams = snap["part_streams"]
+    assert f"Part streams: 0 in flight of {streams['limit']} ({streams['mode']}" in queue, queue
+    assert f"Congestion control: {snap['congestion_control']['algorithm']}" in queue, queue
+    report = _human(env, "status")
+    assert re.search(r"part streams\s+0 in flight of \d+", report), report
+    assert re.search(r"congestion\s+\S+", report), report
+    # One upload speed row, with its age (the upload just measured it).
+    assert "Measured upload" not in report and report.count("Upload speed") == 1, report
+    assert re.search(r"Upload speed\s+[\d.]+ Mbit/s, \d+ s ago", report), report
     assert "no such file" in _human(env, "upload", str(tmp_path / "nope.wav"), code=2)
 
     assert "no file 999 in the upload queue" in _human(env, "cancel", "999", code=4)

@@ -476,6 +476,10 @@ async def test_the_view_of_a_real_hub_never_shows_a_secret(
         project = snapshot["pairing"]["project_name"]
         assert project and project in after and project in out.getvalue()
         assert "joined" in after
+        # How the parts go up, from the real uploader: its part streams and congestion control.
+        uploads = snapshot["uploads"]
+        assert f"parts 0 in flight of {uploads['part_streams']['limit']}" in after, after
+        assert f"TCP {uploads['congestion_control']['algorithm']}" in after, after
         assert any("paired with project" in line for line in lines)
         assert any("socket joined" in line for line in lines)
         shown = {

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
@@ -189,3 +190,47 @@ async def test_killed_after_its_last_part_was_acknowledged_a_recording_still_end
     assert asset["complete"] and asset["sha256"] == sha256_of(path)
     assert [p["attempts"] for p in asset["parts"]] == attempts  # nothing sent again
     assert emulator.violations() == []
+
+
+@pytest.mark.parametrize("retry_during_take", [False, True])
+async def test_a_file_cancelled_while_recording_then_retried_has_its_size(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path, retry_during_take: bool
+) -> None:
+    """Issue 21: a take's file cancelled while it recorded, then retried, showed "size
+    unknown" (its size was never taken: the end of the take skipped a file no longer
+    recording); it has its size once the take ends, and the retry uploads all of it. Retried
+    while the take still records it, it records on, and goes up whole when the take ends."""
+    uploader = uploaders()
+    await uploader.start()
+    path = media / "take.wav"
+    ids: list[int] = []
+    real_begin = uploader.begin_recording
+
+    async def begin(*args: object, **kwargs: object) -> int:
+        ids.append(await real_begin(*args, **kwargs))  # type: ignore[arg-type]
+        return ids[-1]
+
+    async def cancel(written: int) -> None:
+        if written >= 2 * MiB and len(ids) == 1:
+            assert await uploader.cancel(ids[0])
+            ids.append(-1)
+            if retry_during_take:
+                assert await uploader.retry(ids[0])
+                shown = next(f for f in uploader.files() if f["id"] == ids[0])
+                assert shown["state"] == "recording", shown
+
+    uploader.begin_recording = begin  # type: ignore[method-assign]
+    file_id = await _record(uploader, path, 4 * MiB, between=cancel)
+    assert ids == [file_id, -1], "cancelled while recording"
+    await uploader.end_recording(file_id)
+    shown = next(f for f in uploader.files() if f["id"] == file_id)
+    assert shown["size"] == path.stat().st_size, shown
+    if not retry_during_take:
+        assert shown["state"] == "cancelled", shown
+        assert await uploader.retry(file_id)
+    shown = next(f for f in uploader.files() if f["id"] == file_id)
+    assert shown["size"] == path.stat().st_size, shown
+    async with asyncio.timeout(30):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.DONE, record
+    assert emulator.asset(record.asset_id or "")["sha256"] == sha256_of(path)

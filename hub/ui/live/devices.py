@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from c2c_hub.ui import status_text
 from c2c_hub.ui.live.format import Status, clean, duration_text
-from c2c_hub.ui.live.layout import Column, Section
+from c2c_hub.ui.live.layout import Column, Section, one_line
 
 
 def devices_section(status: Status) -> Section | None:
@@ -30,6 +31,9 @@ def devices_section(status: Status) -> Section | None:
         ],
         empty="none attached",
     )
+    disagreement = status_text.ptp_disagreement(devices)
+    if disagreement:
+        section.rows.append(one_line(("  ⚠ " + clean(disagreement), "bold yellow")))
     if channels.get("last_error"):
         section.rows.append(Text(f"  channels: {clean(channels['last_error'])}", style="red"))
     for plugin in plugins:
@@ -77,6 +81,9 @@ def devices_section(status: Status) -> Section | None:
             where = Text(clean(state), style="yellow")
         else:
             where = Text("no channel", style="dim")
+        clock = status_text.device_clock(device.get("details"))
+        if clock:
+            where.append(f" · {clean(clock)}", style="dim")
         section.rows.append(
             (
                 clean(device.get("serial")),
@@ -85,6 +92,14 @@ def devices_section(status: Status) -> Section | None:
                 where,
             )
         )
+        warning = status_text.device_warning(device.get("details"))
+        if warning:
+            section.rows.append(
+                one_line(
+                    (f"  ⚠ {clean(device.get('serial'))} ", "bold yellow"),
+                    (clean(warning), "yellow"),
+                )
+            )
     for link in channels.get("departing") or []:
         section.rows.append(
             (

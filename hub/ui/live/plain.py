@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from c2c_hub.ui import status_text
 from c2c_hub.ui.live.format import (
     FINAL_PAIRING_STEPS,
     PAIRED_STATES,
@@ -16,6 +17,8 @@ from c2c_hub.ui.live.format import (
     size_text,
     spaced_code,
 )
+
+PTP_KEY = "\0ptp"  # the disagreement, beside the serials (no serial holds a NUL)
 
 
 class PlainLog:
@@ -36,6 +39,7 @@ class PlainLog:
         self._upload_pause: str | None = None
         self._network: tuple[Any, ...] | None = None
         self._channels: dict[str, tuple[Any, ...]] = {}
+        self._warnings: dict[str, str | None] = {}
         self._presses: dict[Any, str] = {}
         self._take: tuple[Any, ...] | None = None
 
@@ -52,6 +56,7 @@ class PlainLog:
         lines += self._pause_lines(status)
         lines += self._network_lines(status)
         lines += self._channel_lines(status)
+        lines += self._device_warning_lines(status)
         lines += self._take_lines(status)
         lines += self._press_lines(status)
         self._first = False
@@ -205,6 +210,23 @@ class PlainLog:
             if serial not in now:
                 out.append(f"channel disconnected: {key[2]} ({serial})")
         self._channels = now
+        return out
+
+    def _device_warning_lines(self, status: Status) -> list[str]:
+        """A sub-device's warning (an AES67 channel's flood, silence, format change) and the
+        PTP disagreement, each once when it appears."""
+        out = []
+        devices = status.get("devices") or []
+        now: dict[str, str | None] = {}
+        for device in devices:
+            serial = str(device.get("serial"))
+            now[serial] = status_text.device_warning(device.get("details"))
+            if now[serial] and now[serial] != self._warnings.get(serial):
+                out.append(f"warning: {device.get('name')} ({serial}): {now[serial]}")
+        ptp = now[PTP_KEY] = status_text.ptp_disagreement(devices)
+        if ptp and ptp != self._warnings.get(PTP_KEY):
+            out.append(f"warning: {ptp}")
+        self._warnings = now
         return out
 
     def _take_lines(self, status: Status) -> list[str]:

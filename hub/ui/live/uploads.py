@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from rich.progress_bar import ProgressBar
 from rich.text import Text
 
+from c2c_hub.ui import status_text
 from c2c_hub.ui.live.format import Status, clean, rate_text, size_text
 from c2c_hub.ui.live.layout import Column, Section, one_line
 
@@ -80,4 +81,20 @@ def uploads_section(status: Status, now: float) -> Section:
                 (clean(problem.get("reason")), "red"),
             )
         )
+    # How the parts go up (the part streams, TCP's congestion control and why): with the queue
+    # empty it shares the "queue empty" line; else it is the first row.
+    streams = status_text.part_streams(uploads.get("part_streams"))
+    cc = status_text.congestion(uploads.get("congestion_control"))
+    if streams or cc:
+        line = Text("  ")
+        if streams:
+            line.append("parts ", "bold").append(clean(streams))
+        if cc:
+            line.append(" · " if streams else "").append("TCP ", "bold").append(clean(cc))
+        if section.rows:
+            section.rows.insert(0, one_line(line))
+        elif section.empty:
+            section.empty = f"{section.empty} · {line.plain.strip()}"
+        else:
+            section.rows.append(one_line(line))
     return section

@@ -1,6 +1,7 @@
 // The sub-devices and their Frame.io channels, and the plugins with their device sources.
 
 import { $, h, setClass, setText, show, syncList } from "./dom.js";
+import { deviceClock, deviceWarning, ptpDisagreement } from "./format.js";
 
 export function renderDevices(status) {
   const devices = status.devices || [];
@@ -10,7 +11,10 @@ export function renderDevices(status) {
   if (channels.last_error) line += ` (last error: ${channels.last_error})`;
   const departing = channels.departing || [];
   if (departing.length) line += ` · ${departing.length} channel(s) being disconnected`;
+  const disagreement = ptpDisagreement(devices);
+  if (disagreement) line += ` · ⚠ ${disagreement}`;
   setText($("channels-state"), line);
+  setClass($("channels-state"), "bad", Boolean(disagreement));
   syncList(
     $("devices"),
     devices,
@@ -74,8 +78,9 @@ function createDevice() {
   const name = h("span", { class: "name" });
   const badge = h("span", { class: "badge" });
   const detail = h("p", { class: "note detail" });
-  li.append(h("div", { class: "row-head" }, name, badge), detail);
-  li._parts = { name, badge, detail };
+  const warning = h("p", { class: "note warning" });
+  li.append(h("div", { class: "row-head" }, name, badge), detail, warning);
+  li._parts = { name, badge, detail, warning };
   return li;
 }
 
@@ -103,5 +108,12 @@ function updateDevice(li, device, link) {
   let detail = `${kind} · ${device.serial} · ${device.model}`;
   if (device.address) detail += ` · ${device.address}`;
   if (link && link.error) detail += ` · ${link.error}`;
+  const clock = deviceClock(device.details);
+  if (clock) detail += ` · ${clock}`;
   setText(p.detail, detail);
+  // What the source warns of on this channel (flood, silence, a format change mid-take).
+  const warning = deviceWarning(device.details);
+  setText(p.warning, warning ? `⚠ ${warning}` : "");
+  show(p.warning, Boolean(warning));
+  setClass(li, "bad", Boolean(warning));
 }

@@ -73,3 +73,50 @@ export function spacedCode(code) {
 export function stateBadge(fileState) {
   return STATE_WORDS[fileState] || fileState;
 }
+
+// The same sentences as hub/ui/status_text.py (the CLI and the terminal view).
+export function fmtUploadSpeed(mbps, ageS) {
+  if (mbps === null || mbps === undefined) return "not measured yet";
+  let text = `${Number(mbps).toFixed(1)} Mbit/s`;
+  if (ageS !== null && ageS !== undefined) text += `, ${Math.round(ageS)} s ago`;
+  return text;
+}
+
+export function fmtCongestion(cc) {
+  if (!cc) return null;
+  const algorithm = String(cc.algorithm || cc.system_default || "system default");
+  const reason = String(cc.reason || "");
+  if (!reason) return algorithm;
+  return reason.startsWith(algorithm) ? reason : `${algorithm}: ${reason}`;
+}
+
+export function fmtPartStreams(ps) {
+  if (!ps) return null;
+  let text = `${ps.in_flight || 0} in flight of ${ps.limit} (${ps.mode}`;
+  if (ps.mode === "adaptive") text += ` ${ps.min}-${ps.max}`;
+  text += ")";
+  return ps.last_change ? `${text}, ${ps.last_change}` : text;
+}
+
+export function deviceClock(details) {
+  const d = details || {};
+  const gm = d.ptp_grandmaster;
+  const domain = d.ptp_domain;
+  const hasDomain = domain !== null && domain !== undefined && domain !== "";
+  if (!gm && !hasDomain) return null;
+  return `PTP${gm ? ` gm ${gm}` : ""}${hasDomain ? ` domain ${domain}` : ""}`;
+}
+
+export function deviceWarning(details) {
+  const w = (details || {}).warning;
+  return w ? String(w) : null;
+}
+
+export function ptpDisagreement(devices) {
+  const clocks = [
+    ...new Set((devices || []).map((d) => (d.details || {}).ptp_grandmaster).filter(Boolean)),
+  ]
+    .map(String)
+    .sort();
+  return clocks.length < 2 ? null : `streams disagree on the PTP grandmaster: ${clocks.join(", ")}`;
+}

@@ -5,7 +5,7 @@
 
 import { act, api } from "./core.js";
 import { $, h, setClass, setText, show, syncList } from "./dom.js";
-import { fmtWhen, human } from "./format.js";
+import { fmtUploadSpeed, fmtWhen, human } from "./format.js";
 
 const seg = (name) => encodeURIComponent(name);
 
@@ -30,10 +30,7 @@ export function renderNetwork(status) {
   const nets = status.networks || {};
   const upload = nets.upload || {};
   const speed = upload.mbps ?? net.upload_mbps;
-  let speedText =
-    speed === null || speed === undefined ? "not measured yet" : `${speed.toFixed(1)} Mbit/s`;
-  if (upload.age_s !== null && upload.age_s !== undefined)
-    speedText += `, measured ${Math.round(upload.age_s)} s ago`;
+  const speedText = fmtUploadSpeed(speed, upload.age_s);
   setText($("net-speed"), speedText);
   setText($("net-checked"), fmtWhen(net.last_health_at));
   renderManaged(nets);

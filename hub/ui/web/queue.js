@@ -2,7 +2,7 @@
 
 import { act, api } from "./core.js";
 import { $, h, setClass, setText, show, syncList } from "./dom.js";
-import { fmtBytes, fmtRate, plural, stateBadge } from "./format.js";
+import { fmtBytes, fmtCongestion, fmtPartStreams, fmtRate, plural, stateBadge } from "./format.js";
 
 function operatorHeld(uploads) {
   if (typeof uploads.held === "boolean") return uploads.held;
@@ -31,6 +31,15 @@ export function renderQueue(status) {
   const bps = uploads.throughput_bps;
   const moving = (uploads.current || []).length > 0;
   setText($("throughput"), bps && moving ? `${fmtRate(bps)} now` : moving ? "" : "idle");
+  // How the parts go up: the part streams in flight and the TCP congestion control, and why.
+  const streams = fmtPartStreams(uploads.part_streams);
+  const cc = fmtCongestion(uploads.congestion_control);
+  setText(
+    $("queue-transport"),
+    [streams && `Part streams: ${streams}`, cc && `Congestion control: ${cc}`]
+      .filter(Boolean)
+      .join(" · "),
+  );
   const ids = {
     done: "count-done",
     uploading: "count-uploading",

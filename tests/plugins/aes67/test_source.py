@@ -133,6 +133,35 @@ async def test_a_stream_that_stops_is_reported_silent(run_source: Any, senders: 
     (serial,) = serials(sender)
     details = ctx.registry.get(serial).device.details  # type: ignore[union-attr]
     assert details["warning"] == "no packet for 0.5 s (still announced)"  # on its status
+    # ... and where the operator reads it: the terminal view and `c2c-hub devices`
+    shown = _shown(ctx.registry.snapshot())
+    assert f"⚠ {serial} no packet for 0.5 s (still announced)" in shown["live"]
+    assert "no packet for 0.5 s (still announced)" in shown["cli"]
+    assert f"({serial}): no packet for 0.5 s (still announced)" in shown["plain"]
+
+
+def _shown(devices: list[dict[str, Any]]) -> dict[str, str]:
+    """The devices as status["devices"] has them, on the terminal view's devices panel and in
+    ``c2c-hub devices``'s human output."""
+    import io
+
+    from rich.console import Console
+
+    from c2c_hub.ui.cli_devices import render_devices
+    from c2c_hub.ui.live.devices import devices_section
+    from c2c_hub.ui.live.plain import PlainLog
+
+    out = io.StringIO()
+    render_devices({"devices": devices, "channels": {}}, Console(file=out, width=200))
+    section = devices_section({"devices": devices, "channels": {}})
+    assert section is not None
+    live = io.StringIO()
+    console = Console(file=live, width=160)
+    for row in section.rows:
+        console.print(*(row if isinstance(row, tuple) else (row,)))
+    lines: list[str] = []
+    PlainLog(lines.append).observe({"devices": devices}, 0.0)  # `c2c-hub run` without a tty
+    return {"cli": out.getvalue(), "live": live.getvalue(), "plain": "\n".join(lines)}
 
 
 async def test_a_folder_that_goes_away_stops_its_streams_and_is_waited_for(
@@ -258,3 +287,14 @@ async def test_each_streams_ptp_clock_is_shown_and_a_disagreement_warned(
     )
     details = ctx.registry.get(serials(c)[0]).device.details  # type: ignore[union-attr]
     assert details["ptp_domain"] == "1"
+    # Each channel's clock and the disagreement, where the operator reads them.
+    shown = _shown(ctx.registry.snapshot())
+    plain = shown.pop("plain")
+    assert "warning: streams disagree on the PTP grandmaster" in plain
+    for text in shown.values():
+        assert "PTP gm 00-1D-C1-FF-FE-00-00-02 domain 1" in text
+        assert "PTP gm 00-1D-C1-FF-FE-00-00-01 domain 0" in text
+        assert (
+            "streams disagree on the PTP grandmaster: 00-1D-C1-FF-FE-00-00-01, "
+            "00-1D-C1-FF-FE-00-00-02" in text
+        )

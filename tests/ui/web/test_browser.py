@@ -264,6 +264,10 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     assert (
         hub.uploader.snapshot()["counts"]["done"] == 6
     )  # two tracks, their proxies, the mix and its proxy
+    # The uploads measured the upload speed: the network card shows it with its age.
+    await expect(page.locator("#net-speed")).to_have_text(
+        re.compile(r"^[\d.]+ Mbit/s, \d+ s ago$"), timeout=WAIT_MS
+    )
     await shots.take(page, "06-take-uploaded")
     steps.done("2 take")
 

@@ -5,6 +5,7 @@ them; the plugin shown unhealthy in its own words, as the terminal shows it."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from c2c_hub.settings import (
     StorageSettings,
 )
 from c2c_hub.ui.control import attach_control
-from tests.ui.web.conftest import PHONE
+from tests.ui.web.conftest import PHONE, WebHub
 
 WAIT_MS = 30_000
 
@@ -107,3 +108,68 @@ async def test_a_phone_sees_the_take_first_and_an_unhealthy_plugin(
     assert start is not None and unpair is not None
     assert start["y"] + start["height"] < PHONE["height"], "Start take needs no scrolling"
     assert unpair["y"] > start["y"] + PHONE["height"] / 2, "Unpair sits away from the take"
+
+
+async def test_a_phone_sees_each_channels_clock_and_warning_and_how_parts_go_up(
+    web_hub: WebHub, browser_context: Any
+) -> None:
+    """From the running hub's status: each AES67 channel's PTP clock, the warning when the
+    streams follow different grandmasters, a channel's own warning (its format changed mid-run),
+    and the uploads' part streams and congestion control."""
+    from playwright.async_api import expect
+
+    from c2c_hub_plugins.aes67.emulated import EmulatedAes67Sender, free_udp_port
+
+    clocks = ["00-1D-C1-FF-FE-00-00-0A", "00-1D-C1-FF-FE-00-00-0B"]
+    ptp = [
+        EmulatedAes67Sender(
+            name=f"PTP {n}",
+            channels=1,
+            labels=[f"PTP {n}"],
+            address="127.0.0.1",
+            port=free_udp_port("127.0.0.1"),
+            sap_group=web_hub.mics.sap_group,
+            sap_interval=0.5,
+            grandmaster=gm,
+            domain=n,
+        )
+        for n, gm in enumerate(clocks)
+    ]
+    for sender in ptp:
+        sender.start()
+    try:
+        page = await browser_context.new_page()
+        await page.set_viewport_size(PHONE)
+        await page.goto(web_hub.url)
+        login_code = getattr(web_hub.hub.attached("control"), "login_code", lambda: None)()
+        assert login_code is not None
+        await page.get_by_label("Login code").fill(login_code)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.locator("#auth")).to_be_hidden(timeout=WAIT_MS)
+
+        devices = page.locator("#devices > li")
+        for n, (sender, gm) in enumerate(zip(ptp, clocks, strict=True)):
+            row = devices.filter(has_text=sender.serials[0])
+            await expect(row).to_contain_text(f"PTP gm {gm} domain {n}", timeout=WAIT_MS)
+        await expect(page.locator("#channels-state")).to_contain_text(
+            f"streams disagree on the PTP grandmaster: {', '.join(clocks)}", timeout=WAIT_MS
+        )
+        await expect(page.locator("#channels-state")).to_have_class(re.compile(r"\bbad\b"))
+
+        mic = web_hub.mics.serials[0]
+        web_hub.mics.sender(mic).change_format("L16")
+        warning = devices.filter(has_text=mic).locator(".warning")
+        await expect(warning).to_contain_text("its SDP changed from L24", timeout=WAIT_MS)
+        await expect(devices.filter(has_text=mic)).to_have_class(re.compile(r"\bbad\b"))
+
+        uploads = web_hub.hub.status()["uploads"]
+        transport = page.locator("#queue-transport")
+        await expect(transport).to_contain_text(
+            f"Part streams: 0 in flight of {uploads['part_streams']['limit']}", timeout=WAIT_MS
+        )
+        await expect(transport).to_contain_text(
+            f"Congestion control: {uploads['congestion_control']['algorithm']}"
+        )
+    finally:
+        for sender in ptp:
+            sender.stop()
