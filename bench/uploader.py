@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import contextlib
 import hashlib
 import http.client
@@ -141,7 +142,7 @@ class Run:
 
     @property
     def cpu_s_per_gib(self) -> float | None:
-        return None if self.cpu_s is None else self.cpu_s / (self.size / GiB)
+        return None if self.cpu_s is None or not self.size else self.cpu_s / (self.size / GiB)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -414,6 +415,37 @@ def run_ours(
         result.extra["congestion_control"] = (uploads.get("congestion_control") or {}).get(
             "algorithm"
         )
+    return result
+
+
+STARTUP_ROUNDS = 5
+
+
+def startup(site: Site, work: Path, rounds: int = STARTUP_ROUNDS) -> Run:
+    """CPU of ``python -m c2c_hub.uploader`` with nothing to do (a paired directory, an empty
+    queue): interpreter, imports, settings, credentials, the queue opened and closed. The
+    median of ``rounds`` runs (the machine is shared), the least beside it.
+
+    The hub's modules are byte-compiled first, as ``pip install`` leaves them (a checkout run
+    with ``PYTHONDONTWRITEBYTECODE`` would otherwise compile ~50 modules in every run)."""
+    result = Run("startup", "ours", 0)
+    for package in ("c2c_hub", "c2c_hub.device_models_data"):
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations
+        for folder in spec.submodule_search_locations:
+            compileall.compile_dir(folder, quiet=1)
+    data_dir = work / f"hub-start-{uuid.uuid4().hex[:8]}"
+    settings = site.pair_hub(data_dir)
+    command = [sys.executable, "-m", "c2c_hub.uploader", "--data-dir", str(data_dir)]
+    runs = [run_process(command, uploader_env(settings), None, 120) for _ in range(rounds)]
+    cpus = sorted(p.cpu_s for p in runs)
+    result.cpu_s = cpus[len(cpus) // 2]
+    result.wall_s = sorted(p.wall_s for p in runs)[len(runs) // 2]
+    result.peak_rss_mb = max(p.peak_rss_mb for p in runs)
+    result.verified = all(p.returncode == 0 for p in runs)
+    result.extra.update(startup_cpu_s=round(result.cpu_s, 3), startup_cpu_min_s=round(cpus[0], 3))
+    failed = [p for p in runs if p.returncode != 0]
+    result.detail = _detail(failed[0], "") if failed else ""
     return result
 
 
@@ -746,7 +778,7 @@ def run(
     size_mib: int,
     realtime_s: float,
     concurrency: int | None = None,
-    only: frozenset[str] = frozenset({"loopback", "link", "realtime", "packet"}),
+    only: frozenset[str] = frozenset({"startup", "loopback", "link", "realtime", "packet"}),
     emit: Callable[[Run], None] = lambda run: None,
 ) -> list[Run]:
     main_file, main_sha = test_file(size_mib * MiB)
@@ -765,6 +797,9 @@ def run(
     big = size_mib * MiB
     with tempfile.TemporaryDirectory(prefix="c2c-bench-uploader-") as tmp:
         work = Path(tmp)
+        if "startup" in only:
+            with _site(None) as site:
+                record(partial(startup, site, work), "startup", "ours", 0)
         if "loopback" in only:
             with _site(None) as site:
                 record(partial(raw_put, site, main_file, main_sha), "loopback", "raw-put", big)
@@ -881,8 +916,10 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         out["peak_rss_meets_150"] = max(big.peak_rss_mb, small.peak_rss_mb) < 150
         out["peak_rss_flat"] = big.peak_rss_mb <= small.peak_rss_mb * 1.2 + 10
         out["cpu_s_per_gib"] = big.cpu_s_per_gib and round(big.cpu_s_per_gib, 2)
-        out["startup_cpu_s"] = big.extra.get("startup_cpu_s")
-        out["startup_cpu_meets_0_4"] = (big.extra.get("startup_cpu_s") or 99) <= 0.4
+    started = find("startup", "ours") or big
+    if started is not None and started.extra.get("startup_cpu_s") is not None:
+        out["startup_cpu_s"] = started.extra["startup_cpu_s"]
+        out["startup_cpu_meets_0_4"] = started.extra["startup_cpu_s"] <= 0.4
     theirs_loop = find("loopback", "frameioclient")
     if big is not None and theirs_loop is not None and big.cpu_s_per_gib:
         if theirs_loop.cpu_s_per_gib:
@@ -938,7 +975,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--realtime-s", type=float, default=None, help="take (600; quick 60)")
     parser.add_argument("--quick", action="store_true", help="256 MiB and a 60 s take")
     parser.add_argument("--concurrency", type=int, default=None, help="passed to ours")
-    parser.add_argument("--only", default="loopback,link,realtime,packet", help="comma-separated")
+    parser.add_argument(
+        "--only", default="startup,loopback,link,realtime,packet", help="comma-separated"
+    )
     args = parser.parse_args(argv)
     size_mib = args.size_mib or (256 if args.quick else 2048)
     realtime_s = args.realtime_s or (60.0 if args.quick else 600.0)
