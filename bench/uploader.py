@@ -687,7 +687,7 @@ PACKET_MIB = 256
 CUBIC = {"C2C_HUB_UPLOADS__CONGESTION_CONTROL": "cubic"}
 
 
-def packet_inside(size_mib: int) -> int:
+def packet_inside(size_mib: int, lossy: bool = True) -> int:
     """(child, in the client namespace) Ours and ``FrameioUploader`` across the packet link.
 
     The emulator runs in the server namespace; every API call and part crosses the link.
@@ -715,17 +715,20 @@ def packet_inside(size_mib: int) -> int:
         handle.configure(rate, delay, loss)
         rtt = 2000 * delay
         args = (site, "lossy", source, sha, work)
-        emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "lossy", "ours")
-        emit(
-            partial(run_theirs, *args, rate, congestion="cubic", rtt_ms=rtt),
-            "lossy",
-            "frameioclient-cubic",
-        )
-        emit(
-            partial(run_ours, *args, None, rate, label="ours-cubic", rtt_ms=rtt, env_changes=CUBIC),
-            "lossy",
-            "ours-cubic",
-        )
+        if lossy:
+            emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "lossy", "ours")
+            emit(
+                partial(run_theirs, *args, rate, congestion="cubic", rtt_ms=rtt),
+                "lossy",
+                "frameioclient-cubic",
+            )
+            emit(
+                partial(
+                    run_ours, *args, None, rate, label="ours-cubic", rtt_ms=rtt, env_changes=CUBIC
+                ),
+                "lossy",
+                "ours-cubic",
+            )
         for rate, delay in PACKET_CLEAN:
             handle.configure(rate, delay)
             args = (site, "packet", source, sha, work)
@@ -739,7 +742,7 @@ def packet_inside(size_mib: int) -> int:
     return 0
 
 
-def packet_runs(size_mib: int, emit: Callable[[Run], None]) -> list[Run]:
+def packet_runs(size_mib: int, emit: Callable[[Run], None], lossy: bool = True) -> list[Run]:
     """The packet-link scenarios, run by a child in the client namespace (needs root)."""
     problem = packet_link_problem()
     if problem is not None:
@@ -749,7 +752,14 @@ def packet_runs(size_mib: int, emit: Callable[[Run], None]) -> list[Run]:
     runs: list[Run] = []
     with PacketLink() as handle:
         command = handle.in_client(
-            [sys.executable, "-m", "bench.uploader", "packet-inside", str(size_mib)]
+            [
+                sys.executable,
+                "-m",
+                "bench.uploader",
+                "packet-inside",
+                str(size_mib),
+                str(int(lossy)),
+            ]
         )
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, text=True, env=os.environ | handle.to_env()
@@ -848,8 +858,8 @@ def run(
                         )
             finally:
                 link.stop_thread()
-    if "packet" in only:
-        runs += packet_runs(min(size_mib, PACKET_MIB), emit)
+    if only & {"packet", "packet-clean"}:  # packet-clean: the clean links alone
+        runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy="packet" in only)
     return runs
 
 
@@ -920,6 +930,13 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
     if started is not None and started.extra.get("startup_cpu_s") is not None:
         out["startup_cpu_s"] = started.extra["startup_cpu_s"]
         out["startup_cpu_meets_0_4"] = started.extra["startup_cpu_s"] <= 0.4
+    if raw is not None and big is not None and big.cpu_s and raw.cpu_s_per_gib:
+        own_start = big.extra.get("startup_cpu_s") or 0.0
+        sending = (big.cpu_s - own_start) / (big.size / GiB)
+        out["cpu_s_per_gib_excluding_startup"] = round(sending, 2)
+        out["raw_put_cpu_s_per_gib"] = round(raw.cpu_s_per_gib, 2)
+        out["cpu_excluding_startup_over_raw_put"] = round(sending / raw.cpu_s_per_gib, 2)
+        out["cpu_excluding_startup_over_raw_put_meets_1_2"] = sending / raw.cpu_s_per_gib <= 1.2
     theirs_loop = find("loopback", "frameioclient")
     if big is not None and theirs_loop is not None and big.cpu_s_per_gib:
         if theirs_loop.cpu_s_per_gib:
@@ -963,7 +980,7 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["packet-inside"]:
-        return packet_inside(int(argv[1]))
+        return packet_inside(int(argv[1]), lossy=argv[2:3] != ["0"])
     if argv[:1] == ["frameioclient"]:
         if argv[1:] == ["-"]:  # start-up only, for the timing of the same process doing nothing
             from frameioclient.lib.upload import FrameioUploader  # noqa: F401
