@@ -209,8 +209,24 @@ class Process:
     stderr: str
 
 
+def wait_quiet(link: Any, quiet_s: float = 0.5, within_s: float = 10.0) -> None:
+    """Until nothing has crossed the link for ``quiet_s``: the last packets of an earlier run
+    (its connections' FIN and ACKs, sent as its process exits) are not the next run's, and
+    would start its busy time early (measured: ~0.45 s early, the next process's start-up)."""
+    if link is None:
+        return
+    deadline = time.monotonic() + within_s
+    seen, since = link.stats()["up_bytes"], time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        time.sleep(0.02)
+        now = link.stats()["up_bytes"]
+        if now != seen:
+            seen, since = now, time.monotonic()
+
+
 def run_process(command: list[str], env: dict[str, str], link: Any, timeout: float) -> Process:
     """Run ``command`` to its end; its JSON stdout lines, its own rusage, the link's view."""
+    wait_quiet(link)
     with tempfile.TemporaryFile("w+") as errors:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -739,6 +755,13 @@ def packet_inside(size_mib: int, lossy: bool = True) -> int:
                 "packet",
                 "frameioclient-cubic",
             )
+            emit(  # the same congestion control as theirs: what BBR costs on a clean link
+                partial(
+                    run_ours, *args, None, rate, label="ours-cubic", rtt_ms=rtt, env_changes=CUBIC
+                ),
+                "packet",
+                "ours-cubic",
+            )
     return 0
 
 
@@ -967,6 +990,14 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
             transfer = clean.extra.get("transfer_share")
             if transfer is not None:
                 out[f"{key}_ours_transfer_share_of_tcp"] = round(transfer / TCP_PAYLOAD, 4)
+            cubic = find("packet", "ours-cubic", rate=rate)
+            if cubic is not None and cubic.link_share is not None:
+                out[f"{key}_ours_cubic_share_of_tcp"] = round(cubic.link_share / TCP_PAYLOAD, 4)
+                cubic_transfer = cubic.extra.get("transfer_share")
+                if cubic_transfer is not None:
+                    out[f"{key}_ours_cubic_transfer_share_of_tcp"] = round(
+                        cubic_transfer / TCP_PAYLOAD, 4
+                    )
             theirs = find("packet", "frameioclient-cubic", rate=rate)
             if theirs is not None and theirs.link_share is not None:
                 out[f"{key}_frameioclient_share_of_tcp"] = round(theirs.link_share / TCP_PAYLOAD, 4)
