@@ -947,6 +947,7 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
     if big is not None and small is not None and big.peak_rss_mb and small.peak_rss_mb:
         out["peak_rss_mb"] = {"small": round(small.peak_rss_mb), "large": round(big.peak_rss_mb)}
         out["peak_rss_meets_150"] = max(big.peak_rss_mb, small.peak_rss_mb) < 150
+        out["peak_rss_meets_100"] = max(big.peak_rss_mb, small.peak_rss_mb) <= 100
         out["peak_rss_flat"] = big.peak_rss_mb <= small.peak_rss_mb * 1.2 + 10
         out["cpu_s_per_gib"] = big.cpu_s_per_gib and round(big.cpu_s_per_gib, 2)
     started = find("startup", "ours") or big

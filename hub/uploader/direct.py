@@ -217,6 +217,8 @@ class _Put:
                     connection.putheader(name, value)
                 connection.endheaders()
                 for chunk in self.body():
+                    if self.aborted.is_set():  # cancelled before its socket existed
+                        raise OSError("cancelled")
                     connection.send(chunk)
                     self.loop.call_soon_threadsafe(self._report, len(chunk))
                 response = connection.getresponse()
