@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+import weakref
+from dataclasses import dataclass
 
 import httpx
 
@@ -17,6 +19,24 @@ def make_ssl_context(settings: FrameioSettings) -> ssl.SSLContext:
     if settings.ca_file is not None:
         context.load_verify_locations(cafile=str(settings.ca_file))
     return context
+
+
+@dataclass(frozen=True)
+class DirectSettings:
+    """How a client built by :func:`make_http_client` connects, for code that must open its own
+    connections the same way (the uploader's part bodies, :mod:`c2c_hub.uploader.direct`)."""
+
+    ssl_context: ssl.SSLContext
+    socket_options: tuple[tuple[int, int, int | bytes], ...]
+    timeout: float | None
+
+
+_DIRECT: weakref.WeakKeyDictionary[httpx.AsyncClient, DirectSettings] = weakref.WeakKeyDictionary()
+
+
+def direct_settings(http: httpx.AsyncClient) -> DirectSettings | None:
+    """How ``http`` connects, if :func:`make_http_client` built it (else None)."""
+    return _DIRECT.get(http)
 
 
 def make_http_client(
@@ -37,12 +57,13 @@ def make_http_client(
     The caller owns it: ``await http.aclose()`` (or ``async with``) when done.
     """
     options = congestion.socket_options() if congestion is not None else []
-    inner = httpx.AsyncHTTPTransport(
-        verify=make_ssl_context(settings), socket_options=options or None
-    )
-    return httpx.AsyncClient(
+    context = make_ssl_context(settings)
+    inner = httpx.AsyncHTTPTransport(verify=context, socket_options=options or None)
+    client = httpx.AsyncClient(
         transport=HttpsOnlyTransport(inner),
         timeout=httpx.Timeout(settings.timeout_s),
         follow_redirects=False,
         trust_env=False,
     )
+    _DIRECT[client] = DirectSettings(context, tuple(options), settings.timeout_s)
+    return client

@@ -43,6 +43,7 @@ Modules, one responsibility each:
 - :mod:`~c2c_hub.uploader.ledger` the queue, events and in-flight bytes every part shares;
 - :mod:`~c2c_hub.uploader.queue` the durable queue (SQLite, WAL, one writer): files, parts;
 - :mod:`~c2c_hub.uploader.transfer` streaming part PUTs, bounded concurrency, create pacing;
+- :mod:`~c2c_hub.uploader.direct` part bodies from a thread per stream on blocking TLS sockets;
 - :mod:`~c2c_hub.uploader.streams` how many part PUTs at once: adaptive or pinned;
 - :mod:`~c2c_hub.uploader.progress` events and throughput; :mod:`~c2c_hub.uploader.pause`
   pause sources; :mod:`~c2c_hub.uploader.config` the knobs;
@@ -51,13 +52,59 @@ Modules, one responsibility each:
 ``python -m c2c_hub.uploader`` runs a standalone uploader (see ``docs/uploader.md``).
 """
 
-from c2c_hub.uploader.config import UploadConfig
-from c2c_hub.uploader.errors import FileProblem, NothingToSend, S3Error, UploadError
-from c2c_hub.uploader.facade import Uploader
-from c2c_hub.uploader.filetypes import guess_filetype
-from c2c_hub.uploader.pause import FlagPause, PauseSource
-from c2c_hub.uploader.policy import Action, RetryPolicy, Verdict, classify
-from c2c_hub.uploader.queue import FINAL_STATES, FileRecord, FileState, PartState, UploadQueue
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from c2c_hub.uploader.config import UploadConfig
+    from c2c_hub.uploader.errors import FileProblem, NothingToSend, S3Error, UploadError
+    from c2c_hub.uploader.facade import Uploader
+    from c2c_hub.uploader.filetypes import guess_filetype
+    from c2c_hub.uploader.pause import FlagPause, PauseSource
+    from c2c_hub.uploader.policy import Action, RetryPolicy, Verdict, classify
+    from c2c_hub.uploader.queue import (
+        FINAL_STATES,
+        FileRecord,
+        FileState,
+        PartState,
+        UploadQueue,
+    )
+
+#: Where each public name lives. They are imported when first used (PEP 562), not with the
+#: package: ``python -m c2c_hub.uploader`` imports this package before its ``__main__``, which
+#: must come first to keep the process's start-up lean (see ``__main__``).
+_HOMES = {
+    "UploadConfig": "config",
+    "FileProblem": "errors",
+    "NothingToSend": "errors",
+    "S3Error": "errors",
+    "UploadError": "errors",
+    "Uploader": "facade",
+    "guess_filetype": "filetypes",
+    "FlagPause": "pause",
+    "PauseSource": "pause",
+    "Action": "policy",
+    "RetryPolicy": "policy",
+    "Verdict": "policy",
+    "classify": "policy",
+    "FINAL_STATES": "queue",
+    "FileRecord": "queue",
+    "FileState": "queue",
+    "PartState": "queue",
+    "UploadQueue": "queue",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FINAL_STATES",

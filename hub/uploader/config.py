@@ -29,6 +29,9 @@ class UploadConfig:
     files_in_parallel: int = 2  # files sent at once when parallel uploads are on
     part_timeout_s: float | None = None  # per read/write of a PUT; None: the client's timeout
     chunk_size: int = 1 << 20  # bytes read from disk at a time
+    # part bodies from a thread per stream on blocking TLS sockets (c2c_hub.uploader.direct)
+    # when the client is the hub's own (make_http_client); False: through httpx
+    direct_puts: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     create_rate: int = 5  # asset creates per create_per_s (Frame.io's limit: 5 per second)
     create_per_s: float = 1.0

@@ -22,6 +22,7 @@ import httpx
 from c2c_hub.clock import Clock, SystemClock
 from c2c_hub.connectivity import ConnectivityMonitor
 from c2c_hub.frameio.congestion import CongestionControl
+from c2c_hub.frameio.http import direct_settings
 from c2c_hub.session import Session
 from c2c_hub.tasks import BackgroundTasks, cancel_and_wait
 from c2c_hub.uploader.basic import BasicUploads
@@ -76,6 +77,7 @@ class Uploader:
             epoch_s=config.stream_epoch_s,
             chunk_size=config.chunk_size,
             timeout=config.part_timeout_s,
+            direct=direct_settings(http) if config.direct_puts else None,
         )
         self.congestion = congestion
         self.ledger = ledger = Ledger(
@@ -157,6 +159,7 @@ class Uploader:
         for task in [*spawned, poll]:
             await cancel_and_wait(task)
         await self.tasks.stop()
+        self.sender.close()
         if self.queue.is_open:
             await self.queue.give_back(self.clock.now())
             await self.queue.close()

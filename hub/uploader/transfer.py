@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,9 @@ import httpx
 
 from c2c_hub.clock import Clock
 from c2c_hub.frameio import TransportError, TransportTimeout
+from c2c_hub.frameio.http import DirectSettings
 from c2c_hub.frameio.urls import display_url
+from c2c_hub.uploader.direct import DirectPuts
 from c2c_hub.uploader.errors import FileProblem, S3Error
 from c2c_hub.uploader.streams import Decision, Slots, StreamController
 
@@ -192,6 +194,20 @@ class _PartReader:
                 self._pending = None
             yield data
 
+    def blocking_chunks(self) -> Iterator[bytes]:
+        """The part's bytes, read in the calling thread (a direct PUT's worker)."""
+        end = self.offset + self.size
+        position = self.offset
+        while position < end:
+            count = min(self.chunk_size, end - position)
+            try:
+                data = self._read(position, count, position + count >= end)
+            except FileProblem as exc:
+                self.problem = exc
+                raise
+            position += len(data)
+            yield data
+
     def _close_now(self, _: Any = None) -> None:
         if self.fd is not None:
             fd, self.fd = self.fd, None
@@ -237,11 +253,15 @@ class PartSender:
         chunk_size: int = CHUNK,
         timeout: float | None = None,
         now: Callable[[], float] = time.monotonic,
+        direct: DirectSettings | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.http = http
         self.streams = streams or StreamController(pinned=max_in_flight)
+        threads = max(self.streams.maximum, self.streams.limit)
+        #: part bodies from worker threads on blocking TLS sockets (None: through ``http``)
+        self.direct = DirectPuts(direct, threads) if direct is not None else None
         self.chunk_size = chunk_size
         self.timeout = timeout
         self.epoch_s = epoch_s
@@ -320,6 +340,8 @@ class PartSender:
         reader = _PartReader(path, offset, size, expect, self.chunk_size, want_sha)
         await reader.open()
         shown = display_url(url)
+        if self.direct is not None:
+            return await self._put_direct(url, reader, filetype, progress)
 
         async def body() -> AsyncIterator[bytes]:
             async for chunk in reader.chunks():
@@ -367,6 +389,43 @@ class PartSender:
         return PutResult(
             size, time.perf_counter() - started, reader.sha.hexdigest() if reader.sha else None
         )
+
+    async def _put_direct(
+        self, url: str, reader: _PartReader, filetype: str, progress: ProgressCallback | None
+    ) -> PutResult:
+        assert self.direct is not None
+
+        def sent(nbytes: int) -> None:
+            self._sent(nbytes)
+            if progress is not None:
+                progress(nbytes)
+
+        headers = {
+            "Content-Type": filetype,
+            "x-amz-acl": "private",
+            "Content-Length": str(reader.size),
+        }
+        started = time.perf_counter()
+        try:
+            answer = await self.direct.put(
+                url, headers, reader.blocking_chunks, sent, self.timeout, reader._close_now
+            )
+        except (TransportError, TransportTimeout):
+            if reader.problem is not None:
+                raise reader.problem from None
+            raise
+        if answer.status >= 300:
+            raise S3Error.from_response(answer.status, answer.body)
+        return PutResult(
+            reader.size,
+            time.perf_counter() - started,
+            reader.sha.hexdigest() if reader.sha else None,
+        )
+
+    def close(self) -> None:
+        """Stop the direct PUTs' threads and close their connections (the uploader stops)."""
+        if self.direct is not None:
+            self.direct.close()
 
 
 class Pacer:

@@ -1,0 +1,262 @@
+"""Part bodies from worker threads on blocking TLS sockets (``c2c_hub.uploader.direct``).
+
+Against a real TLS server on 127.0.0.1 that reads each PUT's body by its ``Content-Length``:
+the bytes arrive whole over one kept-alive connection running the client's congestion control,
+a cancelled PUT stops its thread and counts nothing more, and an http:// URL is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import socket
+import ssl
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from c2c_hub.frameio import InsecureURLError, TransportError, make_http_client
+from c2c_hub.frameio.congestion import AVAILABLE, choose, of_socket
+from c2c_hub.frameio.http import direct_settings
+from c2c_hub.settings import FrameioSettings
+from c2c_hub.uploader.streams import StreamController
+from c2c_hub.uploader.transfer import FileIdentity, PartSender
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class Sink:
+    port: int
+    ca_file: Path
+    stall: asyncio.Event = field(default_factory=asyncio.Event)  # set: stop reading bodies
+    connections: int = 0
+    bodies: list[str] = field(default_factory=list)  # SHA-256 of each body received
+    targets: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+async def sink(tmp_path: Path) -> AsyncIterator[Sink]:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    state = Sink(0, ca_file)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                lines = head.decode("latin-1").split("\r\n")
+                state.targets.append(lines[0])
+                length = next(
+                    int(line.split(":", 1)[1])
+                    for line in lines
+                    if line.lower().startswith("content-length:")
+                )
+                if state.stall.is_set():
+                    await asyncio.sleep(3600)  # never reads: the sender's socket fills up
+                digest = hashlib.sha256()
+                while length:
+                    chunk = await reader.read(min(length, MiB))
+                    if not chunk:
+                        return
+                    digest.update(chunk)
+                    length -= len(chunk)
+                state.bodies.append(digest.hexdigest())
+                writer.write(b'HTTP/1.1 200 OK\r\nETag: "x"\r\nContent-Length: 0\r\n\r\n')
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        server.close()
+        for task in asyncio.all_tasks():  # the stalled handler
+            if task.get_coro().__qualname__.startswith("sink.<locals>.serve"):  # type: ignore[union-attr]
+                task.cancel()
+        await server.wait_closed()
+
+
+def sender_for(
+    sink: Sink, congestion: str = "system", timeout: float | None = None
+) -> tuple[httpx.AsyncClient, PartSender]:
+    # A long client timeout: only the cancellation, never a timeout, can end a stalled PUT.
+    settings = FrameioSettings(
+        api_base_url="https://127.0.0.1", ca_file=sink.ca_file, timeout_s=600
+    )
+    http = make_http_client(settings, choose(congestion))
+    direct = direct_settings(http)
+    assert direct is not None  # the hub's own client: part bodies go direct
+    sender = PartSender(http, streams=StreamController(pinned=2), direct=direct, timeout=timeout)
+    return http, sender
+
+
+def open_fds(path: Path) -> list[str]:
+    """This process's descriptors open on ``path``."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                found.append(fd)
+    return found
+
+
+def media(tmp_path: Path, size: int) -> tuple[Path, FileIdentity, bytes]:
+    path = tmp_path / "take.mov"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return path, FileIdentity.of(path.stat()), data
+
+
+@pytest.mark.skipif(
+    not hasattr(socket, "TCP_CONGESTION")
+    or "reno" not in (AVAILABLE.read_text().split() if AVAILABLE.exists() else []),
+    reason="needs Linux per-socket congestion control (reno)",
+)
+async def test_parts_go_whole_over_one_kept_alive_connection_with_the_clients_congestion(
+    sink: Sink, tmp_path: Path
+) -> None:
+    path, identity, data = media(tmp_path, 3 * MiB + 123)
+    http, sender = sender_for(sink, "reno")
+    counted: list[int] = []
+    url = f"https://127.0.0.1:{sink.port}/bucket/key?partNumber=1&X-Amz-Signature=abc"
+    try:
+        first = await sender.put(
+            url,
+            path=str(path),
+            offset=0,
+            size=2 * MiB,
+            filetype="video/quicktime",
+            expect=identity,
+            progress=counted.append,
+            want_sha=True,
+        )
+        assert sender.direct is not None
+        idle = [c for group in sender.direct._idle.values() for c in group]
+        assert len(idle) == 1 and of_socket(idle[0].sock) == "reno"
+        second = await sender.put(
+            url,
+            path=str(path),
+            offset=2 * MiB,
+            size=MiB + 123,
+            filetype="video/quicktime",
+            expect=identity,
+            progress=counted.append,
+        )
+    finally:
+        sender.close()
+        await http.aclose()
+    assert first.sha256 == hashlib.sha256(data[: 2 * MiB]).hexdigest()
+    assert (first.nbytes, second.nbytes) == (2 * MiB, MiB + 123)
+    assert sink.bodies == [
+        hashlib.sha256(data[: 2 * MiB]).hexdigest(),
+        hashlib.sha256(data[2 * MiB :]).hexdigest(),
+    ]
+    assert sum(counted) == len(data)
+    assert sink.connections == 1  # kept alive between parts
+    assert sink.targets[0] == "PUT /bucket/key?partNumber=1&X-Amz-Signature=abc HTTP/1.1"
+
+
+async def test_a_cancelled_put_stops_its_thread_and_counts_nothing_after(
+    sink: Sink, tmp_path: Path
+) -> None:
+    path, identity, _ = media(tmp_path, 64 * MiB)
+    sink.stall.set()
+    http, sender = sender_for(sink)
+    counted: list[int] = []
+    before = {t.name for t in threading.enumerate()}
+    put = asyncio.create_task(
+        sender.put(
+            f"https://127.0.0.1:{sink.port}/p",
+            path=str(path),
+            offset=0,
+            size=64 * MiB,
+            filetype="video/quicktime",
+            expect=identity,
+            progress=counted.append,
+        )
+    )
+    try:
+        for _ in range(500):  # the server reads nothing: the sender blocks once buffers fill
+            await asyncio.sleep(0.02)
+            if counted and sender.direct is not None and sender.direct._live:
+                break
+        put.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await put
+        at_cancel = sum(counted)
+        assert at_cancel < 64 * MiB
+        # Its socket was shut down, so its thread ends and only then closes the file it read.
+        for _ in range(1500):
+            if not open_fds(path):
+                break
+            await asyncio.sleep(0.02)
+        assert not open_fds(path)
+        await asyncio.sleep(0.2)
+        assert sum(counted) == at_cancel  # nothing reported after the cancellation
+    finally:
+        sender.close()
+        await http.aclose()
+
+    def part_threads() -> set[str]:
+        return {t.name for t in threading.enumerate() if t.name.startswith("c2c-part")} - before
+
+    for _ in range(1500):  # close() let the worker threads end
+        if not part_threads():
+            break
+        await asyncio.sleep(0.02)
+    assert not part_threads()
+
+
+async def test_an_http_url_is_refused_before_connecting(sink: Sink, tmp_path: Path) -> None:
+    path, identity, _ = media(tmp_path, 1000)
+    http, sender = sender_for(sink)
+    try:
+        with pytest.raises(InsecureURLError):
+            await sender.put(
+                f"http://127.0.0.1:{sink.port}/p",
+                path=str(path),
+                offset=0,
+                size=1000,
+                filetype="video/quicktime",
+                expect=identity,
+            )
+    finally:
+        sender.close()
+        await http.aclose()
+    assert sink.connections == 0
+
+
+async def test_a_server_gone_is_a_transport_error(tmp_path: Path, sink: Sink) -> None:
+    path, identity, _ = media(tmp_path, 1000)
+    http, sender = sender_for(sink)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    try:
+        with pytest.raises(TransportError):
+            await sender.put(
+                f"https://127.0.0.1:{port}/p",
+                path=str(path),
+                offset=0,
+                size=1000,
+                filetype="video/quicktime",
+                expect=identity,
+            )
+    finally:
+        sender.close()
+        await http.aclose()
