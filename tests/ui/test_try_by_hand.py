@@ -63,4 +63,4 @@ def test_the_readme_block_pairs_records_and_uploads(tmp_path: Path) -> None:
     assert out.count("AES67") >= 2 and "C2C-Remote Try" in out, out
     assert "Scene 1 take 1" in out
     assert re.search(r"sent \d+", out), out
-    assert len(re.findall(r"S1_T001_0[12]_\S*\.wav\s*│ done", out)) == 2, out
+    assert len(re.findall(r"S1_T001_0[12]_\S*\.wav\s*│ iso\s*│ done", out)) == 2, out
