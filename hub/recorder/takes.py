@@ -12,6 +12,13 @@ that microphone's channel) and closed at stop (:meth:`~c2c_hub.uploader.Uploader
 A microphone that arrives during a take gets a track from the take's start (silence until its
 first sample); one that leaves keeps its track, filled with silence to the end.
 
+The recorder's own inputs (a kind with ``primary_channel``, such as the ``jack_inputs`` plugin's
+JACK ports) are tracks like any other, but uploaded on the primary channel (no sub-device
+channel of their own). They set the take's sample rate (their server's, else
+``recorder.sample_rate``); when their rate changes mid-take, the take is **split**: it stops
+there, every track closed valid, and the next take starts at the new rate, the reason logged,
+emitted (``take_split``) and kept in the take's ``split``.
+
 Samples arrive on the hub's loop (:class:`~c2c_hub.devices.DeviceRegistry` audio listeners) and
 are written to disk in a worker thread, a batch every ``flush_s``, so the loop never blocks on
 disk.
@@ -135,6 +142,7 @@ class Take:
     ended_at: float | None = None
     end_position: int | None = None
     failure: str | None = None  # why the take stopped by itself (a full disk)
+    split: str | None = None  # why the take ended to go on in the next (a sample rate change)
 
     @property
     def label(self) -> str:
@@ -159,6 +167,7 @@ class Take:
             "frames": self.frames,
             "seconds": None if self.frames is None else self.frames / self.sample_rate,
             "failure": self.failure,
+            "split": self.split,
             "tracks": [t.to_json() for t in sorted(self.tracks.values(), key=lambda t: t.index)],
         }
 
@@ -335,12 +344,13 @@ class Recorder:
             if number < 1 or number > 999:
                 raise TakeError(f"take {number}: must be 1 to 999")
             now = self.clock.now()
-            position = self.timecode.sample_position(self.sample_rate, at=now)
+            rate = self.take_rate()
+            position = self.timecode.sample_position(rate, at=now)
             directory = self.directory / _folder(scene, number)
             if directory.exists() and any(directory.iterdir()):
                 raise TakeError(f"{directory} already holds files; pick another take number")
             await asyncio.to_thread(make_recordings_dirs, self.directory, directory, self.group)
-            await asyncio.to_thread(self._check_room, directory)
+            await asyncio.to_thread(self._check_room, directory, rate)
             self._numbering["scene"] = scene
             self._numbering["takes"][scene] = max(
                 number, int(self._numbering["takes"].get(scene, 0))
@@ -353,7 +363,7 @@ class Recorder:
                 started_at=now,
                 start_position=position,
                 start_timecode=str(self.timecode.timecode(at=now)),
-                sample_rate=self.sample_rate,
+                sample_rate=rate,
             )
             for attached in self.devices:
                 if attached.kind.audio and attached.device.audio:
@@ -373,19 +383,29 @@ class Recorder:
     def _microphones(self) -> int:
         return sum(1 for attached in self.devices if attached.kind.audio and attached.device.audio)
 
-    def _check_room(self, directory: Path) -> None:
+    def take_rate(self) -> int:
+        """The next take's sample rate: the recorder's own inputs' (their server's), when they
+        agree on one, else ``recorder.sample_rate``."""
+        rates = {
+            a.device.audio.sample_rate
+            for a in self.devices
+            if a.kind.primary_channel and a.device.audio is not None
+        }
+        return rates.pop() if len(rates) == 1 else self.sample_rate
+
+    def _check_room(self, directory: Path, rate: int) -> None:
         """Refuse a take the disk cannot hold for ``min_free_minutes`` at today's track count."""
         tracks = self._microphones()
         if not tracks or self.min_free_minutes <= 0:
             return
-        per_minute = tracks * self.sample_rate * (TRACK_BITS // 8) * 60
+        per_minute = tracks * rate * (TRACK_BITS // 8) * 60
         need = int(per_minute * self.min_free_minutes)
         st = os.statvfs(directory)
         free = st.f_bavail * st.f_frsize
         if free < need:
             raise TakeError(
                 f"not enough room to record in {directory}: {_mb(free)} free, and "
-                f"{tracks} track(s) at {self.sample_rate} Hz/{TRACK_BITS}-bit need {_mb(need)} "
+                f"{tracks} track(s) at {rate} Hz/{TRACK_BITS}-bit need {_mb(need)} "
                 f"for {self.min_free_minutes:g} minutes (recorder.min_free_minutes); "
                 "free some space or record elsewhere"
             )
@@ -410,7 +430,7 @@ class Recorder:
             now = self.clock.now()
             take.ended_at = now
             take.end_position = take.start_position + round(
-                (now - take.started_at) * self.sample_rate
+                (now - take.started_at) * take.sample_rate
             )
             if self.stop_grace_s:
                 await asyncio.sleep(self.stop_grace_s)  # samples still on the wire
@@ -433,7 +453,7 @@ class Recorder:
             log.info(
                 "stopped %s: %.2f s, %d track(s)",
                 take.label,
-                (take.frames or 0) / self.sample_rate,
+                (take.frames or 0) / take.sample_rate,
                 len(take.tracks),
             )
             self._emit({"type": "take_stopped", "take": take.to_json()})
@@ -464,7 +484,7 @@ class Recorder:
             "%s: %s closed at what reached the disk: %.2f s",
             take.label,
             track.path.name,
-            track.sealed.frames / self.sample_rate,
+            track.sealed.frames / take.sample_rate,
         )
 
     async def _open_track(self, serial: str, name: str) -> Track | None:
@@ -476,7 +496,7 @@ class Recorder:
         path = take.directory / track_filename(take.scene, take.number, index, name)
         info = TrackInfo(
             path=path,
-            sample_rate=self.sample_rate,
+            sample_rate=take.sample_rate,
             channels=1,
             bits=24,
             start_position=take.start_position,
@@ -501,10 +521,14 @@ class Recorder:
         track.synced_at = self.clock.now()
         track.pending.extend(take.early.pop(serial, []))
         take.tracks[serial] = track
+        attached = self.devices.get(serial)
+        own = attached is not None and attached.kind.primary_channel
         track.file_id = await self.uploader.begin_recording(
             path,
             filetype=WAV,
-            device=serial,
+            # the recorder's own inputs go on the primary channel; a microphone on its own
+            device=None if own else serial,
+            channel=0,
             capture_time=take.started_at,
         )
         await self._write_journal(take)  # before a sample is written, the journal lists it
@@ -518,8 +542,8 @@ class Recorder:
             audio = attached.device.audio if attached is not None else None
             guard = SourceGuard(
                 serial,
-                sample_rate=self.sample_rate,
-                tolerance=round(self.position_tolerance_s * self.sample_rate),
+                sample_rate=take.sample_rate,
+                tolerance=round(self.position_tolerance_s * take.sample_rate),
                 source_rate=audio.sample_rate if audio is not None else None,
             )
             take.guards[serial] = guard
@@ -547,9 +571,11 @@ class Recorder:
         take = self.take
         if take is None or take.failure is not None:
             return
+        if take.split is not None and self._rate_of(serial) != take.sample_rate:
+            return  # at the next take's rate: the split is under way
         guard = self._guard(take, serial)
         now = self.clock.now()
-        expected = self.timecode.sample_position(self.sample_rate, at=now)
+        expected = self.timecode.sample_position(take.sample_rate, at=now)
         position, finding = guard.check(block.position, block.frames, expected=expected, now=now)
         if finding is not None:
             self._found(take, guard, finding.kind, finding.detail)
@@ -566,11 +592,33 @@ class Recorder:
             if len(early) < 2000:  # ~20 s of 10 ms blocks; a track never opened stops here
                 early.append(block)
 
+    def _rate_of(self, serial: str) -> int | None:
+        attached = self.devices.get(serial)
+        audio = attached.device.audio if attached is not None else None
+        return audio.sample_rate if audio is not None else None
+
     def _device_changed(self, change: DeviceChange) -> None:
         take = self.take
-        if take is None or change.attached is None or change.serial in take.tracks:
+        if take is None or change.attached is None:
             return
         attached = change.attached
+        audio = attached.device.audio
+        if (
+            attached.kind.primary_channel
+            and audio is not None
+            and audio.sample_rate != take.sample_rate
+            and take.split is None
+            and take.failure is None
+        ):
+            take.split = (
+                f"the recorder's inputs now run at {audio.sample_rate} Hz ({attached.device.name}"
+                f"), the take at {take.sample_rate} Hz: {take.label} ends here and the next "
+                f"take goes on at {audio.sample_rate} Hz"
+            )
+            asyncio.get_running_loop().create_task(self._split(take), name="recorder-split")
+            return
+        if change.serial in take.tracks:
+            return
         if attached.kind.audio and attached.device.audio is not None:
             # Arrived during the take: a track from the take's start, silent until now.
             asyncio.get_running_loop().create_task(
@@ -611,7 +659,7 @@ class Recorder:
             # Nothing past the hub's "now" reaches the disk (a source may run up to the guard's
             # tolerance ahead): what a take's end cuts is then always still in memory, and the
             # file the uploader follows never shrinks.
-            limit = take.start_position + round((now - take.started_at) * self.sample_rate)
+            limit = take.start_position + round((now - take.started_at) * take.sample_rate)
             if take.end_position is not None:
                 limit = max(limit, take.end_position)
             blocks, track.pending = _due(track.pending, limit)
@@ -651,6 +699,22 @@ class Recorder:
             log.error("%s: writing %s failed: %s", take.label, track.path, exc)
             self._emit({"type": "track_error", "serial": track.serial, "error": str(exc)})
         track.error = f"write failed: {exc}"
+
+    async def _split(self, take: Take) -> None:
+        """End ``take`` (every track closed valid) and go on in the next take at the new rate."""
+        log.warning("%s: split: %s", take.label, take.split)
+        self._emit({"type": "take_split", "reason": take.split, "take": take.to_json()})
+        try:
+            await self.stop_take(_only=take)
+        except TakeError:
+            return  # stopped meanwhile: nothing to go on with
+        try:
+            following = await self.start_take(take.scene)
+        except TakeError as exc:
+            log.error("%s: split: the next take could not start: %s", take.label, exc)
+            self._emit({"type": "take_failed", "reason": f"after a split: {exc}"})
+            return
+        log.info("%s goes on as %s at %d Hz", take.label, following.label, following.sample_rate)
 
     async def _stop_failed(self, take: Take) -> None:
         try:
