@@ -360,6 +360,9 @@ class _Inputs:
         if now - self._reported_at < REPORT_EVERY_S:
             return
         self._reported_at = now
+        # Look at the ports once a second too: a notification lost in a port's going (its
+        # connection gone a moment before the port) must not leave an input as it was.
+        self._graph_changed = True
         self.xruns, self.overruns = conn.xruns, conn.ring.overruns
         attached = sum(1 for i in self.inputs if i.attached is not None)
         missing = [m for i in self.inputs for m in i.missing]
