@@ -37,6 +37,7 @@ from c2c_hub.presence import Presence
 from c2c_hub.presses import DB_FILE as PRESSES_FILE
 from c2c_hub.presses import PressLog
 from c2c_hub.process_stats import process_stats
+from c2c_hub.recorder.meters import Meters
 from c2c_hub.recorder.takes import Recorder
 from c2c_hub.session import Session
 from c2c_hub.settings import HubSettings, apply_credential_files
@@ -121,6 +122,12 @@ class Hub:
                 self.session.credentials.project_name if self.session.credentials else None
             ),
         )
+        self.meters = Meters(
+            self.devices,
+            clock=self.clock,
+            interval_s=rec.meter_interval_s,
+            clip_hold_s=rec.clip_hold_s,
+        )
         self.presses = PressLog(
             self.data_dir / PRESSES_FILE,
             self.session,
@@ -158,6 +165,7 @@ class Hub:
         self.uploader.on_event(lambda e: emit({"kind": "upload", **e}))
         self.presses.on_event(lambda e: emit({"kind": "press", **e}))
         self.recorder.on_event(lambda e: emit({"kind": "take", **e}))
+        self.meters.on_reading(lambda e: emit({"kind": "meters", **e}))
         self.devices.on_change(
             lambda c: emit(
                 {"kind": "devices", "type": c.kind, "serial": c.serial, "reason": c.reason}
@@ -222,6 +230,7 @@ class Hub:
         await self.uploader.start()
         await self.channels.start()
         await self.recorder.start()
+        await self.meters.start()
         await self.presses.start()
         if plugins:
             self._routes = self.plugins.routes()
@@ -244,6 +253,7 @@ class Hub:
             await attachment.stop()
         await self.plugins.stop_all()
         await self.presses.stop()
+        await self.meters.stop()
         await self.recorder.stop()
         await self.channels.stop(disconnect=True)  # every channel, at Frame.io, bounded
         await self.uploader.stop()
@@ -266,6 +276,7 @@ class Hub:
         status["channels"] = self.channels.snapshot()
         status["plugins"] = self.plugins.snapshot()
         status["recorder"] = self.recorder.snapshot()
+        status["meters"] = self.meters.snapshot()
         status["presses"] = self.presses.snapshot()
         status["pairing_flow"] = self.pairing_state()
         status["process"] = process_stats()
