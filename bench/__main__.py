@@ -11,7 +11,9 @@
 - soak: one hub for minutes of real time and days of Frame.io's, its footprint sampled
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
 - the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
-- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`).
+- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
+- the recorder's own inputs: 16 JACK inputs for a take, xruns and hub CPU (:mod:`bench.jack_inputs`;
+  a 60 s take, 10 minutes with ``--long``).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -25,6 +27,7 @@ from bench import (
     aes67,
     chaos,
     hub_chaos,
+    jack_inputs,
     part_sink,
     presence,
     presses,
@@ -36,7 +39,8 @@ from bench import (
 
 argv = sys.argv[1:]
 quick = "--quick" in argv
-argv = [arg for arg in argv if arg != "--quick"]
+long_take = "--long" in argv
+argv = [arg for arg in argv if arg not in ("--quick", "--long")]
 soak_seconds = 120.0 if quick else 300.0
 if "--soak-seconds" in argv:
     at = argv.index("--soak-seconds")
@@ -81,4 +85,10 @@ status = status or (0 if soaked["ok"] else 1)
 print()
 print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
 print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
+print()
+take_s = 600.0 if long_take else 60.0
+print(f"jack inputs: 16 JACK inputs at 48 kHz/24-bit, a {take_s:g} s take (xruns, hub CPU)")
+jacked = jack_inputs.run(seconds=take_s)
+print(json.dumps({"bench": "jack_inputs", **jacked}))
+status = status or (0 if jacked["ok"] else 1)
 raise SystemExit(status)
