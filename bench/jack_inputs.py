@@ -10,7 +10,10 @@ talks to nothing but loopback.
 Reported: xruns during the take (the hub's JACK client saw them; aim 0), cycles the ring had no
 room for, the hub process's CPU (every thread) as a share of one core, meter readings a
 second, every track's length against the take's, and the machine's load meanwhile (a loaded
-machine makes xruns that are not the hub's).
+machine makes xruns that are not the hub's). To tell the two apart, a *reference* runs beside
+the hub: the same source with the same 16 inputs in a process that does nothing else
+(``python -m bench.jack_inputs reference``); the server's log says whose period was late, the
+hub's, the reference's or the player's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -31,6 +35,7 @@ from pydantic import SecretStr
 
 import c2c_hub_plugins.jack_inputs as jack_plugin
 from c2c_hub import kit
+from c2c_hub.device_models import DeviceModelRegistry, load_device_models, shipped_models_dir
 from c2c_hub.runtime import Hub
 from c2c_hub.settings import (
     FrameioSettings,
@@ -115,6 +120,39 @@ async def _take(server: str, inputs: int, seconds: float, root: Path) -> dict[st
     }
 
 
+class _Discard:
+    """A source context that takes the inputs and drops their audio (the reference)."""
+
+    plugin = "jack_inputs"
+    log = logging.getLogger("bench.jack_inputs.reference")
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        registry = DeviceModelRegistry.load(shipped_models_dir())
+        registry.add(load_device_models(kit.package_models(jack_plugin.__file__)), origin="j")
+        self.models = registry
+
+    def attach(self, device: kit.SubDevice) -> None: ...
+    def detach(self, serial: str, reason: str) -> None: ...
+    def audio(self, serial: str, block: kit.AudioBlock) -> None: ...
+    def press(self, serial: str, input_index: int, at: float | None = None) -> None: ...
+    def report(self, healthy: bool, detail: str) -> None: ...
+
+
+async def _reference(server: str, inputs: int, seconds: float) -> None:
+    options = {
+        "server": server,
+        "client_name": "reference",
+        "inputs": [
+            {"name": f"in_{i + 1}", "connect": [f"tones:out_{i + 1}"]} for i in range(inputs)
+        ],
+    }
+    task = asyncio.create_task(JackInputsSource().run(_Discard(options)))  # type: ignore[arg-type]
+    await asyncio.sleep(seconds)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def run(inputs: int = INPUTS, seconds: float = 60.0) -> dict[str, Any]:
     server = DummyServer(f"c2c-bench-{os.getpid()}")
     server.start()
@@ -127,11 +165,21 @@ def run(inputs: int = INPUTS, seconds: float = 60.0) -> dict[str, Any]:
         stdout=subprocess.PIPE,
         text=True,
     )
+    reference: subprocess.Popen[bytes] | None = None
     try:
         assert player.stdout is not None and player.stdout.readline().split()
+        reference = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench.jack_inputs", "reference"),
+                *("--server", server.name, "--inputs", str(inputs), "--seconds", str(seconds + 20)),
+            ]
+        )
         with tempfile.TemporaryDirectory(prefix="c2c-bench-jack-") as root:
             result = asyncio.run(_take(server.name, inputs, seconds, Path(root)))
     finally:
+        if reference is not None:
+            reference.terminate()
+            reference.wait(20)
         if player.stdin is not None:
             player.stdin.close()
         try:
@@ -144,16 +192,22 @@ def run(inputs: int = INPUTS, seconds: float = 60.0) -> dict[str, Any]:
     # whose cycle was late, as the server logs it ("client = c2c-hub was not finished")
     result["server_late_hub"] = server.log.count(b"client = c2c-hub was not finished")
     result["server_late_player"] = server.log.count(b"client = tones was not finished")
+    result["server_late_reference"] = server.log.count(b"client = reference was not finished")
     result["ok"] = result["tracks_of_take_length"] == inputs
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.jack_inputs")
+    parser.add_argument("mode", nargs="?", choices=["take", "reference"], default="take")
     parser.add_argument("--inputs", type=int, default=INPUTS)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--long", action="store_true", help="a 10-minute take")
+    parser.add_argument("--server", default=None, help="(reference) the server to join")
     args = parser.parse_args(argv)
+    if args.mode == "reference":
+        asyncio.run(_reference(args.server, args.inputs, args.seconds))
+        return 0
     seconds = 600.0 if args.long else args.seconds
     print(f"jack inputs: {args.inputs} JACK inputs at 48 kHz/24-bit, a {seconds:g} s take")
     result = run(args.inputs, seconds)
