@@ -65,8 +65,11 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
+# The suite in TEST_WORKERS processes (pytest-xdist): each has its own emulator, temp folders and
+# buses, and nothing is shared through the machine, so they cannot meet. TEST_WORKERS=0 runs it in one.
+TEST_WORKERS ?= 3
 unit: deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test: deps lint typecheck contracts unit
 
@@ -78,7 +81,7 @@ test-under-load: deps
 	@stress-ng --cpu $(LOAD_CPUS) --quiet & load=$$!; \
 	trap 'kill $$load 2>/dev/null; wait $$load 2>/dev/null' EXIT INT TERM; \
 	echo "stress-ng --cpu $(LOAD_CPUS) running beside the suite (pid $$load)"; \
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 demo: deps
 	$(BIN)/c2c-hub demo

@@ -14,6 +14,8 @@
 - AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
 - the recorder's own inputs: 16 JACK inputs for a take, xruns and hub CPU (:mod:`bench.jack_inputs`;
   a 60 s take, 10 minutes with ``--long``).
+- the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
+  (:mod:`bench.mix`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -28,6 +30,7 @@ from bench import (
     chaos,
     hub_chaos,
     jack_inputs,
+    mix,
     part_sink,
     presence,
     presses,
@@ -91,4 +94,6 @@ print(f"jack inputs: 16 JACK inputs at 48 kHz/24-bit, a {take_s:g} s take (xruns
 jacked = jack_inputs.run(seconds=take_s)
 print(json.dumps({"bench": "jack_inputs", **jacked}))
 status = status or (0 if jacked["ok"] else 1)
+print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
+print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
 raise SystemExit(status)

@@ -9,7 +9,9 @@ Against the emulator (a child process) and a paired, running hub with its first-
   median and worst of ``presses`` presses, twice: on the plugin's emulated radio (the hub's own
   path: plugin, source thread, registry, durable press log, HTTPS to the emulator), and through
   BlueZ mocked on a private D-Bus with bleak's real BlueZ backend (adds D-Bus and
-  python-dbusmock; skipped where dbus-daemon is missing).
+  python-dbusmock; skipped where dbus-daemon is missing);
+- **HID press → 204**: the same through BlueZ for a HID-over-GATT shutter remote (the
+  hid_remotes plugin: a real Report Map, Volume Up down then up per press).
 
 Run: ``python -m bench.subdevices [--rounds N] [--presses N]`` (prints JSON), or :func:`run`.
 """
@@ -92,8 +94,10 @@ async def _mics(hub: Hub, rounds: int) -> dict[str, Any]:
     }
 
 
-async def _presses(hub: Hub, count: int, press: Callable[[], bool]) -> dict[str, Any]:
-    serial = await _until(lambda: hub.channels.channel_id_of("BENCH1") and "BENCH1")
+async def _presses(
+    hub: Hub, count: int, press: Callable[[], bool], serial: str = "BENCH1"
+) -> dict[str, Any]:
+    await _until(lambda: hub.channels.channel_id_of(serial))
     latencies: list[float] = []
     for _ in range(count):
         before = hub.presses.counts.get("sent", 0)
@@ -106,13 +110,20 @@ async def _presses(hub: Hub, count: int, press: Callable[[], bool]) -> dict[str,
     return {"presses": count, "serial": serial, "press_to_204": _summary(latencies)}
 
 
-def _settings(emulator: Any, tmp: Path, ble: dict[str, Any]) -> HubSettings:
+def _settings(
+    emulator: Any, tmp: Path, ble: dict[str, Any], hid: dict[str, Any] | None = None
+) -> HubSettings:
+    hid = hid or {"radio": "emulated", "emulated_radio": "bench-none", "evdev": False}
     return HubSettings(
         frameio=bench_settings(emulator),
         storage=StorageSettings(data_dir=tmp / "hub"),
         recorder=RecorderSettings(directory=tmp / "recordings"),
         plugins=PluginSettings(
-            options={"mdns_microphones": {"interfaces": ["127.0.0.1"]}, "ble_remotes": ble}
+            options={
+                "mdns_microphones": {"interfaces": ["127.0.0.1"]},
+                "ble_remotes": ble,
+                "hid_remotes": hid,
+            }
         ),
     )
 
@@ -131,6 +142,7 @@ async def _measure(emulator: Any, rounds: int, presses: int) -> dict[str, Any]:
             remote = EmulatedRemote("AA:BB:CC:00:00:01", "C2C-Remote", "BENCH1", radio="bench")
             result["remote_emulated_radio"] = await _presses(hub, presses, lambda: remote.press(1))
         result["remote_bluez_mock"] = await _bluez(emulator, Path(tmp) / "b", presses)
+        result["hid_remote_bluez_mock"] = await _hid_bluez(emulator, Path(tmp) / "c", presses)
     return result
 
 
@@ -147,6 +159,48 @@ async def _bluez(emulator: Any, tmp: Path, presses: int) -> dict[str, Any]:
             await hub.start(presence=False, status_file=False)
             await _pair(hub, emulator)
             return await _presses(hub, presses, lambda: mock.press("AA:BB:CC:00:00:02", 1))
+    finally:
+        mock.stop()
+
+
+async def _hid_bluez(emulator: Any, tmp: Path, presses: int) -> dict[str, Any]:
+    from c2c_hub.emulation.bluez import BlueZMock, BlueZMockError
+    from c2c_hub.emulation.plugin_models import plugin_device_models
+    from c2c_hub_plugins.hid_remotes.emulated import SHUTTER_REPORT_MAP
+    from c2c_hub_plugins.hid_remotes.identity import client_id
+
+    address = "F1:BE:0C:00:00:01"  # static random: an identity address
+    settings = _settings(
+        emulator,
+        tmp,
+        {"radio": "emulated", "emulated_radio": "bench-none"},
+        {"radio": "bleak", "evdev": False},
+    )
+    for _, model in plugin_device_models(settings.plugins, settings.device_models.directory):
+        if model.source is not None:
+            emulator.handle.declare_device_model(model.source.read_text(encoding="utf-8"))
+    try:
+        mock = BlueZMock().start()
+    except BlueZMockError as exc:
+        return {"skipped": str(exc)}
+
+    def press() -> bool:
+        # The last press's key-up, then Volume Up down ("Good take"): the key-up is sent
+        # before the clock starts (a press is stamped when its report arrives), so it does not
+        # hold up the event loop while the press is on its way.
+        mock.hid_report(address, 2, b"\x00")
+        return mock.hid_report(address, 2, b"\x01")
+
+    try:
+        mock.add_hid_remote(
+            address, "AB Shutter3", SHUTTER_REPORT_MAP, (1, 2), address_type="random"
+        )
+        async with Hub(settings) as hub:
+            await hub.start(presence=False, status_file=False)
+            await _pair(hub, emulator)
+            serial = client_id(address, "random")
+            await _until(lambda: mock.is_notifying(address))
+            return await _presses(hub, presses, press, serial)
     finally:
         mock.stop()
 

@@ -14,6 +14,7 @@ the plugin (:class:`DeviceModelError`).
 from __future__ import annotations
 
 import importlib.util
+import re
 import tomllib
 import uuid
 from collections.abc import Iterable, Iterator
@@ -99,9 +100,36 @@ class BleMatcher(_Strict):
         return self
 
 
+class EvdevMatcher(_Strict):
+    """A Linux input device the kernel owns (``/dev/input/event*``), by what it says it is."""
+
+    name_prefix: str | None = None
+    vendor_id: int | None = Field(default=None, ge=0, le=0xFFFF)
+    product_id: int | None = Field(default=None, ge=0, le=0xFFFF)
+
+    @model_validator(mode="after")
+    def _something(self) -> EvdevMatcher:
+        if self.name_prefix is None and self.vendor_id is None and self.product_id is None:
+            raise ValueError("needs at least one of name_prefix, vendor_id, product_id")
+        return self
+
+
 class Discovery(_Strict):
     mdns: MdnsMatcher | None = None
     ble: BleMatcher | None = None
+    evdev: EvdevMatcher | None = None
+
+
+_HID_USAGE_RE = re.compile(r"^0x([0-9a-fA-F]{1,4}):0x([0-9a-fA-F]{1,4})$")
+_EVDEV_KEY_RE = re.compile(r"^(KEY|BTN)_[A-Z0-9_]+$")
+
+
+def parse_hid_usage(text: str) -> tuple[int, int]:
+    """``"0x0c:0x00e9"`` (usage page : usage id, hexadecimal) as ``(0x0C, 0xE9)``."""
+    match = _HID_USAGE_RE.match(text)
+    if match is None:
+        raise ValueError(f"a HID usage is written page:id in hex, e.g. 0x0c:0x00e9, got {text!r}")
+    return int(match.group(1), 16), int(match.group(2), 16)
 
 
 class Input(_Strict):
@@ -110,11 +138,32 @@ class Input(_Strict):
     index: int = Field(ge=0)
     name: str = Field(min_length=1)
     code: int | None = Field(default=None, ge=0, le=255)  # the button's code in a notification
+    #: HID usages (``"0x0c:0x00e9"``, page:id) that press this input, for HID remotes
+    hid_usages: tuple[str, ...] = ()
+    #: Linux key names (``"KEY_VOLUMEUP"``) that press this input, for evdev devices
+    evdev_keys: tuple[str, ...] = ()
     action: Literal["single_press"] = "single_press"
     colour: str | None = None
     default_event: Literal["comment", "status"] = "comment"
     default_comment: str | None = None
     default_status: Literal["in_progress", "needs_review", "approved"] | None = None
+
+    @field_validator("hid_usages")
+    @classmethod
+    def _hid_usages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for text in value:
+            page, usage = parse_hid_usage(text)
+            out.append(f"0x{page:02x}:0x{usage:04x}")
+        return tuple(out)
+
+    @field_validator("evdev_keys")
+    @classmethod
+    def _evdev_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            if not _EVDEV_KEY_RE.match(text):
+                raise ValueError(f"a Linux key name like KEY_ENTER or BTN_0, got {text!r}")
+        return value
 
 
 class ModelInfo(_Strict):
@@ -171,11 +220,24 @@ class DeviceModel(_Strict):
         codes = [i.code for i in self.inputs if i.code is not None]
         if len(set(codes)) != len(codes):
             raise ValueError("inputs: input codes must be unique")
+        for what in ("hid_usages", "evdev_keys"):
+            every = [u for i in self.inputs for u in getattr(i, what)]
+            if len(set(every)) != len(every):
+                raise ValueError(f"inputs: {what} must each press one input only")
         return self
 
     def input_by_code(self, code: int) -> Input | None:
         """The input a button code (from a remote's notification) stands for."""
         return next((i for i in self.inputs if i.code == code), None)
+
+    def input_by_hid_usage(self, page: int, usage: int) -> Input | None:
+        """The input a HID usage (page, id) presses."""
+        text = f"0x{page:02x}:0x{usage:04x}"
+        return next((i for i in self.inputs if text in i.hid_usages), None)
+
+    def input_by_evdev_key(self, name: str) -> Input | None:
+        """The input a Linux key (``"KEY_ENTER"``) presses."""
+        return next((i for i in self.inputs if name in i.evdev_keys), None)
 
     def input(self, index: int) -> Input | None:
         return next((i for i in self.inputs if i.index == index), None)

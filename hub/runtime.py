@@ -37,6 +37,7 @@ from c2c_hub.presence import Presence
 from c2c_hub.presses import DB_FILE as PRESSES_FILE
 from c2c_hub.presses import PressLog
 from c2c_hub.process_stats import process_stats
+from c2c_hub.recorder.derived import derived_settings
 from c2c_hub.recorder.meters import Meters
 from c2c_hub.recorder.takes import Recorder
 from c2c_hub.session import Session
@@ -118,6 +119,7 @@ class Hub:
             position_tolerance_s=rec.position_tolerance_s,
             min_free_minutes=rec.min_free_minutes,
             group=rec.group,
+            derived=derived_settings(rec),
             project=lambda: (
                 self.session.credentials.project_name if self.session.credentials else None
             ),
@@ -277,6 +279,7 @@ class Hub:
         status["plugins"] = self.plugins.snapshot()
         status["recorder"] = self.recorder.snapshot()
         status["meters"] = self.meters.snapshot()
+        status["mix"] = self.recorder.mix_snapshot()
         status["presses"] = self.presses.snapshot()
         status["pairing_flow"] = self.pairing_state()
         status["process"] = process_stats()

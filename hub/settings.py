@@ -157,6 +157,45 @@ def default_recordings_dir() -> Path:
     return Path.home() / "c2c-hub-recordings"
 
 
+class MixTrackSettings(_Section):
+    """One track's place in the mix (``[recorder.mix.tracks."<serial or name>"]``)."""
+
+    gain_db: float = Field(default=0.0, ge=-120, le=24, description="Gain in dB.")
+    pan: float = Field(default=0.0, ge=-1, le=1, description="-1 left, 0 centre, 1 right.")
+    mute: bool = Field(default=False, description="Left out of the mix.")
+
+
+class MixSection(_Section):
+    """``[recorder.mix]``: the mix of every track, uploaded on the primary channel."""
+
+    enabled: bool = Field(default=True, description="Write and upload a mix of every track.")
+    mode: Literal["mono", "stereo"] = Field(default="stereo", description="mono or stereo.")
+    tracks: dict[str, MixTrackSettings] = Field(
+        default_factory=dict,
+        description="Per track, by serial or name: gain_db, pan, mute (unity, centre if unset).",
+    )
+
+
+PROXY_BITRATES = (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+
+
+class ProxySection(_Section):
+    """``[recorder.proxy]``: MP3 copies for cellular uplinks, uploaded ahead of their heroes."""
+
+    enabled: bool = Field(default=True, description="Encode and upload MP3 proxies.")
+    bitrate_kbps: int = Field(default=128, description="Constant bit rate (kbit/s).")
+    files: list[Literal["mix", "iso"]] = Field(
+        default=["mix", "iso"], description="Which heroes get a proxy."
+    )
+
+    @field_validator("bitrate_kbps")
+    @classmethod
+    def _bitrate(cls, value: int) -> int:
+        if value not in PROXY_BITRATES:
+            raise ValueError(f"one of {', '.join(map(str, PROXY_BITRATES))}, got {value}")
+        return value
+
+
 class RecorderSettings(_Section):
     """Multitrack recording: where tracks go, and the timecode they carry."""
 
@@ -217,6 +256,26 @@ class RecorderSettings(_Section):
         le=60,
         description="How long a meter shows a clip (a sample at full scale) after it happened.",
     )
+    mix: MixSection = Field(default_factory=MixSection)
+    proxy: ProxySection = Field(default_factory=ProxySection)
+    poly: bool = Field(
+        default=False,
+        description="Also write every ISO into one polyphonic BWF after each take (primary "
+        "channel).",
+    )
+    upload_order: list[Literal["proxy", "mix", "iso", "poly"]] = Field(
+        default=["proxy", "mix", "iso", "poly"],
+        description="The order a take's files finish uploading in, by kind (first: highest "
+        "type priority, kind:<k>).",
+    )
+
+    @field_validator("upload_order")
+    @classmethod
+    def _order(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each kind once")
+        missing = [k for k in ("proxy", "mix", "iso", "poly") if k not in value]
+        return [*value, *missing]
 
     @field_validator("group")
     @classmethod

@@ -8,7 +8,7 @@ would attach their microphones and streams. :func:`private_discovery` writes a s
 - ``mdns_microphones``: the device models, the microphone's service type a random one
   (``_c2cmic-1a2b3c._tcp.local.``), browsed on 127.0.0.1;
 - ``aes67``: RAVENNA sessions under a random subtype, SAP on a random group;
-- ``ble_remotes``: an emulated radio of a random name.
+- ``ble_remotes``, ``hid_remotes``: an emulated radio of a random name (no evdev).
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ sap_groups = ["{found.sap_group}"]
 [plugins.options.ble_remotes]
 radio = "emulated"
 emulated_radio = "{found.radio}"
+
+[plugins.options.hid_remotes]
+radio = "emulated"
+emulated_radio = "{found.radio}"
+evdev = false
 """
     )
     return found

@@ -14,6 +14,9 @@ python-dbusmock's ``bluez5`` template on it, and what that template lacks added 
         bluez.disconnect("C2:C0:00:00:00:01")           # the link drops; unreachable
         bluez.advertise("C2:C0:00:00:00:01")            # back in range, advertising
         bluez.fail_connects("C2:C0:00:00:00:01", 2)     # the next 2 Connect calls fail
+        bluez.add_hid_remote("F1:22:33:44:55:66", "AB Shutter3", report_map, (1, 2),
+                             address_type="random")     # HID over GATT: Report Map, reports
+        bluez.hid_report("F1:22:33:44:55:66", 2, b"\x01")  # Input Report 2: Volume Up down
 
 What the template gets wrong or leaves out (each one is handled here):
 
@@ -51,7 +54,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -77,6 +80,12 @@ OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 DEVICE_IFACE = "org.bluez.Device1"
 SERVICE_IFACE = "org.bluez.GattService1"
 CHAR_IFACE = "org.bluez.GattCharacteristic1"
+DESCRIPTOR_IFACE = "org.bluez.GattDescriptor1"
+# HID over GATT (Bluetooth SIG assigned numbers), for add_hid_remote.
+HID_SERVICE_UUID = "00001812-0000-1000-8000-00805f9b34fb"
+HID_REPORT_MAP_UUID = "00002a4b-0000-1000-8000-00805f9b34fb"
+HID_REPORT_UUID = "00002a4d-0000-1000-8000-00805f9b34fb"
+HID_REPORT_REFERENCE_UUID = "00002908-0000-1000-8000-00805f9b34fb"
 #: Our own control interface on each remote's objects (BlueZ has no such thing; bleak ignores it).
 CONTROL_IFACE = "org.c2chub.RemoteMock1"
 
@@ -106,9 +115,10 @@ _DAEMON_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Co
 # dbusmock runs these strings with ``self`` (the object), ``args`` and dbusmock's globals
 # (``dbus``, ``objects``). Python values must be wrapped (dbus.Boolean, not True).
 _LINK_DOWN = """
-char = objects.get(self.c2c_char_path)
-if char is not None and char.Get('org.bluez.GattCharacteristic1', 'Notifying'):
-    char.UpdateProperties('org.bluez.GattCharacteristic1', {'Notifying': dbus.Boolean(False)})
+for char_path in getattr(self, 'c2c_char_paths', []):
+    char = objects.get(char_path)
+    if char is not None and char.Get('org.bluez.GattCharacteristic1', 'Notifying'):
+        char.UpdateProperties('org.bluez.GattCharacteristic1', {'Notifying': dbus.Boolean(False)})
 self.UpdateProperties('org.bluez.Device1', {
     'ServicesResolved': dbus.Boolean(False), 'Connected': dbus.Boolean(False)})
 """
@@ -162,6 +172,10 @@ for path in sorted(objects):
 """
 
 _READ_VALUE = "ret = self.Get('org.bluez.GattCharacteristic1', 'Value')"
+_READ_DESCRIPTOR = "ret = self.Get('org.bluez.GattDescriptor1', 'Value')"
+_ADD_CHAR_PATH = """
+self.c2c_char_paths = getattr(self, 'c2c_char_paths', []) + [str(args[0])]
+"""
 
 _START_NOTIFY = """
 device = objects[self.Get('org.bluez.GattCharacteristic1', 'Service').rsplit('/', 1)[0]]
@@ -199,6 +213,10 @@ class MockRemote:
     service_path: str
     char_path: str
     counter: int = 0
+    #: every GATT object of the remote beneath its device, (path, interface), for removal
+    objects: list[tuple[str, str]] = field(default_factory=list)
+    #: a HID remote's Input Report characteristics, by report id
+    reports: dict[int, str] = field(default_factory=dict)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
@@ -387,6 +405,53 @@ class BlueZMock:
         path = self._remote(address).device_path
         self._call(self._control, path, "FailConnects", dbus.UInt32(count))
 
+    def add_hid_remote(
+        self,
+        address: str,
+        name: str,
+        report_map: bytes,
+        report_ids: tuple[int, ...] = (1, 2),
+        *,
+        address_type: str = "public",
+        rssi: int = -55,
+        serial: str | None = None,
+    ) -> MockRemote:
+        """A HID-over-GATT remote in range and advertising the HID service (0x1812).
+
+        Its HID service holds the Report Map (0x2A4B: ``report_map``, the report descriptor)
+        and one Input Report (0x2A4D, read and notify) per id of ``report_ids``, each with its
+        Report Reference descriptor (0x2908: ``[id, 1]``); use ``(0,)`` for a descriptor
+        without report ids. ``address_type``: BlueZ's ``"public"`` or ``"random"``.
+        ``serial``: a Device Information service with that Serial Number String (0x2A25).
+        Send reports with :meth:`hid_report`.
+        """
+        address = _address(address)
+        if address in self.remotes:
+            raise BlueZMockError(f"remote {address} already exists")
+        device_path = f"{self.adapter_path}/dev_{address.replace(':', '_')}"
+        service_path = f"{device_path}/service0010"
+        remote = MockRemote(
+            address=address,
+            name=name,
+            serial=serial,
+            device_path=device_path,
+            service_path=service_path,
+            char_path=f"{service_path}/char0011",
+        )
+        self._call(self._add_hid_remote, remote, report_map, report_ids, address_type, rssi)
+        self.remotes[address] = remote
+        return remote
+
+    def hid_report(self, address: str, report_id: int, value: bytes) -> bool:
+        """The HID remote notifies ``value`` (the report without its id byte, as over GATT)
+        on its Input Report ``report_id``; False when nobody is subscribed to it."""
+        remote = self._remote(address)
+        try:
+            path = remote.reports[report_id]
+        except KeyError:
+            raise BlueZMockError(f"{address} has no input report {report_id}") from None
+        return bool(self._call(self._control, path, "Notify", dbus.ByteArray(value)))
+
     def remove(self, address: str) -> None:
         """BlueZ forgets the remote (``InterfacesRemoved``), dropping the link first."""
         remote = self._remote(address)
@@ -399,8 +464,10 @@ class BlueZMock:
         return bool(self._call(self._get, path, DEVICE_IFACE, "Connected"))
 
     def is_notifying(self, address: str) -> bool:
-        path = self._remote(address).char_path
-        return bool(self._call(self._get, path, CHAR_IFACE, "Notifying"))
+        """Subscribed: its button characteristic, or every Input Report of a HID remote."""
+        remote = self._remote(address)
+        paths = list(remote.reports.values()) or [remote.char_path]
+        return all(bool(self._call(self._get, p, CHAR_IFACE, "Notifying")) for p in paths)
 
     def calls(self, path: str, method: str) -> int:
         """How many times ``method`` was called on the object at ``path`` so far."""
@@ -574,7 +641,8 @@ class BlueZMock:
         dev.AddMethods(
             CONTROL_IFACE,
             [
-                ("SetCharPath", "s", "", "self.c2c_char_path = str(args[0])"),
+                ("SetCharPath", "s", "", "self.c2c_char_paths = [str(args[0])]"),
+                ("AddCharPath", "s", "", _ADD_CHAR_PATH),
                 ("DropLink", "", "", _DROP_LINK),
                 ("Advertise", "n", "", _ADVERTISE),
                 ("FailConnects", "u", "", "self.c2c_fail_connects = int(args[0])"),
@@ -616,6 +684,154 @@ class BlueZMock:
                 ],
             )
 
+    def _add_hid_remote(
+        self,
+        remote: MockRemote,
+        report_map: bytes,
+        report_ids: tuple[int, ...],
+        address_type: str,
+        rssi: int,
+    ) -> None:
+        root = self._mock_iface("/")
+        device = {
+            "Address": dbus.String(remote.address),
+            "AddressType": dbus.String(address_type),
+            "Name": dbus.String(remote.name),
+            "Alias": dbus.String(remote.name),
+            "Adapter": dbus.ObjectPath(self.adapter_path),
+            "Appearance": dbus.UInt16(0x03C1),  # HID keyboard
+            "Icon": dbus.String("input-keyboard"),
+            "Paired": dbus.Boolean(False),
+            "Bonded": dbus.Boolean(False),
+            "Trusted": dbus.Boolean(False),
+            "Blocked": dbus.Boolean(False),
+            "LegacyPairing": dbus.Boolean(False),
+            "Connected": dbus.Boolean(False),
+            "ServicesResolved": dbus.Boolean(False),
+            "WakeAllowed": dbus.Boolean(False),
+            "RSSI": dbus.Int16(rssi),
+            "TxPower": dbus.Int16(0),
+            "UUIDs": dbus.Array([HID_SERVICE_UUID], signature="s"),
+            "ManufacturerData": dbus.Dictionary({}, signature="qv"),
+            "ServiceData": dbus.Dictionary({}, signature="sv"),
+            "AdvertisingFlags": dbus.Array([dbus.Byte(0x05)], signature="y"),
+        }
+        root.AddObject(
+            remote.device_path,
+            DEVICE_IFACE,
+            device,
+            [
+                ("Connect", "", "", _CONNECT),
+                ("Disconnect", "", "", _DISCONNECT),
+                ("Pair", "", "", ""),
+                ("CancelPairing", "", "", ""),
+                ("ConnectProfile", "s", "", ""),
+                ("DisconnectProfile", "s", "", ""),
+            ],
+        )
+        self._mock_iface(remote.device_path).AddMethods(
+            CONTROL_IFACE,
+            [
+                ("SetCharPath", "s", "", "self.c2c_char_paths = []"),
+                ("AddCharPath", "s", "", _ADD_CHAR_PATH),
+                ("DropLink", "", "", _DROP_LINK),
+                ("Advertise", "n", "", _ADVERTISE),
+                ("FailConnects", "u", "", "self.c2c_fail_connects = int(args[0])"),
+            ],
+        )
+        added: list[tuple[str, str, dict[str, Any]]] = []
+
+        def service(path: str, uuid: str, handle: int) -> None:
+            props = {
+                "UUID": dbus.String(uuid),
+                "Device": dbus.ObjectPath(remote.device_path),
+                "Primary": dbus.Boolean(True),
+                "Includes": dbus.Array([], signature="o"),
+                "Handle": dbus.UInt16(handle),
+            }
+            root.AddObject(path, SERVICE_IFACE, props, [])
+            added.append((path, SERVICE_IFACE, props))
+
+        def characteristic(
+            path: str, service_path: str, uuid: str, value: bytes, notify: bool
+        ) -> None:
+            props = {
+                "UUID": dbus.String(uuid),
+                "Service": dbus.ObjectPath(service_path),
+                "Value": dbus.Array([dbus.Byte(b) for b in value], signature="y"),
+                "Notifying": dbus.Boolean(False),
+                "Flags": dbus.Array(["read", "notify"] if notify else ["read"], signature="s"),
+                "Handle": dbus.UInt16(int(path[-4:], 16)),
+                "MTU": dbus.UInt16(185),
+            }
+            methods = [
+                ("ReadValue", "a{sv}", "ay", _READ_VALUE),
+                ("WriteValue", "aya{sv}", "", ""),
+            ]
+            if notify:
+                methods += [
+                    ("StartNotify", "", "", _START_NOTIFY),
+                    ("StopNotify", "", "", _STOP_NOTIFY),
+                ]
+            root.AddObject(path, CHAR_IFACE, props, methods)
+            if notify:
+                self._mock_iface(path).AddMethods(CONTROL_IFACE, [("Notify", "ay", "b", _NOTIFY)])
+                self._control(remote.device_path, "AddCharPath", path)
+            added.append((path, CHAR_IFACE, props))
+
+        def descriptor(path: str, char_path: str, uuid: str, value: bytes) -> None:
+            props = {
+                "UUID": dbus.String(uuid),
+                "Characteristic": dbus.ObjectPath(char_path),
+                "Value": dbus.Array([dbus.Byte(b) for b in value], signature="y"),
+                "Flags": dbus.Array(["read"], signature="s"),
+                "Handle": dbus.UInt16(int(path[-4:], 16)),
+            }
+            root.AddObject(
+                path, DESCRIPTOR_IFACE, props, [("ReadValue", "a{sv}", "ay", _READ_DESCRIPTOR)]
+            )
+            added.append((path, DESCRIPTOR_IFACE, props))
+
+        hid = remote.service_path
+        service(hid, HID_SERVICE_UUID, 0x0010)
+        characteristic(remote.char_path, hid, HID_REPORT_MAP_UUID, report_map, notify=False)
+        handle = 0x0020
+        for report_id in report_ids:
+            char_path = f"{hid}/char{handle:04x}"
+            characteristic(char_path, hid, HID_REPORT_UUID, b"", notify=True)
+            descriptor(
+                f"{char_path}/desc{handle + 2:04x}",
+                char_path,
+                HID_REPORT_REFERENCE_UUID,
+                bytes([report_id, 1]),
+            )
+            remote.reports[report_id] = char_path
+            handle += 4
+        if remote.serial is not None:
+            dis = f"{remote.device_path}/service0040"
+            service(dis, "0000180a-0000-1000-8000-00805f9b34fb", 0x0040)
+            characteristic(
+                f"{dis}/char0041",
+                dis,
+                "00002a25-0000-1000-8000-00805f9b34fb",
+                remote.serial.encode(),
+                notify=False,
+            )
+        # Deepest objects first on removal; GATT objects announced before the device.
+        remote.objects = [(path, iface) for path, iface, _ in reversed(added)]
+        for path, iface, props in [*added, (remote.device_path, DEVICE_IFACE, device)]:
+            root.EmitSignal(
+                OBJECT_MANAGER_IFACE,
+                "InterfacesAdded",
+                "oa{sa{sv}}",
+                [
+                    dbus.ObjectPath(path),
+                    dbus.Dictionary(
+                        {iface: dbus.Dictionary(props, signature="sv")}, signature="sa{sv}"
+                    ),
+                ],
+            )
+
     def _control(self, path: str, method: str, *args: Any) -> Any:
         proxy = self._bus.get_object(BLUEZ, path)
         return getattr(dbus.Interface(proxy, CONTROL_IFACE), method)(*args)
@@ -623,11 +839,11 @@ class BlueZMock:
     def _remove(self, remote: MockRemote) -> None:
         self._control(remote.device_path, "DropLink")
         root = self._mock_iface("/")
-        for path, iface in (
+        gatt = remote.objects or [
             (remote.char_path, CHAR_IFACE),
             (remote.service_path, SERVICE_IFACE),
-            (remote.device_path, DEVICE_IFACE),
-        ):
+        ]
+        for path, iface in [*gatt, (remote.device_path, DEVICE_IFACE)]:
             root.EmitSignal(
                 OBJECT_MANAGER_IFACE,
                 "InterfacesRemoved",

@@ -99,6 +99,7 @@ def _demo(args: argparse.Namespace) -> int:
     argv = ["--seconds", str(args.seconds)] + (["--json"] if args.json else [])
     if args.keep:
         argv += ["--keep", args.keep]
+    argv += ["--remote", args.remote]
     return demo.main(argv)
 
 
@@ -131,4 +132,11 @@ def register(
     demo.add_argument("--json", action="store_true", help="print a JSON summary only")
     demo.add_argument("--seconds", type=float, default=20.0, help="length of the take (20)")
     demo.add_argument("--keep", help="keep the emulator, recordings and state in this folder")
+    demo.add_argument(
+        "--remote",
+        choices=("c2c", "hid"),
+        default=os.environ.get("C2C_DEMO_REMOTE", "c2c"),
+        help="the button remote: our own GATT format (c2c), or a HID shutter remote (hid); "
+        "default $C2C_DEMO_REMOTE or c2c",
+    )
     demo.set_defaults(func=_demo)

@@ -11,7 +11,10 @@
    on its microphone's channel, with live progress; halfway through, the remote presses
    "Good take", which becomes a real-time logging event at its timecode.
 5. End with a table of the take's tracks, their channels and their assets, complete and
-   byte-identical (SHA-256) in the emulator. ``--json`` prints a machine-readable summary.
+   byte-identical (SHA-256) in the emulator; then the mix (stereo, on the primary channel) and
+   the MP3 proxies (the mix's on the primary channel, each ISO's on its microphone's), each
+   byte-identical, the mix's proxy acknowledged before the mix. ``--json`` prints a
+   machine-readable summary.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from rich.table import Table
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.frameio.server import EmulatorServer
 from c2c_hub.emulation.frameio.state import EmulatorConfig
+from c2c_hub.emulation.plugin_models import plugin_device_models
 from c2c_hub.frameio import FrameioError
 from c2c_hub.pairing import PairingStep, PairingUpdate
 from c2c_hub.presence import PresenceState
@@ -50,11 +54,29 @@ from c2c_hub.settings import (
 )
 from c2c_hub.ui.live import LiveView, wants_plain
 from c2c_hub_plugins.ble_remotes.emulated import EmulatedRemote
+from c2c_hub_plugins.hid_remotes.emulated import VOLUME_UP, EmulatedHidRemote
 from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
 
 REMOTE = ("AA:BB:CC:DD:EE:01", "C2C-Remote Slate", "RMT-DEMO")
 RADIO = "demo"
 GOOD_TAKE_CODE = 1  # device_models/c2c-button-remote.toml: input 0, "Good take"
+# A HID shutter remote instead (--remote hid): its Volume Up is "Good take" in the
+# hid_remotes plugin's model (plugins/hid_remotes/device_models/ble-shutter-remote.toml).
+HID_REMOTE = ("F1:C2:C0:DE:00:01", "AB Shutter3")
+
+
+class _HidDemoRemote:
+    """The HID shutter remote, pressed as the demo presses our own."""
+
+    def __init__(self) -> None:
+        self.remote = EmulatedHidRemote(*HID_REMOTE, radio=RADIO, address_type="random")
+        self.name = self.remote.name
+
+    def press(self, _code: int) -> bool:
+        return self.remote.tap(VOLUME_UP)
+
+
+DemoRemote = EmulatedRemote | _HidDemoRemote
 
 MICS: list[tuple[str, str, Literal["tone", "speech"]]] = [
     ("NM-1001", "Boom", "speech"),
@@ -119,7 +141,7 @@ def _channel_rows(hub: Hub) -> list[tuple[str, str, str, str]]:
     return sorted(rows)
 
 
-async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) -> Any:
+async def _record(demo: Demo, hub: Hub, seconds: float, remote: DemoRemote) -> Any:
     demo.mark("take_starting")
     take = await hub.recorder.start_take(scene="12A")
     demo.mark("take_started")
@@ -137,7 +159,10 @@ async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) 
         await asyncio.sleep(step)
         if not pressed and time.monotonic() - started >= seconds / 2:
             pressed = remote.press(GOOD_TAKE_CODE)
-            demo.say(f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}")
+            if pressed:
+                demo.say(
+                    f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}"
+                )
         if demo.live:
             continue
         files = hub.uploader.snapshot()
@@ -146,6 +171,14 @@ async def _record(demo: Demo, hub: Hub, seconds: float, remote: EmulatedRemote) 
             f"{len(take.tracks)} tracks, {len(hub.channels.available())} channels, "
             f"{files.get('bytes_sent', 0) / 1e6:.1f} MB sent"
         )
+    # A remote that was not yet listening (its link still subscribing on a busy machine) took
+    # no press: try again for a while rather than end a take with no "Good take" in it.
+    deadline = time.monotonic() + 30.0
+    while not pressed and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        pressed = remote.press(GOOD_TAKE_CODE)
+        if pressed:
+            demo.say(f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}")
     demo.mark("take_stopping")
     return await hub.recorder.stop_take()
 
@@ -189,7 +222,13 @@ async def _wait_uploaded(demo: Demo, hub: Hub, file_ids: list[int], within: floa
     return False
 
 
-async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds: float) -> int:
+async def run(
+    settings: HubSettings,
+    handle: EmulatorHandle,
+    demo: Demo,
+    seconds: float,
+    remote_kind: str = "c2c",
+) -> int:
     summary: dict[str, Any] = {"ok": False}
     kind = _service_type(settings)
     mics = [
@@ -198,7 +237,11 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
         )
         for i, (serial, name, signal) in enumerate(MICS)
     ]
-    remote = EmulatedRemote(*REMOTE, radio=RADIO)
+    remote: DemoRemote = (
+        _HidDemoRemote() if remote_kind == "hid" else EmulatedRemote(*REMOTE, radio=RADIO)
+    )
+    protocol = "HID over GATT" if remote_kind == "hid" else "the C2C GATT format"
+    demo.say(f"The button remote: {remote.name} ({protocol})")
     async with contextlib.AsyncExitStack() as stack:
         demo.say(f"Starting {len(mics)} emulated network microphones (mDNS on 127.0.0.1) ...")
         await asyncio.gather(*(m.start() for m in mics))
@@ -246,6 +289,8 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
                 f"Stopped after {(take.frames or 0) / take.sample_rate:.2f} s; uploading the rest"
             )
             file_ids = [t.file_id for t in take.tracks.values() if t.file_id is not None]
+            derived = take.derived.files if take.derived is not None else []
+            file_ids += [d.file_id for d in derived if d.file_id is not None]
             uploaded = await _wait_uploaded(demo, hub, file_ids, within=60)
             demo.mark("uploaded")
             if demo.live:
@@ -288,11 +333,48 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
             )
         if not demo.quiet:
             demo.console.print(table)
+        mixes = _derived_rows(hub, derived, assets)
+        table = Table(title="The mix and the proxies", title_justify="left")
+        for column in ("file", "kind", "channel", "asset", "acknowledged", "identical"):
+            table.add_column(column)
+        first = min((m["completed_at"] or 0 for m in mixes), default=0)
+        for m in mixes:
+            done_at = m["completed_at"]
+            table.add_row(
+                Path(m["file"]).name,
+                m["kind"],
+                str(m["channel"]),
+                (m["asset_id"] or "-")[:8],
+                "NO" if done_at is None else f"+{done_at - first:.2f} s",
+                "yes" if m["byte_identical"] else "NO",
+            )
+        if not demo.quiet and mixes:
+            demo.console.print(table)
+        by_name = {Path(m["file"]).name: m for m in mixes}
+        mix_wav = next((m for m in mixes if m["kind"] == "mix"), None)
+        mix_mp3 = by_name.get(Path(mix_wav["file"]).with_suffix(".mp3").name) if mix_wav else None
+        proxy_first = bool(
+            mix_wav
+            and mix_mp3
+            and mix_wav["completed_at"] is not None
+            and mix_mp3["completed_at"] is not None
+            and mix_mp3["completed_at"] <= mix_wav["completed_at"]
+        )
+        if mix_wav and mix_mp3:
+            demo.say(
+                f"The mix and its proxy on the primary channel: proxy "
+                f"{'first' if proxy_first else '[red]NOT first[/]'}"
+            )
         ok = (
             uploaded
             and len(tracks) == len(mics)
             and all(t["asset_complete"] and t["byte_identical"] for t in tracks)
             and all(t["asset_channel"] == t["channel"] for t in tracks)
+            and bool(mixes)
+            and all(m["asset_complete"] and m["byte_identical"] for m in mixes)
+            and proxy_first
+            and mix_wav is not None
+            and mix_wav["asset_channel"] == 0
         )
         await _until(lambda: hub.presses.counts.get("sent", 0) >= 1, within=10)
         logged = [
@@ -319,6 +401,7 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
             project=device.project.name,
             take=take.to_json(),
             tracks=tracks,
+            mix_and_proxies=mixes,
             channels=hub.channels.snapshot(),
             logged_events=logged,
             presses=hub_presses,
@@ -330,6 +413,32 @@ async def run(settings: HubSettings, handle: EmulatorHandle, demo: Demo, seconds
         else:
             demo.say("Every call followed Frame.io's contract (strict emulator, no violations).")
     return _finish(demo, summary, 0 if summary["ok"] else 1)
+
+
+def _derived_rows(hub: Hub, derived: list[Any], assets: dict[str, Any]) -> list[dict[str, Any]]:
+    """The mix, its proxy and each ISO's proxy: where each went, complete and byte-identical."""
+    rows = []
+    for item in derived:
+        if item.file_id is None:
+            continue
+        record = hub.uploader.file(item.file_id)
+        asset = assets.get(record.get("asset_id") or "")
+        local = _sha256(item.path)
+        rows.append(
+            {
+                "file": str(item.path),
+                "kind": item.kind,
+                "channel": record.get("channel"),
+                "state": record.get("state"),
+                "asset_id": record.get("asset_id"),
+                "asset_complete": bool(asset and asset.get("complete")),
+                "asset_channel": asset.get("channel") if asset else None,
+                "completed_at": asset.get("completed_at") if asset else None,
+                "byte_identical": bool(asset and asset.get("sha256") == local),
+                "sha256": local,
+            }
+        )
+    return sorted(rows, key=lambda r: r["completed_at"] or float("inf"))
 
 
 def _finish(demo: Demo, summary: dict[str, Any], code: int) -> int:
@@ -394,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the take (20)")
     parser.add_argument("--keep", type=Path, help="write everything here (kept afterwards)")
+    parser.add_argument(
+        "--remote",
+        choices=("c2c", "hid"),
+        default="c2c",
+        help="the button remote: our own GATT format (c2c) or a HID shutter remote (hid)",
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
     demo = Demo(console, quiet=args.json)
@@ -419,6 +534,11 @@ def main(argv: list[str] | None = None) -> int:
                     options={
                         "mdns_microphones": {"interfaces": ["127.0.0.1"]},
                         "ble_remotes": {"radio": "emulated", "emulated_radio": RADIO},
+                        "hid_remotes": {
+                            "radio": "emulated",
+                            "emulated_radio": RADIO,
+                            "evdev": False,
+                        },
                         "aes67": _private_streams(),
                     }
                 ),
@@ -426,8 +546,15 @@ def main(argv: list[str] | None = None) -> int:
             handle = EmulatorHandle(
                 server.base_url, server.control_url, server.ca_file, config.client_secret
             )
+            # Frame.io knows a plugin's device model once the integration declares it (as
+            # its developer console would): the HID shutter remote's is the plugin's own.
+            for _, model in plugin_device_models(
+                settings.plugins, settings.device_models.directory
+            ):
+                if model.source is not None:
+                    handle.declare_device_model(model.source.read_text(encoding="utf-8"))
             try:
-                return asyncio.run(run(settings, handle, demo, args.seconds))
+                return asyncio.run(run(settings, handle, demo, args.seconds, args.remote))
             except FrameioError as exc:
                 demo.say(f"[red]Frame.io call failed: {exc}[/]")
                 return 1

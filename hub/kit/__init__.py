@@ -51,8 +51,10 @@ from c2c_hub.device_models import (
     DeviceModel,
     DeviceModelError,
     DeviceModelRegistry,
+    EvdevMatcher,
     Input,
     MdnsMatcher,
+    parse_hid_usage,
 )
 from c2c_hub.errors import HubError
 from c2c_hub.kit.options import (
@@ -103,6 +105,7 @@ __all__ = [
     "DeviceSource",
     "Duration",
     "DurationOrZero",
+    "EvdevMatcher",
     "Field",
     "HubError",
     "Input",
@@ -124,4 +127,5 @@ __all__ = [
     "model_validator",
     "package_models",
     "parse_duration",
+    "parse_hid_usage",
 ]

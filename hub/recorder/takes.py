@@ -47,7 +47,7 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,10 @@ from c2c_hub.clock import Clock
 from c2c_hub.devices import DeviceChange, DeviceRegistry
 from c2c_hub.errors import HubError
 from c2c_hub.private_files import write_private
+from c2c_hub.recorder.derived import DerivedSettings, EncoderFactory, TakeDerived
 from c2c_hub.recorder.guard import SourceGuard
+from c2c_hub.recorder.mix import MixSettings
+from c2c_hub.recorder.proxy import ProxyEncoder
 from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
@@ -143,6 +146,7 @@ class Take:
     end_position: int | None = None
     failure: str | None = None  # why the take stopped by itself (a full disk)
     split: str | None = None  # why the take ended to go on in the next (a sample rate change)
+    derived: TakeDerived | None = None  # the mix, the proxies, the poly file
 
     @property
     def label(self) -> str:
@@ -169,6 +173,7 @@ class Take:
             "failure": self.failure,
             "split": self.split,
             "tracks": [t.to_json() for t in sorted(self.tracks.values(), key=lambda t: t.index)],
+            "derived": self.derived.to_json() if self.derived is not None else None,
         }
 
     def journal(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -183,6 +188,8 @@ class Take:
             {"path": str(t.path), "serial": t.serial, "file_id": t.file_id}
             for t in sorted(self.tracks.values(), key=lambda t: t.index)
         ]
+        if self.derived is not None:
+            tracks += self.derived.journal()
         return take, tracks
 
 
@@ -207,6 +214,8 @@ class Recorder:
         min_free_minutes: float = 10.0,
         project: Callable[[], str | None] = lambda: None,
         group: str | None = None,
+        derived: DerivedSettings | None = None,
+        proxy_encoder: EncoderFactory = ProxyEncoder,
     ) -> None:
         self.devices = devices
         self.group = recordings_gid(group)
@@ -221,6 +230,8 @@ class Recorder:
         self.position_tolerance_s = position_tolerance_s
         self.min_free_minutes = min_free_minutes
         self.project = project
+        self.derived = derived or DerivedSettings(mix=False, proxies=False)
+        self.proxy_encoder = proxy_encoder
         self.journal = TakeJournal(data_dir)
         self.recovered: list[Repair] = []
         self._numbering_path = data_dir / NUMBERING_FILE
@@ -318,12 +329,18 @@ class Recorder:
         return repairs
 
     async def start(self) -> None:
+        if self.derived.mix or self.derived.proxies or self.derived.poly:
+            for key, priority in self.derived.type_priorities().items():
+                await self.uploader.set_type_priority(key, priority)
         self._unsubscribe.append(self.devices.on_audio(self._audio))
         self._unsubscribe.append(self.devices.on_change(self._device_changed))
 
     async def stop(self) -> None:
         if self.take is not None:
             await self.stop_take()
+        last = self.last_take
+        if last is not None and last.derived is not None:
+            await last.derived.wait()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -365,9 +382,19 @@ class Recorder:
                 start_timecode=str(self.timecode.timecode(at=now)),
                 sample_rate=rate,
             )
+            self.take.derived = TakeDerived(
+                self.derived,
+                self.uploader,
+                base=self._info(self.take, directory / "take.wav", "", 1, ""),
+                timecode=self.take.start_timecode,
+                capture_time=now,
+                encoder=self.proxy_encoder,
+            )
             for attached in self.devices:
                 if attached.kind.audio and attached.device.audio:
                     await self._open_track(attached.device.serial, attached.device.name)
+            await self.take.derived.open_mix([t.name for t in self.take.tracks.values()])
+            await self._write_journal(self.take)
             self._writer_stop.clear()
             self._writer = asyncio.create_task(self._write_loop(), name="recorder-writer")
             log.info(
@@ -444,9 +471,25 @@ class Recorder:
             end = take.end_position
             for track in take.tracks.values():
                 await self._close_track(take, track, end)
+            derived = take.derived
+            failed = [t.serial for t in take.tracks.values() if t.error or t.sealed is not None]
+            heroes = []
+            for track in take.tracks.values():
                 if track.file_id is not None:
                     self.uploader.recording_grew(track.file_id, durable_size=track.durable_size)
-                    await self.uploader.end_recording(track.file_id)
+                    heroes.append(("iso", track.file_id))
+            if derived is not None:
+                await asyncio.to_thread(derived.finish, end, failed)
+                await derived.end(heroes)  # proxies, the mix, the ISOs: in upload order
+                isos = [
+                    t.assembler.info
+                    for t in sorted(take.tracks.values(), key=lambda t: t.index)
+                    if t.serial not in failed
+                ]
+                derived.start_poly(isos, end)
+            else:
+                for _, file_id in heroes:
+                    await self.uploader.end_recording(file_id)
             await asyncio.to_thread(self.journal.clear)
             self.take = None
             self.last_take = take
@@ -494,7 +537,38 @@ class Recorder:
             return take.tracks[serial]
         index = len(take.tracks) + 1
         path = take.directory / track_filename(take.scene, take.number, index, name)
-        info = TrackInfo(
+        info = self._info(take, path, name, index, f"{serial}-{take.scene}-{take.number}")
+        try:
+            assembler = await asyncio.to_thread(_open_assembler, info)
+        except OSError as exc:
+            log.error("%s: cannot create %s: %s", take.label, path, exc)
+            self._emit({"type": "track_error", "serial": serial, "error": str(exc)})
+            return None
+        track = Track(index, serial, name, path, assembler, self._guard(take, serial))
+        track.durable_size = assembler.writer.durable_size
+        track.synced_at = self.clock.now()
+        attached = self.devices.get(serial)
+        # the recorder's own inputs (and their proxies) go on the primary channel; a microphone's
+        # on its own
+        device = None if attached is not None and attached.kind.primary_channel else serial
+        if take.derived is not None:  # joins the mix, gets its proxy (queued first)
+            await take.derived.track_opened(serial, assembler, device=device)
+        track.pending.extend(take.early.pop(serial, []))
+        take.tracks[serial] = track
+        track.file_id = await self.uploader.begin_recording(
+            path,
+            filetype=WAV,
+            device=device,
+            channel=0,
+            capture_time=take.started_at,
+            kind="iso",
+        )
+        await self._write_journal(take)  # before a sample is written, the journal lists it
+        self._emit({"type": "track_opened", "track": track.to_json()})
+        return track
+
+    def _info(self, take: Take, path: Path, name: str, index: int, reference: str) -> TrackInfo:
+        return TrackInfo(
             path=path,
             sample_rate=take.sample_rate,
             channels=1,
@@ -508,32 +582,35 @@ class Recorder:
             track_name=name,
             track_index=index,
             note="",
-            originator_reference=f"{serial}-{take.scene}-{take.number}",
+            originator_reference=reference,
         )
-        try:
-            assembler = await asyncio.to_thread(_open_assembler, info)
-        except OSError as exc:
-            log.error("%s: cannot create %s: %s", take.label, path, exc)
-            self._emit({"type": "track_error", "serial": serial, "error": str(exc)})
-            return None
-        track = Track(index, serial, name, path, assembler, self._guard(take, serial))
-        track.durable_size = assembler.writer.durable_size
-        track.synced_at = self.clock.now()
-        track.pending.extend(take.early.pop(serial, []))
-        take.tracks[serial] = track
-        attached = self.devices.get(serial)
-        own = attached is not None and attached.kind.primary_channel
-        track.file_id = await self.uploader.begin_recording(
-            path,
-            filetype=WAV,
-            # the recorder's own inputs go on the primary channel; a microphone on its own
-            device=None if own else serial,
-            channel=0,
-            capture_time=take.started_at,
-        )
-        await self._write_journal(take)  # before a sample is written, the journal lists it
-        self._emit({"type": "track_opened", "track": track.to_json()})
-        return track
+
+    # ------------------------------------------------------------------ the mix
+    def set_mix(self, settings: MixSettings) -> None:
+        """New mix settings: the take rolling (if any) mixes with them from its next block;
+        the mode (mono or stereo) applies from the next take."""
+        self.derived = replace(self.derived, mix_settings=settings)
+        take = self.take
+        if take is not None and take.derived is not None:
+            take.derived.set_mix(settings)
+
+    def mix_snapshot(self) -> dict[str, Any]:
+        """The mix's settings and, while a take rolls, what it mixes (status key ``mix``)."""
+        take = self.take if self.take is not None else self.last_take
+        d = self.derived
+        return {
+            "enabled": d.mix,
+            "settings": d.mix_settings.to_json(),
+            "proxies": {
+                "enabled": d.proxies,
+                "files": sorted(d.proxy_files),
+                "bitrate_kbps": d.proxy_bitrate_kbps,
+            },
+            "poly": d.poly,
+            "upload_order": list(d.upload_order),
+            "take": take.label if take is not None else None,
+            "live": take.derived.to_json() if take is not None and take.derived else None,
+        }
 
     def _guard(self, take: Take, serial: str) -> SourceGuard:
         guard = take.guards.get(serial)
@@ -664,11 +741,17 @@ class Recorder:
                 limit = max(limit, take.end_position)
             blocks, track.pending = _due(track.pending, limit)
             sync = now - track.synced_at >= self.fsync_interval_s
-            if not blocks and not sync:
+            pad = None
+            if take.derived is not None and take.derived.aligns and take.end_position is None:
+                # A quiet track is silence once it is this late: the mix follows every track.
+                pad = limit - round((self.position_tolerance_s + 0.5) * take.sample_rate)
+                if track.assembler.head >= pad:
+                    pad = None
+            if not blocks and not sync and pad is None:
                 continue
             try:
                 durable = await asyncio.to_thread(
-                    _write_blocks, track.assembler, blocks, take.end_position, sync
+                    _write_blocks, track.assembler, blocks, take.end_position, sync, pad
                 )
             except Exception as exc:
                 self._write_failed(take, track, exc)
@@ -678,6 +761,17 @@ class Recorder:
                 track.durable_size, track.synced_at = durable, now
             if track.file_id is not None:
                 self.uploader.recording_grew(track.file_id, durable_size=track.durable_size)
+        derived = take.derived
+        if derived is not None and take.failure is None and take.end_position is None:
+            now = self.clock.now()
+            sync = now - derived.synced_at >= self.fsync_interval_s
+            try:
+                await asyncio.to_thread(derived.advance, sync)
+            except OSError as exc:
+                log.error("%s: the mix could not be written: %s", take.label, exc)
+            if sync:
+                derived.synced_at = now
+            await derived.report()
 
     def _write_failed(self, take: Take, track: Track, exc: Exception) -> None:
         if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
@@ -695,6 +789,8 @@ class Recorder:
                     )
             track.error = f"write failed: {take.failure}"
             return
+        if take.derived is not None:
+            take.derived.track_failed(track.serial)
         if track.error is None:
             log.error("%s: writing %s failed: %s", take.label, track.path, exc)
             self._emit({"type": "track_error", "serial": track.serial, "error": str(exc)})
@@ -808,7 +904,11 @@ def _journal_label(take: Any) -> str:
 
 
 def _write_blocks(
-    assembler: TrackAssembler, blocks: list[AudioBlock], end: int | None, sync: bool = False
+    assembler: TrackAssembler,
+    blocks: list[AudioBlock],
+    end: int | None,
+    sync: bool = False,
+    pad: int | None = None,
 ) -> int | None:
     """Write ``blocks`` in place; once the take has an end, nothing past it reaches the disk
     (a file the uploader follows must never shrink). With ``sync``, fsync the file and return
@@ -822,6 +922,8 @@ def _write_blocks(
             if not len(samples):
                 continue
         assembler.write_at(block.position, np.ascontiguousarray(samples).reshape(-1))
+    if pad is not None:
+        assembler.pad_to(pad)
     if sync:
         return assembler.sync()
     assembler.flush()

@@ -310,9 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = with_config(sub.add_parser("run", help="run the hub: stay paired, present, online"))
     run.set_defaults(func=_run)
 
-    from c2c_hub.ui import cli_devices, cli_uploads
+    from c2c_hub.ui import cli_devices, cli_mix, cli_uploads
 
     cli_uploads.register(sub, with_config, _settings)
+    cli_mix.register(sub)
     cli_devices.register(sub, with_config, _settings)
     _register_extensions(sub, with_config)
     return parser

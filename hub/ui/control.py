@@ -74,7 +74,7 @@ from c2c_hub.logs import register_secret
 from c2c_hub.private_files import write_private
 from c2c_hub.settings import ControlSettings
 from c2c_hub.tasks import cancel_and_wait
-from c2c_hub.ui import bodies
+from c2c_hub.ui import bodies, control_mix
 from c2c_hub.ui.access import (
     LOOPBACK_NAMES,
     MAX_BODY_BYTES,
@@ -476,6 +476,7 @@ routes = [
     Route("/presses/{press_id}/resend", press_resend, methods=["POST"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
+    *control_mix.routes,
 ]
 
 

@@ -192,6 +192,7 @@ class Uploader:
         device: str | None = None,
         capture_time: float | None = None,
         priority: int = 0,
+        kind: str | None = None,
     ) -> int:
         """Queue a finished file; returns its id (the same id again for the same file).
 
@@ -226,6 +227,7 @@ class Uploader:
                 priority=priority,
                 state=FileState.QUEUED if problem is None else FileState.CORRUPT,
                 reason=problem,
+                kind=kind,
             )
         self.ledger.set_changed(record)
         return record.id
@@ -245,8 +247,13 @@ class Uploader:
         device: str | None = None,
         capture_time: float | None = None,
         priority: int = 0,
+        kind: str | None = None,
     ) -> int:
-        """A file the recorder has started writing; parts go up while it grows."""
+        """A file the recorder has started writing; parts go up while it grows.
+
+        ``kind`` (``proxy``, ``mix``, ``iso``, ``poly``) is what the recorder's file is: the
+        type priorities may name it (``kind:mix``), which orders the ends of a take's files.
+        """
         return await self.realtime.begin(
             _absolute(path),
             filetype=filetype,
@@ -255,6 +262,7 @@ class Uploader:
             device=device,
             capture_time=capture_time,
             priority=priority,
+            kind=kind,
         )
 
     def recording_grew(self, file_id: int, durable_size: int | None = None) -> None:
@@ -269,6 +277,19 @@ class Uploader:
     async def end_recording(self, file_id: int) -> None:
         """The recorder closed the file (its header may have been rewritten)."""
         await self.realtime.end(file_id)
+
+    async def fail_recording(self, file_id: int, reason: str) -> bool:
+        """The producer could not write this recording (an encoder failed): the file ends
+        ``failed`` with ``reason`` and nothing more of it is sent. False if it had ended."""
+        updated = await self.ledger.set_state(
+            file_id, FileState.FAILED, reason, only_from=ACTIVE_STATES
+        )
+        if updated is None:
+            return False
+        self.workers.cancel_file(file_id)
+        await self.realtime.cancelled(file_id)
+        log.warning("%s: %s", updated.name, reason)
+        return True
 
     # ================================================================== controls
     @property

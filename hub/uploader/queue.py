@@ -157,6 +157,12 @@ class FileRecord:
         return self.priority + self.type_priority
 
     @property
+    def kind(self) -> str | None:
+        """A recorder's kind of file (``proxy``, ``mix``, ``iso``, ``poly``), if it said."""
+        kind = self.info.get("kind")
+        return kind if isinstance(kind, str) else None
+
+    @property
     def final(self) -> bool:
         return self.state in FINAL_STATES
 
@@ -175,6 +181,7 @@ class FileRecord:
             "reason": self.reason,
             "priority": self.priority,
             "type_priority": self.type_priority,
+            "kind": self.kind,
             "realtime": self.realtime,
             "asset_id": self.asset_id,
             "bytes_acked": self.bytes_acked,
@@ -243,12 +250,18 @@ def _part(row: aiosqlite.Row) -> PartRecord:
     )
 
 
-def type_keys(name: str, filetype: str) -> list[str]:
+KINDS = ("proxy", "mix", "iso", "poly")
+"""What a recorder's file is (``info["kind"]``): priorities by type may name it as ``kind:mix``."""
+
+
+def type_keys(name: str, filetype: str, kind: str | None = None) -> list[str]:
     """The keys a per-type priority may be set under, most specific first.
 
-    ``"audio/wav"``, ``"audio/*"``, ``".wav"`` for ``take1.WAV`` of type ``audio/wav``.
+    ``"kind:mix"`` (a recorder's file kind, if any), ``"audio/wav"``, ``"audio/*"``, ``".wav"``
+    for ``S1_T001_00_Mix.WAV`` of type ``audio/wav``.
     """
-    keys = [filetype.lower()]
+    keys = [f"kind:{kind}"] if kind else []
+    keys.append(filetype.lower())
     if "/" in filetype:
         keys.append(filetype.split("/", 1)[0].lower() + "/*")
     suffix = Path(name).suffix.lower()
@@ -258,10 +271,15 @@ def type_keys(name: str, filetype: str) -> list[str]:
 
 
 def normalize_type_key(key: str) -> str:
-    """``"WAV"``, ``"wav"`` and ``".wav"`` all mean the extension; MIME types stay as given."""
+    """``"WAV"``, ``"wav"`` and ``".wav"`` all mean the extension; MIME types stay as given;
+    ``"kind:proxy"`` names a recorder's kind of file (:data:`KINDS`)."""
     key = key.strip().lower()
     if not key:
         raise ValueError("a file type key must not be empty")
+    if key.startswith("kind:"):
+        if key[5:] not in KINDS:
+            raise ValueError(f"{key!r}: the kinds are {', '.join('kind:' + k for k in KINDS)}")
+        return key
     if "/" in key or key.startswith("."):
         return key
     return "." + key
@@ -427,9 +445,9 @@ class UploadQueue:
         )
         self.settings[key] = value
 
-    def type_priority_for(self, name: str, filetype: str) -> int:
+    def type_priority_for(self, name: str, filetype: str, kind: str | None = None) -> int:
         table: dict[str, int] = self.setting("type_priorities", {})
-        for key in type_keys(name, filetype):
+        for key in type_keys(name, filetype, kind):
             if key in table:
                 return int(table[key])
         return 0
@@ -441,7 +459,7 @@ class UploadQueue:
         table[normalize_type_key(key)] = int(priority)
         await self._set_setting("type_priorities", table)
         for record in list(self.files.values()):
-            wanted = self.type_priority_for(record.name, record.filetype)
+            wanted = self.type_priority_for(record.name, record.filetype, record.kind)
             if wanted != record.type_priority:
                 await self.db.execute(
                     "UPDATE files SET type_priority = ?, updated_at = ? WHERE id = ?",
@@ -476,11 +494,15 @@ class UploadQueue:
         realtime: bool = False,
         released: bool = False,
         reason: str | None = None,
+        kind: str | None = None,
     ) -> FileRecord:
+        if kind is not None and kind not in KINDS:
+            raise ValueError(f"kind: one of {', '.join(KINDS)}, got {kind!r}")
         cur = await self.db.execute(
             "INSERT INTO files (path, name, filetype, channel, device, size, mtime_ns, inode, "
             "capture_time, enqueued_at, state, reason, priority, type_priority, realtime, "
-            "released, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "released, updated_at, info) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "RETURNING id",
             (
                 path,
@@ -496,10 +518,11 @@ class UploadQueue:
                 state.value,
                 reason,
                 priority,
-                self.type_priority_for(name, filetype),
+                self.type_priority_for(name, filetype, kind),
                 int(realtime),
                 int(released),
                 now,
+                json.dumps({"kind": kind} if kind else {}),
             ),
         )
         row = await cur.fetchone()

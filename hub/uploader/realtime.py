@@ -96,6 +96,7 @@ class RealtimeUploads:
         self.part_size = part_size
         self.poll_s = poll_s
         self._live: dict[int, _Live] = {}
+        self._turns: set[int] = set()  # recordings waiting for their turn to end
 
     # ------------------------------------------------------------------ recorder API
     async def recover(self) -> None:
@@ -132,6 +133,7 @@ class RealtimeUploads:
         capture_time: float | None,
         priority: int,
         device: str | None = None,
+        kind: str | None = None,
     ) -> int:
         st = await stat_file(path)
         shown = name or os.path.basename(path)
@@ -149,6 +151,7 @@ class RealtimeUploads:
             state=FileState.RECORDING,
             priority=priority,
             realtime=True,
+            kind=kind,
         )
         self._live[record.id] = _Live()
         self.ledger.set_changed(record)
@@ -226,6 +229,7 @@ class RealtimeUploads:
                 live.wake.clear()
             await self._ensure_asset(file_id)
             await self._grow(file_id, live)
+            await self._wait_turn(file_id)
             await self._final(file_id, live)
         except Outcome as outcome:
             await self.failures.conclude(file_id, outcome.verdict)
@@ -236,6 +240,52 @@ class RealtimeUploads:
             if self._live.get(file_id) is live:
                 del self._live[file_id]
         await ledger.set_state(file_id, FileState.DONE, only_from=[FileState.UPLOADING])
+
+    def _ahead(self, file_id: int) -> list[int]:
+        """Files that go before this one's end: a higher priority (a file's own plus its
+        type's, e.g. ``kind:proxy`` over ``kind:mix``), uploading or ready to be claimed now,
+        and not held up (waiting for a channel, or retrying after a failure)."""
+        ledger = self.ledger
+        mine = ledger.record(file_id).effective_priority
+        devices = self.router.claimable_devices()
+        manual = ledger.mode == "manual"
+        ahead = []
+        for record in self.queue.files.values():
+            if record.id == file_id or record.effective_priority <= mine:
+                continue
+            if ledger.retrying(record.id) is not None and record.id not in self._turns:
+                continue  # held up (its channel, a failure); one waiting its turn goes first
+            if record.state is FileState.UPLOADING:
+                ahead.append(record.id)
+            elif record.state is FileState.QUEUED and (not manual or record.released):
+                if record.device is None or devices is None or record.device in devices:
+                    ahead.append(record.id)
+        return ahead
+
+    async def _wait_turn(self, file_id: int) -> None:
+        """Upload order by type at a take's end: this recording's last parts (part 1, the
+        tail) wait while a file of a higher priority is being sent, so a take's proxies are
+        acknowledged before its mix, and the mix before its ISOs (a recording's earlier parts
+        went up while it grew, whatever its order)."""
+        waited = False
+        wake = self.ledger.wake.listener()
+        self._turns.add(file_id)
+        try:
+            while ahead := self._ahead(file_id):
+                if not waited:
+                    waited = True
+                    self.ledger.note_retrying(
+                        file_id, f"after {len(ahead)} file(s) of a higher priority (upload order)"
+                    )
+                    self.ledger.changed.set()
+                wake.clear()
+                await sleep_or_wake(self.clock, self.poll_s, wake)
+        finally:
+            self._turns.discard(file_id)
+            self.ledger.wake.remove(wake)
+        if waited:
+            self.ledger.clear_retrying(file_id)
+            self.ledger.changed.set()
 
     async def finish(self, file_id: int) -> None:
         """A worker's path for a real-time file whose recording has ended (e.g. after restart)."""

@@ -266,6 +266,11 @@ interfaces = ["127.0.0.1"]
 [plugins.options.ble_remotes]
 radio = "emulated"
 emulated_radio = "chaos"
+
+[plugins.options.hid_remotes]
+radio = "emulated"
+emulated_radio = "chaos"
+evdev = false
 {extra_config}
 """
         )

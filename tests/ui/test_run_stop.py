@@ -65,6 +65,11 @@ sap_groups = ["239.255.{random.randrange(1, 250)}.{random.randrange(1, 250)}"]
 [plugins.options.ble_remotes]
 radio = "emulated"
 emulated_radio = "stop-{secrets.token_hex(3)}"
+
+[plugins.options.hid_remotes]
+radio = "emulated"
+emulated_radio = "stop-{secrets.token_hex(3)}"
+evdev = false
 """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("C2C_HUB_")}

@@ -215,6 +215,7 @@ class Asset:
             "offset": self.offset,
             "capture_time": self.capture_time,
             "complete": self.complete,
+            "completed_at": self.completed_at,
             "sha256": self.sha256,
             "parts": [
                 {

@@ -4,6 +4,7 @@ repeated samples, and makes the take exactly its length."""
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,6 +26,9 @@ class TrackAssembler:
     The last ``holdback`` frames (default a quarter second) stay in memory until more arrive, so
     a take that ends before samples already received is cut without shrinking the file the
     real-time uploader is following; only an overshoot beyond ``holdback`` cuts the file itself.
+
+    ``tap``, if set, is called with every block as it goes to the file, in order from the take's
+    first sample (dropouts as their silence): the mix and the proxies follow the file this way.
     """
 
     _SILENCE_CHUNK = 1 << 16
@@ -62,6 +66,12 @@ class TrackAssembler:
             (self._SILENCE_CHUNK,) if info.channels == 1 else (self._SILENCE_CHUNK, info.channels)
         )
         self._zeros = np.zeros(shape, dtype=np.int32)
+        self.tap: Callable[[Samples], None] | None = None
+
+    def _out(self, block: Samples) -> None:
+        self.writer.write(block)
+        if self.tap is not None:
+            self.tap(block)
 
     @property
     def info(self) -> TrackInfo:
@@ -151,7 +161,7 @@ class TrackAssembler:
             block = self._pending.popleft()
             keep = max(0, min(len(block), room))
             if keep:
-                self.writer.write(block[:keep])
+                self._out(block[:keep])
                 room -= keep
             self.discarded_samples += len(block) - keep
         self._pending_frames = 0
@@ -184,10 +194,10 @@ class TrackAssembler:
             first = self._pending[0]
             if len(first) <= excess:
                 self._pending.popleft()
-                self.writer.write(first)
+                self._out(first)
                 taken = len(first)
             else:
-                self.writer.write(first[:excess])
+                self._out(first[:excess])
                 self._pending[0] = first[excess:]
                 taken = excess
             self._pending_frames -= taken

@@ -18,6 +18,7 @@ import { renderDevices } from "./devices.js";
 import { $, show } from "./dom.js";
 import { renderFiles } from "./files.js";
 import { renderFooter } from "./footer.js";
+import { renderMix } from "./mix.js";
 import { renderNetwork } from "./network.js";
 import { renderCountdown, renderPairing, wirePairing } from "./pairing.js";
 import { renderPresses } from "./presses.js";
@@ -35,6 +36,7 @@ for (const draw of [
   renderDevices,
   renderPresses,
   renderTake,
+  renderMix,
   renderFooter,
 ]) {
   onStatus(draw);

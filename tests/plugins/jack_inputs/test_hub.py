@@ -89,6 +89,8 @@ async def test_a_take_holds_each_input_sample_for_sample_on_the_primary_channel(
             record = hub.uploader.file(track.file_id)
             assert emulator.asset(record["asset_id"])["channel"] == 0, "the primary channel"
             assert emulator.asset_content(record["asset_id"]) == track.path.read_bytes()
+        # the mix and every proxy (there is no other channel here) are on the primary too
+        assert {asset["channel"] for asset in emulator.assets()} == {0}
         # the recorder's own inputs are no sub-device channels at Frame.io
         (device,) = emulator.devices()
         assert not set(device["channel_client_ids"].values()) & {A, B, C}

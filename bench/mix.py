@@ -1,0 +1,171 @@
+"""The mix and its proxy (issue 16's figures).
+
+- **take stop → mix proxy acknowledged**: a paired hub (``c2c_hub.runtime.Hub``, its recorder,
+  uploader and channels) records a take of two fed microphones (stereo mix, MP3 proxies of the
+  mix and of each ISO at 128 kbit/s) through the link simulator at 10 Mbit/s and 80 ms RTT
+  (40 ms each way); the time from ``stop_take()`` to the mix proxy's last part acknowledged
+  (its file ``done``), and the same for the mix. Aim: ≤ 3 s.
+- **proxy encode speed**: 60 s of a stereo mix and of a mono ISO through
+  :class:`~c2c_hub.recorder.proxy.ProxyEncoder` at 128 kbit/s, in times real time.
+
+``python -m bench.mix [--take-seconds S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.uploader import Site
+from c2c_hub.emulation.linksim import LinkSimulator
+from c2c_hub.recorder.derived import proxy_tag
+from c2c_hub.recorder.proxy import ProxyEncoder
+from c2c_hub.recorder.wav import TrackInfo
+from c2c_hub.settings import HubSettings, PluginSettings, RecorderSettings
+from c2c_hub.subdevices import AudioBlock, AudioFormat, SubDevice
+from c2c_hub.timecode import FrameRate
+
+RATE = 48000
+RATE_BPS = 10e6
+DELAY_S = 0.040  # one way: 80 ms RTT
+MIC_MODEL = "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e13"  # device_models: the network microphone
+SRC = "bench:mix"
+
+
+def _signal(position: int, frames: int, freq: float) -> np.ndarray:
+    t = np.arange(position, position + frames) / RATE
+    rng = np.random.default_rng(position)
+    x = 0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(frames)
+    return (np.round(x * (2**23 - 1)).astype(np.int32)) << 8
+
+
+def encode_speed(seconds: float = 60.0) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="c2c-bench-proxy-") as tmp:
+        for name, channels in (("stereo", 2), ("mono", 1)):
+            frames = int(seconds * RATE)
+            mono = _signal(0, frames, 440.0)
+            data = np.stack([mono, mono], axis=1) if channels == 2 else mono
+            info = TrackInfo(
+                Path(tmp) / f"{name}.wav",
+                start_position=0,
+                timecode_rate=FrameRate.parse("25"),
+                channels=channels,
+                track_name=name,
+            )
+            encoder = ProxyEncoder(
+                Path(tmp) / f"{name}.mp3",
+                sample_rate=RATE,
+                channels=channels,
+                bitrate_kbps=128,
+                tag=proxy_tag(info, "10:00:00:00", info.path),
+            ).open()
+            started, cpu = time.perf_counter(), time.thread_time()
+            for at in range(0, frames, 4800):  # 100 ms blocks, as the writer hands them over
+                encoder.write(data[at : at + 4800])
+            encoder.close()
+            wall = time.perf_counter() - started
+            cpu = time.thread_time() - cpu
+            out[f"{name}_x_realtime"] = round(seconds / wall, 1)
+            out[f"{name}_x_realtime_per_cpu_s"] = round(seconds / cpu, 1)
+    return out
+
+
+async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[str, Any]:
+    from c2c_hub.runtime import Hub
+
+    data_dir = settings.storage.data_dir
+    settings = settings.model_copy(
+        update={
+            "recorder": RecorderSettings(directory=data_dir / "rec", min_free_minutes=0),
+            "plugins": PluginSettings(allow=[]),
+        }
+    )
+    async with Hub(settings) as hub:
+        await hub.start(presence=False, status_file=False)
+        mics = [("BM-1", "Boom", 220.0), ("BM-2", "Lav", 330.0)]
+        for serial, name, _ in mics:
+            hub.devices.attach(SRC, SubDevice(serial, MIC_MODEL, name, audio=AudioFormat()))
+        deadline = time.monotonic() + 30
+        while len(hub.channels.available()) < len(mics) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        take = await hub.recorder.start_take(scene="B")
+        sent = take.start_position
+        started = time.monotonic()
+        while time.monotonic() - started < take_seconds:
+            await asyncio.sleep(0.02)
+            now = hub.timecode.sample_position(RATE)
+            while sent + 480 <= now:
+                for serial, _, freq in mics:
+                    hub.devices.audio(SRC, serial, AudioBlock(sent, _signal(sent, 480, freq)))
+                sent += 480
+        stop_called = time.monotonic()
+        done = await hub.recorder.stop_take()
+        stopped = time.monotonic()
+        assert done.derived is not None and done.derived.mix_file is not None
+        mix_id = done.derived.mix_file.file_id
+        proxy_id = next(
+            f.file_id for f in done.derived.files if f.kind == "proxy" and "Mix" in f.path.name
+        )
+        assert mix_id is not None and proxy_id is not None
+        acked: dict[int, float] = {}
+        ids = [mix_id, proxy_id] + [t.file_id for t in done.tracks.values() if t.file_id]
+        deadline = time.monotonic() + 120
+        while len(acked) < len(ids) and time.monotonic() < deadline:
+            for file_id in ids:
+                if file_id not in acked and hub.uploader.file(file_id)["state"] == "done":
+                    acked[file_id] = time.monotonic()
+            await asyncio.sleep(0.01)
+        assets = {a["id"]: a for a in site.emulator.handle.assets()}
+        identical = all(
+            assets[hub.uploader.file(i)["asset_id"]]["complete"] for i in ids if i in acked
+        )
+        return {
+            "take_s": round((done.frames or 0) / RATE, 1),
+            "stop_call_s": round(stopped - stop_called, 3),
+            "stop_to_mix_proxy_acked_s": round(acked.get(proxy_id, float("nan")) - stop_called, 3),
+            "stop_to_mix_acked_s": round(acked.get(mix_id, float("nan")) - stop_called, 3),
+            "stop_to_all_acked_s": round(max(acked.values()) - stop_called, 3),
+            "proxy_before_mix": acked.get(proxy_id, 1e9) <= acked.get(mix_id, 0),
+            "files_done": f"{len(acked)}/{len(ids)}",
+            "complete": identical,
+            "aim_s": 3.0,
+        }
+
+
+def run(take_seconds: float = 30.0) -> dict[str, Any]:
+    out: dict[str, Any] = {"encode": encode_speed()}
+    link = LinkSimulator().start_thread()
+    try:
+        link.set_rate(RATE_BPS)
+        link.set_delay(DELAY_S)
+        site = Site(link)
+        try:
+            with tempfile.TemporaryDirectory(prefix="c2c-bench-mix-") as tmp:
+                settings = site.pair_hub(Path(tmp))
+                out["stop_to_proxy"] = asyncio.run(_take(site, settings, take_seconds))
+        finally:
+            site.close()
+    finally:
+        link.stop_thread()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--take-seconds", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    result = run(args.take_seconds)
+    print(json.dumps({"bench": "mix", **result}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
