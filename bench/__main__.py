@@ -10,12 +10,19 @@
   (:mod:`bench.hub_chaos`);
 - soak: one hub for minutes of real time and days of Frame.io's, its footprint sampled
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
-- the uploader against Frame.io's own, through the link simulator (:mod:`bench.uploader`);
+- the packet-level link emulator checked against a raw TCP flow, and one CUBIC against one BBR
+  flow on the lossy link (:mod:`bench.netlink`);
+- the uploader against Frame.io's own, through the link simulator and the packet-level link
+  (lossy: 50 Mbit/s, 80 ms RTT, 0.5 % loss; clean: 50 and 200 Mbit/s at 40 ms)
+  (:mod:`bench.uploader`);
+- the upload queue at 10,000 files: enqueue rate, status time (:mod:`bench.queue_scale`);
 - AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
 - the recorder's own inputs: 16 JACK inputs for a take, xruns and hub CPU (:mod:`bench.jack_inputs`;
   a 60 s take, 10 minutes with ``--long``).
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
-  (:mod:`bench.mix`).
+  (:mod:`bench.mix`);
+- LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
+- network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -30,10 +37,14 @@ from bench import (
     chaos,
     hub_chaos,
     jack_inputs,
+    ltc,
     mix,
+    netlink,
+    network,
     part_sink,
     presence,
     presses,
+    queue_scale,
     session,
     soak,
     subdevices,
@@ -67,12 +78,22 @@ print()
 print("presses: durable presses/s (group commit), flat out and paced at 5,000/s")
 print(json.dumps({"bench": "presses", **presses.run(5_000 if quick else 20_000)}))
 print()
+print(f"network: switch -> socket rejoined, wrong PSK -> restored ({rounds} rounds)")
+print(json.dumps({"bench": "network", **network.run(rounds)}))
+print()
 kills = 20 if quick else 100
 print(f"chaos: the uploader SIGKILLed {kills} times, restarted each time")
 outcome = chaos.run(kills, files=8 if quick else 30)
 print(json.dumps({"bench": "chaos", **outcome}))
 print()
+print("netlink: the packet-level link against a raw TCP flow (aim >= 95 % at 0 loss)")
+for item in netlink.run(5.0 if quick else 10.0):
+    print(json.dumps(item))
+print()
 status = uploader.main(["--quick"] if quick else []) or status
+print()
+print("queue scale: 10,000 files enqueued (aim >= 5,000/s), status of the queue (aim <= 20 ms)")
+print(json.dumps({"bench": "queue_scale", **queue_scale.run()}))
 status = status or (0 if outcome["ok"] else 1)
 print()
 hub_kills = 20 if quick else 100
@@ -96,4 +117,8 @@ print(json.dumps({"bench": "jack_inputs", **jacked}))
 status = status or (0 if jacked["ok"] else 1)
 print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
 print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
+print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")
+decoded = ltc.run(seconds=20.0 if quick else 60.0)
+print(json.dumps({"bench": "ltc", **decoded}))
+status = status or (0 if decoded["ok"] else 1)
 raise SystemExit(status)

@@ -154,8 +154,7 @@ async def _reference(server: str, inputs: int, seconds: float) -> None:
 
 
 def run(inputs: int = INPUTS, seconds: float = 60.0) -> dict[str, Any]:
-    server = DummyServer(f"c2c-bench-{os.getpid()}")
-    server.start()
+    server = DummyServer.started("c2c-bench-jack")
     player = subprocess.Popen(
         [
             *(sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"),

@@ -43,18 +43,19 @@ CLIENT_VERSION = "1.0.0"
 
 
 # ------------------------------------------------------------------------ the emulator process
-def serve(advertise: str | None = None) -> None:
+def serve(advertise: str | None = None, host: str = "127.0.0.1") -> None:
     """Child process: run an emulator, print its coordinates, stop when stdin closes.
 
     ``advertise`` (``host:port``): where clients reach it, e.g. a link simulator in front of it;
     part URLs and ``base_url`` then name that address, ``direct_url`` the emulator's own socket.
+    ``host``: the address it listens on (its certificate names it too).
     """
     from c2c_hub.emulation.frameio.server import EmulatorServer
     from c2c_hub.emulation.frameio.state import EmulatorConfig
 
     with tempfile.TemporaryDirectory(prefix="c2c-bench-") as tmp:
         config = EmulatorConfig(strict=True, device_code_interval=0.05)
-        with EmulatorServer(Path(tmp), config=config, advertise=advertise) as server:
+        with EmulatorServer(Path(tmp), config=config, advertise=advertise, host=host) as server:
             info = {
                 "base_url": server.base_url,
                 "direct_url": server.direct_url,
@@ -84,11 +85,19 @@ class Emulator:
             self.process.wait()
 
 
-def start_emulator(advertise: str | None = None) -> Emulator:
-    """An emulator in a child process (``advertise``: see :func:`serve`)."""
+def start_emulator(
+    advertise: str | None = None,
+    host: str | None = None,
+    wrap: Callable[[list[str]], list[str]] = lambda command: command,
+) -> Emulator:
+    """An emulator in a child process (``advertise``, ``host``: see :func:`serve`; ``wrap``
+    the command, e.g. to run it in another network namespace)."""
     command = [sys.executable, "-m", "bench.part_sink", "serve"]
     if advertise is not None:
         command += ["--advertise", advertise]
+    if host is not None:
+        command += ["--host", host]
+    command = wrap(command)
     process = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -381,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     serve_parser = sub.add_parser("serve", help="(internal) run the emulator for a benchmark")
     serve_parser.add_argument("--advertise", default=None, help="host:port clients use")
+    serve_parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--total-mib", type=int, default=512)
     parser.add_argument("--part-mib", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
@@ -389,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=sorted(CLIENTS), default="threads")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.advertise)
+        serve(args.advertise, args.host)
         return 0
     summary = run(args.total_mib, args.part_mib, args.repeat, args.concurrency, args.client)
     report(summary, args.target)

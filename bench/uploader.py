@@ -60,6 +60,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from bench.netlink import LinkHandle, PacketLink
+from bench.netlink import available as packet_link_problem
 from bench.part_sink import Emulator, pair, start_emulator
 from c2c_hub.emulation.linksim import LinkSimulator
 from c2c_hub.settings import FrameioSettings, HubSettings, StorageSettings
@@ -156,9 +158,9 @@ class Run:
 
 
 class Sampler:
-    """The link's byte counter every 10 ms."""
+    """The link's byte counter every 10 ms (a link simulator's, or the packet link's)."""
 
-    def __init__(self, link: LinkSimulator | None) -> None:
+    def __init__(self, link: Any) -> None:
         self.link = link
         self.up: list[tuple[float, int]] = []
         self._stop = threading.Event()
@@ -206,9 +208,7 @@ class Process:
     stderr: str
 
 
-def run_process(
-    command: list[str], env: dict[str, str], link: LinkSimulator | None, timeout: float
-) -> Process:
+def run_process(command: list[str], env: dict[str, str], link: Any, timeout: float) -> Process:
     """Run ``command`` to its end; its JSON stdout lines, its own rusage, the link's view."""
     with tempfile.TemporaryFile("w+") as errors:
         started = time.perf_counter()
@@ -252,9 +252,12 @@ def run_process(
 class Site:
     """One emulator (and, for the link scenarios, the link simulator in front of it)."""
 
-    def __init__(self, link: LinkSimulator | None) -> None:
-        self.link = link
-        self.emulator: Emulator = start_emulator(advertise=link.address if link else None)
+    def __init__(self, link: LinkSimulator | None, packet: LinkHandle | None = None) -> None:
+        self.link: Any = link or packet
+        if packet is not None:  # the emulator in the server namespace, at its end of the link
+            self.emulator: Emulator = start_emulator(host=packet.server_ip, wrap=packet.in_server)
+        else:
+            self.emulator = start_emulator(advertise=link.address if link else None)
         self.info = self.emulator.info
         if link is not None:
             direct = urlsplit(self.info["direct_url"])
@@ -365,9 +368,14 @@ def run_ours(
     work: Path,
     concurrency: int | None,
     rate_bps: float | None = None,
+    *,
+    label: str = "ours",
+    rtt_ms: float | None = None,
+    env_changes: dict[str, str] | None = None,
 ) -> Run:
     size = source.stat().st_size
-    result = Run(scenario, "ours", size, rate_bps, 2000 * DELAY_S if rate_bps else 0.0)
+    rtt = rtt_ms if rtt_ms is not None else (2000 * DELAY_S if rate_bps else 0.0)
+    result = Run(scenario, label, size, rate_bps, rtt)
     if not ours_available():
         result.detail = "skipped: python -m c2c_hub.uploader is not there yet"
         return result
@@ -377,7 +385,7 @@ def run_ours(
     command = [sys.executable, "-m", "c2c_hub.uploader", "--data-dir", str(data_dir)]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
-    env = uploader_env(settings)
+    env = uploader_env(settings) | (env_changes or {})
     startup = run_process(command, env, None, 120)  # an empty queue: start-up and exit only
     before = site.asset_ids()
     try:
@@ -387,8 +395,25 @@ def run_ours(
     _fill(result, process, startup)
     result.verified, problems = site.verify(site.asset_ids() - before, sha256)
     result.detail = _detail(process, problems)
+    # From the asset's create answered to the file done: the transfer alone, comparable with
+    # FrameioUploader's run (its asset is created before its process starts).
+    created = [e["at"] for e in process.lines if e.get("type") == "asset" and "at" in e]
+    done = [
+        e["at"]
+        for e in process.lines
+        if e.get("type") == "file" and e.get("state") == "done" and "at" in e
+    ]
+    if created and done and rate_bps:
+        transfer = done[-1] - created[0]
+        result.extra["transfer_s"] = round(transfer, 3)
+        result.extra["transfer_share"] = round(size * 8 / transfer / rate_bps, 4)
     if process.lines:
-        result.extra["summary"] = process.lines[-1]
+        summary = process.lines[-1]
+        uploads = summary.get("snapshot", {})
+        result.extra["part_streams"] = uploads.get("part_streams")
+        result.extra["congestion_control"] = (uploads.get("congestion_control") or {}).get(
+            "algorithm"
+        )
     return result
 
 
@@ -399,13 +424,20 @@ def run_theirs(
     sha256: str,
     work: Path,
     rate_bps: float | None = None,
+    *,
+    congestion: str | None = None,
+    rtt_ms: float | None = None,
 ) -> Run:
     size = source.stat().st_size
-    result = Run(scenario, "frameioclient", size, rate_bps, 2000 * DELAY_S if rate_bps else 0.0)
+    rtt = rtt_ms if rtt_ms is not None else (2000 * DELAY_S if rate_bps else 0.0)
+    label = "frameioclient" + (f"-{congestion}" if congestion else "")
+    result = Run(scenario, label, size, rate_bps, rtt)
     asset = site.create_asset(source.name, size)
     asset_file = work / f"asset-{asset['id']}.json"
     asset_file.write_text(json.dumps(asset))
     env = os.environ | {"REQUESTS_CA_BUNDLE": site.info["ca_file"]}
+    if congestion:
+        env["C2C_BENCH_CC"] = congestion
     command = [sys.executable, "-m", "bench.uploader", "frameioclient"]
     startup = run_process([*command, "-"], env, None, 120)  # imports only
     process = run_process(
@@ -422,6 +454,7 @@ def _fill(result: Run, process: Process, startup: Process) -> None:
     result.wall_s = process.wall_s
     result.sending_s = process.wall_s - startup.wall_s
     result.extra["startup_s"] = round(startup.wall_s, 3)
+    result.extra["startup_cpu_s"] = round(startup.cpu_s, 3)
     result.link_busy_s = process.link_busy_s
     result.cpu_s = process.cpu_s
     result.peak_rss_mb = process.peak_rss_mb
@@ -435,10 +468,39 @@ def _detail(process: Process, problems: str) -> str:
     return "; ".join(notes)
 
 
+def set_requests_congestion(algorithm: str) -> None:
+    """Every connection ``requests`` opens from now on runs ``algorithm`` (``TCP_CONGESTION``).
+
+    Through the adapters' pool managers (``socket_options``), as requests documents; urllib3's
+    ``default_socket_options`` cannot be changed after import (a default argument)."""
+    import socket
+
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection
+
+    options = [
+        *HTTPConnection.default_socket_options,
+        (socket.IPPROTO_TCP, socket.TCP_CONGESTION, algorithm.encode()),
+    ]
+    original = HTTPAdapter.init_poolmanager
+
+    def init_poolmanager(self: HTTPAdapter, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("socket_options", options)
+        original(self, *args, **kwargs)
+
+    HTTPAdapter.init_poolmanager = init_poolmanager  # type: ignore[method-assign]
+
+
 def frameioclient_child(asset_file: Path, path: Path) -> int:
-    """(child) Frame.io's uploader, as its users run it: 5 threads, part errors printed only."""
+    """(child) Frame.io's uploader, as its users run it: 5 threads, part errors printed only.
+
+    ``C2C_BENCH_CC``: every socket it opens set to that congestion control (as on a system
+    whose default it is; urllib3's default socket options, which requests uses)."""
     from frameioclient.lib.upload import FrameioUploader
 
+    congestion = os.environ.get("C2C_BENCH_CC")
+    if congestion:
+        set_requests_congestion(congestion)
     asset = json.loads(asset_file.read_text())
     with path.open("rb") as file:
         FrameioUploader(asset, file).upload()
@@ -585,10 +647,95 @@ async def _realtime(
     }
 
 
+# ---------------------------------------------------------------------------- the packet link
+TCP_PAYLOAD = 1448 / 1500  # what TCP carries of 1500-byte IP packets (timestamps on)
+LOSSY = (50e6, 0.040, 0.005)  # 50 Mbit/s, 40 ms each way (80 ms RTT), 0.5 % loss each way
+PACKET_CLEAN = ((50e6, 0.020), (200e6, 0.020))  # 40 ms RTT, no loss
+PACKET_MIB = 256
+CUBIC = {"C2C_HUB_UPLOADS__CONGESTION_CONTROL": "cubic"}
+
+
+def packet_inside(size_mib: int) -> int:
+    """(child, in the client namespace) Ours and ``FrameioUploader`` across the packet link.
+
+    The emulator runs in the server namespace; every API call and part crosses the link.
+    ``FrameioUploader`` runs with CUBIC set on its sockets (most systems' default); ours with
+    its defaults (BBR per socket here), then ours with CUBIC (adaptive part streams alone).
+    """
+    handle = LinkHandle.from_env()
+    assert handle is not None, "run through packet_runs()"
+    source, sha = test_file(size_mib * MiB)
+    size = source.stat().st_size
+
+    def emit(fn: Callable[[], Run], scenario: str, uploader: str) -> None:
+        try:
+            item = fn()
+        except Exception as exc:
+            item = Run(scenario, uploader, size, detail=f"error: {type(exc).__name__}: {exc}")
+        print(json.dumps({"packet_run": asdict(item)}), flush=True)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="c2c-bench-packet-") as tmp,
+        _site(None, handle) as site,
+    ):
+        work = Path(tmp)
+        rate, delay, loss = LOSSY
+        handle.configure(rate, delay, loss)
+        rtt = 2000 * delay
+        args = (site, "lossy", source, sha, work)
+        emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "lossy", "ours")
+        emit(
+            partial(run_theirs, *args, rate, congestion="cubic", rtt_ms=rtt),
+            "lossy",
+            "frameioclient-cubic",
+        )
+        emit(
+            partial(run_ours, *args, None, rate, label="ours-cubic", rtt_ms=rtt, env_changes=CUBIC),
+            "lossy",
+            "ours-cubic",
+        )
+        for rate, delay in PACKET_CLEAN:
+            handle.configure(rate, delay)
+            args = (site, "packet", source, sha, work)
+            rtt = 2000 * delay
+            emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "packet", "ours")
+            emit(
+                partial(run_theirs, *args, rate, congestion="cubic", rtt_ms=rtt),
+                "packet",
+                "frameioclient-cubic",
+            )
+    return 0
+
+
+def packet_runs(size_mib: int, emit: Callable[[Run], None]) -> list[Run]:
+    """The packet-link scenarios, run by a child in the client namespace (needs root)."""
+    problem = packet_link_problem()
+    if problem is not None:
+        item = Run("lossy", "ours", size_mib * MiB, detail=f"skipped: {problem}")
+        emit(item)
+        return [item]
+    runs: list[Run] = []
+    with PacketLink() as handle:
+        command = handle.in_client(
+            [sys.executable, "-m", "bench.uploader", "packet-inside", str(size_mib)]
+        )
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, text=True, env=os.environ | handle.to_env()
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                item = Run(**json.loads(line)["packet_run"])
+                runs.append(item)
+                emit(item)
+        process.wait()
+    return runs
+
+
 # ---------------------------------------------------------------------------- the whole run
 @contextlib.contextmanager
-def _site(link: LinkSimulator | None) -> Iterator[Site]:
-    site = Site(link)
+def _site(link: LinkSimulator | None, packet: LinkHandle | None = None) -> Iterator[Site]:
+    site = Site(link, packet)
     try:
         yield site
     finally:
@@ -599,7 +746,7 @@ def run(
     size_mib: int,
     realtime_s: float,
     concurrency: int | None = None,
-    only: frozenset[str] = frozenset({"loopback", "link", "realtime"}),
+    only: frozenset[str] = frozenset({"loopback", "link", "realtime", "packet"}),
     emit: Callable[[Run], None] = lambda run: None,
 ) -> list[Run]:
     main_file, main_sha = test_file(size_mib * MiB)
@@ -666,6 +813,8 @@ def run(
                         )
             finally:
                 link.stop_thread()
+    if "packet" in only:
+        runs += packet_runs(min(size_mib, PACKET_MIB), emit)
     return runs
 
 
@@ -732,6 +881,41 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         out["peak_rss_meets_150"] = max(big.peak_rss_mb, small.peak_rss_mb) < 150
         out["peak_rss_flat"] = big.peak_rss_mb <= small.peak_rss_mb * 1.2 + 10
         out["cpu_s_per_gib"] = big.cpu_s_per_gib and round(big.cpu_s_per_gib, 2)
+        out["startup_cpu_s"] = big.extra.get("startup_cpu_s")
+        out["startup_cpu_meets_0_4"] = (big.extra.get("startup_cpu_s") or 99) <= 0.4
+    theirs_loop = find("loopback", "frameioclient")
+    if big is not None and theirs_loop is not None and big.cpu_s_per_gib:
+        if theirs_loop.cpu_s_per_gib:
+            ratio = big.cpu_s_per_gib / theirs_loop.cpu_s_per_gib
+            out["cpu_ours_over_frameioclient"] = round(ratio, 2)
+            out["cpu_ours_over_frameioclient_meets_1_0"] = ratio <= 1.0
+    lossy_ours = find("lossy", "ours")
+    lossy_theirs = find("lossy", "frameioclient-cubic")
+    if lossy_ours is not None and lossy_ours.link_share is not None:
+        out["lossy_ours_share"] = round(lossy_ours.link_share, 4)
+        out["lossy_ours_share_meets_85"] = lossy_ours.link_share >= 0.85
+        out["lossy_ours_transfer_share"] = lossy_ours.extra.get("transfer_share")
+        if lossy_theirs is not None and lossy_theirs.link_busy_s and lossy_ours.link_busy_s:
+            ratio = lossy_theirs.link_busy_s / lossy_ours.link_busy_s
+            out["lossy_ours_over_frameioclient_cubic"] = round(ratio, 2)
+            out["lossy_ours_over_frameioclient_cubic_meets_3"] = ratio >= 3
+    lossy_cubic = find("lossy", "ours-cubic")
+    if lossy_cubic is not None and lossy_cubic.link_share is not None:
+        out["lossy_ours_cubic_share"] = round(lossy_cubic.link_share, 4)
+        out["lossy_ours_cubic_streams"] = (lossy_cubic.extra.get("part_streams") or {}).get("limit")
+    for rate, _ in PACKET_CLEAN:
+        clean = find("packet", "ours", rate=rate)
+        if clean is not None and clean.link_share is not None:
+            key = f"packet_{rate / 1e6:.0f}mbit"
+            # of what TCP can carry over 1500-byte packets (the raw flow's ceiling)
+            out[f"{key}_ours_share_of_tcp"] = round(clean.link_share / TCP_PAYLOAD, 4)
+            out[f"{key}_ours_share_of_tcp_meets_99"] = clean.link_share / TCP_PAYLOAD >= 0.99
+            transfer = clean.extra.get("transfer_share")
+            if transfer is not None:
+                out[f"{key}_ours_transfer_share_of_tcp"] = round(transfer / TCP_PAYLOAD, 4)
+            theirs = find("packet", "frameioclient-cubic", rate=rate)
+            if theirs is not None and theirs.link_share is not None:
+                out[f"{key}_frameioclient_share_of_tcp"] = round(theirs.link_share / TCP_PAYLOAD, 4)
     rt = find("realtime", "ours")
     if rt is not None and "stop_to_acknowledged_s" in rt.extra:
         out["realtime_stop_to_acknowledged_s"] = rt.extra["stop_to_acknowledged_s"]
@@ -741,6 +925,8 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["packet-inside"]:
+        return packet_inside(int(argv[1]))
     if argv[:1] == ["frameioclient"]:
         if argv[1:] == ["-"]:  # start-up only, for the timing of the same process doing nothing
             from frameioclient.lib.upload import FrameioUploader  # noqa: F401
@@ -752,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--realtime-s", type=float, default=None, help="take (600; quick 60)")
     parser.add_argument("--quick", action="store_true", help="256 MiB and a 60 s take")
     parser.add_argument("--concurrency", type=int, default=None, help="passed to ours")
-    parser.add_argument("--only", default="loopback,link,realtime", help="comma-separated")
+    parser.add_argument("--only", default="loopback,link,realtime,packet", help="comma-separated")
     args = parser.parse_args(argv)
     size_mib = args.size_mib or (256 if args.quick else 2048)
     realtime_s = args.realtime_s or (60.0 if args.quick else 600.0)

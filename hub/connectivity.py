@@ -124,6 +124,7 @@ class NetworkStatus:
     last_health_at: float | None = None
     last_error: str | None = None
     upload_mbps: float | None = None
+    upload_measured_at: float | None = None  # when the last transfer behind upload_mbps ended
     changes: int = 0
     health_ok: bool | None = None  # what /health alone said
     api_failures: int = 0  # API calls in a row that got no usable answer
@@ -185,6 +186,7 @@ class ConnectivityMonitor:
         total_s = sum(s.seconds for s in recent)
         if total_s > 0:
             self.status.upload_mbps = sum(s.nbytes for s in recent) * 8 / total_s / 1e6
+            self.status.upload_measured_at = now
 
     async def check(self) -> NetworkStatus:
         """Read the link and ask Frame.io's /health once."""

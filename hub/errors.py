@@ -34,12 +34,19 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     ├── OptionsError (ValueError)        kit/options.py: a plugin's options refused (the key named)
     ├── TakeError (RuntimeError)         recorder/takes.py: a take command not possible now
     ├── WavFormatError (ValueError)      recorder/wav/: not a WAV we can read
+    ├── LtcUnavailable (RuntimeError)    timecode/ltc.py: libltc (or cffi) is not installed
+    ├── NetworkError                     network/errors.py: the network controls refused
+    │   ├── NetworkUnavailable               no NetworkManager to drive (and why)
+    │   │   └── BusCallError                     network/bus.py: a D-Bus call answered an error
+    │   ├── NetworkRefused (ValueError)      bad input, refused before anything changed
+    │   └── ConnectFailed                    NetworkManager failed; previous network kept
     │
     ├── UIError                     c2c_hub.ui.errors: the edge's root
     │   ├── HubNotRunning                ui/cli_uploads.py: no running hub answers
     │   ├── BodyTooLarge                 ui/access.py: a request body over the cap (413)
     │   ├── ControlRefused               ui/control.py: the control API refused (with a status)
-    │   └── MixRefused                   ui/control_mix.py: a mix route refused (with a status)
+    │   ├── MixRefused                   ui/control_mix.py: a mix route refused (with a status)
+    │   └── NetRouteRefused              ui/control_net.py: a network route refused (a status)
     │
     ├── EmulationError              c2c_hub.emulation.errors: the test doubles' root
     │   ├── ControlError (RuntimeError)  emulation/frameio/handle.py: the emulator's control
@@ -49,7 +56,9 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │   ├── ApiProblem                   emulation/frameio/errors.py: answer in Frame.io's
     │   │                                detailed error shape
     │   ├── OAuthProblem                 emulation/frameio/errors.py: answer {"error": code}
-    │   └── BlueZMockError (RuntimeError)  emulation/bluez.py: the BlueZ D-Bus mock failed
+    │   ├── BlueZMockError (RuntimeError)  emulation/bluez.py: the BlueZ D-Bus mock failed
+    │   └── NetworkMockError (RuntimeError)  emulation/networkmanager.py: the NetworkManager
+    │                                    D-Bus mock failed
     │
     └── (plugins: each plugin's errors derive from HubError, which the kit exports)
         ├── mdns_microphones: OptionsError (the kit's), RecordError (ValueError),

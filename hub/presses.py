@@ -71,6 +71,7 @@ from c2c_hub.frameio.models import LogTrigger, Rate, SmpteTime
 from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.tasks import cancel_and_wait, sleep_or_wake
 from c2c_hub.timecode import TimecodeClock, to_frameio
+from c2c_hub.timecode.timeline import HubTimecode
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class PressLog:
         session: Session,
         devices: DeviceRegistry,
         channels: ChannelLookup,
-        timecode: TimecodeClock,
+        timecode: TimecodeClock | HubTimecode,
         *,
         clock: Clock,
         backoff_max_s: float = 10.0,

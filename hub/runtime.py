@@ -10,8 +10,8 @@ one ``httpx.AsyncClient``; ``async with Hub(settings) as hub`` closes everything
 Constructing it first takes the data directory's lock (:mod:`c2c_hub.datadir`): a second hub on
 the same directory raises :class:`~c2c_hub.datadir.DataDirBusy` having touched nothing; the lock
 is released by :meth:`Hub.aclose`.
-Start order: session, connectivity, presence, uploader, channels, recorder, then the plugins'
-sources (so the first sub-device finds everything ready); stop runs it backwards.
+Start order: session, connectivity, presence, uploader, channels, timecode, recorder, then the
+plugins' sources (so the first sub-device finds everything ready); stop runs it backwards.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ from c2c_hub.datadir import DataDirLock
 from c2c_hub.device_models import DeviceModelRegistry
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.frameio.congestion import choose as choose_congestion
 from c2c_hub.identity import resolve_client_id
 from c2c_hub.logs import register_secret
+from c2c_hub.network import NetworkControl
+from c2c_hub.network.summary import network_summary
 from c2c_hub.pairing import Pairing, PairingUpdate
 from c2c_hub.plugin import PluginHost, route_file
 from c2c_hub.presence import Presence
@@ -39,15 +42,19 @@ from c2c_hub.presses import PressLog
 from c2c_hub.process_stats import process_stats
 from c2c_hub.recorder.derived import derived_settings
 from c2c_hub.recorder.meters import Meters
+from c2c_hub.recorder.record_run import RecordRun
 from c2c_hub.recorder.takes import Recorder
 from c2c_hub.session import Session
 from c2c_hub.settings import HubSettings, apply_credential_files
 from c2c_hub.status import build_status, write_status
-from c2c_hub.subdevices import QueuedFile, RouteRule
+from c2c_hub.subdevices import AudioBlock, QueuedFile, RouteRule
 from c2c_hub.tasks import cancel_and_wait
-from c2c_hub.timecode import FrameRate, TimecodeClock
+from c2c_hub.timecode import FrameRate
+from c2c_hub.timecode.ptp import PtpMonitor
+from c2c_hub.timecode.timeline import HubTimecode
 from c2c_hub.tokens import ensure_private_dir, open_token_store
 from c2c_hub.uploader import Uploader, guess_filetype
+from c2c_hub.uploader.config import from_settings as upload_config
 from c2c_hub.uploader.progress import EventStream
 from c2c_hub.uploader.queue import QUEUE_FILE
 
@@ -80,7 +87,8 @@ class Hub:
         self.clock: Clock = clock or SystemClock()
         register_secret(self.settings.frameio.client_secret.get_secret_value())
         self.data_dir = ensure_private_dir(self.settings.storage.data_dir)
-        self.http = make_http_client(self.settings.frameio)
+        self.congestion = choose_congestion(self.settings.uploads.congestion_control)
+        self.http = make_http_client(self.settings.frameio, self.congestion)
         self.client = FrameioClient.from_settings(self.settings.frameio, self.http)
         storage = self.settings.storage
         self.store = open_token_store(self.data_dir, storage.key_provider, storage.key_file)
@@ -91,6 +99,8 @@ class Hub:
         self.devices = DeviceRegistry(self.models, self.clock.now)
         self.channels = ChannelManager(self.session, self.devices, clock=self.clock)
         self.connectivity.on_change(self._network_changed)
+        self.network = NetworkControl(clock=self.clock)
+        self.network.on_change(self._network_switched)
         self.uploader = Uploader(
             self.data_dir / QUEUE_FILE,
             self.session,
@@ -99,11 +109,25 @@ class Hub:
             pause=self.presence,
             connectivity=self.connectivity,
             channels=self.channels,
+            config=upload_config(self.settings.uploads),
+            congestion=self.congestion,
         )
         self.channels.on_change(self.uploader.channels_changed)
         rec = self.settings.recorder
-        self.timecode = TimecodeClock(
-            self.clock, FrameRate.parse(rec.timecode_rate), offset_s=rec.timecode_offset_s
+        tc = self.settings.timecode
+        self.timecode = HubTimecode(
+            self.clock,
+            FrameRate.parse(rec.timecode_rate),
+            sample_rate=rec.sample_rate,
+            source=tc.source,
+            data_dir=self.data_dir,
+            system_offset_s=rec.timecode_offset_s,
+            offset_frames=tc.offset_frames,
+            ltc_device=tc.ltc_device,
+            ltc_channel=tc.ltc_channel,
+            ltc_stop_after_s=tc.ltc_stop_after_s,
+            drift_warn_ms=tc.drift_warn_ms,
+            ptp=PtpMonitor(self.clock, uds=tc.ptp_uds) if tc.source == "ptp" else None,
         )
         self.recorder = Recorder(
             self.devices,
@@ -120,6 +144,7 @@ class Hub:
             min_free_minutes=rec.min_free_minutes,
             group=rec.group,
             derived=derived_settings(rec),
+            preroll_s=tc.preroll_s if tc.record_run else 0.0,
             project=lambda: (
                 self.session.credentials.project_name if self.session.credentials else None
             ),
@@ -139,6 +164,11 @@ class Hub:
             clock=self.clock,
         )
         self.channels.on_change(self.presses.poke)
+        self.record_run = (
+            RecordRun(self.recorder, self.timecode, preroll_s=tc.preroll_s)
+            if tc.record_run
+            else None
+        )
         self.plugins = PluginHost(self.settings.plugins)
         self.events = EventStream()
         self._wire_events()
@@ -168,6 +198,7 @@ class Hub:
         self.presses.on_event(lambda e: emit({"kind": "press", **e}))
         self.recorder.on_event(lambda e: emit({"kind": "take", **e}))
         self.meters.on_reading(lambda e: emit({"kind": "meters", **e}))
+        self.timecode.on_event(lambda e: emit({"kind": "timecode", **e}))
         self.devices.on_change(
             lambda c: emit(
                 {"kind": "devices", "type": c.kind, "serial": c.serial, "reason": c.reason}
@@ -198,10 +229,20 @@ class Hub:
     def _network_changed(self, reason: str) -> None:
         if reason == "network_changed":  # connections may be bound to the network that went
             self.presence.network_changed()
+            self.uploader.network_changed()
         else:  # "frameio_back": a joined socket stays joined
             self.presence.frameio_back()
         self.channels.network_back()
         self.presses.poke()
+
+    def _network_switched(self, reason: str) -> None:
+        """NetworkManager says the connection in use changed: as for any network change."""
+        using = self.network.in_use()
+        self.events.emit(
+            {"kind": "network", "type": reason, "in_use": using.name if using else None}
+        )
+        self.connectivity.poke()
+        self._network_changed("network_changed")
 
     async def start(
         self,
@@ -224,6 +265,7 @@ class Hub:
             self.plugins.add_device_models(self.models)
         await self.session.start()
         self.connectivity.start()
+        await self.network.start()
         if presence:
             await self.presence.start()
         # A take cut short by a power cut or a kill: its tracks made valid before the uploader
@@ -231,6 +273,7 @@ class Hub:
         await self.recorder.recover()
         await self.uploader.start()
         await self.channels.start()
+        await self.timecode.start(self._timecode_audio)
         await self.recorder.start()
         await self.meters.start()
         await self.presses.start()
@@ -256,10 +299,14 @@ class Hub:
         await self.plugins.stop_all()
         await self.presses.stop()
         await self.meters.stop()
+        if self.record_run is not None:
+            await self.record_run.stop()
         await self.recorder.stop()
+        await self.timecode.stop()
         await self.channels.stop(disconnect=True)  # every channel, at Frame.io, bounded
         await self.uploader.stop()
         await self.presence.stop()
+        await self.network.stop()
         await self.connectivity.stop()
         await self.session.stop()
 
@@ -273,6 +320,7 @@ class Hub:
             paused=presence.get("paused"),
             running=self.running,
         )
+        status["networks"] = network_summary(self.network, self.connectivity.status, self.clock)
         status["uploads"] = self.uploader.snapshot()
         status["devices"] = self.devices.snapshot()
         status["channels"] = self.channels.snapshot()
@@ -280,6 +328,10 @@ class Hub:
         status["recorder"] = self.recorder.snapshot()
         status["meters"] = self.meters.snapshot()
         status["mix"] = self.recorder.mix_snapshot()
+        status["timecode"] = {
+            **self.timecode.snapshot(),
+            "record_run": self.record_run.snapshot() if self.record_run else {"on": False},
+        }
         status["presses"] = self.presses.snapshot()
         status["pairing_flow"] = self.pairing_state()
         status["process"] = process_stats()
@@ -288,6 +340,16 @@ class Hub:
             status[name] = attachment.describe()
         return status
 
+    def _timecode_audio(self, listener: Any) -> Any:
+        """The device registry's audio, with each source's sample rate, for the timecode."""
+
+        def audio(serial: str, block: AudioBlock) -> None:
+            attached = self.devices.get(serial)
+            audio_format = attached.device.audio if attached is not None else None
+            listener(serial, block, audio_format.sample_rate if audio_format else None)
+
+        return self.devices.on_audio(audio)
+
     async def enqueue(self, path: str, **kwargs: Any) -> int:
         """Queue a finished file, on the channel the plugins' routing rules pick (if any)."""
         if kwargs.get("device") is None and not kwargs.get("channel"):
@@ -295,6 +357,24 @@ class Hub:
             queued = QueuedFile(path, name, kwargs.get("filetype") or guess_filetype(name))
             kwargs["device"] = self.route(queued)
         return await self.uploader.enqueue(path, **kwargs)
+
+    async def enqueue_many(self, paths: list[str], **kwargs: Any) -> list[int]:
+        """Queue finished files in batches (one commit each), each routed as :meth:`enqueue`."""
+        if kwargs.get("device") is not None or kwargs.get("channel"):
+            return await self.uploader.enqueue_many(paths, **kwargs)
+        by_device: dict[str | None, list[int]] = {}
+        for index, path in enumerate(paths):
+            name = Path(path).name
+            queued = QueuedFile(path, name, kwargs.get("filetype") or guess_filetype(name))
+            by_device.setdefault(self.route(queued), []).append(index)
+        ids = [0] * len(paths)
+        for device, indices in by_device.items():
+            batch = await self.uploader.enqueue_many(
+                [paths[i] for i in indices], **(kwargs | {"device": device})
+            )
+            for index, file_id in zip(indices, batch, strict=True):
+                ids[index] = file_id
+        return ids
 
     def route(self, queued: QueuedFile) -> str | None:
         """The sub-device the first routing rule with an opinion names (attached ones only)."""

@@ -296,6 +296,65 @@ class RecorderSettings(_Section):
         return value
 
 
+class TimecodeSettings(_Section):
+    """Where the hub's timecode comes from (docs/timecode.md); its rate: recorder.timecode_rate."""
+
+    source: Literal["system", "ltc", "ptp"] = Field(
+        default="system",
+        description="system: the system clock's time of day; ltc: jam to LTC on an input, then "
+        "free-run; ptp: the system clock disciplined by linuxptp (ptp4l/phc2sys).",
+    )
+    ltc_device: str | None = Field(
+        default=None,
+        description="The sub-device (serial, as `c2c-hub devices` shows it) whose audio carries "
+        "the LTC: a local input or an AES67 stream.",
+    )
+    ltc_channel: int = Field(
+        default=1, ge=1, le=64, description="The channel of ltc_device that carries the LTC (1..)."
+    )
+    ltc_stop_after_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="LTC missing this long counts as stopped (free-run; record-run stops).",
+    )
+    offset_frames: int = Field(
+        default=0,
+        ge=-5_184_000,
+        le=5_184_000,
+        description="Frames added to the timecode; the operator's value set at run time "
+        "(saved in <data_dir>/timecode.json) replaces it.",
+    )
+    drift_warn_ms: float = Field(
+        default=50.0,
+        gt=0,
+        description="A source further than this from the hub's timecode warns before a take.",
+    )
+    record_run: bool = Field(
+        default=False,
+        description="With the LTC source: a take starts when the LTC starts running and stops "
+        "when it stops.",
+    )
+    preroll_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="Record-run: the take starts this long before the LTC did (from a buffer).",
+    )
+    ptp_uds: str | None = Field(
+        default=None,
+        description="ptp4l's management socket for pmc (-s); none: pmc's default.",
+    )
+
+    @model_validator(mode="after")
+    def _ltc_needs_device(self) -> TimecodeSettings:
+        if self.source == "ltc" and not self.ltc_device:
+            raise ValueError("source 'ltc' needs ltc_device: the sub-device carrying the LTC")
+        if self.record_run and self.source != "ltc":
+            raise ValueError("record_run follows the LTC: set source = 'ltc'")
+        return self
+
+
 class ControlSettings(_Section):
     """The hub's local control API and web page (``c2c-hub run``)."""
 
@@ -340,6 +399,45 @@ class ControlSettings(_Section):
         return self
 
 
+class UploadSettings(_Section):
+    """How files go up: congestion control and part streams (see docs/uploader.md)."""
+
+    congestion_control: str = Field(
+        default="auto",
+        description="TCP congestion control of the hub's connections: auto (BBR per socket "
+        "where the kernel offers it, else the system default), system, or a name (bbr, "
+        "cubic, reno ...; the system default when the kernel refuses it).",
+    )
+    part_streams: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Part PUTs in flight: 0 adapts between min_part_streams and "
+        "max_part_streams as throughput grows or not; a number pins it.",
+    )
+    min_part_streams: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Adaptive floor (the 4 streams the uploader always ran before).",
+    )
+    max_part_streams: int = Field(default=16, ge=1, le=64, description="Adaptive ceiling.")
+
+    @field_validator("congestion_control")
+    @classmethod
+    def _algorithm(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"[a-z0-9_]{1,15}", value):
+            raise ValueError("must be auto, system or an algorithm name such as bbr or cubic")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> UploadSettings:
+        if self.min_part_streams > self.max_part_streams:
+            raise ValueError("min_part_streams must not exceed max_part_streams")
+        return self
+
+
 class PluginSettings(_Section):
     """Which plugins load, and their options."""
 
@@ -372,7 +470,9 @@ class HubSettings(BaseSettings):
     device_models: DeviceModelSettings = Field(default_factory=DeviceModelSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    timecode: TimecodeSettings = Field(default_factory=TimecodeSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     log_level: str = Field(default="INFO", description="Python logging level name.")
 
     @field_validator("log_level")

@@ -15,6 +15,9 @@ What it models, per direction (``up`` = client to target, ``down`` = target to c
   is. Each chunk read is given a departure time on a virtual clock (``start = max(now,
   link_free_at)``, ``link_free_at = start + bits / rate``), so the average rate is exact
   whatever the timer jitter; sleeps that fire late never add up.
+- **Per-flow ceiling** (``flow_rate_bps``, off by default): each connection also limited to
+  its own rate, as a flow held down by loss is under a loss-based congestion control; then
+  more connections carry more, up to the shared rate.
 - **Delay**: one-way propagation delay added to every chunk (RTT grows by ``up + down``), and
   a TCP handshake's worth of it before a new connection's first byte reaches the target.
 - **Queue**: the proxy stops reading from a sender once the bytes waiting for the bottleneck
@@ -72,6 +75,9 @@ class Lane:
     """One direction of the link: its settings, its bottleneck clock and its counters."""
 
     rate_bps: float | None = None  # None: no bandwidth limit
+    # Each connection's own ceiling, under the shared rate: a flow held down by loss (a
+    # loss-based congestion control on a lossy link), so more flows carry more. None: none.
+    flow_rate_bps: float | None = None
     delay_s: float = 0.0  # one-way propagation delay
     cut_after_bytes: int | None = None  # reset each connection after this many bytes this way
     queue_s: float = 0.025  # bottleneck buffer, in seconds of link time
@@ -122,6 +128,7 @@ class _Pipe:
         self.link_paused = False
         self.dst_paused = False
         self.reading = True
+        self.flow_free_at = 0.0  # this connection's own bottleneck (Lane.flow_rate_bps)
 
     # ---------------------------------------------------------------- input
     def feed(self, data: bytes) -> None:
@@ -135,15 +142,19 @@ class _Pipe:
         self.sent += len(data)
         now = self.loop.time()
         view = memoryview(data)
+        flow_rate = self.lane.flow_rate_bps
         for start in range(0, len(data), SEGMENT):
             piece = view[start : start + SEGMENT]
-            arrival = self.lane.depart(len(piece), now) + self.lane.delay_s
-            self._push(arrival, piece)
+            departure = self.lane.depart(len(piece), now)
+            if flow_rate is not None:
+                self.flow_free_at = max(now, self.flow_free_at) + len(piece) * 8 / flow_rate
+                departure = max(departure, self.flow_free_at)
+            self._push(departure + self.lane.delay_s, piece)
         if cut:
             self._push(self.last_arrival, _CUT)
             self.ended = True
         self._arm()
-        if self.lane.backlog(now) > self.lane.queue_s and not self.link_paused:
+        if self._backlog(now) > self.lane.queue_s and not self.link_paused:
             self.link_paused = True
             self._update_reading()
             self._schedule_resume()
@@ -161,13 +172,17 @@ class _Pipe:
         self.queue.append((arrival, item))
 
     # ---------------------------------------------------------------- flow control
+    def _backlog(self, now: float) -> float:
+        """Seconds of this connection's data waiting: for the link, or for its own ceiling."""
+        return max(self.lane.backlog(now), self.flow_free_at - now)
+
     def _schedule_resume(self) -> None:
-        wake = self.lane.free_at - self.lane.queue_s / 2
+        wake = max(self.lane.free_at, self.flow_free_at) - self.lane.queue_s / 2
         self.resume_timer = self.loop.call_at(wake, self._maybe_resume)
 
     def _maybe_resume(self) -> None:
         self.resume_timer = None
-        if self.lane.backlog(self.loop.time()) > self.lane.queue_s:
+        if self._backlog(self.loop.time()) > self.lane.queue_s:
             self._schedule_resume()  # other connections filled the bottleneck meanwhile
             return
         self.link_paused = False
@@ -525,6 +540,15 @@ class LinkSimulator:
         def apply() -> None:
             for lane in self._lanes(direction):
                 lane.rate_bps = rate_bps
+
+        self._call(apply)
+
+    def set_flow_rate(self, rate_bps: float | None, direction: Direction = "both") -> None:
+        """Each connection's own ceiling (see :class:`Lane`); None: none."""
+
+        def apply() -> None:
+            for lane in self._lanes(direction):
+                lane.flow_rate_bps = rate_bps
 
         self._call(apply)
 

@@ -46,6 +46,7 @@ import logging
 import os
 import re
 import stat
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -65,7 +66,8 @@ from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
 from c2c_hub.tasks import sleep_or_wake
-from c2c_hub.timecode import TimecodeClock
+from c2c_hub.timecode import Timecode, TimecodeClock
+from c2c_hub.timecode.timeline import HubTimecode, TakeSync
 from c2c_hub.uploader import Uploader
 from c2c_hub.uploader.content_types import WAV
 
@@ -75,6 +77,7 @@ SCENE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
 NUMBERING_FILE = "takes.json"
 TRACK_BITS = 24  # every track: mono, 24-bit PCM
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+EARLY_SECONDS = 20  # samples kept for a track still being opened
 
 
 class TakeError(HubError, RuntimeError):
@@ -141,12 +144,21 @@ class Take:
     sample_rate: int
     tracks: dict[str, Track] = field(default_factory=dict)
     early: dict[str, list[AudioBlock]] = field(default_factory=dict)  # before a track opened
+    early_frames: dict[str, int] = field(default_factory=dict)
     guards: dict[str, SourceGuard] = field(default_factory=dict)
     ended_at: float | None = None
     end_position: int | None = None
     failure: str | None = None  # why the take stopped by itself (a full disk)
     split: str | None = None  # why the take ended to go on in the next (a sample rate change)
     derived: TakeDerived | None = None  # the mix, the proxies, the poly file
+    sync: TakeSync | None = None  # the timecode it took at its start, to its end
+    warnings: list[str] = field(default_factory=list)  # timecode warnings at its start
+    trigger: str = "operator"  # or "record-run"
+
+    @property
+    def shift(self) -> int:
+        """Added to every source position: the reference count to the take's timecode."""
+        return self.sync.shift if self.sync is not None else 0
 
     @property
     def label(self) -> str:
@@ -172,6 +184,9 @@ class Take:
             "seconds": None if self.frames is None else self.frames / self.sample_rate,
             "failure": self.failure,
             "split": self.split,
+            "timecode_sync": self.sync.to_json() if self.sync is not None else None,
+            "warnings": self.warnings,
+            "trigger": self.trigger,
             "tracks": [t.to_json() for t in sorted(self.tracks.values(), key=lambda t: t.index)],
             "derived": self.derived.to_json() if self.derived is not None else None,
         }
@@ -204,7 +219,7 @@ class Recorder:
         directory: Path,
         data_dir: Path,
         clock: Clock,
-        timecode: TimecodeClock,
+        timecode: TimecodeClock | HubTimecode,
         sample_rate: int = 48000,
         default_scene: str = "1",
         stop_grace_s: float = 0.25,
@@ -216,6 +231,7 @@ class Recorder:
         group: str | None = None,
         derived: DerivedSettings | None = None,
         proxy_encoder: EncoderFactory = ProxyEncoder,
+        preroll_s: float = 0.0,
     ) -> None:
         self.devices = devices
         self.group = recordings_gid(group)
@@ -244,6 +260,9 @@ class Recorder:
         self._flush_lock = asyncio.Lock()  # one batch at a time reaches a track's file
         self._unsubscribe: list[Callable[[], None]] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Pre-roll: the last seconds of every source, so a take may start in the past.
+        self.preroll_s = preroll_s
+        self._recent: dict[str, deque[AudioBlock]] = {}
 
     # ------------------------------------------------------------------ numbering
     def _load_numbering(self, default_scene: str) -> dict[str, Any]:
@@ -346,8 +365,20 @@ class Recorder:
         self._unsubscribe.clear()
 
     # ------------------------------------------------------------------ takes
-    async def start_take(self, scene: str | None = None, take: int | None = None) -> Take:
-        """Start recording every attached microphone. Raises :class:`TakeError`."""
+    async def start_take(
+        self,
+        scene: str | None = None,
+        take: int | None = None,
+        *,
+        start_at: int | None = None,
+        trigger: str = "operator",
+    ) -> Take:
+        """Start recording every attached microphone. Raises :class:`TakeError`.
+
+        ``start_at`` (a timecode position, samples since midnight) starts the take in the past,
+        from the pre-roll buffer (``preroll_s``; record-run uses it so the first second is not
+        lost); never earlier than the buffer holds.
+        """
         async with self._lock:
             if self.take is not None:
                 raise TakeError(f"already recording {self.take.label}")
@@ -362,7 +393,6 @@ class Recorder:
                 raise TakeError(f"take {number}: must be 1 to 999")
             now = self.clock.now()
             rate = self.take_rate()
-            position = self.timecode.sample_position(rate, at=now)
             directory = self.directory / _folder(scene, number)
             if directory.exists() and any(directory.iterdir()):
                 raise TakeError(f"{directory} already holds files; pick another take number")
@@ -373,14 +403,32 @@ class Recorder:
                 number, int(self._numbering["takes"].get(scene, 0))
             )
             self._save_numbering()
+            # From here to the take's end the timecode holds still: no jam, no offset change.
+            now = self.clock.now()
+            sync = self._take_sync(rate)
+            warnings = self.timecode.warnings() if isinstance(self.timecode, HubTimecode) else []
+            position = self.timecode.sample_position(rate, at=now)
+            started_at = now
+            if start_at is not None and self.preroll_s > 0:
+                earliest = position - round((self.preroll_s + 2.0) * rate)
+                start_at = max(earliest, min(position, start_at))
+                started_at = now - (position - start_at) / rate
+                position = start_at
             self.take = Take(
                 scene=scene,
                 number=number,
                 directory=directory,
-                started_at=now,
+                started_at=started_at,
                 start_position=position,
-                start_timecode=str(self.timecode.timecode(at=now)),
+                start_timecode=str(
+                    self.timecode.timecode(at=now)
+                    if started_at == now
+                    else Timecode.from_seconds(position / rate, sync.rate)
+                ),
                 sample_rate=rate,
+                sync=sync,
+                warnings=warnings,
+                trigger=trigger,
             )
             self.take.derived = TakeDerived(
                 self.derived,
@@ -390,6 +438,11 @@ class Recorder:
                 capture_time=now,
                 encoder=self.proxy_encoder,
             )
+            for warning in warnings:
+                log.warning("%s: %s", self.take.label, warning)
+                self._emit({"type": "timecode_warning", "detail": warning})
+            if start_at is not None:
+                self._replay_preroll(self.take)
             for attached in self.devices:
                 if attached.kind.audio and attached.device.audio:
                     await self._open_track(attached.device.serial, attached.device.name)
@@ -406,6 +459,21 @@ class Recorder:
             )
             self._emit({"type": "take_started", "take": self.take.to_json()})
             return self.take
+
+    def _take_sync(self, rate: int) -> TakeSync:
+        if isinstance(self.timecode, HubTimecode):
+            return self.timecode.take_began(rate)
+        return TakeSync(
+            shift=0, source="SYSTEM", rate=self.timecode.rate, offset_frames=0, jammed=False
+        )
+
+    def _replay_preroll(self, take: Take) -> None:
+        """The buffered blocks from the take's (past) start on, as if they arrived now."""
+        recent, self._recent = self._recent, {}
+        for serial, blocks in recent.items():
+            wanted = [b for b in blocks if b.position + take.shift + b.frames > take.start_position]
+            for block in _coalesce(wanted):
+                self._audio(serial, block)
 
     def _microphones(self) -> int:
         return sum(1 for attached in self.devices if attached.kind.audio and attached.device.audio)
@@ -493,6 +561,8 @@ class Recorder:
             await asyncio.to_thread(self.journal.clear)
             self.take = None
             self.last_take = take
+            if isinstance(self.timecode, HubTimecode):
+                self.timecode.take_ended()
             log.info(
                 "stopped %s: %.2f s, %d track(s)",
                 take.label,
@@ -583,6 +653,8 @@ class Recorder:
             track_index=index,
             note="",
             originator_reference=reference,
+            timecode_source=take.sync.source if take.sync is not None else "",
+            user_bits=(take.sync.user_bits or "") if take.sync is not None else "",
         )
 
     # ------------------------------------------------------------------ the mix
@@ -646,10 +718,17 @@ class Recorder:
     # ------------------------------------------------------------------ samples
     def _audio(self, serial: str, block: AudioBlock) -> None:
         take = self.take
-        if take is None or take.failure is not None:
+        if take is None:
+            if self.preroll_s > 0:
+                self._keep_recent(serial, block)
+            return
+        if take.failure is not None:
             return
         if take.split is not None and self._rate_of(serial) != take.sample_rate:
             return  # at the next take's rate: the split is under way
+        if take.shift:
+            # The source's position (the reference count) on the take's timecode.
+            block = AudioBlock(block.position + take.shift, block.samples)
         guard = self._guard(take, serial)
         now = self.clock.now()
         expected = self.timecode.sample_position(take.sample_rate, at=now)
@@ -666,8 +745,21 @@ class Recorder:
         elif take.end_position is None:
             # Its track is being opened (files are created one after another): keep the samples.
             early = take.early.setdefault(serial, [])
-            if len(early) < 2000:  # ~20 s of 10 ms blocks; a track never opened stops here
+            # 20 s of samples, whatever the block size (1 ms AES67 packets, 10 ms microphone
+            # frames); a track never opened stops here.
+            kept = take.early_frames.get(serial, 0)
+            if kept < EARLY_SECONDS * take.sample_rate:
                 early.append(block)
+                take.early_frames[serial] = kept + block.frames
+
+    def _keep_recent(self, serial: str, block: AudioBlock) -> None:
+        blocks = self._recent.get(serial)
+        if blocks is None:
+            blocks = self._recent[serial] = deque()
+        blocks.append(block)
+        keep = round((self.preroll_s + 2.0) * self.sample_rate)
+        while blocks and blocks[-1].position + blocks[-1].frames - blocks[0].position > keep:
+            blocks.popleft()
 
     def _rate_of(self, serial: str) -> int | None:
         attached = self.devices.get(serial)
@@ -826,6 +918,7 @@ class Recorder:
             "next_take": self.next_take_number(),
             "timecode": str(self.timecode.timecode()),
             "timecode_rate": str(self.timecode.rate),
+            "preroll_s": self.preroll_s,
             "take": self.take.to_json() if self.take is not None else None,
             "last_take": self.last_take.to_json() if self.last_take is not None else None,
             "recovered": [r.describe() for r in self.recovered],
@@ -881,6 +974,32 @@ def _due(blocks: list[AudioBlock], limit: int) -> tuple[list[AudioBlock], list[A
             ready.append(AudioBlock(block.position, block.samples[:cut]))
             later.append(AudioBlock(limit, block.samples[cut:]))
     return ready, later
+
+
+def _coalesce(blocks: list[AudioBlock], most: int = 48000) -> list[AudioBlock]:
+    """Blocks that follow on joined into larger ones (up to ``most`` frames): the pre-roll of a
+    source of 1 ms packets is thousands of blocks, each otherwise checked and queued alone."""
+    out: list[AudioBlock] = []
+    run: list[AudioBlock] = []
+    for block in blocks:
+        last = run[-1] if run else None
+        if last is not None and (
+            block.position != last.position + last.frames
+            or block.samples.shape[1:] != last.samples.shape[1:]
+            or sum(b.frames for b in run) + block.frames > most
+        ):
+            out.append(_joined(run))
+            run = []
+        run.append(block)
+    if run:
+        out.append(_joined(run))
+    return out
+
+
+def _joined(run: list[AudioBlock]) -> AudioBlock:
+    if len(run) == 1:
+        return run[0]
+    return AudioBlock(run[0].position, np.concatenate([b.samples for b in run]))
 
 
 def _seal(assembler: TrackAssembler) -> Repair:

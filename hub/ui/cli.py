@@ -221,6 +221,7 @@ async def _status_async(settings: HubSettings, args: argparse.Namespace) -> int:
         async with Hub(settings, lock=False) as hub:
             hub.session.load()
             await hub.connectivity.check()
+            await hub.network.start()  # NetworkManager's view, read-only here
             await _identity_if_valid(hub)
             status = hub.status()
             status["hub"]["running"] = False
@@ -310,11 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = with_config(sub.add_parser("run", help="run the hub: stay paired, present, online"))
     run.set_defaults(func=_run)
 
-    from c2c_hub.ui import cli_devices, cli_mix, cli_uploads
+    from c2c_hub.ui import cli_devices, cli_mix, cli_net, cli_timecode, cli_uploads
 
     cli_uploads.register(sub, with_config, _settings)
     cli_mix.register(sub)
     cli_devices.register(sub, with_config, _settings)
+    cli_timecode.register(sub, with_config, _settings)
+    cli_net.register(sub, with_config, _settings)
     _register_extensions(sub, with_config)
     return parser
 

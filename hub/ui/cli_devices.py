@@ -42,6 +42,8 @@ def render_take(data: dict[str, Any], console: Console) -> None:
     length = f"{seconds:.2f} s" if seconds is not None else "rolling"
     if take.get("failure"):
         console.print(Text(f"The take stopped by itself: {take['failure']}", style="red"))
+    for warning in take.get("warnings") or []:  # timecode warnings at the take's start
+        console.print(Text(f"warning: {warning}", style="yellow"))
     table = Table(
         title=f"Scene {take['scene']} take {take['take']} at {take['start_timecode']} ({length})",
         title_justify="left",

@@ -22,7 +22,7 @@ documents every route and event.
 | call | what |
 |---|---|
 | ``GET /status`` | the status snapshot (as ``c2c-hub status --json``) |
-| ``GET /uploads`` | every file in the queue, and the progress snapshot |
+| ``GET /uploads`` | every file in the queue, and the progress snapshot (``?limit&after``: a page) |
 | ``GET /uploads/events`` | progress events as they happen (newline-delimited JSON) |
 | ``POST /uploads`` ``{"paths", "priority"?, "channel"?, "filetype"?}`` | enqueue files |
 | ``POST /uploads/start`` ``{"ids"}`` | manual mode: upload these now |
@@ -46,6 +46,7 @@ documents every route and event.
 | ``POST /presses/{id}/resend`` | send an unconfirmed or failed press again |
 | ``POST /login`` ``{"code"}`` or ``{"token"}`` | HTTP only: a session cookie for the page |
 | ``POST /logout`` | end this browser's session |
+| ``GET /timecode``, ``PUT /timecode/offset`` ``{"frames"}`` | the timecode (``control_timecode``) |
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ from c2c_hub.logs import register_secret
 from c2c_hub.private_files import write_private
 from c2c_hub.settings import ControlSettings
 from c2c_hub.tasks import cancel_and_wait
-from c2c_hub.ui import bodies, control_mix
+from c2c_hub.ui import bodies, control_mix, control_net, control_timecode
 from c2c_hub.ui.access import (
     LOOPBACK_NAMES,
     MAX_BODY_BYTES,
@@ -159,7 +160,25 @@ async def status(request: Request) -> Response:
 @handler
 async def uploads(request: Request) -> Response:
     uploader = _hub(request).uploader
-    return JSONResponse({"files": uploader.files(), "snapshot": uploader.snapshot()})
+    query = request.query_params
+    if "limit" not in query and "after" not in query:  # the whole queue, as it always was
+        return JSONResponse({"files": uploader.files(), "snapshot": uploader.snapshot()})
+    try:
+        limit = int(query.get("limit", "500"))
+        after = int(query.get("after", "0"))
+    except ValueError:
+        raise ControlRefused(400, "limit and after must be integers") from None
+    if not 1 <= limit <= 5000 or after < 0:
+        raise ControlRefused(400, "limit must be 1..5000 and after >= 0")
+    files, more = uploader.files_page(after=after, limit=limit)
+    return JSONResponse(
+        {
+            "files": files,
+            "next": files[-1]["id"] if more else None,
+            "total": uploader.file_count(),
+            "snapshot": uploader.snapshot(),
+        }
+    )
 
 
 @handler
@@ -184,13 +203,12 @@ async def enqueue(request: Request) -> Response:
         paths = [confine(path, roots, private=hub.data_dir) for path in body.paths]
     except UploadPathRefused as exc:
         raise ControlRefused(400, str(exc)) from None
-    ids = []
-    for path in paths:
-        ids.append(
-            await hub.enqueue(
-                str(path), priority=body.priority, channel=body.channel, filetype=body.filetype
-            )
-        )
+    ids = await hub.enqueue_many(
+        [str(path) for path in paths],
+        priority=body.priority,
+        channel=body.channel,
+        filetype=body.filetype,
+    )
     return JSONResponse({"ids": ids})
 
 
@@ -477,6 +495,8 @@ routes = [
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     *control_mix.routes,
+    *control_net.routes,
+    *control_timecode.routes,
 ]
 
 

@@ -84,6 +84,47 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _network_rows(table: Table, nets: dict[str, Any] | None) -> None:
+    """The ``networks`` key: what is in use and why, the verdict, routes, controls."""
+    if not nets:
+        return
+    using = nets.get("in_use")
+    if using:
+        detail = [using.get("kind") or "-"]
+        if using.get("signal") is not None:
+            detail.append(f"signal {using['signal']}%")
+        if using.get("link_rate_mbps"):
+            detail.append(f"link {using['link_rate_mbps']:g} Mbit/s")
+        table.add_row(
+            "Network in use",
+            f"{using.get('ssid') or using.get('operator') or using.get('name')} "
+            f"({', '.join(detail)}); {using.get('why')}",
+        )
+    else:
+        table.add_row("Network in use", "none")
+    health = nets.get("health") or {}
+    table.add_row("Network health", f"{health.get('verdict')}: {health.get('reason')}")
+    upload = nets.get("upload") or {}
+    if upload.get("mbps") is not None and upload.get("age_s") is not None:
+        table.add_row(
+            "Measured upload", f"{upload['mbps']:.1f} Mbit/s, {upload['age_s']:.0f} s ago"
+        )
+    for family in ("ipv4", "ipv6"):
+        found = (nets.get("routes") or {}).get(family) or []
+        text = ", ".join(f"{r['interface']} via {r['gateway'] or 'link'}" for r in found)
+        table.add_row(f"Default route IPv{family[-1]}", text or "none")
+    for modem in nets.get("modems") or []:
+        table.add_row(
+            "Cellular",
+            f"{modem.get('operator') or '-'} {modem.get('technology') or ''} "
+            f"signal {modem.get('signal')}%",
+        )
+    table.add_row(
+        "Network controls",
+        "on (c2c-hub net)" if nets.get("controls") else f"off: {nets.get('why_no_controls')}",
+    )
+
+
 def render_status(status: dict[str, Any], console: Console) -> None:
     """The human form of ``c2c-hub status``."""
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -128,6 +169,7 @@ def render_status(status: dict[str, Any], console: Console) -> None:
     table.add_row("Frame.io reachable", reach_text)
     speed = net.get("upload_mbps")
     table.add_row("Upload speed", "-" if speed is None else f"{speed:.1f} Mbit/s")
+    _network_rows(table, status.get("networks"))
     uploads = status.get("uploads") or {}
     if uploads.get("running") is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(uploads.get("counts", {}).items()) if v)

@@ -43,6 +43,7 @@ Modules, one responsibility each:
 - :mod:`~c2c_hub.uploader.ledger` the queue, events and in-flight bytes every part shares;
 - :mod:`~c2c_hub.uploader.queue` the durable queue (SQLite, WAL, one writer): files, parts;
 - :mod:`~c2c_hub.uploader.transfer` streaming part PUTs, bounded concurrency, create pacing;
+- :mod:`~c2c_hub.uploader.streams` how many part PUTs at once: adaptive or pinned;
 - :mod:`~c2c_hub.uploader.progress` events and throughput; :mod:`~c2c_hub.uploader.pause`
   pause sources; :mod:`~c2c_hub.uploader.config` the knobs;
   :mod:`~c2c_hub.uploader.filetypes` MIME types; :mod:`~c2c_hub.uploader.errors` errors.

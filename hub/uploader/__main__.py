@@ -27,11 +27,12 @@ from typing import Any
 
 from c2c_hub.datadir import DataDirBusy, DataDirLock
 from c2c_hub.frameio import FrameioClient, make_http_client
+from c2c_hub.frameio.congestion import choose as choose_congestion
 from c2c_hub.identity import resolve_client_id
 from c2c_hub.session import Session
 from c2c_hub.settings import HubSettings, SettingsError, load_settings
 from c2c_hub.tokens import PairingState, TokenStoreError, ensure_private_dir, open_token_store
-from c2c_hub.uploader.config import UploadConfig
+from c2c_hub.uploader.config import from_settings as upload_config
 from c2c_hub.uploader.facade import Uploader
 from c2c_hub.uploader.queue import QUEUE_FILE, FileState
 
@@ -45,7 +46,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="files to upload")
     parser.add_argument("--data-dir", type=Path, help="the hub's data directory (credentials)")
     parser.add_argument(
-        "--concurrency", type=int, default=None, help="part PUTs in flight (default 4)"
+        "--concurrency",
+        type=int,
+        default=None,
+        help="part PUTs in flight, pinned (default: adaptive, uploads.part_streams)",
     )
     parser.add_argument(
         "--files-in-parallel", type=int, default=None, help="files sent at once (default 2)"
@@ -83,13 +87,14 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _run_locked(settings: HubSettings, args: argparse.Namespace) -> int:
     data_dir = ensure_private_dir(settings.storage.data_dir)
-    defaults = UploadConfig()
-    config = UploadConfig(
-        max_in_flight=args.concurrency or defaults.max_in_flight,
-        files_in_parallel=args.files_in_parallel or defaults.files_in_parallel,
-        basic_part_size=args.part_size,
-    )
-    async with make_http_client(settings.frameio) as http:
+    changes: dict[str, Any] = {"basic_part_size": args.part_size}
+    if args.concurrency:
+        changes["max_in_flight"] = args.concurrency
+    if args.files_in_parallel:
+        changes["files_in_parallel"] = args.files_in_parallel
+    config = upload_config(settings.uploads, **changes)
+    congestion = choose_congestion(settings.uploads.congestion_control)
+    async with make_http_client(settings.frameio, congestion) as http:
         client = FrameioClient.from_settings(settings.frameio, http)
         storage = settings.storage
         try:
@@ -107,7 +112,9 @@ async def _run_locked(settings: HubSettings, args: argparse.Namespace) -> int:
             if session.state in (PairingState.UNPAIRED, PairingState.NEEDS_PAIRING):
                 print(f"not paired ({session.state.value}): run `c2c-hub pair`", file=sys.stderr)
                 return 2
-            uploader = Uploader(data_dir / QUEUE_FILE, session, http, config=config)
+            uploader = Uploader(
+                data_dir / QUEUE_FILE, session, http, config=config, congestion=congestion
+            )
             if not args.quiet:
                 uploader.on_event(_print)
             await uploader.start()

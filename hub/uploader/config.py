@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from c2c_hub.settings import UploadSettings
 from c2c_hub.uploader.policy import RetryPolicy
+from c2c_hub.uploader.streams import StreamController
 
 #: ``auto``: every queued file goes; ``manual``: files wait for a start.
 Mode = Literal["auto", "manual"]
@@ -18,7 +20,12 @@ MIN_PART = 5 * 1024 * 1024
 class UploadConfig:
     """Knobs, with the defaults the hub runs with."""
 
-    max_in_flight: int = 4  # part PUTs in flight across every file
+    # Part PUTs in flight across every file: a number pins it; None adapts it between
+    # min_streams and max_streams from the throughput (c2c_hub.uploader.streams), from 4.
+    max_in_flight: int | None = None
+    min_streams: int = 4  # the 4 that were fixed before: adapting only ever adds streams
+    max_streams: int = 16
+    stream_epoch_s: float = 2.0  # how often the adaptive limit is decided
     files_in_parallel: int = 2  # files sent at once when parallel uploads are on
     part_timeout_s: float | None = None  # per read/write of a PUT; None: the client's timeout
     chunk_size: int = 1 << 20  # bytes read from disk at a time
@@ -38,7 +45,28 @@ class UploadConfig:
     channel_wait_s: float = 120.0
 
     def __post_init__(self) -> None:
+        if self.max_in_flight is not None and self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        if not 1 <= self.min_streams <= self.max_streams:
+            raise ValueError("need 1 <= min_streams <= max_streams")
         if self.realtime_part_size < MIN_PART:
             raise ValueError("realtime_part_size must be at least 5 MiB")
         if self.basic_part_size is not None and self.basic_part_size < MIN_PART:
             raise ValueError("basic_part_size must be at least 5 MiB")
+
+
+def stream_controller(config: UploadConfig) -> StreamController:
+    """The part-stream limit ``config`` asks for: pinned, or adaptive within its bounds."""
+    return StreamController(
+        start=4, minimum=config.min_streams, maximum=config.max_streams, pinned=config.max_in_flight
+    )
+
+
+def from_settings(uploads: UploadSettings, **changes: Any) -> UploadConfig:
+    """The :class:`UploadConfig` of the hub's ``[uploads]`` settings (``changes`` on top)."""
+    base: dict[str, Any] = {
+        "max_in_flight": uploads.part_streams or None,
+        "min_streams": uploads.min_part_streams,
+        "max_streams": uploads.max_part_streams,
+    }
+    return UploadConfig(**(base | changes))

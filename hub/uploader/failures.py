@@ -23,6 +23,7 @@ from c2c_hub.clock import Clock
 from c2c_hub.connectivity import ConnectivityMonitor
 from c2c_hub.errors import HubError
 from c2c_hub.session import NeedsPairing, Session
+from c2c_hub.tasks import sleep_or_wake
 from c2c_hub.uploader.gate import StartGate
 from c2c_hub.uploader.ledger import Ledger
 from c2c_hub.uploader.policy import Action, RetryPolicy, Verdict, classify
@@ -80,6 +81,7 @@ class FailurePolicy:
         self.gate = gate
         self.spawn = spawn
         self.connectivity = connectivity
+        self._network_changed = asyncio.Event()
 
     def verdict(self, exc: BaseException) -> Verdict:
         return classify(exc, suspicious_attempts=self.retry.suspicious_attempts)
@@ -125,7 +127,14 @@ class FailurePolicy:
         )
         if self.connectivity is not None and verdict.action is Action.RETRY:
             self.connectivity.poke()
-        await self.clock.sleep(delay)
+        if await sleep_or_wake(self.clock, delay, self._network_changed):
+            log.info("%s: retrying now, the network changed", what)
+
+    def network_changed(self) -> None:
+        """The hub is on another network: every retry waiting out its backoff goes now (the
+        failure it waits on may have been the old network's)."""
+        woken, self._network_changed = self._network_changed, asyncio.Event()
+        woken.set()
 
     async def conclude(self, file_id: int, verdict: Verdict) -> None:
         """Record a file's ending per ``verdict`` (never over a person's cancel)."""

@@ -319,6 +319,85 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         await db.execute("ALTER TABLE files ADD COLUMN device TEXT")
 
 
+Identity = tuple[str, int | None, int | None]  # path, size, mtime_ns
+
+
+class FileIndex(dict[int, FileRecord]):
+    """The in-memory mirror of ``files``, by id, that also keeps what the status needs without
+    walking every record: the file with an identity (path, size, mtime) in O(1), an enqueue of
+    10,000 files must not scan 10,000 records each time; the ids in each state; and the bytes
+    the active files still have to send. Every write to the mirror goes through
+    ``[]=``/``pop``, which keep them."""
+
+    def __init__(self, records: Iterable[FileRecord] = ()) -> None:
+        super().__init__()
+        self._by_identity: dict[Identity, int] = {}
+        self.by_state: dict[FileState, set[int]] = {state: set() for state in FileState}
+        self.active_remaining = 0  # sum of size - bytes_acked over the active files
+        for record in records:
+            self[record.id] = record
+
+    @staticmethod
+    def _remaining(record: FileRecord) -> int:
+        if record.state not in ACTIVE_STATES or record.size is None:
+            return 0
+        return max(0, record.size - record.bytes_acked)
+
+    def __setitem__(self, file_id: int, record: FileRecord) -> None:
+        old = super().get(file_id)
+        if old is not None:
+            self._forget(old)
+        super().__setitem__(file_id, record)
+        self._by_identity[(record.path, record.size, record.mtime_ns)] = file_id
+        self.by_state[record.state].add(file_id)
+        self.active_remaining += self._remaining(record)
+
+    def _forget(self, record: FileRecord) -> None:
+        key = (record.path, record.size, record.mtime_ns)
+        if self._by_identity.get(key) == record.id:
+            del self._by_identity[key]
+        self.by_state[record.state].discard(record.id)
+        self.active_remaining -= self._remaining(record)
+
+    def pop(self, file_id: int, *default: Any) -> Any:
+        record = super().pop(file_id, *default)
+        if isinstance(record, FileRecord):
+            self._forget(record)
+        return record
+
+    def __delitem__(self, file_id: int) -> None:
+        self.pop(file_id)
+
+    def find(self, path: str, size: int | None, mtime_ns: int | None) -> FileRecord | None:
+        file_id = self._by_identity.get((path, size, mtime_ns))
+        return None if file_id is None else self[file_id]
+
+    def in_states(self, *states: FileState) -> list[FileRecord]:
+        """The records in any of ``states``, by id."""
+        ids: set[int] = set().union(*(self.by_state[state] for state in states))
+        return [self[i] for i in sorted(ids)]
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file to add (:meth:`UploadQueue.add_many`)."""
+
+    path: str
+    name: str
+    filetype: str
+    channel: int
+    size: int | None
+    mtime_ns: int | None
+    inode: int | None
+    capture_time: float
+    device: str | None = None
+    state: FileState = FileState.QUEUED
+    priority: int = 0
+    realtime: bool = False
+    released: bool = False
+    reason: str | None = None
+
+
 class QueueClosed(HubError, RuntimeError):
     """The queue is not open."""
 
@@ -331,7 +410,7 @@ class UploadQueue:
         self.busy_timeout_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self.files: dict[int, FileRecord] = {}
+        self.files = FileIndex()
         self.settings: dict[str, Any] = {}
         #: What the last :meth:`open` gave back: files requeued, parts returned, lost creates.
         self.recovered: dict[str, int] = {}
@@ -415,7 +494,7 @@ class UploadQueue:
 
     async def _load(self) -> None:
         cur = await self.db.execute("SELECT * FROM files ORDER BY id")
-        self.files = {row["id"]: _file(row) for row in await cur.fetchall()}
+        self.files = FileIndex(_file(row) for row in await cur.fetchall())
         cur = await self.db.execute("SELECT key, value FROM settings")
         self.settings = {row["key"]: json.loads(row["value"]) for row in await cur.fetchall()}
 
@@ -470,10 +549,58 @@ class UploadQueue:
     # ------------------------------------------------------------------ files
     async def find(self, path: str, size: int | None, mtime_ns: int | None) -> FileRecord | None:
         """A file already queued with this path and identity (for idempotent enqueue)."""
-        for record in self.files.values():
-            if record.path == path and record.size == size and record.mtime_ns == mtime_ns:
-                return record
-        return None
+        return self.files.find(path, size, mtime_ns)
+
+    @_locked
+    async def add_many(self, files: Sequence[NewFile], now: float) -> list[FileRecord]:
+        """Add ``files`` in one transaction (one commit, one fsync); their records, in order."""
+        if not files:
+            return []
+        db = self.db
+        rows = [
+            (
+                f.path,
+                f.name,
+                f.filetype,
+                f.channel,
+                f.device,
+                f.size,
+                f.mtime_ns,
+                f.inode,
+                f.capture_time,
+                now,
+                f.state.value,
+                f.reason,
+                f.priority,
+                self.type_priority_for(f.name, f.filetype),
+                int(f.realtime),
+                int(f.released),
+                now,
+            )
+            for f in files
+        ]
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await db.execute("SELECT COALESCE(MAX(id), 0) FROM files")
+            row = await cur.fetchone()
+            assert row is not None
+            last = int(row[0])
+            await db.executemany(
+                "INSERT INTO files (path, name, filetype, channel, device, size, mtime_ns, "
+                "inode, capture_time, enqueued_at, state, reason, priority, type_priority, "
+                "realtime, released, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            cur = await db.execute("SELECT * FROM files WHERE id > ? ORDER BY id", (last,))
+            added = [_file(r) for r in await cur.fetchall()]
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        for record in added:
+            self.files[record.id] = record
+        return added
 
     @_locked
     async def add(
@@ -708,12 +835,25 @@ class UploadQueue:
 
     @_locked
     async def part_sending(self, file_id: int, number: int) -> None:
-        """Intent: a PUT of this part is about to go out."""
-        await self.db.execute(
-            "UPDATE parts SET state = 'sending', attempts = attempts + 1 "
-            "WHERE file_id = ? AND number = ? AND state != 'acked'",
-            (file_id, number),
-        )
+        """Intent: a PUT of this part is about to go out.
+
+        Written, but not forced to disk on its own (``synchronous = NORMAL`` for this one
+        commit): the next durable commit (the part's ``acked``) forces it with everything
+        before it, as the WAL is one sequential file. A power cut can only lose it when no
+        later commit happened, and then the part is ``pending``, which is what a ``sending``
+        part becomes at start anyway; an acknowledgement is still forced to disk before it is
+        told. One fsync per part instead of two.
+        """
+        db = self.db
+        await db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            await db.execute(
+                "UPDATE parts SET state = 'sending', attempts = attempts + 1 "
+                "WHERE file_id = ? AND number = ? AND state != 'acked'",
+                (file_id, number),
+            )
+        finally:
+            await db.execute("PRAGMA synchronous = FULL")
 
     @_locked
     async def part_unsent(self, file_id: int, number: int) -> None:
@@ -761,10 +901,10 @@ class UploadQueue:
 
     # ------------------------------------------------------------------ views
     def active(self) -> list[FileRecord]:
-        return [r for r in self.files.values() if r.state in ACTIVE_STATES]
+        return self.files.in_states(*ACTIVE_STATES)
+
+    def active_count(self) -> int:
+        return sum(len(self.files.by_state[state]) for state in ACTIVE_STATES)
 
     def counts(self) -> dict[str, int]:
-        counts = {state.value: 0 for state in FileState}
-        for record in self.files.values():
-            counts[record.state.value] += 1
-        return counts
+        return {state.value: len(self.files.by_state[state]) for state in FileState}

@@ -386,7 +386,9 @@ class RealtimeUploads:
                 ) from None
             if st.st_ino != record.inode:
                 raise Outcome(Verdict(Action.CORRUPT, f"{record.path}: replaced by another file"))
-            if st.st_size < last_size:
+            # Bytes past the durable size may go (a track sealed after a full disk loses the
+            # partial frame it ended in); durable bytes never may.
+            if st.st_size < last_size and (live.durable is None or st.st_size < live.durable):
                 raise Outcome(
                     Verdict(
                         Action.CORRUPT,

@@ -9,8 +9,9 @@
 - Before the first byte and after the last, the open file is checked against the identity it was
   queued with (size, mtime, inode): a file changed under us raises :class:`FileProblem`, as does
   a short read, so a corrupt upload is never acknowledged as good.
-- :class:`PartSender` bounds the PUTs in flight across every file (one semaphore); it uses the
-  hub's one ``httpx.AsyncClient`` (HTTPS-only transport).
+- :class:`PartSender` bounds the PUTs in flight across every file (one semaphore whose size
+  adapts to the throughput, :mod:`c2c_hub.uploader.streams`); it uses the hub's one
+  ``httpx.AsyncClient`` (HTTPS-only transport, congestion control set per socket).
 - :class:`Pacer` keeps asset creates under Frame.io's 5 per second per device
   (docs/rulings.md#rate-limits).
 """
@@ -22,6 +23,7 @@ import calendar
 import collections
 import contextlib
 import hashlib
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,6 +36,9 @@ from c2c_hub.clock import Clock
 from c2c_hub.frameio import TransportError, TransportTimeout
 from c2c_hub.frameio.urls import display_url
 from c2c_hub.uploader.errors import FileProblem, S3Error
+from c2c_hub.uploader.streams import Decision, Slots, StreamController
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 
@@ -216,34 +221,88 @@ ProgressCallback = Callable[[int], None]
 
 
 class PartSender:
-    """Streams parts to their presigned URLs through one shared ``httpx.AsyncClient``."""
+    """Streams parts to their presigned URLs through one shared ``httpx.AsyncClient``.
+
+    How many PUTs run at once is ``streams``' limit (:mod:`c2c_hub.uploader.streams`): pinned,
+    or adapted every ``epoch_s`` from the bytes the PUTs sent meanwhile.
+    """
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         *,
         max_in_flight: int = 4,
+        streams: StreamController | None = None,
+        epoch_s: float = 2.0,
         chunk_size: int = CHUNK,
         timeout: float | None = None,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.http = http
-        self.max_in_flight = max_in_flight
+        self.streams = streams or StreamController(pinned=max_in_flight)
         self.chunk_size = chunk_size
         self.timeout = timeout
-        self._slots = asyncio.Semaphore(max_in_flight)
-        self.in_flight = 0
+        self.epoch_s = epoch_s
+        self._now = now
+        self._slots = Slots(self.streams.limit)
+        self._epoch_start = now()
+        self._epoch_bytes = 0
+        self.last_decision = Decision(self.streams.limit, "start")
+
+    @property
+    def max_in_flight(self) -> int:
+        """The current limit on part PUTs in flight."""
+        return self._slots.limit
+
+    @property
+    def in_flight(self) -> int:
+        return self._slots.in_use
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """One of the ``max_in_flight`` PUT slots (hold it around the intent and the PUT)."""
-        async with self._slots:
-            self.in_flight += 1
-            try:
-                yield
-            finally:
-                self.in_flight -= 1
+        async with self._slots.hold():
+            yield
+
+    def _sent(self, nbytes: int) -> None:
+        """Bytes written by a PUT; at the end of an epoch the stream count is decided."""
+        self._epoch_bytes += nbytes
+        now = self._now()
+        elapsed = now - self._epoch_start
+        if elapsed < self.epoch_s:
+            return
+        slots = self._slots
+        binding = slots.min_demand >= slots.limit
+        rate = self._epoch_bytes * 8 / elapsed
+        decision = self.streams.observe(rate, binding)
+        if decision.limit != slots.limit:
+            log.info(
+                "part streams %d -> %d (%s; %.1f Mbit/s)",
+                slots.limit,
+                decision.limit,
+                decision.why,
+                rate / 1e6,
+            )
+            slots.set_limit(decision.limit)
+        self.last_decision = decision
+        self._epoch_start, self._epoch_bytes = now, 0
+        slots.reset_demand()
+
+    def status(self) -> dict[str, Any]:
+        """The part streams, for the uploads section of the status."""
+        streams = self.streams
+        return {
+            "mode": "pinned" if streams.pinned else "adaptive",
+            "limit": self._slots.limit,
+            "min": streams.minimum,
+            "max": streams.maximum,
+            "in_flight": self._slots.in_use,
+            "last_change": self.last_decision.why,
+            # the last epochs: [limit, Mbit/s], oldest first
+            "recent": [[n, round(rate / 1e6, 1)] for n, rate in list(streams.history)[-16:]],
+        }
 
     async def put(
         self,
@@ -265,6 +324,7 @@ class PartSender:
         async def body() -> AsyncIterator[bytes]:
             async for chunk in reader.chunks():
                 yield chunk
+                self._sent(len(chunk))
                 if progress is not None:
                     progress(len(chunk))
 

@@ -168,7 +168,28 @@ class DummyServer:
             if self._answers(within_s):
                 return self
             self.stop()
+            if b"already" in self.log or b"Too many servers" in self.log:
+                break  # the name is taken (or the table full): realtime or not, no matter
         raise RuntimeError(f"jackd -n {self.name} did not start: {self.log[-2000:]!r}")
+
+    @classmethod
+    def started(cls, prefix: str, *, slots: int = 8, **kwargs: Any) -> DummyServer:
+        """A server of this process's own under the first free name ``<prefix>-<k>``.
+
+        JACK2 keeps every server's name in one table of 8 for the whole machine, and reclaims
+        an entry left by a server that died without unregistering (a kill, a crash) only when
+        a server of the *same name* starts: a fresh name for every run would fill the table
+        ("Too many servers already active"); names from a small pool clean up after
+        themselves. A name a live server holds is skipped.
+        """
+        problems = []
+        for k in range(slots):
+            server = cls(f"{prefix}-{k}", **kwargs)
+            try:
+                return server.start()
+            except RuntimeError as exc:
+                problems.append(str(exc)[:200])
+        raise RuntimeError("no JACK server could start: " + " | ".join(problems))
 
     def _answers(self, within_s: float) -> bool:
         deadline = time.monotonic() + within_s

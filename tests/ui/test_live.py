@@ -619,3 +619,41 @@ async def test_the_login_code_is_on_the_hub_screen_only(
         plain = LiveView(hub, console=Console(file=io.StringIO()), write=lines.append)
         assert plain.plain and "login_code" not in plain.snapshot()
         assert code not in json.dumps(hub.status())
+
+
+NETWORKS = {
+    "controls": True,
+    "in_use": {
+        "name": "StudioNet",
+        "uuid": "u-1",
+        "kind": "wifi",
+        "interface": "wlan0",
+        "ssid": "StudioNet",
+        "signal": 23,
+        "link_rate_mbps": 54.0,
+        "why": "chosen by the operator",
+    },
+    "health": {"verdict": "degraded", "reason": "weak signal (23%) over wifi StudioNet"},
+    "upload": {"mbps": 12.5, "age_s": 40.0},
+    "frameio": {"reachable": True, "rtt_ms": 41.0, "last_error": None},
+    "routes": {
+        "ipv4": [{"interface": "wlan0", "gateway": "192.168.1.1", "metric": 600}],
+        "ipv6": [],
+    },
+}
+
+
+def test_the_network_line_shows_what_is_in_use_its_verdict_and_the_speeds_age() -> None:
+    status = {**_base(), "networks": NETWORKS}
+    screen = _screen(status, width=160)
+    line = next(row for row in screen.splitlines() if "Network" in row)
+    assert "StudioNet (wifi, 23%, 54 Mbit/s)" in line
+    assert "degraded: weak signal (23%) over wifi StudioNet" in line
+    assert "upload 12.5 Mbit/s 40 s ago" in line and "v4" in line and "v6" not in line
+    lines: list[str] = []
+    plain = PlainLog(lines.append)
+    plain.observe(status, NOW)
+    assert any(
+        seen.endswith("network: StudioNet (wifi); degraded: weak signal (23%) over wifi StudioNet")
+        for seen in lines
+    )

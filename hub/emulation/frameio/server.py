@@ -76,7 +76,8 @@ class EmulatorServer:
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.tls = make_ca(self.data_dir / "tls")
+        hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", self.host)))
+        self.tls = make_ca(self.data_dir / "tls", hosts)  # named for where it listens
         self._api_sock = _listen(self.host, self.port)
         self._control_sock = _listen(self.host, self.control_port)
         self.port = self._api_sock.getsockname()[1]

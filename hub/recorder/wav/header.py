@@ -39,6 +39,10 @@ def _default_description(info: TrackInfo) -> str:
     lines += [f"sTRK{info.track_index + i}={name}" for i, name in enumerate(info.names)]
     if info.note:
         lines.append(f"sNOTE={info.note}")
+    if info.timecode_source:
+        lines.append(f"sTCSOURCE={info.timecode_source}")
+    if info.user_bits:
+        lines.append(f"sUBITS={info.user_bits}")
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -129,6 +133,11 @@ def ixml_document(info: TrackInfo) -> bytes:
     add(speed, "TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_HI", reference >> 32)
     add(speed, "TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_LO", reference & U32_MAX)
     add(speed, "TIMESTAMP_SAMPLE_RATE", info.sample_rate)
+    if info.timecode_source or info.user_bits:
+        # iXML has no field for the sync source: USER is its free text (KEY=value lines).
+        user = [f"TIMECODE_SOURCE={info.timecode_source}"] if info.timecode_source else []
+        user += [f"UBITS={info.user_bits}"] if info.user_bits else []
+        add(root, "USER", "\n".join(user))
     tracks = ET.SubElement(root, "TRACK_LIST")
     add(tracks, "TRACK_COUNT", info.channels)
     for i, name in enumerate(info.names):

@@ -76,6 +76,8 @@ class TrackInfo:
     description: str | None = None
     originator_reference: str = ""
     origination: datetime | None = None
+    timecode_source: str = ""
+    user_bits: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))

@@ -154,15 +154,26 @@ class PlainLog:
     def _network_lines(self, status: Status) -> list[str]:
         net = status.get("network") or {}
         link = net.get("link") or {}
+        nets = status.get("networks") or {}
+        using = nets.get("in_use") or {}
+        health = nets.get("health") or {}
         key = (
             link.get("interface"),
             link.get("kind"),
             link.get("up"),
             net.get("frameio_reachable"),
+            using.get("uuid") or using.get("name"),
+            health.get("verdict"),
         )
         if key == self._network:
             return []
         self._network = key
+        if nets:
+            where = using.get("ssid") or using.get("name") or "no connection"
+            line = f"network: {where} ({using.get('kind') or '-'})"
+            if health:
+                line += f"; {health.get('verdict')}: {health.get('reason')}"
+            return [line]
         line = (
             f"network: {link.get('interface') or 'no route'} ({link.get('kind')}, "
             f"{'up' if link.get('up') else 'down'})"

@@ -14,6 +14,7 @@ from c2c_hub.ui.live.network import network_line
 from c2c_hub.ui.live.pairing import pairing_panel
 from c2c_hub.ui.live.presses import presses_section
 from c2c_hub.ui.live.take import take_section
+from c2c_hub.ui.live.timecode import timecode_section
 from c2c_hub.ui.live.uploads import uploads_section
 
 
@@ -56,6 +57,7 @@ class Screen:
         levels = meters_section(status)
         if levels is not None:
             blocks.append(levels)
+        blocks += [b for b in (timecode_section(status, now),) if b is not None]
         devices, presses = devices_section(status), presses_section(status, now)
         if devices is not None and presses is not None and width >= 120:
             blocks.append(Pair(devices, presses))

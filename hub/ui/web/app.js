@@ -19,12 +19,13 @@ import { $, show } from "./dom.js";
 import { renderFiles } from "./files.js";
 import { renderFooter } from "./footer.js";
 import { renderMix } from "./mix.js";
-import { renderNetwork } from "./network.js";
+import { renderNetwork, wireNetwork } from "./network.js";
 import { renderCountdown, renderPairing, wirePairing } from "./pairing.js";
 import { renderPresses } from "./presses.js";
 import { renderQueue, wireQueue } from "./queue.js";
 import { renderSummary } from "./summary.js";
 import { renderTake, wireTake } from "./take.js";
+import { renderTimecode, wireTimecode } from "./timecode.js";
 import "./meters.js"; // the level meters: they register what they draw themselves
 
 // What a status snapshot redraws, in this order (the live indicator comes last, in core.js).
@@ -37,6 +38,7 @@ for (const draw of [
   renderPresses,
   renderTake,
   renderMix,
+  renderTimecode,
   renderFooter,
 ]) {
   onStatus(draw);
@@ -54,6 +56,8 @@ function wire() {
   wirePairing();
   wireQueue();
   wireTake();
+  wireTimecode();
+  wireNetwork();
 }
 
 function tick() {

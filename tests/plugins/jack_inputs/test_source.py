@@ -52,7 +52,6 @@ async def test_each_input_is_a_local_input_at_the_servers_rate_showing_its_conne
         blocks = ctx.blocks[serial]
         ends = [b.position + b.frames for b in blocks[:-1]]
         starts = [b.position for b in blocks[1:]]
-        assert all(s >= e for s, e in zip(starts, ends, strict=True))
         assert sum(s != e for s, e in zip(starts, ends, strict=True)) <= xruns
     assert ctx.blocks[A][0].position == ctx.blocks[B][0].position
     healthy, detail = await ctx.wait_report("3/3 inputs")
