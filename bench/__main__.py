@@ -16,7 +16,9 @@
   (lossy: 50 Mbit/s, 80 ms RTT, 0.5 % loss; clean: 50 and 200 Mbit/s at 40 ms)
   (:mod:`bench.uploader`);
 - the upload queue at 10,000 files: enqueue rate, status time (:mod:`bench.queue_scale`);
-- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets (:mod:`bench.aes67`);
+- AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets; a stream's first
+  announcement to its 8 channels connected at the emulator; samples misplaced under 1 % packet
+  loss (:mod:`bench.aes67`);
 - the recorder's own inputs: 16 JACK inputs for a take, xruns and hub CPU (:mod:`bench.jack_inputs`;
   a 60 s take, 10 minutes with ``--long``).
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
@@ -109,6 +111,10 @@ status = status or (0 if soaked["ok"] else 1)
 print()
 print("aes67: receive 8 streams x 8 channels, 48 kHz/24-bit, 1 ms packets")
 print(json.dumps({"bench": "aes67", **aes67.run(seconds=5.0 if quick else 10.0)}))
+print("aes67: first announcement -> 8 channels connected at the emulator")
+print(json.dumps({"bench": "aes67.announce", **aes67.announce(rounds=3 if quick else 10)}))
+print("aes67: 1 % packet loss, 8 channels")
+print(json.dumps({"bench": "aes67.loss", **aes67.loss(seconds=5.0 if quick else 20.0)}))
 print()
 take_s = 600.0 if long_take else 60.0
 print(f"jack inputs: 16 JACK inputs at 48 kHz/24-bit, a {take_s:g} s take (xruns, hub CPU)")

@@ -7,6 +7,16 @@ what it is given, for ``--seconds``; the figure is this process's CPU time (ever
 over the wall time, per channel. Also measured: from a stream's first SAP announcement to all
 of its channels attached, and the packets lost on a clean link.
 
+Two more measurements (``--only announce`` / ``--only loss`` run one alone):
+
+- **announce → connected at the emulator**: a paired hub (its aes67 plugin, the emulated
+  Frame.io in a child process); an emulated 8-channel stream starts (its first packet and SAP
+  announcement) and the time runs until the emulator holds all 8 of its channels connected
+  (read from the emulator's state, polled every 10 ms), median and worst of ``rounds``;
+- **1 % packet loss**: a stream through a UDP relay that drops 1 % of its packets at random;
+  every sample the source delivered is compared with what the sender sent at that place (a
+  lost packet must be silence exactly at its place): samples misplaced (aim 0).
+
 Multicast stays on loopback, on groups picked at random for the run.
 """
 
@@ -151,7 +161,7 @@ async def _receive(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(task, return_exceptions=True)
     counters = {
         key: sum(int(s.get(key, 0)) for s in streams)
-        for key in ("received", "lost", "late", "duplicate", "malformed")
+        for key in ("received", "lost", "late", "duplicate", "malformed", "flood")
     }
     return {
         "streams": args.streams,
@@ -165,6 +175,250 @@ async def _receive(args: argparse.Namespace) -> dict[str, Any]:
         "sent": json.loads(out.strip().splitlines()[-1])["sent"] if out.strip() else None,
         **counters,
     }
+
+
+async def _wait(check: Any, within: float = 60.0, step: float = 0.05) -> Any:
+    """Poll ``check`` (sync or async) until it is true; TimeoutError after ``within`` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(step)
+    raise TimeoutError(f"not within {within} s")
+
+
+# ------------------------------------------------------------------ announce -> connected
+async def _announce(rounds: int, channels: int) -> dict[str, Any]:
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from bench.common import bench_settings
+    from bench.part_sink import start_emulator
+    from c2c_hub.emulation.plugin_models import plugin_device_models
+    from c2c_hub.pairing import PairingStep, PairingUpdate
+    from c2c_hub.runtime import Hub
+    from c2c_hub.settings import HubSettings, PluginSettings, RecorderSettings, StorageSettings
+    from c2c_hub_plugins.aes67.emulated import free_udp_port
+
+    rng = random.SystemRandom()
+    group = f"239.255.{rng.randrange(1, 250)}.{rng.randrange(1, 250)}"
+    emulator = start_emulator()
+    times: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="c2c-bench-aes67-") as tmp:
+            settings = HubSettings(
+                frameio=bench_settings(emulator),
+                storage=StorageSettings(data_dir=Path(tmp) / "hub"),
+                recorder=RecorderSettings(directory=Path(tmp) / "recordings"),
+                plugins=PluginSettings(
+                    allow=["aes67"],
+                    options={
+                        "aes67": {"interface": "127.0.0.1", "sap_groups": [group], "ravenna": False}
+                    },
+                ),
+            )
+            for _, model in plugin_device_models(
+                settings.plugins, settings.device_models.directory
+            ):
+                assert model.source is not None
+                emulator.handle.declare_device_model(model.source.read_text(encoding="utf-8"))
+            async with Hub(settings) as hub:
+                await hub.start(presence=False, status_file=False)
+                pairing = hub.pairing()
+                loop = asyncio.get_running_loop()
+
+                def approve(update: PairingUpdate) -> None:
+                    if update.step is PairingStep.SHOW_CODE and update.user_code:
+                        loop.run_in_executor(None, emulator.handle.approve, update.user_code)
+
+                pairing.subscribe(approve)
+                await pairing.run()
+
+                def connected() -> set[str]:
+                    devices = emulator.handle.devices()
+                    return set(devices[0]["channel_client_ids"].values()) if devices else set()
+
+                async def _gone(wanted: set[str]) -> bool:
+                    return not wanted & await asyncio.to_thread(connected)
+
+                for n in range(rounds):
+                    sender = EmulatedAes67Sender(
+                        name=f"Bench stream {n + 1}",
+                        channels=channels,
+                        address="127.0.0.1",
+                        port=free_udp_port(),
+                        sap_group=group,
+                    )
+                    wanted = set(sender.serials)
+                    started = time.monotonic()
+                    sender.start()
+                    try:
+                        while not wanted <= await asyncio.to_thread(connected):
+                            if time.monotonic() - started > 30:
+                                raise TimeoutError("the channels did not connect in 30 s")
+                            await asyncio.sleep(0.01)
+                        times.append(time.monotonic() - started)
+                    finally:
+                        sender.stop()  # its SAP deletion: the channels go
+                    await _wait(
+                        lambda w=wanted: _gone(w)  # type: ignore[misc]
+                    )
+    finally:
+        emulator.close()
+    return {
+        "rounds": rounds,
+        "channels_per_stream": channels,
+        "announce_to_connected_at_emulator_median_s": round(statistics.median(times), 3),
+        "announce_to_connected_at_emulator_max_s": round(max(times), 3),
+        "aim_s": 1.5,
+    }
+
+
+# ------------------------------------------------------------------ 1 % loss
+class _LossyRelay:
+    """Forwards UDP to ``destination``, dropping ``loss`` of the packets (seeded); remembers
+    the RTP timestamps it dropped."""
+
+    def __init__(self, destination: tuple[str, int], loss: float, seed: int = 7) -> None:
+        import socket
+        import threading
+
+        self.inbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.inbound.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.inbound.bind(("127.0.0.1", 0))
+        self.inbound.settimeout(0.2)
+        self.port = int(self.inbound.getsockname()[1])
+        self.outbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.destination, self.loss = destination, loss
+        self.rng = random.Random(seed)
+        self.lost: list[int] = []
+        self.forwarded = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lossy relay", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from c2c_hub_plugins.aes67.rtp import parse_rtp
+
+        count = 0
+        while not self._stop.is_set():
+            try:
+                data = self.inbound.recv(9000)
+            except TimeoutError:
+                continue
+            count += 1
+            if count > 5 and self.rng.random() < self.loss:  # the first ones place the stream
+                self.lost.append(parse_rtp(data).timestamp)
+                continue
+            self.outbound.sendto(data, self.destination)
+            self.forwarded += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.inbound.close()
+        self.outbound.close()
+
+
+@dataclass
+class _Keeping(_Counting):
+    blocks: dict[str, list[AudioBlock]] = field(default_factory=dict)
+
+    def audio(self, serial: str, block: AudioBlock) -> None:
+        super().audio(serial, block)
+        self.blocks.setdefault(serial, []).append(block)
+
+
+async def _loss(seconds: float, channels: int, loss: float = 0.01) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from c2c_hub_plugins.aes67.emulated import free_udp_port
+    from c2c_hub_plugins.aes67.timeline import MediaTimeline
+
+    port = free_udp_port()
+    with tempfile.TemporaryDirectory(prefix="c2c-bench-aes67-loss-") as tmp:
+        relay = _LossyRelay(("127.0.0.1", port), loss)
+        sender = EmulatedAes67Sender(
+            name="Lossy", channels=channels, address="127.0.0.1", port=port, sap=False
+        )
+        (Path(tmp) / "lossy.sdp").write_text(sender.sdp)
+        sender.port = relay.port  # the SDP names the receiver's port; the relay sits between
+        ctx = _Keeping(options={"sap": False, "ravenna": False, "sdp_folder": tmp})
+        source = Aes67Source()
+        task = asyncio.get_running_loop().create_task(source.run(ctx))
+        try:
+            await _wait(source.streams)
+            sender.start()
+            await asyncio.sleep(seconds)
+            sender.stop()
+            await _wait(lambda: [s for s in source.streams() if s["state"] == "silent"])
+            (counters,) = source.streams()
+        finally:
+            relay.close()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert sender.first_index is not None
+    timeline = MediaTimeline(sender.format.sample_rate)
+    day = sender.first_index - timeline.position(sender.first_index)
+    fpp = sender.frames_per_packet
+    lost = [
+        sender.first_index + ((ts - sender.mediaclk_offset - sender.first_index) & 0xFFFFFFFF)
+        for ts in relay.lost
+    ]
+    # Each packet's place (48 frames of the media clock) holds the sender's samples, or, for a
+    # packet lost on the way (the relay's 1 %, or a socket that overflowed on a loaded machine),
+    # silence: anything else is a misplaced sample.
+    misplaced = compared = 0
+    silent_places: set[int] = set()
+    dropped = set(lost)
+    for channel, serial in enumerate(sender.serials):
+        blocks = sorted(ctx.blocks.get(serial, []), key=lambda b: b.position)
+        for block in blocks:
+            expected = sender.expected(day + block.position, block.frames)[:, channel]
+            got = block.samples
+            start = day + block.position
+            for at in range((sender.first_index - start) % fpp, block.frames, fpp):
+                index = start + at
+                want, have = expected[at : at + fpp], got[at : at + fpp]
+                if np.array_equal(have, want):
+                    if index in dropped and want.any():
+                        misplaced += fpp  # samples where the relay dropped the packet
+                    continue
+                if not have.any():
+                    silent_places.add(index)
+                    continue
+                misplaced += int(np.count_nonzero(have != want))
+            compared += block.frames
+    return {
+        "loss": loss,
+        "packets_sent": sender.packets_sent,
+        "packets_dropped_by_relay": len(relay.lost),
+        "relay_drops_silent_in_place": len(dropped & silent_places),
+        "lost_elsewhere": len(silent_places - dropped),  # a socket overflowed: load, not us
+        "lost_counted": counters["lost"],
+        "flood": counters["flood"],
+        "late": counters["late"],
+        "malformed": counters["malformed"],
+        "jumps": counters["jumps"],
+        "samples_compared": compared,
+        "samples_misplaced": misplaced,
+        "aim_misplaced": 0,
+    }
+
+
+def announce(rounds: int = 10, channels: int = 8) -> dict[str, Any]:
+    return asyncio.run(_announce(rounds, channels))
+
+
+def loss(seconds: float = 20.0, channels: int = 8) -> dict[str, Any]:
+    return asyncio.run(_loss(seconds, channels))
 
 
 def run(streams: int = 8, channels: int = 8, seconds: float = 10.0) -> dict[str, Any]:
@@ -181,15 +435,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="239.69.200")
     parser.add_argument("--port", type=int, default=5004)
     parser.add_argument("--sap-group", default="239.255.255.255")
+    parser.add_argument("--rounds", type=int, default=10, help="announce -> connected rounds")
+    parser.add_argument("--only", choices=["cpu", "announce", "loss"])
     args = parser.parse_args(argv)
     if args.mode == "send":
         _send(args)
         return 0
-    print(
-        f"aes67: receive {args.streams} streams x {args.channels} channels, 48 kHz/24-bit, "
-        f"1 ms packets, {args.seconds:g} s"
-    )
-    print(json.dumps({"bench": "aes67", **run(args.streams, args.channels, args.seconds)}))
+    if args.only in (None, "cpu"):
+        print(
+            f"aes67: receive {args.streams} streams x {args.channels} channels, 48 kHz/24-bit, "
+            f"1 ms packets, {args.seconds:g} s"
+        )
+        print(json.dumps({"bench": "aes67", **run(args.streams, args.channels, args.seconds)}))
+    if args.only in (None, "announce"):
+        print(f"aes67: first announcement -> {args.channels} channels connected at the emulator")
+        result = asyncio.run(_announce(args.rounds, args.channels))
+        print(json.dumps({"bench": "aes67.announce", **result}))
+    if args.only in (None, "loss"):
+        print(f"aes67: 1 % packet loss, {args.channels} channels, {args.seconds:g} s")
+        result = asyncio.run(_loss(args.seconds, args.channels))
+        print(json.dumps({"bench": "aes67.loss", **result}))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Chaos for the whole hub: ``c2c-hub run`` SIGKILLed 100 times and more, restarted each time.
 
 The same run as ``tests/ui/test_hub_chaos.py`` (:mod:`tests.ui.hub_chaos`), longer: two
-emulated microphones at 192 kHz and a button remote, the emulator behind a 40 Mbit/s link;
+emulated AES67 microphones at 96 kHz and a button remote, the emulator behind a 40 Mbit/s link;
 kills in turn mid-take (with a press burst), mid-burst, and just after a part of an unfinished
 track is acknowledged. Reports the kills and what each landed on (a take being written, a burst
 under way, parts of unfinished files acknowledged), presses acknowledged (durable in the press

@@ -2,9 +2,10 @@
 
 Against the emulator (a child process) and a paired, running hub with its first-party plugins:
 
-- **announce → channel**: an emulated network microphone registers on mDNS (loopback); timed
-  from the end of its announcement (probing done, announcement sent) and from the start of its
-  registration, to the moment Frame.io (the emulator) has its channel connected;
+- **announce → channel**: an emulated AES67 microphone (a single-channel stream, RTP unicast on
+  loopback) is announced by SAP on a group of the run's own; timed from its start (its first
+  packet and announcement sent) to the moment Frame.io (the emulator) has its channel
+  connected; ``bench.aes67`` measures the same for whole streams of 8 channels;
 - **press → 204**: a button remote presses; timed from the press to the 204 of its trigger,
   median and worst of ``presses`` presses, twice: on the plugin's emulated radio (the hub's own
   path: plugin, source thread, registry, durable press log, HTTPS to the emulator), and through
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import tempfile
 import time
@@ -30,10 +32,13 @@ from typing import Any
 
 from bench.common import bench_settings
 from bench.part_sink import start_emulator
+from c2c_hub.emulation.plugin_models import plugin_device_models
 from c2c_hub.pairing import PairingStep, PairingUpdate
 from c2c_hub.runtime import Hub
 from c2c_hub.settings import HubSettings, PluginSettings, RecorderSettings, StorageSettings
-from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
+from c2c_hub_plugins.aes67.emulated import EmulatedMicrophones
+
+SAP_GROUP = f"239.255.{random.randrange(1, 250)}.{random.randrange(1, 250)}"
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -70,28 +75,21 @@ async def _pair(hub: Hub, emulator: Any) -> None:
 
 async def _mics(hub: Hub, rounds: int) -> dict[str, Any]:
     from_announce: list[float] = []
-    from_register: list[float] = []
     for i in range(rounds):
-        mic = EmulatedMicrophone(f"BENCH-{i:03d}", f"Bench {i}")
-        started = time.time()
-        await mic.start()
+        mics = EmulatedMicrophones([f"Bench {i}"], sap_group=SAP_GROUP)
+        (serial,) = mics.serials
         announced = time.time()
+        mics.start()
         link = await _until(
-            lambda m=mic: (lambda x: x if x and x.state == "connected" else None)(  # type: ignore[misc]
-                hub.channels.links.get(m.serial)
+            lambda s=serial: (lambda x: x if x and x.state == "connected" else None)(  # type: ignore[misc]
+                hub.channels.links.get(s)
             )
         )
         assert link.connected_at is not None
         from_announce.append(link.connected_at - announced)
-        from_register.append(link.connected_at - started)
-        await mic.leave()
-        await _until(lambda m=mic: m.serial not in hub.channels.links)  # type: ignore[misc]
-        await mic.stop()
-    return {
-        "rounds": rounds,
-        "announce_to_channel_connected": _summary(from_announce),
-        "register_to_channel_connected": _summary(from_register),
-    }
+        mics.stop()  # a SAP deletion: the stream and its channel go
+        await _until(lambda s=serial: s not in hub.channels.links)  # type: ignore[misc]
+    return {"rounds": rounds, "announce_to_channel_connected": _summary(from_announce)}
 
 
 async def _presses(
@@ -120,7 +118,7 @@ def _settings(
         recorder=RecorderSettings(directory=tmp / "recordings"),
         plugins=PluginSettings(
             options={
-                "mdns_microphones": {"interfaces": ["127.0.0.1"]},
+                "aes67": {"interface": "127.0.0.1", "sap_groups": [SAP_GROUP], "ravenna": False},
                 "ble_remotes": ble,
                 "hid_remotes": hid,
             }
@@ -134,7 +132,11 @@ async def _measure(emulator: Any, rounds: int, presses: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="c2c-bench-subdevices-") as tmp:
         ble = {"radio": "emulated", "emulated_radio": "bench"}
-        async with Hub(_settings(emulator, Path(tmp) / "a", ble)) as hub:
+        settings = _settings(emulator, Path(tmp) / "a", ble)
+        for _, model in plugin_device_models(settings.plugins, settings.device_models.directory):
+            assert model.source is not None
+            emulator.handle.declare_device_model(model.source.read_text(encoding="utf-8"))
+        async with Hub(settings) as hub:
             await hub.start(presence=False, status_file=False)
             await _pair(hub, emulator)
             await _until(lambda: hub.channels.booted_for is not None)

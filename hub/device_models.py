@@ -3,7 +3,8 @@
 A file declares the Frame.io ``device_model_id``, a name, the kind of device (a name in the
 :class:`~c2c_hub.device_kinds.DeviceKindRegistry`: the hub's own kinds, or one a plugin declares),
 the channel's asset type, how the device is discovered (mDNS service type and TXT rules; BLE name,
-service UUID, manufacturer id) and, for real-time-logging-capable models, their inputs (buttons).
+service UUID, manufacturer id; a network audio stream's SDP fields and RAVENNA TXT record) and,
+for real-time-logging-capable models, their inputs (buttons).
 
 The hub's own models ship in ``device_models/``; a plugin ships its own in its package
 (the ``register_device_models`` hook), added to the same registry at start
@@ -100,6 +101,48 @@ class BleMatcher(_Strict):
         return self
 
 
+class SdpMatcher(_Strict):
+    """A network audio stream (AES67, RAVENNA, Dante in AES67 mode) by its session
+    description: each field given must match (regular expressions are searched,
+    case-insensitively), and the most specific model that matches wins.
+
+    ``session_name``: the ``s=`` line; ``username``: the ``o=`` line's username; ``info``: an
+    ``i=`` line (the session's or the stream's: channel labels are often there); ``tool``: the
+    ``a=tool`` attribute (the sender's software); ``channels``: the stream's channel count is
+    one of these; ``txt``: the RAVENNA session's mDNS TXT record holds these keys with exactly
+    these values."""
+
+    session_name: str | None = None
+    username: str | None = None
+    info: str | None = None
+    tool: str | None = None
+    channels: tuple[int, ...] = ()
+    txt: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("session_name", "username", "info", "tool")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression ({exc}): {value!r}") from None
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= n <= 64 for n in value):
+            raise ValueError(f"channel counts are 1 to 64, got {list(value)}")
+        return value
+
+    @property
+    def rules(self) -> int:
+        """How many rules it has (the more, the more specific)."""
+        named = [self.session_name, self.username, self.info, self.tool]
+        return sum(x is not None for x in named) + bool(self.channels) + len(self.txt)
+
+
 class EvdevMatcher(_Strict):
     """A Linux input device the kernel owns (``/dev/input/event*``), by what it says it is."""
 
@@ -117,6 +160,7 @@ class EvdevMatcher(_Strict):
 class Discovery(_Strict):
     mdns: MdnsMatcher | None = None
     ble: BleMatcher | None = None
+    sdp: SdpMatcher | None = None
     evdev: EvdevMatcher | None = None
 
 

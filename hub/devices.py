@@ -15,8 +15,9 @@ from a kind with ``presses`` (and only of inputs its model declares).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,9 +63,16 @@ Listener = Callable[[Any], None]
 class DeviceRegistry:
     """Attached sub-devices by serial; not thread-safe (used on the hub's loop only)."""
 
-    def __init__(self, models: DeviceModelRegistry, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        models: DeviceModelRegistry,
+        now: Callable[[], float],
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         self.models = models
         self._now = now
+        #: names the operator gave (``recorder.tracks``), by serial: they win over the source's
+        self.names: Mapping[str, str] = names or {}
         self._attached: dict[str, Attached] = {}
         self._listeners: dict[str, list[Listener]] = {"change": [], "audio": [], "press": []}
         self.refused = 0
@@ -107,6 +115,9 @@ class DeviceRegistry:
         device_kind = self.models.kind_of(model)
         if not device_kind.sub_device:
             return self._refuse(source, device.serial, "a host model cannot be a sub-device")
+        given = self.names.get(device.serial)
+        if given and given != device.name:
+            device = dataclasses.replace(device, name=given)
         current = self._attached.get(device.serial)
         if current is not None and current.source != source:
             return self._refuse(
@@ -203,6 +214,8 @@ class DeviceRegistry:
                 "source": a.source,
                 "address": a.device.address,
                 "since": a.since,
+                # what the source says of it (an AES67 channel: format, PTP clock, warnings)
+                "details": dict(a.device.details),
             }
             for a in sorted(self._attached.values(), key=lambda a: a.device.serial)
         ]

@@ -61,8 +61,6 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │                                    D-Bus mock failed
     │
     └── (plugins: each plugin's errors derive from HubError, which the kit exports)
-        ├── mdns_microphones: OptionsError (the kit's), RecordError (ValueError),
-        │   ProtocolError (ValueError) > TxtError, HelloError, FrameError; Refused
         ├── aes67: SdpError (ValueError), SapError (ValueError), RtspError (ValueError),
         │   Malformed (ValueError: an RTP packet we cannot use)
         ├── ble_remotes: OptionsError (the kit's), PayloadError (ValueError), Refused,

@@ -96,7 +96,9 @@ class Hub:
         self.connectivity = ConnectivityMonitor(self.client, clock=self.clock)
         self.presence = Presence(self.session, self.settings.frameio, clock=self.clock)
         self.models = DeviceModelRegistry.load(self.settings.device_models.directory)
-        self.devices = DeviceRegistry(self.models, self.clock.now)
+        pins = self.settings.recorder.tracks
+        names = {serial: pin.name for serial, pin in pins.items() if pin.name}
+        self.devices = DeviceRegistry(self.models, self.clock.now, names=names)
         self.channels = ChannelManager(self.session, self.devices, clock=self.clock)
         self.connectivity.on_change(self._network_changed)
         self.network = NetworkControl(clock=self.clock)
@@ -143,6 +145,7 @@ class Hub:
             position_tolerance_s=rec.position_tolerance_s,
             min_free_minutes=rec.min_free_minutes,
             group=rec.group,
+            pinned={serial: pin.track for serial, pin in rec.tracks.items() if pin.track},
             derived=derived_settings(rec),
             preroll_s=tc.preroll_s if tc.record_run else 0.0,
             project=lambda: (

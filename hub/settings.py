@@ -157,6 +157,16 @@ def default_recordings_dir() -> Path:
     return Path.home() / "c2c-hub-recordings"
 
 
+class TrackPin(_Section):
+    """One sub-device's place in every take: a fixed track number and a name the operator
+    gives (either may be left out)."""
+
+    track: int | None = Field(default=None, ge=1, le=999, description="Its track number.")
+    name: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Its name (track, channel)."
+    )
+
+
 class MixTrackSettings(_Section):
     """One track's place in the mix (``[recorder.mix.tracks."<serial or name>"]``)."""
 
@@ -256,6 +266,25 @@ class RecorderSettings(_Section):
         le=60,
         description="How long a meter shows a clip (a sample at full scale) after it happened.",
     )
+    tracks: dict[str, TrackPin] = Field(
+        default_factory=dict,
+        description="By sub-device serial (any source's): a fixed track number and a name the "
+        "operator gives; other sub-devices take the lowest numbers no pin holds.",
+    )
+
+    @field_validator("tracks")
+    @classmethod
+    def _distinct_tracks(cls, value: dict[str, TrackPin]) -> dict[str, TrackPin]:
+        seen: dict[int, str] = {}
+        for serial, pin in value.items():
+            if pin.track is not None:
+                if pin.track in seen:
+                    raise ValueError(
+                        f"track {pin.track} is pinned twice: {seen[pin.track]} and {serial}"
+                    )
+                seen[pin.track] = serial
+        return value
+
     mix: MixSection = Field(default_factory=MixSection)
     proxy: ProxySection = Field(default_factory=ProxySection)
     poly: bool = Field(

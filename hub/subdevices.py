@@ -135,7 +135,7 @@ class SourceContext(Protocol):
         ...
 
     def report(self, healthy: bool, detail: str) -> None:
-        """The source's own view of its health ("browsing _c2cmic._tcp", "adapter missing")."""
+        """The source's own view of its health ("SAP on 10.0.0.2; 2 streams", "adapter missing")."""
         ...
 
 

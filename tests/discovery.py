@@ -2,12 +2,11 @@
 
 Loopback multicast is shared by every process on the machine (another test run, a demo, a
 benchmark): a hub that browses the shipped service types or listens on the standard SAP groups
-would attach their microphones and streams. :func:`private_discovery` writes a settings file
+would attach their streams. :func:`private_discovery` writes a settings file
 (``C2C_HUB_CONFIG``) under which each discovering plugin looks at this test's names only:
 
-- ``mdns_microphones``: the device models, the microphone's service type a random one
-  (``_c2cmic-1a2b3c._tcp.local.``), browsed on 127.0.0.1;
-- ``aes67``: RAVENNA sessions under a random subtype, SAP on a random group;
+- ``aes67``: RAVENNA sessions under a random subtype, SAP on a random group (a test's emulated
+  AES67 microphones announce there: :func:`private_sap_group`, :func:`aes67_options`);
 - ``ble_remotes``, ``hid_remotes``: an emulated radio of a random name (no evdev).
 """
 
@@ -15,11 +14,14 @@ from __future__ import annotations
 
 import random
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from c2c_hub.device_models import shipped_models_dir
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.emulation.plugin_models import plugin_device_models
+from c2c_hub.settings import PluginSettings
 
 
 @dataclass(frozen=True)
@@ -27,41 +29,40 @@ class Discovery:
     """The names one test's hub discovers under, and its settings file."""
 
     config: Path
-    mic_service_type: str
     ravenna_service: str
     sap_group: str
     radio: str
 
 
-def private_models(directory: Path, service_type: str) -> Path:
-    """The project's device models in ``directory``, the microphone announced under
-    ``service_type``."""
-    shutil.copytree(ROOT / "device_models", directory)
-    mic = directory / "c2c-network-mic.toml"
-    mic.write_text(mic.read_text().replace("_c2cmic._tcp.local.", service_type))
-    return directory
-
-
-def private_discovery(folder: Path) -> Discovery:
-    """A settings file in ``folder`` for a hub that discovers under names of its own."""
-    token = secrets.token_hex(3)
+def private_sap_group() -> str:
+    """A SAP group of this test's own (in the local scope, 239.255.0.0/16)."""
     rng = random.SystemRandom()
+    return f"239.255.{rng.randrange(1, 250)}.{rng.randrange(1, 250)}"
+
+
+def aes67_options(sap_group: str, **more: Any) -> dict[str, Any]:
+    """The ``aes67`` plugin's options for a hub that hears SAP on ``sap_group`` only (and
+    RAVENNA sessions under a subtype nobody announces)."""
+    return {
+        "interface": "127.0.0.1",
+        "sap_groups": [sap_group],
+        "ravenna_service": f"_rav{secrets.token_hex(3)}._sub._rtsp._tcp.local.",
+        **more,
+    }
+
+
+def private_discovery(folder: Path, extra: str = "", sap_group: str | None = None) -> Discovery:
+    """A settings file in ``folder`` for a hub that discovers under names of its own
+    (``sap_group``: the test's emulated microphones'; ``extra``: more TOML, appended)."""
+    token = secrets.token_hex(3)
     found = Discovery(
         config=folder / "discovery.toml",
-        mic_service_type=f"_c2cmic-{token}._tcp.local.",
         ravenna_service=f"_rav{token}._sub._rtsp._tcp.local.",
-        sap_group=f"239.255.{rng.randrange(1, 250)}.{rng.randrange(1, 250)}",
+        sap_group=sap_group or private_sap_group(),
         radio=f"test-{token}",
     )
-    models = private_models(folder / "device_models", found.mic_service_type)
     found.config.write_text(
         f"""
-[device_models]
-directory = "{models}"
-
-[plugins.options.mdns_microphones]
-interfaces = ["127.0.0.1"]
-
 [plugins.options.aes67]
 interface = "127.0.0.1"
 ravenna_service = "{found.ravenna_service}"
@@ -75,6 +76,15 @@ emulated_radio = "{found.radio}"
 radio = "emulated"
 emulated_radio = "{found.radio}"
 evdev = false
+{extra}
 """
     )
     return found
+
+
+def declare_installed_models(emulator: EmulatorHandle) -> None:
+    """Declare to the emulator the device models of the installed plugins (the AES67 channel),
+    as Frame.io's developer console does for a real integration: for a ``c2c-hub run`` child."""
+    for _, model in plugin_device_models(PluginSettings(), shipped_models_dir()):
+        assert model.source is not None
+        emulator.declare_device_model(model.source.read_text(encoding="utf-8"))

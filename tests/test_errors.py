@@ -65,7 +65,7 @@ def test_the_tree_holds_the_classes_it_should() -> None:
     names = {cls.__name__ for cls in CLASSES}
     # a sample from each zone, so that a broken walk cannot pass by finding nothing
     assert {"SettingsError", "FrameioError", "ControlRefused", "ContractViolation"} <= names
-    assert {"RadioError", "ProtocolError"} <= names
+    assert {"RadioError", "SdpError"} <= names
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: f"{cls.__module__}.{cls.__qualname__}")

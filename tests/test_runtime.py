@@ -1,26 +1,23 @@
-"""The whole hub with its mDNS plugin and emulated microphones: mics become channels, a take
-becomes one track per mic on that mic's channel, readable by independent WAV readers with the
-right timecode and iXML, and byte-identical in the emulator."""
+"""The whole hub with its AES67 plugin and emulated AES67 microphones: mics become channels, a
+take becomes one track per mic on that mic's channel, readable by independent WAV readers with
+the right timecode and iXML, and byte-identical in the emulator."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
-from zeroconf import IPVersion
-from zeroconf.asyncio import AsyncZeroconf
 
-import c2c_hub_plugins.mdns_microphones as mdns_plugin
+import c2c_hub_plugins.aes67 as aes67_plugin
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.testing import PluginHubFactory
 from c2c_hub.recorder.recovery import TakeJournal
@@ -35,21 +32,29 @@ from c2c_hub.settings import (
 )
 from c2c_hub.timecode import FrameRate
 from c2c_hub.uploader import FileState
-from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
+from c2c_hub_plugins.aes67.emulated import EmulatedAes67Sender, EmulatedMicrophones
+from tests.discovery import aes67_options, private_sap_group
 from tests.helpers import REPO
 from tests.uploader.conftest import sha256_of
 
 ROOT = REPO
 
 
-def private_models(tmp_path: Path, service_type: str) -> Path:
-    """The project's device models, the microphone announced under a type of this test's own
-    (loopback multicast is shared by every process on the machine)."""
-    directory = tmp_path / "models"
-    shutil.copytree(ROOT / "device_models", directory)
-    mic = directory / "c2c-network-mic.toml"
-    mic.write_text(mic.read_text().replace("_c2cmic._tcp.local.", service_type))
-    return directory
+def by_name(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The aes67 plugin's options under its entry-point name and its module's (plugin_hub
+    registers it by the latter)."""
+    return {"aes67": options, aes67_plugin.__name__: options}
+
+
+def expected_track(sender: EmulatedAes67Sender, start: int, frames: int) -> np.ndarray:
+    """What the hub's track of ``sender`` holds from ``start``: its signal, silence where
+    :meth:`~EmulatedAes67Sender.drop` kept packets from the wire."""
+    expected = sender.expected_at(start, frames)[:, 0].copy()
+    for first, end in sender.dropped:
+        a = max(0, sender.position_of(first) - start)
+        b = min(frames, sender.position_of(end) - start)
+        expected[a:b] = 0
+    return expected
 
 
 async def until(check: Callable[[], Any], within: float = 15.0) -> Any:
@@ -62,39 +67,30 @@ async def until(check: Callable[[], Any], within: float = 15.0) -> Any:
 
 
 @pytest.fixture
-async def mics(tmp_path: Path) -> AsyncIterator[tuple[str, list[EmulatedMicrophone]]]:
-    kind = f"_c2cmic-{secrets.token_hex(3)}._tcp.local."
-    zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-    made = [
-        EmulatedMicrophone("NM-1", "Boom", zeroconf=zc, signal="speech", service_type=kind),
-        EmulatedMicrophone("NM-2", "Lav", zeroconf=zc, frequency=330, service_type=kind),
-    ]
-    await asyncio.gather(*(m.start() for m in made))
-    try:
-        yield kind, made
-    finally:
-        for mic in made:
-            await mic.stop()
-        await zc.async_close()
+def mics() -> Iterator[tuple[str, EmulatedMicrophones]]:
+    """Two emulated AES67 microphones announced by SAP on a group of this test's own."""
+    group = private_sap_group()
+    with EmulatedMicrophones(["Boom", "Lav"], sap_group=group, sap_interval=0.5) as made:
+        yield group, made
 
 
 async def test_mics_become_channels_and_a_take_uploads_one_track_per_channel(
     plugin_hub: PluginHubFactory,
     emulator: EmulatorHandle,
-    mics: tuple[str, list[EmulatedMicrophone]],
-    tmp_path: Path,
+    mics: tuple[str, EmulatedMicrophones],
 ) -> None:
-    kind, (boom, lav) = mics
-    options = {"mdns_microphones": {"interfaces": ["127.0.0.1"], "vanish_timeout_s": 1.0}}
-    models = private_models(tmp_path, kind)
-    async with plugin_hub(mdns_plugin, options=options, device_models=models) as hub:
-        await until(lambda: hub.channels.available() == {"NM-1", "NM-2"})
+    group, made = mics
+    boom, lav = made.senders
+    boom_serial, lav_serial = made.serials
+    options = by_name(aes67_options(group))
+    async with plugin_hub(aes67_plugin, options=options) as hub:
+        await until(lambda: hub.channels.available() == set(made.serials))
         (device,) = emulator.devices()
-        assert set(device["channel_client_ids"].values()) == {"NM-1", "NM-2"}
+        assert set(device["channel_client_ids"].values()) == set(made.serials)
 
         take = await hub.recorder.start_take(scene="4")
         await asyncio.sleep(1.0)
-        await lav.drop(0.3)  # a dropout: silence of the right length, never a shift
+        lav.drop(0.3)  # a dropout: silence of the right length at its place, never a shift
         await asyncio.sleep(1.5)
         done = await hub.recorder.stop_take()
         frames = done.frames
@@ -110,13 +106,20 @@ async def test_mics_become_channels_and_a_take_uploads_one_track_per_channel(
             assert sf.info(str(track.path)).frames == frames
             check_with_wavinfo(track.path, done.start_position, "4", str(take.number), track.name)
             check_with_sox(track.path, frames)
-        lav_track = done.tracks["NM-2"]
-        assert lav_track.assembler.dropout_samples >= 0.25 * 48000
+        assert sum(end - first for first, end in lav.dropped) >= 0.25 * 48000
+        inner = slice(4800, frames - 9600)  # the edges depend on when packets landed
+        for sender, serial in ((boom, boom_serial), (lav, lav_serial)):
+            samples = sf.read(done.tracks[serial].path, dtype="int32")[0]
+            expected = expected_track(sender, done.start_position, frames)
+            assert np.array_equal(samples[inner], expected[inner]), f"{serial} off its place"
 
-        # A mic leaves: its channel is disconnected, by its id, and the other stays.
-        await boom.leave()
-        await until(lambda: set(emulator.devices()[0]["channel_client_ids"].values()) == {"NM-2"})
-        assert hub.devices.get("NM-1") is None
+        # A mic leaves (its SAP deletion): its channel is disconnected, by its id; the other
+        # stays.
+        boom.stop()
+        await until(
+            lambda: set(emulator.devices()[0]["channel_client_ids"].values()) == {lav_serial}
+        )
+        assert hub.devices.get(boom_serial) is None
     assert emulator.violations() == []
 
 
@@ -178,58 +181,58 @@ async def test_a_take_cut_short_is_repaired_before_the_uploader_queues_its_track
 
 @pytest.mark.parametrize("lie", ["jumps two hours ahead", "sends 20x real time"])
 async def test_one_lying_microphone_of_three_harms_neither_other_track(
-    plugin_hub: PluginHubFactory, emulator: EmulatorHandle, tmp_path: Path, lie: str
+    plugin_hub: PluginHubFactory, emulator: EmulatorHandle, lie: str
 ) -> None:
-    """Three emulated microphones over mDNS and TCP; one lies about time. Its track stays the
-    take's length (not two hours of silence, not 20x the samples) and says what happened; the
-    two others are exactly what their microphones sent, and all three upload."""
-    kind = f"_c2cmic-{secrets.token_hex(3)}._tcp.local."
-    zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-    boom = EmulatedMicrophone("NM-1", "Boom", zeroconf=zc, signal="speech", service_type=kind)
-    lav = EmulatedMicrophone("NM-2", "Lav", zeroconf=zc, frequency=330, service_type=kind)
-    # Blocks of 100 ms (the most a frame carries): a busy machine still sends 20x real time.
-    bad = EmulatedMicrophone(
-        "NM-3", "Plant", zeroconf=zc, frequency=550, service_type=kind, block_frames=4800
-    )
-    mics = (boom, lav, bad)
-    await asyncio.gather(*(m.start() for m in mics))
-    options = {"mdns_microphones": {"interfaces": ["127.0.0.1"], "vanish_timeout_s": 5.0}}
-    try:
-        async with plugin_hub(
-            mdns_plugin, options=options, device_models=private_models(tmp_path, kind)
-        ) as hub:
-            await until(lambda: hub.channels.available() == {"NM-1", "NM-2", "NM-3"})
+    """Three emulated AES67 microphones; one lies about time. Its track stays the take's
+    length (not two hours of silence, not 20x the samples) and says what happened (the
+    recorder's discontinuity; the plugin's flood limit on the device's status); the two others
+    are exactly what their microphones sent, and all three upload."""
+    group = private_sap_group()
+    good = EmulatedMicrophones(["Boom", "Lav"], sap_group=group, sap_interval=0.5)
+    # Packets of 20 ms (the most an SDP may declare): a busy machine still sends 20x real time.
+    liar = EmulatedMicrophones(["Plant"], sap_group=group, sap_interval=0.5, ptime_ms=20)
+    (bad,), (bad_serial,) = liar.senders, liar.serials
+    with good, liar:
+        async with plugin_hub(aes67_plugin, options=by_name(aes67_options(group))) as hub:
+            await until(lambda: hub.channels.available() == {*good.serials, bad_serial})
             take = await hub.recorder.start_take(scene="5")
             await asyncio.sleep(1.0)
             if lie.startswith("jumps"):
-                await bad.jump(7200)
+                bad.jump(7200)
             else:
-                await bad.set_speed(20)
+                bad.set_speed(20)
 
             def shown() -> dict[str, Any]:
-                return next(t for t in take.to_json()["tracks"] if t["serial"] == "NM-3")
+                return next(t for t in take.to_json()["tracks"] if t["serial"] == bad_serial)
 
-            await until(lambda: shown()["warning"])
+            def flood_shown() -> bool:
+                attached = hub.devices.get(bad_serial)
+                warning = attached.device.details.get("warning", "") if attached else ""
+                return "faster than its declared" in warning
+
+            if lie.startswith("jumps"):
+                await until(lambda: shown()["warning"])
+            else:  # limited by the plugin: counted, shown on the device, no faster than real time
+                await until(flood_shown)
             await asyncio.sleep(1.5)
-            await bad.set_speed(1)
+            bad.set_speed(1)
             done = await hub.recorder.stop_take()
             frames = done.frames
             assert frames is not None
-            plant = done.tracks["NM-3"]
+            plant = done.tracks[bad_serial]
             assert sf.info(str(plant.path)).frames == frames
             assert plant.path.stat().st_size < frames * 3 + 64 * 1024
             source = shown()["source"]
             if lie.startswith("jumps"):
                 assert source["discontinuities"] == 1 and source["cut_off"] is None
             else:
-                assert "faster than real time" in source["cut_off"]
-            for mic in (boom, lav):
-                track = done.tracks[mic.serial]
-                samples = sf.read(track.path, dtype="int32")[0]
+                assert source["cut_off"] is None and source["discontinuities"] <= 1
+            for sender, serial in zip(good.senders, good.serials, strict=True):
+                samples = sf.read(done.tracks[serial].path, dtype="int32")[0]
                 assert len(samples) == frames
-                inner = slice(24000, frames - 24000)  # the edges depend on when blocks landed
-                expected = mic.expected_samples(done.start_position, frames)
-                assert (samples[inner] == expected[inner]).all()
+                inner = slice(4800, frames - 9600)  # the edges depend on when packets landed
+                expected = expected_track(sender, done.start_position, frames)
+                assert np.array_equal(samples[inner], expected[inner]), serial
             for track in done.tracks.values():
                 assert track.file_id is not None
                 try:
@@ -240,8 +243,4 @@ async def test_one_lying_microphone_of_three_harms_neither_other_track(
                     raise AssertionError(hub.uploader.file(track.file_id)) from None
                 asset = emulator.asset(hub.uploader.file(track.file_id)["asset_id"])
                 assert asset["sha256"] == sha256_of(track.path)
-    finally:
-        for mic in mics:
-            await mic.stop()
-        await zc.async_close()
     assert emulator.violations() == []

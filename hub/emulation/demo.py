@@ -1,8 +1,9 @@
 """``make demo`` (``c2c-hub demo``): the hub's main job, end to end, on the built-in emulators.
 
 1. Start the emulated Frame.io (strict, HTTPS, its own CA), four emulated network
-   microphones (real mDNS on loopback, real audio streams) and an emulated button remote (the
-   BLE plugin's own code, on its emulated radio).
+   microphones as AES67 gear presents them (one AES67 stream each: RTP unicast on loopback,
+   announced by SAP on a group of the demo's own) and an emulated button remote (the BLE
+   plugin's own code, on its emulated radio).
 2. Start the hub with its first-party plugins; pair it with the device-code flow (the emulated
    user approves the code through the emulator's control API, as a person would in Frame.io).
 3. Show the microphones discovered and connected as channels (the boot-time bulk disconnect,
@@ -30,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import SecretStr
 from rich.console import Console
@@ -45,17 +46,17 @@ from c2c_hub.pairing import PairingStep, PairingUpdate
 from c2c_hub.presence import PresenceState
 from c2c_hub.runtime import Hub
 from c2c_hub.settings import (
-    DeviceModelSettings,
     FrameioSettings,
     HubSettings,
     PluginSettings,
     RecorderSettings,
     StorageSettings,
+    TrackPin,
 )
 from c2c_hub.ui.live import LiveView, wants_plain
+from c2c_hub_plugins.aes67.emulated import EmulatedMicrophones
 from c2c_hub_plugins.ble_remotes.emulated import EmulatedRemote
 from c2c_hub_plugins.hid_remotes.emulated import VOLUME_UP, EmulatedHidRemote
-from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
 
 REMOTE = ("AA:BB:CC:DD:EE:01", "C2C-Remote Slate", "RMT-DEMO")
 RADIO = "demo"
@@ -78,12 +79,7 @@ class _HidDemoRemote:
 
 DemoRemote = EmulatedRemote | _HidDemoRemote
 
-MICS: list[tuple[str, str, Literal["tone", "speech"]]] = [
-    ("NM-1001", "Boom", "speech"),
-    ("NM-1002", "Lav Alice", "speech"),
-    ("NM-1003", "Lav Bob", "speech"),
-    ("NM-1004", "Plant", "tone"),
-]
+MICS = ["Boom", "Lav Alice", "Lav Bob", "Plant"]
 
 
 class Demo:
@@ -227,26 +223,23 @@ async def run(
     handle: EmulatorHandle,
     demo: Demo,
     seconds: float,
+    mics: EmulatedMicrophones,
     remote_kind: str = "c2c",
 ) -> int:
     summary: dict[str, Any] = {"ok": False}
-    kind = _service_type(settings)
-    mics = [
-        EmulatedMicrophone(
-            serial, name, signal=signal, frequency=220.0 * (1 + i), service_type=kind
-        )
-        for i, (serial, name, signal) in enumerate(MICS)
-    ]
+    sap_group = mics.sap_group
     remote: DemoRemote = (
         _HidDemoRemote() if remote_kind == "hid" else EmulatedRemote(*REMOTE, radio=RADIO)
     )
     protocol = "HID over GATT" if remote_kind == "hid" else "the C2C GATT format"
     demo.say(f"The button remote: {remote.name} ({protocol})")
     async with contextlib.AsyncExitStack() as stack:
-        demo.say(f"Starting {len(mics)} emulated network microphones (mDNS on 127.0.0.1) ...")
-        await asyncio.gather(*(m.start() for m in mics))
-        for mic in mics:
-            stack.push_async_callback(mic.stop)
+        demo.say(
+            f"Starting {len(MICS)} emulated AES67 microphones (RTP L24/48 kHz unicast on "
+            f"127.0.0.1, SAP on {sap_group}) ..."
+        )
+        mics.start()
+        stack.callback(mics.stop)
         demo.mark("mics_announced")
 
         hub = Hub(settings)
@@ -262,7 +255,7 @@ async def run(
         await _until(lambda: hub.presence.state is PresenceState.JOINED, within=10)
         demo.say(f"  Socket {hub.presence.state.value}")
 
-        wanted = len(mics) + 1  # and the remote
+        wanted = len(MICS) + 1  # and the remote
         connected = await _until(lambda: len(hub.channels.available()) >= wanted, within=20)
         demo.mark("channels_connected")
         table = Table(title="Sub-devices as Frame.io channels", title_justify="left")
@@ -367,7 +360,7 @@ async def run(
             )
         ok = (
             uploaded
-            and len(tracks) == len(mics)
+            and len(tracks) == len(MICS)
             and all(t["asset_complete"] and t["byte_identical"] for t in tracks)
             and all(t["asset_channel"] == t["channel"] for t in tracks)
             and bool(mixes)
@@ -451,41 +444,19 @@ def _finish(demo: Demo, summary: dict[str, Any], code: int) -> int:
     return code
 
 
-def _private_models(workspace: Path) -> Path:
-    """The project's device models, the microphones announced under a service type of this
-    demo's own: loopback multicast is shared by every process on the machine, and a test or a
-    benchmark running beside the demo must not lend it (or take from it) a microphone."""
-    import secrets
-
-    source = DeviceModelSettings().directory
-    target = workspace / "device_models"
-    target.mkdir(parents=True, exist_ok=True)
-    kind = f"_c2cmic-demo{secrets.token_hex(2)}._tcp.local."
-    for path in source.glob("*.toml"):
-        (target / path.name).write_text(path.read_text().replace("_c2cmic._tcp.local.", kind))
-    return target
-
-
 def _private_streams() -> dict[str, Any]:
-    """AES67 discovery under names of this demo's own (a RAVENNA subtype, a SAP group), for
-    the reason of :func:`_private_models`: the demo has no stream, and takes none from others."""
+    """AES67 discovery under names of this demo's own (a RAVENNA subtype, a SAP group):
+    loopback multicast is shared by every process on the machine, and a test or a benchmark
+    running beside the demo must not lend it (or take from it) a stream."""
     import random
     import secrets
 
     group = f"239.255.{random.randrange(1, 250)}.{random.randrange(1, 250)}"
     return {
+        "interface": "127.0.0.1",
         "ravenna_service": f"_ravdemo{secrets.token_hex(2)}._sub._rtsp._tcp.local.",
         "sap_groups": [group],
     }
-
-
-def _service_type(settings: HubSettings) -> str:
-    from c2c_hub.device_models import DeviceKind, DeviceModelRegistry
-
-    registry = DeviceModelRegistry.load(settings.device_models.directory)
-    (mic,) = registry.of_kind(DeviceKind.MICROPHONE)
-    assert mic.discovery.mdns is not None
-    return mic.discovery.mdns.service_type
 
 
 @contextlib.contextmanager
@@ -517,8 +488,11 @@ def main(argv: list[str] | None = None) -> int:
         config = EmulatorConfig(strict=True, device_code_interval=0.5, project_name="Demo Shoot")
         with EmulatorServer(workspace / "emulator", config=config) as server:
             demo.say(f"  API {server.base_url}")
+            streams = _private_streams()
+            mics = EmulatedMicrophones(MICS, sap_group=streams["sap_groups"][0], session_base=1001)
+            # each microphone on its own track number in every take (recorder.tracks)
+            pins = {s: TrackPin(track=n + 1) for n, s in enumerate(mics.serials)}
             settings = HubSettings(
-                device_models=DeviceModelSettings(directory=_private_models(workspace)),
                 frameio=FrameioSettings(
                     api_base_url=server.base_url,
                     client_id=f"demo-{uuid.uuid4()}",
@@ -529,17 +503,16 @@ def main(argv: list[str] | None = None) -> int:
                 storage=StorageSettings(
                     data_dir=workspace / "hub", key_file=workspace / "keys" / "token.key"
                 ),
-                recorder=RecorderSettings(directory=workspace / "recordings"),
+                recorder=RecorderSettings(directory=workspace / "recordings", tracks=pins),
                 plugins=PluginSettings(
                     options={
-                        "mdns_microphones": {"interfaces": ["127.0.0.1"]},
                         "ble_remotes": {"radio": "emulated", "emulated_radio": RADIO},
                         "hid_remotes": {
                             "radio": "emulated",
                             "emulated_radio": RADIO,
                             "evdev": False,
                         },
-                        "aes67": _private_streams(),
+                        "aes67": streams,
                     }
                 ),
             )
@@ -547,14 +520,15 @@ def main(argv: list[str] | None = None) -> int:
                 server.base_url, server.control_url, server.ca_file, config.client_secret
             )
             # Frame.io knows a plugin's device model once the integration declares it (as
-            # its developer console would): the HID shutter remote's is the plugin's own.
+            # its developer console would): the AES67 channel's and the HID shutter remote's
+            # are the plugins' own.
             for _, model in plugin_device_models(
                 settings.plugins, settings.device_models.directory
             ):
                 if model.source is not None:
                     handle.declare_device_model(model.source.read_text(encoding="utf-8"))
             try:
-                return asyncio.run(run(settings, handle, demo, args.seconds, args.remote))
+                return asyncio.run(run(settings, handle, demo, args.seconds, mics, args.remote))
             except FrameioError as exc:
                 demo.say(f"[red]Frame.io call failed: {exc}[/]")
                 return 1

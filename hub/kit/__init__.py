@@ -54,6 +54,7 @@ from c2c_hub.device_models import (
     EvdevMatcher,
     Input,
     MdnsMatcher,
+    SdpMatcher,
     parse_hid_usage,
 )
 from c2c_hub.errors import HubError
@@ -115,6 +116,7 @@ __all__ = [
     "QueuedFile",
     "RestartPolicy",
     "RouteRule",
+    "SdpMatcher",
     "SourceContext",
     "SubDevice",
     "SubDeviceError",

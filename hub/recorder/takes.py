@@ -47,7 +47,7 @@ import os
 import re
 import stat
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -229,11 +229,15 @@ class Recorder:
         min_free_minutes: float = 10.0,
         project: Callable[[], str | None] = lambda: None,
         group: str | None = None,
+        pinned: Mapping[str, int] | None = None,
         derived: DerivedSettings | None = None,
         proxy_encoder: EncoderFactory = ProxyEncoder,
         preroll_s: float = 0.0,
     ) -> None:
         self.devices = devices
+        #: fixed track numbers by serial (``recorder.tracks``); the others take the lowest
+        #: numbers no pin holds
+        self.pinned: Mapping[str, int] = pinned or {}
         self.group = recordings_gid(group)
         self.uploader = uploader
         self.directory = directory
@@ -443,9 +447,11 @@ class Recorder:
                 self._emit({"type": "timecode_warning", "detail": warning})
             if start_at is not None:
                 self._replay_preroll(self.take)
-            for attached in self.devices:
-                if attached.kind.audio and attached.device.audio:
-                    await self._open_track(attached.device.serial, attached.device.name)
+            audio = [a for a in self.devices if a.kind.audio and a.device.audio]
+            # pinned tracks first, by number; then the others as they attached
+            audio.sort(key=lambda a: self.pinned.get(a.device.serial, 1 << 30))
+            for attached in audio:
+                await self._open_track(attached.device.serial, attached.device.name)
             await self.take.derived.open_mix([t.name for t in self.take.tracks.values()])
             await self._write_journal(self.take)
             self._writer_stop.clear()
@@ -600,12 +606,20 @@ class Recorder:
             track.sealed.frames / take.sample_rate,
         )
 
+    def _free_index(self, take: Take) -> int:
+        """The lowest track number neither pinned nor used in ``take``."""
+        taken = {t.index for t in take.tracks.values()} | set(self.pinned.values())
+        index = 1
+        while index in taken:
+            index += 1
+        return index
+
     async def _open_track(self, serial: str, name: str) -> Track | None:
         take = self.take
         assert take is not None
         if serial in take.tracks:
             return take.tracks[serial]
-        index = len(take.tracks) + 1
+        index = self.pinned.get(serial) or self._free_index(take)
         path = take.directory / track_filename(take.scene, take.number, index, name)
         info = self._info(take, path, name, index, f"{serial}-{take.scene}-{take.number}")
         try:
@@ -731,7 +745,14 @@ class Recorder:
             block = AudioBlock(block.position + take.shift, block.samples)
         guard = self._guard(take, serial)
         now = self.clock.now()
-        expected = self.timecode.sample_position(take.sample_rate, at=now)
+        # A take counts on from the midnight before its start, past the next one; a source
+        # counts from the midnight of its samples' own day: one day on, add that day.
+        expected = self.timecode.sample_position(
+            take.sample_rate, at=now, midnight_of=take.started_at
+        )
+        day = expected - self.timecode.sample_position(take.sample_rate, at=now)
+        if day and abs(block.position + day - expected) < abs(block.position - expected):
+            block = AudioBlock(block.position + day, block.samples)
         position, finding = guard.check(block.position, block.frames, expected=expected, now=now)
         if finding is not None:
             self._found(take, guard, finding.kind, finding.detail)

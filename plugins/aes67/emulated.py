@@ -18,7 +18,9 @@ Command line (stops on Ctrl-C)::
 ``--ravenna`` also announces each sender as a RAVENNA session on mDNS and serves its SDP by
 RTSP (:class:`EmulatedRavennaDevice`).
 
-No hub imports.
+:class:`EmulatedMicrophones` is a set of network microphones as AES67 gear presents them (one
+single-channel sender each, unicast to the receiver, announced by SAP): what ``make demo`` and
+the test hubs record.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +45,9 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 from c2c_hub_plugins.aes67.ravenna import RAVENNA_SERVICE, RTSP_TYPE, RtspServer
 from c2c_hub_plugins.aes67.rtp import PcmFormat, Samples, build_rtp, encode_pcm
 from c2c_hub_plugins.aes67.sap import SAP_GROUPS, SAP_PORT, SapAnnouncer, multicast_sender
-from c2c_hub_plugins.aes67.sdp import Origin, write_sdp
+from c2c_hub_plugins.aes67.sdp import Origin, parse_sdp, write_sdp
+from c2c_hub_plugins.aes67.source import channel_serial
+from c2c_hub_plugins.aes67.timeline import MediaTimeline
 
 TAI_OFFSET_S = 37  # TAI - UTC since 2017 (PTP's timescale is TAI)
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -60,9 +65,11 @@ def pattern(indexes: np.ndarray, channel: int, bits: int) -> Samples:
     return (top << (32 - bits)).astype(np.int32)
 
 
-def tone(indexes: np.ndarray, channel: int, bits: int, rate: int) -> Samples:
-    """A sine at -6 dBFS, 440 Hz x (channel + 1), phase-locked to the index."""
-    frequency = 440.0 * (channel + 1)
+def tone(
+    indexes: np.ndarray, channel: int, bits: int, rate: int, base_hz: float = 440.0
+) -> Samples:
+    """A sine at -6 dBFS, ``base_hz`` x (channel + 1), phase-locked to the index."""
+    frequency = base_hz * (channel + 1)
     cycles = np.mod(indexes.astype(np.float64) * frequency, rate) / rate
     peak = (1 << (bits - 1)) - 1
     values = np.round(0.5 * peak * np.sin(2 * np.pi * cycles)).astype(np.int64)
@@ -77,6 +84,12 @@ class EmulatedAes67Sender:
     :param interface: the IPv4 address of the interface to send from (multicast and SAP).
     :param sap: announce the SDP by SAP every ``sap_interval`` seconds.
     :param clock: epoch seconds (``time.time`` by default): the media clock's reading.
+    :param tone_hz: the ``"tone"`` signal's first channel's frequency (the next ones are its
+        multiples).
+
+    What real gear does wrong, on demand: :meth:`drop` (a dropout: packets not sent, their
+    media time passing), :meth:`jump` (the media clock jumps, as after a PTP step),
+    :meth:`set_speed` (faster or slower than the declared rate: a flood).
     """
 
     def __init__(
@@ -104,6 +117,10 @@ class EmulatedAes67Sender:
         source_filter: bool = False,
         tai_offset_s: int = TAI_OFFSET_S,
         clock: Callable[[], float] = time.time,
+        tone_hz: float = 440.0,
+        username: str = "-",
+        grandmaster: str | None = None,
+        domain: int = 0,
     ) -> None:
         rng = random.Random()
         self.format = PcmFormat(encoding, channels, sample_rate, payload_type)
@@ -117,6 +134,10 @@ class EmulatedAes67Sender:
         if signal not in ("pattern", "tone"):
             raise ValueError(f"signal {signal!r}: pattern or tone")
         self.signal = signal
+        self.tone_hz = tone_hz
+        self.grandmaster = grandmaster  # a=ts-refclk: this PTP grandmaster (None: traceable)
+        self.domain = domain
+        self.username = username
         self.mediaclk_offset = rng.getrandbits(32) if mediaclk_offset is None else mediaclk_offset
         self.ssrc = rng.getrandbits(32) if ssrc is None else ssrc
         self.session_id = rng.randrange(1, 1 << 31) if session_id is None else session_id
@@ -125,7 +146,7 @@ class EmulatedAes67Sender:
         self.clock = clock
         self.source_filter = source_filter
         self.version = 1
-        self.origin = Origin("-", str(self.session_id), str(self.version), interface)
+        self.origin = Origin(username, str(self.session_id), str(self.version), interface)
         self.sdp = self._write_sdp()
         self._sap = (
             SapAnnouncer(
@@ -146,6 +167,13 @@ class EmulatedAes67Sender:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._sequence = rng.getrandbits(16)
+        self._control = threading.Lock()
+        self._speed = 1.0
+        self._jump = 0
+        self._rebase = False
+        self._drop_until = 0.0
+        #: media clock ranges [first, end) of the packets :meth:`drop` kept from the wire
+        self.dropped: list[tuple[int, int]] = []
 
     def _write_sdp(self) -> str:
         return write_sdp(
@@ -162,6 +190,8 @@ class EmulatedAes67Sender:
             mediaclk_offset=self.mediaclk_offset,
             labels=self.labels,
             source=self.interface if self.source_filter else None,
+            grandmaster=self.grandmaster,
+            domain=self.domain,
         )
 
     def relabel(self, labels: Sequence[str]) -> None:
@@ -171,8 +201,22 @@ class EmulatedAes67Sender:
             raise ValueError(f"{len(labels)} labels for {self.format.channels} channels")
         self.labels = tuple(labels)
         self.version += 1
-        self.origin = Origin("-", str(self.session_id), str(self.version), self.interface)
+        self.origin = Origin(self.username, str(self.session_id), str(self.version), self.interface)
         self.sdp = self._write_sdp()
+        if self._sap is not None:
+            self._sap.announce(self.sdp)
+
+    def change_format(self, encoding: str) -> None:
+        """The operator switches the stream to another encoding (L16/L24) mid-stream: a new
+        version of the session, announced now."""
+        with self._control:
+            fmt = self.format
+            self.format = PcmFormat(encoding, fmt.channels, fmt.sample_rate, fmt.payload_type)
+            self.version += 1
+            self.origin = Origin(
+                self.username, str(self.session_id), str(self.version), self.interface
+            )
+            self.sdp = self._write_sdp()
         if self._sap is not None:
             self._sap.announce(self.sdp)
 
@@ -189,10 +233,29 @@ class EmulatedAes67Sender:
         columns = [
             pattern(indexes, c, bits)
             if self.signal == "pattern"
-            else tone(indexes, c, bits, self.format.sample_rate)
+            else tone(indexes, c, bits, self.format.sample_rate, self.tone_hz)
             for c in range(self.format.channels)
         ]
         return np.stack(columns, axis=1)
+
+    def expected_at(self, position: int, frames: int, tz: tzinfo | None = None) -> Samples:
+        """What a receiver that places samples on the hub's timeline (samples since local
+        midnight, :class:`~c2c_hub_plugins.aes67.timeline.MediaTimeline`) holds at
+        ``position`` .. ``position + frames`` of today, with nothing lost; a :meth:`jump` moves
+        the sender's clock, not this."""
+        return self.expected(self._today(tz) + position, frames)
+
+    def position_of(self, index: int, tz: tzinfo | None = None) -> int:
+        """Where media clock ``index`` lands on the hub's timeline today (see
+        :meth:`expected_at`): for the ranges in :attr:`dropped`."""
+        return index - self._today(tz)
+
+    def _today(self, tz: tzinfo | None) -> int:
+        timeline = MediaTimeline(
+            self.format.sample_rate, tai_offset_s=self.tai_offset_s, clock=self.clock, tz=tz
+        )
+        now = timeline.index_now()
+        return now - timeline.position(now)
 
     def packet(self, index: int) -> bytes:
         """The RTP packet for media clock ``index`` (the sequence number advances)."""
@@ -201,6 +264,26 @@ class EmulatedAes67Sender:
         data = build_rtp(self._sequence, timestamp, self.ssrc, self.format.payload_type, payload)
         self._sequence = (self._sequence + 1) & 0xFFFF
         return data
+
+    # ------------------------------------------------------------------ misbehaviour
+    def drop(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` while the media clock runs on (a dropout); the ranges
+        kept from the wire are in :attr:`dropped`."""
+        with self._control:
+            self._drop_until = time.monotonic() + seconds
+
+    def jump(self, seconds: float) -> None:
+        """The media clock jumps by ``seconds`` (either way), as after a PTP step."""
+        with self._control:
+            self._jump += round(seconds * self.format.sample_rate)
+
+    def set_speed(self, factor: float) -> None:
+        """Send ``factor`` times the declared rate from now on (1: real time)."""
+        if factor <= 0:
+            raise ValueError(f"speed {factor}: must be positive")
+        with self._control:
+            self._speed = factor
+            self._rebase = True
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -217,6 +300,13 @@ class EmulatedAes67Sender:
         self._thread.start()
         if self._sap is not None:
             self._sap.start()
+
+    @property
+    def serials(self) -> list[str]:
+        """The serial a receiving hub gives each channel (the SDP origin, m= and channel)."""
+        session = parse_sdp(self.sdp)
+        media = session.streams[0]
+        return [channel_serial(session, media, c) for c in range(media.channels)]
 
     @property
     def announcements_sent(self) -> int:
@@ -250,20 +340,118 @@ class EmulatedAes67Sender:
     def _run(self) -> None:
         assert self._sock is not None and self.next_index is not None
         rate = self.format.sample_rate
+        fpp = self.frames_per_packet
         start_index = self.next_index
         started = time.monotonic()
+        speed = 1.0
         destination = (self.address, self.port)
         while not self._stop.is_set():
-            due = start_index + int((time.monotonic() - started) * rate)
-            while self.next_index + self.frames_per_packet <= due:
-                try:
-                    self._sock.sendto(self.packet(self.next_index), destination)
-                    self.packets_sent += 1
-                except OSError:
-                    pass  # no route just now: the packet is lost, as on a real network
-                self.next_index += self.frames_per_packet
-            ahead = (self.next_index + self.frames_per_packet - due) / rate
+            with self._control:
+                if self._jump:
+                    self.next_index += self._jump
+                    self._jump, self._rebase = 0, True
+                if self._rebase:
+                    start_index, started, speed = self.next_index, time.monotonic(), self._speed
+                    self._rebase = False
+                drop_until = self._drop_until
+            now = time.monotonic()
+            due = start_index + int((now - started) * rate * speed)
+            while self.next_index + fpp <= due:
+                if now < drop_until:
+                    self._dropped(self.next_index, fpp)
+                    self._sequence = (self._sequence + 1) & 0xFFFF
+                else:
+                    try:
+                        self._sock.sendto(self.packet(self.next_index), destination)
+                        self.packets_sent += 1
+                    except OSError:
+                        pass  # no route just now: the packet is lost, as on a real network
+                self.next_index += fpp
+            ahead = (self.next_index + fpp - due) / (rate * speed)
             self._stop.wait(max(0.0002, ahead))
+
+    def _dropped(self, index: int, frames: int) -> None:
+        if self.dropped and self.dropped[-1][1] == index:
+            self.dropped[-1] = (self.dropped[-1][0], index + frames)
+        else:
+            self.dropped.append((index, index + frames))
+
+
+def free_udp_port(interface: str = "127.0.0.1") -> int:
+    """An even UDP port nobody uses on ``interface`` just now (RTP ports are even)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((interface, 0))
+            port = int(probe.getsockname()[1])
+        if port % 2 == 0 and port < 65534:
+            return port
+
+
+class EmulatedMicrophones:
+    """Network microphones as AES67 gear presents them: one single-channel sender per name
+    (its label the name, so the hub names its track after it), RTP unicast to ``receiver`` on a
+    port of its own, announced by SAP on ``sap_group`` (make it a group of the test's or the
+    demo's own: loopback multicast is shared by every process on the machine).
+
+    Unicast needs no multicast route; SAP sends on ``interface`` explicitly, which loopback
+    carries without one. Each sender's session id is ``session_base`` plus its number, so the
+    serials are known before the hub sees them (:attr:`serials`).
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        *,
+        sap_group: str,
+        receiver: str = "127.0.0.1",
+        interface: str = "127.0.0.1",
+        sample_rate: int = 48000,
+        encoding: str = "L24",
+        signal: str = "tone",
+        ptime_ms: float = 1.0,
+        sap_interval: float = 1.0,
+        session_base: int | None = None,
+    ) -> None:
+        base = session_base if session_base is not None else random.randrange(1, 1 << 30)
+        self.sap_group = sap_group
+        self.senders = [
+            EmulatedAes67Sender(
+                name=name,
+                channels=1,
+                labels=[name],
+                encoding=encoding,
+                sample_rate=sample_rate,
+                ptime_ms=ptime_ms,
+                address=receiver,
+                port=free_udp_port(receiver),
+                interface=interface,
+                signal=signal,
+                tone_hz=220.0 * (n + 1),
+                sap_group=sap_group,
+                sap_interval=sap_interval,
+                session_id=base + n,
+            )
+            for n, name in enumerate(names)
+        ]
+        self.serials = [sender.serials[0] for sender in self.senders]
+
+    def sender(self, serial: str) -> EmulatedAes67Sender:
+        return self.senders[self.serials.index(serial)]
+
+    def start(self) -> None:
+        for sender in self.senders:
+            sender.start()
+
+    def stop(self) -> None:
+        for sender in self.senders:
+            sender.stop()
+
+    def __enter__(self) -> EmulatedMicrophones:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class EmulatedRavennaDevice:

@@ -41,6 +41,11 @@ class Options(kit.PluginOptions):
     ``stream_timeout_s``: no packet for this long and the stream counts as silent (the log and
     the source's health say so); its channels stay while it is announced.
 
+    ``flood_burst_s``: a stream may deliver its declared rate plus a burst of this many seconds
+    of audio (what a briefly stalled reader finds queued); beyond that its packets are dropped,
+    counted as ``flood`` and shown on its channels' status: a sender faster than it declares
+    fills no more than real time.
+
     ``tai_offset_s``: TAI minus UTC, in seconds (37 since 2017): PTP counts TAI, the hub's
     timecode counts UTC.
 
@@ -57,6 +62,7 @@ class Options(kit.PluginOptions):
     latency_ms: float = kit.Field(default=20.0, ge=0, le=1000)
     stream_timeout_s: kit.Duration = 2.0
     tai_offset_s: StrictInt = kit.Field(default=37, ge=0, le=100)
+    flood_burst_s: float = kit.Field(default=1.0, gt=0, le=10)
 
     @kit.field_validator("interface", mode="before")
     @classmethod

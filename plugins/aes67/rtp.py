@@ -155,7 +155,8 @@ class Block:
 @dataclass
 class Counters:
     """Per stream. ``lost`` counts packets (by sequence number), ``lost_frames`` the silence
-    put in their place; ``jumps`` counts accepted timeline discontinuities (a sender restart)."""
+    put in their place; ``jumps`` counts accepted timeline discontinuities (a sender restart);
+    ``flood`` counts packets dropped because the stream sent faster than its declared rate."""
 
     received: int = 0
     frames: int = 0
@@ -166,6 +167,7 @@ class Counters:
     malformed: int = 0
     jumps: int = 0
     ssrc_changes: int = 0
+    flood: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -185,9 +187,20 @@ class _Held:
 
 @dataclass
 class _Stray:
+    """Packets far off the timeline, each continuing the last: a new timeline if they keep
+    real time for ``CONFIRM_S`` of media, a flood if they arrive much faster."""
+
     index: int
     end: int
-    packet: RtpPacket
+    packets: list[tuple[int, RtpPacket, int]]  # (index, packet, frames)
+    since: float  # this machine's clock at the first
+
+
+#: A jump of the timeline is taken once this much media continues it (at no more than twice
+#: real time); faster than that, it is a flood.
+CONFIRM_S = 0.05
+#: How long a new timeline's pace follows its earliest packet before it is held to it.
+SETTLE_S = 0.25
 
 
 class JitterBuffer:
@@ -201,6 +214,11 @@ class JitterBuffer:
         stream (ahead or behind) starts a new timeline only when the packet after it confirms
         it (a sender that restarted); a lone one is dropped and counted as malformed.
     :param anchor: maps the first packet's 32-bit media clock value to its 64-bit index.
+    :param burst_s: flood limit: the stream may deliver its declared rate of frames (by this
+        machine's ``clock``, monotonic seconds) plus a burst of this many seconds of frames
+        (what a stalled reader finds queued); a packet beyond that is dropped and counted as
+        ``flood``, so a sender faster than it declares fills nothing more than real time.
+        ``None``: no limit.
     """
 
     def __init__(
@@ -213,6 +231,8 @@ class JitterBuffer:
         anchor: Callable[[int], int] | None = None,
         log: logging.Logger | None = None,
         label: str = "rtp",
+        burst_s: float | None = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.fmt = fmt
         self.offset = mediaclk_offset & 0xFFFFFFFF
@@ -233,6 +253,10 @@ class JitterBuffer:
         self._ready: list[Block] = []
         self._logged: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}
+        self.clock = clock
+        self._burst = None if burst_s is None else burst_s * fmt.sample_rate
+        # (end, clock) the timeline's pace is reckoned from, and until when it may settle
+        self._pace: tuple[int, float, float] | None = None
 
     # ------------------------------------------------------------------ packets in
     def push(self, data: bytes) -> None:
@@ -265,6 +289,32 @@ class JitterBuffer:
         self.ssrc = packet.ssrc
         self._place(packet, size // self.fmt.frame_bytes)
 
+    def _paced(self, end: int) -> bool:
+        """Whether the timeline stays within real time (plus the burst) since its start.
+
+        For the first ``SETTLE_S`` the reference follows the earliest packet (a first packet
+        that waited in a stalled socket must not make every later one look early)."""
+        if self._burst is None:
+            return True
+        now = self.clock()
+        if self._pace is None:
+            self._pace = (end, now, now + SETTLE_S)
+            return True
+        first, since, settling = self._pace
+        allowed = first + (now - since) * self.fmt.sample_rate
+        if now < settling and end > allowed:
+            self._pace = (end, now, settling)
+            return True
+        return end <= allowed + self._burst
+
+    def _flood(self, packets: int = 1) -> None:
+        self.counters.flood += packets
+        self._note(
+            "flood",
+            f"faster than its declared {self.fmt.sample_rate} Hz: packets dropped "
+            f"({self.counters.flood} so far)",
+        )
+
     def _place(self, packet: RtpPacket, frames: int) -> None:
         value = (packet.timestamp - self.offset) & 0xFFFFFFFF
         if self._newest is None:
@@ -280,6 +330,9 @@ class JitterBuffer:
         if self._stray is not None:
             self._malformed("timestamp", "a timestamp far off the stream's timeline")
             self._stray = None
+        if not self._paced(end):
+            self._flood()
+            return
         self.counters.received += 1
         if self._cursor is not None and index < self._cursor:
             if index in self._recent_set or index in self._held:
@@ -295,26 +348,40 @@ class JitterBuffer:
         self._newest = max(self._newest, end)
 
     def _far(self, packet: RtpPacket, index: int, end: int) -> None:
-        """A packet far off the timeline: a restart if the next one continues it."""
+        """A packet far off the timeline: a restart if the next ones continue it at no more
+        than twice real time for ``CONFIRM_S``; a flood if they come faster."""
         stray = self._stray
+        now = self.clock()
         if stray is not None and index == stray.end:
+            stray.packets.append((index, packet, end - index))
+            stray.end = end
+            media_s = (end - stray.index) / self.fmt.sample_rate
+            if self._burst is not None and media_s < CONFIRM_S:
+                return  # (without a flood limit, the second packet confirms it)
+            if self._burst is not None and now - stray.since < media_s / 2:
+                self._flood(len(stray.packets))
+                self._stray = None
+                return
             self.counters.jumps += 1
             self._note("jump", f"the timeline jumped by {stray.index - (self._newest or 0)} frames")
             self._release(flush=True)
             self._cursor, self._newest = None, stray.index
             self._last_seq = None
+            self._pace = None
             self._stray = None
-            self._place(stray.packet, stray.end - stray.index)
-            self._place(packet, end - index)
+            for at, held, frames in stray.packets:
+                self._place(held, frames)
+                del at
             return
         if stray is not None:
             self._malformed("timestamp", "a timestamp far off the stream's timeline")
-        self._stray = _Stray(index, end, packet)
+        self._stray = _Stray(index, end, [(index, packet, end - index)], now)
 
     def _restart(self) -> None:
         self._release(flush=True)
         self._cursor = self._newest = self._last_seq = None
         self._stray = None
+        self._pace = None
 
     # ------------------------------------------------------------------ blocks out
     def pop(self, flush: bool = False) -> list[Block]:

@@ -118,6 +118,7 @@ class MediaStream:
     source_filter: SourceFilter | None
     labels: tuple[str, ...]  # one per channel, or empty
     direction: str  # sendonly, recvonly, sendrecv, inactive
+    info: str | None = None  # the media-level i= line, as written
 
     @property
     def multicast(self) -> bool:
@@ -315,6 +316,7 @@ def _stream(index: int, section: _Section, session: _Section) -> MediaStream:
         source_filter=_source_filter(section, session),
         labels=_labels(section.info, channels),
         direction=_direction(section, session),
+        info=section.info,
     )
 
 

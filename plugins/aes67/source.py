@@ -36,6 +36,7 @@ from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from c2c_hub import kit
+from c2c_hub_plugins.aes67.models import match_model
 from c2c_hub_plugins.aes67.options import Options
 from c2c_hub_plugins.aes67.ravenna import RtspError, describe, describe_url, session_name
 from c2c_hub_plugins.aes67.rtp import JitterBuffer, PcmFormat
@@ -122,6 +123,12 @@ class _Stream:
     last_packet: float | None = None
     silent: bool = False
     foreign: int = 0
+    #: what the operator should know about this stream, on each channel's status
+    warnings: dict[str, str] = field(default_factory=dict)
+    flood_shown: int = 0
+    flood_at: float = 0.0
+    #: the device model its [discovery.sdp] rules matched (None: the plugin's own)
+    model: kit.DeviceModel | None = None
 
     def devices(self, model: kit.DeviceModel) -> list[kit.SubDevice]:
         media, session = self.media, self.session
@@ -136,11 +143,19 @@ class _Stream:
                 "format": f"{media.encoding}/{media.sample_rate}/{media.channels}",
                 "channel": str(channel + 1),
                 "refclock": str(media.refclock) if media.refclock else "",
+                "ptp_grandmaster": (media.refclock.grandmaster or "") if media.refclock else "",
+                "ptp_domain": (
+                    str(media.refclock.domain)
+                    if media.refclock and media.refclock.domain is not None
+                    else ""
+                ),
             }
+            if self.warnings:
+                details["warning"] = "; ".join(self.warnings.values())
             out.append(
                 kit.SubDevice(
                     serial=serial,
-                    model_id=model.id,
+                    model_id=(self.model or model).id,
                     name=label,
                     address=f"{media.address}:{media.port}",
                     audio=audio,
@@ -164,6 +179,7 @@ class _Discovery:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_report: tuple[bool, str] | None = None
         self._problems: dict[str, str] = {}  # announcement key -> why it is not used
+        self.txt: dict[str, dict[str, str]] = {}  # announcement key -> its mDNS TXT record
         self._zc: AsyncZeroconf | None = None
         self._fatal: asyncio.Future[None] | None = None
 
@@ -250,6 +266,9 @@ class _Discovery:
                     else ("streaming" if stream.attached else "waiting"),
                     "announced_by": sorted(stream.announcers),
                     "foreign": stream.foreign,
+                    "ptp_grandmaster": media.refclock.grandmaster if media.refclock else None,
+                    "ptp_domain": media.refclock.domain if media.refclock else None,
+                    "warnings": list(stream.warnings.values()),
                     **stream.buffer.counters.as_dict(),
                 }
             )
@@ -320,6 +339,11 @@ class _Discovery:
             except RtspError as exc:
                 problem = str(exc)
                 continue
+            self.txt[key] = {
+                k.decode(errors="replace"): v.decode(errors="replace")
+                for k, v in info.properties.items()
+                if v is not None
+            }
             self._announce(key, sdp, f"RTSP {url}")
             return
         self._refuse(key, problem)
@@ -397,10 +421,19 @@ class _Discovery:
                         for device in stream.devices(self.model):
                             self.ctx.attach(device)  # a rename: an update
                 continue
+            changed = None
             if stream is not None:
-                self.ctx.log.info("%s: its format or address changed; restarting it", skey)
-                self._stop_stream(skey, "its SDP changed")
+                old = stream.media
+                changed = (
+                    f"its SDP changed from {old.encoding}/{old.sample_rate}/{old.channels} on "
+                    f"{old.address}:{old.port} to {media.encoding}/{media.sample_rate}/"
+                    f"{media.channels} on {media.address}:{media.port}"
+                )
+                self.ctx.log.warning("%s: %s; restarting it", skey, changed)
+                self._stop_stream(skey, "its SDP changed format")
             self._start_stream(skey, session, media, key)
+            if changed is not None and skey in self.streams:
+                self.streams[skey].warnings["format"] = changed
         if previous is not None:
             for media in previous.streams:
                 skey = stream_key(previous, media)
@@ -416,6 +449,7 @@ class _Discovery:
 
     def _withdraw(self, key: str) -> None:
         self._problems.pop(key, None)
+        self.txt.pop(key, None)
         session = self.announced.pop(key, None)
         if session is not None:
             for media in session.streams:
@@ -445,12 +479,16 @@ class _Discovery:
             PcmFormat(media.encoding, media.channels, media.sample_rate, media.payload_type),
             mediaclk_offset=media.mediaclk_offset,
             latency_frames=round(self.options.latency_ms * media.sample_rate / 1000),
+            burst_s=self.options.flood_burst_s,
             anchor=timeline.anchor,
             log=self.ctx.log,
             label=f"{session.name} ({media.address}:{media.port})",
         )
         serials = [channel_serial(session, media, c) for c in range(media.channels)]
         stream = _Stream(skey, session, media, buffer, sock, serials, {key})
+        stream.model = match_model(self.ctx.models, session, media, self.txt.get(key))
+        if stream.model is not None:
+            self.ctx.log.info("%s: device model %s (its rules matched)", skey, stream.model.name)
         self.streams[skey] = stream
         asyncio.get_running_loop().add_reader(sock.fileno(), self._rtp_readable, stream)
         self.ctx.log.info(
@@ -512,6 +550,8 @@ class _Discovery:
         if stream.silent:
             stream.silent = False
             self.ctx.log.info("%s: packets again", stream.key)
+            stream.warnings.pop("silent", None)
+            self._update(stream)
             self._report()
 
     async def _tick(self) -> None:
@@ -524,17 +564,45 @@ class _Discovery:
                     now - stream.last_packet > self.options.stream_timeout_s
                 )
                 self._deliver(stream, flush=quiet)
+                self._show_flood(stream)
                 if quiet and not stream.silent:
                     stream.silent = True
                     self.ctx.log.warning(
                         "%s: no packet for %.1f s", stream.key, self.options.stream_timeout_s
                     )
+                    stream.warnings["silent"] = (
+                        f"no packet for {self.options.stream_timeout_s:g} s (still announced)"
+                    )
+                    self._update(stream)
                     self._report()
             if now >= next_expire:
                 next_expire = now + EXPIRE_EVERY_S
                 for event in self.sap.expire(now):
                     self._sap_event(event)
                 self._report()  # the loss counters, at most once a second
+
+    def _show_flood(self, stream: _Stream) -> None:
+        """A flood (a sender faster than it declares) on each channel's status, at most once
+        a second; the dropped packets are counted by the jitter buffer."""
+        flood = stream.buffer.counters.flood
+        if flood == stream.flood_shown or not stream.attached:
+            return
+        now = time.monotonic()
+        if stream.flood_shown and now - stream.flood_at < 1.0:
+            return
+        stream.flood_shown, stream.flood_at = flood, now
+        rate = stream.media.sample_rate
+        stream.warnings["flood"] = (
+            f"sends faster than its declared {rate} Hz: {flood} packets dropped"
+        )
+        self._update(stream)
+        self._report()
+
+    def _update(self, stream: _Stream) -> None:
+        """Its channels again, with what changed (a warning): an update the status shows."""
+        if stream.attached:
+            for device in stream.devices(self.model):
+                self.ctx.attach(device)
 
     def _deliver(self, stream: _Stream, flush: bool = False) -> None:
         if not stream.attached:
@@ -568,7 +636,7 @@ class _Discovery:
             detail += f" ({silent} silent)"
         counts = [
             (sum(getattr(s.buffer.counters, key) for s in streams), key)
-            for key in ("lost", "late", "duplicate", "malformed")
+            for key in ("lost", "late", "duplicate", "malformed", "flood")
         ]
         if any(n for n, _ in counts):
             detail += "; packets " + ", ".join(f"{n} {key}" for n, key in counts if n)

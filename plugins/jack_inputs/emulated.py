@@ -204,7 +204,10 @@ class DummyServer:
                 time.sleep(0.1)
                 continue
             probe.close()
-            return True
+            # the server that answered must be this one: a name held by a live server makes
+            # ours exit at once, and the probe would have reached the other
+            time.sleep(0.2)
+            return self.process.poll() is None
         return False
 
     def stop(self) -> None:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -158,7 +159,7 @@ class _Inputs:
                 self._detach_all(reason)
                 for item in self.inputs:
                     item.port = None  # the client's, closed with it
-                await asyncio.to_thread(_close, conn.client)
+                await _close_bounded(conn.client, self.ctx)
             self.ctx.log.warning("%s; reconnecting", reason)
             self._report(False, f"{reason}; reconnecting")
             await asyncio.sleep(self.options.reconnect_s)
@@ -403,6 +404,34 @@ class _Inputs:
                 for i in self.inputs
             ],
         }
+
+
+CLOSE_WITHIN_S = 5.0
+
+
+async def _close_bounded(client: Any, ctx: kit.SourceContext) -> None:
+    """Close ``client`` in a daemon thread of its own, waiting at most ``CLOSE_WITHIN_S``:
+    after a server's death libjack's close has been seen to never return, and a worker of the
+    loop's default executor would then hold up the loop's (and the hub's) shutdown."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def close() -> None:
+        try:
+            _close(client)
+        finally:
+            loop.call_soon_threadsafe(_settle, done)
+
+    threading.Thread(target=close, name="jack-close", daemon=True).start()
+    try:
+        await asyncio.wait_for(asyncio.shield(done), CLOSE_WITHIN_S)
+    except TimeoutError:
+        ctx.log.warning("the JACK client did not close within %g s: abandoned", CLOSE_WITHIN_S)
+
+
+def _settle(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 def _close(client: Any) -> None:

@@ -3,10 +3,11 @@ nothing twice. Shared by the short test (``tests/ui/test_hub_chaos.py``) and ``m
 (:mod:`bench.hub_chaos`, 100 kills and more); :class:`HubRig` is also the soak's hub
 (:mod:`bench.soak`).
 
-The rig: the emulated Frame.io (strict) behind a shaped link, emulated network microphones on
-loopback mDNS under a service type of the run's own (they live in this process and outlast
-every kill), and ``c2c-hub run`` as a subprocess (:mod:`tests.ui.hub_child`: the command as a
-user runs it, with an emulated button remote in range), paired once through ``c2c-hub pair``.
+The rig: the emulated Frame.io (strict) behind a shaped link, emulated AES67 microphones (RTP
+unicast on loopback, announced by SAP on a group of the run's own; they live in this process
+and outlast every kill), and ``c2c-hub run`` as a subprocess (:mod:`tests.ui.hub_child`: the
+command as a user runs it, with an emulated button remote in range), paired once through
+``c2c-hub pair``.
 
 Each round starts the hub, waits until every microphone and the remote are channels at
 Frame.io, then plays one of three plans, in turn:
@@ -33,16 +34,13 @@ the emulator saw no protocol violation.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import random
-import secrets
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -51,8 +49,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from zeroconf import IPVersion
-from zeroconf.asyncio import AsyncZeroconf
 
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.frameio.server import EmulatorServer
@@ -61,9 +57,9 @@ from c2c_hub.emulation.linksim import LinkSimulator
 from c2c_hub.presses import DB_FILE as PRESSES_DB
 from c2c_hub.recorder.recovery import JOURNAL_FILE
 from c2c_hub.uploader.queue import QUEUE_FILE
-from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
+from c2c_hub_plugins.aes67.emulated import EmulatedMicrophones
+from tests.discovery import declare_installed_models, private_sap_group
 from tests.ui.hub_child import REMOTE
-from tests.ui.web.conftest import private_models
 from tests.uploader.chaos import acked_parts
 from tests.uploader.conftest import sha256_of
 
@@ -89,46 +85,18 @@ def wait_for(check: Callable[[], Any], within: float, what: str, step: float = 0
         time.sleep(step)
 
 
-class Microphones:
-    """Emulated network microphones, on an event loop in a thread of their own."""
+class Microphones(EmulatedMicrophones):
+    """Emulated AES67 microphones (4 ms packets: a loaded machine keeps pace), announced on a
+    SAP group of the run's own."""
 
-    def __init__(self, service_type: str, count: int, sample_rate: int) -> None:
-        self.serials = [f"NM-C{i + 1}" for i in range(count)]
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._zc: AsyncZeroconf | None = None
-        self._mics: list[EmulatedMicrophone] = []
-        self._run(self._start(service_type, sample_rate))
-
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=60)
-
-    async def _start(self, kind: str, sample_rate: int) -> None:
-        self._zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-        for i, serial in enumerate(self.serials):
-            mic = EmulatedMicrophone(
-                serial,
-                f"Mic {i + 1}",
-                zeroconf=self._zc,
-                service_type=kind,
-                sample_rate=sample_rate,
-                frequency=220.0 * (i + 1),
-            )
-            await mic.start()
-            self._mics.append(mic)
-
-    async def _stop(self) -> None:
-        for mic in self._mics:
-            await mic.stop()
-        if self._zc is not None:
-            await self._zc.async_close()
+    def __init__(self, count: int, sample_rate: int) -> None:
+        names = [f"Mic {i + 1}" for i in range(count)]
+        group = private_sap_group()
+        super().__init__(names, sap_group=group, sample_rate=sample_rate, ptime_ms=4.0)
+        self.start()
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._run(self._stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self.stop()
 
 
 class HubProcess:
@@ -226,7 +194,7 @@ class HubRig:
         work: Path,
         *,
         mics: int = 2,
-        sample_rate: int = 192000,
+        sample_rate: int = 96000,
         rate_bps: float = 40e6,
         extra_config: str = "",
     ) -> None:
@@ -242,8 +210,9 @@ class HubRig:
             self.server.base_url, self.server.control_url, self.server.ca_file, config.client_secret
         )
         self._stack.callback(self.handle.close)
-        kind = f"_c2cmic-{secrets.token_hex(3)}._tcp.local."
-        self.mics = Microphones(kind, mics, sample_rate)
+        declare_installed_models(self.handle)
+        self.sample_rate = sample_rate
+        self.mics = Microphones(mics, sample_rate)
         self._stack.callback(self.mics.close)
         self.data_dir = work / "state"
         self.recordings = work / "recordings"
@@ -253,15 +222,14 @@ class HubRig:
         config = work / "hub.toml"
         config.write_text(
             f"""
-[device_models]
-directory = "{private_models(work, kind)}"
-
 [recorder]
 sample_rate = {sample_rate}
 min_free_minutes = 0
 
-[plugins.options.mdns_microphones]
-interfaces = ["127.0.0.1"]
+[plugins.options.aes67]
+interface = "127.0.0.1"
+sap_groups = ["{self.mics.sap_group}"]
+ravenna = false
 
 [plugins.options.ble_remotes]
 radio = "emulated"
@@ -443,7 +411,8 @@ def _play(hub: HubProcess, plan: str, rng: random.Random, rig: HubRig) -> None:
         time.sleep(rng.uniform(0.0, 0.3))
     else:  # a take of two parts a track, stopped: kill just after a part is acknowledged
         hub.call("POST", "/takes/start", {"scene": "C"})
-        time.sleep(rng.uniform(9.5, 13.0))
+        scale = 192000 / rig.sample_rate  # 9.5 s at 192 kHz/24-bit is two 5 MiB parts
+        time.sleep(rng.uniform(9.5, 13.0) * scale)
         hub.call("POST", "/takes/stop")
         hub.burst(rng.randrange(20, 100), rate=300)
         before = len(acked_parts(db))

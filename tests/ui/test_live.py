@@ -85,9 +85,9 @@ def _base() -> dict[str, Any]:
         "channels": {"state": "in sync", "channels": channels, "departing": []},
         "plugins": [
             {
-                "name": "mdns_microphones",
+                "name": "aes67",
                 "state": "loaded",
-                "sources": [{"key": "mdns_microphones:mdns", "state": "running"}],
+                "sources": [{"key": "aes67:aes67", "state": "running"}],
             }
         ],
         "recorder": {

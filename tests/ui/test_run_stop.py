@@ -5,73 +5,36 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from zeroconf import IPVersion
-from zeroconf.asyncio import AsyncZeroconf
 
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
-from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
+from c2c_hub_plugins.aes67.emulated import EmulatedMicrophones
+from tests.discovery import declare_installed_models, private_discovery, private_sap_group
 from tests.test_channels import frameio_channels
 from tests.ui.test_hub_commands import CLI, _pair
-from tests.ui.web.conftest import private_models
 
-MICS = {"NM-1": "Boom", "NM-2": "Lav", "NM-3": "Plant"}
+MICS = ["Boom", "Lav", "Plant"]
 RUNS = 3
 STOP_BOUND_S = 30.0  # generous for a loaded machine; the hub's own bound is 10 s
 
 
 @pytest.fixture
-async def mics() -> AsyncIterator[str]:
-    """Three emulated network microphones on loopback mDNS, under a service type of our own."""
-    kind = f"_c2cmic-{secrets.token_hex(3)}._tcp.local."
-    zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-    started = [
-        EmulatedMicrophone(serial, name, zeroconf=zc, service_type=kind)
-        for serial, name in MICS.items()
-    ]
-    for mic in started:
-        await mic.start()
-    try:
-        yield kind
-    finally:
-        for mic in started:
-            await mic.stop()
-        await zc.async_close()
+def mics() -> Iterator[EmulatedMicrophones]:
+    """Three emulated AES67 microphones, announced by SAP on a group of our own."""
+    with EmulatedMicrophones(MICS, sap_group=private_sap_group(), sap_interval=0.5) as made:
+        yield made
 
 
-def _env(emulator: EmulatorHandle, tmp_path: Path, kind: str) -> dict[str, str]:
-    config = tmp_path / "hub.toml"
-    config.write_text(
-        f"""
-[device_models]
-directory = "{private_models(tmp_path, kind)}"
-
-[plugins.options.mdns_microphones]
-interfaces = ["127.0.0.1"]
-
-[plugins.options.aes67]
-ravenna_service = "_rav{secrets.token_hex(3)}._sub._rtsp._tcp.local."
-sap_groups = ["239.255.{random.randrange(1, 250)}.{random.randrange(1, 250)}"]
-
-[plugins.options.ble_remotes]
-radio = "emulated"
-emulated_radio = "stop-{secrets.token_hex(3)}"
-
-[plugins.options.hid_remotes]
-radio = "emulated"
-emulated_radio = "stop-{secrets.token_hex(3)}"
-evdev = false
-"""
-    )
+def _env(emulator: EmulatorHandle, tmp_path: Path, mics: EmulatedMicrophones) -> dict[str, str]:
+    config = private_discovery(tmp_path, sap_group=mics.sap_group).config
+    declare_installed_models(emulator)
     env = {k: v for k, v in os.environ.items() if not k.startswith("C2C_HUB_")}
     return env | {
         "C2C_HUB_CONFIG": str(config),
@@ -95,7 +58,7 @@ async def _until(check: object, within: float) -> None:
 
 
 async def test_sigterm_disconnects_every_channel_before_exit(
-    emulator: EmulatorHandle, tmp_path: Path, mics: str
+    emulator: EmulatorHandle, tmp_path: Path, mics: EmulatedMicrophones
 ) -> None:
     env = _env(emulator, tmp_path, mics)
     paired = await asyncio.to_thread(_pair, emulator, env)
@@ -107,7 +70,9 @@ async def test_sigterm_disconnects_every_channel_before_exit(
                 *CLI, "run", env=env, stdout=out, stderr=subprocess.STDOUT
             )
             try:
-                await _until(lambda: set(frameio_channels(emulator)) == set(MICS), within=60)
+                await _until(
+                    lambda: set(frameio_channels(emulator)) == set(mics.serials), within=60
+                )
             finally:
                 signalled = time.monotonic()
                 proc.send_signal(signal.SIGTERM)

@@ -189,18 +189,23 @@ def groups() -> Groups:
 
 @contextlib.asynccontextmanager
 async def sources(groups: Groups) -> AsyncIterator[Callable[..., Any]]:
-    """``start(**options)`` runs the plugin's source on a fake context, listening for SAP on
-    ``groups.sap`` only; every source started is cancelled (and awaited) on the way out."""
+    """``start(models=None, **options)`` runs the plugin's source on a fake context, listening
+    for SAP on ``groups.sap`` only; every source started is cancelled (and awaited) on the way
+    out."""
     running: list[RunningSource] = []
 
-    async def start(**options: Any) -> RunningSource:
+    async def start(models: DeviceModelRegistry | None = None, **options: Any) -> RunningSource:
         options = {
             "sap_groups": [groups.sap],
             # RAVENNA sessions browsed under a subtype of this test's own
             "ravenna_service": f"_rav{secrets.token_hex(3)}._sub._rtsp._tcp.local.",
             **options,
         }
-        ctx = FakeSourceContext(options=options)
+        ctx = (
+            FakeSourceContext(options=options)
+            if models is None
+            else FakeSourceContext(options=options, models=models)
+        )
         source = Aes67Source()
         task = asyncio.get_running_loop().create_task(source.run(ctx), name="aes67 under test")
         run = RunningSource(ctx, source, task)

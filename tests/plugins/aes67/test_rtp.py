@@ -80,6 +80,8 @@ def sender(channels: int = 2, encoding: str = "L24", ptime_ms: float = 1.0) -> E
 
 
 def buffer_for(s: EmulatedAes67Sender, **kwargs: object) -> JitterBuffer:
+    """A buffer fed faster than real time by the tests: no flood limit unless asked."""
+    kwargs.setdefault("burst_s", None)
     return JitterBuffer(s.format, mediaclk_offset=s.mediaclk_offset, **kwargs)  # type: ignore[arg-type]
 
 
@@ -109,6 +111,7 @@ def test_in_order_packets_come_out_as_the_sender_sent_them() -> None:
         "malformed": 0,
         "jumps": 0,
         "ssrc_changes": 0,
+        "flood": 0,
     }
 
 
@@ -223,3 +226,42 @@ def test_a_new_ssrc_is_a_new_stream() -> None:
     blocks = jb.pop(flush=True)
     assert [(x.index, x.frames) for x in blocks] == [(0, 144), (96_000, 144)]
     assert jb.counters.ssrc_changes == 1
+
+
+def test_a_timeline_faster_than_real_time_is_dropped_as_a_flood() -> None:
+    """A stream under way (its pace settled) sends 2 s of packets in half a second: what
+    real time allows (0.5 s) and the burst (0.1 s) pass; the rest is a flood, counted, and a
+    far jump made of flood packets never becomes a new timeline; packets at real time again
+    do."""
+    s = sender(channels=2)
+    now = [1000.0]
+    jb = buffer_for(s, latency_frames=96, burst_s=0.1, clock=lambda: now[0])
+    for k in range(10):
+        jb.push(s.packet(10_000 + 48 * k))
+    now[0] = 1000.5
+    for k in range(10, 2010):  # 2 s of packets at once
+        jb.push(s.packet(10_000 + 48 * k))
+    out = jb.pop(flush=True)
+    assert sum(b.frames for b in out) <= 480 + 0.6 * 48000 + 48
+    assert jb.counters.flood >= 1300 and jb.counters.jumps == 0
+    received = jb.counters.received
+    now[0] += 10.0  # the sender goes on at real time, 1.5 s ahead of what was taken:
+    for k in range(2010, 2210):  # once 50 ms of it keep real time, a new timeline
+        now[0] += 0.001
+        jb.push(s.packet(10_000 + 48 * k))
+    assert jb.counters.jumps == 1 and jb.counters.received >= received + 150
+
+
+def test_a_first_packet_that_waited_does_not_make_the_stream_a_flood() -> None:
+    """The reader stalled 2 s (more than the burst) as the stream began: its first 2000
+    packets are read at once, then the next ones come on time. The pace settles on the
+    earliest packet, so nothing is taken for a flood."""
+    s = sender(channels=2)
+    now = [1000.0]
+    jb = buffer_for(s, latency_frames=96, burst_s=0.5, clock=lambda: now[0])
+    for k in range(2000):  # queued in the socket, read in one go at t=1000
+        jb.push(s.packet(10_000 + 48 * k))
+    for k in range(2000, 4000):  # then one a millisecond
+        now[0] = 1000.0 + (k - 1999) / 1000
+        jb.push(s.packet(10_000 + 48 * k))
+    assert jb.counters.flood == 0 and jb.counters.received == 4000

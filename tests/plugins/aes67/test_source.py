@@ -130,6 +130,9 @@ async def test_a_stream_that_stops_is_reported_silent(run_source: Any, senders: 
     await ctx.wait_for("silent", lambda: ctx.last_report and "silent" in ctx.last_report[1])
     assert run.source.streams()[0]["state"] == "silent"
     assert len(ctx.attached()) == 1  # still announced: the channel stays
+    (serial,) = serials(sender)
+    details = ctx.registry.get(serial).device.details  # type: ignore[union-attr]
+    assert details["warning"] == "no packet for 0.5 s (still announced)"  # on its status
 
 
 async def test_a_folder_that_goes_away_stops_its_streams_and_is_waited_for(
@@ -183,7 +186,7 @@ async def test_a_session_whose_format_changes_restarts_its_stream(
     path.write_text(four.sdp)
     await ctx.wait_for("4 channels", lambda: len(ctx.attached()) == 4)
     assert serials(four)[:2] == serials(two)
-    assert {c.args[1] for c in ctx.of_kind("detach")} == {"its SDP changed"}
+    assert {c.args[1] for c in ctx.of_kind("detach")} == {"its SDP changed format"}
     await ctx.wait_for("audio of the new format", lambda: ctx.frames(serials(four)[3]) >= 4800)
     assert assert_exact(ctx, four, 3) >= 4800
     (stream,) = run.source.streams()
@@ -228,3 +231,30 @@ async def test_a_source_filter_joins_source_specific_and_refuses_other_senders(
     states = {s["stream"].split()[1]: (s["state"], s["received"]) for s in run.source.streams()}
     assert states[str(ours.session_id + 1)] == ("waiting", 0)
     assert assert_exact(ctx, ours, 0) >= 9600
+
+
+async def test_each_streams_ptp_clock_is_shown_and_a_disagreement_warned(
+    run_source: Any, senders: Senders
+) -> None:
+    a = senders(channels=1, grandmaster="00-1D-C1-FF-FE-00-00-01", domain=0)
+    b = senders(channels=1, grandmaster="00-1D-C1-FF-FE-00-00-01", domain=0)
+    run = await run_source()
+    ctx: FakeSourceContext = run.ctx
+    await ctx.wait_for("2 channels", lambda: len(ctx.attached()) == 2)
+    details = ctx.registry.get(serials(a)[0]).device.details  # type: ignore[union-attr]
+    assert (details["ptp_grandmaster"], details["ptp_domain"]) == ("00-1D-C1-FF-FE-00-00-01", "0")
+    assert ctx.last_report is not None and "disagree" not in ctx.last_report[1]
+    assert {s["ptp_grandmaster"] for s in run.source.streams()} == {"00-1D-C1-FF-FE-00-00-01"}
+    del b
+    c = senders(channels=1, grandmaster="00-1D-C1-FF-FE-00-00-02", domain=1)
+    await ctx.wait_for("3 channels", lambda: len(ctx.attached()) == 3)
+    await ctx.wait_for(
+        "the warning",
+        lambda: (
+            ctx.last_report is not None
+            and "disagree on the PTP grandmaster" in ctx.last_report[1]
+            and "00-1D-C1-FF-FE-00-00-02" in ctx.last_report[1]
+        ),
+    )
+    details = ctx.registry.get(serials(c)[0]).device.details  # type: ignore[union-attr]
+    assert details["ptp_domain"] == "1"

@@ -5,7 +5,9 @@ source under the kit's fake context."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,11 +21,14 @@ from c2c_hub.emulation.source_context import FakeSourceContext, RunningSource
 from c2c_hub_plugins.jack_inputs import JackInputsSource
 from c2c_hub_plugins.jack_inputs.emulated import DummyServer
 
+_names = itertools.count(1)
+
 
 @pytest.fixture
 def jack_server() -> Iterator[DummyServer]:
     """A running JACK server of this test's own: 48 kHz, 256-frame periods."""
-    server = DummyServer.started("c2c-jack-test")
+    server = DummyServer(f"c2c-test-{os.getpid()}-{next(_names)}")
+    server.start()
     try:
         yield server
     finally:

@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from zeroconf import IPVersion
-from zeroconf.asyncio import AsyncZeroconf
 
+import c2c_hub_plugins.aes67 as aes67_plugin
 import c2c_hub_plugins.ble_remotes as ble_plugin
-import c2c_hub_plugins.mdns_microphones as mdns_plugin
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
+from c2c_hub.emulation.testing import declare_plugin_models
 from c2c_hub.runtime import Hub
 from c2c_hub.settings import (
     ControlSettings,
-    DeviceModelSettings,
     FrameioSettings,
     HubSettings,
     PluginSettings,
@@ -30,9 +27,10 @@ from c2c_hub.settings import (
     StorageSettings,
 )
 from c2c_hub.ui.control import attach_control
+from c2c_hub_plugins.aes67.emulated import EmulatedMicrophones
 from c2c_hub_plugins.ble_remotes import emulated as emulated_remote
 from c2c_hub_plugins.ble_remotes.emulated import EmulatedRemote
-from c2c_hub_plugins.mdns_microphones.emulated import EmulatedMicrophone
+from tests.discovery import aes67_options, private_sap_group
 from tests.helpers import REPO
 
 ROOT = REPO
@@ -61,21 +59,11 @@ def artifacts_dir() -> Path:
     return directory
 
 
-def private_models(tmp_path: Path, service_type: str) -> Path:
-    """The project's device models, the microphone announced under this test's own service
-    type (loopback multicast is shared by every process on the machine)."""
-    directory = tmp_path / "models"
-    shutil.copytree(ROOT / "device_models", directory)
-    mic = directory / "c2c-network-mic.toml"
-    mic.write_text(mic.read_text().replace("_c2cmic._tcp.local.", service_type))
-    return directory
-
-
 @dataclass
 class WebHub:
     hub: Hub
     url: str
-    mics: list[EmulatedMicrophone]
+    mics: EmulatedMicrophones
     remote: EmulatedRemote
 
 
@@ -84,42 +72,36 @@ async def web_hub(
     emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
 ) -> AsyncIterator[WebHub]:
     """A running hub, not paired, its HTTP listener on 127.0.0.1 (any free port), with two
-    emulated network microphones (mDNS) and an emulated button remote around it."""
+    emulated AES67 microphones (SAP on a group of the test's own, RTP unicast) and an emulated
+    button remote around it."""
     emulator.rename_project(PROJECT)
-    kind = f"_c2cmic-{secrets.token_hex(3)}._tcp.local."
     radio = f"web-{secrets.token_hex(3)}"
-    zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-    mics = [
-        EmulatedMicrophone("NM-1", "Boom", zeroconf=zc, signal="speech", service_type=kind),
-        EmulatedMicrophone("NM-2", "Lav", zeroconf=zc, frequency=330, service_type=kind),
-    ]
+    group = private_sap_group()
+    mics = EmulatedMicrophones(["Boom", "Lav"], sap_group=group, sap_interval=0.5)
     remote = EmulatedRemote("AA:BB:CC:DD:EE:01", "C2C-Remote Slate", "RMT-1", radio=radio)
     options: dict[str, dict[str, Any]] = {
-        "mdns_microphones": {"interfaces": ["127.0.0.1"], "vanish_timeout_s": 1.0},
+        "aes67": aes67_options(group),
         "ble_remotes": {"radio": "emulated", "emulated_radio": radio},
     }
     settings = HubSettings(
         frameio=frameio_settings,
         storage=StorageSettings(data_dir=tmp_path / "hub"),
         recorder=RecorderSettings(directory=tmp_path / "recordings", stop_grace_s=0.1),
-        device_models=DeviceModelSettings(directory=private_models(tmp_path, kind)),
         plugins=PluginSettings(allow=[], options=options),
         control=ControlSettings(host="127.0.0.1", port=0),
     )
-    for mic in mics:
-        await mic.start()
+    declare_plugin_models(emulator, settings, {"aes67": aes67_plugin})
+    mics.start()
     try:
         async with Hub(settings) as hub:
-            hub.plugins.register_object(mdns_plugin, "mdns_microphones")
+            hub.plugins.register_object(aes67_plugin, "aes67")
             hub.plugins.register_object(ble_plugin, "ble_remotes")
             control = attach_control(hub)
             await hub.start(presence=True, status_file=False)
             assert control.url is not None
             yield WebHub(hub, control.url, mics, remote)
     finally:
-        for mic in mics:
-            await mic.stop()
-        await zc.async_close()
+        mics.stop()
         emulated_remote.forget(radio)
 
 

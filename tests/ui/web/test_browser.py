@@ -186,10 +186,11 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await expect(page.locator("#authorized-by")).to_have_text(re.compile(r"[A-Za-z]"))
     assert hub.session.credentials is not None
     # The microphones and the remote become channels; the page shows each one's.
-    await until(lambda: hub.channels.available() >= {"NM-1", "NM-2", "RMT-1"}, 60, "channels")
+    mics = set(web_hub.mics.serials)
+    await until(lambda: hub.channels.available() >= {*mics, "RMT-1"}, 60, "channels")
     devices = page.locator("#devices > li")
     await expect(devices).to_have_count(3, timeout=WAIT_MS)
-    for serial in ("NM-1", "NM-2", "RMT-1"):
+    for serial in (*web_hub.mics.serials, "RMT-1"):
         row = devices.filter(has_text=serial)
         await expect(row.locator(".badge")).to_have_text(re.compile(r"^channel \d+$"))
     await expect(page.locator("#socket-state")).to_contain_text("joined", timeout=WAIT_MS)
@@ -213,7 +214,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     take = hub.recorder.take
     assert take is not None and take.scene == "9"
     # The take shows as recording while its files open (each track, its proxy, the mix).
-    await until(lambda: set(take.tracks) == {"NM-1", "NM-2"}, 30, "tracks opened")
+    await until(lambda: set(take.tracks) == mics, 30, "tracks opened")
     tracks = page.locator("#tracks > li")
     await expect(tracks).to_have_count(2, timeout=WAIT_MS)
     await asyncio.sleep(1.0)
@@ -231,12 +232,11 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await expect(page.locator("#mix-state")).to_contain_text("Mix stereo")
     await expect(page.locator("#mix-tracks > li")).to_have_count(2)
     # Muted from the page while rolling: the take's mixer has it at once.
-    await page.locator('#mix-tracks > li[data-key="NM-2"] .mix-mute').check()
-    await until(
-        lambda: hub.recorder.derived.mix_settings.for_track("NM-2", "").mute, 10, "NM-2 muted"
-    )
+    lav = web_hub.mics.serials[1]
+    await page.locator(f'#mix-tracks > li[data-key="{lav}"] .mix-mute').check()
+    await until(lambda: hub.recorder.derived.mix_settings.for_track(lav, "").mute, 10, "muted")
     assert take.derived is not None and take.derived.mixer is not None
-    assert take.derived.mixer.settings.for_track("NM-2", "").mute
+    assert take.derived.mixer.settings.for_track(lav, "").mute
     await page.wait_for_timeout(1100)  # one more status: frames and bytes sent moved on
     await shots.take(page, "04-take-recording")
     await phone.wait_for_timeout(200)
