@@ -19,6 +19,8 @@
 - AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets; a stream's first
   announcement to its 8 channels connected at the emulator; samples misplaced under 1 % packet
   loss (:mod:`bench.aes67`);
+- the recorder's own inputs: 16 JACK inputs for a take, xruns and hub CPU (:mod:`bench.jack_inputs`;
+  a 60 s take, 10 minutes with ``--long``).
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
   (:mod:`bench.mix`);
 - LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
@@ -38,6 +40,7 @@ from bench import (
     chaos,
     cli_start,
     hub_chaos,
+    jack_inputs,
     ltc,
     mix,
     netlink,
@@ -54,7 +57,8 @@ from bench import (
 
 argv = sys.argv[1:]
 quick = "--quick" in argv
-argv = [arg for arg in argv if arg != "--quick"]
+long_take = "--long" in argv
+argv = [arg for arg in argv if arg not in ("--quick", "--long")]
 soak_seconds = 120.0 if quick else 300.0
 if "--soak-seconds" in argv:
     at = argv.index("--soak-seconds")
@@ -114,6 +118,11 @@ print(json.dumps({"bench": "aes67.announce", **aes67.announce(rounds=3 if quick 
 print("aes67: 1 % packet loss, 8 channels")
 print(json.dumps({"bench": "aes67.loss", **aes67.loss(seconds=5.0 if quick else 20.0)}))
 print()
+take_s = 600.0 if long_take else 60.0
+print(f"jack inputs: 16 JACK inputs at 48 kHz/24-bit, a {take_s:g} s take (xruns, hub CPU)")
+jacked = jack_inputs.run(seconds=take_s)
+print(json.dumps({"bench": "jack_inputs", **jacked}))
+status = status or (0 if jacked["ok"] else 1)
 print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
 print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
 print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")

@@ -282,6 +282,8 @@ class ChannelManager:
 
     # ------------------------------------------------------------------ events
     def _device_changed(self, change: DeviceChange) -> None:
+        if change.attached is not None and change.attached.kind.primary_channel:
+            return  # the recorder's own input: no channel of its own (its files: the primary)
         if change.kind == "detached":
             self._gone[change.serial] = self.clock.now()
             link = self.links.pop(change.serial, None)

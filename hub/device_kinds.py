@@ -7,12 +7,16 @@ name:
 - ``audio``: its sub-devices send samples (``ctx.audio``); each one is a track of the take,
   uploaded on its own channel;
 - ``presses``: its sub-devices press inputs (``ctx.press``); each press of an input the model
-  declares is a real-time logging event on its channel.
+  declares is a real-time logging event on its channel;
+- ``primary_channel``: its sub-devices are the recorder's own (its local inputs): they get no
+  Frame.io channel of their own, and their files go on the primary channel.
 
 The hub's own kinds are :data:`HOST` (the recorder itself: never a sub-device),
-:data:`MICROPHONE` (``audio``) and :data:`BUTTON_REMOTE` (``presses``). A plugin declares a kind
-of its own through the ``register_device_kinds`` hook (``docs/plugins/hooks.md``); a kind whose
-name is taken by a different definition is refused with an error that names both owners.
+:data:`MICROPHONE` (``audio``), :data:`BUTTON_REMOTE` (``presses``) and :data:`LOCAL_INPUT`
+(``audio`` and ``primary_channel``: an input of the recorder itself, such as a JACK port).
+A plugin declares a kind of its own through the ``register_device_kinds`` hook
+(``docs/plugins/hooks.md``); a kind whose name is taken by a different definition is refused
+with an error that names both owners.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class DeviceKind:
     HOST: ClassVar[DeviceKind]
     MICROPHONE: ClassVar[DeviceKind]
     BUTTON_REMOTE: ClassVar[DeviceKind]
+    LOCAL_INPUT: ClassVar[DeviceKind]
 
     #: The name device model files give as ``kind`` (lower case, digits and ``_``).
     name: str
@@ -48,6 +53,8 @@ class DeviceKind:
     audio: bool = False
     #: Its sub-devices press inputs: each press is a real-time logging event on its channel.
     presses: bool = False
+    #: Its sub-devices are the recorder's own: no channel of their own, files on the primary.
+    primary_channel: bool = False
     #: False only for the host: a model of this kind can never be attached as a sub-device.
     sub_device: bool = True
 
@@ -63,7 +70,7 @@ class DeviceKind:
 
     @property
     def capabilities(self) -> tuple[str, ...]:
-        return tuple(c for c in ("audio", "presses") if getattr(self, c))
+        return tuple(c for c in ("audio", "presses", "primary_channel") if getattr(self, c))
 
 
 DeviceKind.HOST = HOST = DeviceKind(
@@ -75,7 +82,13 @@ DeviceKind.MICROPHONE = MICROPHONE = DeviceKind(
 DeviceKind.BUTTON_REMOTE = BUTTON_REMOTE = DeviceKind(
     "button_remote", "a remote: each press is a real-time logging event", presses=True
 )
-BUILTIN_KINDS = (HOST, MICROPHONE, BUTTON_REMOTE)
+DeviceKind.LOCAL_INPUT = LOCAL_INPUT = DeviceKind(
+    "local_input",
+    "an input of the recorder itself: a track on the primary channel",
+    audio=True,
+    primary_channel=True,
+)
+BUILTIN_KINDS = (HOST, MICROPHONE, BUTTON_REMOTE, LOCAL_INPUT)
 
 
 class DeviceKindRegistry:

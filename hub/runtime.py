@@ -41,6 +41,7 @@ from c2c_hub.presses import DB_FILE as PRESSES_FILE
 from c2c_hub.presses import PressLog
 from c2c_hub.process_stats import process_stats
 from c2c_hub.recorder.derived import derived_settings
+from c2c_hub.recorder.meters import Meters
 from c2c_hub.recorder.record_run import RecordRun
 from c2c_hub.recorder.takes import Recorder
 from c2c_hub.session import Session
@@ -151,6 +152,12 @@ class Hub:
                 self.session.credentials.project_name if self.session.credentials else None
             ),
         )
+        self.meters = Meters(
+            self.devices,
+            clock=self.clock,
+            interval_s=rec.meter_interval_s,
+            clip_hold_s=rec.clip_hold_s,
+        )
         self.presses = PressLog(
             self.data_dir / PRESSES_FILE,
             self.session,
@@ -193,6 +200,7 @@ class Hub:
         self.uploader.on_event(lambda e: emit({"kind": "upload", **e}))
         self.presses.on_event(lambda e: emit({"kind": "press", **e}))
         self.recorder.on_event(lambda e: emit({"kind": "take", **e}))
+        self.meters.on_reading(lambda e: emit({"kind": "meters", **e}))
         self.timecode.on_event(lambda e: emit({"kind": "timecode", **e}))
         self.devices.on_change(
             lambda c: emit(
@@ -270,6 +278,7 @@ class Hub:
         await self.channels.start()
         await self.timecode.start(self._timecode_audio)
         await self.recorder.start()
+        await self.meters.start()
         await self.presses.start()
         if plugins:
             self._routes = self.plugins.routes()
@@ -292,6 +301,7 @@ class Hub:
             await attachment.stop()
         await self.plugins.stop_all()
         await self.presses.stop()
+        await self.meters.stop()
         if self.record_run is not None:
             await self.record_run.stop()
         await self.recorder.stop()
@@ -319,6 +329,7 @@ class Hub:
         status["channels"] = self.channels.snapshot()
         status["plugins"] = self.plugins.snapshot()
         status["recorder"] = self.recorder.snapshot()
+        status["meters"] = self.meters.snapshot()
         status["mix"] = self.recorder.mix_snapshot()
         status["timecode"] = {
             **self.timecode.snapshot(),

@@ -266,6 +266,18 @@ class RecorderSettings(_Section):
         description="Group (name or gid) given read access to the recordings (the sound team's); "
         "folders 0750 and files 0640 either way, never readable by others.",
     )
+    meter_interval_s: float = Field(
+        default=0.05,
+        gt=0,
+        le=0.1,
+        description="How often each track's level meter is read (at least 10 times a second).",
+    )
+    clip_hold_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a meter shows a clip (a sample at full scale) after it happened.",
+    )
     tracks: dict[str, TrackPin] = Field(
         default_factory=dict,
         description="By sub-device serial (any source's): a fixed track number and a name the "

@@ -17,7 +17,7 @@ plugins to it), so everything here is the plugin API, kept stable:
 - the sub-device types: :class:`SubDevice`, :class:`AudioFormat`, :class:`AudioBlock`,
   :class:`SourceContext`, :class:`DeviceSource`, :class:`RouteRule`, :class:`QueuedFile`;
 - kinds of device: :class:`DeviceKind` (and the hub's own :data:`MICROPHONE`,
-  :data:`BUTTON_REMOTE`) for the ``register_device_kinds`` hook;
+  :data:`BUTTON_REMOTE`, :data:`LOCAL_INPUT`) for the ``register_device_kinds`` hook;
 - device models: :class:`DeviceModel`, :class:`DeviceModelRegistry`, :class:`Input`, and
   :func:`package_models` for the ``register_device_models`` hook;
 - typed options: :class:`PluginOptions`, :data:`Duration`, :data:`DurationOrZero`,
@@ -38,7 +38,14 @@ from pydantic import Field, field_validator, model_validator
 
 from c2c_hub.backoff import backoff_delay
 from c2c_hub.clock import Clock, SystemClock
-from c2c_hub.device_kinds import BUTTON_REMOTE, HOST, MICROPHONE, DeviceKind, DeviceKindError
+from c2c_hub.device_kinds import (
+    BUTTON_REMOTE,
+    HOST,
+    LOCAL_INPUT,
+    MICROPHONE,
+    DeviceKind,
+    DeviceKindError,
+)
 from c2c_hub.device_models import (
     BleMatcher,
     DeviceModel,
@@ -83,6 +90,7 @@ __all__ = [
     "BUTTON_REMOTE",
     "ENTRY_POINT_GROUP",
     "HOST",
+    "LOCAL_INPUT",
     "MICROPHONE",
     "SERIAL_RE",
     "TRACKER_RESTARTS",

@@ -57,9 +57,10 @@ def register_device_kinds(register: Callable[[DeviceKind], None]) -> None:
     """Declare the plugin's own kinds of device (a wireless receiver, a timecode box, ...).
 
     :param register: call it once per :class:`~c2c_hub.device_kinds.DeviceKind`. Its
-        capabilities (``audio``, ``presses``) say what the hub does with sub-devices of that
-        kind. Asked before the device models are read, so the plugin's models may name them. A
-        kind whose name is taken by a different kind fails the plugin (and only it).
+        capabilities (``audio``, ``presses``, ``primary_channel``) say what the hub does with
+        sub-devices of that kind. Asked before the device models are read, so the plugin's
+        models may name them. A kind whose name is taken by a different kind fails the plugin
+        (and only it).
     """
 
 

@@ -237,12 +237,15 @@ class TakeDerived:
         )
         return item
 
-    async def track_opened(self, serial: str, assembler: TrackAssembler) -> None:
-        """An ISO track opened: it joins the mix, gets its proxy, and feeds both."""
+    async def track_opened(
+        self, serial: str, assembler: TrackAssembler, *, device: str | None
+    ) -> None:
+        """An ISO track opened: it joins the mix, gets its proxy (on the hero's channel: the
+        sub-device ``device``'s, or the primary one for None), and feeds both."""
         mixer = self.mixer
         if mixer is not None:
             mixer.add(serial, serial, assembler.info.track_name)
-        proxy = await self._open_proxy("iso", assembler.info, device=serial)
+        proxy = await self._open_proxy("iso", assembler.info, device=device)
         encoder = proxy.proxy if proxy is not None else None
 
         def tap(block: Samples) -> None:

@@ -12,6 +12,13 @@ that microphone's channel) and closed at stop (:meth:`~c2c_hub.uploader.Uploader
 A microphone that arrives during a take gets a track from the take's start (silence until its
 first sample); one that leaves keeps its track, filled with silence to the end.
 
+The recorder's own inputs (a kind with ``primary_channel``, such as the ``jack_inputs`` plugin's
+JACK ports) are tracks like any other, but uploaded on the primary channel (no sub-device
+channel of their own). They set the take's sample rate (their server's, else
+``recorder.sample_rate``); when their rate changes mid-take, the take is **split**: it stops
+there, every track closed valid, and the next take starts at the new rate, the reason logged,
+emitted (``take_split``) and kept in the take's ``split``.
+
 Samples arrive on the hub's loop (:class:`~c2c_hub.devices.DeviceRegistry` audio listeners) and
 are written to disk in a worker thread, a batch every ``flush_s``, so the loop never blocks on
 disk.
@@ -142,6 +149,7 @@ class Take:
     ended_at: float | None = None
     end_position: int | None = None
     failure: str | None = None  # why the take stopped by itself (a full disk)
+    split: str | None = None  # why the take ended to go on in the next (a sample rate change)
     derived: TakeDerived | None = None  # the mix, the proxies, the poly file
     sync: TakeSync | None = None  # the timecode it took at its start, to its end
     warnings: list[str] = field(default_factory=list)  # timecode warnings at its start
@@ -175,6 +183,7 @@ class Take:
             "frames": self.frames,
             "seconds": None if self.frames is None else self.frames / self.sample_rate,
             "failure": self.failure,
+            "split": self.split,
             "timecode_sync": self.sync.to_json() if self.sync is not None else None,
             "warnings": self.warnings,
             "trigger": self.trigger,
@@ -387,11 +396,12 @@ class Recorder:
             if number < 1 or number > 999:
                 raise TakeError(f"take {number}: must be 1 to 999")
             now = self.clock.now()
+            rate = self.take_rate()
             directory = self.directory / _folder(scene, number)
             if directory.exists() and any(directory.iterdir()):
                 raise TakeError(f"{directory} already holds files; pick another take number")
             await asyncio.to_thread(make_recordings_dirs, self.directory, directory, self.group)
-            await asyncio.to_thread(self._check_room, directory)
+            await asyncio.to_thread(self._check_room, directory, rate)
             self._numbering["scene"] = scene
             self._numbering["takes"][scene] = max(
                 number, int(self._numbering["takes"].get(scene, 0))
@@ -399,14 +409,14 @@ class Recorder:
             self._save_numbering()
             # From here to the take's end the timecode holds still: no jam, no offset change.
             now = self.clock.now()
-            sync = self._take_sync()
+            sync = self._take_sync(rate)
             warnings = self.timecode.warnings() if isinstance(self.timecode, HubTimecode) else []
-            position = self.timecode.sample_position(self.sample_rate, at=now)
+            position = self.timecode.sample_position(rate, at=now)
             started_at = now
             if start_at is not None and self.preroll_s > 0:
-                earliest = position - round((self.preroll_s + 2.0) * self.sample_rate)
+                earliest = position - round((self.preroll_s + 2.0) * rate)
                 start_at = max(earliest, min(position, start_at))
-                started_at = now - (position - start_at) / self.sample_rate
+                started_at = now - (position - start_at) / rate
                 position = start_at
             self.take = Take(
                 scene=scene,
@@ -417,9 +427,9 @@ class Recorder:
                 start_timecode=str(
                     self.timecode.timecode(at=now)
                     if started_at == now
-                    else Timecode.from_seconds(position / self.sample_rate, sync.rate)
+                    else Timecode.from_seconds(position / rate, sync.rate)
                 ),
-                sample_rate=self.sample_rate,
+                sample_rate=rate,
                 sync=sync,
                 warnings=warnings,
                 trigger=trigger,
@@ -456,9 +466,9 @@ class Recorder:
             self._emit({"type": "take_started", "take": self.take.to_json()})
             return self.take
 
-    def _take_sync(self) -> TakeSync:
+    def _take_sync(self, rate: int) -> TakeSync:
         if isinstance(self.timecode, HubTimecode):
-            return self.timecode.take_began(self.sample_rate)
+            return self.timecode.take_began(rate)
         return TakeSync(
             shift=0, source="SYSTEM", rate=self.timecode.rate, offset_frames=0, jammed=False
         )
@@ -474,19 +484,29 @@ class Recorder:
     def _microphones(self) -> int:
         return sum(1 for attached in self.devices if attached.kind.audio and attached.device.audio)
 
-    def _check_room(self, directory: Path) -> None:
+    def take_rate(self) -> int:
+        """The next take's sample rate: the recorder's own inputs' (their server's), when they
+        agree on one, else ``recorder.sample_rate``."""
+        rates = {
+            a.device.audio.sample_rate
+            for a in self.devices
+            if a.kind.primary_channel and a.device.audio is not None
+        }
+        return rates.pop() if len(rates) == 1 else self.sample_rate
+
+    def _check_room(self, directory: Path, rate: int) -> None:
         """Refuse a take the disk cannot hold for ``min_free_minutes`` at today's track count."""
         tracks = self._microphones()
         if not tracks or self.min_free_minutes <= 0:
             return
-        per_minute = tracks * self.sample_rate * (TRACK_BITS // 8) * 60
+        per_minute = tracks * rate * (TRACK_BITS // 8) * 60
         need = int(per_minute * self.min_free_minutes)
         st = os.statvfs(directory)
         free = st.f_bavail * st.f_frsize
         if free < need:
             raise TakeError(
                 f"not enough room to record in {directory}: {_mb(free)} free, and "
-                f"{tracks} track(s) at {self.sample_rate} Hz/{TRACK_BITS}-bit need {_mb(need)} "
+                f"{tracks} track(s) at {rate} Hz/{TRACK_BITS}-bit need {_mb(need)} "
                 f"for {self.min_free_minutes:g} minutes (recorder.min_free_minutes); "
                 "free some space or record elsewhere"
             )
@@ -511,7 +531,7 @@ class Recorder:
             now = self.clock.now()
             take.ended_at = now
             take.end_position = take.start_position + round(
-                (now - take.started_at) * self.sample_rate
+                (now - take.started_at) * take.sample_rate
             )
             if self.stop_grace_s:
                 await asyncio.sleep(self.stop_grace_s)  # samples still on the wire
@@ -552,7 +572,7 @@ class Recorder:
             log.info(
                 "stopped %s: %.2f s, %d track(s)",
                 take.label,
-                (take.frames or 0) / self.sample_rate,
+                (take.frames or 0) / take.sample_rate,
                 len(take.tracks),
             )
             self._emit({"type": "take_stopped", "take": take.to_json()})
@@ -583,7 +603,7 @@ class Recorder:
             "%s: %s closed at what reached the disk: %.2f s",
             take.label,
             track.path.name,
-            track.sealed.frames / self.sample_rate,
+            track.sealed.frames / take.sample_rate,
         )
 
     def _free_index(self, take: Take) -> int:
@@ -611,14 +631,19 @@ class Recorder:
         track = Track(index, serial, name, path, assembler, self._guard(take, serial))
         track.durable_size = assembler.writer.durable_size
         track.synced_at = self.clock.now()
+        attached = self.devices.get(serial)
+        # the recorder's own inputs (and their proxies) go on the primary channel; a microphone's
+        # on its own
+        device = None if attached is not None and attached.kind.primary_channel else serial
         if take.derived is not None:  # joins the mix, gets its proxy (queued first)
-            await take.derived.track_opened(serial, assembler)
+            await take.derived.track_opened(serial, assembler, device=device)
         track.pending.extend(take.early.pop(serial, []))
         take.tracks[serial] = track
         track.file_id = await self.uploader.begin_recording(
             path,
             filetype=WAV,
-            device=serial,
+            device=device,
+            channel=0,
             capture_time=take.started_at,
             kind="iso",
         )
@@ -629,7 +654,7 @@ class Recorder:
     def _info(self, take: Take, path: Path, name: str, index: int, reference: str) -> TrackInfo:
         return TrackInfo(
             path=path,
-            sample_rate=self.sample_rate,
+            sample_rate=take.sample_rate,
             channels=1,
             bits=24,
             start_position=take.start_position,
@@ -680,8 +705,8 @@ class Recorder:
             audio = attached.device.audio if attached is not None else None
             guard = SourceGuard(
                 serial,
-                sample_rate=self.sample_rate,
-                tolerance=round(self.position_tolerance_s * self.sample_rate),
+                sample_rate=take.sample_rate,
+                tolerance=round(self.position_tolerance_s * take.sample_rate),
                 source_rate=audio.sample_rate if audio is not None else None,
             )
             take.guards[serial] = guard
@@ -713,6 +738,8 @@ class Recorder:
             return
         if take.failure is not None:
             return
+        if take.split is not None and self._rate_of(serial) != take.sample_rate:
+            return  # at the next take's rate: the split is under way
         if take.shift:
             # The source's position (the reference count) on the take's timecode.
             block = AudioBlock(block.position + take.shift, block.samples)
@@ -721,9 +748,9 @@ class Recorder:
         # A take counts on from the midnight before its start, past the next one; a source
         # counts from the midnight of its samples' own day: one day on, add that day.
         expected = self.timecode.sample_position(
-            self.sample_rate, at=now, midnight_of=take.started_at
+            take.sample_rate, at=now, midnight_of=take.started_at
         )
-        day = expected - self.timecode.sample_position(self.sample_rate, at=now)
+        day = expected - self.timecode.sample_position(take.sample_rate, at=now)
         if day and abs(block.position + day - expected) < abs(block.position - expected):
             block = AudioBlock(block.position + day, block.samples)
         position, finding = guard.check(block.position, block.frames, expected=expected, now=now)
@@ -742,7 +769,7 @@ class Recorder:
             # 20 s of samples, whatever the block size (1 ms AES67 packets, 10 ms microphone
             # frames); a track never opened stops here.
             kept = take.early_frames.get(serial, 0)
-            if kept < EARLY_SECONDS * self.sample_rate:
+            if kept < EARLY_SECONDS * take.sample_rate:
                 early.append(block)
                 take.early_frames[serial] = kept + block.frames
 
@@ -755,11 +782,33 @@ class Recorder:
         while blocks and blocks[-1].position + blocks[-1].frames - blocks[0].position > keep:
             blocks.popleft()
 
+    def _rate_of(self, serial: str) -> int | None:
+        attached = self.devices.get(serial)
+        audio = attached.device.audio if attached is not None else None
+        return audio.sample_rate if audio is not None else None
+
     def _device_changed(self, change: DeviceChange) -> None:
         take = self.take
-        if take is None or change.attached is None or change.serial in take.tracks:
+        if take is None or change.attached is None:
             return
         attached = change.attached
+        audio = attached.device.audio
+        if (
+            attached.kind.primary_channel
+            and audio is not None
+            and audio.sample_rate != take.sample_rate
+            and take.split is None
+            and take.failure is None
+        ):
+            take.split = (
+                f"the recorder's inputs now run at {audio.sample_rate} Hz ({attached.device.name}"
+                f"), the take at {take.sample_rate} Hz: {take.label} ends here and the next "
+                f"take goes on at {audio.sample_rate} Hz"
+            )
+            asyncio.get_running_loop().create_task(self._split(take), name="recorder-split")
+            return
+        if change.serial in take.tracks:
+            return
         if attached.kind.audio and attached.device.audio is not None:
             # Arrived during the take: a track from the take's start, silent until now.
             asyncio.get_running_loop().create_task(
@@ -800,7 +849,7 @@ class Recorder:
             # Nothing past the hub's "now" reaches the disk (a source may run up to the guard's
             # tolerance ahead): what a take's end cuts is then always still in memory, and the
             # file the uploader follows never shrinks.
-            limit = take.start_position + round((now - take.started_at) * self.sample_rate)
+            limit = take.start_position + round((now - take.started_at) * take.sample_rate)
             if take.end_position is not None:
                 limit = max(limit, take.end_position)
             blocks, track.pending = _due(track.pending, limit)
@@ -808,7 +857,7 @@ class Recorder:
             pad = None
             if take.derived is not None and take.derived.aligns and take.end_position is None:
                 # A quiet track is silence once it is this late: the mix follows every track.
-                pad = limit - round((self.position_tolerance_s + 0.5) * self.sample_rate)
+                pad = limit - round((self.position_tolerance_s + 0.5) * take.sample_rate)
                 if track.assembler.head >= pad:
                     pad = None
             if not blocks and not sync and pad is None:
@@ -859,6 +908,22 @@ class Recorder:
             log.error("%s: writing %s failed: %s", take.label, track.path, exc)
             self._emit({"type": "track_error", "serial": track.serial, "error": str(exc)})
         track.error = f"write failed: {exc}"
+
+    async def _split(self, take: Take) -> None:
+        """End ``take`` (every track closed valid) and go on in the next take at the new rate."""
+        log.warning("%s: split: %s", take.label, take.split)
+        self._emit({"type": "take_split", "reason": take.split, "take": take.to_json()})
+        try:
+            await self.stop_take(_only=take)
+        except TakeError:
+            return  # stopped meanwhile: nothing to go on with
+        try:
+            following = await self.start_take(take.scene)
+        except TakeError as exc:
+            log.error("%s: split: the next take could not start: %s", take.label, exc)
+            self._emit({"type": "take_failed", "reason": f"after a split: {exc}"})
+            return
+        log.info("%s goes on as %s at %d Hz", take.label, following.label, following.sample_rate)
 
     async def _stop_failed(self, take: Take) -> None:
         try:

@@ -79,6 +79,8 @@ def devices_section(status: Status) -> Section | None:
             where = Text(f"refused: {clean(link.get('error'))}", style="bold red")
         elif state:
             where = Text(clean(state), style="yellow")
+        elif device.get("kind") == "local_input":  # the recorder's own: on the primary channel
+            where = Text(f"primary ← {clean(device.get('address'))}", style="green")
         else:
             where = Text("no channel", style="dim")
         clock = status_text.device_clock(device.get("details"))

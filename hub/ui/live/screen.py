@@ -10,6 +10,7 @@ from c2c_hub.ui.live.format import PAIRED_STATES, Status, clean
 from c2c_hub.ui.live.header import header_lines, web_line
 from c2c_hub.ui.live.layout import Block, Pair, allocate
 from c2c_hub.ui.live.messages import messages_section
+from c2c_hub.ui.live.meters import meters_section
 from c2c_hub.ui.live.network import network_line
 from c2c_hub.ui.live.pairing import pairing_panel
 from c2c_hub.ui.live.presses import presses_section
@@ -54,6 +55,9 @@ class Screen:
             recording = take_section(status, now)
             if recording is not None:
                 blocks.append(recording)
+        levels = meters_section(status)
+        if levels is not None:
+            blocks.append(levels)
         blocks += [b for b in (timecode_section(status, now),) if b is not None]
         devices, presses = devices_section(status), presses_section(status, now)
         if devices is not None and presses is not None and width >= 120:

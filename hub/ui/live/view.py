@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 REFRESH_PER_SECOND = 4.0
 RATE_WINDOW_S = 3.0
 MESSAGES_KEPT = 20
+METERS_EVERY_S = 0.1
 
 
 def wants_plain(stream: IO[str] | None = None, environ: Mapping[str, str] | None = None) -> bool:
@@ -151,6 +152,7 @@ class LiveView:
         self._rates = _Rates()
         self._flow: dict[str, Any] | None = None
         self._wake = asyncio.Event()
+        self._meters_drawn = 0.0
         self._stop: asyncio.Event | None = None
         self.keys = keys  # read from stdin while the screen is up (never in plain mode)
         self._task: asyncio.Task[None] | None = None
@@ -235,6 +237,13 @@ class LiveView:
         """The hub's one event stream: draw again now (a press, a take, a channel, pairing),
         and in plain mode, a line for a file done or failed."""
         kind = event.get("kind")
+        if kind == "meters":
+            # the meters move at least ten times a second; the rest of the screen with them
+            now = time.monotonic()
+            if not self.plain and now - self._meters_drawn >= METERS_EVERY_S:
+                self._meters_drawn = now
+                self._wake.set()
+            return
         if kind != "upload" or event.get("type") == "file":
             self._wake.set()
         if kind == "upload" and self.plain:

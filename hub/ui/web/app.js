@@ -26,6 +26,7 @@ import { renderQueue, wireQueue } from "./queue.js";
 import { renderSummary } from "./summary.js";
 import { renderTake, wireTake } from "./take.js";
 import { renderTimecode, wireTimecode } from "./timecode.js";
+import "./meters.js"; // the level meters: they register what they draw themselves
 
 // What a status snapshot redraws, in this order (the live indicator comes last, in core.js).
 for (const draw of [

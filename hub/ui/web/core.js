@@ -20,9 +20,15 @@ export const state = {
   source: null,
 };
 
-// What each panel draws, in order: from a status snapshot, and when the file list changed.
+// What each panel draws, in order: from a status snapshot, and when the file list changed;
+// and what a panel takes straight from the event stream (its own kind of event, e.g. meters).
 const statusViews = [];
 const filesViews = [];
+const streamViews = [];
+
+export function onStreamEvent(kind, draw) {
+  streamViews.push([kind, draw]);
+}
 
 export function onStatus(draw) {
   statusViews.push(draw);
@@ -173,6 +179,9 @@ export function connect() {
   source.addEventListener("status", (e) => applyStatus(JSON.parse(e.data)));
   for (const kind of EVENT_KINDS) {
     source.addEventListener(kind, (e) => onEvent(kind, JSON.parse(e.data)));
+  }
+  for (const [kind, draw] of streamViews) {
+    source.addEventListener(kind, (e) => draw(JSON.parse(e.data)));
   }
   source.addEventListener("error", () => {
     state.live = false;

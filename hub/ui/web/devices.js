@@ -88,7 +88,7 @@ function updateDevice(li, device, link) {
   const p = li._parts;
   setText(p.name, device.name);
   const kind = (device.kind || "").replace(/_/g, " ");
-  let channel = "no channel";
+  let channel = device.kind === "local_input" ? "primary channel" : "no channel";
   if (link) {
     channel =
       link.external_index !== null && link.external_index !== undefined

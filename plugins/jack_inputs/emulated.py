@@ -1,0 +1,232 @@
+"""A JACK client that plays known signals: what a test or the benchmark feeds the hub's inputs.
+
+Each output's sample at JACK frame ``f`` is :func:`signal` ``(output, f)``, a pure function of
+the frame time, so what the hub recorded can be checked sample for sample without knowing when
+anything started::
+
+    with TonePlayer("tones", outputs=4, server="test-123") as player:
+        ...  # connect "tones:out_1" ... to the hub's inputs
+        player.stall(0.05)  # the next process cycle takes 50 ms: an xrun
+
+Output 1 plays a ramp with a period of 2**16 frames, each further output the same ramp shifted
+by a prime number of frames (exact in 24 bits: every value is a multiple of 2**-17); an output
+can be given a sine instead (:data:`SINE`). Run it alone:
+``python -m c2c_hub_plugins.jack_inputs.emulated --outputs 8 --server NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from types import TracebackType
+from typing import Any
+
+import jack
+import numpy as np
+import numpy.typing as npt
+
+PERIOD = 1 << 16
+SHIFT = 4099  # frames between one output's ramp and the next's
+SINE = "sine"
+
+
+def signal(
+    output: int, frames: npt.NDArray[np.int64], kind: str = "ramp"
+) -> npt.NDArray[np.float32]:
+    """Output ``output``'s samples (0-based) at the JACK frame times ``frames``."""
+    if kind == SINE:
+        # 750 Hz at 48 kHz: 64 frames a cycle, which divides the ramp's period
+        return (0.5 * np.sin(2 * np.pi * (frames % 64) / 64)).astype(np.float32)
+    phase = (frames + output * SHIFT) % PERIOD
+    return (phase.astype(np.float64) / (2 * PERIOD) - 0.25).astype(np.float32)
+
+
+class TonePlayer:
+    """A JACK client ``name`` with ``outputs`` outputs ``out_1`` ... playing :func:`signal`."""
+
+    def __init__(
+        self,
+        name: str,
+        outputs: int,
+        *,
+        server: str | None = None,
+        kinds: dict[int, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.outputs = outputs
+        self.server = server
+        self.kinds = kinds or {}
+        self.client: Any = None
+        self.cycles = 0
+        #: Cycles this player missed (late, or never called), as (first frame, frames): what it
+        #: played there is not known, so a check leaves those frames out.
+        self.gaps: list[tuple[int, int]] = []
+        self._next: int | None = None
+        self._stall_s = 0.0
+
+    def start(self) -> TonePlayer:
+        client = jack.Client(self.name, no_start_server=True, servername=self.server)
+        ports = [client.outports.register(f"out_{i + 1}") for i in range(self.outputs)]
+        steps = np.arange(8192, dtype=np.int64)
+        kinds = [self.kinds.get(i, "ramp") for i in range(self.outputs)]
+
+        def process(frames: int) -> None:
+            first = client.last_frame_time
+            if self._next is not None and first != self._next:
+                self.gaps.append((self._next, (first - self._next) & 0xFFFFFFFF))
+            self._next = (first + frames) & 0xFFFFFFFF
+            at = first + steps[:frames]
+            for i, port in enumerate(ports):
+                port.get_array()[:] = signal(i, at, kinds[i])
+            self.cycles += 1
+            if self._stall_s:
+                stall, self._stall_s = self._stall_s, 0.0
+                time.sleep(stall)
+
+        client.set_process_callback(process)
+        client.activate()
+        self.client = client
+        return self
+
+    @property
+    def ports(self) -> list[str]:
+        return [f"{self.client.name}:out_{i + 1}" for i in range(self.outputs)]
+
+    def stall(self, seconds: float) -> None:
+        """Make the next process cycle take ``seconds`` longer: the server sees an xrun."""
+        self._stall_s = seconds
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            client.deactivate()
+            client.close()
+
+    def __enter__(self) -> TonePlayer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default="tones")
+    parser.add_argument("--outputs", type=int, default=8)
+    parser.add_argument("--server", default=None)
+    args = parser.parse_args(argv)
+    # One line of port names once playing; then commands on stdin ("stall SECONDS"); at the
+    # end of stdin, one JSON line: the cycles it missed.
+    with TonePlayer(args.name, args.outputs, server=args.server) as player:
+        print(" ".join(player.ports), flush=True)
+        for line in sys.stdin:
+            words = line.split()
+            if words[:1] == ["stall"]:
+                player.stall(float(words[1]))
+                print("stalled", flush=True)
+        print(json.dumps({"gaps": player.gaps, "cycles": player.cycles}), flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+class DummyServer:
+    """A private JACK server on the dummy backend (no sound card): ``jackd -n NAME -d dummy``.
+
+    Clients reach it by its name (``servername=``, or ``JACK_DEFAULT_SERVER``). Realtime
+    scheduling is asked for and, where the system refuses it, done without.
+    """
+
+    def __init__(self, name: str, *, rate: int = 48000, period: int = 256) -> None:
+        self.name = name
+        self.rate = rate
+        self.period = period
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = b""
+        self._log_file: Any = None
+
+    def start(self, *, rate: int | None = None, within_s: float = 20.0) -> DummyServer:
+        if rate is not None:
+            self.rate = rate
+        for realtime in (["-R", "-P", "70"], ["--no-realtime"]):
+            command = ["jackd", "-n", self.name, *realtime, "-d", "dummy"]
+            command += ["-r", str(self.rate), "-p", str(self.period)]
+            self._log_file = tempfile.TemporaryFile()  # never a pipe nobody reads
+            self.process = subprocess.Popen(
+                command, stdout=self._log_file, stderr=subprocess.STDOUT
+            )
+            if self._answers(within_s):
+                return self
+            self.stop()
+            if b"already" in self.log or b"Too many servers" in self.log:
+                break  # the name is taken (or the table full): realtime or not, no matter
+        raise RuntimeError(f"jackd -n {self.name} did not start: {self.log[-2000:]!r}")
+
+    @classmethod
+    def started(cls, prefix: str, *, slots: int = 8, **kwargs: Any) -> DummyServer:
+        """A server of this process's own under the first free name ``<prefix>-<k>``.
+
+        JACK2 keeps every server's name in one table of 8 for the whole machine, and reclaims
+        an entry left by a server that died without unregistering (a kill, a crash) only when
+        a server of the *same name* starts: a fresh name for every run would fill the table
+        ("Too many servers already active"); names from a small pool clean up after
+        themselves. A name a live server holds is skipped.
+        """
+        problems = []
+        for k in range(slots):
+            server = cls(f"{prefix}-{k}", **kwargs)
+            try:
+                return server.start()
+            except RuntimeError as exc:
+                problems.append(str(exc)[:200])
+        raise RuntimeError("no JACK server could start: " + " | ".join(problems))
+
+    def _answers(self, within_s: float) -> bool:
+        deadline = time.monotonic() + within_s
+        jack.set_error_function(lambda _message: None)  # "cannot connect" until it is up
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                return False
+            try:
+                probe = jack.Client("probe", no_start_server=True, servername=self.name)
+            except jack.JackError:
+                time.sleep(0.1)
+                continue
+            probe.close()
+            # the server that answered must be this one: a name held by a live server makes
+            # ours exit at once, and the probe would have reached the other
+            time.sleep(0.2)
+            return self.process.poll() is None
+        return False
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log_file is not None:
+            self._log_file.seek(0)
+            self.log += self._log_file.read()
+            self._log_file.close()
+            self._log_file = None
+
+    def xruns(self) -> int:
+        """The xruns the server logged so far (read at :meth:`stop`)."""
+        return self.log.count(b"XRun")

@@ -1,0 +1,130 @@
+"""The JACK source against a real JACK server (dummy backend): ports, connections by name,
+the server's rate, xruns, a source port that vanishes, a server that dies and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from c2c_hub import kit
+from c2c_hub.emulation.source_context import RunningSource
+from c2c_hub_plugins.jack_inputs.emulated import DummyServer
+
+from .conftest import Player
+
+A, B, C = "jack-c2c-hub-Boom", "jack-c2c-hub-Lav", "jack-c2c-hub-Plant"
+
+
+def options(server: DummyServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "server": server.name,
+        "inputs": [
+            {"name": "Boom", "connect": ["tones:out_1"]},
+            {"name": "Lav", "connect": ["tones:out_2"]},
+            {"name": "Plant", "connect": ["extra:out_1"]},
+        ],
+        "reconnect_s": 0.2,
+        **extra,
+    }
+
+
+async def test_each_input_is_a_local_input_at_the_servers_rate_showing_its_connection(
+    jack_server: DummyServer,
+    players: Callable[..., Player],
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    players("tones", 2)
+    players("extra", 1)
+    run = running(options(jack_server))
+    ctx = run.ctx
+    for serial, source in ((A, "tones:out_1"), (B, "tones:out_2"), (C, "extra:out_1")):
+        device = (await ctx.wait_attached(serial)).args[0]
+        assert device.audio == kit.AudioFormat(sample_rate=48000, bits=24, channels=1)
+        assert device.address == source
+        assert ctx.registry.get(serial).kind is kit.LOCAL_INPUT
+    await ctx.wait_frames(A, 48000)
+    # every input's blocks follow on (but where an xrun cost a cycle), every input placed alike
+    xruns = run.source.snapshot()["xruns"]
+    for serial in (A, B, C):
+        blocks = ctx.blocks[serial]
+        ends = [b.position + b.frames for b in blocks[:-1]]
+        starts = [b.position for b in blocks[1:]]
+        assert sum(s != e for s, e in zip(starts, ends, strict=True)) <= xruns
+    assert ctx.blocks[A][0].position == ctx.blocks[B][0].position
+    healthy, detail = await ctx.wait_report("3/3 inputs")
+    assert healthy and "48000 Hz" in detail and "xruns" in detail
+
+
+async def test_xruns_are_counted_and_shown(
+    jack_server: DummyServer,
+    players: Callable[..., Player],
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    player = players("tones", 2)
+    run = running({"server": jack_server.name, "inputs": 1})
+    await run.ctx.wait_attached("jack-c2c-hub-in_1")
+    await run.ctx.wait_report("1/1 inputs")
+    before = run.source.snapshot()["xruns"]
+    player.stall(0.1)  # one cycle of the player takes 100 ms: the server's deadline passes
+    snapshot = await run.ctx.wait_for(
+        "an xrun counted", lambda: (s := run.source.snapshot())["xruns"] > before and s
+    )
+    counted = snapshot["xruns"]
+
+    def shown() -> bool:
+        report = run.ctx.last_report
+        return report is not None and int(report[1].split(" xruns")[0].split()[-1]) >= counted
+
+    await run.ctx.wait_for("the xruns in the source's health", shown)
+
+
+async def test_a_vanished_source_port_detaches_its_input_alone_until_it_comes_back(
+    jack_server: DummyServer,
+    players: Callable[..., Player],
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    players("tones", 2)
+    extra = players("extra", 1)
+    run = running(options(jack_server))
+    ctx = run.ctx
+    await ctx.wait_attached(C)
+    extra.stop()  # the interface feeding "Plant" is unplugged
+    gone = await ctx.wait_detached(C)
+    assert "extra:out_1 vanished" in gone.args[1]
+    frames = ctx.frames(A)
+    await ctx.wait_frames(A, frames + 24000)  # the others go on
+    assert ctx.registry.get(A) is not None and ctx.registry.get(B) is not None
+    healthy, _detail = await ctx.wait_report("missing extra:out_1")
+    assert not healthy
+    players("extra", 1)  # plugged in again: connected again, attached again
+    back = (await ctx.wait_attached(C, count=2)).args[0]
+    assert back.address == "extra:out_1"
+    frames = ctx.frames(C)
+    await ctx.wait_frames(C, frames + 4800)
+
+
+async def test_the_server_dying_detaches_every_input_and_they_come_back_with_it(
+    jack_server: DummyServer,
+    players: Callable[..., Player],
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    run = running({"server": jack_server.name, "inputs": 2, "reconnect_s": 0.2})
+    ctx = run.ctx
+    await ctx.wait_attached("jack-c2c-hub-in_2")
+    await asyncio.to_thread(jack_server.stop)
+    gone = await ctx.wait_detached("jack-c2c-hub-in_1")
+    assert "stopped" in gone.args[1]
+    await ctx.wait_report("no JACK server")
+    await asyncio.to_thread(jack_server.start)
+    await ctx.wait_attached("jack-c2c-hub-in_1", count=2, within=30)
+    frames = ctx.frames("jack-c2c-hub-in_1")
+    await ctx.wait_frames("jack-c2c-hub-in_1", frames + 4800)
+    assert run.source.snapshot()["connects"] == 2
+    # positions after the reconnect are the hub's time of day again, not the new server's count
+    last = ctx.blocks["jack-c2c-hub-in_1"][-1]
+    first = ctx.blocks["jack-c2c-hub-in_1"][0]
+    assert last.position > first.position
+    assert np.abs(last.samples).max() == 0  # nothing connected: silence, not garbage
