@@ -224,6 +224,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+#: A Unix socket's path holds at most 107 bytes (``sun_path``); dbus-daemon exits at once,
+#: printing nothing, when its listening socket's path is longer.
+_SUN_PATH_MAX = 107
+
+
+def _socket_parent() -> str:
+    """Where the private bus's folder goes: the temporary folder, unless its path is so long
+    (a test's own folder under pytest-xdist, say) that the socket's would not fit."""
+    parent = tempfile.gettempdir()
+    room = len(parent) + len("/c2c-bluez-xxxxxxxx/system_bus_socket")
+    return parent if room <= _SUN_PATH_MAX else "/tmp"
+
+
 class BlueZMock:
     """A private system bus with a mocked BlueZ (adapter ``adapter``) and button remotes on it.
 
@@ -504,7 +517,7 @@ class BlueZMock:
             raise BlueZMockError(f"no remote {address} (add_remote first)") from None
 
     def _start(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="c2c-bluez-"))
+        self._dir = Path(tempfile.mkdtemp(prefix="c2c-bluez-", dir=_socket_parent()))
         socket_path = self._dir / "system_bus_socket"
         config = self._dir / "bus.conf"
         config.write_text(_DAEMON_CONFIG.format(socket=socket_path), encoding="utf-8")
@@ -524,7 +537,10 @@ class BlueZMock:
         assert self._daemon.stdout is not None
         line = self._daemon.stdout.readline().strip()
         if not line.startswith("unix:"):
-            raise BlueZMockError(f"dbus-daemon did not start (it printed {line!r})")
+            raise BlueZMockError(
+                f"dbus-daemon did not start (it printed {line!r}; its socket was to be "
+                f"{socket_path}, {len(str(socket_path))} characters)"
+            )
         self.address = line
         self._bus = dbus.bus.BusConnection(line)
         if not self.with_bluez:
