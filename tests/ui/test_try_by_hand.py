@@ -4,9 +4,11 @@ shows the results. The docs cannot rot: this is the block, read from the README.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,15 +43,20 @@ def test_the_readme_block_pairs_records_and_uploads(tmp_path: Path) -> None:
     env["TMPDIR"] = str(tmp_path)
     env["COLUMNS"] = "200"  # tables unwrapped, for the checks below
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # The block's own process group: whatever it left running (its emulators, its hub) goes
+    # with it, however the test ends.
+    shell = subprocess.Popen(
+        ["bash", "-e", "-c", _block()],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            ["bash", "-e", "-c", _block()],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=280,
-        )
+        out, err = shell.communicate(timeout=280)
+        done = subprocess.CompletedProcess(shell.args, shell.returncode, out, err)
     except subprocess.TimeoutExpired as exc:
         # Which part never came up: each one's log, as the user would read them.
         logs = "\n".join(
@@ -57,6 +64,10 @@ def test_the_readme_block_pairs_records_and_uploads(tmp_path: Path) -> None:
             for log in sorted(tmp_path.rglob("*.log"))
         )
         raise AssertionError(f"the block did not finish: {exc}\n{logs}") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait()
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert re.search(r"Approved: \d{3} \d{3}", out) and "Paired." in out
