@@ -435,14 +435,14 @@ async def test_rest_heartbeat_once_a_minute_only_while_the_socket_is_not_joined(
         presence.network_changed()
         await eventually(lambda: presence.state is PresenceState.JOINED)
         for _ in range(20):  # five minutes joined: none
-            sent = presence.heartbeats_sent
+            asleep = clock.sleepers
             clock.advance(15)
             # Each heartbeat's reply lands before the clock moves on (a loaded machine is slow
-            # in real time; the hub's deadline is in clock time).
+            # in real time; the hub's deadline is in clock time): every task the advance woke
+            # is asleep on the clock again (the heartbeat sent), and every heartbeat answered.
             await eventually(
-                lambda s=sent: (
-                    presence.heartbeat_replies >= presence.heartbeats_sent > s
-                    or presence.heartbeats_sent == s
+                lambda n=asleep: (
+                    clock.sleepers >= n and presence.heartbeat_replies >= presence.heartbeats_sent
                 ),
                 what="heartbeat reply",
             )
