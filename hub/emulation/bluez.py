@@ -586,6 +586,71 @@ class BlueZMock:
     def _mock_iface(self, path: str) -> Any:
         return dbus.Interface(self._bus.get_object(BLUEZ, path), MOCK_IFACE)
 
+    def _device_props(
+        self,
+        remote: MockRemote,
+        *,
+        address_type: str,
+        appearance: int,
+        icon: str,
+        rssi: int,
+        uuids: list[str],
+        manufacturer: Any,
+        flags: int,
+    ) -> dict[str, Any]:
+        """``org.bluez.Device1`` as BlueZ shows a remote it has seen advertising."""
+        return {
+            "Address": dbus.String(remote.address),
+            "AddressType": dbus.String(address_type),
+            "Name": dbus.String(remote.name),
+            "Alias": dbus.String(remote.name),
+            "Adapter": dbus.ObjectPath(self.adapter_path),
+            "Appearance": dbus.UInt16(appearance),
+            "Icon": dbus.String(icon),
+            "Paired": dbus.Boolean(False),
+            "Bonded": dbus.Boolean(False),
+            "Trusted": dbus.Boolean(False),
+            "Blocked": dbus.Boolean(False),
+            "LegacyPairing": dbus.Boolean(False),
+            "Connected": dbus.Boolean(False),
+            "ServicesResolved": dbus.Boolean(False),
+            "WakeAllowed": dbus.Boolean(False),
+            "RSSI": dbus.Int16(rssi),
+            "TxPower": dbus.Int16(0),
+            "UUIDs": dbus.Array(uuids, signature="s"),
+            "ManufacturerData": manufacturer,
+            "ServiceData": dbus.Dictionary({}, signature="sv"),
+            "AdvertisingFlags": dbus.Array([dbus.Byte(flags)], signature="y"),
+        }
+
+    def _device_object(
+        self, root: Any, remote: MockRemote, device: dict[str, Any], set_char_path: str
+    ) -> None:
+        """The device's object, with BlueZ's methods and the mock's own controls."""
+        root.AddObject(
+            remote.device_path,
+            DEVICE_IFACE,
+            device,
+            [
+                ("Connect", "", "", _CONNECT),
+                ("Disconnect", "", "", _DISCONNECT),
+                ("Pair", "", "", ""),
+                ("CancelPairing", "", "", ""),
+                ("ConnectProfile", "s", "", ""),
+                ("DisconnectProfile", "s", "", ""),
+            ],
+        )
+        self._mock_iface(remote.device_path).AddMethods(
+            CONTROL_IFACE,
+            [
+                ("SetCharPath", "s", "", set_char_path),
+                ("AddCharPath", "s", "", _ADD_CHAR_PATH),
+                ("DropLink", "", "", _DROP_LINK),
+                ("Advertise", "n", "", _ADVERTISE),
+                ("FailConnects", "u", "", "self.c2c_fail_connects = int(args[0])"),
+            ],
+        )
+
     def _add_remote(
         self,
         remote: MockRemote,
@@ -603,29 +668,16 @@ class BlueZMock:
                 [dbus.Byte(b) for b in data], signature="y"
             )
         uuids = [service_uuid] if service_uuid else []
-        device = {
-            "Address": dbus.String(remote.address),
-            "AddressType": dbus.String("public"),
-            "Name": dbus.String(remote.name),
-            "Alias": dbus.String(remote.name),
-            "Adapter": dbus.ObjectPath(self.adapter_path),
-            "Appearance": dbus.UInt16(0x0180),  # generic remote control
-            "Icon": dbus.String("input-gaming"),
-            "Paired": dbus.Boolean(False),
-            "Bonded": dbus.Boolean(False),
-            "Trusted": dbus.Boolean(False),
-            "Blocked": dbus.Boolean(False),
-            "LegacyPairing": dbus.Boolean(False),
-            "Connected": dbus.Boolean(False),
-            "ServicesResolved": dbus.Boolean(False),
-            "WakeAllowed": dbus.Boolean(False),
-            "RSSI": dbus.Int16(rssi),
-            "TxPower": dbus.Int16(0),
-            "UUIDs": dbus.Array(uuids, signature="s"),
-            "ManufacturerData": manufacturer,
-            "ServiceData": dbus.Dictionary({}, signature="sv"),
-            "AdvertisingFlags": dbus.Array([dbus.Byte(0x06)], signature="y"),
-        }
+        device = self._device_props(
+            remote,
+            address_type="public",
+            appearance=0x0180,  # generic remote control
+            icon="input-gaming",
+            rssi=rssi,
+            uuids=uuids,
+            manufacturer=manufacturer,
+            flags=0x06,
+        )
         service = {
             "UUID": dbus.String(service_uuid or REMOTE_SERVICE_UUID),
             "Device": dbus.ObjectPath(remote.device_path),
@@ -642,30 +694,7 @@ class BlueZMock:
             "Handle": dbus.UInt16(0x000B),
             "MTU": dbus.UInt16(23),
         }
-        root.AddObject(
-            remote.device_path,
-            DEVICE_IFACE,
-            device,
-            [
-                ("Connect", "", "", _CONNECT),
-                ("Disconnect", "", "", _DISCONNECT),
-                ("Pair", "", "", ""),
-                ("CancelPairing", "", "", ""),
-                ("ConnectProfile", "s", "", ""),
-                ("DisconnectProfile", "s", "", ""),
-            ],
-        )
-        dev = self._mock_iface(remote.device_path)
-        dev.AddMethods(
-            CONTROL_IFACE,
-            [
-                ("SetCharPath", "s", "", "self.c2c_char_paths = [str(args[0])]"),
-                ("AddCharPath", "s", "", _ADD_CHAR_PATH),
-                ("DropLink", "", "", _DROP_LINK),
-                ("Advertise", "n", "", _ADVERTISE),
-                ("FailConnects", "u", "", "self.c2c_fail_connects = int(args[0])"),
-            ],
-        )
+        self._device_object(root, remote, device, "self.c2c_char_paths = [str(args[0])]")
         self._control(remote.device_path, "SetCharPath", remote.char_path)
         if fail_connects:
             self._control(remote.device_path, "FailConnects", dbus.UInt32(fail_connects))
@@ -685,22 +714,14 @@ class BlueZMock:
             CONTROL_IFACE, [("Notify", "ay", "b", _NOTIFY)]
         )
         # GATT objects first, so the device is complete when a scan reports it.
-        for path, iface, props in (
-            (remote.service_path, SERVICE_IFACE, service),
-            (remote.char_path, CHAR_IFACE, char),
-            (remote.device_path, DEVICE_IFACE, device),
-        ):
-            root.EmitSignal(
-                OBJECT_MANAGER_IFACE,
-                "InterfacesAdded",
-                "oa{sa{sv}}",
-                [
-                    dbus.ObjectPath(path),
-                    dbus.Dictionary(
-                        {iface: dbus.Dictionary(props, signature="sv")}, signature="sa{sv}"
-                    ),
-                ],
-            )
+        _interfaces_added(
+            root,
+            [
+                (remote.service_path, SERVICE_IFACE, service),
+                (remote.char_path, CHAR_IFACE, char),
+                (remote.device_path, DEVICE_IFACE, device),
+            ],
+        )
 
     def _add_hid_remote(
         self,
@@ -711,52 +732,17 @@ class BlueZMock:
         rssi: int,
     ) -> None:
         root = self._mock_iface("/")
-        device = {
-            "Address": dbus.String(remote.address),
-            "AddressType": dbus.String(address_type),
-            "Name": dbus.String(remote.name),
-            "Alias": dbus.String(remote.name),
-            "Adapter": dbus.ObjectPath(self.adapter_path),
-            "Appearance": dbus.UInt16(0x03C1),  # HID keyboard
-            "Icon": dbus.String("input-keyboard"),
-            "Paired": dbus.Boolean(False),
-            "Bonded": dbus.Boolean(False),
-            "Trusted": dbus.Boolean(False),
-            "Blocked": dbus.Boolean(False),
-            "LegacyPairing": dbus.Boolean(False),
-            "Connected": dbus.Boolean(False),
-            "ServicesResolved": dbus.Boolean(False),
-            "WakeAllowed": dbus.Boolean(False),
-            "RSSI": dbus.Int16(rssi),
-            "TxPower": dbus.Int16(0),
-            "UUIDs": dbus.Array([HID_SERVICE_UUID], signature="s"),
-            "ManufacturerData": dbus.Dictionary({}, signature="qv"),
-            "ServiceData": dbus.Dictionary({}, signature="sv"),
-            "AdvertisingFlags": dbus.Array([dbus.Byte(0x05)], signature="y"),
-        }
-        root.AddObject(
-            remote.device_path,
-            DEVICE_IFACE,
-            device,
-            [
-                ("Connect", "", "", _CONNECT),
-                ("Disconnect", "", "", _DISCONNECT),
-                ("Pair", "", "", ""),
-                ("CancelPairing", "", "", ""),
-                ("ConnectProfile", "s", "", ""),
-                ("DisconnectProfile", "s", "", ""),
-            ],
+        device = self._device_props(
+            remote,
+            address_type=address_type,
+            appearance=0x03C1,  # HID keyboard
+            icon="input-keyboard",
+            rssi=rssi,
+            uuids=[HID_SERVICE_UUID],
+            manufacturer=dbus.Dictionary({}, signature="qv"),
+            flags=0x05,
         )
-        self._mock_iface(remote.device_path).AddMethods(
-            CONTROL_IFACE,
-            [
-                ("SetCharPath", "s", "", "self.c2c_char_paths = []"),
-                ("AddCharPath", "s", "", _ADD_CHAR_PATH),
-                ("DropLink", "", "", _DROP_LINK),
-                ("Advertise", "n", "", _ADVERTISE),
-                ("FailConnects", "u", "", "self.c2c_fail_connects = int(args[0])"),
-            ],
-        )
+        self._device_object(root, remote, device, "self.c2c_char_paths = []")
         added: list[tuple[str, str, dict[str, Any]]] = []
 
         def service(path: str, uuid: str, handle: int) -> None:
@@ -837,18 +823,7 @@ class BlueZMock:
             )
         # Deepest objects first on removal; GATT objects announced before the device.
         remote.objects = [(path, iface) for path, iface, _ in reversed(added)]
-        for path, iface, props in [*added, (remote.device_path, DEVICE_IFACE, device)]:
-            root.EmitSignal(
-                OBJECT_MANAGER_IFACE,
-                "InterfacesAdded",
-                "oa{sa{sv}}",
-                [
-                    dbus.ObjectPath(path),
-                    dbus.Dictionary(
-                        {iface: dbus.Dictionary(props, signature="sv")}, signature="sa{sv}"
-                    ),
-                ],
-            )
+        _interfaces_added(root, [*added, (remote.device_path, DEVICE_IFACE, device)])
 
     def _control(self, path: str, method: str, *args: Any) -> Any:
         proxy = self._bus.get_object(BLUEZ, path)
@@ -883,3 +858,19 @@ def _address(address: str) -> str:
     if not _ADDRESS_RE.match(upper):
         raise BlueZMockError(f"not a Bluetooth address: {address!r} (expected AA:BB:CC:DD:EE:FF)")
     return upper
+
+
+def _interfaces_added(root: Any, objects: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """ObjectManager's InterfacesAdded for each object, in order (as BlueZ announces them)."""
+    for path, iface, props in objects:
+        root.EmitSignal(
+            OBJECT_MANAGER_IFACE,
+            "InterfacesAdded",
+            "oa{sa{sv}}",
+            [
+                dbus.ObjectPath(path),
+                dbus.Dictionary(
+                    {iface: dbus.Dictionary(props, signature="sv")}, signature="sa{sv}"
+                ),
+            ],
+        )
