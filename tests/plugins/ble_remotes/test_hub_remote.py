@@ -41,6 +41,8 @@ async def test_a_press_on_a_bluez_remote_is_logged_in_frameio_at_its_timecode(
             presses.append(before)
             count = len(presses)
             await until(lambda n=count: len(emulator.log_events()) == n)
+        # Frame.io has logged all three; the hub records each 204 a moment later.
+        await until(lambda: hub.presses.counts.get("sent", 0) == 3)
         events = emulator.log_events()
         assert [e["input_index"] for e in events] == [0, 2, 1]
         assert [e["input_name"] for e in events] == ["Good take", "Problem", "Circle take"]
