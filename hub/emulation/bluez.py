@@ -32,27 +32,19 @@ What the template gets wrong or leaves out (each one is handled here):
   (as a real remote, which advertises until connected, would be), and :meth:`advertise`
   sends an RSSI ``PropertiesChanged`` for "it advertises again".
 
-Every bus call is made with dbus-python on one helper thread (the methods are synchronous and
-safe to call from any thread, an event loop's included: each is one short D-Bus round trip).
-Both processes are killed by :meth:`BlueZMock.stop`, at exit, and when the thread that started
-them ends (``PR_SET_PDEATHSIG``), so a crashed test run leaves nothing behind.
+The bus is a :class:`~c2c_hub.emulation.private_bus.PrivateBus` (shared with the
+NetworkManager mock): every bus call is made with dbus-python on its one helper thread (the
+methods are synchronous and safe to call from any thread, an event loop's included: each is one
+short D-Bus round trip). Both processes are killed by :meth:`BlueZMock.stop`, at exit, and when
+the thread that started them ends (``PR_SET_PDEATHSIG``), so a crashed test run leaves nothing
+behind.
 """
 
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
-import contextlib
-import ctypes
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +52,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from c2c_hub.emulation.errors import EmulationError
+from c2c_hub.emulation.private_bus import CALL_TIMEOUT_S, START_CALL_TIMEOUT_S, PrivateBus
 
 try:
     import dbus  # type: ignore[import-untyped]
@@ -90,26 +83,8 @@ HID_REPORT_REFERENCE_UUID = "00002908-0000-1000-8000-00805f9b34fb"
 CONTROL_IFACE = "org.c2chub.RemoteMock1"
 
 _ADDRESS_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
-_CALL_TIMEOUT_S = 10.0
-_START_TIMEOUT_S = 30.0
-_PR_SET_PDEATHSIG = 1
 
 T = TypeVar("T")
-
-_DAEMON_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-  </policy>
-</busconfig>
-"""
 
 # ---------------------------------------------------------------- code run inside the mock
 # dbusmock runs these strings with ``self`` (the object), ``args`` and dbusmock's globals
@@ -219,24 +194,6 @@ class MockRemote:
     reports: dict[int, str] = field(default_factory=dict)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-#: A Unix socket's path holds at most 107 bytes (``sun_path``); dbus-daemon exits at once,
-#: printing nothing, when its listening socket's path is longer.
-_SUN_PATH_MAX = 107
-
-
-def _socket_parent() -> str:
-    """Where the private bus's folder goes: the temporary folder, unless its path is so long
-    (a test's own folder under pytest-xdist, say) that the socket's would not fit."""
-    parent = tempfile.gettempdir()
-    room = len(parent) + len("/c2c-bluez-xxxxxxxx/system_bus_socket")
-    return parent if room <= _SUN_PATH_MAX else "/tmp"
-
-
 class BlueZMock:
     """A private system bus with a mocked BlueZ (adapter ``adapter``) and button remotes on it.
 
@@ -253,72 +210,45 @@ class BlueZMock:
         self.with_bluez = with_bluez
         self.adapter_path = f"/org/bluez/{adapter}"
         self.set_environment = set_environment
-        self.address = ""  # the bus address, once started
         self.remotes: dict[str, MockRemote] = {}
-        self._dir: Path | None = None
-        self._daemon: subprocess.Popen[str] | None = None
-        self._mock: subprocess.Popen[bytes] | None = None
-        self._bus: Any = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._saved_env: str | None = None
-        self._env_set = False
+        self._private = PrivateBus(
+            name="bluez-mock",
+            error=BlueZMockError,
+            what="the BlueZ mock",
+            set_environment=set_environment,
+        )
+        self._mock: Any = None  # dbusmock's bluez5 process
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> BlueZMock:
         """Start the bus and the mock, add the adapter; returns once BlueZ answers."""
-        if self._executor is not None:
+        if self._private.started:
             raise BlueZMockError("this BlueZMock was already started")
-        if shutil.which("dbus-daemon") is None:
-            raise BlueZMockError("dbus-daemon is not installed (apt-get install dbus)")
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bluez-mock")
         atexit.register(self.stop)
         try:
-            # Its own deadline for BlueZ to answer, and then some: a loaded machine can take
-            # seconds just to start the daemon and a Python interpreter for the mock.
-            self._call(self._start, timeout=_START_TIMEOUT_S + 10.0)
+            self._private.start()
+            if self.with_bluez:
+                self._call(self._start, timeout=START_CALL_TIMEOUT_S)
         except BaseException:
             self.stop()
             raise
-        if self.set_environment:
-            self._saved_env = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
-            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
-            self._env_set = True
         return self
 
     def stop(self) -> None:
         """Kill the mock and the bus, restore the environment; idempotent, never raises."""
         atexit.unregister(self.stop)
-        if self._env_set:
-            self._env_set = False
-            if os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") != self.address:
-                pass  # someone (another mock) changed it since: theirs now
-            elif self._saved_env is None:
-                os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
-            else:
-                os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = self._saved_env
-        executor, self._executor = self._executor, None
-        # Processes first: a call stuck in the helper thread fails as soon as the bus is gone.
-        for proc in (self._mock, self._daemon):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for proc in (self._mock, self._daemon):
-            if proc is not None:
-                try:
-                    proc.wait(timeout=3)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=3)
-        if executor is not None:
-            with contextlib.suppress(Exception):
-                executor.submit(self._close_bus).result(timeout=_CALL_TIMEOUT_S)
-            executor.shutdown(wait=True)
-        if self._daemon is not None and self._daemon.stdout is not None:
-            self._daemon.stdout.close()
-        self._mock = self._daemon = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        self._private.stop()
+        self._mock = None
+
+    @property
+    def address(self) -> str:
+        """The bus address, once started."""
+        return self._private.address
+
+    @property
+    def _bus(self) -> Any:
+        return self._private.connection
 
     def __enter__(self) -> BlueZMock:
         return self.start()
@@ -334,12 +264,13 @@ class BlueZMock:
     @property
     def running(self) -> bool:
         bluez = not self.with_bluez or (self._mock is not None and self._mock.poll() is None)
-        return bluez and self._daemon is not None and self._daemon.poll() is None
+        return bluez and self._private.running
 
     @property
     def log_path(self) -> Path | None:
         """dbusmock's log: every method call on the mock, with a timestamp."""
-        return None if self._dir is None else self._dir / "dbusmock.log"
+        directory = self._private.directory
+        return None if directory is None else directory / "dbusmock.log"
 
     # ------------------------------------------------------------------ remotes
     def add_remote(
@@ -499,16 +430,8 @@ class BlueZMock:
         return bool(self._call(self._get, self.adapter_path, "org.bluez.Adapter1", "Discovering"))
 
     # ------------------------------------------------------------------ the helper thread
-    def _call(self, fn: Callable[..., T], *args: Any, timeout: float = _CALL_TIMEOUT_S) -> T:
-        executor = self._executor
-        if executor is None:
-            raise BlueZMockError("the BlueZ mock is not running")
-        try:
-            return executor.submit(fn, *args).result(timeout=timeout)
-        except dbus.exceptions.DBusException as exc:
-            raise BlueZMockError(f"{fn.__name__.strip('_')}: {exc.get_dbus_message()}") from exc
-        except concurrent.futures.TimeoutError:
-            raise BlueZMockError(f"{fn.__name__.strip('_')}: no answer from the mock") from None
+    def _call(self, fn: Callable[..., T], *args: Any, timeout: float = CALL_TIMEOUT_S) -> T:
+        return self._private.call(fn, *args, timeout=timeout)
 
     def _remote(self, address: str) -> MockRemote:
         try:
@@ -517,71 +440,12 @@ class BlueZMock:
             raise BlueZMockError(f"no remote {address} (add_remote first)") from None
 
     def _start(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="c2c-bluez-", dir=_socket_parent()))
-        socket_path = self._dir / "system_bus_socket"
-        config = self._dir / "bus.conf"
-        config.write_text(_DAEMON_CONFIG.format(socket=socket_path), encoding="utf-8")
-        self._daemon = subprocess.Popen(
-            [
-                "dbus-daemon",
-                f"--config-file={config}",
-                "--nofork",
-                "--nopidfile",
-                "--print-address",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,  # "Failed to set fd limit": harmless
-            text=True,
-            preexec_fn=_die_with_parent,  # only a prctl() between fork and exec
-        )
-        assert self._daemon.stdout is not None
-        line = self._daemon.stdout.readline().strip()
-        if not line.startswith("unix:"):
-            raise BlueZMockError(
-                f"dbus-daemon did not start (it printed {line!r}; its socket was to be "
-                f"{socket_path}, {len(str(socket_path))} characters)"
-            )
-        self.address = line
-        self._bus = dbus.bus.BusConnection(line)
-        if not self.with_bluez:
-            return
-        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": line}
-        log = (self._dir / "dbusmock.log").open("wb")
-        with log:
-            self._mock = subprocess.Popen(
-                [sys.executable, "-m", "dbusmock", "--system", "--template", "bluez5"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            )
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not self._bus.name_has_owner(BLUEZ):
-            if self._mock.poll() is not None:
-                raise BlueZMockError(
-                    f"dbusmock exited with {self._mock.returncode}: {self._tail_log()}"
-                )
-            if time.monotonic() > deadline:
-                raise BlueZMockError(f"dbusmock did not claim {BLUEZ}: {self._tail_log()}")
-            time.sleep(0.02)
+        self._mock = self._private.spawn_mock("bluez5", BLUEZ, log_name="dbusmock.log")
         root = self._bus.get_object(BLUEZ, "/")
         dbus.Interface(root, "org.bluez.Mock").AddAdapter(self.adapter, "c2c-hub")
         self._mock_iface(self.adapter_path).AddMethod(
             "org.bluez.Adapter1", "StartDiscovery", "", "", _START_DISCOVERY
         )
-
-    def _tail_log(self) -> str:
-        path = self.log_path
-        if path is None or not path.exists():
-            return "(no log)"
-        return path.read_text(errors="replace")[-2000:] or "(empty log)"
-
-    def _close_bus(self) -> None:
-        if self._bus is not None:
-            with contextlib.suppress(Exception):
-                self._bus.close()
-            self._bus = None
 
     def _mock_iface(self, path: str) -> Any:
         return dbus.Interface(self._bus.get_object(BLUEZ, path), MOCK_IFACE)

@@ -1,9 +1,10 @@
 """NetworkManager and ModemManager on a private D-Bus: python-dbusmock's templates, made to fail.
 
 There is no NetworkManager in CI (and no Wi-Fi), so the hub's network code is tested against
-NetworkManager's D-Bus API instead: a private ``dbus-daemon`` (the one :class:`BlueZMock` starts,
-without BlueZ), python-dbusmock's ``networkmanager`` and ``modemmanager`` templates on it, and
-what those templates lack added here::
+NetworkManager's D-Bus API instead: a private ``dbus-daemon`` and its helper thread (the
+:class:`~c2c_hub.emulation.private_bus.PrivateBus` the BlueZ mock stands on too),
+python-dbusmock's ``networkmanager`` and ``modemmanager`` templates on it, and what those
+templates lack added here::
 
     with NetworkManagerMock() as nm:             # sets DBUS_SYSTEM_BUS_ADDRESS (restored on stop)
         wlan = nm.add_wifi_device("wlan0")
@@ -34,13 +35,6 @@ arguments, PSKs included, as a bus monitor would: it belongs to the test, never 
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
-import contextlib
-import ctypes
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -49,8 +43,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from c2c_hub.emulation.bluez import BlueZMock
 from c2c_hub.emulation.errors import EmulationError
+from c2c_hub.emulation.private_bus import (
+    CALL_TIMEOUT_S,
+    START_CALL_TIMEOUT_S,
+    START_TIMEOUT_S,
+    PrivateBus,
+)
 
 try:
     import dbus  # type: ignore[import-untyped]
@@ -75,8 +74,6 @@ MOCK_IFACE = "org.freedesktop.DBus.Mock"
 
 SECURITY = {"open": 0x0, "wpa2": 0x188, "wpa3": 0x400 | 0x88}  # 0x400: KEY_MGMT_SAE
 ACCESS_TECHNOLOGY = {"gsm": 0x2, "umts": 0x20, "hspa": 0x200, "lte": 0x4000, "5gnr": 0x8000}
-_CALL_TIMEOUT_S = 10.0
-_START_TIMEOUT_S = 30.0
 
 T = TypeVar("T")
 
@@ -198,11 +195,6 @@ _SET_PSK = "objects[args[0]].c2c_psk = str(args[1]) if args[1] else None"
 _CLASH = "self.c2c_clashes = getattr(self, 'c2c_clashes', set()) | {str(args[0])}"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class NetworkMockError(EmulationError, RuntimeError):
     """The NetworkManager mock could not start, or a call to it failed (the message says why)."""
 
@@ -234,11 +226,14 @@ class NetworkManagerMock:
 
     def __init__(self, *, set_environment: bool = True, with_modem_manager: bool = True) -> None:
         self.with_modem_manager = with_modem_manager
-        self._bus_mock = BlueZMock(set_environment=set_environment, with_bluez=False)
-        self._nm: subprocess.Popen[bytes] | None = None
-        self._mm: subprocess.Popen[bytes] | None = None
-        self._bus: Any = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._private = PrivateBus(
+            name="nm-mock",
+            error=NetworkMockError,
+            what="the NetworkManager mock",
+            set_environment=set_environment,
+        )
+        self._nm: Any = None  # dbusmock's networkmanager process
+        self._mm: Any = None  # and its modemmanager one
         self._replay = _Replay()
         self.access_points: dict[str, MockAccessPoint] = {}
         self.modem_path: str | None = None
@@ -246,24 +241,25 @@ class NetworkManagerMock:
 
     @property
     def address(self) -> str:
-        return self._bus_mock.address
+        return self._private.address
 
     @property
     def log_dir(self) -> Path | None:
         """Where the mocks' logs are (every call, with its arguments), while running."""
-        path = self._bus_mock.log_path
-        return None if path is None else path.parent
+        return self._private.directory
+
+    @property
+    def _bus(self) -> Any:
+        return self._private.connection
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> NetworkManagerMock:
-        self._bus_mock.start()
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nm-mock")
         atexit.register(self.stop)
         try:
-            self._call(self._connect_bus)
-            self._call(self._start_nm, timeout=_START_TIMEOUT_S + 10.0)
+            self._private.start()
+            self._call(self._start_nm, timeout=START_CALL_TIMEOUT_S)
             if self.with_modem_manager:
-                self._call(self._start_mm, timeout=_START_TIMEOUT_S + 10.0)
+                self._call(self._start_mm, timeout=START_CALL_TIMEOUT_S)
         except BaseException:
             self.stop()
             raise
@@ -272,15 +268,8 @@ class NetworkManagerMock:
     def stop(self) -> None:
         """Kill the mocks and the bus; idempotent, never raises."""
         atexit.unregister(self.stop)
-        for proc in (self._nm, self._mm):
-            _kill(proc)
+        self._private.stop()
         self._nm = self._mm = None
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            with contextlib.suppress(Exception):
-                executor.submit(self._close_bus).result(timeout=_CALL_TIMEOUT_S)
-            executor.shutdown(wait=True)
-        self._bus_mock.stop()
 
     def __enter__(self) -> NetworkManagerMock:
         return self.start()
@@ -305,7 +294,7 @@ class NetworkManagerMock:
         saved, active = self._stopped or self._call(self._saved_state)
         self._stopped = None
         self._call(self._stop_nm)
-        self._call(self._start_nm, timeout=_START_TIMEOUT_S + 10.0)
+        self._call(self._start_nm, timeout=START_CALL_TIMEOUT_S)
         self._call(self._restore, saved, active)
 
     # ------------------------------------------------------------------ the world
@@ -446,52 +435,11 @@ class NetworkManagerMock:
         return len(found)
 
     # ------------------------------------------------------------------ the helper thread
-    def _call(self, fn: Callable[..., T], *args: Any, timeout: float = _CALL_TIMEOUT_S) -> T:
-        executor = self._executor
-        if executor is None:
-            raise NetworkMockError("the NetworkManager mock is not running")
-        try:
-            return executor.submit(fn, *args).result(timeout=timeout)
-        except dbus.exceptions.DBusException as exc:
-            name = getattr(fn, "__name__", "call").strip("_")
-            raise NetworkMockError(f"{name}: {exc.get_dbus_message()}") from exc
-        except concurrent.futures.TimeoutError:
-            raise NetworkMockError("no answer from the mock") from None
-
-    def _connect_bus(self) -> None:
-        self._bus = dbus.bus.BusConnection(self.address)
-
-    def _close_bus(self) -> None:
-        if self._bus is not None:
-            with contextlib.suppress(Exception):
-                self._bus.close()
-            self._bus = None
-
-    def _spawn(self, template: str, name: str) -> subprocess.Popen[bytes]:
-        directory = self.log_dir
-        assert directory is not None
-        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address}
-        with (directory / f"{template}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "dbusmock", "--system", "--template", template],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            )
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not self._bus.name_has_owner(name):
-            if proc.poll() is not None:
-                raise NetworkMockError(f"dbusmock {template} exited with {proc.returncode}")
-            if time.monotonic() > deadline:
-                _kill(proc)
-                raise NetworkMockError(f"dbusmock {template} did not claim {name}")
-            time.sleep(0.02)
-        return proc
+    def _call(self, fn: Callable[..., T], *args: Any, timeout: float = CALL_TIMEOUT_S) -> T:
+        return self._private.call(fn, *args, timeout=timeout)
 
     def _start_nm(self) -> None:
-        self._nm = self._spawn("networkmanager", NM)
+        self._nm = self._private.spawn_mock("networkmanager", NM)
         nm = self._mock(NM, NM_PATH)
         nm.AddProperty(NM, "PrimaryConnection", dbus.ObjectPath("/"))
         nm.AddMethod(NM, "ActivateConnection", "ooo", "o", _ACTIVATE)
@@ -501,14 +449,14 @@ class NetworkManagerMock:
         nm.AddMethod(MOCK_IFACE, "C2cSetPsk", "ss", "", _SET_PSK)
 
     def _stop_nm(self) -> None:
-        _kill(self._nm)
+        self._private.kill(self._nm)
         self._nm = None
-        deadline = time.monotonic() + _START_TIMEOUT_S
+        deadline = time.monotonic() + START_TIMEOUT_S
         while self._bus.name_has_owner(NM) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def _start_mm(self) -> None:
-        self._mm = self._spawn("modemmanager", MM)
+        self._mm = self._private.spawn_mock("modemmanager", MM)
 
     def _mock(self, name: str, path: str) -> Any:
         return dbus.Interface(self._bus.get_object(name, path), MOCK_IFACE)
@@ -640,17 +588,6 @@ class NetworkManagerMock:
             if each == kind:
                 return f"{NM_PATH}/Devices/{interface}"
         raise NetworkMockError("no device for a saved connection")
-
-
-def _kill(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=3)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=3)
 
 
 def _plain(value: Any) -> Any:

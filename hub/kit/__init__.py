@@ -24,6 +24,11 @@ plugins to it), so everything here is the plugin API, kept stable:
   :class:`OptionsError`, and pydantic's :func:`Field`, :func:`field_validator` and
   :func:`model_validator` to write them with;
 - trackers: :class:`TrackerPool` (one task per device, claims by serial, restarts, health);
+- links: :class:`LinkKeeper` (one device's link told apart from its own close, the grace
+  before its device is detached);
+- BLE through bleak: :class:`BleakCentral` (a scan that remembers what it saw, connects that
+  leave nothing half-open), :func:`ble_disconnect`, :data:`BLE_ERRORS` and
+  :func:`system_bus_address` (imported with bleak only when a plugin first asks for them);
 - time and retries: :class:`Clock`, :class:`SystemClock`, :class:`RestartPolicy`,
   :func:`backoff_delay`.
 
@@ -33,6 +38,7 @@ The guide is ``docs/plugins/`` (tutorial, hooks, testing).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -58,6 +64,7 @@ from c2c_hub.device_models import (
     parse_hid_usage,
 )
 from c2c_hub.errors import HubError
+from c2c_hub.kit.links import CLOSE_TIMEOUT_S, LinkKeeper
 from c2c_hub.kit.options import (
     Duration,
     DurationOrZero,
@@ -80,6 +87,26 @@ from c2c_hub.subdevices import (
     SubDeviceError,
 )
 
+if TYPE_CHECKING:
+    from c2c_hub.kit.ble import BLE_ERRORS, BleakCentral, system_bus_address
+    from c2c_hub.kit.ble import disconnect as ble_disconnect
+
+# bleak (and its D-Bus stack) is imported only by a plugin that uses it, on first use.
+_BLE_NAMES = {
+    "BLE_ERRORS": "BLE_ERRORS",
+    "BleakCentral": "BleakCentral",
+    "ble_disconnect": "disconnect",
+    "system_bus_address": "system_bus_address",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BLE_NAMES:
+        from c2c_hub.kit import ble
+
+        return getattr(ble, _BLE_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def package_models(module_file: str, folder: str = "device_models") -> Path:
     """The device model folder beside a plugin's module: ``package_models(__file__)``."""
@@ -87,7 +114,9 @@ def package_models(module_file: str, folder: str = "device_models") -> Path:
 
 
 __all__ = [
+    "BLE_ERRORS",
     "BUTTON_REMOTE",
+    "CLOSE_TIMEOUT_S",
     "ENTRY_POINT_GROUP",
     "HOST",
     "LOCAL_INPUT",
@@ -97,6 +126,7 @@ __all__ = [
     "AudioBlock",
     "AudioFormat",
     "BleMatcher",
+    "BleakCentral",
     "Clock",
     "DeviceKind",
     "DeviceKindError",
@@ -110,6 +140,7 @@ __all__ = [
     "Field",
     "HubError",
     "Input",
+    "LinkKeeper",
     "MdnsMatcher",
     "OptionsError",
     "PluginOptions",
@@ -124,10 +155,12 @@ __all__ = [
     "Tracker",
     "TrackerPool",
     "backoff_delay",
+    "ble_disconnect",
     "field_validator",
     "hookimpl",
     "model_validator",
     "package_models",
     "parse_duration",
     "parse_hid_usage",
+    "system_bus_address",
 ]

@@ -11,15 +11,9 @@ source a loop of its own, so this radio's manager lives and dies with the source
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-from collections import OrderedDict
 
-from bleak import BleakClient, BleakScanner
-from bleak.args.bluez import BlueZClientArgs, BlueZScannerArgs
-from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
@@ -32,6 +26,7 @@ from bleak.exc import (
 )
 from dbus_fast.errors import DBusFastError
 
+from c2c_hub import kit
 from c2c_hub_plugins.ble_remotes.radio import (
     Advertisement,
     AdvertisementCallback,
@@ -45,17 +40,10 @@ from c2c_hub_plugins.ble_remotes.radio import (
 
 log = logging.getLogger(__name__)
 
-DEVICE_CACHE_SIZE = 512
-_DEFAULT_BUS = "unix:path=/var/run/dbus/system_bus_socket"
 _NO_SERVICE = (
     "org.freedesktop.DBus.Error.ServiceUnknown",
     "org.freedesktop.DBus.Error.NameHasNoOwner",
 )
-
-
-def system_bus_address() -> str:
-    """Where bleak will look for the system bus (dbus-fast's rule)."""
-    return os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or _DEFAULT_BUS
 
 
 def _unavailable(exc: BaseException, adapter: str | None) -> RadioUnavailable:
@@ -63,7 +51,7 @@ def _unavailable(exc: BaseException, adapter: str | None) -> RadioUnavailable:
     if isinstance(exc, OSError | EOFError):
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
         return RadioUnavailable(
-            f"no BlueZ on the system bus: cannot connect to {system_bus_address()} ({reason}); "
+            f"no BlueZ on the system bus: cannot connect to {kit.system_bus_address()} ({reason}); "
             "is dbus running?"
         )
     if isinstance(exc, BleakDBusError) and exc.dbus_error in _NO_SERVICE:
@@ -116,50 +104,30 @@ class _BleakConnection:
             )
             failed.retry = False
             raise failed from None
-        except (BleakError, OSError, EOFError, DBusFastError, TimeoutError) as exc:
+        except kit.BLE_ERRORS as exc:
             raise _connect_failed(exc, self.address) from exc
 
     async def disconnect(self) -> None:
-        try:
-            await self._client.disconnect()
-        except (BleakError, OSError, EOFError, DBusFastError, TimeoutError) as exc:
-            log.debug("%s: disconnect failed: %r", self.address, exc)
+        await kit.ble_disconnect(self._client)
 
 
 class BleakRadio:
-    """:class:`~c2c_hub_plugins.ble_remotes.radio.RemoteRadio` on BlueZ through bleak.
+    """:class:`~c2c_hub_plugins.ble_remotes.radio.RemoteRadio` on BlueZ through bleak (the
+    kit's :class:`~c2c_hub.kit.BleakCentral`: its scan, device cache and connects).
 
     :param adapter: the adapter (``"hci0"``); None: bleak's default (the first powered one).
     """
 
     def __init__(self, adapter: str | None = None) -> None:
         self.adapter = adapter
-        self._scanner: BleakScanner | None = None
-        # The last devices seen, so connect() needs no discovery of its own; bounded, since a
-        # busy room advertises many (rotating) addresses in a day.
-        self._devices: OrderedDict[str, BLEDevice] = OrderedDict()
+        self._central = kit.BleakCentral(adapter)
 
     @property
     def description(self) -> str:
-        return f"BlueZ {self.adapter or 'default adapter'} (bleak)"
-
-    def _scanner_args(self) -> BlueZScannerArgs:
-        return {} if self.adapter is None else {"adapter": self.adapter}
-
-    def _client_args(self) -> BlueZClientArgs:
-        return {} if self.adapter is None else {"adapter": self.adapter}
+        return self._central.description
 
     async def start_scan(self, callback: AdvertisementCallback) -> None:
-        if self._scanner is not None:
-            raise RuntimeError("already scanning")
-
         def detected(device: BLEDevice, adv: AdvertisementData) -> None:
-            if self._scanner is not scanner:
-                return  # a scan given up on while the bus was dead (see stop_scan): inert
-            self._devices[device.address] = device
-            self._devices.move_to_end(device.address)
-            if len(self._devices) > DEVICE_CACHE_SIZE:
-                self._devices.popitem(last=False)
             callback(
                 Advertisement(
                     address=device.address,
@@ -170,52 +138,21 @@ class BleakRadio:
                 )
             )
 
-        scanner = BleakScanner(detected, bluez=self._scanner_args())
-        self._scanner = scanner
         try:
-            await scanner.start()
-        except (BleakError, OSError, EOFError, DBusFastError, TimeoutError) as exc:
-            self._scanner = None
+            await self._central.start_scan(detected)
+        except kit.BLE_ERRORS as exc:
             raise _unavailable(exc, self.adapter) from exc
-        except BaseException:
-            self._scanner = None
-            raise
 
     async def stop_scan(self) -> None:
-        scanner, self._scanner = self._scanner, None
-        if scanner is None:
-            return
-        # bleak's stop() sends StopDiscovery on its manager's bus; if the system bus died under
-        # the scan, that write fails inside dbus-fast and leaves "Future exception was never
-        # retrieved" behind. Asking for the manager reconnects it when the bus is back; when it
-        # is not, there is nothing to stop (BlueZ ends a discovery when its client's connection
-        # goes), and the scan's callback stays registered but inert (see ``detected``).
-        try:
-            await get_global_bluez_manager()
-        except (BleakError, OSError, EOFError, DBusFastError, TimeoutError) as exc:
-            log.debug("not stopping the scan: the system bus is gone (%r)", exc)
-            return
-        try:
-            await scanner.stop()
-        except (BleakError, OSError, EOFError, DBusFastError, TimeoutError, KeyError) as exc:
-            log.debug("stopping the scan failed: %r", exc)
+        await self._central.stop_scan()
 
     async def connect(
         self, address: str, *, on_disconnect: DisconnectCallback, timeout_s: float
     ) -> RemoteConnection:
-        target: BLEDevice | str = self._devices.get(address, address)
-
-        def disconnected(_client: BleakClient) -> None:
-            on_disconnect()
-
-        client = BleakClient(
-            target, disconnected_callback=disconnected, timeout=timeout_s, bluez=self._client_args()
-        )
         try:
-            async with asyncio.timeout(timeout_s + 1.0):  # bleak's own timeout, with a backstop
-                await client.connect()
-        except (BleakError, OSError, EOFError, DBusFastError, TimeoutError) as exc:
-            with contextlib.suppress(Exception):
-                await client.disconnect()
+            client = await self._central.connect(
+                address, on_disconnect=on_disconnect, timeout_s=timeout_s
+            )
+        except kit.BLE_ERRORS as exc:
             raise _connect_failed(exc, address) from exc
         return _BleakConnection(client)

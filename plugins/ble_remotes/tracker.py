@@ -14,13 +14,14 @@ remote to
 advertise again, and the backoff goes on from where it was until a connection succeeds.
 Nothing a remote sends makes a tracker raise: bad notifications are logged and dropped. The
 source keeps its trackers in a :class:`~c2c_hub.kit.TrackerPool`, which also holds the claims: one
-remote per serial, whatever address it advertises from.
+remote per serial, whatever address it advertises from. The link itself (a drop told apart from
+the tracker's own close, the close that never hangs, the grace) is a
+:class:`~c2c_hub.kit.LinkKeeper`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -37,7 +38,6 @@ from c2c_hub_plugins.ble_remotes.radio import (
 )
 
 DETACH_REASON = "disconnected"
-_DISCONNECT_TIMEOUT_S = 3.0
 
 
 class RemoteState(StrEnum):
@@ -99,13 +99,14 @@ class RemoteTracker:
         self._clock = clock
         self._pool = pool
         self._on_state = on_state
-        self._conn: RemoteConnection | None = None
-        self._link_lost = asyncio.Event()
-        self._closing = False
+        # The drop that came with a lost link was reported as an "advertisement" by BlueZ
+        # scans: only advertisements after the drop mean the remote is back.
+        self._link: kit.LinkKeeper[RemoteConnection] = kit.LinkKeeper(
+            clock=clock, name=f"ble-remotes {self.address} grace", on_drop=self.advertised.clear
+        )
         self._failures = 0  # failed attempts in a row, across waits for an advertisement
         self._last_counter: int | None = None  # kept across reconnects: a re-sent press is a dup
         self._early: list[tuple[int, float]] = []  # presses notified before the attach
-        self._grace: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ control (sync)
     def seen(self, adv: Advertisement) -> None:
@@ -118,12 +119,12 @@ class RemoteTracker:
 
     def retired(self, reason: str) -> None:
         """The pool let it go (its task crashed): detach its remote now."""
-        self._cancel_grace()
+        self._link.cancel_grace()
         self._detach(reason)
 
     def release(self, why: str) -> None:
         """Another tracker now holds this one's serial (the remote changed address)."""
-        self._cancel_grace()
+        self._link.cancel_grace()
         if self.device is not None:
             self.ctx.log.info("%s: %s", self._label, why)
         self.device = None
@@ -161,15 +162,11 @@ class RemoteTracker:
                     return
                 if not connected:
                     continue
-                await self._link_lost.wait()
+                await self._link.lost.wait()
                 self._lost()
-                await self._close()  # bleak frees a dropped link's bus only on disconnect()
+                await self._link.close()  # bleak frees a dropped link's bus only on disconnect()
         finally:
-            grace = self._grace
-            self._cancel_grace()
-            await self._close()
-            if grace is not None:
-                await asyncio.gather(grace, return_exceptions=True)
+            await self._link.finish()
 
     async def _connect_with_retry(self) -> bool:
         """One round of up to ``connect_attempts`` attempts; True once connected and attached."""
@@ -216,26 +213,25 @@ class RemoteTracker:
 
     async def _connect_once(self) -> None:
         self._set_state(RemoteState.CONNECTING)
-        self._link_lost.clear()
-        self._closing = False
+        self._link.opening()
         try:
             conn = await self.radio.connect(
                 self.address,
-                on_disconnect=self._on_disconnect,
+                on_disconnect=self._link.on_disconnect,
                 timeout_s=self._options.connect_timeout_s,
             )
         except ConnectFailed:
             raise
         except RadioError as exc:  # the radio went away under us: count it as a failed attempt
             raise ConnectFailed(str(exc)) from exc
-        self._conn = conn
+        self._link.open(conn)
         try:
             await conn.start_notify(self.characteristic, self._on_notify)
-            if self._link_lost.is_set():
+            if self._link.lost.is_set():
                 raise ConnectFailed("the link dropped while subscribing")
             self._attach()
         except BaseException:
-            await self._close()
+            await self._link.close()
             raise
         self.counters["connects"] += 1
         self._set_state(RemoteState.CONNECTED, "")
@@ -243,14 +239,6 @@ class RemoteTracker:
         self._flush_early()
 
     # ------------------------------------------------------------------ radio callbacks (sync)
-    def _on_disconnect(self) -> None:
-        if self._closing:
-            return
-        # The property change that came with the drop was reported as an "advertisement" by
-        # BlueZ scans; only advertisements after the drop mean the remote is back.
-        self.advertised.clear()
-        self._link_lost.set()
-
     def _on_notify(self, data: bytes) -> None:
         at = self._clock.now()
         try:
@@ -316,7 +304,7 @@ class RemoteTracker:
             )
         except kit.SubDeviceError as exc:
             raise Refused(str(exc)) from None
-        self._cancel_grace()
+        self._link.cancel_grace()
         self._pool.take(self.serial, self.address)
         self.device = device
         self.ctx.attach(device)
@@ -328,16 +316,14 @@ class RemoteTracker:
             "%s: link lost; detached in %g s unless it reconnects", self._label, grace
         )
         self._set_state(RemoteState.LOST, "link lost")
-        if self._grace is None:
-            self._grace = asyncio.get_running_loop().create_task(
-                self._detach_after(grace), name=f"ble-remotes {self.address} grace"
-            )
+        self._link.start_grace(grace, self._grace_over)
 
-    async def _detach_after(self, grace: float) -> None:
-        await self._clock.sleep(grace)
-        self._grace = None
-        if self.state is not RemoteState.CONNECTED:
-            self._set_state(RemoteState.WAITING, f"not reconnected within {grace:g} s")
+    def _grace_over(self) -> None:
+        """The grace after a drop ended: detached, unless it is connected again by now."""
+        if self.state is RemoteState.CONNECTED:
+            return
+        grace = self._options.reconnect_grace_s
+        self._set_state(RemoteState.WAITING, f"not reconnected within {grace:g} s")
         self._detach(DETACH_REASON)
 
     def _detach(self, reason: str) -> None:
@@ -347,20 +333,6 @@ class RemoteTracker:
         if self._pool.release(self.serial, self.address):
             self.ctx.detach(self.serial, reason)
         self._on_state()
-
-    def _cancel_grace(self) -> None:
-        grace, self._grace = self._grace, None
-        if grace is not None and grace is not asyncio.current_task():
-            grace.cancel()
-
-    async def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        self._closing = True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_DISCONNECT_TIMEOUT_S):
-                await conn.disconnect()
 
     # ------------------------------------------------------------------ helpers
     def _set_state(self, state: RemoteState, reason: str | None = None) -> None:

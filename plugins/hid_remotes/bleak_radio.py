@@ -8,21 +8,16 @@ from D-Bus clients; the recorder's BlueZ is configured so the hub gets it instea
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections import OrderedDict
 from typing import Any
 
-from bleak import BleakClient, BleakScanner
-from bleak.args.bluez import BlueZClientArgs, BlueZScannerArgs
-from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakDBusError, BleakDeviceNotFoundError, BleakError
-from dbus_fast.errors import DBusFastError
+from bleak.exc import BleakDBusError, BleakDeviceNotFoundError
 
+from c2c_hub import kit
 from c2c_hub_plugins.hid_remotes.radio import (
     HID_SERVICE_UUID,
     INPUT_REPORT,
@@ -41,8 +36,7 @@ from c2c_hub_plugins.hid_remotes.radio import (
 )
 
 log = logging.getLogger(__name__)
-_ERRORS = (BleakError, OSError, EOFError, DBusFastError, TimeoutError)
-_CACHE = 512
+_ERRORS = kit.BLE_ERRORS
 _NO_SERVICE = (
     "org.freedesktop.DBus.Error.ServiceUnknown",
     "org.freedesktop.DBus.Error.NameHasNoOwner",
@@ -150,32 +144,23 @@ class _BleakHidLink:
         return ref[0] if ref[1] == INPUT_REPORT else None
 
     async def disconnect(self) -> None:
-        try:
-            await self._client.disconnect()
-        except _ERRORS as exc:
-            log.debug("%s: disconnect failed: %r", self.address, exc)
+        await kit.ble_disconnect(self._client)
 
 
 class BleakHidRadio:
-    """:class:`~c2c_hub_plugins.hid_remotes.radio.HidRadio` on BlueZ through bleak."""
+    """:class:`~c2c_hub_plugins.hid_remotes.radio.HidRadio` on BlueZ through bleak (the kit's
+    :class:`~c2c_hub.kit.BleakCentral`: its scan, device cache and connects)."""
 
     def __init__(self, adapter: str | None = None) -> None:
         self.adapter = adapter
-        self._scanner: BleakScanner | None = None
-        self._devices: OrderedDict[str, BLEDevice] = OrderedDict()
+        self._central = kit.BleakCentral(adapter)
 
     @property
     def description(self) -> str:
-        return f"BlueZ {self.adapter or 'default adapter'} (bleak)"
+        return self._central.description
 
     async def start_scan(self, callback: AdvertisementCallback) -> None:
         def detected(device: BLEDevice, adv: AdvertisementData) -> None:
-            if self._scanner is not scanner:
-                return
-            self._devices[device.address] = device
-            self._devices.move_to_end(device.address)
-            if len(self._devices) > _CACHE:
-                self._devices.popitem(last=False)
             props = device.details.get("props", {}) if isinstance(device.details, dict) else {}
             callback(
                 Advertisement(
@@ -187,46 +172,21 @@ class BleakHidRadio:
                 )
             )
 
-        args: BlueZScannerArgs = {} if self.adapter is None else {"adapter": self.adapter}
-        scanner = BleakScanner(detected, bluez=args)
-        self._scanner = scanner
         try:
-            await scanner.start()
+            await self._central.start_scan(detected)
         except _ERRORS as exc:
-            self._scanner = None
             raise _unavailable(exc) from exc
 
     async def stop_scan(self) -> None:
-        scanner, self._scanner = self._scanner, None
-        if scanner is None:
-            return
-        # As the ble-remotes plugin's radio: if the system bus died under the scan, bleak's
-        # StopDiscovery write fails inside dbus-fast and leaves "Future exception was never
-        # retrieved" behind. Asking for the manager reconnects it when the bus is back; when it
-        # is not, there is nothing to stop (BlueZ ends a discovery with its client's link).
-        try:
-            await get_global_bluez_manager()
-        except _ERRORS as exc:
-            log.debug("not stopping the scan: the system bus is gone (%r)", exc)
-            return
-        with contextlib.suppress(*_ERRORS, KeyError):
-            await scanner.stop()
+        await self._central.stop_scan()
 
     async def connect(
         self, address: str, *, on_disconnect: DisconnectCallback, timeout_s: float
     ) -> HidLink:
-        args: BlueZClientArgs = {} if self.adapter is None else {"adapter": self.adapter}
-        client = BleakClient(
-            self._devices.get(address, address),
-            disconnected_callback=lambda _c: on_disconnect(),
-            timeout=timeout_s,
-            bluez=args,
-        )
         try:
-            async with asyncio.timeout(timeout_s + 1.0):
-                await client.connect()
+            client = await self._central.connect(
+                address, on_disconnect=on_disconnect, timeout_s=timeout_s
+            )
         except _ERRORS as exc:
-            with contextlib.suppress(Exception):
-                await client.disconnect()
             raise _failed(exc, address) from exc
         return _BleakHidLink(client)

@@ -43,7 +43,6 @@ from c2c_hub_plugins.hid_remotes.radio import (
     RadioUnavailable,
 )
 
-_DISCONNECT_TIMEOUT_S = 3.0
 _ATTEMPTS = 3  # connection attempts in a row before waiting for the remote to advertise
 
 
@@ -129,13 +128,12 @@ class HidRemoteTracker:
         self._clock = clock
         self._pool = pool
         self._on_state = on_state
-        self._link: HidLink | None = None
-        self._lost = asyncio.Event()
-        self._closing = False
+        self._link: kit.LinkKeeper[HidLink] = kit.LinkKeeper(
+            clock=clock, name=f"hid-remotes {self.address} grace"
+        )
         self._descriptor: ReportDescriptor | None = None
         self._held: HeldKeys[int, Usage] = HeldKeys()
         self._early: list[tuple[int, float]] = []
-        self._grace: asyncio.Task[None] | None = None
         self._failures = 0
 
     # ------------------------------------------------------------------ control
@@ -145,7 +143,7 @@ class HidRemoteTracker:
         self.advertised.set()
 
     def retired(self, reason: str) -> None:
-        self._cancel_grace()
+        self._link.cancel_grace()
         self._detach(reason)
 
     def snapshot(self) -> dict[str, Any]:
@@ -194,31 +192,28 @@ class HidRemoteTracker:
                         self.advertised.clear()
                     continue
                 self._failures = 0
-                await self._lost.wait()
+                await self._link.lost.wait()
                 self._link_lost()
                 await self._close()
         finally:
-            grace = self._grace
-            self._cancel_grace()
-            await self._close()
-            if grace is not None:
-                await asyncio.gather(grace, return_exceptions=True)
+            if self._link.link is not None:
+                self._held.clear()
+            await self._link.finish()
 
     async def _connect(self) -> None:
         self._set(State.CONNECTING)
-        self._lost.clear()
-        self._closing = False
+        self._link.opening()
         try:
             link = await self.radio.connect(
                 self.address,
-                on_disconnect=self._on_disconnect,
+                on_disconnect=self._link.on_disconnect,
                 timeout_s=self._options.connect_timeout_s,
             )
         except ConnectFailed:
             raise
         except HidRadioError as exc:
             raise ConnectFailed(str(exc)) from exc
-        self._link = link
+        self._link.open(link)
         try:
             report_map = await link.read_report_map()
             try:
@@ -233,7 +228,7 @@ class HidRemoteTracker:
                 raise Refused(str(exc)) from None
             self._held.clear()
             self.report_ids = await link.subscribe_inputs(self._on_report)
-            if self._lost.is_set():
+            if self._link.lost.is_set():
                 raise ConnectFailed("the link dropped while subscribing")
             self._attach()
         except BaseException:
@@ -261,10 +256,6 @@ class HidRemoteTracker:
             )
 
     # ------------------------------------------------------------------ callbacks
-    def _on_disconnect(self) -> None:
-        if not self._closing:
-            self._lost.set()
-
     def _on_report(self, report_id: int, value: bytes) -> None:
         at = self._clock.now()
         descriptor = self._descriptor
@@ -303,7 +294,7 @@ class HidRemoteTracker:
             if owner.state is State.CONNECTED:
                 raise Refused(f"{self.serial} is already connected as {owner.address}")
             owner.device = None
-        self._cancel_grace()
+        self._link.cancel_grace()
         if self.device is not None:
             return  # reconnected within the grace: still attached
         device = kit.SubDevice(
@@ -326,16 +317,12 @@ class HidRemoteTracker:
         grace = self._options.reconnect_grace_s
         self.ctx.log.info("%s: link lost; detached in %g s unless it is back", self._label, grace)
         self._set(State.LOST, "link lost")
-        if self._grace is None:
-            self._grace = asyncio.get_running_loop().create_task(
-                self._detach_after(grace), name=f"hid-remotes {self.address} grace"
-            )
+        self._link.start_grace(grace, self._grace_over)
 
-    async def _detach_after(self, grace: float) -> None:
-        await self._clock.sleep(grace)
-        self._grace = None
+    def _grace_over(self) -> None:
+        """The grace after a drop ended: detached, unless it is connected again by now."""
         if self.state is not State.CONNECTED:
-            self._set(State.WAITING, f"not back within {grace:g} s")
+            self._set(State.WAITING, f"not back within {self._options.reconnect_grace_s:g} s")
             self._detach("disconnected")
 
     def _detach(self, reason: str) -> None:
@@ -346,20 +333,10 @@ class HidRemoteTracker:
             self.ctx.detach(self.serial, reason)
         self._on_state()
 
-    def _cancel_grace(self) -> None:
-        grace, self._grace = self._grace, None
-        if grace is not None and grace is not asyncio.current_task():
-            grace.cancel()
-
     async def _close(self) -> None:
-        link, self._link = self._link, None
-        if link is None:
-            return
-        self._closing = True
-        self._held.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_DISCONNECT_TIMEOUT_S):
-                await link.disconnect()
+        if self._link.link is not None:
+            self._held.clear()
+        await self._link.close()
 
     def _set(self, state: State, reason: str | None = None) -> None:
         changed = state is not self.state or (reason is not None and reason != self.reason)

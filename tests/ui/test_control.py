@@ -15,37 +15,18 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.runtime import Hub
-from c2c_hub.settings import (
-    ControlSettings,
-    FrameioSettings,
-    HubSettings,
-    PluginSettings,
-    RecorderSettings,
-    StorageSettings,
-)
 from c2c_hub.subdevices import AudioFormat, SubDevice
-from c2c_hub.ui.control import TOKEN_FILE, ControlServer, Guard, attach_control, routes
+from c2c_hub.ui.control import TOKEN_FILE, ControlServer, Guard, routes
+from tests.conftest import ControlHubFactory
 
 PUBLIC = {("GET", "/"), ("POST", "/login")}
 
 
 @pytest.fixture
-async def hub(
-    frameio_settings: FrameioSettings, tmp_path: Path, emulator: EmulatorHandle
-) -> AsyncIterator[Hub]:
-    settings = HubSettings(
-        frameio=frameio_settings,
-        storage=StorageSettings(data_dir=tmp_path / "hub"),
-        recorder=RecorderSettings(directory=tmp_path / "rec"),
-        plugins=PluginSettings(allow=[]),
-        control=ControlSettings(host="127.0.0.1", port=0),
-    )
-    async with Hub(settings) as running:
-        attach_control(running)
-        await running.start(presence=False, status_file=False)
-        yield running
+async def hub(control_hub: ControlHubFactory) -> AsyncIterator[Hub]:
+    async with control_hub() as running:
+        yield running.hub
 
 
 def control_of(hub: Hub) -> ControlServer:

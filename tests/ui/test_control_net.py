@@ -14,19 +14,10 @@ import httpx
 import pytest
 
 from c2c_hub.emulation.bluez import BlueZMock
-from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.networkmanager import NetworkManagerMock
 from c2c_hub.runtime import Hub
-from c2c_hub.settings import (
-    ControlSettings,
-    FrameioSettings,
-    HubSettings,
-    PluginSettings,
-    RecorderSettings,
-    StorageSettings,
-)
 from c2c_hub.ui import cli_net
-from c2c_hub.ui.control import ControlServer, attach_control
+from tests.conftest import ControlHub, ControlHubFactory
 from tests.network.conftest import HOTSPOT_PSK, STUDIO_PSK
 
 
@@ -39,35 +30,23 @@ def nm() -> Iterator[NetworkManagerMock]:
         yield mock
 
 
-def _settings(frameio_settings: FrameioSettings, tmp_path: Path) -> HubSettings:
-    return HubSettings(
-        frameio=frameio_settings,
-        storage=StorageSettings(data_dir=tmp_path / "hub"),
-        recorder=RecorderSettings(directory=tmp_path / "rec"),
-        plugins=PluginSettings(allow=[]),
-        control=ControlSettings(host="127.0.0.1", port=0),
-    )
+@pytest.fixture
+async def running(
+    nm: NetworkManagerMock, control_hub: ControlHubFactory
+) -> AsyncIterator[ControlHub]:
+    """The hub, on the NetworkManager mock (started first)."""
+    async with control_hub() as started:
+        yield started
 
 
 @pytest.fixture
-async def hub(
-    nm: NetworkManagerMock,
-    frameio_settings: FrameioSettings,
-    tmp_path: Path,
-    emulator: EmulatorHandle,
-) -> AsyncIterator[Hub]:
-    async with Hub(_settings(frameio_settings, tmp_path)) as running:
-        attach_control(running)
-        await running.start(presence=False, status_file=False)
-        yield running
+def hub(running: ControlHub) -> Hub:
+    return running.hub
 
 
 @pytest.fixture
-async def client(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    control = hub.attached("control")
-    assert isinstance(control, ControlServer) and control.url is not None
-    headers = {"Authorization": f"Bearer {control.token}"}
-    async with httpx.AsyncClient(base_url=control.url, headers=headers, timeout=30) as made:
+async def client(running: ControlHub) -> AsyncIterator[httpx.AsyncClient]:
+    async with running.client() as made:
         yield made
 
 
@@ -111,16 +90,11 @@ async def test_joining_over_http_never_sends_the_psk_back(
 
 
 async def test_without_network_manager_the_routes_answer_503_with_the_reason(
-    frameio_settings: FrameioSettings, tmp_path: Path, emulator: EmulatorHandle
+    control_hub: ControlHubFactory,
 ) -> None:
     with BlueZMock(with_bluez=False):
-        async with Hub(_settings(frameio_settings, tmp_path)) as running:
-            attach_control(running)
-            await running.start(presence=False, status_file=False)
-            control = running.attached("control")
-            assert isinstance(control, ControlServer) and control.url is not None
-            headers = {"Authorization": f"Bearer {control.token}"}
-            async with httpx.AsyncClient(base_url=control.url, headers=headers) as client:
+        async with control_hub() as running:
+            async with running.client() as client:
                 answer = await client.post("/networks/scan")
                 assert answer.status_code == 503
                 assert "NetworkManager is not running" in answer.json()["error"]

@@ -26,27 +26,17 @@ from c2c_hub.settings import (
     StorageSettings,
 )
 from c2c_hub.ui.cli_timecode import render
-from c2c_hub.ui.control import ControlServer, attach_control
+from c2c_hub.ui.control import ControlServer
 from c2c_hub.ui.live.screen import render as render_screen
+from tests.conftest import ControlHubFactory
 
 CLI = [sys.executable, "-m", "c2c_hub.ui.cli"]
 
 
 @pytest.fixture
-async def hub(
-    frameio_settings: FrameioSettings, tmp_path: Path, emulator: EmulatorHandle
-) -> AsyncIterator[Hub]:
-    settings = HubSettings(
-        frameio=frameio_settings,
-        storage=StorageSettings(data_dir=tmp_path / "hub"),
-        recorder=RecorderSettings(directory=tmp_path / "rec", timecode_rate="29.97df"),
-        plugins=PluginSettings(allow=[]),
-        control=ControlSettings(host="127.0.0.1", port=0),
-    )
-    async with Hub(settings) as running:
-        attach_control(running)
-        await running.start(presence=False, status_file=False)
-        yield running
+async def hub(control_hub: ControlHubFactory) -> AsyncIterator[Hub]:
+    async with control_hub(recorder={"timecode_rate": "29.97df"}) as running:
+        yield running.hub
 
 
 def control_of(hub: Hub) -> ControlServer:

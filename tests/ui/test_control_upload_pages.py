@@ -5,43 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.frameio.congestion import choose
-from c2c_hub.runtime import Hub
-from c2c_hub.settings import (
-    ControlSettings,
-    FrameioSettings,
-    HubSettings,
-    PluginSettings,
-    RecorderSettings,
-    StorageSettings,
-)
-from c2c_hub.ui.control import ControlServer, attach_control
+from tests.conftest import ControlHub, ControlHubFactory
 
 
 @pytest.fixture
-async def hub(
-    frameio_settings: FrameioSettings, tmp_path: Path, emulator: EmulatorHandle
-) -> AsyncIterator[Hub]:
-    settings = HubSettings(
-        frameio=frameio_settings,
-        storage=StorageSettings(data_dir=tmp_path / "hub"),
-        recorder=RecorderSettings(directory=tmp_path / "rec"),
-        plugins=PluginSettings(allow=[]),
-        control=ControlSettings(host="127.0.0.1", port=0),
-    )
-    async with Hub(settings) as running:
-        attach_control(running)
-        await running.start(presence=False, status_file=False)
-        yield running
+async def running(control_hub: ControlHubFactory) -> AsyncIterator[ControlHub]:
+    async with control_hub() as started:
+        yield started
 
 
-async def test_a_batch_goes_in_and_comes_back_a_page_at_a_time(hub: Hub, tmp_path: Path) -> None:
-    control = hub.attached("control")
-    assert isinstance(control, ControlServer) and control.url is not None
+async def test_a_batch_goes_in_and_comes_back_a_page_at_a_time(
+    running: ControlHub, tmp_path: Path
+) -> None:
     folder = tmp_path / "rec" / "S1_T001"
     folder.mkdir(parents=True)
     paths = []
@@ -49,8 +27,7 @@ async def test_a_batch_goes_in_and_comes_back_a_page_at_a_time(hub: Hub, tmp_pat
         path = folder / f"clip-{i:02}.mov"
         path.write_bytes(b"x" * 16)
         paths.append(str(path))
-    headers = {"Authorization": f"Bearer {control.token}"}
-    async with httpx.AsyncClient(base_url=control.url, headers=headers) as http:
+    async with running.client() as http:
         assert (await http.put("/uploads/mode", json={"mode": "manual"})).status_code == 200
         answer = await http.post("/uploads", json={"paths": paths})
         assert answer.status_code == 200, answer.text

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from c2c_hub.clock import Clock
 from c2c_hub.device_models import shipped_models_dir
 from c2c_hub.emulation import testing
 from c2c_hub.emulation.bluez import BlueZMock
@@ -97,13 +98,15 @@ def bluez() -> Iterator[BlueZMock]:
 @pytest.fixture
 async def run_source() -> AsyncIterator[SourceFactory]:
     """``await run_source(reconnect_grace_s=0.2)``: the plugin's source on a fake context, as a
-    task (options default to :data:`FAST`); cancelled after the test, which then fails if any
-    of the plugin's tasks is left behind."""
+    task (options default to :data:`FAST`; ``clock=`` for a clock of the test's); cancelled
+    after the test, which then fails if any of the plugin's tasks is left behind."""
     running: list[RunningSource] = []
 
-    async def start(wait_for: str | None = "scanning", **options: Any) -> RunningSource:
+    async def start(
+        wait_for: str | None = "scanning", clock: Clock | None = None, **options: Any
+    ) -> RunningSource:
         ctx = FakeSourceContext(options={**FAST, **options})
-        source = BleRemoteSource()
+        source = BleRemoteSource(clock=clock)
         task = asyncio.get_running_loop().create_task(source.run(ctx), name="test source")
         run = RunningSource(ctx, source, task)
         running.append(run)

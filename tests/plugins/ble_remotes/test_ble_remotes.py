@@ -17,6 +17,7 @@ import pluggy
 import pytest
 
 import c2c_hub_plugins.ble_remotes as plugin
+from c2c_hub.clock import ManualClock
 from c2c_hub.device_models import DeviceKind, DeviceModel, DeviceModelRegistry
 from c2c_hub.emulation.bluez import BlueZMock
 from c2c_hub.plugin import spec
@@ -303,6 +304,32 @@ async def test_a_reconnect_within_the_grace_keeps_the_remote_attached(
     assert bluez.press(ADDR, 2)
     await run.ctx.wait_presses(SERIAL, 1)
     assert run.ctx.registry.get(SERIAL) is not None
+
+
+async def test_a_remote_back_within_the_grace_is_not_detached_when_the_grace_ends(
+    bluez: BlueZMock, run_source: SourceFactory
+) -> None:
+    """The grace that began when the link dropped ends with the remote connected again: it
+    stays attached (the grace is over for good, not merely past its check)."""
+    clock = ManualClock()
+    run = await run_source(clock=clock, reconnect_grace_s=5.0, scanner_watchdog_s=3600.0)
+    bluez.add_remote(ADDR, name="C2C-Remote 1", serial=SERIAL)
+    await run.ctx.wait_attached(SERIAL)
+    bluez.disconnect(ADDR)
+    await run.ctx.wait_report("(1 reconnecting)")
+    bluez.advertise(ADDR)
+    await run.ctx.wait_report("1 remote connected")
+    await run.ctx.wait_for("notifying again", lambda: bluez.is_notifying(ADDR))
+    clock.advance(5.0)  # the grace's end, on the source's clock
+    # A press after the grace's end goes through the same loop: once it is in, anything the
+    # grace's end would have done is done.
+    assert bluez.press(ADDR, 2)
+    await run.ctx.wait_presses(SERIAL, 1)
+    assert run.ctx.detaches(SERIAL) == []
+    assert run.ctx.registry.get(SERIAL) is not None
+    [snapshot] = run.source.remotes()
+    assert snapshot["state"] == "connected"
+    await run.ctx.wait_report("1 remote connected")
 
 
 async def test_connect_failures_are_retried_with_backoff(

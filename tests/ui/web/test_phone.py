@@ -7,23 +7,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.kit import hookimpl
 from c2c_hub.runtime import Hub
-from c2c_hub.settings import (
-    ControlSettings,
-    FrameioSettings,
-    HubSettings,
-    PluginSettings,
-    RecorderSettings,
-    StorageSettings,
-)
-from c2c_hub.ui.control import attach_control
+from tests.conftest import ControlHubFactory
 from tests.ui.web.conftest import PHONE, WebHub
 
 WAIT_MS = 30_000
@@ -46,34 +36,11 @@ class AntennaPlugin:
 
 
 @pytest.fixture
-async def paired_hub(
-    emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
-) -> AsyncIterator[tuple[Hub, str]]:
-    settings = HubSettings(
-        frameio=frameio_settings,
-        storage=StorageSettings(data_dir=tmp_path / "hub"),
-        recorder=RecorderSettings(directory=tmp_path / "recordings"),
-        plugins=PluginSettings(allow=[]),
-        control=ControlSettings(host="127.0.0.1", port=0),
-    )
-    async with Hub(settings) as hub:
-        hub.plugins.register_object(AntennaPlugin(), "wireless_receiver")
-        control = attach_control(hub)
-        await hub.start(presence=True, status_file=False)
-        hub.start_pairing()
-        for _ in range(300):
-            pending = await asyncio.to_thread(emulator.pending_pairings)
-            if pending:
-                await asyncio.to_thread(emulator.approve, pending[0]["user_code"])
-                break
-            await asyncio.sleep(0.1)
-        for _ in range(300):
-            if hub.session.state.value == "paired":
-                break
-            await asyncio.sleep(0.1)
-        assert hub.session.state.value == "paired"
-        assert control.url is not None
-        yield hub, control.url
+async def paired_hub(control_hub: ControlHubFactory) -> AsyncIterator[tuple[Hub, str]]:
+    plugins = {"wireless_receiver": AntennaPlugin()}
+    async with control_hub(plugins=plugins, paired=True) as running:
+        assert running.control.url is not None
+        yield running.hub, running.control.url
 
 
 async def test_a_phone_sees_the_take_first_and_an_unhealthy_plugin(

@@ -6,41 +6,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.runtime import Hub
-from c2c_hub.settings import (
-    ControlSettings,
-    FrameioSettings,
-    HubSettings,
-    PluginSettings,
-    RecorderSettings,
-    StorageSettings,
-)
-from c2c_hub.ui.control import attach_control
+from tests.conftest import ControlHubFactory
 
 WAIT_MS = 30_000
 
 
 @pytest.fixture
-async def hub(
-    emulator: EmulatorHandle, frameio_settings: FrameioSettings, tmp_path: Path
-) -> AsyncIterator[Hub]:
-    settings = HubSettings(
-        frameio=frameio_settings,
-        storage=StorageSettings(data_dir=tmp_path / "hub"),
-        recorder=RecorderSettings(directory=tmp_path / "rec", timecode_rate="25"),
-        plugins=PluginSettings(allow=[]),
-        control=ControlSettings(host="127.0.0.1", port=0),
-    )
-    async with Hub(settings) as running:
-        attach_control(running)
-        await running.start(presence=False, status_file=False)
-        yield running
+async def hub(control_hub: ControlHubFactory) -> AsyncIterator[Hub]:
+    async with control_hub(recorder={"timecode_rate": "25"}) as running:
+        yield running.hub
 
 
 async def test_the_card_shows_the_source_and_sets_the_offset(
