@@ -1,0 +1,75 @@
+"""The demo's local inputs: its check that a track is its player's signal can fail, and without
+jackd the demo has no local inputs and says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from c2c_hub.emulation.demo_inputs import (
+    INPUTS,
+    MATCH_AT_LEAST,
+    LocalInput,
+    LocalInputs,
+    check_signal,
+)
+from c2c_hub_plugins.jack_inputs.emulated import signal
+
+RATE = 48000
+FRAMES = 2 * RATE
+SINE, RAMP = INPUTS  # "Line 1" plays the sine, "Line 2" the ramp
+
+
+def track(path: Path, samples: np.ndarray) -> Path:
+    """A 24-bit track, as the recorder writes them."""
+    sf.write(str(path), samples.astype(np.float64), RATE, subtype="PCM_24")
+    return path
+
+
+def played(output: int, kind: str, first_frame: int) -> np.ndarray:
+    return signal(output, np.arange(FRAMES, dtype=np.int64) + first_frame, kind)
+
+
+@pytest.mark.parametrize("item", INPUTS, ids=lambda i: i.kind)
+@pytest.mark.parametrize("first_frame", [0, 12345, (1 << 32) - 700])
+def test_a_track_of_the_players_signal_is_found_whatever_its_first_frame_and_its_dropouts(
+    tmp_path: Path, item: LocalInput, first_frame: int
+) -> None:
+    samples = played(item.output, item.kind, first_frame)
+    for start in (1000, 40000, 70000):  # three lost periods: silence where they were
+        samples[start : start + 256] = 0
+    found = check_signal(track(tmp_path / "t.wav", samples), item)
+    assert found["is_signal"] and not found["silent"], found
+    assert found["share"] >= 1 - 3 * 256 / FRAMES and found["dropped"] > 0
+    assert found["other"] == 0
+
+
+def test_silence_the_other_signal_or_too_little_of_it_is_not_the_players_signal(
+    tmp_path: Path,
+) -> None:
+    silence = check_signal(track(tmp_path / "silence.wav", np.zeros(FRAMES)), RAMP)
+    assert silence["silent"] and not silence["is_signal"]
+    # the inputs swapped: the sine where the ramp is expected, and the other way round
+    sine = track(tmp_path / "sine.wav", played(SINE.output, SINE.kind, 0))
+    ramp = track(tmp_path / "ramp.wav", played(RAMP.output, RAMP.kind, 0))
+    for path, item in ((sine, RAMP), (ramp, SINE)):
+        found = check_signal(path, item)
+        assert not found["is_signal"] and found["share"] < 0.05, found
+    # mostly lost: its signal, but under the share the demo asks for
+    samples = played(RAMP.output, RAMP.kind, 0)
+    samples[: int(FRAMES * (1 - MATCH_AT_LEAST)) + 2 * 256] = 0
+    found = check_signal(track(tmp_path / "lost.wav", samples), RAMP)
+    assert not found["is_signal"] and found["dropped"] > FRAMES // 2
+
+
+def test_without_jackd_there_are_no_local_inputs_and_the_reason_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no jackd on it
+    inputs = LocalInputs()
+    with inputs:
+        assert not inputs.available and inputs.server is None
+        assert inputs.reason is not None and "jackd is not installed" in inputs.reason
