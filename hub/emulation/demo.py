@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         except LocalInputsError as exc:
             demo.say(f"[red]{exc}[/]")
             demo.say("  (c2c-hub demo --no-local-inputs runs without the recorder's own inputs)")
-            return 1
+            return _finish(demo, {"ok": False, "error": str(exc)}, 1)
     with jack, _workspace(args.keep) as workspace:
         if jack.available:
             demo.say(
