@@ -295,6 +295,13 @@ async def run(
         hub = Hub(settings)
         stack.push_async_callback(hub.aclose)
         await hub.start()
+        if jack is not None and jack.available:
+            try:
+                await asyncio.to_thread(jack.ready)
+            except LocalInputsError as exc:
+                demo.say(f"[red]{exc}[/]")
+                summary["error"] = str(exc)
+                return _finish(demo, summary, 1)
         demo.say("Hub started; plugins: " + ", ".join(p["name"] for p in hub.plugins.snapshot()))
 
         pairing = hub.pairing()

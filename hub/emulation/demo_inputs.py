@@ -19,10 +19,12 @@ internals: how the plugin captures is its own business.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +76,10 @@ class LocalInputs:
     reason: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     _player: subprocess.Popen[str] | None = None
+    _player_err: Any = None  # a temporary file: its stderr, never a pipe nobody reads
+    _player_out: list[str] = field(default_factory=list)  # its stdout, line by line
+    _player_reader: threading.Thread | None = None
+    _playing: threading.Event = field(default_factory=threading.Event)
 
     @property
     def available(self) -> bool:
@@ -112,30 +118,44 @@ class LocalInputs:
         return self
 
     def _start_player(self) -> None:
+        """Start the player, without waiting for it to play (:meth:`ready` does): its Python
+        and its JACK client start meanwhile the emulator and the hub start."""
         command = [sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"]
         command += ["--server", self.server.name, "--name", PLAYER]
         command += ["--outputs", str(len(self.inputs))]
         for item in self.inputs:
             if item.kind == "sine":
                 command += ["--sine", str(item.output + 1)]
+        self._player_err = tempfile.TemporaryFile()
         self._player = player = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._player_err,
             text=True,
         )
         stdout = player.stdout
         assert stdout is not None
-        first: list[str] = []  # its port names, once it plays
-        reader = threading.Thread(target=lambda: first.append(stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(30)
-        if not first or not first[0].split():
-            player.kill()
-            _, err = player.communicate(timeout=10)
-            self._player = None
-            raise LocalInputsError(f"the demo's signal player did not start: {err[-1000:]}")
+
+        def read() -> None:  # the port names once it plays, and at its end what it missed
+            for line in stdout:
+                self._player_out.append(line)
+                self._playing.set()
+            self._playing.set()
+
+        self._player_reader = threading.Thread(target=read, name="demo-player", daemon=True)
+        self._player_reader.start()
+
+    def ready(self, within_s: float = 60.0) -> None:
+        """Wait until the player plays; or :class:`LocalInputsError`, with what it said."""
+        if self._player is None:
+            return
+        self._playing.wait(within_s)
+        if self._player_out and self._player_out[0].split():
+            return
+        self.stop()
+        err = self.result.get("player_stderr", "")
+        raise LocalInputsError(f"the demo's signal player did not start: {err[-1000:]}")
 
     @property
     def player_pid(self) -> int | None:
@@ -162,14 +182,26 @@ class LocalInputs:
         """The player, then the server (SIGTERM, waited for); what each reported is kept."""
         player, self._player = self._player, None
         if player is not None:
+            assert player.stdin is not None
+            with contextlib.suppress(OSError):
+                player.stdin.close()  # its end of stdin: it stops, and says what it missed
             try:
-                out, _ = player.communicate(input="", timeout=20)
-                lines = [line for line in out.splitlines() if line.startswith("{")]
-                if lines:
-                    self.result.update(json.loads(lines[-1]))
+                player.wait(20)
             except subprocess.TimeoutExpired:
                 player.kill()
                 player.wait()
+            if self._player_reader is not None:
+                self._player_reader.join(10)
+            lines = [line for line in self._player_out if line.startswith("{")]
+            if lines:
+                self.result.update(json.loads(lines[-1]))
+            if self._player_err is not None:
+                self._player_err.seek(0)
+                err = self._player_err.read().decode(errors="replace")
+                self._player_err.close()
+                self._player_err = None
+                if err.strip():
+                    self.result["player_stderr"] = err[-2000:]
         server, self.server = self.server, None
         if server is not None:
             server.stop()

@@ -3,6 +3,7 @@ jackd the demo has no local inputs and says why."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,22 @@ def test_without_jackd_there_are_no_local_inputs_and_the_reason_says_so(
     with inputs:
         assert not inputs.available and inputs.server is None
         assert inputs.reason is not None and "jackd is not installed" in inputs.reason
+
+
+def test_the_server_and_the_player_run_until_stopped_and_then_are_gone() -> None:
+    """What the demo starts for its local inputs: a JACK server of its own and a player
+    that plays into it; stopped, neither is left (nor the server's name held)."""
+    inputs = LocalInputs()
+    with inputs:
+        inputs.ready()
+        assert inputs.available and inputs.server is not None
+        server = inputs.server.process
+        player = inputs.player_pid
+        assert server is not None and server.poll() is None and player is not None
+        os.kill(player, 0)  # playing
+        name = inputs.server.name
+    assert not inputs.available
+    assert server.poll() is not None, "jackd stopped"
+    with pytest.raises(ProcessLookupError):
+        os.kill(player, 0)
+    assert inputs.result["server"] == name and "cycles" in inputs.result  # it said goodbye
