@@ -34,6 +34,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -606,10 +607,19 @@ def main(argv: list[str] | None = None) -> int:
         help="no private JACK server, no local inputs: network microphones only",
     )
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: the JACK server and the player are stopped on the way out.
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json)
     demo = Demo(console, quiet=args.json)
-    # SIGTERM unwinds like Ctrl-C: the JACK server and the player are stopped on the way out.
-    signal.signal(signal.SIGTERM, _terminated)
     jack = LocalInputs()
     if args.no_local_inputs:
         jack.reason = "--no-local-inputs"
