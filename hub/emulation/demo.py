@@ -293,16 +293,19 @@ async def run(
         stack.callback(mics.stop)
         demo.mark("mics_announced")
 
-        hub = Hub(settings)
-        stack.push_async_callback(hub.aclose)
-        await hub.start()
         if jack is not None and jack.available:
+            # the player started with the demo; once it plays, the hub finds its ports at once
             try:
                 await asyncio.to_thread(jack.ready)
             except LocalInputsError as exc:
                 demo.say(f"[red]{exc}[/]")
                 summary["error"] = str(exc)
                 return _finish(demo, summary, 1)
+            demo.mark("player_ready")
+
+        hub = Hub(settings)
+        stack.push_async_callback(hub.aclose)
+        await hub.start()
         demo.say("Hub started; plugins: " + ", ".join(p["name"] for p in hub.plugins.snapshot()))
 
         pairing = hub.pairing()

@@ -119,7 +119,7 @@ class LocalInputs:
 
     def _start_player(self) -> None:
         """Start the player, without waiting for it to play (:meth:`ready` does): its Python
-        and its JACK client start meanwhile the emulator and the hub start."""
+        and its JACK client start while the emulator and the microphones do."""
         command = [sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"]
         command += ["--server", self.server.name, "--name", PLAYER]
         command += ["--outputs", str(len(self.inputs))]
