@@ -10,8 +10,8 @@ connect one hub input to each output. Both are stopped on the way out, however t
 server names per machine, and a server that unregisters cleanly gives its name back).
 
 The player's signal is a pure function of the JACK frame time, so :func:`check_signal` tells,
-sample for sample, whether a recorded track is the player's output (and not silence, nor
-another output's) without knowing when anything started.
+sample for sample, whether a recorded track is the player's output (and not silence, nor the
+other input's signal) without knowing when anything started.
 
 Only the plugin's options and its emulated server and player are used here, never its
 internals: how the plugin captures is its own business.
@@ -43,8 +43,9 @@ POOL = 8  # JACK2's table of server names holds 8 for the whole machine
 #: A track is the player's signal when at least this share of its samples is exactly it, at one
 #: frame offset. Not all of them: an xrun on a busy machine costs a period or more of silence
 #: (and the period beside it may carry another frame time): on a quiet machine 99.5 % or more
-#: match (the rest are the take's edges), at a load of 10 on 2 cores about 80 %; silence, the
-#: other output, or a signal shifted by one frame match almost none (a sine's zeros: 3 %).
+#: match (the rest are the take's edges), at a load of 10 to 17 on 2 cores 68 % to 99 %;
+#: silence or the other input's signal match almost none (a sine's zeros: 3 %), and a block
+#: placed one frame off from the rest counts for nothing.
 MATCH_AT_LEAST = 0.5
 _LSB = 1.0 / (1 << 23)
 
