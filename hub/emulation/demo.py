@@ -521,11 +521,14 @@ async def run(
 
 
 def _signal_cell(check: dict[str, Any]) -> str:
-    """The share of a local input's samples that are exactly its player's signal."""
+    """The share of a local input's samples that are exactly its player's signal, and the
+    share lost (silence where a busy machine lost periods)."""
     if check["silent"]:
         return "SILENT"
-    share = f"{100 * check['share']:.1f}%"
-    return share if check["is_signal"] else f"NO {share}"
+    cell = f"{100 * check['share']:.1f}%"
+    if check["dropped"] >= 0.001 * check["frames"]:
+        cell += f" ({100 * check['dropped'] / check['frames']:.1f}% lost)"
+    return cell if check["is_signal"] else f"NO {cell}"
 
 
 def _derived_rows(hub: Hub, derived: list[Any], assets: dict[str, Any]) -> list[dict[str, Any]]:

@@ -40,13 +40,16 @@ PLAYER = "demo-tones"
 #: The pool of server names the demo takes its server's from (``c2c-demo-0`` ...).
 SERVER_PREFIX = "c2c-demo"
 POOL = 8  # JACK2's table of server names holds 8 for the whole machine
-#: A track is the player's signal when at least this share of its samples is exactly it, at one
-#: frame offset. Not all of them: an xrun on a busy machine costs a period or more of silence
-#: (and the period beside it may carry another frame time): on a quiet machine 99.5 % or more
-#: match (the rest are the take's edges), at a load of 10 to 17 on 2 cores 68 % to 99 %;
-#: silence or the other input's signal match almost none (a sine's zeros: 3 %), and a block
-#: placed one frame off from the rest counts for nothing.
-MATCH_AT_LEAST = 0.5
+#: A track is the player's signal when, at one frame offset, at least this share of what it
+#: holds (its samples but the lost periods' silence) is exactly the signal ...
+OF_WHAT_ARRIVED = 0.9
+#: ... and that is at least this share of the take. An xrun on a busy machine costs a period
+#: or more of silence (and the period beside it may carry another frame time): on a quiet
+#: machine 99.5 % of the samples or more are exact (the rest are the take's edges), at a
+#: load of 10 to 17 on 2 cores 68 % to 99 %, nearly all the rest silence. Silence or the other
+#: input's signal match almost none (a sine's zeros: 3 %), and a block placed one frame off
+#: from the rest counts for nothing.
+OF_THE_TAKE = 0.25
 _LSB = 1.0 / (1 << 23)
 
 
@@ -272,12 +275,15 @@ def check_signal(path: Path, item: LocalInput) -> dict[str, Any]:
     best = max(candidates, key=lambda offset: int(np.count_nonzero(agree(offset, *window))))
     close = agree(best)
     matching = int(np.count_nonzero(close))
+    dropped = int(np.count_nonzero(~close & (samples == 0)))
     found.update(
         matching=matching,
         share=round(matching / frames, 4),
         # what the rest is: silence (a lost period) or other samples (a period beside it)
-        dropped=int(np.count_nonzero(~close & (samples == 0))),
-        other=int(np.count_nonzero(~close & (samples != 0))),
-        is_signal=matching >= MATCH_AT_LEAST * frames,
+        dropped=dropped,
+        other=frames - matching - dropped,
+        is_signal=(
+            matching >= OF_WHAT_ARRIVED * (frames - dropped) and matching >= OF_THE_TAKE * frames
+        ),
     )
     return found

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from c2c_hub.emulation.demo_inputs import (
     INPUTS,
-    MATCH_AT_LEAST,
+    OF_THE_TAKE,
     LocalInput,
     LocalInputs,
     check_signal,
@@ -59,11 +59,22 @@ def test_silence_the_other_signal_or_too_little_of_it_is_not_the_players_signal(
     for path, item in ((sine, RAMP), (ramp, SINE)):
         found = check_signal(path, item)
         assert not found["is_signal"] and found["share"] < 0.05, found
-    # mostly lost: its signal, but under the share the demo asks for
+    # mostly lost: its signal, but too little of the take
     samples = played(RAMP.output, RAMP.kind, 0)
-    samples[: int(FRAMES * (1 - MATCH_AT_LEAST)) + 2 * 256] = 0
+    samples[: int(FRAMES * (1 - OF_THE_TAKE)) + 2 * 256] = 0
     found = check_signal(track(tmp_path / "lost.wav", samples), RAMP)
     assert not found["is_signal"] and found["dropped"] > FRAMES // 2
+    # half lost and the rest right: the player's signal, with what was lost counted
+    samples = played(RAMP.output, RAMP.kind, 0)
+    samples[: FRAMES // 2] = 0
+    found = check_signal(track(tmp_path / "half.wav", samples), RAMP)
+    assert found["is_signal"] and found["dropped"] >= FRAMES // 2 - 256
+    # the blocks arrived but a fifth of them one frame late: not the player's signal
+    samples = played(RAMP.output, RAMP.kind, 0)
+    for start in range(0, FRAMES, 5 * 256):
+        samples[start : start + 256] = played(RAMP.output, RAMP.kind, -1)[start : start + 256]
+    found = check_signal(track(tmp_path / "late.wav", samples), RAMP)
+    assert not found["is_signal"] and found["other"] >= FRAMES // 6, found
 
 
 def test_without_jackd_there_are_no_local_inputs_and_the_reason_says_so(

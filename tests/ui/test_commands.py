@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,9 +96,8 @@ def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> Non
         timeout=300,
         env=env,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    summary = json.loads(result.stdout)
-    assert summary["ok"] is True
+    summary = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+    assert result.returncode == 0 and summary["ok"] is True, _why(summary, result.stderr)
     assert summary["project"] == "Demo Shoot"
     assert summary["violations"] == []
     inputs = summary["local_inputs"]
@@ -146,6 +146,30 @@ def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> Non
     (press,) = summary["presses"]
     assert (event["input"], event["input_index"], event["remote"]) == ("Good take", 0, "RMT-DEMO")
     assert event["timecode"] == press["timecode"] and press["state"] == "sent"
+
+
+def _why(summary: dict[str, Any], stderr: str) -> str:
+    """What a failed demo said, in short: its error, and each file's state in Frame.io."""
+    if not summary:
+        return stderr[-4000:]
+    keys = ("name", "kind", "channel", "asset_channel", "state", "asset_complete")
+    brief = {
+        "error": summary.get("error"),
+        "tracks": [
+            {
+                **{k: t.get(k) for k in keys},
+                "identical": t.get("byte_identical"),
+                "signal": t.get("signal_check"),
+            }
+            for t in summary.get("tracks", [])
+        ],
+        "mix_and_proxies": [
+            (m.get("kind"), m.get("channel"), m.get("asset_complete"), m.get("byte_identical"))
+            for m in summary.get("mix_and_proxies", [])
+        ],
+        "logged_events": len(summary.get("logged_events", [])),
+    }
+    return json.dumps(brief, indent=1)[-6000:]
 
 
 @pytest.mark.timeout(240)
