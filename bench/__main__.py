@@ -25,7 +25,9 @@
   (:mod:`bench.mix`);
 - LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
 - network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`);
-- the command line's start: ``c2c-hub --version`` and ``--help`` (:mod:`bench.cli_start`).
+- the command line's start: ``c2c-hub --version`` and ``--help`` (:mod:`bench.cli_start`);
+- ``make demo``'s wall and CPU time with its two local inputs (a private JACK server) and
+  without, alternately (:mod:`bench.demo`).
 
 ``python -m bench --quick`` is the fast path (smaller files, a 60 s real-time take, fewer
 rounds); ``--soak-seconds S`` sets the soak's real time; every other option goes to the part
@@ -39,6 +41,7 @@ from bench import (
     aes67,
     chaos,
     cli_start,
+    demo,
     hub_chaos,
     jack_inputs,
     ltc,
@@ -133,4 +136,10 @@ print()
 print("cli start: c2c-hub --version and --help as fresh processes (aim < 0.3 s)")
 for line in cli_start.run(5 if quick else 20):
     print(json.dumps(line))
+print()
+demo_rounds = 1 if quick else 3
+print(f"demo: make demo with its local inputs and without, alternately ({demo_rounds} each)")
+demoed = demo.run(rounds=demo_rounds)
+print(json.dumps({"bench": "demo", **{k: v for k, v in demoed.items() if k != "runs"}}))
+status = status or (0 if demoed["ok"] else 1)
 raise SystemExit(status)

@@ -364,7 +364,14 @@ def emulate_remote(
     help="The button remote: our own GATT format (c2c), or a HID shutter remote (hid); "
     "default $C2C_DEMO_REMOTE or c2c.",
 )
-def demo(as_json: bool, seconds: float, keep: str | None, remote: str) -> int:
+@click.option(
+    "--no-local-inputs",
+    is_flag=True,
+    help="No private JACK server and no local inputs: network microphones only.",
+)
+def demo(
+    as_json: bool, seconds: float, keep: str | None, remote: str, no_local_inputs: bool
+) -> int:
     """The main job end to end on the built-in emulators: pair, channels, a take, tracks
     verified on Frame.io."""
     from c2c_hub.emulation import demo as demo_module
@@ -373,6 +380,8 @@ def demo(as_json: bool, seconds: float, keep: str | None, remote: str) -> int:
     if keep:
         argv += ["--keep", keep]
     argv += ["--remote", remote]
+    if no_local_inputs:
+        argv.append("--no-local-inputs")
     return demo_module.main(argv)
 
 

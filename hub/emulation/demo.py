@@ -2,17 +2,23 @@
 
 1. Start the emulated Frame.io (strict, HTTPS, its own CA), four emulated network
    microphones as AES67 gear presents them (one AES67 stream each: RTP unicast on loopback,
-   announced by SAP on a group of the demo's own) and an emulated button remote (the BLE
-   plugin's own code, on its emulated radio).
+   announced by SAP on a group of the demo's own), an emulated button remote (the BLE
+   plugin's own code, on its emulated radio), and the recorder's own inputs: a private JACK
+   server (dummy backend) with a player of two known signals, recorded by the ``jack_inputs``
+   plugin (:mod:`c2c_hub.emulation.demo_inputs`; without jackd, the demo says so and goes on
+   without them).
 2. Start the hub with its first-party plugins; pair it with the device-code flow (the emulated
    user approves the code through the emulator's control API, as a person would in Frame.io).
 3. Show the microphones discovered and connected as channels (the boot-time bulk disconnect,
    then one connect per microphone).
-4. Record a take (20 s by default), one BWF track per microphone, each uploaded in real time
-   on its microphone's channel, with live progress; halfway through, the remote presses
+4. Record a take (20 s by default), one BWF track per microphone and per local input, each
+   uploaded in real time (a microphone's on its own channel, a local input's on the primary
+   channel), with live progress and the level meters (the terminal view's, or in a pipe a
+   meter line per track drawn by the same code); halfway through, the remote presses
    "Good take", which becomes a real-time logging event at its timecode.
 5. End with a table of the take's tracks, their channels and their assets, complete and
-   byte-identical (SHA-256) in the emulator; then the mix (stereo, on the primary channel) and
+   byte-identical (SHA-256) in the emulator, each local input's samples checked to be its
+   player's signal; then the mix (stereo, on the primary channel) and
    the MP3 proxies (the mix's on the primary channel, each ISO's on its microphone's), each
    byte-identical, the mix's proxy acknowledged before the mix. ``--json`` prints a
    machine-readable summary.
@@ -25,8 +31,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,7 +44,9 @@ from typing import Any
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from c2c_hub.emulation.demo_inputs import PLAYER, LocalInputs, LocalInputsError, check_signal
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.frameio.server import EmulatorServer
 from c2c_hub.emulation.frameio.state import EmulatorConfig
@@ -54,6 +64,7 @@ from c2c_hub.settings import (
     TrackPin,
 )
 from c2c_hub.ui.live import LiveView, wants_plain
+from c2c_hub.ui.live.meters import meter_row
 from c2c_hub_plugins.aes67.emulated import EmulatedMicrophones
 from c2c_hub_plugins.ble_remotes.emulated import EmulatedRemote
 from c2c_hub_plugins.hid_remotes.emulated import VOLUME_UP, EmulatedHidRemote
@@ -90,6 +101,12 @@ class Demo:
         self.live = not quiet and console.is_terminal and not wants_plain(console.file)
         self.started = time.monotonic()
         self.marks: dict[str, float] = {}
+        #: The meters read while the take rolled (every half second), and how many readings
+        #: the hub made meanwhile.
+        self.meters: list[dict[str, Any]] = []
+        self.meter_updates = 0
+        #: Each track's sub-device kind (``microphone``, ``local_input``), by serial.
+        self.kinds: dict[str, str | None] = {}
 
     def say(self, text: str = "") -> None:
         if not self.quiet:
@@ -137,6 +154,17 @@ def _channel_rows(hub: Hub) -> list[tuple[str, str, str, str]]:
     return sorted(rows)
 
 
+PRINT_EVERY_S = 4.0  # in a pipe: a progress line and the meters this often
+
+
+def _meter_lines(demo: Demo, hub: Hub) -> None:
+    """A meter line per track from the status model, drawn by the terminal view's own code."""
+    for reading in hub.status()["meters"].get("tracks") or []:
+        name, bar, numbers, note = meter_row(reading)
+        name.truncate(14, overflow="ellipsis", pad=True)
+        demo.console.print(Text.assemble("    ", name, " ", bar, f" {numbers} ", note))
+
+
 async def _record(demo: Demo, hub: Hub, seconds: float, remote: DemoRemote) -> Any:
     demo.mark("take_starting")
     take = await hub.recorder.start_take(scene="12A")
@@ -145,28 +173,49 @@ async def _record(demo: Demo, hub: Hub, seconds: float, remote: DemoRemote) -> A
         f"\n[bold]Recording[/] scene {take.scene} take {take.number} at timecode "
         f"{take.start_timecode} ({hub.timecode.rate}): {len(take.tracks)} tracks"
     )
+    demo.kinds = {}
+    for serial in take.tracks:
+        attached = hub.devices.get(serial)
+        demo.kinds[serial] = attached.kind.name if attached is not None else None
+    if not demo.quiet and not demo.live:
+        demo.say("  [dim]meters, dBFS: peak / RMS / hold[/]")
+    updates_before = hub.meters.snapshot()["updates"]
     # The take runs from its own start (opening the tracks takes a moment, longer on a busy
     # machine): its length is the one asked for, whatever start_take cost.
     started = time.monotonic() - max(0.0, hub.clock.now() - take.started_at)
     pressed = False
+    next_print = PRINT_EVERY_S
     while (elapsed := time.monotonic() - started) < seconds:
         until_press = seconds / 2 - elapsed
-        step = min(4.0, seconds - elapsed, until_press if until_press > 0 else 4.0)
+        step = min(0.5, seconds - elapsed, until_press if until_press > 0 else 0.5)
         await asyncio.sleep(step)
-        if not pressed and time.monotonic() - started >= seconds / 2:
+        elapsed = time.monotonic() - started
+        if not pressed and elapsed >= seconds / 2:
             pressed = remote.press(GOOD_TAKE_CODE)
             if pressed:
                 demo.say(
                     f"  [bold]{remote.name}[/]: 'Good take' pressed at {hub.timecode.timecode()}"
                 )
-        if demo.live:
+        demo.meters.append(
+            {
+                "at_s": round(elapsed, 2),
+                "tracks": [
+                    {k: r.get(k) for k in ("name", "serial", "peak_dbfs", "rms_dbfs", "signal")}
+                    for r in hub.meters.snapshot()["tracks"]
+                ],
+            }
+        )
+        if demo.live or demo.quiet or (elapsed < next_print and elapsed < seconds):
             continue
+        next_print = (elapsed // PRINT_EVERY_S + 1) * PRINT_EVERY_S
         files = hub.uploader.snapshot()
         demo.say(
-            f"  {time.monotonic() - started:5.1f} s  TC {hub.timecode.timecode()}  "
+            f"  {elapsed:5.1f} s  TC {hub.timecode.timecode()}  "
             f"{len(take.tracks)} tracks, {len(hub.channels.available())} channels, "
             f"{files.get('bytes_sent', 0) / 1e6:.1f} MB sent"
         )
+        _meter_lines(demo, hub)
+    demo.meter_updates = hub.meters.snapshot()["updates"] - updates_before
     # A remote that was not yet listening (its link still subscribing on a busy machine) took
     # no press: try again for a while rather than end a take with no "Good take" in it.
     deadline = time.monotonic() + 30.0
@@ -225,8 +274,10 @@ async def run(
     seconds: float,
     mics: EmulatedMicrophones,
     remote_kind: str = "c2c",
+    jack: LocalInputs | None = None,
 ) -> int:
     summary: dict[str, Any] = {"ok": False}
+    local_inputs = jack.serials() if jack is not None and jack.available else {}
     sap_group = mics.sap_group
     remote: DemoRemote = (
         _HidDemoRemote() if remote_kind == "hid" else EmulatedRemote(*REMOTE, radio=RADIO)
@@ -241,6 +292,16 @@ async def run(
         mics.start()
         stack.callback(mics.stop)
         demo.mark("mics_announced")
+
+        if jack is not None and jack.available:
+            # the player started with the demo; once it plays, the hub finds its ports at once
+            try:
+                await asyncio.to_thread(jack.ready)
+            except LocalInputsError as exc:
+                demo.say(f"[red]{exc}[/]")
+                summary["error"] = str(exc)
+                return _finish(demo, summary, 1)
+            demo.mark("player_ready")
 
         hub = Hub(settings)
         stack.push_async_callback(hub.aclose)
@@ -273,6 +334,23 @@ async def run(
             demo.say("[red]not every microphone became a channel[/]")
             summary["error"] = "channels"
             return _finish(demo, summary, 1)
+        if local_inputs:
+            attached = await _until(
+                lambda: all(hub.devices.get(s) is not None for s in local_inputs), within=20
+            )
+            demo.mark("local_inputs_attached")
+            for serial, item in local_inputs.items():
+                entry = hub.devices.get(serial)
+                address = entry.device.address if entry is not None else None
+                demo.say(
+                    f"  Local input [bold]{item.name}[/] ({serial}): "
+                    f"{'fed by ' + str(address) if entry is not None else '[red]not attached[/]'}"
+                    f", on the primary channel"
+                )
+            if not attached:
+                demo.say("[red]not every local input attached[/]")
+                summary["error"] = "local_inputs"
+                return _finish(demo, summary, 1)
 
         view = LiveView(hub, console=demo.console, plain=False, screen=False, show_qr=False)
         async with view if demo.live else contextlib.nullcontext(view):
@@ -300,6 +378,7 @@ async def run(
                     "track": track.index,
                     "name": track.name,
                     "serial": track.serial,
+                    "kind": demo.kinds.get(track.serial),
                     "file": str(track.path),
                     "frames": track.assembler.frames_written,
                     "dropout_samples": track.assembler.dropout_samples,
@@ -312,17 +391,26 @@ async def run(
                     "sha256": local,
                 }
             )
+            played = local_inputs.get(track.serial)
+            if played is not None:
+                found = await asyncio.to_thread(check_signal, track.path, played)
+                tracks[-1]["signal_check"] = found
         table = Table(title=f"Scene {take.scene} take {take.number}", title_justify="left")
-        for column in ("track", "file", "channel", "asset", "complete", "identical"):
+        for column in ("track", "file", "channel", "asset", "in Frame.io", "signal"):
             table.add_column(column)
         for t in tracks:
+            kind = {"microphone": "mic", "local_input": "input"}.get(t["kind"], t["kind"])
             table.add_row(
-                str(t["track"]),
+                f"{t['track']} {kind}",
                 Path(t["file"]).name,
-                f"{t['channel']} ({t['serial']})",
+                "0 primary" if t["channel"] == 0 else str(t["channel"]),
                 (t["asset_id"] or "-")[:8],
-                "yes" if t["asset_complete"] else "NO",
-                "yes" if t["byte_identical"] else "NO",
+                "NOT COMPLETE"
+                if not t["asset_complete"]
+                else "identical"
+                if t["byte_identical"]
+                else "DIFFERENT",
+                _signal_cell(t["signal_check"]) if "signal_check" in t else "-",
             )
         if not demo.quiet:
             demo.console.print(table)
@@ -358,11 +446,31 @@ async def run(
                 f"The mix and its proxy on the primary channel: proxy "
                 f"{'first' if proxy_first else '[red]NOT first[/]'}"
             )
+        mic_tracks = [t for t in tracks if t["serial"] not in local_inputs]
+        local_tracks = [t for t in tracks if t["serial"] in local_inputs]
+        if local_tracks:
+            good = sum(t["signal_check"]["is_signal"] for t in local_tracks)
+            lost = [t["signal_check"]["dropped"] / (t["frames"] or 1) for t in local_tracks]
+            demo.say(
+                f"Local inputs on the primary channel: {good} of {len(local_tracks)} hold "
+                "their player's signal sample for sample"
+                + (
+                    f" (up to {100 * max(lost):.1f}% of the take lost to xruns: a busy machine)"
+                    if max(lost) >= 0.001
+                    else ""
+                )
+            )
         ok = (
             uploaded
-            and len(tracks) == len(MICS)
+            and len(mic_tracks) == len(MICS)
+            and len(local_tracks) == len(local_inputs)
             and all(t["asset_complete"] and t["byte_identical"] for t in tracks)
             and all(t["asset_channel"] == t["channel"] for t in tracks)
+            and all(t["channel"] != 0 and t["kind"] == "microphone" for t in mic_tracks)
+            and all(
+                t["channel"] == 0 and t["kind"] == "local_input" and t["signal_check"]["is_signal"]
+                for t in local_tracks
+            )
             and bool(mixes)
             and all(m["asset_complete"] and m["byte_identical"] for m in mixes)
             and proxy_first
@@ -396,6 +504,16 @@ async def run(
             tracks=tracks,
             mix_and_proxies=mixes,
             channels=hub.channels.snapshot(),
+            local_inputs={
+                "available": bool(local_inputs),
+                "reason": jack.reason if jack is not None else "not asked for",
+                "server": jack.server.name if jack is not None and jack.available else None,
+                "inputs": [
+                    {"serial": s, "name": i.name, "signal": i.what, "kind": i.kind}
+                    for s, i in local_inputs.items()
+                ],
+            },
+            meters={"updates_during_take": demo.meter_updates, "read": demo.meters},
             logged_events=logged,
             presses=hub_presses,
             violations=violations,
@@ -406,6 +524,14 @@ async def run(
         else:
             demo.say("Every call followed Frame.io's contract (strict emulator, no violations).")
     return _finish(demo, summary, 0 if summary["ok"] else 1)
+
+
+def _signal_cell(check: dict[str, Any]) -> str:
+    """The share of a local input's samples that are exactly its player's signal."""
+    if check["silent"]:
+        return "SILENT"
+    cell = f"{100 * check['share']:.1f}%"
+    return cell if check["is_signal"] else f"NO {cell}"
 
 
 def _derived_rows(hub: Hub, derived: list[Any], assets: dict[str, Any]) -> list[dict[str, Any]]:
@@ -469,6 +595,10 @@ def _workspace(keep: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
+def _terminated(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="c2c-hub demo", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
@@ -480,10 +610,49 @@ def main(argv: list[str] | None = None) -> int:
         default="c2c",
         help="the button remote: our own GATT format (c2c) or a HID shutter remote (hid)",
     )
+    parser.add_argument(
+        "--no-local-inputs",
+        action="store_true",
+        help="no private JACK server, no local inputs: network microphones only",
+    )
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: the JACK server and the player are stopped on the way out.
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json)
     demo = Demo(console, quiet=args.json)
-    with _workspace(args.keep) as workspace:
+    jack = LocalInputs()
+    if args.no_local_inputs:
+        jack.reason = "--no-local-inputs"
+    else:
+        demo.say("Starting a private JACK server (dummy backend) and a player of known signals ...")
+        try:
+            jack.start()
+        except LocalInputsError as exc:
+            demo.say(f"[red]{exc}[/]")
+            demo.say("  (c2c-hub demo --no-local-inputs runs without the recorder's own inputs)")
+            return _finish(demo, {"ok": False, "error": str(exc)}, 1)
+    with jack, _workspace(args.keep) as workspace:
+        if jack.available:
+            demo.say(
+                f"  JACK server {jack.server.name}: jackd pid {jack.server.process.pid}, "
+                f"dummy backend, {jack.server.rate} Hz"
+            )
+            demo.say(f"  Player {PLAYER}: pid {jack.player_pid}")
+            for item in jack.inputs:
+                demo.say(
+                    f"  {PLAYER}:out_{item.output + 1} plays {item.what} into [bold]{item.name}[/]"
+                )
+        else:
+            demo.say(f"  No local inputs: {jack.reason}")
         demo.say("Starting the emulated Frame.io (HTTPS, strict) ...")
         config = EmulatorConfig(strict=True, device_code_interval=0.5, project_name="Demo Shoot")
         with EmulatorServer(workspace / "emulator", config=config) as server:
@@ -492,6 +661,10 @@ def main(argv: list[str] | None = None) -> int:
             mics = EmulatedMicrophones(MICS, sap_group=streams["sap_groups"][0], session_base=1001)
             # each microphone on its own track number in every take (recorder.tracks)
             pins = {s: TrackPin(track=n + 1) for n, s in enumerate(mics.serials)}
+            # the local inputs after them, on the primary channel (they are the recorder's own)
+            local_serials = list(jack.serials()) if jack.available else []
+            for n, serial in enumerate(local_serials):
+                pins[serial] = TrackPin(track=len(MICS) + n + 1)
             settings = HubSettings(
                 frameio=FrameioSettings(
                     api_base_url=server.base_url,
@@ -513,6 +686,7 @@ def main(argv: list[str] | None = None) -> int:
                             "evdev": False,
                         },
                         "aes67": streams,
+                        **({"jack_inputs": jack.options()} if jack.available else {}),
                     }
                 ),
             )
@@ -528,7 +702,9 @@ def main(argv: list[str] | None = None) -> int:
                 if model.source is not None:
                     handle.declare_device_model(model.source.read_text(encoding="utf-8"))
             try:
-                return asyncio.run(run(settings, handle, demo, args.seconds, mics, args.remote))
+                return asyncio.run(
+                    run(settings, handle, demo, args.seconds, mics, args.remote, jack)
+                )
             except FrameioError as exc:
                 demo.say(f"[red]Frame.io call failed: {exc}[/]")
                 return 1

@@ -11,7 +11,8 @@ anything started::
 Output 1 plays a ramp with a period of 2**16 frames, each further output the same ramp shifted
 by a prime number of frames (exact in 24 bits: every value is a multiple of 2**-17); an output
 can be given a sine instead (:data:`SINE`). Run it alone:
-``python -m c2c_hub_plugins.jack_inputs.emulated --outputs 8 --server NAME``.
+``python -m c2c_hub_plugins.jack_inputs.emulated --outputs 8 --server NAME`` (``--sine 2``:
+output 2 plays the sine).
 """
 
 from __future__ import annotations
@@ -123,10 +124,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="tones")
     parser.add_argument("--outputs", type=int, default=8)
     parser.add_argument("--server", default=None)
+    parser.add_argument(
+        "--sine",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="output N (1-based) plays the 750 Hz sine instead of the ramp (repeatable)",
+    )
     args = parser.parse_args(argv)
+    if any(not 1 <= n <= args.outputs for n in args.sine):
+        parser.error(f"--sine takes an output number from 1 to {args.outputs}, got {args.sine}")
+    kinds = {n - 1: SINE for n in args.sine}
     # One line of port names once playing; then commands on stdin ("stall SECONDS"); at the
     # end of stdin, one JSON line: the cycles it missed.
-    with TonePlayer(args.name, args.outputs, server=args.server) as player:
+    with TonePlayer(args.name, args.outputs, server=args.server, kinds=kinds) as player:
         print(" ".join(player.ports), flush=True)
         for line in sys.stdin:
             words = line.split()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -83,7 +84,10 @@ def test_emulator_command_serves_https_and_nothing_over_plain_http(tmp_path: Pat
 @pytest.mark.timeout(360)  # a busy machine runs the demo's hub, emulator and mics slowly
 def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> None:
     """``make demo`` end to end (a short take): four mics, four channels, four byte-identical
-    tracks, each on its own microphone's channel, a logged press, and no off-contract call."""
+    tracks, each on its own microphone's channel; the recorder's two local inputs (a private
+    JACK server, a player of known signals) byte-identical on the primary channel and holding
+    the player's signals; the meters read while it rolled; a logged press, and no
+    off-contract call."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "c2c_hub.ui.cli", "demo", "--json", "--seconds", "4"],
@@ -92,19 +96,33 @@ def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> Non
         timeout=300,
         env=env,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    summary = json.loads(result.stdout)
-    assert summary["ok"] is True
+    summary = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+    assert result.returncode == 0 and summary["ok"] is True, _why(summary, result.stderr)
     assert summary["project"] == "Demo Shoot"
     assert summary["violations"] == []
+    inputs = summary["local_inputs"]
+    assert inputs["available"], f"jackd2 is installed by the Makefile: {inputs['reason']}"
+    local_serials = {i["serial"] for i in inputs["inputs"]}
     tracks = summary["tracks"]
-    assert len(tracks) == 4
-    assert len({t["channel"] for t in tracks}) == 4 and 0 not in {t["channel"] for t in tracks}
+    mics = [t for t in tracks if t["serial"] not in local_serials]
+    local = [t for t in tracks if t["serial"] in local_serials]
+    assert len(mics) == 4 and len(local) == 2
+    assert {t["kind"] for t in mics} == {"microphone"}
+    assert len({t["channel"] for t in mics}) == 4 and 0 not in {t["channel"] for t in mics}
     frames = summary["take"]["frames"]
     for track in tracks:
         assert track["asset_complete"] and track["byte_identical"], track
         assert track["asset_channel"] == track["channel"]
         assert track["frames"] == frames
+    # The recorder's own inputs: on the primary channel, after the microphones, each the
+    # signal its player played (sample for sample, but where a busy machine lost a period).
+    assert [t["name"] for t in local] == ["Line 1", "Line 2"]
+    assert [t["track"] for t in local] == [5, 6]
+    for track in local:
+        assert track["kind"] == "local_input" and track["channel"] == 0, track
+        check = track["signal_check"]
+        assert check["is_signal"] and not check["silent"], check
+        assert check["matching"] >= frames // 2, check
     # At least the four seconds asked for, and no more than the hub was recording: from just
     # before the take started until its stop returned (by the demo's marks, so a busy machine,
     # which makes the demo's four seconds longer, does not fail it).
@@ -112,9 +130,82 @@ def test_demo_records_a_take_whose_tracks_arrive_on_their_mics_channels() -> Non
     assert 3.9 * 48000 <= frames <= (marks["take_stopped"] - marks["take_starting"] + 0.1) * 48000
     assert frames >= (marks["take_stopping"] - marks["take_started"] - 0.1) * 48000
     assert summary["channels"]["bulk_disconnects"] == 1
-    assert summary["channels"]["connects"] == 5  # four mics and the remote
+    assert summary["channels"]["connects"] == 5  # four mics and the remote (no local input)
+    # The meters moved while the take rolled: read every half second from the status, every
+    # track there; the sine's steady at -6.02 dBFS, the ramp's changing.
+    meters = summary["meters"]
+    assert meters["updates_during_take"] > 0
+    readings = [r for read in meters["read"] for r in read["tracks"]]
+    assert {r["serial"] for r in readings} >= {t["serial"] for t in tracks}
+    sine = [r["peak_dbfs"] for r in readings if r["name"] == "Line 1" and r["signal"]]
+    ramp = [r["peak_dbfs"] for r in readings if r["name"] == "Line 2" and r["signal"]]
+    assert sine and all(abs(p + 6.02) < 0.1 for p in sine), sine
+    assert len({round(p, 1) for p in ramp}) >= 2, ramp
     # The remote's "Good take" is one logging event at the timecode the hub stamped it with.
     (event,) = summary["logged_events"]
     (press,) = summary["presses"]
     assert (event["input"], event["input_index"], event["remote"]) == ("Good take", 0, "RMT-DEMO")
     assert event["timecode"] == press["timecode"] and press["state"] == "sent"
+
+
+def _why(summary: dict[str, Any], stderr: str) -> str:
+    """What a failed demo said, in short: its error, and each file's state in Frame.io."""
+    if not summary:
+        return stderr[-4000:]
+    keys = ("name", "kind", "channel", "asset_channel", "state", "asset_complete")
+    brief = {
+        "error": summary.get("error"),
+        "tracks": [
+            {
+                **{k: t.get(k) for k in keys},
+                "identical": t.get("byte_identical"),
+                "signal": t.get("signal_check"),
+            }
+            for t in summary.get("tracks", [])
+        ],
+        "mix_and_proxies": [
+            (m.get("kind"), m.get("channel"), m.get("asset_complete"), m.get("byte_identical"))
+            for m in summary.get("mix_and_proxies", [])
+        ],
+        "logged_events": len(summary.get("logged_events", [])),
+    }
+    return json.dumps(brief, indent=1)[-6000:]
+
+
+@pytest.mark.timeout(240)
+def test_the_demo_stopped_by_sigterm_mid_take_stops_its_jack_server_and_player() -> None:
+    """However the demo ends, its private JACK server and its player go with it (JACK2 keeps
+    8 server names per machine: a server left running holds one)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "c2c_hub.ui.cli", "demo", "--seconds", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    seen: list[str] = []
+    pids: dict[str, int] = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if found := re.search(r"JACK server \S+: jackd pid (\d+)", line):
+                pids["jackd"] = int(found.group(1))
+            if found := re.search(r"Player \S+: pid (\d+)", line):
+                pids["player"] = int(found.group(1))
+            if line.startswith("Recording"):
+                break
+        assert set(pids) == {"jackd", "player"}, "".join(seen)
+        for pid in pids.values():
+            os.kill(pid, 0)  # both running while the take rolls
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, "".join(seen) + out
+    for name, pid in pids.items():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+            pytest.fail(f"the demo's {name} (pid {pid}) outlived it")

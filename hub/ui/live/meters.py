@@ -57,20 +57,24 @@ def meters_section(status: Status) -> Section | None:
         ],
     )
     for reading in tracks:
-        if reading.get("clip"):
-            note = Text("CLIP", style="bold white on red")
-        elif not reading.get("signal"):
-            why = "no audio" if reading.get("state") == "no_audio" else "no signal"
-            note = Text(why, style="bold yellow")
-        else:
-            note = Text("")
-        section.rows.append(
-            (
-                Text(clean(reading.get("name")), style="bold"),
-                meter_bar(reading),
-                f"{_db(reading.get('peak_dbfs'))} {_db(reading.get('rms_dbfs'))} "
-                f"{_db(reading.get('hold_dbfs'))}",
-                note,
-            )
-        )
+        section.rows.append(meter_row(reading))
     return section
+
+
+def meter_row(reading: dict[str, Any]) -> tuple[Text, Text, str, Text]:
+    """One track's meter: its name, its bar, peak / RMS / hold in dBFS, and ``CLIP``,
+    ``no audio`` or ``no signal`` (the *Meters* panel's row; the demo prints the same)."""
+    if reading.get("clip"):
+        note = Text("CLIP", style="bold white on red")
+    elif not reading.get("signal"):
+        why = "no audio" if reading.get("state") == "no_audio" else "no signal"
+        note = Text(why, style="bold yellow")
+    else:
+        note = Text("")
+    return (
+        Text(clean(reading.get("name")), style="bold"),
+        meter_bar(reading),
+        f"{_db(reading.get('peak_dbfs'))} {_db(reading.get('rms_dbfs'))} "
+        f"{_db(reading.get('hold_dbfs'))}",
+        note,
+    )
