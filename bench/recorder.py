@@ -451,38 +451,41 @@ def rig(
     """The JACK server, the player, the microphones, the emulator and (``reference``) a
     reference JACK client, stopped on the way out (the server's log read then:
     :attr:`DummyServer.log`)."""
-    server = DummyServer.started(server_prefix)
-    aes67 = _private_aes67()
-    children: list[_Child] = []
     processes: dict[str, subprocess.Popen[Any]] = {}
-    emulator: Emulator | None = None
-    try:
+    with contextlib.ExitStack() as stack:  # each part stopped, even if another's stop fails
+        server = DummyServer.started(server_prefix)
+        stack.callback(server.stop)
+        assert server.process is not None
+        processes["jackd"] = server.process
+        aes67 = _private_aes67()
         player = [sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"]
         player += ["--server", server.name, "--name", PLAYER, "--outputs", str(inputs)]
-        children.append(_Child.start("player", player))
         senders = [sys.executable, "-m", "bench.recorder", "senders", f"--mics={mics}"]
         senders += [f"--sap-group={aes67['sap_groups'][0]}", f"--ptime-ms={ptime_ms}"]
         senders += [f"--session-base={random.randrange(1, 1 << 30)}"]
-        children.append(_Child.start("microphones", senders))
+        for name, command in (("player", player), ("microphones", senders)):
+            child = _Child.start(name, command)
+            stack.callback(child.stop)
+            processes[name] = child.process
+        mic_serials = json.loads(child.first)["serials"]  # the microphones' first line
         emulator = start_emulator()
+        stack.callback(emulator.close)
+        processes["emulator"] = emulator.process
         if reference:
             command = [sys.executable, "-m", "bench.jack_inputs", "reference"]
             command += ["--server", server.name, "--inputs", str(inputs), "--seconds", "86400"]
             processes["reference"] = subprocess.Popen(command)
-        assert server.process is not None
-        processes |= {"jackd": server.process, "emulator": emulator.process}
-        processes |= {c.name: c.process for c in children}
-        serials = json.loads(children[1].first)["serials"]
-        yield Rig(server, emulator, serials, aes67, processes, inputs)
-    finally:
-        if "reference" in processes:
-            processes["reference"].terminate()
-            processes["reference"].wait(20)
-        for child in children:
-            child.stop()
-        if emulator is not None:
-            emulator.close()
-        server.stop()
+            stack.callback(_end, processes["reference"])
+        yield Rig(server, emulator, mic_serials, aes67, processes, inputs)
+
+
+def _end(process: subprocess.Popen[Any]) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def run(
