@@ -157,11 +157,11 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def _hwm_bytes(pid: int) -> int:
-    """Peak resident memory (VmHWM) of ``pid``; 0 if it is gone."""
+def _memory_bytes(pid: int, key: str = "VmHWM") -> int:
+    """Resident memory of ``pid``: its peak (``VmHWM``) or now (``VmRSS``); 0 if it is gone."""
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -358,12 +358,20 @@ async def take(rig: Rig, seconds: float, root: Path) -> dict[str, Any]:
         rig_cpu.mark()
         started = await hub.recorder.start_take(scene="bench")
         await asyncio.sleep(seconds)
-        used = cpu.read()  # while it rolled (the stop's work is the uploads', timed below)
+        used = cpu.read()  # while it rolled
+        rss_at_stop = _memory_bytes(os.getpid(), "VmRSS")
+        # how far the writer (files, the mix, the proxies) is behind real time, at the stop
+        rolled = used["wall_s"] * started.sample_rate
+        written = [t.assembler.frames_written for t in started.tracks.values()]
+        behind_s = (rolled - min(written, default=0)) / started.sample_rate
         rig_used = rig_cpu.read()
         load_after = os.getloadavg()[0]
         stop_called = time.monotonic()
         done = await hub.recorder.stop_take()
         stop_s = time.monotonic() - stop_called
+        # and until stop_take() returned: work the hub could not keep up with while rolling
+        # (a writer behind real time) is done then, so this is the take's whole cost
+        through_stop = cpu.read()
         await asyncio.sleep(1.5)  # the plugin's health is reported once a second
         jack_detail = _source_detail(hub, "jack_inputs")
         aes67_detail = _source_detail(hub, "aes67")
@@ -390,9 +398,10 @@ async def take(rig: Rig, seconds: float, root: Path) -> dict[str, Any]:
             asset = assets.get((record or {}).get("asset_id") or "")
             if asset and asset.get("complete") and asset.get("sha256") == _sha256(path):
                 identical += 1
-        rss = _hwm_bytes(os.getpid()) + sum(_hwm_bytes(p) for p in used["children"])
+        rss = _memory_bytes(os.getpid()) + sum(_memory_bytes(p) for p in used["children"])
     frames = [t.frames for t in done.tracks.values()]
     wall = used["wall_s"]
+    take_s = (done.frames or 0) / started.sample_rate
     local = set(inputs)
     dropouts = {"jack": [0, 0], "aes67": [0, 0]}
     for track in done.tracks.values():
@@ -403,7 +412,7 @@ async def take(rig: Rig, seconds: float, root: Path) -> dict[str, Any]:
         "inputs": rig.inputs,
         "mics": len(rig.mic_serials),
         "sample_rate": started.sample_rate,
-        "seconds": round((done.frames or 0) / started.sample_rate, 1),
+        "seconds": round(take_s, 1),
         "cpu_window_s": round(wall, 1),
         "xruns": (
             None if xruns_after is None or xruns_before is None else xruns_after - xruns_before
@@ -413,9 +422,13 @@ async def take(rig: Rig, seconds: float, root: Path) -> dict[str, Any]:
         "hub_cpu_pct_of_one_core": round(used["pct"], 1),
         "hub_cpu_own_pct": round(100 * used["own_s"] / wall, 1),
         "hub_cpu_children_pct": round(100 * used["children_s"] / wall, 1),
+        "hub_cpu_through_stop_pct_of_take": round(
+            100 * (through_stop["own_s"] + through_stop["children_s"]) / (take_s or 1.0), 1
+        ),
         "hub_children": len(used["children"]),
         "aim_hub_cpu_pct": AIM_CPU_PCT,
         "peak_rss_mib": round(rss / 2**20, 1),
+        "rss_at_stop_mib": round(rss_at_stop / 2**20, 1),
         "rig_cpu_pct_of_one_core": rig_used,
         "tracks": len(frames),
         "tracks_of_take_length": sum(f == done.frames for f in frames),
@@ -426,9 +439,11 @@ async def take(rig: Rig, seconds: float, root: Path) -> dict[str, Any]:
         "dropout_samples_aes67": dropouts["aes67"][1],
         "aes67_lost": _count(aes67_detail, "lost") or 0,
         "aes67_late": _count(aes67_detail, "late") or 0,
+        "aes67_flood": _count(aes67_detail, "flood") or 0,
         "files": len(files),
         "files_acknowledged": sum(r["state"] == "done" for r in records.values()),
         "files_identical": identical,
+        "writer_behind_at_stop_s": round(behind_s, 1),
         "stop_take_s": round(stop_s, 2),
         "stop_to_all_acked_s": round(acked_at - stop_called, 1),
         "jack_detail": jack_detail,
@@ -534,15 +549,18 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"  hub CPU (process tree) {r['hub_cpu_pct_of_one_core']:>7.1f} % of one core   aim <= "
         f"{AIM_CPU_PCT:g} %   {mark(r['hub_cpu_pct_of_one_core'] <= AIM_CPU_PCT)}"
         f"   (own {r['hub_cpu_own_pct']} %, children {r['hub_cpu_children_pct']} %)",
-        f"  peak RSS               {r['peak_rss_mib']:>8} MiB",
+        f"  hub CPU until stop_take() returned, per second of take "
+        f"{r['hub_cpu_through_stop_pct_of_take']} % of one core",
+        f"  peak RSS               {r['peak_rss_mib']:>8} MiB ({r['rss_at_stop_mib']} MiB at stop)",
         f"  the rig's CPU (% of one core, not the hub's): {r['rig_cpu_pct_of_one_core']}",
         f"  tracks of take length  {r['tracks_of_take_length']:>5}/{r['tracks']}   "
         f"dropouts: JACK {r['dropouts_jack']} ({r['dropout_samples_jack']} samples), AES67 "
         f"{r['dropouts_aes67']} ({r['dropout_samples_aes67']} samples); AES67 packets lost "
-        f"{r['aes67_lost']}, late {r['aes67_late']}",
+        f"{r['aes67_lost']}, late {r['aes67_late']}, flood {r['aes67_flood']}",
         f"  files acknowledged     {r['files_acknowledged']:>5}/{r['files']}, byte-identical "
-        f"{r['files_identical']}/{r['files']}; stop_take() {r['stop_take_s']} s, stop -> all "
-        f"acknowledged {r['stop_to_all_acked_s']} s",
+        f"{r['files_identical']}/{r['files']}",
+        f"  at the stop: the writer {r['writer_behind_at_stop_s']} s behind; stop_take() "
+        f"{r['stop_take_s']} s; stop -> all acknowledged {r['stop_to_all_acked_s']} s",
         f"  load average (1 min)   {r['load_avg_1min']:>8} on {r['cores']} cores",
     ]
 
