@@ -14,12 +14,16 @@ The rig, each part in a process of its own so that its cost is not the hub's:
 - the Frame.io emulator (strict, HTTPS with its own CA) in a child process
   (:func:`bench.part_sink.start_emulator`), reached over loopback, unshaped.
 
-The hub is a real :class:`~c2c_hub.runtime.Hub` in this process, with its ``jack_inputs`` (16
-inputs) and ``aes67`` plugins loaded by their entry points, paired through the device-code
-flow, the mix on (stereo), the poly file on, proxies as the defaults say (the mix's and every
-ISO's, 128 kbit/s MP3). It records one take of ``--seconds`` (60 with ``--quick``, 10 minutes
-by default or with ``--long``), uploading while it rolls; then every file is awaited
-acknowledged and compared, SHA-256, with the emulator's copy.
+The hub is a real :class:`~c2c_hub.runtime.Hub` in a process of its own (``python -m
+bench.recorder hub``, the rig's plan on its stdin), with its ``jack_inputs`` (16 inputs) and
+``aes67`` plugins loaded by their entry points, paired through the device-code flow, the mix
+on (stereo), the poly file on, proxies as the defaults say (the mix's and every ISO's, 128
+kbit/s MP3). It records one take of ``--seconds`` (60 with ``--quick``, 10 minutes by default
+or with ``--long``), uploading while it rolls; then every file is awaited acknowledged and
+compared, SHA-256, with the emulator's copy, and the figures are said (one JSON line) before
+the hub closes. A hub that has not closed a minute later has its threads' stacks dumped
+(faulthandler, SIGUSR1, on stderr) and is killed: the figures stand, and ``hub_exit_hung``
+says so.
 
 Reported, each beside its aim, as a human summary and one JSON line:
 
@@ -27,10 +31,11 @@ Reported, each beside its aim, as a human summary and one JSON line:
   health), and the server's own log for the whole run: xruns, and the periods each JACK
   client did not finish in time (``client = NAME was not finished``), so a late period is
   seen to be the hub's or the player's;
-- the CPU of the hub's process tree during the take as a share of one core: this process and
-  every process it started apart from the rig's (a capture subprocess, an encoder), read from
-  ``/proc`` at the take's start and end, plus children reaped meanwhile; peak RSS (the hub's
-  high-water mark, and its children's);
+- the CPU of the hub's process tree during the take as a share of one core: the hub's process
+  and every process it started (a capture subprocess, an encoder), read from ``/proc`` at the
+  take's start and end, plus children reaped meanwhile; and until ``stop_take()`` returned,
+  per second of take (its whole cost); how far its writer was behind at the stop; peak RSS
+  (the hub's high-water mark, and its children's);
 - every track's length against the take's, dropouts; AES67 packets lost or late;
 - every file (16 + 8 ISOs, the mix, 25 proxies, the poly file) acknowledged and byte-identical
   at the emulator, and the time from stop to the last acknowledged;
@@ -45,6 +50,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import hashlib
 import json
 import os
@@ -52,6 +58,8 @@ import random
 import re
 import resource
 import secrets
+import selectors
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,11 +68,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from bench.aes67 import _CheapSender
 from bench.common import bench_settings
 from bench.part_sink import Emulator, start_emulator
+from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.plugin_models import plugin_device_models
 from c2c_hub.pairing import PairingStep, PairingUpdate
 from c2c_hub.runtime import Hub
@@ -79,6 +89,7 @@ CLIENT = "c2c-hub"  # the hub's JACK client name (the plugin's default)
 PLAYER = "tones"
 AIM_XRUNS = 0
 AIM_CPU_PCT = 50.0
+HUB_EXIT_S = 60.0  # how long the hub may take to close once it has said its figures
 LATE = re.compile(rb"client = (\S+) was not finished")
 
 
@@ -297,14 +308,51 @@ class Rig:
     processes: dict[str, subprocess.Popen[Any]]
     inputs: int = INPUTS
 
-    @property
-    def pids(self) -> dict[str, int]:
-        return {name: p.pid for name, p in self.processes.items()}
+    def plan(self, seconds: float, root: Path) -> dict[str, Any]:
+        """What the hub's process needs to know of the rig, as JSON."""
+        return {
+            "server": self.server.name,
+            "emulator": self.emulator.info,
+            "mic_serials": self.mic_serials,
+            "aes67": self.aes67,
+            "pids": {name: p.pid for name, p in self.processes.items()},
+            "inputs": self.inputs,
+            "seconds": seconds,
+            "root": str(root),
+        }
 
 
-def _settings(rig: Rig, root: Path) -> HubSettings:
+@dataclass
+class HubSide:
+    """The rig as the hub's process sees it (:meth:`Rig.plan`)."""
+
+    server: str
+    emulator: Any  # .info and .handle, as bench_settings() and the pairing use them
+    mic_serials: list[str]
+    aes67: dict[str, Any]
+    pids: dict[str, int]
+    inputs: int
+
+    @classmethod
+    def from_plan(cls, plan: dict[str, Any]) -> HubSide:
+        info = plan["emulator"]
+        handle = EmulatorHandle(
+            info["base_url"], info["control_url"], Path(info["ca_file"]), info["client_secret"]
+        )
+        emulator = SimpleNamespace(info=info, handle=handle)
+        return cls(
+            plan["server"],
+            emulator,
+            plan["mic_serials"],
+            plan["aes67"],
+            plan["pids"],
+            plan["inputs"],
+        )
+
+
+def _settings(rig: HubSide, root: Path) -> HubSettings:
     jack = {
-        "server": rig.server.name,
+        "server": rig.server,
         "client_name": CLIENT,
         "inputs": [
             {"name": f"in_{i + 1}", "connect": [f"{PLAYER}:out_{i + 1}"]} for i in range(rig.inputs)
@@ -320,7 +368,7 @@ def _settings(rig: Rig, root: Path) -> HubSettings:
     )
 
 
-async def _pair(hub: Hub, rig: Rig) -> None:
+async def _pair(hub: Hub, rig: HubSide) -> None:
     pairing = hub.pairing()
     loop = asyncio.get_running_loop()
 
@@ -332,15 +380,18 @@ async def _pair(hub: Hub, rig: Rig) -> None:
     await pairing.run()
 
 
-async def take(rig: Rig, seconds: float, root: Path) -> dict[str, Any]:
+async def take(
+    rig: HubSide, seconds: float, root: Path, emit: Callable[[dict[str, Any]], None]
+) -> None:
     """Start a paired hub on ``rig``, record one take of ``seconds``, await every file
-    acknowledged; the figures (see the module docstring)."""
+    acknowledged; ``emit`` the figures (see the module docstring) before the hub closes, so
+    that a hub whose close hangs has said them."""
     settings = _settings(rig, root)
     for _, model in plugin_device_models(settings.plugins, settings.device_models.directory):
         assert model.source is not None
         rig.emulator.handle.declare_device_model(model.source.read_text(encoding="utf-8"))
     inputs = [f"jack-{CLIENT}-in_{i + 1}" for i in range(rig.inputs)]
-    cpu = _TreeCpu(set(rig.pids.values()))
+    cpu = _TreeCpu(set())  # this process is the hub's, the rig's are not its children
     rig_cpu = _RigCpu(rig.pids)
     async with Hub(settings) as hub:
         await hub.start(status_file=False)
@@ -399,58 +450,62 @@ async def take(rig: Rig, seconds: float, root: Path) -> dict[str, Any]:
             if asset and asset.get("complete") and asset.get("sha256") == _sha256(path):
                 identical += 1
         rss = _memory_bytes(os.getpid()) + sum(_memory_bytes(p) for p in used["children"])
-    frames = [t.frames for t in done.tracks.values()]
-    wall = used["wall_s"]
-    take_s = (done.frames or 0) / started.sample_rate
-    local = set(inputs)
-    dropouts = {"jack": [0, 0], "aes67": [0, 0]}
-    for track in done.tracks.values():
-        counts = dropouts["jack" if track.serial in local else "aes67"]
-        counts[0] += track.assembler.dropouts
-        counts[1] += track.assembler.dropout_samples
-    return {
-        "inputs": rig.inputs,
-        "mics": len(rig.mic_serials),
-        "sample_rate": started.sample_rate,
-        "seconds": round(take_s, 1),
-        "cpu_window_s": round(wall, 1),
-        "xruns": (
-            None if xruns_after is None or xruns_before is None else xruns_after - xruns_before
-        ),
-        "ring_overruns": _count(jack_detail, "overruns"),
-        "aim_xruns": AIM_XRUNS,
-        "hub_cpu_pct_of_one_core": round(used["pct"], 1),
-        "hub_cpu_own_pct": round(100 * used["own_s"] / wall, 1),
-        "hub_cpu_children_pct": round(100 * used["children_s"] / wall, 1),
-        "hub_cpu_through_stop_pct_of_take": round(
-            100 * (through_stop["own_s"] + through_stop["children_s"]) / (take_s or 1.0), 1
-        ),
-        "hub_children": len(used["children"]),
-        "aim_hub_cpu_pct": AIM_CPU_PCT,
-        "peak_rss_mib": round(rss / 2**20, 1),
-        "rss_at_stop_mib": round(rss_at_stop / 2**20, 1),
-        "rig_cpu_pct_of_one_core": rig_used,
-        "tracks": len(frames),
-        "tracks_of_take_length": sum(f == done.frames for f in frames),
-        "take_frames": done.frames,
-        "dropouts_jack": dropouts["jack"][0],
-        "dropout_samples_jack": dropouts["jack"][1],
-        "dropouts_aes67": dropouts["aes67"][0],
-        "dropout_samples_aes67": dropouts["aes67"][1],
-        "aes67_lost": _count(aes67_detail, "lost") or 0,
-        "aes67_late": _count(aes67_detail, "late") or 0,
-        "aes67_flood": _count(aes67_detail, "flood") or 0,
-        "files": len(files),
-        "files_acknowledged": sum(r["state"] == "done" for r in records.values()),
-        "files_identical": identical,
-        "writer_behind_at_stop_s": round(behind_s, 1),
-        "stop_take_s": round(stop_s, 2),
-        "stop_to_all_acked_s": round(acked_at - stop_called, 1),
-        "jack_detail": jack_detail,
-        "aes67_detail": aes67_detail,
-        "load_avg_1min": round(max(load_before, load_after), 2),
-        "cores": os.cpu_count(),
-    }
+        frames = [t.frames for t in done.tracks.values()]
+        wall = used["wall_s"]
+        take_s = (done.frames or 0) / started.sample_rate
+        local = set(inputs)
+        dropouts = {"jack": [0, 0], "aes67": [0, 0]}
+        for track in done.tracks.values():
+            counts = dropouts["jack" if track.serial in local else "aes67"]
+            counts[0] += track.assembler.dropouts
+            counts[1] += track.assembler.dropout_samples
+        emit(
+            {
+                "inputs": rig.inputs,
+                "mics": len(rig.mic_serials),
+                "sample_rate": started.sample_rate,
+                "seconds": round(take_s, 1),
+                "cpu_window_s": round(wall, 1),
+                "xruns": (
+                    None
+                    if xruns_after is None or xruns_before is None
+                    else xruns_after - xruns_before
+                ),
+                "ring_overruns": _count(jack_detail, "overruns"),
+                "aim_xruns": AIM_XRUNS,
+                "hub_cpu_pct_of_one_core": round(used["pct"], 1),
+                "hub_cpu_own_pct": round(100 * used["own_s"] / wall, 1),
+                "hub_cpu_children_pct": round(100 * used["children_s"] / wall, 1),
+                "hub_cpu_through_stop_pct_of_take": round(
+                    100 * (through_stop["own_s"] + through_stop["children_s"]) / (take_s or 1.0), 1
+                ),
+                "hub_children": len(used["children"]),
+                "aim_hub_cpu_pct": AIM_CPU_PCT,
+                "peak_rss_mib": round(rss / 2**20, 1),
+                "rss_at_stop_mib": round(rss_at_stop / 2**20, 1),
+                "rig_cpu_pct_of_one_core": rig_used,
+                "tracks": len(frames),
+                "tracks_of_take_length": sum(f == done.frames for f in frames),
+                "take_frames": done.frames,
+                "dropouts_jack": dropouts["jack"][0],
+                "dropout_samples_jack": dropouts["jack"][1],
+                "dropouts_aes67": dropouts["aes67"][0],
+                "dropout_samples_aes67": dropouts["aes67"][1],
+                "aes67_lost": _count(aes67_detail, "lost") or 0,
+                "aes67_late": _count(aes67_detail, "late") or 0,
+                "aes67_flood": _count(aes67_detail, "flood") or 0,
+                "files": len(files),
+                "files_acknowledged": sum(r["state"] == "done" for r in records.values()),
+                "files_identical": identical,
+                "writer_behind_at_stop_s": round(behind_s, 1),
+                "stop_take_s": round(stop_s, 2),
+                "stop_to_all_acked_s": round(acked_at - stop_called, 1),
+                "jack_detail": jack_detail,
+                "aes67_detail": aes67_detail,
+                "load_avg_1min": round(max(load_before, load_after), 2),
+                "cores": os.cpu_count(),
+            }
+        )
 
 
 # ------------------------------------------------------------------ the rig
@@ -503,6 +558,59 @@ def _end(process: subprocess.Popen[Any]) -> None:
         process.wait()
 
 
+def _hub_process(plan: dict[str, Any], within: float, exit_within: float) -> dict[str, Any]:
+    """Run the hub in a process of its own (``python -m bench.recorder hub``) on ``plan``; its
+    figures, and how its exit went: a hub that has not exited ``exit_within`` seconds after
+    saying its figures dumps its threads' stacks (SIGUSR1, to stderr) and is killed."""
+    command = [sys.executable, "-m", "bench.recorder", "hub"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(plan) + "\n")
+    process.stdin.close()
+    result: dict[str, Any] | None = None
+    deadline = time.monotonic() + within
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while result is None and time.monotonic() < deadline:
+            if not selector.select(timeout=1.0):
+                continue
+            line = process.stdout.readline()
+            if not line:
+                break  # it exited without its figures
+            if line.startswith('{"result"'):
+                result = json.loads(line)["result"]
+    said = time.monotonic()
+    hung = False
+    try:
+        process.wait(exit_within if result is not None else 5)
+    except subprocess.TimeoutExpired:
+        hung = True
+        process.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack, to stderr
+        time.sleep(2)
+        process.kill()
+        process.wait()
+    if result is None:
+        raise RuntimeError(f"the hub's process ended without its figures ({process.returncode})")
+    result["hub_exit_s"] = None if hung else round(time.monotonic() - said, 1)
+    result["hub_exit_hung"] = hung
+    return result
+
+
+def _hub_main() -> None:
+    """The hub's process: the plan on stdin, one line ``{"result": ...}`` on stdout."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    plan = json.loads(sys.stdin.readline())
+    side = HubSide.from_plan(plan)
+
+    def emit(result: dict[str, Any]) -> None:
+        print(json.dumps({"result": result}), flush=True)
+
+    try:
+        asyncio.run(take(side, plan["seconds"], Path(plan["root"]), emit))
+    finally:
+        side.emulator.handle.close()
+
+
 def run(
     seconds: float = 600.0,
     inputs: int = INPUTS,
@@ -511,14 +619,17 @@ def run(
     reference: bool = True,
     root: Path | None = None,
     server_prefix: str = "c2c-bench-rec",
+    exit_within: float = HUB_EXIT_S,
 ) -> dict[str, Any]:
-    """The rig, one take of ``seconds`` (its files in ``root``, else a temporary folder) and
-    the figures, with the server's log read after it stopped."""
+    """The rig, one take of ``seconds`` by a hub in a process of its own (its files in
+    ``root``, else a temporary folder) and the figures, with the server's log read after it
+    stopped."""
     with (
         rig(inputs, mics, reference=reference, server_prefix=server_prefix) as parts,
         tempfile.TemporaryDirectory(prefix="c2c-bench-rec-") as tmp,
     ):
-        result = asyncio.run(take(parts, seconds, root or Path(tmp)))
+        plan = parts.plan(seconds, root or Path(tmp))
+        result = _hub_process(plan, within=2 * seconds + 600, exit_within=exit_within)
     log = parts.server.log
     late = Counter(name.decode(errors="replace") for name in LATE.findall(log))
     result["server_xruns_logged"] = parts.server.xruns()  # the whole run, activation too
@@ -527,6 +638,7 @@ def run(
         result["tracks"] == inputs + mics
         and result["tracks_of_take_length"] == result["tracks"]
         and result["files_identical"] == result["files"]
+        and not result["hub_exit_hung"]
     )
     return result
 
@@ -561,13 +673,16 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"{r['files_identical']}/{r['files']}",
         f"  at the stop: the writer {r['writer_behind_at_stop_s']} s behind; stop_take() "
         f"{r['stop_take_s']} s; stop -> all acknowledged {r['stop_to_all_acked_s']} s",
+        f"  the hub closed in {r['hub_exit_s']} s"
+        if not r["hub_exit_hung"]
+        else "  the hub did NOT close: killed (its threads' stacks on stderr)",
         f"  load average (1 min)   {r['load_avg_1min']:>8} on {r['cores']} cores",
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.recorder", description=__doc__)
-    parser.add_argument("mode", nargs="?", choices=["take", "senders"], default="take")
+    parser.add_argument("mode", nargs="?", choices=["take", "senders", "hub"], default="take")
     parser.add_argument("--seconds", type=float, default=None, help="the take (600)")
     parser.add_argument("--quick", action="store_true", help="a 60 s take")
     parser.add_argument("--long", action="store_true", help="a 10-minute take (the default)")
@@ -583,6 +698,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mode == "senders":
         _senders(args)
+        return 0
+    if args.mode == "hub":
+        _hub_main()
         return 0
     seconds = args.seconds or (60.0 if args.quick and not args.long else 600.0)
     print(
