@@ -413,8 +413,10 @@ async def take(
         rss_at_stop = _memory_bytes(os.getpid(), "VmRSS")
         # how far the writer (files, the mix, the proxies) is behind real time, at the stop
         rolled = used["wall_s"] * started.sample_rate
-        written = [t.assembler.frames_written for t in started.tracks.values()]
-        behind_s = (rolled - min(written, default=0)) / started.sample_rate
+        behind = sorted(
+            (rolled - t.assembler.frames_written) / started.sample_rate
+            for t in started.tracks.values()
+        ) or [0.0]
         rig_used = rig_cpu.read()
         load_after = os.getloadavg()[0]
         stop_called = time.monotonic()
@@ -497,7 +499,8 @@ async def take(
                 "files": len(files),
                 "files_acknowledged": sum(r["state"] == "done" for r in records.values()),
                 "files_identical": identical,
-                "writer_behind_at_stop_s": round(behind_s, 1),
+                "writer_behind_at_stop_s": round(behind[-1], 1),  # the track furthest behind
+                "writer_behind_at_stop_median_s": round(behind[len(behind) // 2], 1),
                 "stop_take_s": round(stop_s, 2),
                 "stop_to_all_acked_s": round(acked_at - stop_called, 1),
                 "jack_detail": jack_detail,
@@ -671,7 +674,8 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"{r['aes67_lost']}, late {r['aes67_late']}, flood {r['aes67_flood']}",
         f"  files acknowledged     {r['files_acknowledged']:>5}/{r['files']}, byte-identical "
         f"{r['files_identical']}/{r['files']}",
-        f"  at the stop: the writer {r['writer_behind_at_stop_s']} s behind; stop_take() "
+        f"  at the stop: the writer {r['writer_behind_at_stop_s']} s behind (median track "
+        f"{r['writer_behind_at_stop_median_s']} s); stop_take() "
         f"{r['stop_take_s']} s; stop -> all acknowledged {r['stop_to_all_acked_s']} s",
         f"  the hub closed in {r['hub_exit_s']} s"
         if not r["hub_exit_hung"]
