@@ -56,7 +56,6 @@ import json
 import os
 import random
 import re
-import resource
 import secrets
 import selectors
 import signal
@@ -65,8 +64,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -74,6 +73,7 @@ from typing import Any
 from bench.aes67 import _CheapSender
 from bench.common import bench_settings
 from bench.part_sink import Emulator, start_emulator
+from bench.proctree import ProcessesCpu, TreeCpu, memory_bytes
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.plugin_models import plugin_device_models
 from c2c_hub.pairing import PairingStep, PairingUpdate
@@ -152,106 +152,6 @@ class _Child:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-# ------------------------------------------------------------------ the hub's process tree
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds: user + system) of ``pid``, or None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(b")") + 2 :].split()  # after "pid (comm) "
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def _memory_bytes(pid: int, key: str = "VmHWM") -> int:
-    """Resident memory of ``pid``: its peak (``VmHWM``) or now (``VmRSS``); 0 if it is gone."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def hub_tree(root: int, rig: Iterable[int]) -> dict[int, float]:
-    """The CPU seconds of ``root`` and every descendant not under a ``rig`` process."""
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
-            parents[int(entry)], cpu[int(entry)] = stat
-    excluded = set(rig)
-    tree: dict[int, float] = {}
-    for pid in cpu:
-        at, chain = pid, []
-        while at > 1 and at != root and at not in excluded:
-            chain.append(at)
-            at = parents.get(at, 0)
-        if at == root:
-            tree[pid] = cpu[pid]
-    return tree
-
-
-@dataclass
-class _TreeCpu:
-    """CPU of the hub's process tree between :meth:`mark` and :meth:`read`."""
-
-    rig: set[int]
-    root: int = field(default_factory=os.getpid)
-    _start: dict[int, float] = field(default_factory=dict)
-    _reaped: float = 0.0
-    _wall: float = 0.0
-
-    @staticmethod
-    def _reaped_now() -> float:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
-
-    def mark(self) -> None:
-        self._start = hub_tree(self.root, self.rig)
-        self._reaped = self._reaped_now()
-        self._wall = time.monotonic()
-
-    def read(self) -> dict[str, Any]:
-        end = hub_tree(self.root, self.rig)
-        wall = time.monotonic() - self._wall
-        own = end.get(self.root, 0.0) - self._start.get(self.root, 0.0)
-        children = sum(c - self._start.get(pid, 0.0) for pid, c in end.items() if pid != self.root)
-        reaped = self._reaped_now() - self._reaped  # children of the hub's that ended meanwhile
-        return {
-            "wall_s": wall,
-            "own_s": own,
-            "children_s": children + reaped,
-            "children": sorted(pid for pid in end if pid != self.root),
-            "pct": 100 * (own + children + reaped) / wall,
-        }
-
-
-@dataclass
-class _RigCpu:
-    """CPU of each of the rig's processes between :meth:`mark` and :meth:`read`: how busy
-    the machine was with what is not the hub."""
-
-    pids: dict[str, int]
-    _start: dict[str, float] = field(default_factory=dict)
-    _wall: float = 0.0
-
-    def _now(self) -> dict[str, float]:
-        return {name: stat[1] for name, pid in self.pids.items() if (stat := _stat(pid))}
-
-    def mark(self) -> None:
-        self._start, self._wall = self._now(), time.monotonic()
-
-    def read(self) -> dict[str, float]:
-        wall = time.monotonic() - self._wall
-        return {
-            name: round(100 * (cpu - self._start.get(name, 0.0)) / wall, 1)
-            for name, cpu in self._now().items()
-        }
 
 
 # ------------------------------------------------------------------ the hub
@@ -391,8 +291,8 @@ async def take(
         assert model.source is not None
         rig.emulator.handle.declare_device_model(model.source.read_text(encoding="utf-8"))
     inputs = [f"jack-{CLIENT}-in_{i + 1}" for i in range(rig.inputs)]
-    cpu = _TreeCpu(set())  # this process is the hub's, the rig's are not its children
-    rig_cpu = _RigCpu(rig.pids)
+    cpu = TreeCpu()  # this process is the hub's; the rig's are not its children
+    rig_cpu = ProcessesCpu(rig.pids)
     async with Hub(settings) as hub:
         await hub.start(status_file=False)
         await _pair(hub, rig)
@@ -410,7 +310,7 @@ async def take(
         started = await hub.recorder.start_take(scene="bench")
         await asyncio.sleep(seconds)
         used = cpu.read()  # while it rolled
-        rss_at_stop = _memory_bytes(os.getpid(), "VmRSS")
+        rss_at_stop = memory_bytes(os.getpid(), "VmRSS")
         # how far the writer (files, the mix, the proxies) is behind real time, at the stop
         rolled = used["wall_s"] * started.sample_rate
         behind = sorted(
@@ -451,7 +351,7 @@ async def take(
             asset = assets.get((record or {}).get("asset_id") or "")
             if asset and asset.get("complete") and asset.get("sha256") == _sha256(path):
                 identical += 1
-        rss = _memory_bytes(os.getpid()) + sum(_memory_bytes(p) for p in used["children"])
+        rss = memory_bytes(os.getpid()) + sum(memory_bytes(p) for p in used["children"])
         frames = [t.frames for t in done.tracks.values()]
         wall = used["wall_s"]
         take_s = (done.frames or 0) / started.sample_rate
