@@ -84,7 +84,6 @@ from c2c_hub_plugins.jack_inputs.emulated import DummyServer
 
 INPUTS = 16
 MICS = 8
-RATE = 48000
 CLIENT = "c2c-hub"  # the hub's JACK client name (the plugin's default)
 PLAYER = "tones"
 AIM_XRUNS = 0
@@ -124,12 +123,12 @@ def _senders(args: argparse.Namespace) -> None:
 
 @dataclass
 class _Child:
-    """A process of the rig (not the hub's): started, its first line read, stopped."""
+    """A process of the rig (not the hub's): started, its first line read, stopped (its
+    stdin closed; what it says then is not read)."""
 
     name: str
     process: subprocess.Popen[str]
     first: str = ""
-    last: str = ""
 
     @classmethod
     def start(cls, name: str, command: list[str]) -> _Child:
@@ -147,8 +146,7 @@ class _Child:
         process = self.process
         if process.poll() is None:
             try:
-                out, _ = process.communicate(timeout=20)  # closes its stdin: its cue to end
-                self.last = out.strip().splitlines()[-1] if out.strip() else ""
+                process.communicate(timeout=20)  # closes its stdin: its cue to end
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
