@@ -23,6 +23,9 @@
   a 60 s take, 10 minutes with ``--long``).
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
   (:mod:`bench.mix`);
+- the whole recorder: 16 JACK inputs + 8 AES67 microphones + mix + poly + proxies, paired and
+  uploading, xruns and the hub's CPU (:mod:`bench.recorder`; a 10-minute take, 60 s with
+  ``--quick``);
 - LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
 - network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`);
 - the command line's start: ``c2c-hub --version`` and ``--help`` (:mod:`bench.cli_start`);
@@ -52,6 +55,7 @@ from bench import (
     presence,
     presses,
     queue_scale,
+    recorder,
     session,
     soak,
     subdevices,
@@ -128,6 +132,16 @@ print(json.dumps({"bench": "jack_inputs", **jacked}))
 status = status or (0 if jacked["ok"] else 1)
 print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
 print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
+print()
+whole_s = 60.0 if quick and not long_take else 600.0
+print(
+    f"recorder: 16 JACK inputs + 8 AES67 microphones + mix + poly + proxies, a {whole_s:g} s "
+    "take uploaded over loopback (xruns aim 0, hub CPU aim <= 50 % of one core)"
+)
+whole = recorder.run(seconds=whole_s)
+print("\n".join(recorder.summary(whole)))
+print(json.dumps({"bench": "recorder", **whole}))
+status = status or (0 if whole["ok"] else 1)
 print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")
 decoded = ltc.run(seconds=20.0 if quick else 60.0)
 print(json.dumps({"bench": "ltc", **decoded}))
