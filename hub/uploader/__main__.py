@@ -4,8 +4,9 @@ Only what this process uses is imported, and only once the arguments are read. h
 imports its own command line (click, rich, pygments: about 40 % of httpx's import time) whenever
 they are installed; nothing here runs it, so it is marked absent before httpx is first imported,
 and httpx falls back to its stub ``main`` (``pip install httpx[cli]``); pydantic is told not
-to look for plugins. A test (``tests/uploader/test_startup.py``) keeps heavy modules the
-uploader does not use out of this process.
+to look for plugins; the cyclic garbage collector waits until the uploader has started. A test
+(``tests/uploader/test_startup.py``) keeps heavy modules the uploader does not use out of this
+process.
 """
 
 from __future__ import annotations
