@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http.client
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+import httpx
 
 from c2c_hub.frameio import TransportError, TransportTimeout
 from c2c_hub.frameio.http import DirectSettings
@@ -33,6 +37,8 @@ from c2c_hub.frameio.urls import display_url, require_https
 
 #: The most bytes of an error answer kept (an S3 error document is well under this).
 MAX_ANSWER = 1 << 20
+#: A stream tells the event loop of the bytes it sent at most this often (and at its end).
+REPORT_EVERY_S = 0.1
 
 
 class _Connection(http.client.HTTPSConnection):
@@ -115,13 +121,14 @@ class DirectPuts:
             ended()
             raise
         loop = asyncio.get_running_loop()
-        job = _Put(self, loop, parsed.host, parsed.port or 443, parsed.raw_path.decode("ascii"))
+        job = _Put(
+            self, loop, parsed, parsed.host, parsed.port or 443, parsed.raw_path.decode("ascii")
+        )
         job.generation = self._generation
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="c2c-part")
         job.headers, job.body, job.on_chunk = headers, body, on_chunk
         job.timeout = socket_timeout if socket_timeout is not None else self.settings.timeout
-        job.shown = display_url(parsed)
         self._live.add(job)
         future = loop.run_in_executor(self._executor, job.run)
         try:
@@ -180,17 +187,30 @@ class _Put:
     body: Callable[[], Iterator[bytes]]
     on_chunk: Callable[[int], None]
     timeout: float | None
-    shown: str
     generation: int
 
     def __init__(
-        self, owner: DirectPuts, loop: asyncio.AbstractEventLoop, host: str, port: int, target: str
+        self,
+        owner: DirectPuts,
+        loop: asyncio.AbstractEventLoop,
+        url: httpx.URL,
+        host: str,
+        port: int,
+        target: str,
     ) -> None:
-        self.owner, self.loop = owner, loop
+        self.owner, self.loop, self.url = owner, loop, url
         self.host, self.port, self.target = host, port, target
         self.live = True  # read on the event loop: chunk reports after the end are dropped
         self.aborted = threading.Event()
         self.connection: _Connection | None = None
+        # Bytes sent but not yet told to the event loop, and when it was last told (thread side)
+        self._unreported = 0
+        self._reported_at = 0.0
+
+    @functools.cached_property
+    def shown(self) -> str:
+        """The URL without its signature, for errors (parsing it again costs ~0.1 ms)."""
+        return display_url(self.url)
 
     def abort(self) -> None:
         self.aborted.set()
@@ -203,13 +223,25 @@ class _Put:
         if self.live:
             self.on_chunk(nbytes)
 
+    def _sent(self, nbytes: int, last: bool) -> None:
+        """(thread) ``nbytes`` more handed to the socket. The event loop is told at most every
+        :data:`REPORT_EVERY_S` and after the last chunk: each report wakes it (a cross-thread
+        call, a write to its self-pipe), once per MiB per stream before."""
+        self._unreported += nbytes
+        if not self._unreported:
+            return
+        now = time.monotonic()
+        if last or now - self._reported_at >= REPORT_EVERY_S:
+            self.loop.call_soon_threadsafe(self._report, self._unreported)
+            self._unreported, self._reported_at = 0, now
+
     def run(self) -> DirectAnswer:
-        endpoint = f"PUT {self.shown}"
         connection = self.owner._take(self.host, self.port, self.timeout)
         self.connection = connection
         reusable = False
         try:
             if self.aborted.is_set():
+                endpoint = f"PUT {self.shown}"
                 raise TransportError(f"{endpoint}: cancelled", endpoint=endpoint)
             try:
                 connection.putrequest("PUT", self.target, skip_accept_encoding=True)
@@ -220,16 +252,20 @@ class _Put:
                     if self.aborted.is_set():  # cancelled before its socket existed
                         raise OSError("cancelled")
                     connection.send(chunk)
-                    self.loop.call_soon_threadsafe(self._report, len(chunk))
+                    self._sent(len(chunk), last=False)
+                self._sent(0, last=True)
                 response = connection.getresponse()
                 body = response.read(MAX_ANSWER)
                 reusable = not response.will_close and response.isclosed()
             except TimeoutError as exc:
+                endpoint = f"PUT {self.shown}"
                 raise TransportTimeout(
                     f"{endpoint}: timed out ({type(exc).__name__})", endpoint=endpoint
                 ) from None
             except (OSError, http.client.HTTPException) as exc:
+                self._sent(0, last=True)  # what did go out before it failed
                 why = "cancelled" if self.aborted.is_set() else f"{type(exc).__name__}: {exc}"
+                endpoint = f"PUT {self.shown}"
                 raise TransportError(f"{endpoint}: no answer ({why})", endpoint=endpoint) from None
             return DirectAnswer(response.status, body)
         finally:

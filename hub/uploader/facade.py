@@ -15,12 +15,11 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from c2c_hub.clock import Clock, SystemClock
-from c2c_hub.connectivity import ConnectivityMonitor
 from c2c_hub.frameio.congestion import CongestionControl
 from c2c_hub.frameio.http import direct_settings
 from c2c_hub.session import Session
@@ -47,6 +46,9 @@ from c2c_hub.uploader.routing import ChannelResolver, ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
 from c2c_hub.uploader.transfer import Pacer, PartSender, stat_file
 from c2c_hub.uploader.workers import Workers
+
+if TYPE_CHECKING:  # only its type: the monitor (and ifaddr) is the hub's, not the uploader's
+    from c2c_hub.connectivity import ConnectivityMonitor
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from c2c_hub.clock import Clock
-from c2c_hub.connectivity import ConnectivityMonitor
 from c2c_hub.errors import HubError
 from c2c_hub.session import NeedsPairing, Session
 from c2c_hub.tasks import sleep_or_wake
@@ -28,6 +27,9 @@ from c2c_hub.uploader.gate import StartGate
 from c2c_hub.uploader.ledger import Ledger
 from c2c_hub.uploader.policy import Action, RetryPolicy, Verdict, classify
 from c2c_hub.uploader.queue import FileState
+
+if TYPE_CHECKING:  # only its type: the monitor (and ifaddr) is the hub's, not the uploader's
+    from c2c_hub.connectivity import ConnectivityMonitor
 
 log = logging.getLogger(__name__)
 

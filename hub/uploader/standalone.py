@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -119,12 +120,22 @@ async def _run_locked(settings: HubSettings, args: argparse.Namespace) -> int:
             if not args.quiet:
                 uploader.on_event(_print)
             await uploader.start()
+            _started()
             try:
                 return await _upload(uploader, args)
             finally:
                 await uploader.stop()
         finally:
             await session.stop()
+
+
+def _started() -> None:
+    """Start-up is over: if ``__main__`` turned the cyclic garbage collector off for it, it
+    goes back on, and what start-up built (modules, classes: they live as long as the process)
+    is moved out of its sight, so no later collection traverses it again."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 async def _upload(uploader: Uploader, args: argparse.Namespace) -> int:

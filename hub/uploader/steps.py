@@ -24,10 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from c2c_hub.clock import Clock
-from c2c_hub.connectivity import ConnectivityMonitor
 from c2c_hub.frameio import (
     MalformedResponse,
     PartRequest,
@@ -49,6 +48,9 @@ from c2c_hub.uploader.transfer import (
     stat_file,
     url_expiry,
 )
+
+if TYPE_CHECKING:  # only its type: the monitor (and ifaddr) is the hub's, not the uploader's
+    from c2c_hub.connectivity import ConnectivityMonitor
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,12 +75,15 @@ async def stat_file(path: str) -> os.stat_result:
 
 
 def url_expiry(url: str) -> float | None:
-    """When a presigned URL expires (``X-Amz-Date`` + ``X-Amz-Expires``), or None if unsigned."""
+    """When a presigned URL expires (``X-Amz-Date`` + ``X-Amz-Expires``), or None if unsigned.
+
+    Read with ``urllib.parse`` (a few microseconds), not ``httpx.URL`` (~0.1 ms for a signed
+    URL of ~700 characters, checked character by character): one call per part."""
     try:
-        params = httpx.URL(url).params
-        issued = calendar.timegm(time.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ"))
-        return float(issued + int(params["X-Amz-Expires"]))
-    except (KeyError, ValueError, httpx.InvalidURL):
+        params = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+        issued = calendar.timegm(time.strptime(params["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ"))
+        return float(issued + int(params["X-Amz-Expires"][0]))
+    except (KeyError, ValueError):
         return None
 
 
@@ -339,9 +343,9 @@ class PartSender:
         """PUT ``size`` bytes of ``path`` from ``offset``; raises S3Error, FileProblem, ..."""
         reader = _PartReader(path, offset, size, expect, self.chunk_size, want_sha)
         await reader.open()
-        shown = display_url(url)
         if self.direct is not None:
             return await self._put_direct(url, reader, filetype, progress)
+        shown = display_url(url)
 
         async def body() -> AsyncIterator[bytes]:
             async for chunk in reader.chunks():

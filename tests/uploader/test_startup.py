@@ -2,7 +2,8 @@
 
 Its start-up CPU is measured by ``make bench`` (``bench.uploader``, aim <= 0.4 s); this test
 keeps the imports that made it slow from coming back: the hub's runtime, the edge, the device
-models, the recorder (numpy), and httpx's command line (click, rich, pygments).
+models, the recorder (numpy), the connectivity monitor (ifaddr), and httpx's command line
+(click, rich, pygments).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ HEAVY = (
     "rich",
     "pygments",
     "zeroconf",
+    # the hub's connectivity monitor: ifaddr loads libc through ctypes.util.find_library,
+    # which runs ``ldconfig -p`` in a child process
+    "c2c_hub.connectivity",
+    "ifaddr",
 )
 
 PROBE = """
