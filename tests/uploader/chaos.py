@@ -209,10 +209,16 @@ def run_chaos(
                         with contextlib.suppress(subprocess.TimeoutExpired):
                             proc.wait(timeout=rng.uniform(0.3, 2.5))
                     else:  # after a part of this run is acknowledged, then a random delay
-                        before = len(acked_parts(db))
-                        _wait_for_new_ack(proc, db, before, left - 30)
-                        with contextlib.suppress(subprocess.TimeoutExpired):
-                            proc.wait(timeout=rng.uniform(0.0, 0.25))
+                        # On a fast link a file can finish within the delay, leaving no part of
+                        # an unfinished file acknowledged: wait for the next ack then (a few times).
+                        for _ in range(3):
+                            before = len(acked_parts(db))
+                            within = time_limit_s - (time.monotonic() - started) - 30
+                            _wait_for_new_ack(proc, db, before, within)
+                            with contextlib.suppress(subprocess.TimeoutExpired):
+                                proc.wait(timeout=rng.uniform(0.0, 0.25))
+                            if proc.poll() is not None or acked_parts(db, unfinished=True):
+                                break
                     if proc.poll() is None:
                         in_play = len(acked_parts(db, unfinished=True))
                         proc.send_signal(signal.SIGKILL)
