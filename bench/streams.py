@@ -191,6 +191,48 @@ def ceiling_flows(port: int, size: int, count: int, algorithm: str) -> dict[str,
     return {"seconds": max(ends) - started, "bytes": share * count}
 
 
+def timeline(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Where an uploader run's transfer time went, from its events (``python -m
+    c2c_hub.uploader``'s JSON lines): asset created -> first PUT started (``to_first_put_s``);
+    the part PUTs with every stream busy; the drain, from the last moment the most parts were
+    in flight to the last acknowledged (``drain_s``, the last parts' tail with fewer streams);
+    -> the file done (``after_last_ack_s``). ``idle_stream_share``: of the stream-seconds
+    before the drain, the share no PUT was in flight (the gaps between a part's answer and the
+    next part)."""
+    created = [e["at"] for e in lines if e.get("type") == "asset" and "at" in e]
+    done = [e["at"] for e in lines if e.get("type") == "file" and e.get("state") == "done"]
+    parts = [(e["at"] - e["seconds"], e["at"]) for e in lines if e.get("type") == "part_acked"]
+    if not created or not done or not parts:
+        return None
+    changes = sorted([(start, 1) for start, _ in parts] + [(end, -1) for _, end in parts])
+    in_flight = peak = 0
+    for _, step in changes:
+        in_flight += step
+        peak = max(peak, in_flight)
+    # the last moment the peak was in flight, and the stream-seconds used before it
+    in_flight, last_full, used, at = 0, changes[0][0], 0.0, changes[0][0]
+    used_until_full = 0.0
+    for when, step in changes:
+        used += in_flight * (when - at)
+        at = when
+        if in_flight == peak and step < 0:
+            last_full = when
+            used_until_full = used
+        in_flight += step
+    first_put = min(start for start, _ in parts)
+    last_ack = max(end for _, end in parts)
+    span = max(1e-9, last_full - first_put)
+    return {
+        "to_first_put_s": round(first_put - created[0], 3),
+        "all_streams_s": round(span, 3),
+        "drain_s": round(last_ack - last_full, 3),
+        "after_last_ack_s": round(done[-1] - last_ack, 3),
+        "streams_peak": peak,
+        "parts": len(parts),
+        "idle_stream_share": round(1 - used_until_full / (peak * span), 4),
+    }
+
+
 # ------------------------------------------------------------------ the runs
 def _run_one(link: LinkHandle, seconds: float, mode: str, record: Path | None) -> dict[str, Any]:
     args = [str(seconds), "cubic", mode, str(record) if record else "-"]
@@ -256,6 +298,12 @@ def run(seconds: float = 60.0, record: Path | None = None) -> list[dict[str, Any
                 target = record / f"tcpinfo-{name}.json" if record and mode == "tcp_info" else None
                 result = _run_one(link, seconds, mode, target)
                 item = summarise(name, rate, mode, result["epochs"])
+                if mode == "tcp_info" and loss:  # aim: climbs where flows are loss-bound
+                    item["aim"] = "climbs to >= 8 streams"
+                    item["meets_aim"] = (item["streams_last"] or 0) >= 8
+                elif mode == "tcp_info":  # aim: holds where 4 fill the link
+                    item["aim"] = "holds at 4 streams"
+                    item["meets_aim"] = item["streams_max"] == 4
                 item["load_avg_1m_before"] = round(load, 2)
                 load = os.getloadavg()[0]
                 out.append(item)
@@ -264,6 +312,14 @@ def run(seconds: float = 60.0, record: Path | None = None) -> list[dict[str, Any
 
 
 CEILING = ((1, "cubic"), (1, "bbr"), (4, "cubic"), (4, "bbr"))
+
+
+def raw_upload(link: LinkHandle, size: int, count: int, algorithm: str, rate: float) -> float:
+    """Seconds raw TCP takes to carry ``size`` bytes over ``count`` fresh flows (SYN to the
+    last ACK), on the link as it is configured now."""
+    args = [str(size), str(count), algorithm]
+    result = _client(link, "ceiling", args, size * 8 / rate * 5 + 120)
+    return float(result["seconds"])
 
 
 def ceiling(link: LinkHandle, size_mib: int = 256) -> list[dict[str, Any]]:
@@ -275,17 +331,16 @@ def ceiling(link: LinkHandle, size_mib: int = 256) -> list[dict[str, Any]]:
         link.configure(rate, delay, loss)
         for count, algorithm in CEILING:
             load = os.getloadavg()[0]
-            size = size_mib * MiB
-            args = [str(size), str(count), algorithm]
-            result = _client(link, "ceiling", args, size * 8 / rate * 5 + 120)
-            share = result["bytes"] * 8 / result["seconds"] / rate
+            size = size_mib * MiB // count * count
+            seconds = raw_upload(link, size, count, algorithm, rate)
+            share = size * 8 / seconds / rate
             item = {
                 "bench": "streams-ceiling",
                 "link": name,
                 "flows": count,
                 "algorithm": algorithm,
                 "mib": size_mib,
-                "seconds": round(result["seconds"], 3),
+                "seconds": round(seconds, 3),
                 "share": round(share, 4),
                 "load_avg_1m": round(load, 2),
             }

@@ -64,6 +64,8 @@ from pydantic import SecretStr
 from bench.netlink import LinkHandle, PacketLink
 from bench.netlink import available as packet_link_problem
 from bench.part_sink import Emulator, pair, start_emulator
+from bench.streams import raw_upload
+from bench.streams import timeline as streams_timeline
 from c2c_hub.emulation.linksim import LinkSimulator
 from c2c_hub.settings import FrameioSettings, HubSettings, StorageSettings
 
@@ -424,6 +426,7 @@ def run_ours(
         transfer = done[-1] - created[0]
         result.extra["transfer_s"] = round(transfer, 3)
         result.extra["transfer_share"] = round(size * 8 / transfer / rate_bps, 4)
+    result.extra["timeline"] = streams_timeline(process.lines)
     if process.lines:
         summary = process.lines[-1]
         uploads = summary.get("snapshot", {})
@@ -749,6 +752,13 @@ def packet_inside(size_mib: int, lossy: bool = True) -> int:
             handle.configure(rate, delay)
             args = (site, "packet", source, sha, work)
             rtt = 2000 * delay
+            for count, algorithm in RAW_CEILING:  # the same bytes over raw TCP: the ceiling
+                label = f"raw-tcp-{count}-{algorithm}"
+                emit(
+                    partial(raw_tcp, handle, size, count, algorithm, rate, rtt, label),
+                    "packet",
+                    label,
+                )
             emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "packet", "ours")
             emit(
                 partial(run_theirs, *args, rate, congestion="cubic", rtt_ms=rtt),
@@ -763,6 +773,21 @@ def packet_inside(size_mib: int, lossy: bool = True) -> int:
                 "ours-cubic",
             )
     return 0
+
+
+RAW_CEILING = ((1, "cubic"), (4, "bbr"))  # what the SDK's and the hub's defaults run
+
+
+def raw_tcp(
+    handle: LinkHandle, size: int, count: int, algorithm: str, rate: float, rtt: float, label: str
+) -> Run:
+    """``size`` bytes over ``count`` fresh raw TCP flows, SYN to last ACK (no TLS, no HTTP, no
+    requests between parts): what an upload of these bytes can take at best."""
+    wait_quiet(handle)
+    result = Run("packet", label, size, rate, rtt)
+    result.link_busy_s = result.wall_s = raw_upload(handle, size, count, algorithm, rate)
+    result.verified = True  # every byte acknowledged by the receiving kernel
+    return result
 
 
 def packet_runs(size_mib: int, emit: Callable[[Run], None], lossy: bool = True) -> list[Run]:
@@ -1002,6 +1027,21 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
             theirs = find("packet", "frameioclient-cubic", rate=rate)
             if theirs is not None and theirs.link_share is not None:
                 out[f"{key}_frameioclient_share_of_tcp"] = round(theirs.link_share / TCP_PAYLOAD, 4)
+            # of what raw TCP carried of the same bytes on the same link in this run
+            raws = [find("packet", f"raw-tcp-{n}-{cc}", rate=rate) for n, cc in RAW_CEILING]
+            shares = [r.link_share for r in raws if r is not None and r.link_share]
+            if shares:
+                best = max(shares)
+                out[f"{key}_raw_tcp_share"] = round(best, 4)
+                out[f"{key}_ours_share_of_ceiling"] = round(clean.link_share / best, 4)
+                out[f"{key}_ours_share_of_ceiling_meets_99"] = clean.link_share / best >= 0.99
+                if transfer is not None:
+                    out[f"{key}_ours_transfer_share_of_ceiling"] = round(transfer / best, 4)
+                if cubic is not None and cubic.link_share is not None:
+                    out[f"{key}_ours_cubic_share_of_ceiling"] = round(cubic.link_share / best, 4)
+                if theirs is not None and theirs.link_share is not None:
+                    share = theirs.link_share / best
+                    out[f"{key}_frameioclient_share_of_ceiling"] = round(share, 4)
     rt = find("realtime", "ours")
     if rt is not None and "stop_to_acknowledged_s" in rt.extra:
         out["realtime_stop_to_acknowledged_s"] = rt.extra["stop_to_acknowledged_s"]
