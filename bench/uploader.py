@@ -391,6 +391,7 @@ def run_ours(
     label: str = "ours",
     rtt_ms: float | None = None,
     env_changes: dict[str, str] | None = None,
+    part_size: int | None = None,
 ) -> Run:
     size = source.stat().st_size
     rtt = rtt_ms if rtt_ms is not None else (2000 * DELAY_S if rate_bps else 0.0)
@@ -404,6 +405,8 @@ def run_ours(
     command = [sys.executable, "-m", "c2c_hub.uploader", "--data-dir", str(data_dir)]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
+    if part_size is not None:
+        command += ["--part-size", str(part_size)]
     env = uploader_env(settings) | (env_changes or {})
     startup = run_process(command, env, None, 120)  # an empty queue: start-up and exit only
     before = site.asset_ids()
@@ -706,7 +709,7 @@ PACKET_MIB = 256
 CUBIC = {"C2C_HUB_UPLOADS__CONGESTION_CONTROL": "cubic"}
 
 
-def packet_inside(size_mib: int, lossy: bool = True) -> int:
+def packet_inside(size_mib: int, lossy: bool = True, parts: bool = False) -> int:
     """(child, in the client namespace) Ours and ``FrameioUploader`` across the packet link.
 
     The emulator runs in the server namespace; every API call and part crosses the link.
@@ -759,6 +762,22 @@ def packet_inside(size_mib: int, lossy: bool = True) -> int:
                     "packet",
                     label,
                 )
+            if parts:  # the same file in Frame.io's 16 MiB parts and in 5 MiB parts
+                for label, part_size in (("ours-16mib-parts", None), ("ours-5mib-parts", 5 * MiB)):
+                    emit(
+                        partial(
+                            run_ours,
+                            *args,
+                            None,
+                            rate,
+                            label=label,
+                            rtt_ms=rtt,
+                            part_size=part_size,
+                        ),
+                        "packet",
+                        label,
+                    )
+                continue
             emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "packet", "ours")
             emit(
                 partial(run_theirs, *args, rate, congestion="cubic", rtt_ms=rtt),
@@ -790,7 +809,9 @@ def raw_tcp(
     return result
 
 
-def packet_runs(size_mib: int, emit: Callable[[Run], None], lossy: bool = True) -> list[Run]:
+def packet_runs(
+    size_mib: int, emit: Callable[[Run], None], lossy: bool = True, parts: bool = False
+) -> list[Run]:
     """The packet-link scenarios, run by a child in the client namespace (needs root)."""
     problem = packet_link_problem()
     if problem is not None:
@@ -807,6 +828,7 @@ def packet_runs(size_mib: int, emit: Callable[[Run], None], lossy: bool = True) 
                 "packet-inside",
                 str(size_mib),
                 str(int(lossy)),
+                str(int(parts)),
             ]
         )
         process = subprocess.Popen(
@@ -908,6 +930,8 @@ def run(
                 link.stop_thread()
     if only & {"packet", "packet-clean"}:  # packet-clean: the clean links alone
         runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy="packet" in only)
+    if "packet-parts" in only:  # the clean links: Frame.io's part size against 5 MiB parts
+        runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy=False, parts=True)
     return runs
 
 
@@ -1052,7 +1076,7 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["packet-inside"]:
-        return packet_inside(int(argv[1]), lossy=argv[2:3] != ["0"])
+        return packet_inside(int(argv[1]), lossy=argv[2:3] != ["0"], parts=argv[3:4] == ["1"])
     if argv[:1] == ["frameioclient"]:
         if argv[1:] == ["-"]:  # start-up only, for the timing of the same process doing nothing
             from frameioclient.lib.upload import FrameioUploader  # noqa: F401
