@@ -28,7 +28,14 @@ into
 a fresh DIR through the hub's own pairing (the emulated user approves). Test files are random
 bytes, generated once and kept in ``$TMPDIR/c2c-bench-files``.
 
-Run: ``python -m bench.uploader [--size-mib N] [--quick] [--only loopback,link,realtime]``.
+On the packet link's clean scenarios, raw TCP first carries the same bytes (one CUBIC flow,
+four BBR flows; SYN to last ACK): the ceiling each uploader's share is read against
+(``packet_*_share_of_ceiling``). Each run of ours reports its ``timeline`` (where the transfer
+time went, :func:`bench.streams.timeline`). ``--only packet-parts``: the clean links with
+Frame.io's part size against 5 MiB parts.
+
+Run: ``python -m bench.uploader [--size-mib N] [--quick]
+[--only startup,loopback,link,realtime,packet,packet-clean,packet-parts]``.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from __future__ import annotations
 import socket
 import struct
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,7 +172,9 @@ class LinkMeter:
     different path) is learnt within them.
     """
 
-    def __init__(self, memory: int = 30, reader: Any = None) -> None:
+    def __init__(
+        self, memory: int = 30, reader: Callable[[Any], TcpInfo | None] | None = None
+    ) -> None:
         self._read = reader or read
         # per socket while it lives (an idle keep-alive connection comes back with its counts)
         self._seen: weakref.WeakKeyDictionary[Any, _Seen] = weakref.WeakKeyDictionary()
