@@ -98,15 +98,6 @@ class TcpInfo:
                 values[name] = struct.unpack_from("=" + fmt, raw, offset)[0]
         return cls(**values)
 
-    def to_json(self) -> dict[str, int | None]:
-        """Every field by name (for recordings: the controller's tests replay them)."""
-        return {name: getattr(self, name) for name, _, _ in _FIELDS}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TcpInfo:
-        known = {name for name, _, _ in _FIELDS}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
 
 def read(sock: Any) -> TcpInfo | None:
     """``TCP_INFO`` of a connected socket (an ``ssl.SSLSocket`` too), or None where the system
