@@ -31,8 +31,8 @@ bytes, generated once and kept in ``$TMPDIR/c2c-bench-files``.
 On the packet link's clean scenarios, raw TCP first carries the same bytes (one CUBIC flow,
 four BBR flows; SYN to last ACK): the ceiling each uploader's share is read against
 (``packet_*_share_of_ceiling``). Each run of ours reports its ``timeline`` (where the transfer
-time went, :func:`bench.streams.timeline`). ``--only packet-parts``: the clean links with
-Frame.io's part size against 5 MiB parts.
+time went, :func:`bench.streams.timeline`). ``--only packet-parts``: Frame.io's part size against
+5 MiB parts, on the lossy link with CUBIC and on the clean links.
 
 Run: ``python -m bench.uploader [--size-mib N] [--quick]
 [--only startup,loopback,link,realtime,packet,packet-clean,packet-parts]``.
@@ -744,6 +744,25 @@ def packet_inside(size_mib: int, lossy: bool = True, parts: bool = False) -> int
         handle.configure(rate, delay, loss)
         rtt = 2000 * delay
         args = (site, "lossy", source, sha, work)
+        if parts:  # with CUBIC, where each part rides one loss-bound flow
+            for label, part_size in (
+                ("ours-cubic-16mib-parts", None),
+                ("ours-cubic-5mib-parts", 5 * MiB),
+            ):
+                emit(
+                    partial(
+                        run_ours,
+                        *args,
+                        None,
+                        rate,
+                        label=label,
+                        rtt_ms=rtt,
+                        env_changes=CUBIC,
+                        part_size=part_size,
+                    ),
+                    "lossy",
+                    label,
+                )
         if lossy:
             emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "lossy", "ours")
             emit(
@@ -937,7 +956,7 @@ def run(
                 link.stop_thread()
     if only & {"packet", "packet-clean"}:  # packet-clean: the clean links alone
         runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy="packet" in only)
-    if "packet-parts" in only:  # the clean links: Frame.io's part size against 5 MiB parts
+    if "packet-parts" in only:  # Frame.io's part size against 5 MiB parts: lossy CUBIC, clean
         runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy=False, parts=True)
     return runs
 
