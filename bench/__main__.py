@@ -12,6 +12,9 @@
   (:mod:`bench.soak`; ``--soak-seconds S``, 300 by default, 120 with ``--quick``);
 - the packet-level link emulator checked against a raw TCP flow, and one CUBIC against one BBR
   flow on the lossy link (:mod:`bench.netlink`);
+- part streams on the packet link: the controller (TCP_INFO against the throughput hill-climb)
+  driving CUBIC flows, streams over time, lossy and clean; raw TCP's ceiling for a 256 MiB
+  upload on the clean links (:mod:`bench.streams`; 30 s a run with ``--quick``, else 60 s);
 - the uploader against Frame.io's own, through the link simulator and the packet-level link
   (lossy: 50 Mbit/s, 80 ms RTT, 0.5 % loss; clean: 50 and 200 Mbit/s at 40 ms)
   (:mod:`bench.uploader`);
@@ -58,6 +61,7 @@ from bench import (
     recorder,
     session,
     soak,
+    streams,
     subdevices,
     uploader,
 )
@@ -100,6 +104,9 @@ print()
 print("netlink: the packet-level link against a raw TCP flow (aim >= 95 % at 0 loss)")
 for item in netlink.run(5.0 if quick else 10.0):
     print(json.dumps(item))
+print()
+print("streams: the part-stream controller on CUBIC flows (lossy: climbs; clean: holds), ceiling")
+streams.main(["--seconds", "30" if quick else "60"])
 print()
 status = uploader.main(["--quick"] if quick else []) or status
 print()

@@ -32,8 +32,14 @@ The loopback trio (raw PUT, ours, ``FrameioUploader``) runs ``--rounds`` times i
 (3; 1 with ``--quick``), and the verdicts take each one's run of median CPU per GiB: CPU
 seconds from ``wait4`` hold up under other load better than wall times, but not fully.
 
+On the packet link's clean scenarios, raw TCP first carries the same bytes (one CUBIC flow,
+four BBR flows; SYN to last ACK): the ceiling each uploader's share is read against
+(``packet_*_share_of_ceiling``). Each run of ours reports its ``timeline`` (where the transfer
+time went, :func:`bench.streams.timeline`). ``--only packet-parts``: Frame.io's part size against
+5 MiB parts, on the lossy link with CUBIC and on the clean links.
+
 Run: ``python -m bench.uploader [--size-mib N] [--quick] [--rounds N]
-[--only startup,loopback,link,realtime,packet]``.
+[--only startup,loopback,link,realtime,packet,packet-clean,packet-parts]``.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ from pydantic import SecretStr
 from bench.netlink import LinkHandle, PacketLink
 from bench.netlink import available as packet_link_problem
 from bench.part_sink import Emulator, pair, start_emulator
+from bench.streams import raw_upload
+from bench.streams import timeline as streams_timeline
 from c2c_hub.emulation.linksim import LinkSimulator
 from c2c_hub.settings import FrameioSettings, HubSettings, StorageSettings
 
@@ -394,6 +402,7 @@ def run_ours(
     label: str = "ours",
     rtt_ms: float | None = None,
     env_changes: dict[str, str] | None = None,
+    part_size: int | None = None,
 ) -> Run:
     size = source.stat().st_size
     rtt = rtt_ms if rtt_ms is not None else (2000 * DELAY_S if rate_bps else 0.0)
@@ -407,6 +416,8 @@ def run_ours(
     command = [sys.executable, "-m", "c2c_hub.uploader", "--data-dir", str(data_dir)]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
+    if part_size is not None:
+        command += ["--part-size", str(part_size)]
     env = uploader_env(settings) | (env_changes or {})
     startup = run_process(command, env, None, 120)  # an empty queue: start-up and exit only
     before = site.asset_ids()
@@ -429,6 +440,7 @@ def run_ours(
         transfer = done[-1] - created[0]
         result.extra["transfer_s"] = round(transfer, 3)
         result.extra["transfer_share"] = round(size * 8 / transfer / rate_bps, 4)
+    result.extra["timeline"] = streams_timeline(process.lines)
     if process.lines:
         summary = process.lines[-1]
         uploads = summary.get("snapshot", {})
@@ -708,7 +720,7 @@ PACKET_MIB = 256
 CUBIC = {"C2C_HUB_UPLOADS__CONGESTION_CONTROL": "cubic"}
 
 
-def packet_inside(size_mib: int, lossy: bool = True) -> int:
+def packet_inside(size_mib: int, lossy: bool = True, parts: bool = False) -> int:
     """(child, in the client namespace) Ours and ``FrameioUploader`` across the packet link.
 
     The emulator runs in the server namespace; every API call and part crosses the link.
@@ -736,6 +748,25 @@ def packet_inside(size_mib: int, lossy: bool = True) -> int:
         handle.configure(rate, delay, loss)
         rtt = 2000 * delay
         args = (site, "lossy", source, sha, work)
+        if parts:  # with CUBIC, where each part rides one loss-bound flow
+            for label, part_size in (
+                ("ours-cubic-16mib-parts", None),
+                ("ours-cubic-5mib-parts", 5 * MiB),
+            ):
+                emit(
+                    partial(
+                        run_ours,
+                        *args,
+                        None,
+                        rate,
+                        label=label,
+                        rtt_ms=rtt,
+                        env_changes=CUBIC,
+                        part_size=part_size,
+                    ),
+                    "lossy",
+                    label,
+                )
         if lossy:
             emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "lossy", "ours")
             emit(
@@ -754,6 +785,29 @@ def packet_inside(size_mib: int, lossy: bool = True) -> int:
             handle.configure(rate, delay)
             args = (site, "packet", source, sha, work)
             rtt = 2000 * delay
+            for count, algorithm in RAW_CEILING:  # the same bytes over raw TCP: the ceiling
+                label = f"raw-tcp-{count}-{algorithm}"
+                emit(
+                    partial(raw_tcp, handle, size, count, algorithm, rate, rtt, label),
+                    "packet",
+                    label,
+                )
+            if parts:  # the same file in Frame.io's 16 MiB parts and in 5 MiB parts
+                for label, part_size in (("ours-16mib-parts", None), ("ours-5mib-parts", 5 * MiB)):
+                    emit(
+                        partial(
+                            run_ours,
+                            *args,
+                            None,
+                            rate,
+                            label=label,
+                            rtt_ms=rtt,
+                            part_size=part_size,
+                        ),
+                        "packet",
+                        label,
+                    )
+                continue
             emit(partial(run_ours, *args, None, rate, rtt_ms=rtt), "packet", "ours")
             emit(
                 partial(run_theirs, *args, rate, congestion="cubic", rtt_ms=rtt),
@@ -770,7 +824,24 @@ def packet_inside(size_mib: int, lossy: bool = True) -> int:
     return 0
 
 
-def packet_runs(size_mib: int, emit: Callable[[Run], None], lossy: bool = True) -> list[Run]:
+RAW_CEILING = ((1, "cubic"), (4, "bbr"))  # what the SDK's and the hub's defaults run
+
+
+def raw_tcp(
+    handle: LinkHandle, size: int, count: int, algorithm: str, rate: float, rtt: float, label: str
+) -> Run:
+    """``size`` bytes over ``count`` fresh raw TCP flows, SYN to last ACK (no TLS, no HTTP, no
+    requests between parts): what an upload of these bytes can take at best."""
+    wait_quiet(handle)
+    result = Run("packet", label, size, rate, rtt)
+    result.link_busy_s = result.wall_s = raw_upload(handle, size, count, algorithm, rate)
+    result.verified = True  # every byte acknowledged by the receiving kernel
+    return result
+
+
+def packet_runs(
+    size_mib: int, emit: Callable[[Run], None], lossy: bool = True, parts: bool = False
+) -> list[Run]:
     """The packet-link scenarios, run by a child in the client namespace (needs root)."""
     problem = packet_link_problem()
     if problem is not None:
@@ -787,6 +858,7 @@ def packet_runs(size_mib: int, emit: Callable[[Run], None], lossy: bool = True) 
                 "packet-inside",
                 str(size_mib),
                 str(int(lossy)),
+                str(int(parts)),
             ]
         )
         process = subprocess.Popen(
@@ -896,6 +968,8 @@ def run(
                 link.stop_thread()
     if only & {"packet", "packet-clean"}:  # packet-clean: the clean links alone
         runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy="packet" in only)
+    if "packet-parts" in only:  # Frame.io's part size against 5 MiB parts: lossy CUBIC, clean
+        runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy=False, parts=True)
     return runs
 
 
@@ -1023,6 +1097,21 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
             theirs = find("packet", "frameioclient-cubic", rate=rate)
             if theirs is not None and theirs.link_share is not None:
                 out[f"{key}_frameioclient_share_of_tcp"] = round(theirs.link_share / TCP_PAYLOAD, 4)
+            # of what raw TCP carried of the same bytes on the same link in this run
+            raws = [find("packet", f"raw-tcp-{n}-{cc}", rate=rate) for n, cc in RAW_CEILING]
+            shares = [r.link_share for r in raws if r is not None and r.link_share]
+            if shares:
+                best = max(shares)
+                out[f"{key}_raw_tcp_share"] = round(best, 4)
+                out[f"{key}_ours_share_of_ceiling"] = round(clean.link_share / best, 4)
+                out[f"{key}_ours_share_of_ceiling_meets_99"] = clean.link_share / best >= 0.99
+                if transfer is not None:
+                    out[f"{key}_ours_transfer_share_of_ceiling"] = round(transfer / best, 4)
+                if cubic is not None and cubic.link_share is not None:
+                    out[f"{key}_ours_cubic_share_of_ceiling"] = round(cubic.link_share / best, 4)
+                if theirs is not None and theirs.link_share is not None:
+                    share = theirs.link_share / best
+                    out[f"{key}_frameioclient_share_of_ceiling"] = round(share, 4)
     rt = find("realtime", "ours")
     if rt is not None and "stop_to_acknowledged_s" in rt.extra:
         out["realtime_stop_to_acknowledged_s"] = rt.extra["stop_to_acknowledged_s"]
@@ -1033,7 +1122,7 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["packet-inside"]:
-        return packet_inside(int(argv[1]), lossy=argv[2:3] != ["0"])
+        return packet_inside(int(argv[1]), lossy=argv[2:3] != ["0"], parts=argv[3:4] == ["1"])
     if argv[:1] == ["frameioclient"]:
         if argv[1:] == ["-"]:  # start-up only, for the timing of the same process doing nothing
             from frameioclient.lib.upload import FrameioUploader  # noqa: F401

@@ -45,6 +45,7 @@ Modules, one responsibility each:
 - :mod:`~c2c_hub.uploader.transfer` streaming part PUTs, bounded concurrency, create pacing;
 - :mod:`~c2c_hub.uploader.direct` part bodies from a thread per stream on blocking TLS sockets;
 - :mod:`~c2c_hub.uploader.streams` how many part PUTs at once: adaptive or pinned;
+- :mod:`~c2c_hub.uploader.tcpinfo` what the kernel says of each part stream's connection;
 - :mod:`~c2c_hub.uploader.progress` events and throughput; :mod:`~c2c_hub.uploader.pause`
   pause sources; :mod:`~c2c_hub.uploader.config` the knobs;
   :mod:`~c2c_hub.uploader.filetypes` MIME types; :mod:`~c2c_hub.uploader.errors` errors.

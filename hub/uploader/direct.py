@@ -145,6 +145,17 @@ class DirectPuts:
                 future.add_done_callback(lambda _: ended())
                 future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
+    def sockets(self) -> list[socket.socket]:
+        """The sockets PUTs are sending on now (for their ``TCP_INFO``; one may close as it is
+        read, which the reader takes as no answer)."""
+        out = []
+        for job in list(self._live):
+            connection = job.connection
+            sock = connection.sock if connection is not None else None
+            if sock is not None:
+                out.append(sock)
+        return out
+
     def _take(self, host: str, port: int, timeout: float | None) -> _Connection:
         with self._lock:
             idle = self._idle.get((host, port), [])

@@ -1,22 +1,34 @@
-"""How many part PUTs run at once: a limit that climbs while throughput climbs.
+"""How many part PUTs run at once: a limit that climbs while the streams are held by loss.
 
 On a clean link, or with BBR, a few TCP flows fill the link and more only add overhead. Where
 each flow is held down by loss (CUBIC or Reno on a lossy cellular uplink, where BBR is not
 available), throughput grows nearly in proportion to the number of flows, up to the link's rate.
 No fixed number is right for both, so the uploader measures:
 
-- :class:`StreamController` is the decision alone, on numbers (unit-tested on throughput
-  series): every epoch it is given the bytes/s sent and whether the limit was binding (parts
-  were waiting for a slot the whole epoch). Rates are averaged over two epochs (one flow's rate
-  on a lossy link swings widely). After a change it lets one epoch pass (new connections:
-  handshake, slow start), then compares the next two with the two before the change. Up by a
-  quarter (at least one stream) while each step gains at least half of what the extra streams
-  would carry if they carried as much as the others (and at least ``gain``, 4 %); a step that
-  did not pay is taken back, and the next try waits twice as long (up to 8 epochs) as after the
-  last failed one. After a failed step up it tries one stream fewer, and goes on down while the
-  rate holds (within half of ``gain``), so streams that stopped helping are let go; a step down
-  that cost throughput is taken back, and the next try is up again. Epochs where the limit was not
-  binding (too little to send) teach nothing and change nothing.
+- :class:`StreamController` is the decision alone, on numbers. Where the kernel tells how the
+  part streams' connections fare (Linux ``TCP_INFO``, :mod:`c2c_hub.uploader.tcpinfo`), it reads
+  that (unit-tested on ``TCP_INFO`` recorded on the packet link): while packets do not wait in
+  the bottleneck's queue (the RTT stays near its minimum) and the streams lose packets under a
+  loss-based congestion control (or are held by the receiver's window), each flow is held down
+  by its own window, not by the link, so one stream more (a quarter more above 8) adds nearly
+  its share; once the RTT rises above its minimum (a quarter of it, at least 5 ms) the link is
+  full and it holds; queueing of half the minimum RTT for 3 epochs in a row lets one stream go.
+  One epoch is let pass after each change (handshake, slow start). Throughput, which swings by
+  ±60 % an epoch on a lossy link, is not read at all then.
+- Without ``TCP_INFO`` (not Linux, or the httpx path's sockets, which it cannot see) it is
+  the hill-climb on throughput (unit-tested on throughput series): every epoch it is given the
+  bytes/s sent and whether the limit was binding (parts were waiting for a slot the whole
+  epoch). Rates are averaged over two epochs (one flow's rate on a lossy link swings widely).
+  After a change it lets one epoch pass (new connections: handshake, slow start), then compares
+  the next two with the two before the change. Up by a quarter (at least one stream) while each
+  step gains at least half of what the extra streams would carry if they carried as much as the
+  others (and at least ``gain``, 4 %); a step that did not pay is taken back, and the next try
+  waits twice as long (up to 8 epochs) as after the last failed one. After a failed step up it
+  tries one stream fewer, and goes on down while the rate holds (within half of ``gain``), so
+  streams that stopped helping are let go; a step down that cost throughput is taken back, and
+  the next try is up again.
+- Either way, epochs where the limit was not binding (too little to send) teach nothing and
+  change nothing.
 - :class:`Slots` is the semaphore whose size changes: a lower limit takes effect as PUTs end
   (none is interrupted), a higher one wakes waiters at once.
 - ``pinned``: one fixed number (the setting ``uploads.part_streams``, or ``--concurrency``).
@@ -29,6 +41,8 @@ import collections
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+from c2c_hub.uploader.tcpinfo import LinkSignal
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,8 @@ class StreamController:
         self._backoff = 1
         self._down_next = False
         self.history: collections.deque[tuple[int, float]] = collections.deque(maxlen=64)
+        self.signal: LinkSignal | None = None  # the last epoch's TCP_INFO, if any
+        self._queued_epochs = 0  # epochs in a row with the queue well above its minimum
 
     def _step_up(self) -> int:
         return min(self.maximum, self.limit + max(1, self.limit // 4))
@@ -91,14 +107,24 @@ class StreamController:
         recent = self._samples[-self.JUDGE :]
         return sum(recent) / len(recent)
 
-    def observe(self, rate_bps: float, binding: bool) -> Decision:
-        """One epoch: the rate it carried and whether the limit held parts back all along."""
+    # TCP_INFO: when the link counts as full, and when the streams as held down by loss
+    FULL_SHARE, FULL_MIN_S = 0.25, 0.005  # queueing above this share of the minimum RTT
+    DRAIN_SHARE, DRAIN_EPOCHS = 0.5, 3  # ... above this share, so many epochs: one fewer
+    LOSS = 0.001  # retransmitted share of the bytes sent
+    RWND = 0.5  # share of the busy time held by the receiver's window
+
+    def observe(self, rate_bps: float, binding: bool, signal: LinkSignal | None = None) -> Decision:
+        """One epoch: the rate it carried, whether the limit held parts back all along, and
+        what ``TCP_INFO`` said of the streams' connections (None: not known here)."""
         if self.pinned:
             return Decision(self.limit, "pinned")
         self.history.append((self.limit, rate_bps))
+        self.signal = signal
         if self._settle > 0:
             self._settle -= 1
             return Decision(self.limit, "settling")
+        if signal is not None:
+            return self._observe_signal(signal, binding)
         if not binding:
             # Too little to send: the rate says nothing about the streams. Keep the limit.
             self._samples = []
@@ -129,6 +155,39 @@ class StreamController:
         if self._down_next:
             return self._probe_down(rate, "trying one stream fewer")
         return self._probe_up(rate, "trying more streams")
+
+    def _observe_signal(self, signal: LinkSignal, binding: bool) -> Decision:
+        """The decision from ``TCP_INFO`` (see the module doc); no throughput is read."""
+        self._samples = []  # a later epoch without TCP_INFO starts its own measuring
+        self._from = self._baseline = None
+        queueing, floor = signal.queueing_s, signal.min_rtt_s
+        if not binding:
+            self._queued_epochs = 0
+            return Decision(self.limit, "not enough to send")
+        delay = f"RTT {signal.rtt_s * 1e3:.0f} ms, minimum {floor * 1e3:.0f} ms"
+        if queueing > max(self.FULL_MIN_S, self.DRAIN_SHARE * floor):
+            self._queued_epochs += 1
+        else:
+            self._queued_epochs = 0
+        if queueing > max(self.FULL_MIN_S, self.FULL_SHARE * floor):
+            if self._queued_epochs >= self.DRAIN_EPOCHS and self.limit > self.minimum:
+                self._queued_epochs = 0
+                self._change(self.limit - 1, 0.0)
+                self._from = self._baseline = None
+                return Decision(self.limit, f"the link's queue stays full ({delay}): one fewer")
+            return Decision(self.limit, f"the link is full ({delay})")
+        if signal.loss_based and signal.loss >= self.LOSS:
+            why = f"held down by loss ({signal.loss:.1%} sent again, {delay})"
+        elif signal.rwnd_share >= self.RWND:
+            why = f"held by the receiver's window ({signal.rwnd_share:.0%} of the time, {delay})"
+        else:
+            return Decision(self.limit, f"the streams are not held down ({delay})")
+        up = self._step_up()
+        if up == self.limit:
+            return Decision(self.limit, f"at the maximum, {why}")
+        self._change(up, 0.0)
+        self._from = self._baseline = None
+        return Decision(self.limit, f"{why}: more streams")
 
     def _take_back(self, to: int, why: str, then_down: bool) -> Decision:
         self.limit = to

@@ -40,6 +40,7 @@ from c2c_hub.frameio.urls import display_url
 from c2c_hub.uploader.direct import DirectPuts
 from c2c_hub.uploader.errors import FileProblem, S3Error
 from c2c_hub.uploader.streams import Decision, Slots, StreamController
+from c2c_hub.uploader.tcpinfo import LinkMeter
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +245,12 @@ class PartSender:
     """Streams parts to their presigned URLs through one shared ``httpx.AsyncClient``.
 
     How many PUTs run at once is ``streams``' limit (:mod:`c2c_hub.uploader.streams`): pinned,
-    or adapted every ``epoch_s`` from the bytes the PUTs sent meanwhile.
+    or adapted every ``epoch_s`` from what the part streams' connections' ``TCP_INFO`` said
+    meanwhile (read every ``sample_s`` as bytes go, on the direct path), else from the bytes
+    the PUTs sent.
     """
+
+    sample_s = 0.1  # TCP_INFO of the sockets sending parts, at most this often
 
     def __init__(
         self,
@@ -274,6 +279,8 @@ class PartSender:
         self._epoch_start = now()
         self._epoch_bytes = 0
         self.last_decision = Decision(self.streams.limit, "start")
+        self._meter = LinkMeter()
+        self._sampled_at = 0.0
 
     @property
     def max_in_flight(self) -> int:
@@ -294,13 +301,20 @@ class PartSender:
         """Bytes written by a PUT; at the end of an epoch the stream count is decided."""
         self._epoch_bytes += nbytes
         now = self._now()
+        if (
+            self.direct is not None
+            and not self.streams.pinned
+            and now - self._sampled_at >= (self.sample_s)
+        ):
+            self._sampled_at = now
+            self._meter.sample(self.direct.sockets())
         elapsed = now - self._epoch_start
         if elapsed < self.epoch_s:
             return
         slots = self._slots
         binding = slots.min_demand >= slots.limit
         rate = self._epoch_bytes * 8 / elapsed
-        decision = self.streams.observe(rate, binding)
+        decision = self.streams.observe(rate, binding, self._meter.epoch())
         if decision.limit != slots.limit:
             log.info(
                 "part streams %d -> %d (%s; %.1f Mbit/s)",
@@ -324,6 +338,8 @@ class PartSender:
             "max": streams.maximum,
             "in_flight": self._slots.in_use,
             "last_change": self.last_decision.why,
+            # what the last epoch's TCP_INFO said (None: decided on throughput alone)
+            "signal": None if streams.signal is None else streams.signal.to_json(),
             # the last epochs: [limit, Mbit/s], oldest first
             "recent": [[n, round(rate / 1e6, 1)] for n, rate in list(streams.history)[-16:]],
         }

@@ -20,7 +20,9 @@ import trustme
 
 from c2c_hub.emulation.linksim import LinkSimulator
 from c2c_hub.frameio import make_http_client
+from c2c_hub.frameio.http import direct_settings
 from c2c_hub.settings import FrameioSettings
+from c2c_hub.uploader import tcpinfo
 from c2c_hub.uploader.streams import Slots, StreamController
 from c2c_hub.uploader.transfer import FileIdentity, PartSender
 
@@ -220,3 +222,46 @@ async def test_streams_climb_through_a_link_where_each_flow_is_held_down(
                 await asyncio.gather(busy, return_exceptions=True)
             assert sender.max_in_flight >= 7, sender.streams.history
             assert sender.status()["mode"] == "adaptive"
+
+
+async def test_direct_part_streams_are_read_through_tcp_info(
+    part_sink: tuple[int, Path], tmp_path: Path
+) -> None:
+    """On the direct path (the hub's own client) each epoch reads the sending sockets'
+    TCP_INFO, and the status says what it read; the decision comes from it, not throughput."""
+    if tcpinfo.TCP_INFO is None:
+        pytest.skip("no TCP_INFO on this system")
+    port, ca_file = part_sink
+    source = tmp_path / "part.bin"
+    source.write_bytes(random.randbytes(8 * MiB))
+    expect = FileIdentity.of(source.stat())
+    settings = FrameioSettings(api_base_url="https://127.0.0.1", ca_file=ca_file)
+    async with make_http_client(settings) as http:
+        sender = PartSender(
+            http, streams=StreamController(start=2), epoch_s=0.2, direct=direct_settings(http)
+        )
+        url = f"https://127.0.0.1:{port}/part"
+
+        async def one() -> None:
+            async with sender.slot():
+                await sender.put(
+                    url,
+                    path=str(source),
+                    offset=0,
+                    size=8 * MiB,
+                    filetype="application/octet-stream",
+                    expect=expect,
+                )
+
+        try:
+            for _ in range(200):  # a few rounds on a quiet machine
+                await asyncio.gather(*(one() for _ in range(4)))
+                if sender.status()["signal"] is not None:
+                    break
+        finally:
+            assert sender.direct is not None
+            sender.direct.close()
+    status = sender.status()
+    assert status["signal"] is not None, status
+    assert status["signal"]["streams"] >= 1 and status["signal"]["rtt_ms"] >= 0
+    assert sender.streams.signal is not None
