@@ -29,6 +29,7 @@ import jack
 import numpy as np
 import numpy.typing as npt
 
+PROBE_WITHIN_S = 10.0
 PERIOD = 1 << 16
 SHIFT = 4099  # frames between one output's ramp and the next's
 SINE = "sine"
@@ -192,18 +193,26 @@ class DummyServer:
         raise RuntimeError("no JACK server could start: " + " | ".join(problems))
 
     def _answers(self, within_s: float) -> bool:
+        """Whether the server answers within ``within_s``: asked by ``jack_wait``, a process of
+        its own, so that no client of this process ever talks to a server that may die (libjack
+        has been seen to hang a process for good closing a dead server's client)."""
         deadline = time.monotonic() + within_s
-        jack.set_error_function(lambda _message: None)  # "cannot connect" until it is up
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 return False
             try:
-                probe = jack.Client("probe", no_start_server=True, servername=self.name)
-            except jack.JackError:
+                probe = subprocess.run(
+                    ["jack_wait", "--check", "--server", self.name],
+                    capture_output=True,
+                    timeout=PROBE_WITHIN_S,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:  # killed by run(); look again
+                continue
+            if b"not running" in probe.stdout or probe.returncode != 0:
                 time.sleep(0.1)
                 continue
-            probe.close()
             # the server that answered must be this one: a name held by a live server makes
             # ours exit at once, and the probe would have reached the other
             time.sleep(0.2)

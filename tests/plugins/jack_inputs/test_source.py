@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 
 from c2c_hub import kit
 from c2c_hub.emulation.source_context import RunningSource
@@ -107,11 +106,6 @@ async def test_a_vanished_source_port_detaches_its_input_alone_until_it_comes_ba
     await ctx.wait_frames(C, frames + 4800)
 
 
-@pytest.mark.skip(
-    reason="once hung a whole test process in the clean-clone CI run: libjack's threads stuck "
-    "in a port-registration callback while the dead server's client closed; the plugin bounds "
-    "that close, the test process did not recover. To investigate (issue 16)"
-)
 async def test_the_server_dying_detaches_every_input_and_they_come_back_with_it(
     jack_server: DummyServer,
     players: Callable[..., Player],
