@@ -148,10 +148,16 @@ class DummyServer:
     scheduling is asked for and, where the system refuses it, done without.
     """
 
-    def __init__(self, name: str, *, rate: int = 48000, period: int = 256) -> None:
+    def __init__(
+        self, name: str, *, rate: int = 48000, period: int = 256, realtime: bool | None = None
+    ) -> None:
         self.name = name
         self.rate = rate
         self.period = period
+        #: Asked: realtime (``-R``), not (``--no-realtime``), or ``None``: realtime where the
+        #: system allows it. Once started: what the server runs as.
+        self.realtime = realtime
+        self._ask = realtime
         self.process: subprocess.Popen[bytes] | None = None
         self.log = b""
         self._log_file: Any = None
@@ -159,14 +165,17 @@ class DummyServer:
     def start(self, *, rate: int | None = None, within_s: float = 20.0) -> DummyServer:
         if rate is not None:
             self.rate = rate
-        for realtime in (["-R", "-P", "70"], ["--no-realtime"]):
-            command = ["jackd", "-n", self.name, *realtime, "-d", "dummy"]
+        modes = [True, False] if self._ask is None else [self._ask]
+        for realtime in modes:
+            flags = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+            command = ["jackd", "-n", self.name, *flags, "-d", "dummy"]
             command += ["-r", str(self.rate), "-p", str(self.period)]
             self._log_file = tempfile.TemporaryFile()  # never a pipe nobody reads
             self.process = subprocess.Popen(
                 command, stdout=self._log_file, stderr=subprocess.STDOUT
             )
             if self._answers(within_s):
+                self.realtime = realtime
                 return self
             self.stop()
             if b"already" in self.log or b"Too many servers" in self.log:

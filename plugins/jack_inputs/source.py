@@ -50,6 +50,9 @@ REPORT_EVERY_S = 1.0
 SUPPORTED_RATES = (44100, 48000, 88200, 96000, 192000)
 #: How long a capture process that was asked to stop may take before it is killed.
 STOP_WITHIN_S = 5.0
+#: How long a new capture process may take to say its first word (Python's start on a loaded
+#: machine) before it is taken for stuck.
+START_WITHIN_S = 30.0
 CAPTURE_MODULE = "c2c_hub_plugins.jack_inputs.capture"
 
 
@@ -114,6 +117,7 @@ class _Capture:
     xruns: int = 0
     base: int | None = None  # hub position of frame time 0 (set by the first run)
     heard: float = field(default_factory=time.monotonic)
+    answered: bool = False  # said anything yet (a Python starting on a loaded machine: slow)
 
 
 class _Inputs:
@@ -221,12 +225,12 @@ class _Inputs:
                         self._deliver(capture)
                         code = await capture.process.wait()
                         return f"the JACK capture process exited (code {code})"
-                    capture.heard = now
+                    capture.heard, capture.answered = now, True
                     ended = self._handle(capture, line)
                     if ended is not None:
                         self._deliver(capture)  # what reached the ring before the server went
                         return ended
-                elif now - capture.heard > self.options.capture_timeout_s:
+                elif now - capture.heard > self._patience(capture):
                     self.killed += 1
                     with contextlib.suppress(ProcessLookupError):
                         capture.process.send_signal(signal.SIGKILL)
@@ -239,6 +243,12 @@ class _Inputs:
         finally:
             if pending is not None:
                 pending.cancel()
+
+    def _patience(self, capture: _Capture) -> float:
+        """How long ``capture`` may stay silent: ``capture_timeout_s``, and at least
+        ``START_WITHIN_S`` before its first word."""
+        timeout = self.options.capture_timeout_s
+        return timeout if capture.answered else max(timeout, START_WITHIN_S)
 
     def _handle(self, capture: _Capture, line: bytes) -> str | None:
         """One message of the capture process; the reason, if it is the end."""
