@@ -30,6 +30,7 @@ that stops answering is the hub's to kill: nothing here can hang the hub. Import
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import mmap
@@ -95,6 +96,7 @@ class Capture:
         self.scheduling: tuple[int, int] | None = None  # noted by the first process cycle
         self.rate = 0
         self._sent_ports: Any = None
+        self._raised: set[int] = set()  # threads (native ids) given a realtime policy
         self._failed: dict[str, int] = {}  # source ports that refused a connection, and how often
         self._keep: list[Any] = []
 
@@ -120,6 +122,7 @@ class Capture:
         os.ftruncate(self.args.ring_fd, size)  # the hub maps it once told the shape
         memory = mmap.mmap(self.args.ring_fd, size)
         ring = InputRing(inputs, frames, cycles=RING_CYCLES, buffer=memory)
+        ring.samples.fill(0.0)  # every page in memory now, not at the callback's first lap
         self.ports = [client.inports.register(item["name"]) for item in self.inputs]
         self._install(ring)
         client.activate()
@@ -165,7 +168,10 @@ class Capture:
             if self.scheduling is None:
                 self.scheduling = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
 
+        follow = self.follow_realtime
+
         def xrun(_delay_us: float) -> None:
+            follow()
             self.xruns += 1
             events.put(("xrun", None))
 
@@ -173,9 +179,11 @@ class Capture:
             events.put(("shutdown", reason or "the server shut down"))
 
         def graph(*_args: Any) -> None:
+            follow()
             events.put(("graph", None))
 
         def samplerate(value: int) -> None:
+            follow()
             events.put(("rate", int(value)))
 
         client.set_process_callback(process)
@@ -210,9 +218,29 @@ class Capture:
                 # gone a moment before the port) must not leave an input as it was
                 looked = now
                 self._reconcile()
+            self.follow_realtime()
             if kind == "xrun" or now - beat >= HEARTBEAT_S:
                 beat = now
                 self._beat()
+
+    def follow_realtime(self) -> None:
+        """Give the calling thread a realtime policy just below the process callback's, once.
+
+        The process callback is Python: it needs this process's GIL, which the main thread and
+        libjack's notification thread take now and then. A thread of normal policy holding the
+        GIL can be preempted by any busy process of the machine, and the realtime callback
+        then waits for it (priority inversion: most of the xruns left on a loaded machine).
+        One step below the callback, the holder runs until it hands the GIL over.
+        """
+        scheduling = self.scheduling
+        if scheduling is None or scheduling[0] not in (os.SCHED_FIFO, os.SCHED_RR):
+            return
+        me = threading.get_native_id()
+        if me in self._raised:
+            return
+        self._raised.add(me)
+        with contextlib.suppress(OSError):  # not allowed: the callback then may wait, alone
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(max(1, scheduling[1] - 1)))
 
     def _beat(self) -> None:
         scheduling = self.scheduling

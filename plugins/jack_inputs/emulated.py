@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 PROBE_WITHIN_S = 10.0
+STOP_WITHIN_S = 20.0  # a server that has not exited this long after SIGTERM is killed
 PERIOD = 1 << 16
 SHIFT = 4099  # frames between one output's ramp and the next's
 SINE = "sine"
@@ -232,18 +234,50 @@ class DummyServer:
         process, self.process = self.process, None
         if process is None:
             return
+        killed = False
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(10)
+                process.wait(STOP_WITHIN_S)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+                killed = True
         if self._log_file is not None:
             self._log_file.seek(0)
             self.log += self._log_file.read()
             self._log_file.close()
             self._log_file = None
+        if killed:
+            self._reclaim()
+        # a client killed (a test's player, a capture process) leaves its semaphore behind
+        for leftover in Path("/dev/shm").glob(f"jack_sem.*_{self.name}_*"):
+            leftover.unlink(missing_ok=True)
+
+    def _reclaim(self) -> None:
+        """Give back the machine-wide table entry a killed server left: JACK2 frees it only
+        when a server of the same name starts, so start one and stop it cleanly."""
+        command = ["jackd", "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate)]
+        again = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + STOP_WITHIN_S
+            while time.monotonic() < deadline and again.poll() is None:
+                probe = subprocess.run(
+                    ["jack_wait", "--check", "--server", self.name],
+                    capture_output=True,
+                    timeout=PROBE_WITHIN_S,
+                    check=False,
+                )
+                if probe.stdout.startswith(b"running"):
+                    break
+                time.sleep(0.1)
+        finally:
+            again.terminate()
+            try:
+                again.wait(STOP_WITHIN_S)
+            except subprocess.TimeoutExpired:
+                again.kill()
+                again.wait()
 
     def xruns(self) -> int:
         """The xruns the server logged so far (read at :meth:`stop`)."""
