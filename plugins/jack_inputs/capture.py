@@ -239,6 +239,8 @@ class Capture:
         if me in self._raised:
             return
         self._raised.add(me)
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            return  # libjack made it realtime already: never lowered here
         with contextlib.suppress(OSError):  # not allowed: the callback then may wait, alone
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(max(1, scheduling[1] - 1)))
 

@@ -74,7 +74,7 @@ class InputRing:
         view = memoryview(buffer)  # type: ignore[arg-type]
         if view.nbytes < size:
             raise ValueError(
-                f"a ring of that shape needs {size} bytes, the buffer has {view.nbytes}"
+                f"a ring of that shape needs {size} bytes; the buffer has {view.nbytes}"
             )
         self.inputs = inputs
         self.capacity = capacity

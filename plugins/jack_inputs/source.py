@@ -400,6 +400,9 @@ class _Inputs:
             detail += f"; missing {', '.join(missing)}"
         if capture.realtime is False:
             detail += "; the server is not realtime"
+        elif capture.realtime and (capture.scheduling or "").startswith("other"):
+            # libjack could not give the process thread the server's realtime priority
+            detail += "; the capture thread is not realtime (the hub's user needs an rtprio limit)"
         self._report(not missing and capture.rate in SUPPORTED_RATES, detail)
 
     def _report(self, healthy: bool, detail: str) -> None:
