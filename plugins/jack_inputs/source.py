@@ -396,6 +396,8 @@ class _Inputs:
             f"{attached}/{len(self.inputs)} inputs; {self.xruns + capture.xruns} xruns; "
             f"{self.overruns + ring.overruns} overruns"
         )
+        if capture.scheduling:
+            detail += f"; capture thread {capture.scheduling}"
         if missing:
             detail += f"; missing {', '.join(missing)}"
         if capture.realtime is False:
