@@ -17,6 +17,7 @@ can be given a sine instead (:data:`SINE`). Run it alone:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -129,6 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # One line of port names once playing; then commands on stdin ("stall SECONDS"); at the
     # end of stdin, one JSON line: the cycles it missed.
+    # the collector out of the process callback (as the capture process does): what exists
+    # now is frozen, and nothing this loop makes needs it
+    gc.disable()
+    gc.freeze()
     with TonePlayer(args.name, args.outputs, server=args.server) as player:
         print(" ".join(player.ports), flush=True)
         for line in sys.stdin:
