@@ -38,6 +38,7 @@ import math
 import mmap
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -367,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
     # the process callback shares this process's GIL with the main thread and libjack's
     # notification thread only, both nearly always asleep; hand it over promptly anyway
     sys.setswitchinterval(0.0005)
+    # Ctrl-C at a terminal reaches the whole process group: the hub decides when this stops
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = _Out()
     capture = Capture(args, out)
     threading.Thread(target=_read_stdin, args=(capture.events,), daemon=True).start()
