@@ -6,9 +6,12 @@ channel of its own). ``docs/inputs.md`` is the guide.
 
 The source reaches the hub through the plugin kit (:mod:`c2c_hub.kit`) alone:
 
-- :mod:`c2c_hub_plugins.jack_inputs.source`: the JACK client, its ports and connections;
-- :mod:`c2c_hub_plugins.jack_inputs.ring`: the buffer between JACK's real-time thread and the
-  hub (no hub imports);
+- :mod:`c2c_hub_plugins.jack_inputs.source`: the source: starts the capture process, drains
+  its ring, attaches and detaches the inputs;
+- :mod:`c2c_hub_plugins.jack_inputs.capture`: the capture process, the JACK client with its
+  ports and connections, out of the hub's process (no hub imports);
+- :mod:`c2c_hub_plugins.jack_inputs.ring`: the shared-memory buffer between JACK's real-time
+  thread and the hub (no hub imports);
 - :mod:`c2c_hub_plugins.jack_inputs.emulated`: a JACK client playing known signals, computed
   from the JACK frame time (``python -m c2c_hub_plugins.jack_inputs.emulated``).
 
