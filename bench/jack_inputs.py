@@ -39,7 +39,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-import c2c_hub_plugins.jack_inputs as jack_plugin
+import c2c_hub_plugins.jack_inputs.plugin as jack_plugin
 from c2c_hub import kit
 from c2c_hub.device_models import DeviceModelRegistry, load_device_models, shipped_models_dir
 from c2c_hub.runtime import Hub
@@ -50,8 +50,8 @@ from c2c_hub.settings import (
     RecorderSettings,
     StorageSettings,
 )
-from c2c_hub_plugins.jack_inputs import JackInputsSource
 from c2c_hub_plugins.jack_inputs.emulated import DummyServer
+from c2c_hub_plugins.jack_inputs.source import JackInputsSource
 
 INPUTS = 16
 
@@ -206,7 +206,8 @@ def run_one(inputs: int = INPUTS, seconds: float = 60.0, *, realtime: bool) -> d
         reference = subprocess.Popen(
             [
                 *(sys.executable, "-m", "bench.jack_inputs", "reference"),
-                *("--server", server.name, "--inputs", str(inputs), "--seconds", str(seconds + 20)),
+                *("--server", server.name, "--inputs", str(inputs)),
+                *("--seconds", str(2 * seconds + 600)),  # till stopped: the take, however late
             ]
         )
         with tempfile.TemporaryDirectory(prefix="c2c-bench-jack-") as root:

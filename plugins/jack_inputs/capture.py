@@ -308,9 +308,10 @@ class Capture:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
-                kind, _value = self.events.get(timeout=left)
+                kind, _value = self.events.get(timeout=min(left, HEARTBEAT_S))
             except queue.Empty:
-                return
+                self._beat()  # alive, however long the wait for a server
+                continue
             if kind == "stop":
                 _exit(0)
 

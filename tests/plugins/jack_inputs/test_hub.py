@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-import c2c_hub_plugins.jack_inputs as jack_plugin
+import c2c_hub_plugins.jack_inputs.plugin as jack_plugin
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.testing import PluginHubFactory
 from c2c_hub_plugins.jack_inputs.emulated import PERIOD, SHIFT, DummyServer, signal
