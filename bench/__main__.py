@@ -22,7 +22,8 @@
 - AES67: receive CPU per channel, 8 streams x 8 channels at 1 ms packets; a stream's first
   announcement to its 8 channels connected at the emulator; samples misplaced under 1 % packet
   loss (:mod:`bench.aes67`);
-- the recorder's own inputs: 16 JACK inputs for a take, xruns and hub CPU (:mod:`bench.jack_inputs`;
+- the recorder's own inputs: 16 JACK inputs for a take on a realtime server and on one not, xruns,
+  the hub's and its capture process's CPU (:mod:`bench.jack_inputs`;
   a 60 s take, 10 minutes with ``--long``).
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
   (:mod:`bench.mix`);
@@ -133,7 +134,7 @@ print("aes67: 1 % packet loss, 8 channels")
 print(json.dumps({"bench": "aes67.loss", **aes67.loss(seconds=5.0 if quick else 20.0)}))
 print()
 take_s = 600.0 if long_take else 60.0
-print(f"jack inputs: 16 JACK inputs at 48 kHz/24-bit, a {take_s:g} s take (xruns, hub CPU)")
+print(f"jack inputs: 16 JACK inputs, a {take_s:g} s take, realtime and not (xruns, CPU)")
 jacked = jack_inputs.run(seconds=take_s)
 print(json.dumps({"bench": "jack_inputs", **jacked}))
 status = status or (0 if jacked["ok"] else 1)

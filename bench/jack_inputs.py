@@ -7,13 +7,19 @@ default; ``--long``: 10 minutes) with its meters running. Not paired: the tracks
 upload but nothing is sent (the upload figures are the uploader's benchmark's), and the hub
 talks to nothing but loopback.
 
-Reported: xruns during the take (the hub's JACK client saw them; aim 0), cycles the ring had no
-room for, the hub process's CPU (every thread) as a share of one core, meter readings a
-second, every track's length against the take's, and the machine's load meanwhile (a loaded
-machine makes xruns that are not the hub's). To tell the two apart, a *reference* runs beside
-the hub: the same source with the same 16 inputs in a process that does nothing else
-(``python -m bench.jack_inputs reference``); the server's log says whose period was late, the
-hub's, the reference's or the player's.
+The take runs twice, on a server started realtime (``jackd -R``: libjack gives every client's
+process thread SCHED_FIFO) and on one started ``--no-realtime`` (``--realtime yes|no|both``,
+both by default).
+
+Reported for each: xruns during the take (the hub's JACK client saw them; aim 0), cycles the
+ring had no room for, the CPU of the hub's process and of its capture process (the JACK
+client's own, :mod:`c2c_hub_plugins.jack_inputs.capture`), each as a share of one core, the
+scheduling the capture's process thread got, meter readings a second, every track's length
+against the take's, and the machine's load meanwhile (a loaded machine makes xruns that are
+not the hub's). To tell the two apart, a *reference* runs beside the hub: the same source
+with the same 16 inputs in a process that does nothing else (``python -m bench.jack_inputs
+reference``; its client is named ``reference``); the server's log says whose period was late,
+the hub's, the reference's or the player's.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-import c2c_hub_plugins.jack_inputs as jack_plugin
+import c2c_hub_plugins.jack_inputs.plugin as jack_plugin
 from c2c_hub import kit
 from c2c_hub.device_models import DeviceModelRegistry, load_device_models, shipped_models_dir
 from c2c_hub.runtime import Hub
@@ -44,8 +50,8 @@ from c2c_hub.settings import (
     RecorderSettings,
     StorageSettings,
 )
-from c2c_hub_plugins.jack_inputs import JackInputsSource
 from c2c_hub_plugins.jack_inputs.emulated import DummyServer
+from c2c_hub_plugins.jack_inputs.source import JackInputsSource
 
 INPUTS = 16
 
@@ -93,13 +99,17 @@ async def _take(server: str, inputs: int, seconds: float, root: Path) -> dict[st
             await asyncio.sleep(0.1)
         await asyncio.sleep(2.0)  # past the clients' activation
         before = source.snapshot() or {}
+        capture_pid = before.get("capture_pid")
         updates = hub.meters.updates
         load = os.getloadavg()[0]
-        cpu, wall = time.process_time(), time.monotonic()
         take = await hub.recorder.start_take(scene="bench")
+        # CPU while the take rolls (the take's start and stop are the recorder's figures)
+        capture_cpu = _cpu_s(capture_pid)
+        cpu, wall = time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
-        done = await hub.recorder.stop_take()
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        capture_cpu = _cpu_s(capture_pid) - capture_cpu
+        done = await hub.recorder.stop_take()
         after = source.snapshot() or {}
         meter_rate = (hub.meters.updates - updates) / wall
         load = max(load, os.getloadavg()[0])
@@ -112,12 +122,23 @@ async def _take(server: str, inputs: int, seconds: float, root: Path) -> dict[st
         "xruns": after.get("xruns", 0) - before.get("xruns", 0),
         "ring_overruns": after.get("overruns", 0) - before.get("overruns", 0),
         "hub_cpu_pct_of_one_core": round(100 * cpu / wall, 1),
+        "capture_cpu_pct_of_one_core": round(100 * capture_cpu / wall, 1),
+        "capture_scheduling": after.get("scheduling"),
+        "capture_restarts": after.get("captures", 1) - before.get("captures", 1),
         "meter_readings_per_s": round(meter_rate, 1),
         "tracks": len(frames),
         "tracks_of_take_length": sum(f == done.frames for f in frames),
         "dropouts": dropouts,
         "load_avg_1min": round(load, 2),
     }
+
+
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user and system, every thread) of process ``pid`` so far."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Discard:
@@ -153,8 +174,23 @@ async def _reference(server: str, inputs: int, seconds: float) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-def run(inputs: int = INPUTS, seconds: float = 60.0) -> dict[str, Any]:
-    server = DummyServer.started("c2c-bench-jack")
+def run(inputs: int = INPUTS, seconds: float = 60.0, realtime: str = "both") -> dict[str, Any]:
+    """The take on a realtime server, a non-realtime one, or both (``realtime``: yes, no,
+    both); with both, the figures of each under ``realtime`` and ``not_realtime``."""
+    if realtime != "both":
+        return run_one(inputs, seconds, realtime=realtime == "yes")
+    result: dict[str, Any] = {}
+    for key, mode in (("realtime", True), ("not_realtime", False)):
+        result[key] = run_one(inputs, seconds, realtime=mode)
+    result["ok"] = all(result[key]["ok"] for key in ("realtime", "not_realtime"))
+    return result
+
+
+def run_one(inputs: int = INPUTS, seconds: float = 60.0, *, realtime: bool) -> dict[str, Any]:
+    server = DummyServer.started("c2c-bench-jack", realtime=realtime)
+    if server.realtime != realtime:
+        server.stop()
+        raise RuntimeError(f"jackd would not start with realtime={realtime}")
     player = subprocess.Popen(
         [
             *(sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"),
@@ -170,7 +206,8 @@ def run(inputs: int = INPUTS, seconds: float = 60.0) -> dict[str, Any]:
         reference = subprocess.Popen(
             [
                 *(sys.executable, "-m", "bench.jack_inputs", "reference"),
-                *("--server", server.name, "--inputs", str(inputs), "--seconds", str(seconds + 20)),
+                *("--server", server.name, "--inputs", str(inputs)),
+                *("--seconds", str(2 * seconds + 600)),  # till stopped: the take, however late
             ]
         )
         with tempfile.TemporaryDirectory(prefix="c2c-bench-jack-") as root:
@@ -187,6 +224,7 @@ def run(inputs: int = INPUTS, seconds: float = 60.0) -> dict[str, Any]:
             player.kill()
             player.wait()
         server.stop()
+    result["server_realtime"] = server.realtime
     result["server_xruns_logged"] = server.xruns()  # the whole run, every client, activation too
     # whose cycle was late, as the server logs it ("client = c2c-hub was not finished")
     result["server_late_hub"] = server.log.count(b"client = c2c-hub was not finished")
@@ -202,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", type=int, default=INPUTS)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--long", action="store_true", help="a 10-minute take")
+    parser.add_argument("--realtime", choices=["yes", "no", "both"], default="both")
     parser.add_argument("--server", default=None, help="(reference) the server to join")
     args = parser.parse_args(argv)
     if args.mode == "reference":
@@ -209,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     seconds = 600.0 if args.long else args.seconds
     print(f"jack inputs: {args.inputs} JACK inputs at 48 kHz/24-bit, a {seconds:g} s take")
-    result = run(args.inputs, seconds)
+    result = run(args.inputs, seconds, args.realtime)
     print(json.dumps({"bench": "jack_inputs", **result}))
     return 0 if result["ok"] else 1
 

@@ -18,11 +18,13 @@ output 2 plays the sine).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -30,6 +32,8 @@ import jack
 import numpy as np
 import numpy.typing as npt
 
+PROBE_WITHIN_S = 10.0
+STOP_WITHIN_S = 20.0  # a server that has not exited this long after SIGTERM is killed
 PERIOD = 1 << 16
 SHIFT = 4099  # frames between one output's ramp and the next's
 SINE = "sine"
@@ -138,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
     kinds = {n - 1: SINE for n in args.sine}
     # One line of port names once playing; then commands on stdin ("stall SECONDS"); at the
     # end of stdin, one JSON line: the cycles it missed.
+    # the collector out of the process callback (as the capture process does): what exists
+    # now is frozen, and nothing this loop makes needs it
+    gc.disable()
+    gc.freeze()
     with TonePlayer(args.name, args.outputs, server=args.server, kinds=kinds) as player:
         print(" ".join(player.ports), flush=True)
         for line in sys.stdin:
@@ -159,10 +167,16 @@ class DummyServer:
     scheduling is asked for and, where the system refuses it, done without.
     """
 
-    def __init__(self, name: str, *, rate: int = 48000, period: int = 256) -> None:
+    def __init__(
+        self, name: str, *, rate: int = 48000, period: int = 256, realtime: bool | None = None
+    ) -> None:
         self.name = name
         self.rate = rate
         self.period = period
+        #: Asked: realtime (``-R``), not (``--no-realtime``), or ``None``: realtime where the
+        #: system allows it. Once started: what the server runs as.
+        self.realtime = realtime
+        self._ask = realtime
         self.process: subprocess.Popen[bytes] | None = None
         self.log = b""
         self._log_file: Any = None
@@ -170,14 +184,17 @@ class DummyServer:
     def start(self, *, rate: int | None = None, within_s: float = 20.0) -> DummyServer:
         if rate is not None:
             self.rate = rate
-        for realtime in (["-R", "-P", "70"], ["--no-realtime"]):
-            command = ["jackd", "-n", self.name, *realtime, "-d", "dummy"]
+        modes = [True, False] if self._ask is None else [self._ask]
+        for realtime in modes:
+            flags = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+            command = ["jackd", "-n", self.name, *flags, "-d", "dummy"]
             command += ["-r", str(self.rate), "-p", str(self.period)]
             self._log_file = tempfile.TemporaryFile()  # never a pipe nobody reads
             self.process = subprocess.Popen(
                 command, stdout=self._log_file, stderr=subprocess.STDOUT
             )
             if self._answers(within_s):
+                self.realtime = realtime
                 return self
             self.stop()
             if b"already" in self.log or b"Too many servers" in self.log:
@@ -204,18 +221,26 @@ class DummyServer:
         raise RuntimeError("no JACK server could start: " + " | ".join(problems))
 
     def _answers(self, within_s: float) -> bool:
+        """Whether the server answers within ``within_s``: asked by ``jack_wait``, a process of
+        its own, so that no client of this process ever talks to a server that may die (libjack
+        has been seen to hang a process for good closing a dead server's client)."""
         deadline = time.monotonic() + within_s
-        jack.set_error_function(lambda _message: None)  # "cannot connect" until it is up
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 return False
             try:
-                probe = jack.Client("probe", no_start_server=True, servername=self.name)
-            except jack.JackError:
+                probe = subprocess.run(
+                    ["jack_wait", "--check", "--server", self.name],
+                    capture_output=True,
+                    timeout=PROBE_WITHIN_S,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:  # killed by run(); look again
+                continue
+            if b"not running" in probe.stdout or probe.returncode != 0:
                 time.sleep(0.1)
                 continue
-            probe.close()
             # the server that answered must be this one: a name held by a live server makes
             # ours exit at once, and the probe would have reached the other
             time.sleep(0.2)
@@ -226,18 +251,50 @@ class DummyServer:
         process, self.process = self.process, None
         if process is None:
             return
+        killed = False
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(10)
+                process.wait(STOP_WITHIN_S)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+                killed = True
         if self._log_file is not None:
             self._log_file.seek(0)
             self.log += self._log_file.read()
             self._log_file.close()
             self._log_file = None
+        if killed:
+            self._reclaim()
+        # a client killed (a test's player, a capture process) leaves its semaphore behind
+        for leftover in Path("/dev/shm").glob(f"jack_sem.*_{self.name}_*"):
+            leftover.unlink(missing_ok=True)
+
+    def _reclaim(self) -> None:
+        """Give back the machine-wide table entry a killed server left: JACK2 frees it only
+        when a server of the same name starts, so start one and stop it cleanly."""
+        command = ["jackd", "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate)]
+        again = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + STOP_WITHIN_S
+            while time.monotonic() < deadline and again.poll() is None:
+                probe = subprocess.run(
+                    ["jack_wait", "--check", "--server", self.name],
+                    capture_output=True,
+                    timeout=PROBE_WITHIN_S,
+                    check=False,
+                )
+                if probe.stdout.startswith(b"running"):
+                    break
+                time.sleep(0.1)
+        finally:
+            again.terminate()
+            try:
+                again.wait(STOP_WITHIN_S)
+            except subprocess.TimeoutExpired:
+                again.kill()
+                again.wait()
 
     def xruns(self) -> int:
         """The xruns the server logged so far (read at :meth:`stop`)."""

@@ -62,6 +62,9 @@ class Options(kit.PluginOptions):
     ``deliver_s``: how often blocks are handed to the hub.
 
     ``reconnect_s``: how often to look for a server that is not (or no longer) there.
+
+    ``capture_timeout_s``: how long the capture process (the JACK client's own process) may
+    stay silent before the hub takes it for stuck, kills it and starts another.
     """
 
     server: str | None = None
@@ -70,6 +73,7 @@ class Options(kit.PluginOptions):
     ring_s: float = kit.Field(default=2.0, ge=0.2, le=30.0)
     deliver_s: kit.Duration = 0.02
     reconnect_s: kit.Duration = 1.0
+    capture_timeout_s: float = kit.Field(default=10.0, ge=1.0, le=300.0)
 
     @kit.field_validator("inputs", mode="before")
     @classmethod

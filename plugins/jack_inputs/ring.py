@@ -1,22 +1,27 @@
 """A single-producer, single-consumer ring of float32 audio for the JACK process callback.
 
-The process callback runs in JACK's real-time thread: it must not wait, and should make as few
-Python objects as it can. :meth:`InputRing.write` copies each port's buffer into preallocated
-memory (one ``memmove`` per port, into a row of one numpy array) and notes the cycle's JACK
-frame time in preallocated arrays; nothing else. A normal thread drains it with
-:meth:`InputRing.read`, which joins cycles whose frame times follow on into runs and converts
+The producer is the process callback of the capture process
+(:mod:`c2c_hub_plugins.jack_inputs.capture`), in JACK's real-time thread: it must not wait,
+and should make as few Python objects as it can. :meth:`InputRing.write` copies each port's
+buffer into preallocated memory (one ``memmove`` per port, into a row of one numpy array) and
+notes the cycle's JACK frame time in preallocated arrays; nothing else. The consumer is the
+hub: :meth:`InputRing.read` joins cycles whose frame times follow on into runs and converts
 them to int32 there.
 
-Single producer, single consumer, under the GIL: the producer only advances ``cycles_written``
-(after its data is in place), the consumer only ``cycles_read``. A cycle that finds the ring
-full is dropped whole and counted (:attr:`InputRing.overruns`): a gap of the right length on the
-timeline, never a shifted sample. No hub imports.
+The ring lives in one block of shared memory that both processes map (``buffer=``): the
+samples, the cycles' metadata and the counters (aligned int64s, each written by one side only;
+no lock anywhere). The producer advances ``cycles_written`` only after the cycle's data and
+metadata are in place, the consumer ``cycles_read`` only after it has copied what it read, so
+neither ever sees a half-written cycle on x86-64's ordered stores. A cycle that finds the ring
+full is dropped whole and counted (:attr:`InputRing.overruns`): a gap of the right length on
+the timeline, never a shifted sample. No hub imports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +29,9 @@ import numpy.typing as npt
 FULL_SCALE_24 = 1 << 23
 _MAX_24 = FULL_SCALE_24 - 1
 _FRAME_MASK = 0xFFFFFFFF  # JACK's frame time is a 32-bit counter
+#: int64 counters at the start of the block: cycles_written, frames_written, overruns,
+#: dropped_frames (the producer's); cycles_read, frames_read (the consumer's); two spare.
+_COUNTERS = 8
 
 
 @dataclass(frozen=True)
@@ -48,27 +56,68 @@ def to_int24(block: npt.NDArray[np.float32]) -> npt.NDArray[np.int32]:
 
 
 class InputRing:
-    """``inputs`` rows of ``capacity`` frames, and ``cycles`` slots of cycle metadata."""
+    """``inputs`` rows of ``capacity`` frames, and ``cycles`` slots of cycle metadata.
 
-    def __init__(self, inputs: int, capacity: int, *, cycles: int = 4096) -> None:
+    Everything both sides touch (the samples, the cycles' metadata and the counters) lies in
+    one block of ``InputRing.nbytes(...)`` bytes: ``buffer`` when given (shared memory mapped
+    by the capture process, the producer, and by the hub, the consumer), else a private one.
+    """
+
+    def __init__(
+        self, inputs: int, capacity: int, *, cycles: int = 4096, buffer: object | None = None
+    ) -> None:
         if inputs < 1 or capacity < 1 or cycles < 2:
             raise ValueError("a ring needs at least one input, one frame and two cycles")
+        size = self.nbytes(inputs, capacity, cycles)
+        if buffer is None:
+            buffer = bytearray(size)
+        view = memoryview(buffer)  # type: ignore[arg-type]
+        if view.nbytes < size:
+            raise ValueError(
+                f"a ring of that shape needs {size} bytes; the buffer has {view.nbytes}"
+            )
         self.inputs = inputs
         self.capacity = capacity
-        self.samples = np.zeros((inputs, capacity), dtype=np.float32)
-        self.cycle_frame = np.zeros(cycles, dtype=np.int64)
-        self.cycle_start = np.zeros(cycles, dtype=np.int64)
-        self.cycle_frames = np.zeros(cycles, dtype=np.int64)
         self.slots = cycles
-        self.cycles_written = 0
-        self.cycles_read = 0
-        self.frames_written = 0
-        self.frames_read = 0
-        self.overruns = 0
-        self.dropped_frames = 0
+        at = 0
+
+        def take(dtype: type[np.generic], count: int) -> npt.NDArray[Any]:
+            nonlocal at
+            array = np.frombuffer(view, dtype=dtype, count=count, offset=at)
+            at += array.nbytes
+            return array
+
+        self._counters = take(np.int64, _COUNTERS)
+        self.cycle_frame = take(np.int64, cycles)
+        self.cycle_start = take(np.int64, cycles)
+        self.cycle_frames = take(np.int64, cycles)
+        self.samples = take(np.float32, inputs * capacity).reshape(inputs, capacity)
         self._last32: int | None = None
         self._unwrapped = 0
         self._row_bytes = capacity * 4
+
+    @staticmethod
+    def nbytes(inputs: int, capacity: int, cycles: int = 4096) -> int:
+        """The bytes a ring of this shape needs."""
+        return 8 * (_COUNTERS + 3 * cycles) + 4 * inputs * capacity
+
+    # The counters, in the shared block. The producer alone writes the first four (and writes
+    # ``cycles_written`` last, once a cycle's data is in place), the consumer alone the rest.
+    cycles_written = property(lambda self: int(self._counters[0]))
+    frames_written = property(lambda self: int(self._counters[1]))
+    #: Cycles dropped whole because the ring was full, and their frames.
+    overruns = property(lambda self: int(self._counters[2]))
+    dropped_frames = property(lambda self: int(self._counters[3]))
+    cycles_read = property(lambda self: int(self._counters[4]))
+    frames_read = property(lambda self: int(self._counters[5]))
+
+    def latest(self) -> tuple[int, int] | None:
+        """The last cycle written: (its 32-bit frame time, its frames); ``None`` before any."""
+        written = int(self._counters[0])
+        if not written:
+            return None
+        slot = (written - 1) % self.slots
+        return int(self.cycle_frame[slot]), int(self.cycle_frames[slot])
 
     # ------------------------------------------------------------------ producer (JACK thread)
     def write(
@@ -87,14 +136,16 @@ class InputRing:
         that offsets in bytes (needed only when a cycle wraps round the ring's end, which a
         capacity that is a multiple of the period never does). Nothing here waits or grows.
         """
+        counters = self._counters
+        cycles_written, frames_written = int(counters[0]), int(counters[1])
         if (
-            self.frames_written + frames - self.frames_read > self.capacity
-            or self.cycles_written - self.cycles_read >= self.slots
+            frames_written + frames - int(counters[5]) > self.capacity
+            or cycles_written - int(counters[4]) >= self.slots
         ):
-            self.overruns += 1
-            self.dropped_frames += frames
+            counters[2] += 1
+            counters[3] += frames
             return
-        start = self.frames_written % self.capacity
+        start = frames_written % self.capacity
         first = min(frames, self.capacity - start)
         rest = frames - first
         for row, src in enumerate(buffers):
@@ -102,34 +153,35 @@ class InputRing:
             memmove(dst + start * 4, src, first * 4)  # type: ignore[operator]
             if rest:
                 memmove(dst, char(src) + first * 4, rest * 4)  # type: ignore[operator]
-        slot = self.cycles_written % self.slots
-        self.cycle_frame[slot] = frame_time
-        self.cycle_start[slot] = self.frames_written
-        self.cycle_frames[slot] = frames
-        self.frames_written += frames
-        self.cycles_written += 1  # last: the consumer sees the cycle once its data is in
+        self._commit(cycles_written, frames_written, frame_time, frames)
 
     def write_arrays(self, frame_time: int, arrays: Sequence[npt.NDArray[np.float32]]) -> None:
         """:meth:`write` from numpy arrays (tests, and hosts without a raw pointer)."""
         frames = int(arrays[0].shape[0])
+        counters = self._counters
+        cycles_written, frames_written = int(counters[0]), int(counters[1])
         if (
-            self.frames_written + frames - self.frames_read > self.capacity
-            or self.cycles_written - self.cycles_read >= self.slots
+            frames_written + frames - int(counters[5]) > self.capacity
+            or cycles_written - int(counters[4]) >= self.slots
         ):
-            self.overruns += 1
-            self.dropped_frames += frames
+            counters[2] += 1
+            counters[3] += frames
             return
-        start = self.frames_written % self.capacity
+        start = frames_written % self.capacity
         first = min(frames, self.capacity - start)
         for row, array in enumerate(arrays):
             self.samples[row, start : start + first] = array[:first]
             self.samples[row, : frames - first] = array[first:]
-        slot = self.cycles_written % self.slots
-        self.cycle_frame[slot] = frame_time
-        self.cycle_start[slot] = self.frames_written
+        self._commit(cycles_written, frames_written, frame_time, frames)
+
+    def _commit(self, cycles_written: int, frames_written: int, frame: int, frames: int) -> None:
+        slot = cycles_written % self.slots
+        self.cycle_frame[slot] = frame
+        self.cycle_start[slot] = frames_written
         self.cycle_frames[slot] = frames
-        self.frames_written += frames
-        self.cycles_written += 1
+        counters = self._counters
+        counters[1] = frames_written + frames
+        counters[0] = cycles_written + 1  # last: the consumer sees the cycle once its data is in
 
     # ------------------------------------------------------------------ consumer (normal thread)
     def _unwrap(self, frame32: int) -> int:
@@ -146,11 +198,12 @@ class InputRing:
 
     def read(self) -> list[Run]:
         """Every cycle written since the last read, as runs of frames that follow on."""
-        end = self.cycles_written
+        counters = self._counters
+        end, begin = int(counters[0]), int(counters[4])
         runs: list[Run] = []
         first_frame = run_start = run_frames = 0
         expected: int | None = None
-        for cycle in range(self.cycles_read, end):
+        for cycle in range(begin, end):
             slot = cycle % self.slots
             frame = self._unwrap(int(self.cycle_frame[slot]))
             start = int(self.cycle_start[slot])
@@ -164,10 +217,10 @@ class InputRing:
             expected = frame + frames
         if run_frames:
             runs.append(Run(first_frame, self._take(run_start, run_frames)))
-        if end > self.cycles_read:
+        if end > begin:
             last = (end - 1) % self.slots
-            self.frames_read = int(self.cycle_start[last] + self.cycle_frames[last])
-        self.cycles_read = end
+            counters[5] = int(self.cycle_start[last] + self.cycle_frames[last])
+        counters[4] = end  # the producer may reuse the slots (and frames) read
         return runs
 
     def _take(self, start: int, frames: int) -> npt.NDArray[np.int32]:

@@ -1,15 +1,21 @@
 """The ``jack`` source: the recorder's own inputs, one JACK input port each.
 
+- **Capture, out of the hub's process.** The JACK client lives in a small process of its own
+  (:mod:`c2c_hub_plugins.jack_inputs.capture`), started by this source: its process callback
+  copies each period into a ring in shared memory (an anonymous memory file both map) and
+  waits for no thread of the hub. It tells this source, in JSON lines, about the server, the
+  ports and connections, the rate, xruns and the server's death. Nothing of libjack runs in
+  the hub's process: a capture process that dies, or stops answering for
+  ``capture_timeout_s`` (libjack stuck), is killed and a new one started.
 - **Connect.** A JACK client (``Options.client_name``) on the server ``Options.server``; the hub
   never starts a server. No server: the source says so and looks again every ``reconnect_s``.
 - **Ports.** One input port per configured input, connected to the ports the settings name
   (and kept connected: a source port that comes back is connected again). Each input is a
   sub-device of kind ``local_input`` (no channel of its own: its track goes on the primary
   channel) whose ``address`` is what is connected to it now.
-- **Audio.** JACK's process callback copies each port's buffer into a preallocated ring
-  (:class:`~c2c_hub_plugins.jack_inputs.ring.InputRing`) and nothing else; this source's thread
-  drains it every ``deliver_s`` and hands each input's samples to the hub, placed on the hub's
-  timeline by the JACK frame time (a gap in frame time is a gap on the timeline).
+- **Audio.** This source drains the ring every ``deliver_s`` and hands each input's samples to
+  the hub, placed on the hub's timeline by the JACK frame time (a gap in frame time is a gap on
+  the timeline).
 - **Sample rate.** The inputs declare the server's rate, and follow it: a new rate re-attaches
   them with it (the recorder splits the take there).
 - **Xruns** are counted (the server's, and cycles the ring had no room for), and shown in the
@@ -24,15 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import json
+import mmap
+import os
+import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-import jack
 
 from c2c_hub import kit
 from c2c_hub_plugins.jack_inputs.options import InputOption, Options
@@ -40,14 +46,14 @@ from c2c_hub_plugins.jack_inputs.ring import InputRing, Run
 
 #: The device model of an input (the plugin's ``device_models/jack-input.toml``).
 MODEL_ID = "5d0f7a3e-2c61-4b8e-9f14-6a2e8c0b7d95"
-#: The ring holds whole multiples of this many frames, so no period (a power of two up to
-#: JACK's largest) ever wraps round its end.
-RING_GRAIN = 8192
 REPORT_EVERY_S = 1.0
-#: The longest any other thread of the hub may hold Python's GIL before handing it over (Python's
-#: default is 5 ms, about one JACK period: the process callback would wait a whole period).
-SWITCH_INTERVAL_S = 0.0005
 SUPPORTED_RATES = (44100, 48000, 88200, 96000, 192000)
+#: How long a capture process that was asked to stop may take before it is killed.
+STOP_WITHIN_S = 5.0
+#: How long a new capture process may take to say its first word (Python's start on a loaded
+#: machine) before it is taken for stuck.
+START_WITHIN_S = 30.0
+CAPTURE_MODULE = "c2c_hub_plugins.jack_inputs.capture"
 
 
 def seconds_since_midnight(epoch: float) -> float:
@@ -80,7 +86,8 @@ class JackInputsSource:
             self._run = None
 
     def snapshot(self) -> dict[str, Any] | None:
-        """The connection now: server, rate, period, xruns, each input's connections."""
+        """The connection now: server, rate, period, xruns, each input's connections, the
+        capture process."""
         return self._run.snapshot() if self._run is not None else None
 
 
@@ -88,246 +95,264 @@ class JackInputsSource:
 class _Input:
     option: InputOption
     serial: str
-    port: Any = None  # jack.OwnPort while connected
+    port: str = ""  # the JACK port's full name, while connected
     attached: kit.SubDevice | None = None
     connected: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()  # configured source ports that do not exist now
 
 
 @dataclass
-class _Connection:
-    """One client on one server run: its ports, its ring, and what its callbacks saw."""
+class _Capture:
+    """One capture process: its pipe, its ring (once it is connected) and what it said."""
 
-    client: Any
-    ring: InputRing
-    rate: int
-    blocksize: int
-    keep: list[Any] = field(default_factory=list)  # cffi objects the callback points into
+    process: asyncio.subprocess.Process
+    memory_fd: int
+    memory: mmap.mmap | None = None
+    ring: InputRing | None = None
+    rate: int = 0
+    blocksize: int = 0
+    client: str = ""
+    realtime: bool | None = None
+    scheduling: str | None = None
     xruns: int = 0
-    shutdown: str | None = None
-    new_rate: int | None = None
     base: int | None = None  # hub position of frame time 0 (set by the first run)
+    heard: float = field(default_factory=time.monotonic)
+    answered: bool = False  # said anything yet (a Python starting on a loaded machine: slow)
 
 
 class _Inputs:
-    """One run of the source: connect, serve, and on a server's death, connect again."""
+    """One run of the source: start a capture process, serve it, and when it ends (the
+    server's death, a crash, a hang), start another."""
 
     def __init__(self, ctx: kit.SourceContext, options: Options, model: kit.DeviceModel) -> None:
         self.ctx = ctx
         self.options = options
         self.model = model
         self.inputs = [_Input(o, options.serial(o)) for o in options.inputs]
-        self.conn: _Connection | None = None
+        self.capture: _Capture | None = None
         self.xruns = 0  # over every connection of this run
         self.overruns = 0
         self.connects = 0
-        self._wake = asyncio.Event()
-        self._graph_changed = True
+        self.captures = 0  # capture processes started
+        self.killed = 0  # of those, killed for not answering
         self._last_report: tuple[bool, str] | None = None
         self._reported_at = 0.0
         self._server_label = options.server or "default"
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        if self.inputs and sys.getswitchinterval() > SWITCH_INTERVAL_S:
-            # The process callback needs the GIL within a period (5.3 ms at 256 frames), and
-            # Python lets a thread keep it 5 ms by default: 16 inputs on a loaded machine had
-            # about five times the xruns with the default (380 against 73 in 10 s).
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
-        jack.set_error_function(lambda message: self.ctx.log.debug("jack: %s", message))
-        jack.set_info_function(lambda message: self.ctx.log.debug("jack: %s", message))
         while True:
-            try:
-                conn = await asyncio.to_thread(self._open)
-            except jack.JackError as exc:
-                self._report(
-                    False,
-                    f"no JACK server {self._server_label!r} ({exc}); "
-                    f"looking again every {self.options.reconnect_s:g} s",
-                )
-                await asyncio.sleep(self.options.reconnect_s)
-                continue
-            self.connects += 1
-            self.conn = conn
+            capture = await self._start()
+            self.capture = capture
             reason = "the hub stopped its JACK inputs"
             try:
-                reason = await self._serve(conn)
+                reason = await self._serve(capture)
             finally:
-                self.conn = None
+                self.capture = None
                 self._detach_all(reason)
                 for item in self.inputs:
-                    item.port = None  # the client's, closed with it
-                await _close_bounded(conn.client, self.ctx)
+                    item.port = ""
+                if capture.ring is not None:
+                    self.xruns += capture.xruns
+                    self.overruns += capture.ring.overruns
+                await asyncio.shield(self._stop(capture))
             self.ctx.log.warning("%s; reconnecting", reason)
             self._report(False, f"{reason}; reconnecting")
             await asyncio.sleep(self.options.reconnect_s)
 
-    def _open(self) -> _Connection:
-        client = jack.Client(
-            self.options.client_name, no_start_server=True, servername=self.options.server
-        )
+    async def _start(self) -> _Capture:
+        """A capture process, sharing an (empty) memory file it sizes once connected."""
+        fd = os.memfd_create("c2c-hub-jack-ring", os.MFD_CLOEXEC)
+        inputs = [{"name": i.option.name, "connect": list(i.option.connect)} for i in self.inputs]
+        command = [sys.executable, "-m", CAPTURE_MODULE, "--ring-fd", str(fd)]
+        command += ["--client-name", self.options.client_name, "--inputs", json.dumps(inputs)]
+        command += ["--ring-s", str(self.options.ring_s)]
+        command += ["--reconnect-s", str(self.options.reconnect_s)]
+        if self.options.server is not None:
+            command += ["--server", self.options.server]
         try:
-            return self._prepare(client)
-        except BaseException:
-            _close(client)
-            raise
-
-    def _prepare(self, client: Any) -> _Connection:
-        loop = self._loop
-        rate, blocksize = int(client.samplerate), int(client.blocksize)
-        frames = max(1, math.ceil(self.options.ring_s * rate / RING_GRAIN)) * RING_GRAIN
-        ring = InputRing(max(1, len(self.inputs)), frames)
-        ports = [client.inports.register(i.option.name) for i in self.inputs]
-        for item, port in zip(self.inputs, ports, strict=True):
-            item.port = port
-        conn = _Connection(client, ring, rate, blocksize)
-        ffi, lib = jack._ffi, jack._lib
-        whole = ffi.from_buffer(ring.samples)
-        base = [ffi.cast("char *", whole) + row * ring.capacity * 4 for row in range(ring.inputs)]
-        conn.keep += [whole, *base]
-        port_ptrs = [port._ptr for port in ports]
-        client_ptr = client._ptr
-        get_buffer, last_frame_time, memmove = (
-            lib.jack_port_get_buffer,
-            lib.jack_last_frame_time,
-            ffi.memmove,
-        )
-
-        def char(pointer: Any) -> Any:
-            return ffi.cast("char *", pointer)
-
-        # The real-time thread: copy each port into the ring, note the frame time; no more.
-        def process(frames: int) -> None:
-            ring.write(
-                last_frame_time(client_ptr),
-                frames,
-                [get_buffer(p, frames) for p in port_ptrs],
-                memmove,
-                base,
-                char,
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                pass_fds=(fd,),
+                limit=1 << 20,
             )
+        except BaseException:
+            os.close(fd)
+            raise
+        self.captures += 1
+        self.ctx.log.debug("JACK capture process %d started", process.pid)
+        return _Capture(process, fd)
 
-        wake = self._wake
+    async def _stop(self, capture: _Capture) -> None:
+        """Ask the capture process to stop (end of its stdin), kill it if it does not soon."""
+        process = capture.process
+        if process.returncode is None and process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_WITHIN_S)
+        except TimeoutError:
+            self.ctx.log.warning(
+                "the JACK capture process %d did not stop within %g s: killed",
+                process.pid,
+                STOP_WITHIN_S,
+            )
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGKILL)
+            await process.wait()
+        capture.ring = None  # the numpy views into the mapping go with it
+        if capture.memory is not None:
+            with contextlib.suppress(BufferError):
+                capture.memory.close()
+        os.close(capture.memory_fd)
 
-        def poke() -> None:
-            if loop is not None:
-                loop.call_soon_threadsafe(wake.set)
+    # ------------------------------------------------------------------ serving one process
+    async def _serve(self, capture: _Capture) -> str:
+        """Deliver and follow the capture process until it ends; the reason it ended."""
+        stdout = capture.process.stdout
+        assert stdout is not None
+        pending: asyncio.Task[bytes] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(stdout.readline())
+                done, _ = await asyncio.wait({pending}, timeout=self.options.deliver_s)
+                now = time.monotonic()
+                if done:
+                    line, pending = pending.result(), None
+                    if not line:
+                        self._deliver(capture)
+                        code = await capture.process.wait()
+                        return f"the JACK capture process exited (code {code})"
+                    capture.heard, capture.answered = now, True
+                    ended = self._handle(capture, line)
+                    if ended is not None:
+                        self._deliver(capture)  # what reached the ring before the server went
+                        return ended
+                elif now - capture.heard > self._patience(capture):
+                    self.killed += 1
+                    with contextlib.suppress(ProcessLookupError):
+                        capture.process.send_signal(signal.SIGKILL)
+                    return (
+                        f"the JACK capture process did not answer for "
+                        f"{self.options.capture_timeout_s:g} s (libjack stuck?): killed"
+                    )
+                self._deliver(capture)
+                self._health(capture)
+        finally:
+            if pending is not None:
+                pending.cancel()
 
-        def xrun(_delay_us: float) -> None:
-            conn.xruns += 1
+    def _patience(self, capture: _Capture) -> float:
+        """How long ``capture`` may stay silent: ``capture_timeout_s``, and at least
+        ``START_WITHIN_S`` before its first word."""
+        timeout = self.options.capture_timeout_s
+        return timeout if capture.answered else max(timeout, START_WITHIN_S)
 
-        def shutdown(_status: Any, reason: str) -> None:
-            conn.shutdown = reason or "the server shut down"
-            poke()
-
-        def graph(*_args: Any) -> None:
-            self._graph_changed = True
-            poke()
-
-        def samplerate(value: int) -> None:
-            if int(value) != conn.rate:
-                conn.new_rate = int(value)
-                poke()
-
-        client.set_process_callback(process)
-        client.set_xrun_callback(xrun)
-        client.set_shutdown_callback(shutdown)
-        client.set_port_registration_callback(graph, only_available=False)
-        client.set_port_connect_callback(graph, only_available=False)
-        client.set_samplerate_callback(samplerate)
-        client.activate()
-        self._graph_changed = True
-        return conn
-
-    # ------------------------------------------------------------------ serving one connection
-    async def _serve(self, conn: _Connection) -> str:
-        """Deliver until the server goes; the reason it went."""
+    def _handle(self, capture: _Capture, line: bytes) -> str | None:
+        """One message of the capture process; the reason, if it is the end."""
+        try:
+            message = json.loads(line)
+            event = message["event"]
+        except (ValueError, KeyError, TypeError):
+            self.ctx.log.warning("the JACK capture process said %r", line[:200])
+            return None
         log = self.ctx.log
-        log.info(
-            "connected to JACK server %r as %s: %d Hz, %d frames a period, %d input(s)",
-            self._server_label,
-            conn.client.name,
-            conn.rate,
-            conn.blocksize,
-            len(self.inputs),
-        )
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.deliver_s):
-                    await self._wake.wait()
-            self._wake.clear()
-            if conn.shutdown is not None:
-                self._deliver(conn)  # what reached the ring before the server went
-                return f"the JACK server {self._server_label!r} stopped: {conn.shutdown}"
-            if conn.new_rate is not None:
-                self._deliver(conn)
-                log.warning("JACK's sample rate changed: %d Hz to %d Hz", conn.rate, conn.new_rate)
-                conn.rate, conn.new_rate, conn.base = conn.new_rate, None, None
+        if event == "waiting":
+            self._report(
+                False,
+                f"no JACK server {self._server_label!r} ({message.get('message')}); "
+                f"looking again every {self.options.reconnect_s:g} s",
+            )
+        elif event == "open":
+            self._open(capture, message)
+        elif event == "ports":
+            for item, state in zip(self.inputs, message["inputs"], strict=False):
+                item.port = str(state["port"])
+                item.connected = tuple(state["connected"])
+                item.missing = tuple(state["missing"])
+            self._reconcile(capture)
+        elif event == "rate":
+            new = int(message["rate"])
+            if new != capture.rate:
+                self._deliver(capture)
+                log.warning("JACK's sample rate changed: %d Hz to %d Hz", capture.rate, new)
+                capture.rate, capture.base = new, None
                 for item in self.inputs:
                     item.attached = None  # attached again, at the new rate
-                self._graph_changed = True
-            if self._graph_changed:
-                self._graph_changed = False
-                self._reconcile(conn)
-            self._deliver(conn)
-            self._health(conn)
+                self._reconcile(capture)
+        elif event == "status":
+            capture.xruns = int(message["xruns"])
+            capture.scheduling = message.get("scheduling")
+        elif event == "shutdown":
+            return f"the JACK server {self._server_label!r} stopped: {message.get('reason')}"
+        elif event == "error":
+            return f"the JACK client failed: {message.get('message')}"
+        elif event == "log":
+            log.warning("jack: %s", message.get("message"))
+        return None
 
-    def _deliver(self, conn: _Connection) -> None:
-        runs = conn.ring.read()
+    def _open(self, capture: _Capture, message: dict[str, Any]) -> None:
+        capture.rate, capture.blocksize = int(message["rate"]), int(message["blocksize"])
+        capture.client, capture.realtime = str(message["client"]), bool(message["realtime"])
+        inputs, frames, cycles = message["inputs"], message["capacity"], message["cycles"]
+        size = InputRing.nbytes(inputs, frames, cycles)
+        capture.memory = mmap.mmap(capture.memory_fd, size)
+        capture.ring = InputRing(inputs, frames, cycles=cycles, buffer=capture.memory)
+        self.connects += 1
+        self.ctx.log.info(
+            "connected to JACK server %r as %s: %d Hz, %d frames a period, %d input(s); "
+            "capture process %d",
+            self._server_label,
+            capture.client,
+            capture.rate,
+            capture.blocksize,
+            len(self.inputs),
+            capture.process.pid,
+        )
+
+    def _deliver(self, capture: _Capture) -> None:
+        ring = capture.ring
+        if ring is None:
+            return
+        runs = ring.read()
         if not runs:
             return
-        if conn.base is None:
-            conn.base = self._anchor(conn, runs[0])
+        if capture.base is None:
+            capture.base = self._anchor(capture, ring, runs[0])
         for run in runs:
-            position = conn.base + run.frame
+            position = capture.base + run.frame
             for row, item in enumerate(self.inputs):
                 if item.attached is not None:
                     self.ctx.audio(item.serial, kit.AudioBlock(position, run.samples[row]))
 
-    def _anchor(self, conn: _Connection, first: Run) -> int:
+    def _anchor(self, capture: _Capture, ring: InputRing, first: Run) -> int:
         """The hub position of frame 0: the first run placed at the time of day it arrived,
-        less the frames JACK has counted since."""
-        now_frame = int(conn.client.frame_time)
+        less the frames JACK has counted since (to the end of the last cycle written: within
+        a period of now)."""
         now = time.time()
-        since = (now_frame - first.frame) & 0xFFFFFFFF
-        if since >= 1 << 31:
-            since = 0
-        return round(seconds_since_midnight(now) * conn.rate) - since - first.frame
+        latest = ring.latest()
+        since = 0
+        if latest is not None:
+            since = (latest[0] + latest[1] - first.frame) & 0xFFFFFFFF
+            if since >= 1 << 31:
+                since = 0
+        return round(seconds_since_midnight(now) * capture.rate) - since - first.frame
 
     # ------------------------------------------------------------------ ports and connections
-    def _reconcile(self, conn: _Connection) -> None:
-        """Connect what the settings name; attach, update or detach each input to match."""
-        client = conn.client
-        if conn.rate not in SUPPORTED_RATES:
-            self._detach_all(f"JACK runs at {conn.rate} Hz, which the hub does not record")
+    def _reconcile(self, capture: _Capture) -> None:
+        """Attach, update or detach each input to match what the capture process said."""
+        if capture.ring is None:
             return
-        audio = kit.AudioFormat(sample_rate=conn.rate, bits=24, channels=1)
+        if capture.rate not in SUPPORTED_RATES:
+            self._detach_all(f"JACK runs at {capture.rate} Hz, which the hub does not record")
+            return
+        audio = kit.AudioFormat(sample_rate=capture.rate, bits=24, channels=1)
         for item in self.inputs:
-            port = item.port
-            present: list[str] = []
-            for name in item.option.connect:
-                try:
-                    client.get_port_by_name(name)
-                except jack.JackError:
-                    continue
-                present.append(name)
-            try:
-                connected = {p.name for p in client.get_all_connections(port)}
-            except jack.JackError:
-                connected = set()
-            for name in present:
-                if name not in connected:
-                    try:
-                        client.connect(name, port)
-                        connected.add(name)
-                        self.ctx.log.info("connected %s to %s", name, port.name)
-                    except jack.JackError as exc:
-                        self.ctx.log.warning("cannot connect %s to %s: %s", name, port.name, exc)
-            item.connected = tuple(sorted(connected))
-            item.missing = tuple(n for n in item.option.connect if n not in present)
-            if item.option.connect and not present:
+            if not item.port:
+                continue
+            if item.option.connect and len(item.missing) == len(item.option.connect):
                 if item.attached is not None:
                     item.attached = None
                     self.ctx.detach(
@@ -341,7 +366,7 @@ class _Inputs:
                 address=", ".join(item.connected) or "not connected",
                 audio=audio,
                 details={
-                    "port": str(port.name),
+                    "port": item.port,
                     "server": self._server_label,
                     "connected": ", ".join(item.connected),
                     "missing": ", ".join(item.missing),
@@ -358,25 +383,29 @@ class _Inputs:
                 self.ctx.detach(item.serial, reason)
 
     # ------------------------------------------------------------------ health
-    def _health(self, conn: _Connection) -> None:
+    def _health(self, capture: _Capture) -> None:
+        ring = capture.ring
         now = time.monotonic()
-        if now - self._reported_at < REPORT_EVERY_S:
+        if ring is None or now - self._reported_at < REPORT_EVERY_S:
             return
         self._reported_at = now
-        # Look at the ports once a second too: a notification lost in a port's going (its
-        # connection gone a moment before the port) must not leave an input as it was.
-        self._graph_changed = True
-        self.xruns, self.overruns = conn.xruns, conn.ring.overruns
         attached = sum(1 for i in self.inputs if i.attached is not None)
         missing = [m for i in self.inputs for m in i.missing]
         detail = (
-            f"JACK {self._server_label!r} {conn.rate} Hz/{conn.client.blocksize}: "
-            f"{attached}/{len(self.inputs)} inputs; {conn.xruns} xruns; "
-            f"{conn.ring.overruns} overruns"
+            f"JACK {self._server_label!r} {capture.rate} Hz/{capture.blocksize}: "
+            f"{attached}/{len(self.inputs)} inputs; {self.xruns + capture.xruns} xruns; "
+            f"{self.overruns + ring.overruns} overruns"
         )
+        if capture.scheduling:
+            detail += f"; capture thread {capture.scheduling}"
         if missing:
             detail += f"; missing {', '.join(missing)}"
-        self._report(not missing and conn.rate in SUPPORTED_RATES, detail)
+        if capture.realtime is False:
+            detail += "; the server is not realtime"
+        elif capture.realtime and (capture.scheduling or "").startswith("other"):
+            # libjack could not give the process thread the server's realtime priority
+            detail += "; the capture thread is not realtime (the hub's user needs an rtprio limit)"
+        self._report(not missing and capture.rate in SUPPORTED_RATES, detail)
 
     def _report(self, healthy: bool, detail: str) -> None:
         if self._last_report != (healthy, detail):
@@ -384,15 +413,22 @@ class _Inputs:
             self.ctx.report(healthy, detail)
 
     def snapshot(self) -> dict[str, Any]:
-        conn = self.conn
+        capture = self.capture
+        ring = capture.ring if capture is not None else None
+        connected = capture is not None and ring is not None
         return {
             "server": self._server_label,
-            "connected": conn is not None,
-            "rate": conn.rate if conn else None,
-            "blocksize": conn.blocksize if conn else None,
-            "xruns": conn.xruns if conn else self.xruns,
-            "overruns": conn.ring.overruns if conn else self.overruns,
+            "connected": connected,
+            "rate": capture.rate if connected and capture else None,
+            "blocksize": capture.blocksize if connected and capture else None,
+            "xruns": self.xruns + (capture.xruns if capture and ring else 0),
+            "overruns": self.overruns + (ring.overruns if ring else 0),
             "connects": self.connects,
+            "realtime": capture.realtime if capture else None,
+            "scheduling": capture.scheduling if capture else None,
+            "capture_pid": capture.process.pid if capture else None,
+            "captures": self.captures,
+            "captures_killed": self.killed,
             "inputs": [
                 {
                     "name": i.option.name,
@@ -404,41 +440,6 @@ class _Inputs:
                 for i in self.inputs
             ],
         }
-
-
-CLOSE_WITHIN_S = 5.0
-
-
-async def _close_bounded(client: Any, ctx: kit.SourceContext) -> None:
-    """Close ``client`` in a daemon thread of its own, waiting at most ``CLOSE_WITHIN_S``:
-    after a server's death libjack's close has been seen to never return, and a worker of the
-    loop's default executor would then hold up the loop's (and the hub's) shutdown."""
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-
-    def close() -> None:
-        try:
-            _close(client)
-        finally:
-            loop.call_soon_threadsafe(_settle, done)
-
-    threading.Thread(target=close, name="jack-close", daemon=True).start()
-    try:
-        await asyncio.wait_for(asyncio.shield(done), CLOSE_WITHIN_S)
-    except TimeoutError:
-        ctx.log.warning("the JACK client did not close within %g s: abandoned", CLOSE_WITHIN_S)
-
-
-def _settle(done: asyncio.Future[None]) -> None:
-    if not done.done():
-        done.set_result(None)
-
-
-def _close(client: Any) -> None:
-    with contextlib.suppress(jack.JackError):
-        client.deactivate(ignore_errors=True)
-    with contextlib.suppress(jack.JackError):
-        client.close(ignore_errors=True)
 
 
 __all__ = ["MODEL_ID", "JackInputsSource", "seconds_since_midnight"]

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-import c2c_hub_plugins.jack_inputs as jack_plugin
+import c2c_hub_plugins.jack_inputs.plugin as jack_plugin
 from c2c_hub import kit
 from c2c_hub.emulation.source_context import FakeSourceContext, RunningSource
-from c2c_hub_plugins.jack_inputs import JackInputsSource
 from c2c_hub_plugins.jack_inputs.emulated import DummyServer
+from c2c_hub_plugins.jack_inputs.source import JackInputsSource
 
 _names = itertools.count(1)
 

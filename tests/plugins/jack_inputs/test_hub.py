@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pytest
 import soundfile as sf
 
-import c2c_hub_plugins.jack_inputs as jack_plugin
+import c2c_hub_plugins.jack_inputs.plugin as jack_plugin
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.testing import PluginHubFactory
 from c2c_hub_plugins.jack_inputs.emulated import PERIOD, SHIFT, DummyServer, signal
@@ -116,10 +115,6 @@ async def test_a_take_holds_each_input_sample_for_sample_on_the_primary_channel(
     assert np.count_nonzero(head == expected) >= head.size - (2 * xruns + 4) * 256
 
 
-@pytest.mark.skip(
-    reason="hangs since the merge of main's AES67/pinned-track work (passed at 1e09968): "
-    "the split's stop_take/start_take with a restarted server; to investigate"
-)
 async def test_a_new_sample_rate_splits_the_take_cleanly_and_says_why(
     plugin_hub: PluginHubFactory, jack_server: DummyServer, players: Callable[..., Player]
 ) -> None:

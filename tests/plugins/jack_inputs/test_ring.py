@@ -4,8 +4,12 @@ internals the process callback uses are still there (a canary for a new JACK-Cli
 
 from __future__ import annotations
 
+import mmap
+import os
+
 import jack
 import numpy as np
+import pytest
 
 from c2c_hub_plugins.jack_inputs.ring import InputRing, to_int24
 
@@ -60,3 +64,33 @@ def test_jack_client_still_offers_what_the_process_callback_uses() -> None:
     assert callable(jack._lib.jack_last_frame_time)
     assert callable(jack._ffi.memmove) and callable(jack._ffi.from_buffer)
     assert "_ptr" in jack.Port.__init__.__code__.co_names
+
+
+def test_two_views_of_one_shared_block_are_producer_and_consumer() -> None:
+    """The capture process writes and the hub reads one memory file, each through a ring of
+    its own over it: what one writes the other reads, and the writer sees what was read."""
+    size = InputRing.nbytes(2, 256, 16)
+    fd = os.memfd_create("test-ring")
+    try:
+        os.ftruncate(fd, size)
+        with mmap.mmap(fd, size) as one, mmap.mmap(fd, size) as other:
+            producer = InputRing(2, 256, cycles=16, buffer=one)
+            consumer = InputRing(2, 256, cycles=16, buffer=other)
+            for n in range(4):
+                producer.write_arrays(n * 64, cycle(n * 64, 64))
+            producer.write_arrays(256, cycle(256, 64))  # full: the consumer has read nothing
+            assert (consumer.overruns, consumer.latest()) == (1, (192, 64))
+            (run,) = consumer.read()
+            assert (run.frame, run.frames) == (0, 256)
+            assert np.array_equal(run.samples[1], to_int24(cycle(0, 256)[1][None, :])[0])
+            producer.write_arrays(320, cycle(320, 64))  # room again: the producer saw the read
+            (run,) = consumer.read()
+            assert (run.frame, run.frames, producer.overruns) == (320, 64, 1)
+            del producer, consumer, run  # the views into the mappings, before they close
+    finally:
+        os.close(fd)
+
+
+def test_a_buffer_too_small_for_the_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs 2496 bytes; the buffer has 100"):
+        InputRing(2, 256, cycles=16, buffer=bytearray(100))

@@ -4,6 +4,8 @@ the server's rate, xruns, a source port that vanishes, a server that dies and co
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -107,11 +109,6 @@ async def test_a_vanished_source_port_detaches_its_input_alone_until_it_comes_ba
     await ctx.wait_frames(C, frames + 4800)
 
 
-@pytest.mark.skip(
-    reason="once hung a whole test process in the clean-clone CI run: libjack's threads stuck "
-    "in a port-registration callback while the dead server's client closed; the plugin bounds "
-    "that close, the test process did not recover. To investigate (issue 16)"
-)
 async def test_the_server_dying_detaches_every_input_and_they_come_back_with_it(
     jack_server: DummyServer,
     players: Callable[..., Player],
@@ -134,3 +131,82 @@ async def test_the_server_dying_detaches_every_input_and_they_come_back_with_it(
     first = ctx.blocks["jack-c2c-hub-in_1"][0]
     assert last.position > first.position
     assert np.abs(last.samples).max() == 0  # nothing connected: silence, not garbage
+
+
+async def test_a_capture_process_that_dies_is_replaced_and_the_inputs_come_back(
+    jack_server: DummyServer,
+    players: Callable[..., Player],
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    players("tones", 2)
+    run = running(options(jack_server))
+    ctx = run.ctx
+    await ctx.wait_attached(B)
+    first = run.source.snapshot()["capture_pid"]
+    os.kill(first, signal.SIGKILL)  # a crash of the JACK client's process
+    gone = await ctx.wait_detached(A)
+    assert "capture process exited (code -9)" in gone.args[1]
+    await ctx.wait_attached(A, count=2)
+    snapshot = run.source.snapshot()
+    assert snapshot["capture_pid"] != first and snapshot["captures"] == 2
+    frames = ctx.frames(A)
+    await ctx.wait_frames(A, frames + 4800)  # the new process's audio reaches the hub
+
+
+async def test_a_capture_process_that_stops_answering_is_killed_and_replaced(
+    jack_server: DummyServer,
+    players: Callable[..., Player],
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    players("tones", 2)
+    run = running(options(jack_server, capture_timeout_s=2))
+    ctx = run.ctx
+    await ctx.wait_attached(B)
+    stuck = run.source.snapshot()["capture_pid"]
+    os.kill(stuck, signal.SIGSTOP)  # as if libjack hung every thread of it
+    gone = await ctx.wait_detached(A)
+    assert "did not answer for 2 s" in gone.args[1] and "killed" in gone.args[1]
+    await ctx.wait_attached(A, count=2, within=30)
+    snapshot = run.source.snapshot()
+    assert snapshot["captures_killed"] == 1 and snapshot["capture_pid"] != stuck
+    with pytest.raises(ProcessLookupError):
+        os.kill(stuck, 0)  # gone, and reaped
+    frames = ctx.frames(A)
+    await ctx.wait_frames(A, frames + 4800)
+
+
+async def test_the_capture_runs_realtime_when_the_server_does_and_says_so(
+    jack_server: DummyServer,
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    run = running({"server": jack_server.name, "inputs": 1})
+    await run.ctx.wait_attached("jack-c2c-hub-in_1")
+    await run.ctx.wait_for("the scheduling noted", lambda: run.source.snapshot()["scheduling"])
+    snapshot = run.source.snapshot()
+    assert snapshot["capture_pid"] != os.getpid()
+    if jack_server.realtime:  # libjack gives the process callback's thread SCHED_FIFO
+        assert snapshot["realtime"] is True and snapshot["scheduling"].startswith("fifo ")
+    else:
+        assert snapshot["realtime"] is False and snapshot["scheduling"].startswith("other ")
+
+
+async def test_a_server_without_realtime_is_shown_in_the_health(
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    server = DummyServer.started(f"c2c-test-nort-{os.getpid()}", realtime=False)
+    try:
+        run = running({"server": server.name, "inputs": 1})
+        await run.ctx.wait_attached("jack-c2c-hub-in_1")
+
+        def said() -> tuple[bool, str] | None:
+            report = run.ctx.last_report
+            if report and "1/1 inputs" in report[1] and "the server is not realtime" in report[1]:
+                return report
+            return None
+
+        healthy, _detail = await run.ctx.wait_for("not realtime in the health", said)
+        assert healthy
+        assert run.source.snapshot()["realtime"] is False
+        await run.stop()
+    finally:
+        await asyncio.to_thread(server.stop)
