@@ -206,6 +206,23 @@ class EmulatedAes67Sender:
         if self._sap is not None:
             self._sap.announce(self.sdp)
 
+    def change_grandmaster(
+        self, grandmaster: str | None, domain: int = 0, *, new_version: bool = True
+    ) -> None:
+        """The sender now follows another PTP grandmaster: its SDP's ``a=ts-refclk`` names it,
+        announced now, as a new version of the session or (``new_version=False``) the same
+        version re-announced with only that line changed."""
+        with self._control:
+            self.grandmaster, self.domain = grandmaster, domain
+            if new_version:
+                self.version += 1
+                self.origin = Origin(
+                    self.username, str(self.session_id), str(self.version), self.interface
+                )
+            self.sdp = self._write_sdp()
+        if self._sap is not None:
+            self._sap.announce(self.sdp)
+
     def change_format(self, encoding: str) -> None:
         """The operator switches the stream to another encoding (L16/L24) mid-stream: a new
         version of the session, announced now."""

@@ -48,7 +48,7 @@ from c2c_hub_plugins.aes67.sap import (
     open_sap_socket,
     parse_sap,
 )
-from c2c_hub_plugins.aes67.sdp import MediaStream, SdpError, Session, parse_sdp
+from c2c_hub_plugins.aes67.sdp import MediaStream, RefClock, SdpError, Session, parse_sdp
 from c2c_hub_plugins.aes67.timeline import MediaTimeline
 
 #: The device model of an AES67 channel (the plugin's ``device_models/aes67-channel.toml``).
@@ -415,8 +415,16 @@ class _Discovery:
             stream = self.streams.get(skey)
             if stream is not None and stream.media.same_format(media):
                 stream.announcers.add(key)
-                if stream.session.name != session.name or stream.media.labels != media.labels:
+                old_clock = stream.media.refclock
+                clock_changed = _clock_key(old_clock) != _clock_key(media.refclock)
+                if (
+                    clock_changed
+                    or stream.session.name != session.name
+                    or stream.media.labels != media.labels
+                ):
                     stream.session, stream.media = session, media
+                    if clock_changed:
+                        self._clock_changed(stream, old_clock, media.refclock)
                     if stream.attached:
                         for device in stream.devices(self.model):
                             self.ctx.attach(device)  # a rename: an update
@@ -440,6 +448,18 @@ class _Discovery:
                 if skey not in wanted:
                     self._release(key, skey)
         self._report()
+
+    def _clock_changed(self, stream: _Stream, old: RefClock | None, new: RefClock | None) -> None:
+        """A re-announcement names another clock reference (a new PTP grandmaster, with the
+        same session version or a new one): the old clock's timeline no longer holds, so the
+        stream's placement is derived afresh, and the operator is told."""
+        text = (
+            f"PTP grandmaster changed from {_clock_name(old)} to {_clock_name(new)}: "
+            "placement re-derived from the new clock"
+        )
+        self.ctx.log.warning("%s: %s", stream.key, text)
+        stream.warnings["clock"] = text
+        stream.buffer.new_clock()
 
     def _refuse(self, key: str, reason: str) -> None:
         if self._problems.get(key) != reason:
@@ -652,6 +672,26 @@ class _Discovery:
         if report != self._last_report:
             self._last_report = report
             self.ctx.report(*report)
+
+
+def _clock_key(clock: RefClock | None) -> tuple[Any, ...] | None:
+    """What identifies a clock reference (the grandmaster id is compared upper-case)."""
+    if clock is None:
+        return None
+    if clock.source != "ptp":
+        return (clock.source, clock.value)
+    return ("ptp", clock.grandmaster, clock.domain, clock.traceable)
+
+
+def _clock_name(clock: RefClock | None) -> str:
+    if clock is None:
+        return "none given"
+    if clock.grandmaster is not None:
+        domain = "" if clock.domain is None else f" (domain {clock.domain})"
+        return f"{clock.grandmaster}{domain}"
+    if clock.traceable:
+        return "traceable PTP"
+    return str(clock)
 
 
 def open_rtp_socket(media: MediaStream, interface: str) -> socket.socket:
