@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import re
 import socket
@@ -59,6 +60,7 @@ FOLDER_RECHECK_S = 1.0
 EXPIRE_EVERY_S = 1.0
 RECV_BYTES = 9000
 IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39)  # Linux's value
+IPV6_MULTICAST_ALL = 29  # Linux's value (not in the socket module)
 _SERIAL_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
 
@@ -139,7 +141,7 @@ class _Stream:
             details = {
                 "session": session.name,
                 "origin": session.identity,
-                "stream": f"{media.address}:{media.port}",
+                "stream": media.endpoint,
                 "format": f"{media.encoding}/{media.sample_rate}/{media.channels}",
                 "channel": str(channel + 1),
                 "refclock": str(media.refclock) if media.refclock else "",
@@ -157,7 +159,7 @@ class _Stream:
                     serial=serial,
                     model_id=(self.model or model).id,
                     name=label,
-                    address=f"{media.address}:{media.port}",
+                    address=media.endpoint,
                     audio=audio,
                     details=details,
                 )
@@ -258,7 +260,7 @@ class _Discovery:
                 {
                     "stream": key,
                     "session": stream.session.name,
-                    "address": f"{media.address}:{media.port}",
+                    "address": media.endpoint,
                     "format": f"{media.encoding}/{media.sample_rate}/{media.channels}",
                     "refclock": str(media.refclock) if media.refclock else None,
                     "state": "silent"
@@ -434,8 +436,8 @@ class _Discovery:
                 old = stream.media
                 changed = (
                     f"its SDP changed from {old.encoding}/{old.sample_rate}/{old.channels} on "
-                    f"{old.address}:{old.port} to {media.encoding}/{media.sample_rate}/"
-                    f"{media.channels} on {media.address}:{media.port}"
+                    f"{old.endpoint} to {media.encoding}/{media.sample_rate}/"
+                    f"{media.channels} on {media.endpoint}"
                 )
                 self.ctx.log.warning("%s: %s; restarting it", skey, changed)
                 self._stop_stream(skey, "its SDP changed format")
@@ -489,7 +491,7 @@ class _Discovery:
         try:
             sock = open_rtp_socket(media, self.options.interface)
         except OSError as exc:
-            self._refuse(key, f"{skey}: cannot receive {media.address}:{media.port}: {exc}")
+            self._refuse(key, f"{skey}: cannot receive {media.endpoint}: {exc}")
             return
         timeline = self.timelines.setdefault(
             media.sample_rate,
@@ -502,7 +504,7 @@ class _Discovery:
             burst_s=self.options.flood_burst_s,
             anchor=timeline.anchor,
             log=self.ctx.log,
-            label=f"{session.name} ({media.address}:{media.port})",
+            label=f"{session.name} ({media.endpoint})",
         )
         serials = [channel_serial(session, media, c) for c in range(media.channels)]
         stream = _Stream(skey, session, media, buffer, sock, serials, {key})
@@ -543,12 +545,13 @@ class _Discovery:
         received = 0
         for _ in range(256):
             try:
-                data, (sender, _port) = stream.sock.recvfrom(RECV_BYTES)
+                data, peer = stream.sock.recvfrom(RECV_BYTES)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
                 self.ctx.log.warning("%s: socket: %s", stream.key, exc)
                 break
+            sender = peer[0]  # (host, port) for IPv4, (host, port, flow, scope) for IPv6
             if allowed is not None and not allowed.allows(sender):
                 stream.foreign += 1
                 continue
@@ -694,9 +697,52 @@ def _clock_name(clock: RefClock | None) -> str:
     return str(clock)
 
 
+def interface_index(interface: str) -> int:
+    """The index of the network interface that holds the IPv4 address ``interface`` (the
+    operator names the audio network's interface by its address)."""
+    siocgifaddr = 0x8915
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for index, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(probe.fileno(), siocgifaddr, request)
+            except OSError:
+                continue  # no IPv4 address on this one
+            if socket.inet_ntoa(answer[20:24]) == interface:
+                return index
+    raise OSError(f"no network interface has the address {interface}")
+
+
+def _open_rtp6(media: MediaStream, interface: str) -> socket.socket:
+    """IPv6: bound to the group (or any address) and the port, the group joined with
+    ``IPV6_JOIN_GROUP`` on the interface that holds ``interface``. A source filter is applied to
+    each packet's sender (``_rtp_readable``), not joined source-specifically."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        if media.multicast:
+            index = interface_index(interface)
+            with contextlib.suppress(OSError):  # only the groups joined here (see sap.py)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+            sock.bind((media.address, media.port, 0, index))
+            mreq = socket.inet_pton(socket.AF_INET6, media.address) + struct.pack("@I", index)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        else:
+            sock.bind(("::", media.port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def open_rtp_socket(media: MediaStream, interface: str) -> socket.socket:
     """A non-blocking UDP socket receiving ``media``: bound to its group and port and joined on
     ``interface`` (source-specific for an ``incl`` source filter), or its unicast port."""
+    if ":" in media.address:
+        return _open_rtp6(media, interface)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
