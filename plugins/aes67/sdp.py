@@ -8,8 +8,8 @@ what is wrong with it. What it understands:
   5.2: they stay the same when the session is modified; the version changes);
 - L16 and L24 (RFC 3190) at 44.1, 48 or 96 kHz, 1 to 64 channels, in ``a=rtpmap`` (or the static
   payload types 10 and 11, L16 at 44.1 kHz);
-- the connection line (``c=``) at session or media level, with a TTL suffix for multicast
-  (``c=IN IP4 239.69.1.1/32``);
+- the connection line (``c=``) at session or media level, with a TTL suffix for IPv4
+  multicast (``c=IN IP4 239.69.1.1/32``), or IPv6 (``c=IN IP6 ff15::4:2``, no TTL);
 - ``a=ptime`` (milliseconds, fractions allowed) and RAVENNA's ``a=framecount``;
 - ``a=source-filter`` (RFC 4570), session or media level;
 - channel labels in a media-level ``i=`` (``i=2 channels: Left, Right``);
