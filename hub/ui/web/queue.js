@@ -84,7 +84,8 @@ export function renderQueue(status) {
   show($("problems-empty"), problems.length === 0);
 
   const duplicates = uploads.possible_duplicates || [];
-  syncList($("duplicates"), [...duplicates].reverse(), (d) => `${d.id}@${d.at}`, createDuplicate, updateDuplicate);
+  const dupKey = (d) => `${d.id}@${d.at}`;
+  syncList($("duplicates"), [...duplicates].reverse(), dupKey, createDuplicate, updateDuplicate);
   show($("duplicates-box"), duplicates.length > 0);
 }
 
