@@ -14,6 +14,9 @@ Every request is authenticated, on loopback too:
   sandboxed iframe, a ``data:`` page), or that a browser marks ``Sec-Fetch-Site: cross-site`` is
   refused before anything else. On loopback, a ``Host`` that is not a loopback name is refused
   (DNS rebinding).
+- **Every answer** carries :data:`SECURITY_HEADERS` (:class:`SecurityHeaders`): a strict
+  Content-Security-Policy (the page runs only its own files, talks only to the hub, is never
+  framed), ``nosniff``, no referrer, and its own browsing-context group (COOP).
 - **Bodies** are capped (:data:`MAX_BODY_BYTES`): a larger one is answered 413 and never
   buffered whole.
 
@@ -329,3 +332,56 @@ def operators_gid(group: str | None) -> int | None:
 
 def owner_uid() -> int:
     return os.geteuid()
+
+
+# The page loads its own script, style and images from /static and the hub, and talks only to the
+# hub (fetch and server-sent events: connect-src); nothing inline, nothing from elsewhere, no
+# eval, no plugin, no <base>, forms post only to the hub, and no other site may frame it.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+#: Sent with every HTTP answer of the control listener (the page, its files, the API).
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), usb=(), bluetooth=()",
+}
+_SECURITY_RAW = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+
+class SecurityHeaders:
+    """Add :data:`SECURITY_HEADERS` to every HTTP answer, refusals included; a pure ASGI
+    middleware (it wraps :class:`Guard`, so a 401 or 403 carries them too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in _SECURITY_RAW if h[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -80,11 +80,13 @@ from c2c_hub.ui import bodies, control_mix, control_net, control_timecode
 from c2c_hub.ui.access import (
     LOOPBACK_NAMES,
     MAX_BODY_BYTES,
+    SECURITY_HEADERS,
     SESSION_COOKIE,
     Access,
     BodyLimit,
     Guard,
     PeerPolicy,
+    SecurityHeaders,
     is_loopback,
     operators_gid,
     owner_uid,
@@ -377,12 +379,9 @@ async def page(request: Request) -> Response:
     return FileResponse(index, headers={**NO_STORE, **PAGE_HEADERS})
 
 
-# The page loads nothing from elsewhere and is never framed by another site.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
+# The page loads nothing from elsewhere and is never framed by another site (the HTTP listener
+# adds these to every answer; the page carries them on the control socket too).
+PAGE_HEADERS = SECURITY_HEADERS
 
 
 def _access(request: Request) -> Access:
@@ -653,7 +652,7 @@ class ControlServer:
         if s.tls_cert is not None and s.tls_key is not None:
             tls = {"ssl_certfile": str(s.tls_cert), "ssl_keyfile": str(s.tls_key)}
         config = uvicorn.Config(
-            guard,
+            SecurityHeaders(guard),
             host=s.host,
             port=s.port,
             log_level="warning",

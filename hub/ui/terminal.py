@@ -206,6 +206,11 @@ def render_status(status: dict[str, Any], console: Console) -> None:
             table.add_row("  held", str(uploads.get("paused_reason")))
         for problem in uploads.get("problems", [])[-5:]:
             table.add_row("  " + problem["state"], f"{problem['name']}: {problem['reason']}")
+        for dup in uploads.get("possible_duplicates", [])[-5:]:
+            table.add_row(
+                "  duplicate?",
+                f"{dup['name']}: Frame.io may hold an incomplete extra asset ({dup['why']})",
+            )
     _sub_devices(status, table)
     table.add_row("Firmware", status["firmware_version"])
     console.print(table)

@@ -580,6 +580,8 @@ class Uploader:
             "congestion_control": None if self.congestion is None else self.congestion.status(),
             "problems": problems,
             "recovered": self.queue.recovered,
+            # creates that may have left an incomplete asset on Frame.io (devices cannot look)
+            "possible_duplicates": self.queue.possible_duplicates(),
         }
 
     async def wait_idle(self) -> None:

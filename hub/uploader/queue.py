@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -402,6 +404,21 @@ class QueueClosed(HubError, RuntimeError):
     """The queue is not open."""
 
 
+log = logging.getLogger(__name__)
+
+#: Why a create may have left a duplicate asset on Frame.io (``info.possible_duplicates[].why``).
+LOST_AT_RESTART = "stopped before the answer was stored"
+LOST_ANSWER = "no usable answer"
+
+
+def _note_possible_duplicate(info: dict[str, Any], at: float, why: str) -> None:
+    info.setdefault("possible_duplicates", []).append({"at": at, "why": why})
+
+
+def _utc(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
 class UploadQueue:
     """The queue's database and its in-memory mirror. Open once; one connection writes."""
 
@@ -414,6 +431,7 @@ class UploadQueue:
         self.settings: dict[str, Any] = {}
         #: What the last :meth:`open` gave back: files requeued, parts returned, lost creates.
         self.recovered: dict[str, int] = {}
+        self._duplicates: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -475,12 +493,27 @@ class UploadQueue:
                 (now,),
             )
             files = len(list(await cur.fetchall()))
-            # A create whose answer was never stored: Frame.io may hold an asset we do not know.
-            cur = await db.execute("SELECT id, info FROM files WHERE create_pending = 1")
+            # A create whose answer was never stored: Frame.io may hold an asset we do not know,
+            # and devices can neither look it up nor delete it (c2c-api.md section 1, "write
+            # but don't read"), so it is recorded for the operator instead.
+            cur = await db.execute(
+                "SELECT id, name, updated_at, info FROM files WHERE create_pending = 1"
+            )
             lost = 0
             for row in await cur.fetchall():
                 info = json.loads(row["info"] or "{}")
                 info["lost_creates"] = int(info.get("lost_creates", 0)) + 1
+                at = float(info.pop("create_intent_at", row["updated_at"]))
+                _note_possible_duplicate(info, at, LOST_AT_RESTART)
+                log.warning(
+                    "%s: the hub stopped after asking Frame.io to create its asset (%s) and "
+                    "before storing the answer; Frame.io may hold an incomplete duplicate "
+                    "named %s: devices cannot list or delete assets, so delete it in the "
+                    "project if one never completes",
+                    row["name"],
+                    _utc(at),
+                    row["name"],
+                )
                 lost += 1
                 await db.execute(
                     "UPDATE files SET create_pending = 0, info = ? WHERE id = ?",
@@ -497,6 +530,7 @@ class UploadQueue:
         self.files = FileIndex(_file(row) for row in await cur.fetchall())
         cur = await self.db.execute("SELECT key, value FROM settings")
         self.settings = {row["key"]: json.loads(row["value"]) for row in await cur.fetchall()}
+        self._index_duplicates()
 
     async def _refresh(self, file_id: int) -> FileRecord:
         cur = await self.db.execute("SELECT * FROM files WHERE id = ?", (file_id,))
@@ -754,13 +788,49 @@ class UploadQueue:
     # ------------------------------------------------------------------ assets
     @_locked
     async def begin_create(self, file_id: int, now: float) -> None:
-        """Intent: an asset create is about to be sent for this file."""
-        await self._update(file_id, create_pending=True, updated_at=now)
+        """Intent: an asset create is about to be sent for this file (and when it was sent)."""
+        info = dict(self.files[file_id].info)
+        info["create_intent_at"] = now
+        await self._update(file_id, create_pending=True, info=info, updated_at=now)
+
+    @_locked
+    async def create_answer_lost(self, file_id: int) -> FileRecord:
+        """The create may have reached Frame.io but its answer did not reach us."""
+        record = self.files[file_id]
+        info = dict(record.info)
+        info["lost_creates"] = int(info.get("lost_creates", 0)) + 1
+        at = float(info.get("create_intent_at", record.updated_at))
+        _note_possible_duplicate(info, at, LOST_ANSWER)
+        self._duplicates.append({"id": file_id, "name": record.name, "at": at, "why": LOST_ANSWER})
+        log.warning(
+            "%s: no usable answer to its asset create (%s); Frame.io may hold an incomplete "
+            "duplicate named %s: devices cannot list or delete assets, so delete it in the "
+            "project if one never completes",
+            record.name,
+            _utc(at),
+            record.name,
+        )
+        return await self._update(file_id, info=info)
+
+    def possible_duplicates(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Creates that may have left an incomplete asset on Frame.io, newest last."""
+        return self._duplicates[-limit:]
+
+    def _index_duplicates(self) -> None:
+        # Kept in memory (built once at open) so that a snapshot never walks every record.
+        found = [
+            {"id": r.id, "name": r.name, "at": at["at"], "why": at["why"]}
+            for r in self.files.values()
+            for at in r.info.get("possible_duplicates", [])
+        ]
+        self._duplicates = sorted(found, key=lambda d: float(d["at"]))
 
     @_locked
     async def create_failed(self, file_id: int, now: float) -> None:
         """The create got a definite answer that was not an asset (nothing was created)."""
-        await self._update(file_id, create_pending=False, updated_at=now)
+        info = dict(self.files[file_id].info)
+        info.pop("create_intent_at", None)
+        await self._update(file_id, create_pending=False, info=info, updated_at=now)
 
     @_locked
     async def asset_created(
@@ -775,6 +845,7 @@ class UploadQueue:
         record = self.files[file_id]
         info = dict(record.info)
         info["assets_created"] = int(info.get("assets_created", 0)) + 1
+        info.pop("create_intent_at", None)
         if record.asset_id is not None and record.asset_id != asset_id:
             info.setdefault("abandoned_assets", []).append(record.asset_id)
         await db.execute("BEGIN IMMEDIATE")

@@ -325,6 +325,11 @@ class RealtimeUploads:
         channel = await self.router.channel_for(file_id)
         offset = self.steps.offset_of(record)
         client = self.session.client
+        # Stored before the create, so that between its answer and the commit of the asset id
+        # (where a kill leaves an asset the hub cannot find again) there is one commit only.
+        info = dict(self.ledger.record(file_id).info)
+        info["part_size"] = self.part_size
+        await self.queue.update(file_id, info=info)
         asset = await self.steps.create_asset(
             file_id,
             lambda token: client.create_realtime_asset(
@@ -332,9 +337,6 @@ class RealtimeUploads:
             ),
             what="create real-time asset",
         )
-        info = dict(self.ledger.record(file_id).info)
-        info["part_size"] = self.part_size
-        await self.queue.update(file_id, info=info)
         await self.queue.asset_created(file_id, asset.id, [], self.clock.now())
         self.ledger.emit(
             {

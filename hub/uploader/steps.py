@@ -139,7 +139,7 @@ class SendSteps:
                     return await self.session.call(call)
                 except BaseException as exc:
                     if _lost_answer(exc):
-                        await self.queue.bump_info(file_id, "lost_creates")
+                        await self.queue.create_answer_lost(file_id)
                     if not isinstance(exc, asyncio.CancelledError):
                         await self.queue.create_failed(file_id, self.clock.now())
                     raise

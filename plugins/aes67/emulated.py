@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from zeroconf import IPVersion
@@ -46,7 +47,7 @@ from c2c_hub_plugins.aes67.ravenna import RAVENNA_SERVICE, RTSP_TYPE, RtspServer
 from c2c_hub_plugins.aes67.rtp import PcmFormat, Samples, build_rtp, encode_pcm
 from c2c_hub_plugins.aes67.sap import SAP_GROUPS, SAP_PORT, SapAnnouncer, multicast_sender
 from c2c_hub_plugins.aes67.sdp import Origin, parse_sdp, write_sdp
-from c2c_hub_plugins.aes67.source import channel_serial
+from c2c_hub_plugins.aes67.source import channel_serial, interface_index
 from c2c_hub_plugins.aes67.timeline import MediaTimeline
 
 TAI_OFFSET_S = 37  # TAI - UTC since 2017 (PTP's timescale is TAI)
@@ -172,6 +173,7 @@ class EmulatedAes67Sender:
         self._jump = 0
         self._rebase = False
         self._drop_until = 0.0
+        self._scope = 0  # the IPv6 interface index packets go out of (0: the routing table's)
         #: media clock ranges [first, end) of the packets :meth:`drop` kept from the wire
         self.dropped: list[tuple[int, int]] = []
 
@@ -203,6 +205,23 @@ class EmulatedAes67Sender:
         self.version += 1
         self.origin = Origin(self.username, str(self.session_id), str(self.version), self.interface)
         self.sdp = self._write_sdp()
+        if self._sap is not None:
+            self._sap.announce(self.sdp)
+
+    def change_grandmaster(
+        self, grandmaster: str | None, domain: int = 0, *, new_version: bool = True
+    ) -> None:
+        """The sender now follows another PTP grandmaster: its SDP's ``a=ts-refclk`` names it,
+        announced now, as a new version of the session or (``new_version=False``) the same
+        version re-announced with only that line changed."""
+        with self._control:
+            self.grandmaster, self.domain = grandmaster, domain
+            if new_version:
+                self.version += 1
+                self.origin = Origin(
+                    self.username, str(self.session_id), str(self.version), self.interface
+                )
+            self.sdp = self._write_sdp()
         if self._sap is not None:
             self._sap.announce(self.sdp)
 
@@ -289,8 +308,19 @@ class EmulatedAes67Sender:
     def start(self) -> None:
         if self._thread is not None:
             return
-        multicast = ipaddress.IPv4Address(self.address).is_multicast
-        if multicast:
+        destination = ipaddress.ip_address(self.address)
+        multicast = destination.is_multicast
+        self._scope = 0
+        if destination.version == 6:
+            # out of the interface that holds the IPv4 address ``interface`` (looped back too)
+            self._sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+            if multicast:
+                self._scope = interface_index(self.interface)
+                self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self._scope)
+                self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+                hops = max(1, self.ttl)
+                self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, hops)
+        elif multicast:
             self._sock = multicast_sender(self.interface, ttl=self.ttl)
         else:
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
@@ -344,7 +374,9 @@ class EmulatedAes67Sender:
         start_index = self.next_index
         started = time.monotonic()
         speed = 1.0
-        destination = (self.address, self.port)
+        destination: tuple[Any, ...] = (self.address, self.port)
+        if ":" in self.address:
+            destination = (self.address, self.port, 0, self._scope)
         while not self._stop.is_set():
             with self._control:
                 if self._jump:

@@ -18,8 +18,8 @@ OptionsError = kit.OptionsError
 
 class Options(kit.PluginOptions):
     """``interface``: the IPv4 address of the interface on the audio network; multicast is
-    joined there and SAP and mDNS are listened for there. The default is loopback only (never
-    every interface).
+    joined there (IPv6 groups too, on the interface that holds this address) and SAP and mDNS
+    are listened for there. The default is loopback only (never every interface).
 
     ``sap``: discover streams by SAP announcements (RFC 2974) on ``sap_groups``.
 

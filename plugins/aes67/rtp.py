@@ -156,7 +156,9 @@ class Block:
 class Counters:
     """Per stream. ``lost`` counts packets (by sequence number), ``lost_frames`` the silence
     put in their place; ``jumps`` counts accepted timeline discontinuities (a sender restart);
-    ``flood`` counts packets dropped because the stream sent faster than its declared rate."""
+    ``flood`` counts packets dropped because the stream sent faster than its declared rate;
+    ``clock_changes`` the times its clock reference changed (a new PTP grandmaster) and its
+    timeline was placed afresh."""
 
     received: int = 0
     frames: int = 0
@@ -168,6 +170,7 @@ class Counters:
     jumps: int = 0
     ssrc_changes: int = 0
     flood: int = 0
+    clock_changes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -376,6 +379,13 @@ class JitterBuffer:
         if stray is not None:
             self._malformed("timestamp", "a timestamp far off the stream's timeline")
         self._stray = _Stray(index, end, [(index, packet, end - index)], now)
+
+    def new_clock(self) -> None:
+        """The stream's clock reference changed (another PTP grandmaster, whose time may differ
+        from the old one's by any amount): what is held is released, and the next packet is
+        placed by ``anchor`` as a first packet is, not against the old clock's timeline."""
+        self.counters.clock_changes += 1
+        self._restart()
 
     def _restart(self) -> None:
         self._release(flush=True)

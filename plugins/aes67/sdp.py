@@ -8,8 +8,8 @@ what is wrong with it. What it understands:
   5.2: they stay the same when the session is modified; the version changes);
 - L16 and L24 (RFC 3190) at 44.1, 48 or 96 kHz, 1 to 64 channels, in ``a=rtpmap`` (or the static
   payload types 10 and 11, L16 at 44.1 kHz);
-- the connection line (``c=``) at session or media level, with a TTL suffix for multicast
-  (``c=IN IP4 239.69.1.1/32``);
+- the connection line (``c=``) at session or media level, with a TTL suffix for IPv4
+  multicast (``c=IN IP4 239.69.1.1/32``), or IPv6 (``c=IN IP6 ff15::4:2``, no TTL);
 - ``a=ptime`` (milliseconds, fractions allowed) and RAVENNA's ``a=framecount``;
 - ``a=source-filter`` (RFC 4570), session or media level;
 - channel labels in a media-level ``i=`` (``i=2 channels: Left, Right``);
@@ -104,7 +104,7 @@ class MediaStream:
     """One ``m=audio`` section: where the RTP packets go and what they carry."""
 
     index: int  # 0-based among the session's m= sections
-    address: str  # destination IPv4 address (multicast group or unicast)
+    address: str  # destination IPv4 or IPv6 address (multicast group or unicast)
     port: int
     ttl: int | None
     encoding: str  # "L16" or "L24"
@@ -122,7 +122,7 @@ class MediaStream:
 
     @property
     def multicast(self) -> bool:
-        return ipaddress.IPv4Address(self.address).is_multicast
+        return ipaddress.ip_address(self.address).is_multicast
 
     @property
     def bytes_per_sample(self) -> int:
@@ -143,6 +143,12 @@ class MediaStream:
 
     def label(self, channel: int) -> str | None:
         return self.labels[channel] if channel < len(self.labels) else None
+
+    @property
+    def endpoint(self) -> str:
+        """``address:port``, an IPv6 address in brackets (``[ff15::4:2]:5004``)."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
 
     def same_format(self, other: MediaStream) -> bool:
         """True if a receiver of ``self`` can keep running for ``other`` (a re-announcement)."""
@@ -372,16 +378,23 @@ def _connection(section: _Section, session: _Section) -> tuple[str, int | None]:
     no, line, value = conn
     parts = value.split()
     if len(parts) != 3 or parts[0] != "IN":
-        raise SdpError("expected c=IN IP4 <address>[/<ttl>]", no, line)
-    if parts[1] != "IP4":
-        raise SdpError(f"address type {parts[1]}: only IP4 is supported", no, line)
+        raise SdpError("expected c=IN IP4|IP6 <address>[/<ttl>]", no, line)
+    if parts[1] not in ("IP4", "IP6"):
+        raise SdpError(f"address type {parts[1]}: expected IP4 or IP6", no, line)
     address, *suffix = parts[2].split("/")
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
-        ip = ipaddress.IPv4Address(address)
+        ip = (ipaddress.IPv4Address if parts[1] == "IP4" else ipaddress.IPv6Address)(address)
     except ValueError:
-        raise SdpError(f"{address!r} is not an IPv4 address", no, line) from None
+        kind = "IPv4" if parts[1] == "IP4" else "IPv6"
+        raise SdpError(f"{address!r} is not an {kind} address", no, line) from None
     ttl = None
-    if ip.is_multicast:
+    if ip.version == 6:
+        # RFC 4566 5.7: an IPv6 multicast address has no TTL, only an optional address count
+        if suffix and (len(suffix) > 1 or suffix[0] != "1"):
+            what = "several multicast addresses" if ip.is_multicast else "a /suffix"
+            raise SdpError(f"{what} in one IP6 c= line: not supported", no, line)
+    elif ip.is_multicast:
         if not suffix or not suffix[0].isdigit() or not 0 <= int(suffix[0]) <= 255:
             raise SdpError("a multicast address needs a TTL: <address>/<ttl 0..255>", no, line)
         ttl = int(suffix[0])
@@ -390,7 +403,7 @@ def _connection(section: _Section, session: _Section) -> tuple[str, int | None]:
     elif suffix:
         raise SdpError("a unicast address takes no /suffix", no, line)
     if ip.is_unspecified:
-        raise SdpError("0.0.0.0 is not a destination", no, line)
+        raise SdpError(f"{ip} is not a destination", no, line)
     return str(ip), ttl
 
 
@@ -482,14 +495,19 @@ def _source_filter(section: _Section, session: _Section) -> SourceFilter | None:
         raise SdpError(
             "expected a=source-filter: incl|excl IN IP4 <destination> <source>...", no, line
         )
-    if parts[2] != "IP4":
-        raise SdpError(f"address type {parts[2]}: only IP4 is supported", no, line)
+    if parts[2] not in ("IP4", "IP6"):
+        raise SdpError(f"address type {parts[2]}: expected IP4 or IP6", no, line)
+    kind = ipaddress.IPv4Address if parts[2] == "IP4" else ipaddress.IPv6Address
     sources = []
     for text in parts[4:]:
         try:
-            sources.append(str(ipaddress.IPv4Address(text)))
+            sources.append(str(kind(text)))
         except ValueError:
-            raise SdpError(f"source {text!r} is not an IPv4 address", no, line) from None
+            raise SdpError(
+                f"source {text!r} is not an {'IPv4' if parts[2] == 'IP4' else 'IPv6'} address",
+                no,
+                line,
+            ) from None
     return SourceFilter(parts[0], parts[3], tuple(sources))
 
 
@@ -535,13 +553,17 @@ def write_sdp(
     source: str | None = None,
 ) -> str:
     """An AES67 session description as a sender writes it (what the emulated sender announces)."""
-    multicast = ipaddress.IPv4Address(address).is_multicast
-    conn = f"{address}/{ttl}" if multicast else address
+    ip = ipaddress.ip_address(address)
+    multicast = ip.is_multicast
+    family = f"IP{ip.version}"
+    conn = f"{address}/{ttl}" if multicast and ip.version == 4 else address
+    origin_family = "IP6" if ":" in origin.address else "IP4"
     lines = [
         "v=0",
-        f"o={origin.username} {origin.session_id} {origin.version} IN IP4 {origin.address}",
+        f"o={origin.username} {origin.session_id} {origin.version} IN {origin_family} "
+        f"{origin.address}",
         f"s={name}",
-        f"c=IN IP4 {conn}",
+        f"c=IN {family} {conn}",
         "t=0 0",
         "a=sendonly",
         f"m=audio {port} RTP/AVP {payload_type}",
@@ -549,7 +571,7 @@ def write_sdp(
     if labels:
         lines.append(f"i={len(labels)} channels: {', '.join(labels)}")
     if multicast and source is not None:
-        lines.append(f"a=source-filter: incl IN IP4 {address} {source}")
+        lines.append(f"a=source-filter: incl IN {family} {address} {source}")
     lines.append(f"a=rtpmap:{payload_type} {encoding}/{sample_rate}/{channels}")
     ptime_text = f"{ptime_ms:g}"
     lines.append(f"a=ptime:{ptime_text}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import re
 import socket
@@ -48,7 +49,7 @@ from c2c_hub_plugins.aes67.sap import (
     open_sap_socket,
     parse_sap,
 )
-from c2c_hub_plugins.aes67.sdp import MediaStream, SdpError, Session, parse_sdp
+from c2c_hub_plugins.aes67.sdp import MediaStream, RefClock, SdpError, Session, parse_sdp
 from c2c_hub_plugins.aes67.timeline import MediaTimeline
 
 #: The device model of an AES67 channel (the plugin's ``device_models/aes67-channel.toml``).
@@ -59,6 +60,7 @@ FOLDER_RECHECK_S = 1.0
 EXPIRE_EVERY_S = 1.0
 RECV_BYTES = 9000
 IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39)  # Linux's value
+IPV6_MULTICAST_ALL = 29  # Linux's value (not in the socket module)
 _SERIAL_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
 
@@ -139,7 +141,7 @@ class _Stream:
             details = {
                 "session": session.name,
                 "origin": session.identity,
-                "stream": f"{media.address}:{media.port}",
+                "stream": media.endpoint,
                 "format": f"{media.encoding}/{media.sample_rate}/{media.channels}",
                 "channel": str(channel + 1),
                 "refclock": str(media.refclock) if media.refclock else "",
@@ -157,7 +159,7 @@ class _Stream:
                     serial=serial,
                     model_id=(self.model or model).id,
                     name=label,
-                    address=f"{media.address}:{media.port}",
+                    address=media.endpoint,
                     audio=audio,
                     details=details,
                 )
@@ -258,7 +260,7 @@ class _Discovery:
                 {
                     "stream": key,
                     "session": stream.session.name,
-                    "address": f"{media.address}:{media.port}",
+                    "address": media.endpoint,
                     "format": f"{media.encoding}/{media.sample_rate}/{media.channels}",
                     "refclock": str(media.refclock) if media.refclock else None,
                     "state": "silent"
@@ -415,8 +417,16 @@ class _Discovery:
             stream = self.streams.get(skey)
             if stream is not None and stream.media.same_format(media):
                 stream.announcers.add(key)
-                if stream.session.name != session.name or stream.media.labels != media.labels:
+                old_clock = stream.media.refclock
+                clock_changed = _clock_key(old_clock) != _clock_key(media.refclock)
+                if (
+                    clock_changed
+                    or stream.session.name != session.name
+                    or stream.media.labels != media.labels
+                ):
                     stream.session, stream.media = session, media
+                    if clock_changed:
+                        self._clock_changed(stream, old_clock, media.refclock)
                     if stream.attached:
                         for device in stream.devices(self.model):
                             self.ctx.attach(device)  # a rename: an update
@@ -426,8 +436,8 @@ class _Discovery:
                 old = stream.media
                 changed = (
                     f"its SDP changed from {old.encoding}/{old.sample_rate}/{old.channels} on "
-                    f"{old.address}:{old.port} to {media.encoding}/{media.sample_rate}/"
-                    f"{media.channels} on {media.address}:{media.port}"
+                    f"{old.endpoint} to {media.encoding}/{media.sample_rate}/"
+                    f"{media.channels} on {media.endpoint}"
                 )
                 self.ctx.log.warning("%s: %s; restarting it", skey, changed)
                 self._stop_stream(skey, "its SDP changed format")
@@ -440,6 +450,18 @@ class _Discovery:
                 if skey not in wanted:
                     self._release(key, skey)
         self._report()
+
+    def _clock_changed(self, stream: _Stream, old: RefClock | None, new: RefClock | None) -> None:
+        """A re-announcement names another clock reference (a new PTP grandmaster, with the
+        same session version or a new one): the old clock's timeline no longer holds, so the
+        stream's placement is derived afresh, and the operator is told."""
+        text = (
+            f"PTP grandmaster changed from {_clock_name(old)} to {_clock_name(new)}: "
+            "placement re-derived from the new clock"
+        )
+        self.ctx.log.warning("%s: %s", stream.key, text)
+        stream.warnings["clock"] = text
+        stream.buffer.new_clock()
 
     def _refuse(self, key: str, reason: str) -> None:
         if self._problems.get(key) != reason:
@@ -469,7 +491,7 @@ class _Discovery:
         try:
             sock = open_rtp_socket(media, self.options.interface)
         except OSError as exc:
-            self._refuse(key, f"{skey}: cannot receive {media.address}:{media.port}: {exc}")
+            self._refuse(key, f"{skey}: cannot receive {media.endpoint}: {exc}")
             return
         timeline = self.timelines.setdefault(
             media.sample_rate,
@@ -482,7 +504,7 @@ class _Discovery:
             burst_s=self.options.flood_burst_s,
             anchor=timeline.anchor,
             log=self.ctx.log,
-            label=f"{session.name} ({media.address}:{media.port})",
+            label=f"{session.name} ({media.endpoint})",
         )
         serials = [channel_serial(session, media, c) for c in range(media.channels)]
         stream = _Stream(skey, session, media, buffer, sock, serials, {key})
@@ -523,12 +545,13 @@ class _Discovery:
         received = 0
         for _ in range(256):
             try:
-                data, (sender, _port) = stream.sock.recvfrom(RECV_BYTES)
+                data, peer = stream.sock.recvfrom(RECV_BYTES)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
                 self.ctx.log.warning("%s: socket: %s", stream.key, exc)
                 break
+            sender = peer[0]  # (host, port) for IPv4, (host, port, flow, scope) for IPv6
             if allowed is not None and not allowed.allows(sender):
                 stream.foreign += 1
                 continue
@@ -654,9 +677,72 @@ class _Discovery:
             self.ctx.report(*report)
 
 
+def _clock_key(clock: RefClock | None) -> tuple[Any, ...] | None:
+    """What identifies a clock reference (the grandmaster id is compared upper-case)."""
+    if clock is None:
+        return None
+    if clock.source != "ptp":
+        return (clock.source, clock.value)
+    return ("ptp", clock.grandmaster, clock.domain, clock.traceable)
+
+
+def _clock_name(clock: RefClock | None) -> str:
+    if clock is None:
+        return "none given"
+    if clock.grandmaster is not None:
+        domain = "" if clock.domain is None else f" (domain {clock.domain})"
+        return f"{clock.grandmaster}{domain}"
+    if clock.traceable:
+        return "traceable PTP"
+    return str(clock)
+
+
+def interface_index(interface: str) -> int:
+    """The index of the network interface that holds the IPv4 address ``interface`` (the
+    operator names the audio network's interface by its address)."""
+    siocgifaddr = 0x8915
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for index, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(probe.fileno(), siocgifaddr, request)
+            except OSError:
+                continue  # no IPv4 address on this one
+            if socket.inet_ntoa(answer[20:24]) == interface:
+                return index
+    raise OSError(f"no network interface has the address {interface}")
+
+
+def _open_rtp6(media: MediaStream, interface: str) -> socket.socket:
+    """IPv6: bound to the group (or any address) and the port, the group joined with
+    ``IPV6_JOIN_GROUP`` on the interface that holds ``interface``. A source filter is applied to
+    each packet's sender (``_rtp_readable``), not joined source-specifically."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        if media.multicast:
+            index = interface_index(interface)
+            with contextlib.suppress(OSError):  # only the groups joined here (see sap.py)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+            sock.bind((media.address, media.port, 0, index))
+            mreq = socket.inet_pton(socket.AF_INET6, media.address) + struct.pack("@I", index)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        else:
+            sock.bind(("::", media.port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def open_rtp_socket(media: MediaStream, interface: str) -> socket.socket:
     """A non-blocking UDP socket receiving ``media``: bound to its group and port and joined on
     ``interface`` (source-specific for an ``incl`` source filter), or its unicast port."""
+    if ":" in media.address:
+        return _open_rtp6(media, interface)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -251,6 +251,36 @@ async def test_the_login_code_makes_a_strict_httponly_session_and_is_single_use(
         assert (await http.get("/status")).status_code == 401
 
 
+async def test_every_answer_carries_a_strict_policy_and_the_browser_security_headers(
+    hub: Hub,
+) -> None:
+    """The page, its files, an API answer and a refusal alike: a browser given any of them runs
+    only the hub's own files, never sniffs a type, sends no referrer and is never framed."""
+    async with httpx.AsyncClient(base_url=base(hub), timeout=10) as http:
+        answers = {
+            "page": await http.get("/"),
+            "script": await http.get("/static/app.js"),
+            "refused": await http.get("/status"),
+            "api": await http.get("/status", headers=bearer(hub)),
+            "missing": await http.get("/static/no-such-file.js"),
+        }
+    assert answers["refused"].status_code == 401 and answers["api"].status_code == 200
+    for what, answer in answers.items():
+        h = answer.headers
+        policy = dict([*d.split(" ", 1), ""][:2] for d in h["content-security-policy"].split("; "))
+        assert policy["default-src"] == "'none'", what
+        for directive in ("script-src", "style-src", "img-src", "connect-src", "form-action"):
+            assert policy[directive] == "'self'", (what, directive)
+        assert policy["base-uri"] == "'none'" and policy["frame-ancestors"] == "'none'", what
+        assert "unsafe-inline" not in h["content-security-policy"], what
+        assert "unsafe-eval" not in h["content-security-policy"], what
+        assert h["x-content-type-options"] == "nosniff", what
+        assert h["referrer-policy"] == "no-referrer", what
+        assert h["cross-origin-opener-policy"] == "same-origin", what
+        assert h["x-frame-options"] == "DENY", what
+        assert h.get_list("content-security-policy") == [h["content-security-policy"]], what
+
+
 async def test_wrong_login_codes_replace_the_code_after_a_few_tries(hub: Hub) -> None:
     control = control_of(hub)
     first = control.login_code()

@@ -148,6 +148,9 @@ def _uploading() -> dict[str, Any]:
                 "reason": "Frame.io refused the file type (415)",
             }
         ],
+        possible_duplicates=[
+            {"id": 3, "name": "A001_C002.mov", "at": NOW - 60, "why": "no usable answer"}
+        ],
     )
     return status
 
@@ -242,6 +245,8 @@ def test_paired_and_uploading_shows_project_socket_queue_progress_and_the_failur
     assert "done 5" in text and "queued 1" in text and "failed 1" in text
     assert "S12A_T002_01_Boom.wav" in text and "45%" in text and "6.5 MiB/s" in text
     assert "A001_C003.mov" in text and "Frame.io refused the file type (415)" in text
+    # a create that may have left an extra asset on Frame.io: the operator can go and look
+    assert "A001_C002.mov: Frame.io may hold an incomplete extra asset" in text
 
 
 def test_the_operators_pause_is_shown_with_its_reason() -> None:

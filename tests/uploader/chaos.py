@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
@@ -55,6 +56,9 @@ class ChaosResult:
     kills_after_ack: int = 0  # kills that landed with parts of unfinished files acknowledged
     acked_at_kill: dict[tuple[str, int], int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
+    #: extra assets Frame.io holds beyond what the queue reported (possible duplicates and
+    #: abandoned assets), by file name: must be empty, the operator is told of every one
+    unreported: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     resent: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     violations: list[dict[str, Any]] = field(default_factory=list)
@@ -80,6 +84,7 @@ class ChaosResult:
             "parts_acknowledged_at_kills": len(self.acked_at_kill),
             "acknowledged_parts_resent": len(self.resent),
             "duplicate_assets": sum(self.duplicates.values()),
+            "duplicate_assets_unreported": sum(self.unreported.values()),
             "files_wrong": len(self.problems),
             "violations": len(self.violations),
             "seconds": round(self.seconds, 1),
@@ -112,6 +117,19 @@ def _pair_into(settings: FrameioSettings, handle: EmulatorHandle, data_dir: Path
             await session.adopt(await pair_tokens(client, settings, handle))
 
     asyncio.run(pair())
+
+
+def reported_extra_assets(db: Path) -> dict[str, int]:
+    """By file name, how many extra assets the queue told the operator of: creates that may
+    have left one (``info.possible_duplicates``) and assets it abandoned."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT name, info FROM files").fetchall()
+    found: Counter[str] = Counter()
+    for name, info in rows:
+        data = json.loads(info or "{}")
+        found[name] += len(data.get("possible_duplicates", []))
+        found[name] += len(data.get("abandoned_assets", []))
+    return dict(found)
 
 
 def acked_parts(db: Path, *, unfinished: bool = False) -> dict[tuple[str, int], float]:
@@ -239,6 +257,12 @@ def run_chaos(
         assets = handle.assets()
         by_name = Counter(a["name"] for a in assets)
         result.duplicates = {name: n - 1 for name, n in by_name.items() if n > 1}
+        reported = reported_extra_assets(db)
+        result.unreported = {
+            name: n - reported.get(name, 0)
+            for name, n in result.duplicates.items()
+            if n > reported.get(name, 0)
+        }
         for path in files:
             complete = [a for a in assets if a["name"] == path.name and a["complete"]]
             if len(complete) != 1:

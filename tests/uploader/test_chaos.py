@@ -28,5 +28,7 @@ def test_sigkill_after_acknowledged_parts_loses_and_resends_nothing(tmp_path: Pa
     assert result.problems == [], f"{result.problems} {note}"
     # A duplicate is an asset whose create answer was lost in a kill: never completed.
     assert sum(result.duplicates.values()) <= result.kills
+    # ... and every one was reported to the operator (it cannot be found again by the hub).
+    assert result.unreported == {}, f"{result.duplicates} {note}"
     assert result.resent == {}, f"acknowledged parts were sent again: {result.resent} {note}"
     assert result.violations == []

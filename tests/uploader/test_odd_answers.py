@@ -29,3 +29,9 @@ async def test_odd_answers_to_asset_create_lose_nothing(
     assert sum(r.info.get("lost_creates", 0) for r in records) == 3
     # The three creates that took effect but whose answers were unusable left assets behind.
     assert len(emulator.assets()) == len(paths) + 3
+    # ... and the status names each file whose create may have left one, so that an operator
+    # can find it: the same names as the incomplete assets Frame.io holds.
+    possible = uploader.snapshot()["possible_duplicates"]
+    assert [d["why"] for d in possible] == ["no usable answer"] * 3
+    incomplete = sorted(a["name"] for a in emulator.assets() if not a["complete"])
+    assert sorted(d["name"] for d in possible) == incomplete

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.uploader import FileState, UploadQueue
 from c2c_hub.uploader.queue import NewPart, PartState
@@ -55,7 +57,9 @@ async def test_a_restart_mid_file_resumes_without_resending_acked_parts(
     assert [p["state"] for p in parts] == ["acked"] * 3
 
 
-async def test_recovery_returns_in_flight_work_and_counts_lost_creates(tmp_path: Path) -> None:
+async def test_recovery_returns_in_flight_work_and_reports_lost_creates(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     queue = UploadQueue(tmp_path / "q.sqlite3")
     await queue.open(1000.0)
     record = await queue.add(
@@ -103,5 +107,19 @@ async def test_recovery_returns_in_flight_work_and_counts_lost_creates(tmp_path:
     assert again.files[record.id].bytes_acked == 10
     assert [p.state for p in await again.parts(record.id)] == [PartState.ACKED, PartState.PENDING]
     assert again.files[other.id].info["lost_creates"] == 1
+    # Frame.io may now hold an asset the hub cannot look up (devices do not read): the operator
+    # is told which file, and when its create was sent, in the status and in the log.
+    assert again.possible_duplicates() == [
+        {
+            "id": other.id,
+            "name": "b.wav",
+            "at": 1005.0,
+            "why": "stopped before the answer was stored",
+        }
+    ]
+    assert any(
+        "b.wav" in r.getMessage() and "duplicate" in r.getMessage() and r.levelname == "WARNING"
+        for r in caplog.records
+    )
     assert again.files[record.id].capture_time == 900.0  # offset stays true after a restart
     await again.close()

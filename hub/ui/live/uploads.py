@@ -81,6 +81,17 @@ def uploads_section(status: Status, now: float) -> Section:
                 (clean(problem.get("reason")), "red"),
             )
         )
+    for dup in reversed(uploads.get("possible_duplicates") or []):
+        # a create that may have left an incomplete extra asset on Frame.io (see uploader.md)
+        section.rows.append(
+            one_line(
+                ("  ? duplicate ", "bold yellow"),
+                (clean(dup.get("name")), "bold"),
+                ": Frame.io may hold an incomplete extra asset (",
+                (clean(dup.get("why")), "yellow"),
+                ")",
+            )
+        )
     # How the parts go up (the part streams, TCP's congestion control and why): with the queue
     # empty it shares the "queue empty" line; else it is the first row.
     streams = status_text.part_streams(uploads.get("part_streams"))

@@ -82,6 +82,25 @@ export function renderQueue(status) {
   const problems = uploads.problems || [];
   syncList($("problems"), [...problems].reverse(), (f) => f.id, createProblem, updateProblem);
   show($("problems-empty"), problems.length === 0);
+
+  const duplicates = uploads.possible_duplicates || [];
+  const dupKey = (d) => `${d.id}@${d.at}`;
+  syncList($("duplicates"), [...duplicates].reverse(), dupKey, createDuplicate, updateDuplicate);
+  show($("duplicates-box"), duplicates.length > 0);
+}
+
+function createDuplicate() {
+  const li = h("li", { class: "row file" });
+  const name = h("span", { class: "name" });
+  const reason = h("p", { class: "reason" });
+  li.append(h("div", { class: "row-head" }, name), reason);
+  li._parts = { name, reason };
+  return li;
+}
+
+function updateDuplicate(li, dup) {
+  setText(li._parts.name, dup.name);
+  setText(li._parts.reason, `${dup.why}, ${new Date(dup.at * 1000).toLocaleString()}`);
 }
 
 function progressRow(file, withCancel) {

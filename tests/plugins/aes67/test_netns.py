@@ -99,3 +99,35 @@ def test_ssm_on_the_named_interface_takes_only_the_sdps_source(net: Net) -> None
     assert found["attached"] == sorted(found["serials"])
     assert found["exact"] == [True, True], found
     assert found["ssrc_changes"] == 0 and found["malformed"] == 0
+
+
+def test_ipv6_multicast_and_unicast_streams_are_received_exactly() -> None:
+    """``c=IN IP6`` streams, in a private network namespace (``unshare -n``, gone with its
+    process): this machine's loopback carries no IPv6 multicast (a send to ``ff02::``/``ff15::``
+    on ``lo`` is never delivered), a veth interface does. The source joins the group with
+    ``IPV6_JOIN_GROUP`` on the interface the operator names (by its IPv4 address) and places
+    every sample exactly; an IPv6 unicast stream likewise."""
+    unshare = shutil.which("unshare")
+    if unshare is None or IP is None:
+        pytest.skip("unshare (util-linux) or ip (iproute2) is missing")
+    probe = subprocess.run([unshare, "-n", "true"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -n is not permitted here: {probe.stderr.strip()}")
+    rng = random.SystemRandom()
+    group = f"ff15::{rng.randrange(1, 0xFFFF):x}:{rng.randrange(1, 0xFFFF):x}"
+    port = rng.randrange(20000, 60000, 4)
+    child = subprocess.run(
+        [unshare, "-n", sys.executable, "-m", "tests.plugins.aes67.netns6_child",
+         "--group", group, "--port", str(port)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-3000:]
+    found = json.loads(child.stdout.strip().splitlines()[-1])
+    multicast, unicast = found["multicast"], found["unicast"]
+    assert multicast["sdp_c"] == [f"c=IN IP6 {group}"]
+    for case in (multicast, unicast):
+        assert case["refused"] == [] and case["attached"], case
+        assert case["exact"] == [True, True], case
+        assert min(case["frames"]) >= 48000, case
+        ((address, state, malformed),) = case["streams"]
+        assert address.startswith("[") and state == "streaming" and malformed == 0, case

@@ -112,6 +112,7 @@ def test_in_order_packets_come_out_as_the_sender_sent_them() -> None:
         "jumps": 0,
         "ssrc_changes": 0,
         "flood": 0,
+        "clock_changes": 0,
     }
 
 
@@ -213,6 +214,30 @@ def test_a_sender_restart_starts_a_new_timeline_a_stray_packet_does_not() -> Non
     assert [(b.index, b.frames) for b in blocks] == [(0, 384), (restarted, 192)]
     assert jb.counters.jumps == 1
     assert np.array_equal(blocks[1].samples, s.expected(restarted, 192))
+
+
+@pytest.mark.parametrize("step", [-24_000, 30_000, 3_000_000_000], ids=["back", "ahead", "far"])
+def test_a_new_clock_is_placed_afresh_not_against_the_old_timeline(step: int) -> None:
+    """Another PTP grandmaster: the sender's media clock may now read anything (half a second
+    behind, ahead, or hours off). Told of the new clock, the buffer places its first packet by
+    ``anchor`` as a first packet, so nothing is dropped as late or held as a stray, and every
+    later packet follows it."""
+    s = sender(channels=1)
+    start = 5_000_000_000  # indexes in [2**32, 2**33): the anchor below is exact for them
+    jb = buffer_for(s, latency_frames=96, anchor=lambda value: value + (1 << 32))
+    for k in range(10):
+        jb.push(s.packet(start + 48 * k))
+    before = jb.pop(flush=False)
+    jb.new_clock()
+    at = start + 480 + step
+    jb.push(s.packet(at))  # the one packet of the new clock that is there yet
+    blocks = before + jb.pop(flush=True)
+    assert jb.counters.late == 0 and jb.counters.malformed == 0
+    assert jb.counters.clock_changes == 1
+    placed = {b.index: b for b in blocks}
+    assert at in placed, sorted(placed)
+    assert np.array_equal(placed[at].samples, s.expected(at, 48))
+    assert sum(b.frames for b in blocks) == 11 * 48  # the old clock's packets, and the new one
 
 
 def test_a_new_ssrc_is_a_new_stream() -> None:

@@ -144,7 +144,11 @@ def test_what_the_emulated_sender_writes_parses_back() -> None:
         (("m=audio 5004", "m=audio 99999"), 7, "port '99999'"),
         (("239.69.161.58/32", "239.69.161.58"), 4, "a multicast address needs a TTL"),
         (("239.69.161.58/32", "239.69.161.300/32"), 4, "is not an IPv4 address"),
-        (("IN IP4 239.69", "IN IP6 239.69"), 4, "only IP4"),
+        (("IN IP4 239.69", "IN IP6 239.69"), 4, "'239.69.161.58' is not an IPv6 address"),
+        (("IN IP4 239.69.161.58/32", "IN IP6 ff15::1/2"), 4, "several multicast addresses"),
+        (("IN IP4 239.69.161.58/32", "IN IP6 fd00::1/32"), 4, "a /suffix in one IP6 c= line"),
+        (("IN IP4 239.69.161.58/32", "IN IP6 ::"), 4, ":: is not a destination"),
+        (("IN IP4 239.69", "IN IPX 239.69"), 4, "address type IPX: expected IP4 or IP6"),
         (("a=ptime:1", "a=ptime:abc"), 11, "ptime 'abc' is not a number"),
         (("a=ptime:1", "a=ptime:500"), 11, "ptime 500 ms"),
         (("direct=4129307476", "direct=99999999999"), 13, "media clock offset"),
@@ -163,6 +167,29 @@ def test_bad_input_is_refused_naming_the_line(
     assert caught.value.line_no == line
     assert f"line {line} " in str(caught.value)
     assert message in str(caught.value)
+
+
+def test_ipv6_multicast_and_unicast_streams_are_read() -> None:
+    """``c=IN IP6``: a multicast group (no TTL in IPv6, RFC 4566 5.7; ``/1`` is one address)
+    or a unicast address, and an IPv6 source filter."""
+    multicast = parse_sdp(DANTE.replace("IN IP4 239.69.161.58/32", "IN IP6 FF15::4:2/1")).streams[0]
+    assert (multicast.address, multicast.ttl, multicast.multicast) == ("ff15::4:2", None, True)
+    assert multicast.endpoint == f"[ff15::4:2]:{multicast.port}"
+    unicast = parse_sdp(DANTE.replace("IN IP4 239.69.161.58/32", "IN IP6 fd00:98::1")).streams[0]
+    assert (unicast.address, unicast.multicast) == ("fd00:98::1", False)
+    text = write_sdp(
+        origin=Origin("-", "1", "1", "10.0.0.1"),
+        name="v6",
+        address="ff15::4:2",
+        port=5004,
+        encoding="L24",
+        sample_rate=48000,
+        channels=2,
+        source="fd00:98::2",
+    )
+    assert "c=IN IP6 ff15::4:2\r\n" in text and "IN IP6 ff15::4:2 fd00:98::2" in text
+    stream = parse_sdp(text).streams[0]
+    assert stream.source_filter is not None and stream.source_filter.allows("fd00:98::2")
 
 
 @pytest.mark.parametrize(

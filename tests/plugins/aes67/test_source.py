@@ -262,6 +262,40 @@ async def test_a_source_filter_joins_source_specific_and_refuses_other_senders(
     assert assert_exact(ctx, ours, 0) >= 9600
 
 
+@pytest.mark.parametrize("new_version", [False, True], ids=["same-version", "new-version"])
+async def test_a_new_ptp_grandmaster_alone_is_noticed_and_the_stream_placed_afresh(
+    run_source: Any, senders: Senders, new_version: bool
+) -> None:
+    """A sender re-announced with only ``a=ts-refclk`` changed (another grandmaster, another
+    domain), as the same session version or a new one: the stream's clock reference is the
+    new one, its timeline is placed afresh (not continued on the old clock's), a warning names
+    both grandmasters, and the channel stays attached with every sample at its place."""
+    old, new = "00-1D-C1-FF-FE-00-00-0A", "00-1D-C1-FF-FE-00-00-0B"
+    sender = senders(channels=1, grandmaster=old, domain=0)
+    run = await run_source()
+    ctx: FakeSourceContext = run.ctx
+    (serial,) = serials(sender)
+    await ctx.wait_for("audio", lambda: ctx.frames(serial) >= 4800)
+
+    def details() -> dict[str, str]:
+        return ctx.registry.get(serial).device.details  # type: ignore[union-attr]
+
+    assert details()["ptp_grandmaster"] == old and "warning" not in details()
+    sender.change_grandmaster(new, 1, new_version=new_version)
+    await ctx.wait_for("the new clock", lambda: details()["ptp_grandmaster"] == new)
+    assert details()["ptp_domain"] == "1"
+    warning = details()["warning"]
+    assert f"from {old} (domain 0) to {new} (domain 1)" in warning, warning
+    (stream,) = run.source.streams()
+    assert (stream["ptp_grandmaster"], stream["ptp_domain"]) == (new, 1)
+    assert stream["clock_changes"] == 1  # placed afresh, once
+    assert any(old in w and new in w for w in stream["warnings"])
+    assert ctx.of_kind("detach") == []
+    frames = ctx.frames(serial)
+    await ctx.wait_for("more audio", lambda: ctx.frames(serial) > frames + 4800)
+    assert assert_exact(ctx, sender, 0) > frames + 4800
+
+
 async def test_each_streams_ptp_clock_is_shown_and_a_disagreement_warned(
     run_source: Any, senders: Senders
 ) -> None:

@@ -4,8 +4,10 @@ browser is Debian's ``/usr/bin/chromium``, never one downloaded by ``playwright 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +134,47 @@ async def browser_context(chromium: Path, tmp_path: Path) -> AsyncIterator[Any]:
             locale="en-GB",
             timezone_id="UTC",
         )
+        violations = await watch_csp(context)
+        context.csp_violations = violations  # a test that provokes one takes it out
         try:
             yield context
+            # Every page the test opened did its work within the hub's Content-Security-Policy.
+            assert not violations, f"Content-Security-Policy violations: {violations}"
         finally:
             await context.close()
+
+
+# Reported from every page of the context, before the page's own script runs. The listener is
+# added by the browser (not by a script the page loads), so the policy does not stop it.
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolation(`${e.effectiveDirective} blocked ${e.blockedURI || "inline"} `
+    + `(${e.sourceFile || "?"}:${e.lineNumber})`);
+});
+"""
+
+
+async def csp_reported(violations: list[str], directive: str, within: float = 20.0) -> list[str]:
+    """The violations of ``directive`` once one was reported (the console may lag the page)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = [v for v in violations if directive in v]
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {directive} violation within {within} s: {violations}")
+
+
+async def watch_csp(context: Any) -> list[str]:
+    """Collect the Content-Security-Policy violations of every page of ``context``: the page's
+    ``securitypolicyviolation`` events and Chromium's console reports of them."""
+    violations: list[str] = []
+    await context.expose_binding("__cspViolation", lambda _source, text: violations.append(text))
+    await context.add_init_script(_CSP_LISTENER)
+
+    def console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"console: {message.text}")
+
+    context.on("page", lambda page: page.on("console", console))
+    return violations
