@@ -61,7 +61,7 @@ from c2c_hub.private_files import write_private
 from c2c_hub.recorder.derived import DerivedSettings, EncoderFactory, TakeDerived
 from c2c_hub.recorder.guard import SourceGuard
 from c2c_hub.recorder.mix import MixSettings
-from c2c_hub.recorder.proxy import ProxyEncoder
+from c2c_hub.recorder.proxy import ProxyEncoder, rebuild_proxy
 from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
@@ -316,9 +316,13 @@ class Recorder:
             return []
         label = _journal_label(entry.get("take"))
         repairs: list[Repair] = []
+        proxies = []
         for item in entry["tracks"]:
             raw = item.get("path") if isinstance(item, dict) else None
             if not isinstance(raw, str):
+                continue
+            if item.get("kind") == "proxy":
+                proxies.append(item)  # once every WAV (its hero among them) is repaired
                 continue
             path = Path(raw)
             try:
@@ -336,6 +340,7 @@ class Recorder:
                 repair.describe(),
                 repair.frames / self.sample_rate,
             )
+        rebuilt = [await self._rebuild_proxy(label, item) for item in proxies]
         await asyncio.to_thread(self.journal.clear)
         self.recovered = repairs
         if repairs:
@@ -347,9 +352,33 @@ class Recorder:
                         {"path": str(r.path), "frames": r.frames, "detail": r.describe()}
                         for r in repairs
                     ],
+                    "proxies": [r for r in rebuilt if r is not None],
                 }
             )
         return repairs
+
+    async def _rebuild_proxy(self, label: str, item: dict[str, Any]) -> dict[str, Any] | None:
+        """A proxy cut short: encoded again from its repaired hero, so it holds every sample
+        the hero does (:func:`~c2c_hub.recorder.proxy.rebuild_proxy`)."""
+        path, hero = Path(str(item["path"])), Path(str(item.get("hero")))
+        try:
+            size = await asyncio.to_thread(
+                rebuild_proxy, path, hero, int(item.get("bitrate_kbps", 128))
+            )
+        except FileNotFoundError as exc:
+            log.error("%s: proxy %s cannot be rebuilt: %s is gone", label, path.name, exc.filename)
+            return None
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.error("%s: proxy %s cannot be rebuilt (left as it is): %s", label, path.name, exc)
+            return None
+        log.warning(
+            "%s was interrupted; proxy %s encoded again from %s (%d bytes)",
+            label,
+            path.name,
+            hero.name,
+            size,
+        )
+        return {"path": str(path), "hero": str(hero), "bytes": size}
 
     async def start(self) -> None:
         if self.derived.mix or self.derived.proxies or self.derived.poly:
