@@ -21,8 +21,8 @@
   loss (:mod:`bench.aes67`);
 - the recorder's own inputs: 16 JACK inputs for a take, xruns and hub CPU (:mod:`bench.jack_inputs`;
   a 60 s take, 10 minutes with ``--long``).
-- the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
-  (:mod:`bench.mix`);
+- the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT (a 60 s take, and
+  a 10-minute one with ``--long``); proxy encode speed (:mod:`bench.mix`);
 - LTC: decode speed (times real time) and CPU, libltc alone and the hub's path (:mod:`bench.ltc`);
 - network switches through NetworkManager (a mock): off Frame.io per switch (:mod:`bench.network`);
 - the command line's start: ``c2c-hub --version`` and ``--help`` (:mod:`bench.cli_start`).
@@ -124,7 +124,8 @@ jacked = jack_inputs.run(seconds=take_s)
 print(json.dumps({"bench": "jack_inputs", **jacked}))
 status = status or (0 if jacked["ok"] else 1)
 print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
-print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
+mix_long = 600.0 if long_take else None
+print(json.dumps({"bench": "mix", **mix.run(20.0 if quick else 60.0, long_seconds=mix_long)}))
 print("ltc: decode LTC from libltc's encoder, 10 ms and 1 ms blocks")
 decoded = ltc.run(seconds=20.0 if quick else 60.0)
 print(json.dumps({"bench": "ltc", **decoded}))
