@@ -164,6 +164,7 @@ class TakeDerived:
         self.files: list[Derived] = []  # every derived file, proxies included
         self.poly_file: Derived | None = None
         self._poly_task: asyncio.Task[None] | None = None
+        self._iso_proxies: dict[str, Derived] = {}  # by the serial of the ISO they are of
         self._mixed_out = 0
         self.synced_at = 0.0  # when the derived files were last fsynced (hub clock)
 
@@ -251,6 +252,8 @@ class TakeDerived:
             mixer.add(serial, serial, assembler.info.track_name)
         proxy = await self._open_proxy("iso", assembler.info, device=device)
         encoder = proxy.proxy if proxy is not None else None
+        if proxy is not None:
+            self._iso_proxies[serial] = proxy
 
         def tap(block: Samples) -> None:
             if mixer is not None:
@@ -281,11 +284,23 @@ class TakeDerived:
             else:
                 self.mix.flush()
         if sync:
-            for item in self.files:
-                if item.proxy is not None and not item.proxy.closed:
+            isos = {id(i) for i in self._iso_proxies.values()}
+            for item in self.files:  # the mix's proxy, after the mix (ISOs': hero_synced)
+                if item.proxy is not None and not item.proxy.closed and id(item) not in isos:
                     size = item.proxy.sync()
                     if size is not None:
                         item.durable = size
+
+    def hero_synced(self, serial: str) -> None:
+        """Writer thread, just after the ISO ``serial`` was fsynced: fsync its proxy. A proxy
+        is made durable only with its hero, so it never holds, durable (and perhaps sent),
+        samples that a power cut could take from its hero: the proxy rebuilt from the hero
+        after one starts with the very bytes that were durable."""
+        item = self._iso_proxies.get(serial)
+        if item is not None and item.proxy is not None and not item.proxy.closed:
+            size = item.proxy.sync()
+            if size is not None:
+                item.durable = size
 
     def _write_mix(self, frames: Samples) -> None:
         if len(frames) and self.mix is not None:

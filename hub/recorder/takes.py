@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import grp
 import json
 import logging
@@ -891,9 +892,12 @@ class Recorder:
                     pad = None
             if not blocks and not sync and pad is None:
                 continue
+            synced = None
+            if sync and take.derived is not None:
+                synced = functools.partial(take.derived.hero_synced, track.serial)
             try:
                 durable = await asyncio.to_thread(
-                    _write_blocks, track.assembler, blocks, take.end_position, sync, pad
+                    _write_blocks, track.assembler, blocks, take.end_position, sync, pad, synced
                 )
             except Exception as exc:
                 self._write_failed(take, track, exc)
@@ -1078,10 +1082,11 @@ def _write_blocks(
     end: int | None,
     sync: bool = False,
     pad: int | None = None,
+    synced: Callable[[], None] | None = None,
 ) -> int | None:
     """Write ``blocks`` in place; once the take has an end, nothing past it reaches the disk
-    (a file the uploader follows must never shrink). With ``sync``, fsync the file and return
-    its durable size."""
+    (a file the uploader follows must never shrink). With ``sync``, fsync the file, then call
+    ``synced`` (its proxy's fsync), and return its durable size."""
     for block in blocks:
         samples = block.samples
         if samples.ndim == 2 and samples.shape[1] > 1:
@@ -1094,7 +1099,10 @@ def _write_blocks(
     if pad is not None:
         assembler.pad_to(pad)
     if sync:
-        return assembler.sync()
+        durable = assembler.sync()
+        if synced is not None:
+            synced()
+        return durable
     assembler.flush()
     return None
 
