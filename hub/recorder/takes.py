@@ -255,6 +255,7 @@ class Recorder:
         self.proxy_encoder = proxy_encoder
         self.journal = TakeJournal(data_dir)
         self.recovered: list[Repair] = []
+        self.rebuilt_proxies: list[str] = []  # what recover() said of each proxy rebuilt
         self._numbering_path = data_dir / NUMBERING_FILE
         self._numbering = self._load_numbering(default_scene)
         self.take: Take | None = None
@@ -341,10 +342,11 @@ class Recorder:
                 repair.describe(),
                 repair.frames / self.sample_rate,
             )
-        rebuilt = [await self._rebuild_proxy(label, item) for item in proxies]
+        rebuilt = [r for item in proxies if (r := await self._rebuild_proxy(label, item))]
         await asyncio.to_thread(self.journal.clear)
         self.recovered = repairs
-        if repairs:
+        self.rebuilt_proxies = [r["detail"] for r in rebuilt]
+        if repairs or rebuilt:
             self._emit(
                 {
                     "type": "take_recovered",
@@ -353,7 +355,7 @@ class Recorder:
                         {"path": str(r.path), "frames": r.frames, "detail": r.describe()}
                         for r in repairs
                     ],
-                    "proxies": [r for r in rebuilt if r is not None],
+                    "proxies": rebuilt,
                 }
             )
         return repairs
@@ -379,7 +381,8 @@ class Recorder:
             hero.name,
             size,
         )
-        return {"path": str(path), "hero": str(hero), "bytes": size}
+        detail = f"{path.name}: encoded again from {hero.name} ({size} bytes)"
+        return {"path": str(path), "hero": str(hero), "bytes": size, "detail": detail}
 
     async def start(self) -> None:
         if self.derived.mix or self.derived.proxies or self.derived.poly:
@@ -975,7 +978,7 @@ class Recorder:
             "preroll_s": self.preroll_s,
             "take": self.take.to_json() if self.take is not None else None,
             "last_take": self.last_take.to_json() if self.last_take is not None else None,
-            "recovered": [r.describe() for r in self.recovered],
+            "recovered": [r.describe() for r in self.recovered] + self.rebuilt_proxies,
         }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -16,7 +17,7 @@ from mutagen.mp3 import MP3
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.recorder.derived import DerivedSettings
 from c2c_hub.recorder.mix import MixSettings
-from c2c_hub.recorder.proxy import LEAD_IN
+from c2c_hub.recorder.proxy import LEAD_IN, ProxyEncoder
 from c2c_hub.recorder.recovery import JOURNAL_FILE
 from c2c_hub.recorder.takes import Recorder
 from c2c_hub.session import Session
@@ -60,11 +61,26 @@ def tags_of(path: Path) -> dict[str, str]:
 async def test_a_proxy_goes_up_while_the_take_rolls_part_1_included(
     session: Session, uploaders: UploaderFactory, tmp_path: Path, emulator: EmulatorHandle
 ) -> None:
-    """140 s at 320 kbit/s: a proxy over one 5 MiB part. Part 1 (the tag and the first frames)
+    """140 s at 320 kbit/s: proxies over one 5 MiB part. Part 1 (the tag and the first frames)
     is acknowledged before stop; what was sent is never rewritten; Frame.io's copy is the file
-    on disk; an independent reader finds the tags and the hero's samples, sample for sample."""
-    derived = DerivedSettings(mix=False, proxy_files=frozenset({"iso"}), proxy_bitrate_kbps=320)
-    async with make_rig(session, uploaders, tmp_path, derived) as rig:
+    on disk; an independent reader finds the tags and the hero's samples, sample for sample.
+    The mix's proxy then fails mid-take (its disk fills), after its part 1 went up: it is
+    ``failed`` with the reason, and its hero and every other file go on."""
+    disk_full = False
+
+    class MixProxyDiskFills(ProxyEncoder):
+        """A real encoder; the mix's proxy's disk fills when the test says so."""
+
+        def write(self, samples: Any) -> None:
+            if disk_full and self.path.name.endswith("_Mix.mp3"):
+                self._fail("encoding failed: [Errno 28] No space left on device")
+                return
+            super().write(samples)
+
+    derived = DerivedSettings(mix_settings=MixSettings(mode="mono"), proxy_bitrate_kbps=320)
+    async with make_rig(
+        session, uploaders, tmp_path, derived, proxy_encoder=MixProxyDiskFills
+    ) as rig:
         attach(rig, "NM-1", "Boom")
         uploader = rig.recorder.uploader
         events = Events()
@@ -72,34 +88,54 @@ async def test_a_proxy_goes_up_while_the_take_rolls_part_1_included(
         await until(lambda: len(rig.channels.available()) == 1, within=10)
         take = await rig.recorder.start_take(scene="5", take=2)
         start = take.start_position
-        for second in range(140):
-            at = start + second * RATE
-            rig.feed("NM-1", at, at + RATE, 440.0, block=4800)
-            await rig.recorder.flush()  # the writer's turn: the proxy is encoded as it goes
+
+        async def play(first: int, seconds: int) -> None:
+            for second in range(first, first + seconds):
+                at = start + second * RATE
+                rig.feed("NM-1", at, at + RATE, 440.0, block=4800)
+                await rig.recorder.flush()  # the writer's turn: the proxies are encoded
+
+        await play(0, 140)
         names = {f["name"]: f["id"] for f in uploader.files()}
-        proxy_id = names["S5_T002_01_Boom.mp3"]
+        proxy_id, mix_proxy_id = names["S5_T002_01_Boom.mp3"], names["S5_T002_00_Mix.mp3"]
         path = Path(uploader.file(proxy_id)["path"])
-        await until(lambda: events.of("part_acked", file_id=proxy_id, part=1), within=60)
-        assert uploader.file(proxy_id)["state"] == FileState.RECORDING  # still rolling
+        for file_id in (proxy_id, mix_proxy_id):
+            await until(lambda i=file_id: events.of("part_acked", file_id=i, part=1), within=60)
+            assert uploader.file(file_id)["state"] == FileState.RECORDING  # still rolling
         part_1 = head(path, 5 * MiB)
+
+        disk_full = True  # the mix's proxy fails, with part 1 already in Frame.io
+        await play(140, 2)
+        await until(lambda: uploader.file(mix_proxy_id)["state"] == FileState.FAILED, within=10)
+        assert "No space left" in (uploader.file(mix_proxy_id)["reason"] or "")
         done = await rig.recorder.stop_take()
-        await until(lambda: uploader.file(proxy_id)["state"] == FileState.DONE, within=60)
+        await until(
+            lambda: all(f["state"] in ("done", "failed") for f in uploader.files()), within=60
+        )
+        states = {f["name"]: f["state"] for f in uploader.files()}
+        assert states == {
+            "S5_T002_00_Mix.mp3": "failed",
+            "S5_T002_00_Mix.wav": "done",
+            "S5_T002_01_Boom.mp3": "done",
+            "S5_T002_01_Boom.wav": "done",
+        }
+        for f in uploader.files():
+            if f["state"] == "done":
+                asset = emulator.asset(f["asset_id"])
+                assert asset["complete"] and asset["sha256"] == sha256_of(Path(f["path"]))
         asset = emulator.asset(uploader.file(proxy_id)["asset_id"])
-        assert asset["complete"] and asset["sha256"] == sha256_of(path)
         assert asset["filesize"] > 5 * MiB and len(asset["parts"]) == 2
         assert [p["attempts"] for p in asset["parts"]] == [1, 1]  # part 1 sent once, early
         assert head(path, 5 * MiB) == part_1  # not a byte of it changed at close
-        hero = done.tracks["NM-1"]
-        await until(lambda: uploader.file(hero.file_id or 0)["state"] == FileState.DONE, within=60)
 
         tags = tags_of(path)
         assert tags["TIMECODE"] == take.start_timecode
         assert (tags["SCENE"], tags["TAKE"], tags["TRACK_NAME"]) == ("5", "2", "Boom")
         assert tags["PROJECT"] == "Test Project" and tags["HERO"] == "S5_T002_01_Boom.wav"
         info = MP3(path).info
-        assert abs(info.bitrate - 320000) < 1000 and abs(info.length - 140) < 0.1
+        assert abs(info.bitrate - 320000) < 1000 and abs(info.length - 142) < 0.1
         assert b"Info" not in part_1[:2048] and b"Xing" not in part_1[:2048]
-        iso = sf.read(str(hero.path), dtype="int32")[0]
+        iso = sf.read(str(done.tracks["NM-1"].path), dtype="int32")[0]
         lag, error = lag_of(path, iso)
         assert lag == 0 and error < 0.01  # sample n of the proxy is sample n of the hero
 
@@ -158,8 +194,9 @@ async def test_after_a_power_cut_each_proxy_is_rebuilt_from_its_hero_and_uploads
         )
         await again.recover()
         assert not (tmp_path / JOURNAL_FILE).exists()
-        rebuilt = again.snapshot()["recovered"]
-        assert rebuilt
+        shown = again.snapshot()["recovered"]  # in the status: the heroes repaired, proxies rebuilt
+        for item in proxies:
+            assert any(d.startswith(f"{item.path.name}: encoded again from ") for d in shown)
         await uploader.start()
         for item in proxies:
             assert item.hero is not None and item.file_id is not None
