@@ -104,6 +104,13 @@ async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[
         deadline = time.monotonic() + 30
         while len(hub.channels.available()) < len(mics) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
+        ended: dict[int, float] = {}  # file id -> when its recording ended (its tail may go)
+
+        def watch(event: dict[str, Any]) -> None:
+            if event["type"] == "file" and event["state"] == "uploading":
+                ended.setdefault(event["file_id"], time.monotonic())
+
+        hub.uploader.on_event(watch)
         take = await hub.recorder.start_take(scene="B")
         sent = take.start_position
         started = time.monotonic()
@@ -147,6 +154,11 @@ async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[
             "take_s": round((done.frames or 0) / RATE, 1),
             "stop_call_s": round(stopped - stop_called, 3),
             "stop_to_mix_proxy_acked_s": round(acked.get(proxy_id, float("nan")) - stop_called, 3),
+            # where it goes: the recorder closing the take up to the proxy's end, then the tail
+            "stop_to_mix_proxy_ended_s": round(ended.get(proxy_id, float("nan")) - stop_called, 3),
+            "mix_proxy_ended_to_acked_s": round(
+                acked.get(proxy_id, float("nan")) - ended.get(proxy_id, float("nan")), 3
+            ),
             "stop_to_mix_acked_s": round(acked.get(mix_id, float("nan")) - stop_called, 3),
             "stop_to_all_acked_s": round(max(acked.values()) - stop_called, 3),
             "proxy_before_mix": acked.get(proxy_id, 1e9) <= acked.get(mix_id, 0),
