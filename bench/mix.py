@@ -13,9 +13,10 @@
 - **proxy encode speed**: 60 s of a stereo mix and of a mono ISO through
   :class:`~c2c_hub.recorder.proxy.ProxyEncoder` at 128 kbit/s, in times real time.
 
-The machine's load average (1 minute) is printed beside the take figures.
+The machine's load average (1 minute) is printed beside the take figures. ``--part1-held``
+is the reference: the proxies' part 1 held back to stop, as before proxies were append-only.
 
-``python -m bench.mix [--take-seconds S] [--long | --long-seconds S]``.
+``python -m bench.mix [--take-seconds S] [--long | --long-seconds S] [--part1-held]``.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def encode_speed(seconds: float = 60.0) -> dict[str, Any]:
     return out
 
 
-async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[str, Any]:
+async def _take(
+    site: Site, settings: HubSettings, take_seconds: float, part1_held: bool = False
+) -> dict[str, Any]:
     from c2c_hub.runtime import Hub
 
     data_dir = settings.storage.data_dir
@@ -111,6 +114,14 @@ async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[
                 ended.setdefault(event["file_id"], time.monotonic())
 
         hub.uploader.on_event(watch)
+        if part1_held:  # the reference: as if the proxies were not append-only
+            begin = hub.uploader.begin_recording
+
+            async def held(*args: Any, **kwargs: Any) -> int:
+                kwargs["append_only"] = False
+                return await begin(*args, **kwargs)
+
+            hub.uploader.begin_recording = held  # type: ignore[method-assign]
         take = await hub.recorder.start_take(scene="B")
         sent = take.start_position
         started = time.monotonic()
@@ -170,13 +181,16 @@ async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[
                 p["number"] == 1 and p["state"] == "acked" for p in parts_before
             ),
             "proxy_left_at_stop_bytes": proxy_size - acked_before if proxy_size else None,
+            "part_1_held_to_stop": part1_held,
             "aim_s": 3.0,
             "meets_aim": acked.get(proxy_id, float("inf")) - stop_called <= 3.0,
             "load_average_1m": round(load, 2),
         }
 
 
-def run(take_seconds: float = 30.0, long_seconds: float | None = None) -> dict[str, Any]:
+def run(
+    take_seconds: float = 30.0, long_seconds: float | None = None, part1_held: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {"encode": encode_speed()}
     link = LinkSimulator().start_thread()
     try:
@@ -190,7 +204,7 @@ def run(take_seconds: float = 30.0, long_seconds: float | None = None) -> dict[s
             for key, seconds in takes:
                 with tempfile.TemporaryDirectory(prefix="c2c-bench-mix-") as tmp:
                     settings = site.pair_hub(Path(tmp))
-                    out[key] = asyncio.run(_take(site, settings, seconds))
+                    out[key] = asyncio.run(_take(site, settings, seconds, part1_held))
         finally:
             site.close()
     finally:
@@ -203,9 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--take-seconds", type=float, default=30.0)
     parser.add_argument("--long", action="store_true", help="also a 10-minute take")
     parser.add_argument("--long-seconds", type=float, default=None, help="also a take of S s")
+    parser.add_argument(
+        "--part1-held", action="store_true", help="the reference: part 1 held back to stop"
+    )
     args = parser.parse_args(argv)
     long_seconds = args.long_seconds or (600.0 if args.long else None)
-    result = run(args.take_seconds, long_seconds)
+    result = run(args.take_seconds, long_seconds, args.part1_held)
     print(json.dumps({"bench": "mix", **result}))
     return 0
 
