@@ -25,8 +25,8 @@
 - the recorder's own inputs: 16 JACK inputs for a take on a realtime server and on one not, xruns,
   the hub's and its capture process's CPU (:mod:`bench.jack_inputs`;
   a 60 s take, 10 minutes with ``--long``).
-- the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT; proxy encode speed
-  (:mod:`bench.mix`);
+- the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT (a 60 s take, and
+  a 10-minute one with ``--long``); proxy encode speed (:mod:`bench.mix`);
 - the whole recorder: 16 JACK inputs + 8 AES67 microphones + mix + poly + proxies, paired and
   uploading, xruns and the hub's CPU (:mod:`bench.recorder`; a 10-minute take, 60 s with
   ``--quick``);
@@ -139,7 +139,8 @@ jacked = jack_inputs.run(seconds=take_s)
 print(json.dumps({"bench": "jack_inputs", **jacked}))
 status = status or (0 if jacked["ok"] else 1)
 print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
-print(json.dumps({"bench": "mix", **mix.run(take_seconds=20.0 if quick else 60.0)}))
+mix_long = 600.0 if long_take else None
+print(json.dumps({"bench": "mix", **mix.run(20.0 if quick else 60.0, long_seconds=mix_long)}))
 print()
 whole_s = 60.0 if quick and not long_take else 600.0
 print(

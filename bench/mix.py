@@ -4,11 +4,19 @@
   uploader and channels) records a take of two fed microphones (stereo mix, MP3 proxies of the
   mix and of each ISO at 128 kbit/s) through the link simulator at 10 Mbit/s and 80 ms RTT
   (40 ms each way); the time from ``stop_take()`` to the mix proxy's last part acknowledged
-  (its file ``done``), and the same for the mix. Aim: ≤ 3 s.
+  (its file ``done``), and the same for the mix. Aim: ≤ 3 s. The take is fed in real time
+  (the files grow as a recorder writes them, and go up as growing files). Beside each figure:
+  the proxy's size, what of it was acknowledged before stop (its part 1 included: a proxy is
+  append-only) and so what was left to send at stop, the tail (< one 5 MiB part).
+- a **long take** (``--long``: 10 minutes; ``--long-seconds S``): the proxy is more than one
+  5 MiB part, the case where part 1, held back until stop, used to miss the aim.
 - **proxy encode speed**: 60 s of a stereo mix and of a mono ISO through
   :class:`~c2c_hub.recorder.proxy.ProxyEncoder` at 128 kbit/s, in times real time.
 
-``python -m bench.mix [--take-seconds S]``.
+The machine's load average (1 minute) is printed beside the take figures. ``--part1-held``
+is the reference: the proxies' part 1 held back to stop, as before proxies were append-only.
+
+``python -m bench.mix [--take-seconds S] [--long | --long-seconds S] [--part1-held]``.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -78,7 +87,9 @@ def encode_speed(seconds: float = 60.0) -> dict[str, Any]:
     return out
 
 
-async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[str, Any]:
+async def _take(
+    site: Site, settings: HubSettings, take_seconds: float, part1_held: bool = False
+) -> dict[str, Any]:
     from c2c_hub.runtime import Hub
 
     data_dir = settings.storage.data_dir
@@ -96,6 +107,21 @@ async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[
         deadline = time.monotonic() + 30
         while len(hub.channels.available()) < len(mics) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
+        ended: dict[int, float] = {}  # file id -> when its recording ended (its tail may go)
+
+        def watch(event: dict[str, Any]) -> None:
+            if event["type"] == "file" and event["state"] == "uploading":
+                ended.setdefault(event["file_id"], time.monotonic())
+
+        hub.uploader.on_event(watch)
+        if part1_held:  # the reference: as if the proxies were not append-only
+            begin = hub.uploader.begin_recording
+
+            async def held(*args: Any, **kwargs: Any) -> int:
+                kwargs["append_only"] = False
+                return await begin(*args, **kwargs)
+
+            hub.uploader.begin_recording = held  # type: ignore[method-assign]
         take = await hub.recorder.start_take(scene="B")
         sent = take.start_position
         started = time.monotonic()
@@ -106,15 +132,21 @@ async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[
                 for serial, _, freq in mics:
                     hub.devices.audio(SRC, serial, AudioBlock(sent, _signal(sent, 480, freq)))
                 sent += 480
+        derived = take.derived
+        assert derived is not None
+        proxy_id = next(
+            f.file_id for f in derived.files if f.kind == "proxy" and "Mix" in f.path.name
+        )
+        assert proxy_id is not None
+        load = os.getloadavg()[0]
         stop_called = time.monotonic()
+        before_stop = hub.uploader.file(proxy_id)
+        parts_before = await hub.uploader.parts(proxy_id)
         done = await hub.recorder.stop_take()
         stopped = time.monotonic()
         assert done.derived is not None and done.derived.mix_file is not None
         mix_id = done.derived.mix_file.file_id
-        proxy_id = next(
-            f.file_id for f in done.derived.files if f.kind == "proxy" and "Mix" in f.path.name
-        )
-        assert mix_id is not None and proxy_id is not None
+        assert mix_id is not None
         acked: dict[int, float] = {}
         ids = [mix_id, proxy_id] + [t.file_id for t in done.tracks.values() if t.file_id]
         deadline = time.monotonic() + 120
@@ -123,6 +155,8 @@ async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[
                 if file_id not in acked and hub.uploader.file(file_id)["state"] == "done":
                     acked[file_id] = time.monotonic()
             await asyncio.sleep(0.01)
+        proxy_size = hub.uploader.file(proxy_id)["size"]
+        acked_before = before_stop["bytes_acked"]
         assets = {a["id"]: a for a in site.emulator.handle.assets()}
         identical = all(
             assets[hub.uploader.file(i)["asset_id"]]["complete"] for i in ids if i in acked
@@ -131,16 +165,32 @@ async def _take(site: Site, settings: HubSettings, take_seconds: float) -> dict[
             "take_s": round((done.frames or 0) / RATE, 1),
             "stop_call_s": round(stopped - stop_called, 3),
             "stop_to_mix_proxy_acked_s": round(acked.get(proxy_id, float("nan")) - stop_called, 3),
+            # where it goes: the recorder closing the take up to the proxy's end, then the tail
+            "stop_to_mix_proxy_ended_s": round(ended.get(proxy_id, float("nan")) - stop_called, 3),
+            "mix_proxy_ended_to_acked_s": round(
+                acked.get(proxy_id, float("nan")) - ended.get(proxy_id, float("nan")), 3
+            ),
             "stop_to_mix_acked_s": round(acked.get(mix_id, float("nan")) - stop_called, 3),
             "stop_to_all_acked_s": round(max(acked.values()) - stop_called, 3),
             "proxy_before_mix": acked.get(proxy_id, 1e9) <= acked.get(mix_id, 0),
             "files_done": f"{len(acked)}/{len(ids)}",
             "complete": identical,
+            "proxy_bytes": proxy_size,
+            "proxy_acked_before_stop_bytes": acked_before,
+            "proxy_part_1_acked_before_stop": any(
+                p["number"] == 1 and p["state"] == "acked" for p in parts_before
+            ),
+            "proxy_left_at_stop_bytes": proxy_size - acked_before if proxy_size else None,
+            "part_1_held_to_stop": part1_held,
             "aim_s": 3.0,
+            "meets_aim": acked.get(proxy_id, float("inf")) - stop_called <= 3.0,
+            "load_average_1m": round(load, 2),
         }
 
 
-def run(take_seconds: float = 30.0) -> dict[str, Any]:
+def run(
+    take_seconds: float = 30.0, long_seconds: float | None = None, part1_held: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {"encode": encode_speed()}
     link = LinkSimulator().start_thread()
     try:
@@ -148,9 +198,13 @@ def run(take_seconds: float = 30.0) -> dict[str, Any]:
         link.set_delay(DELAY_S)
         site = Site(link)
         try:
-            with tempfile.TemporaryDirectory(prefix="c2c-bench-mix-") as tmp:
-                settings = site.pair_hub(Path(tmp))
-                out["stop_to_proxy"] = asyncio.run(_take(site, settings, take_seconds))
+            takes = [("stop_to_proxy", take_seconds)]
+            if long_seconds:
+                takes.append(("stop_to_proxy_long", long_seconds))
+            for key, seconds in takes:
+                with tempfile.TemporaryDirectory(prefix="c2c-bench-mix-") as tmp:
+                    settings = site.pair_hub(Path(tmp))
+                    out[key] = asyncio.run(_take(site, settings, seconds, part1_held))
         finally:
             site.close()
     finally:
@@ -161,8 +215,14 @@ def run(take_seconds: float = 30.0) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--take-seconds", type=float, default=30.0)
+    parser.add_argument("--long", action="store_true", help="also a 10-minute take")
+    parser.add_argument("--long-seconds", type=float, default=None, help="also a take of S s")
+    parser.add_argument(
+        "--part1-held", action="store_true", help="the reference: part 1 held back to stop"
+    )
     args = parser.parse_args(argv)
-    result = run(args.take_seconds)
+    long_seconds = args.long_seconds or (600.0 if args.long else None)
+    result = run(args.take_seconds, long_seconds, args.part1_held)
     print(json.dumps({"bench": "mix", **result}))
     return 0
 

@@ -4,8 +4,10 @@
   and an iXML naming its channels and, in its note, the tracks it mixes), written while the take
   rolls from what reaches each ISO file, and uploaded in real time on the primary channel.
 - **Proxies** (:mod:`~c2c_hub.recorder.proxy`): an MP3 of the mix and of each ISO, encoded in
-  the writer thread as the hero is written, uploaded in real time on the hero's channel; at the
-  take's end their last parts go before the heroes' (upload order by kind).
+  the writer thread as the hero is written, uploaded in real time on the hero's channel, part 1
+  included (a proxy is append-only: at stop only its tail is left); at the take's end their
+  last parts go before the heroes' (upload order by kind). After a power cut each proxy is
+  encoded again from its repaired hero (:func:`~c2c_hub.recorder.proxy.rebuild_proxy`).
 - **The poly file**: every ISO in one polyphonic BWF with an iXML track list, written after the
   take stops (from the closed ISOs) and queued on the primary channel.
 
@@ -94,6 +96,7 @@ class Derived:
     file_id: int | None = None
     durable: int = 0
     proxy: ProxyEncoder | None = None  # for a proxy: its encoder
+    hero: Path | None = None  # for a proxy: the file it is a proxy of
     failed: str | None = None
     reported_failed: bool = False
 
@@ -161,6 +164,7 @@ class TakeDerived:
         self.files: list[Derived] = []  # every derived file, proxies included
         self.poly_file: Derived | None = None
         self._poly_task: asyncio.Task[None] | None = None
+        self._iso_proxies: dict[str, Derived] = {}  # by the serial of the ISO they are of
         self._mixed_out = 0
         self.synced_at = 0.0  # when the derived files were last fsynced (hub clock)
 
@@ -221,7 +225,7 @@ class TakeDerived:
             tag=tag,
         )
         await asyncio.to_thread(encoder.open)
-        item = Derived("proxy", path, proxy=encoder)
+        item = Derived("proxy", path, proxy=encoder, hero=info.path)
         self.files.append(item)
         if not path.exists():
             item.failed = encoder.failed or "the proxy file could not be created"
@@ -234,6 +238,7 @@ class TakeDerived:
             capture_time=self.capture_time,
             kind="proxy",
             priority=priority,
+            append_only=True,  # part 1 goes up while it grows (see proxy.py)
         )
         return item
 
@@ -247,6 +252,8 @@ class TakeDerived:
             mixer.add(serial, serial, assembler.info.track_name)
         proxy = await self._open_proxy("iso", assembler.info, device=device)
         encoder = proxy.proxy if proxy is not None else None
+        if proxy is not None:
+            self._iso_proxies[serial] = proxy
 
         def tap(block: Samples) -> None:
             if mixer is not None:
@@ -277,11 +284,23 @@ class TakeDerived:
             else:
                 self.mix.flush()
         if sync:
-            for item in self.files:
-                if item.proxy is not None and not item.proxy.closed:
+            isos = {id(i) for i in self._iso_proxies.values()}
+            for item in self.files:  # the mix's proxy, after the mix (ISOs': hero_synced)
+                if item.proxy is not None and not item.proxy.closed and id(item) not in isos:
                     size = item.proxy.sync()
                     if size is not None:
                         item.durable = size
+
+    def hero_synced(self, serial: str) -> None:
+        """Writer thread, just after the ISO ``serial`` was fsynced: fsync its proxy. A proxy
+        is made durable only with its hero, so it never holds, durable (and perhaps sent),
+        samples that a power cut could take from its hero: the proxy rebuilt from the hero
+        after one starts with the very bytes that were durable."""
+        item = self._iso_proxies.get(serial)
+        if item is not None and item.proxy is not None and not item.proxy.closed:
+            size = item.proxy.sync()
+            if size is not None:
+                item.durable = size
 
     def _write_mix(self, frames: Samples) -> None:
         if len(frames) and self.mix is not None:
@@ -386,10 +405,23 @@ class TakeDerived:
             await asyncio.gather(self._poly_task, return_exceptions=True)
 
     def journal(self) -> list[dict[str, Any]]:
-        """WAVs to repair after a power cut (the mix)."""
-        if self.mix_file is None:
-            return []
-        return [{"path": str(self.mix_file.path), "serial": "mix", "file_id": None}]
+        """What to make whole after a power cut: the mix (a WAV to repair), then each proxy
+        (to encode again from its hero, once the hero is repaired)."""
+        out: list[dict[str, Any]] = []
+        if self.mix_file is not None:
+            out.append({"path": str(self.mix_file.path), "serial": "mix", "file_id": None})
+        for item in self.files:
+            if item.proxy is not None and item.hero is not None and item.file_id is not None:
+                out.append(
+                    {
+                        "path": str(item.path),
+                        "kind": "proxy",
+                        "hero": str(item.hero),
+                        "bitrate_kbps": item.proxy.bitrate_kbps,
+                        "file_id": item.file_id,
+                    }
+                )
+        return out
 
     def to_json(self) -> dict[str, Any]:
         files = [f.to_json() for f in self.files]

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import grp
 import json
 import logging
@@ -61,7 +62,7 @@ from c2c_hub.private_files import write_private
 from c2c_hub.recorder.derived import DerivedSettings, EncoderFactory, TakeDerived
 from c2c_hub.recorder.guard import SourceGuard
 from c2c_hub.recorder.mix import MixSettings
-from c2c_hub.recorder.proxy import ProxyEncoder
+from c2c_hub.recorder.proxy import ProxyEncoder, rebuild_proxy
 from c2c_hub.recorder.recovery import Repair, TakeJournal, repair_track
 from c2c_hub.recorder.wav import TrackAssembler, TrackInfo, track_filename
 from c2c_hub.subdevices import AudioBlock
@@ -254,6 +255,7 @@ class Recorder:
         self.proxy_encoder = proxy_encoder
         self.journal = TakeJournal(data_dir)
         self.recovered: list[Repair] = []
+        self.rebuilt_proxies: list[str] = []  # what recover() said of each proxy rebuilt
         self._numbering_path = data_dir / NUMBERING_FILE
         self._numbering = self._load_numbering(default_scene)
         self.take: Take | None = None
@@ -316,9 +318,13 @@ class Recorder:
             return []
         label = _journal_label(entry.get("take"))
         repairs: list[Repair] = []
+        proxies = []
         for item in entry["tracks"]:
             raw = item.get("path") if isinstance(item, dict) else None
             if not isinstance(raw, str):
+                continue
+            if item.get("kind") == "proxy":
+                proxies.append(item)  # once every WAV (its hero among them) is repaired
                 continue
             path = Path(raw)
             try:
@@ -336,9 +342,11 @@ class Recorder:
                 repair.describe(),
                 repair.frames / self.sample_rate,
             )
+        rebuilt = [r for item in proxies if (r := await self._rebuild_proxy(label, item))]
         await asyncio.to_thread(self.journal.clear)
         self.recovered = repairs
-        if repairs:
+        self.rebuilt_proxies = [r["detail"] for r in rebuilt]
+        if repairs or rebuilt:
             self._emit(
                 {
                     "type": "take_recovered",
@@ -347,9 +355,34 @@ class Recorder:
                         {"path": str(r.path), "frames": r.frames, "detail": r.describe()}
                         for r in repairs
                     ],
+                    "proxies": rebuilt,
                 }
             )
         return repairs
+
+    async def _rebuild_proxy(self, label: str, item: dict[str, Any]) -> dict[str, Any] | None:
+        """A proxy cut short: encoded again from its repaired hero, so it holds every sample
+        the hero does (:func:`~c2c_hub.recorder.proxy.rebuild_proxy`)."""
+        path, hero = Path(str(item["path"])), Path(str(item.get("hero")))
+        try:
+            size = await asyncio.to_thread(
+                rebuild_proxy, path, hero, int(item.get("bitrate_kbps", 128))
+            )
+        except FileNotFoundError as exc:
+            log.error("%s: proxy %s cannot be rebuilt: %s is gone", label, path.name, exc.filename)
+            return None
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.error("%s: proxy %s cannot be rebuilt (left as it is): %s", label, path.name, exc)
+            return None
+        log.warning(
+            "%s was interrupted; proxy %s encoded again from %s (%d bytes)",
+            label,
+            path.name,
+            hero.name,
+            size,
+        )
+        detail = f"{path.name}: encoded again from {hero.name} ({size} bytes)"
+        return {"path": str(path), "hero": str(hero), "bytes": size, "detail": detail}
 
     async def start(self) -> None:
         if self.derived.mix or self.derived.proxies or self.derived.poly:
@@ -862,9 +895,12 @@ class Recorder:
                     pad = None
             if not blocks and not sync and pad is None:
                 continue
+            synced = None
+            if sync and take.derived is not None:
+                synced = functools.partial(take.derived.hero_synced, track.serial)
             try:
                 durable = await asyncio.to_thread(
-                    _write_blocks, track.assembler, blocks, take.end_position, sync, pad
+                    _write_blocks, track.assembler, blocks, take.end_position, sync, pad, synced
                 )
             except Exception as exc:
                 self._write_failed(take, track, exc)
@@ -942,7 +978,7 @@ class Recorder:
             "preroll_s": self.preroll_s,
             "take": self.take.to_json() if self.take is not None else None,
             "last_take": self.last_take.to_json() if self.last_take is not None else None,
-            "recovered": [r.describe() for r in self.recovered],
+            "recovered": [r.describe() for r in self.recovered] + self.rebuilt_proxies,
         }
 
 
@@ -1049,10 +1085,11 @@ def _write_blocks(
     end: int | None,
     sync: bool = False,
     pad: int | None = None,
+    synced: Callable[[], None] | None = None,
 ) -> int | None:
     """Write ``blocks`` in place; once the take has an end, nothing past it reaches the disk
-    (a file the uploader follows must never shrink). With ``sync``, fsync the file and return
-    its durable size."""
+    (a file the uploader follows must never shrink). With ``sync``, fsync the file, then call
+    ``synced`` (its proxy's fsync), and return its durable size."""
     for block in blocks:
         samples = block.samples
         if samples.ndim == 2 and samples.shape[1] > 1:
@@ -1065,7 +1102,10 @@ def _write_blocks(
     if pad is not None:
         assembler.pad_to(pad)
     if sync:
-        return assembler.sync()
+        durable = assembler.sync()
+        if synced is not None:
+            synced()
+        return durable
     assembler.flush()
     return None
 

@@ -326,11 +326,14 @@ class Uploader:
         capture_time: float | None = None,
         priority: int = 0,
         kind: str | None = None,
+        append_only: bool = False,
     ) -> int:
         """A file the recorder has started writing; parts go up while it grows.
 
         ``kind`` (``proxy``, ``mix``, ``iso``, ``poly``) is what the recorder's file is: the
         type priorities may name it (``kind:mix``), which orders the ends of a take's files.
+        ``append_only``: no byte of it ever changes once written (no header rewritten at
+        close), so its part 1 goes up while it grows too, and is checked like the others.
         """
         return await self.realtime.begin(
             _absolute(path),
@@ -341,6 +344,7 @@ class Uploader:
             capture_time=capture_time,
             priority=priority,
             kind=kind,
+            append_only=append_only,
         )
 
     def recording_grew(self, file_id: int, durable_size: int | None = None) -> None:

@@ -12,7 +12,9 @@ smaller. While recording:
   has fsynced), only bytes below the latest durable size reported count: a part holding bytes
   that a power cut could still take back is never sent;
 - **part 1 is held back**: it holds the WAV (or BWF, RF64…) header, which the recorder rewrites
-  when it stops. Sending it early would put a stale header in Frame.io.
+  when it stops. Sending it early would put a stale header in Frame.io. A producer that never
+  changes a byte once written (``append_only``: the recorder's MP3 proxies) has its part 1 sent
+  like any other, so at stop only the tail is left.
 
 When recording stops (:meth:`RealtimeUploads.end`): part 1, every part not sent yet and the final
 part (``is_final`` with ``asset_filesize``) are requested in one call and sent concurrently, so
@@ -137,6 +139,7 @@ class RealtimeUploads:
         priority: int,
         device: str | None = None,
         kind: str | None = None,
+        append_only: bool = False,
     ) -> int:
         st = await stat_file(path)
         shown = name or os.path.basename(path)
@@ -156,6 +159,8 @@ class RealtimeUploads:
             realtime=True,
             kind=kind,
         )
+        if append_only:
+            record = await self.queue.update(record.id, info={**record.info, "append_only": True})
         self._live[record.id] = _Live()
         self.ledger.set_changed(record)
         if self.ledger.mode == "auto":  # manual: it waits for a start
@@ -395,6 +400,7 @@ class RealtimeUploads:
         assert record.inode is not None
         expect = Growing(record.inode)
         size_p = self._part_size(file_id)
+        first = 1 if record.info.get("append_only") else 2  # part 1: see the module docstring
         known = {p.number: p for p in await self.queue.parts(file_id)}
         last_size = 0
         while not live.ended.is_set():
@@ -423,10 +429,10 @@ class RealtimeUploads:
             last_size = st.st_size
             # Only durable bytes count once the producer says which they are.
             usable = st.st_size if live.durable is None else min(st.st_size, live.durable)
-            ready = (usable - 1) // size_p  # parts 2..ready have usable bytes after them
+            ready = (usable - 1) // size_p  # parts 1..ready have usable bytes after them
             new = [
                 NewPart(k, (k - 1) * size_p, size_p)
-                for k in range(2, ready + 1)
+                for k in range(first, ready + 1)
                 if k not in known and k not in live.sending
             ]
             if new and self.gate.may_start():
@@ -476,8 +482,9 @@ class RealtimeUploads:
         parts = await self.queue.parts(file_id)
         todo = [p for p in parts if p.state is not PartState.ACKED and p.number not in sending]
         todo.sort(key=lambda p: p.number != 1)  # part 1 (the header) first
+        header = 0 if record.info.get("append_only") else 1  # a part that may change: none
         sent_before = [
-            p for p in parts if p.state is PartState.ACKED and p.number != 1 and p.sha256
+            p for p in parts if p.state is PartState.ACKED and p.number != header and p.sha256
         ]
         verify = asyncio.create_task(
             asyncio.to_thread(changed_parts, record.path, sent_before),
@@ -502,7 +509,7 @@ class RealtimeUploads:
         late = [
             p
             for p in await self.queue.parts(file_id)
-            if p.number in sending and p.sha256 and p.number != 1
+            if p.number in sending and p.sha256 and p.number != header
         ]
         changed = verify.result() + await asyncio.to_thread(changed_parts, record.path, late)
         if changed:

@@ -234,3 +234,59 @@ async def test_a_file_cancelled_while_recording_then_retried_has_its_size(
         record = await uploader.wait_for(file_id)
     assert record.state is FileState.DONE, record
     assert emulator.asset(record.asset_id or "")["sha256"] == sha256_of(path)
+
+
+async def _append(uploader: Uploader, path: Path, file_id: int, mib: int) -> None:
+    with path.open("ab") as fh:
+        for _ in range(mib):
+            fh.write(os.urandom(MiB))
+            fh.flush()
+            uploader.recording_grew(file_id)
+            await asyncio.sleep(0.02)
+
+
+async def test_an_append_only_recording_sends_part_1_while_it_grows(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    """A producer that never changes a written byte (the recorder's MP3 proxies): part 1 goes
+    up while it grows, once, and at the end only the tail is left to send."""
+    uploader = uploaders()
+    events = Recorder()
+    uploader.on_event(events)
+    await uploader.start()
+    path = media / "proxy.mp3"
+    path.write_bytes(b"")
+    file_id = await uploader.begin_recording(path, filetype="audio/mpeg", append_only=True)
+    await _append(uploader, path, file_id, 11)
+    await until(lambda: {1, 2} <= {e["part"] for e in events.of("part_acked", file_id=file_id)})
+    await uploader.end_recording(file_id)
+    async with asyncio.timeout(30):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.DONE, record
+    asset = emulator.asset(record.asset_id or "")
+    assert asset["complete"] and asset["sha256"] == sha256_of(path)
+    assert [p["attempts"] for p in asset["parts"]] == [1, 1, 1]  # nothing sent twice
+    assert emulator.violations() == []
+
+
+async def test_an_append_only_recording_whose_part_1_changes_after_it_was_sent_is_corrupt(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    """Its part 1 is held to what was sent, like every other part: Frame.io's copy would
+    differ from the file, and the file says so rather than ending done."""
+    uploader = uploaders()
+    events = Recorder()
+    uploader.on_event(events)
+    await uploader.start()
+    path = media / "proxy.mp3"
+    path.write_bytes(b"")
+    file_id = await uploader.begin_recording(path, filetype="audio/mpeg", append_only=True)
+    await _append(uploader, path, file_id, 6)
+    await until(lambda: events.of("part_acked", file_id=file_id, part=1))
+    with path.open("r+b") as fh:
+        fh.write(b"\0" * 100)  # a header rewritten at close, which it said it would never do
+    await uploader.end_recording(file_id)
+    async with asyncio.timeout(30):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.CORRUPT
+    assert "parts 1" in (record.reason or "") and "changed" in (record.reason or "")
