@@ -52,7 +52,7 @@ from c2c_hub.uploader.recovery import reconcile
 from c2c_hub.uploader.routing import ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
 from c2c_hub.uploader.transfer import FileIdentity, Growing, stat_file
-from c2c_hub.uploader.verify import changed_parts, realtime_layout
+from c2c_hub.uploader.verify import background_check, changed_parts, realtime_layout
 
 log = logging.getLogger(__name__)
 
@@ -204,20 +204,22 @@ class RealtimeUploads:
             return
         live = self._live.get(file_id)
         running = live is not None and live.task is not None and not live.task.done()
-        await self.queue.update(
-            file_id,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            realtime=running or record.asset_id is not None,
-        )
-        if running:
-            assert live is not None
-            await ledger.set_state(file_id, FileState.UPLOADING, only_from=[FileState.RECORDING])
-            live.ended.set()
-            live.wake.set()
-        else:
+        # The take's size and its new state in one commit (one fsync on the way to its tail).
+        ended = {
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "realtime": running or record.asset_id is not None,
+        }
+        state = FileState.UPLOADING if running else FileState.QUEUED
+        if not running:
             self._live.pop(file_id, None)
-            await ledger.set_state(file_id, FileState.QUEUED, only_from=[FileState.RECORDING])
+        if await ledger.set_state(file_id, state, only_from=[FileState.RECORDING], **ended):
+            if running:
+                assert live is not None
+                live.ended.set()
+                live.wake.set()
+        else:  # cancelled meanwhile: its size is still known (as above)
+            await self.queue.update(file_id, **ended)
 
     def still_recording(self, file_id: int) -> bool:
         """Cancelled while its take records it, and the take has not ended yet."""
@@ -427,10 +429,16 @@ class RealtimeUploads:
                 for k in range(2, ready + 1)
                 if k not in known and k not in live.sending
             ]
+            if new and 1 not in known:
+                # Part 1's URL comes with the first parts (it is not sent: its header is
+                # rewritten at stop), so that at stop it goes at once, without a round trip.
+                # The file already holds more than 2·P bytes: part 1 cannot be the final one.
+                new.insert(0, NewPart(1, 0, size_p))
             if new and self.gate.may_start():
                 for part in await self.steps.request_part_urls(file_id, new, None):
                     known[part.number] = part
-                    live.sending[part.number] = self._spawn_send(file_id, part, expect)
+                    if part.number != 1:
+                        live.sending[part.number] = self._spawn_send(file_id, part, expect)
             await sleep_or_wake(self.clock, self.poll_s, live.wake)
 
     async def _final(self, file_id: int, live: _Live | None) -> None:
@@ -469,25 +477,38 @@ class RealtimeUploads:
             ):
                 continue  # planned and requested before a restart; its URL is renewed if due
             plan.append(want)
-        if plan:
-            await self.steps.request_part_urls(file_id, plan, total)
         parts = await self.queue.parts(file_id)
-        todo = [p for p in parts if p.state is not PartState.ACKED and p.number not in sending]
-        todo.sort(key=lambda p: p.number != 1)  # part 1 (the header) first
+        planned = {p.number for p in plan}
+        # Parts whose URL is already at hand (part 1, asked for while recording) go at once,
+        # while the URLs of the rest (the final part) are asked for: one round trip less for
+        # the largest part of the tail.
+        busy = planned | sending.keys()
+        ready = [p for p in parts if p.state is not PartState.ACKED and p.number not in busy]
+        ready.sort(key=lambda p: p.number != 1)  # part 1 (the header) first
         sent_before = [
             p for p in parts if p.state is PartState.ACKED and p.number != 1 and p.sha256
         ]
-        verify = asyncio.create_task(
-            asyncio.to_thread(changed_parts, record.path, sent_before),
-            name=f"realtime-verify-{file_id}",
-        )
-        tasks = list(sending.values()) + [self._spawn_send(file_id, p, identity) for p in todo]
+        tasks = list(sending.values()) + [self._spawn_send(file_id, p, identity) for p in ready]
+        verify: asyncio.Task[list[int]] | None = None
         try:
+            if plan:
+                requested = await self.steps.request_part_urls(file_id, plan, total)
+                tasks += [self._spawn_send(file_id, p, identity) for p in requested]
+            # Bytes sent while recording are read again and hashed: a thread of its own at a
+            # low CPU priority, so that it never slows the tail's sending (see verify.py).
+            verify = asyncio.create_task(
+                background_check(record.path, sent_before), name=f"realtime-verify-{file_id}"
+            )
             await self.steps.gather_parts(tasks)
         except BaseException:
-            verify.cancel()
-            await asyncio.gather(verify, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if verify is not None:
+                verify.cancel()
+                await asyncio.gather(verify, return_exceptions=True)
             raise
+        assert verify is not None
         # Every part is sent: the check of the earlier ones must finish, not be cut short (with
         # nothing left to send, after a restart, it is still reading: cancelling it would end
         # this upload with a bare CancelledError and leave the file "uploading" for ever).
@@ -496,11 +517,13 @@ class RealtimeUploads:
         except asyncio.CancelledError:
             verify.cancel()
             raise
-        # Parts that were still in flight when recording stopped are checked too.
+        # Parts that were still in flight when recording stopped are checked too (those acked
+        # before it are in ``sent_before`` already: each part is read once).
+        checked = {p.number for p in sent_before}
         late = [
             p
             for p in await self.queue.parts(file_id)
-            if p.number in sending and p.sha256 and p.number != 1
+            if p.number in sending and p.number not in checked and p.sha256 and p.number != 1
         ]
         changed = verify.result() + await asyncio.to_thread(changed_parts, record.path, late)
         if changed:
