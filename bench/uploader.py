@@ -923,11 +923,22 @@ def row(item: Run) -> str:
     link = f"{item.rate_bps / 1e6:.0f} Mbit/{item.rtt_ms:.0f} ms" if item.rate_bps else "loopback"
     share = None if item.link_share is None else item.link_share * 100
     ok = "ok" if item.verified else ("skip" if item.detail.startswith("skipped") else "FAIL")
+    tail = ""
+    if item.scenario == "realtime" and "stop_to_acknowledged_s" in item.extra:
+        extra = item.extra
+        tail = (
+            f"  {extra['recorded_s']:.0f} s take: stop -> last part acknowledged "
+            f"{extra['stop_to_acknowledged_s']:.2f} s (aim 1.5), -> done "
+            f"{extra['stop_to_done_s']:.2f} s, {extra['tail_bytes'] / MiB:.1f} MiB in parts "
+            f"acked after stop, load {extra['load_average'][0]:.1f}"
+        )
     return (
         f"{item.scenario:<9}{item.uploader:<14}{item.size / MiB:>7.0f}{link:>16}"
         f"{item.wall_s:>8.1f}{_fmt(item.sending_s, '.1f'):>8}{_fmt(item.link_busy_s, '.1f'):>8}"
         f"{item.mib_s:>8.1f}{_fmt(share, '.1f'):>7}{_fmt(item.cpu_s_per_gib, '.2f'):>10}"
-        f"{_fmt(item.peak_rss_mb, '.0f'):>7}  {ok}" + (f"  ({item.detail})" if item.detail else "")
+        f"{_fmt(item.peak_rss_mb, '.0f'):>7}  {ok}"
+        + (f"  ({item.detail})" if item.detail else "")
+        + tail
     )
 
 
