@@ -40,10 +40,6 @@ class UploadConfig:
     basic_part_size: int | None = None
     realtime_part_size: int = MIN_PART  # parts of a growing file (>= 5 MiB)
     realtime_poll_s: float = 0.2  # how often a growing file's size is read
-    # While the link is idle, a growing file's last part is sent again, longer, once this
-    # many bytes wait after it, so a stop leaves part 1 and at most this much (plus what came
-    # since) to send; None: never (parts of exactly P, the tail up to P + P).
-    realtime_tail_bytes: int | None = MIN_PART // 2
     pause_poll_s: float = 60.0  # after a confirmed 409 (no presence): ask /me this often
     throughput_window_s: float = 10.0
     max_recreates: int = 3  # basic assets re-created for expired URLs, in a row
@@ -58,8 +54,6 @@ class UploadConfig:
             raise ValueError("need 1 <= min_streams <= max_streams")
         if self.realtime_part_size < MIN_PART:
             raise ValueError("realtime_part_size must be at least 5 MiB")
-        if self.realtime_tail_bytes is not None and self.realtime_tail_bytes < 1:
-            raise ValueError("realtime_tail_bytes must be at least 1 (or None: never)")
         if self.basic_part_size is not None and self.basic_part_size < MIN_PART:
             raise ValueError("basic_part_size must be at least 5 MiB")
 

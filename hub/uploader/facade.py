@@ -110,7 +110,6 @@ class Uploader:
             self.tasks.spawn,
             part_size=config.realtime_part_size,
             poll_s=config.realtime_poll_s,
-            tail_bytes=config.realtime_tail_bytes,
         )
         basic = BasicUploads(
             ledger,

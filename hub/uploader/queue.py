@@ -828,41 +828,6 @@ class UploadQueue:
         await self._insert_parts(file_id, parts)
 
     @_locked
-    async def replan_part(self, file_id: int, part: NewPart) -> None:
-        """A real-time part to be sent again as ``part`` (its bytes, size or finality changed):
-        ``pending`` with no URL, and no longer counted as acknowledged.
-
-        Durable before its new URL is asked for: Frame.io takes the latest upload of a number,
-        so the queue must never believe an older layout than the one Frame.io may hold.
-        """
-        db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            cur = await db.execute(
-                "SELECT size, state FROM parts WHERE file_id = ? AND number = ?",
-                (file_id, part.number),
-            )
-            row = await cur.fetchone()
-            if row is not None and row["state"] == PartState.ACKED.value:
-                await db.execute(
-                    "UPDATE files SET bytes_acked = bytes_acked - ? WHERE id = ?",
-                    (row["size"], file_id),
-                )
-            await db.execute(
-                "INSERT INTO parts (file_id, number, offset, size, is_final) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id, number) DO UPDATE SET "
-                "offset = excluded.offset, size = excluded.size, is_final = excluded.is_final, "
-                "url = NULL, url_expires_at = NULL, state = 'pending', sha256 = NULL, "
-                "acked_at = NULL",
-                (file_id, part.number, part.offset, part.size, int(part.is_final)),
-            )
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        await self._refresh(file_id)
-
-    @_locked
     async def set_part_url(
         self, file_id: int, number: int, url: str, url_expires_at: float | None
     ) -> None:

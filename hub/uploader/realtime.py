@@ -57,12 +57,7 @@ from c2c_hub.uploader.recovery import reconcile
 from c2c_hub.uploader.routing import ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
 from c2c_hub.uploader.transfer import FileIdentity, Growing, stat_file
-from c2c_hub.uploader.verify import (
-    background_check,
-    changed_parts,
-    extended_part,
-    realtime_layout,
-)
+from c2c_hub.uploader.verify import background_check, changed_parts, realtime_layout
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +71,6 @@ class _Live:
     task: asyncio.Task[None] | None = None
     sending: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     durable: int | None = None  # the latest durable size the producer reported
-    #: the part last sent longer than P to keep the take's tail small: (number, size)
-    extended: tuple[int, int] | None = None
 
 
 class RealtimeUploads:
@@ -96,7 +89,6 @@ class RealtimeUploads:
         *,
         part_size: int,
         poll_s: float,
-        tail_bytes: int | None = None,
     ) -> None:
         self.ledger = ledger
         self.queue = ledger.queue
@@ -109,7 +101,6 @@ class RealtimeUploads:
         self.spawn = spawn
         self.part_size = part_size
         self.poll_s = poll_s
-        self.tail_bytes = tail_bytes
         self._live: dict[int, _Live] = {}
         #: files cancelled while their take still records them (their end is still to come)
         self._cut: set[int] = set()
@@ -443,82 +434,17 @@ class RealtimeUploads:
                 for k in range(2, ready + 1)
                 if k not in known and k not in live.sending
             ]
-            if not self.gate.may_start():
-                new = []
-            if new and live.extended is not None:
-                # The part sent longer goes back to P bytes, so that the next one follows it;
-                # once its longer PUT has ended (its end wakes this loop).
-                number = live.extended[0]
-                task = live.sending.get(number)
-                if task is not None and not task.done():
-                    new = []
-                else:
-                    restore = NewPart(number, (number - 1) * size_p, size_p)
-                    await self.queue.replan_part(file_id, restore)
-                    live.extended = None
-                    new.insert(0, restore)
             if new and 1 not in known:
                 # Part 1's URL comes with the first parts (it is not sent: its header is
                 # rewritten at stop), so that at stop it goes at once, without a round trip.
                 # The file already holds more than 2·P bytes: part 1 cannot be the final one.
                 new.insert(0, NewPart(1, 0, size_p))
-            if new:
-                await self._send_new(file_id, live, new, known, expect)
-            elif self.gate.may_start():
-                await self._keep_tail_small(file_id, live, ready, usable, known, expect)
+            if new and self.gate.may_start():
+                for part in await self.steps.request_part_urls(file_id, new, None):
+                    known[part.number] = part
+                    if part.number != 1:
+                        live.sending[part.number] = self._spawn_send(file_id, part, expect)
             await sleep_or_wake(self.clock, self.poll_s, live.wake)
-
-    async def _send_new(
-        self,
-        file_id: int,
-        live: _Live,
-        new: list[NewPart],
-        known: dict[int, PartRecord],
-        expect: Growing,
-    ) -> None:
-        """Ask for the URLs of ``new`` parts and send them (all but part 1, which waits)."""
-        for part in await self.steps.request_part_urls(file_id, new, None):
-            known[part.number] = part
-            if part.number != 1:
-                task = self._spawn_send(file_id, part, expect)
-                task.add_done_callback(lambda _: live.wake.set())
-                live.sending[part.number] = task
-
-    async def _keep_tail_small(
-        self,
-        file_id: int,
-        live: _Live,
-        last: int,
-        usable: int,
-        known: dict[int, PartRecord],
-        expect: Growing,
-    ) -> None:
-        """Keep what a stop leaves to send small: part 1 (the header) and the bytes after
-        the last part sent, up to ``P`` of them. While the link is idle (no part of any file in
-        flight), once ``tail_bytes`` are waiting after the last part sent (*k*, bytes
-        ``[(k-1)·P, k·P)``), part *k* is sent again, longer, up to the last usable byte but
-        one (which stays for the final part); when part *k*+1 is due, part *k* goes back to
-        ``P`` bytes with it. Frame.io keeps the latest upload of a number (R11), and each
-        change of a part is stored before its new URL is asked for. Costs up to about 2.5 x
-        the recorded bytes again, on a link that has them spare; saves up to ``P`` -
-        ``tail_bytes`` at the stop.
-        """
-        if self.tail_bytes is None or last < 2 or last not in known:
-            return
-        if any(not task.done() for task in live.sending.values()):
-            return
-        if self.steps.sender.in_flight:
-            return  # other files' parts first: this only spends a link's spare time
-        size_p = self._part_size(file_id)
-        start = (last - 1) * size_p
-        sent = live.extended[1] if live.extended and live.extended[0] == last else size_p
-        end = usable - 1  # at least one byte stays for the final part
-        if end - (start + sent) < self.tail_bytes:
-            return
-        longer = NewPart(last, start, end - start)
-        await self.queue.replan_part(file_id, longer)
-        live.extended = (last, longer.size)
-        await self._send_new(file_id, live, [longer], known, expect)
 
     async def _final(self, file_id: int, live: _Live | None) -> None:
         """Recording over: part 1, the rest and the final part; then check what was sent."""
@@ -527,12 +453,10 @@ class RealtimeUploads:
         total = identity.size
         if total == 0:
             raise Outcome(self.failures.verdict(NothingToSend(f"{record.path} is empty (0 bytes)")))
+        layout = realtime_layout(total, self._part_size(file_id))
+        count = len(layout)
         existing = {p.number: p for p in await self.queue.parts(file_id)}
         sending = dict(live.sending) if live is not None else {}
-        held = [p for n, p in existing.items() if p.state is PartState.ACKED or n in sending]
-        size_p = self._part_size(file_id)
-        layout = realtime_layout(total, size_p, extended_part(held, size_p))
-        count = len(layout)
         for number, old in existing.items():
             if number > count and (old.state is PartState.ACKED or number in sending):
                 raise Outcome(

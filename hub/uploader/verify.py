@@ -25,27 +25,8 @@ from collections.abc import Iterable
 from c2c_hub.uploader.queue import NewPart, PartRecord
 
 
-def realtime_layout(
-    total: int, part_size: int, extended: tuple[int, int] | None = None
-) -> list[NewPart]:
-    """The parts of a complete real-time file of ``total`` bytes (at least one).
-
-    ``extended`` (number *k*, size): part *k* was sent longer than ``P`` (the tail kept small
-    while recording, see :mod:`~c2c_hub.uploader.realtime`); if bytes remain after it, the
-    layout keeps it and the final part *k*+1 is the rest.
-    """
-    if extended is not None:
-        number, size = extended
-        end = (number - 1) * part_size + size
-        if number >= 2 and size > part_size and end < total:
-            fixed = [
-                NewPart(k, (k - 1) * part_size, part_size, is_final=False) for k in range(1, number)
-            ]
-            return [
-                *fixed,
-                NewPart(number, (number - 1) * part_size, size, is_final=False),
-                NewPart(number + 1, end, total - end, is_final=True),
-            ]
+def realtime_layout(total: int, part_size: int) -> list[NewPart]:
+    """The parts of a complete real-time file of ``total`` bytes (at least one)."""
     count = max(1, -(-total // part_size))
     return [
         NewPart(
@@ -56,12 +37,6 @@ def realtime_layout(
         )
         for number in range(1, count + 1)
     ]
-
-
-def extended_part(parts: Iterable[PartRecord], part_size: int) -> tuple[int, int] | None:
-    """The part sent longer than ``part_size`` (not the final one), as (number, size)."""
-    longer = [(p.number, p.size) for p in parts if p.size > part_size and not p.is_final]
-    return max(longer) if longer else None
 
 
 def misfits(parts: Iterable[PartRecord], layout: list[NewPart]) -> list[int]:

@@ -62,7 +62,7 @@ async def test_a_growing_wav_arrives_byte_identical_with_its_rewritten_header(
     assert asset["realtime"] and asset["complete"]
     assert asset["sha256"] == sha256_of(path)  # header rewritten at close, and still identical
     assert len(asset["parts"]) >= 3 and asset["parts"][-1]["is_final"]
-    assert asset["parts"][0]["attempts"] == 1  # part 1 sent once, at the end
+    assert all(p["attempts"] == 1 for p in asset["parts"])  # part 1 sent once, at the end
     assert asset["filesize"] == path.stat().st_size
     assert emulator.violations() == []
     assert gap < 3.0
@@ -98,7 +98,7 @@ async def test_at_stop_the_header_part_goes_without_waiting_for_a_part_url(
     assert record.state is FileState.DONE, record
     asset = emulator.asset(asset_id)
     assert asset["sha256"] == sha256_of(path)  # the header as rewritten at stop
-    assert asset["parts"][0]["attempts"] == 1  # the header part: once, as rewritten
+    assert [p["attempts"] for p in asset["parts"]] == [1] * len(asset["parts"])  # once each
     assert emulator.violations() == []
 
 
@@ -142,14 +142,7 @@ async def test_bytes_changed_after_they_were_sent_make_the_file_corrupt(
             fh.flush()
             uploader.recording_grew(file_id)
             await asyncio.sleep(0.02)
-    # Part 2 as it stays (it may have been sent longer, then back to 5 MiB, while part 3
-    # was due: see realtime_tail_bytes): part 3 acknowledged and nothing in flight.
-    await until(
-        lambda: (
-            events.of("part_acked", file_id=file_id, part=3)
-            and uploader.snapshot()["parts_in_flight"] == 0
-        )
-    )
+    await until(lambda: events.of("part_acked", file_id=file_id, part=2))
     with path.open("r+b") as fh:  # someone rewrites bytes of part 2 (not the header)
         fh.seek(6 * MiB)
         fh.write(b"\0" * 100)
