@@ -13,14 +13,11 @@ smaller. While recording:
   that a power cut could still take back is never sent;
 - **part 1 is held back**: it holds the WAV (or BWF, RF64…) header, which the recorder rewrites
   when it stops. Sending it early would put a stale header in Frame.io. Its URL is asked for
-  with the first parts, so that at stop it goes without a round trip;
-- **the tail is kept small** (``tail_bytes``): while the link is idle, the last part sent is
-  sent again, longer, once ``tail_bytes`` wait after it, and goes back to ``P`` bytes when the
-  next part is due (:meth:`RealtimeUploads._keep_tail_small`).
+  with the first parts, so that at stop it goes without a round trip.
 
 When recording stops (:meth:`RealtimeUploads.end`, which wakes the live upload): part 1 goes at
-once, the final part (``is_final`` with ``asset_filesize``) and any part not sent yet are
-requested and sent with it, so the gap between stop and the last acknowledged byte is about
+once while the final part (``is_final`` with ``asset_filesize``) and any part not sent yet are
+requested, then sent with it, so the gap between stop and the last acknowledged byte is about
 ``P`` + what followed the last part sent, over the link. Meanwhile the parts sent during
 recording are read again (each once, at a low CPU priority) and their SHA-256 compared with
 what was sent: bytes that changed after they were last sent (anywhere but part 1) make the
