@@ -102,6 +102,23 @@ async def test_at_stop_the_header_part_goes_without_waiting_for_a_part_url(
     assert emulator.violations() == []
 
 
+async def test_the_stop_wakes_the_upload_no_timer_does(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    """The tail starts when the recorder says the take stopped: with the size poll set to an
+    hour, the recording's parts go up as the recorder reports growth, and the stop alone
+    sends part 1 and the final part."""
+    uploader = uploaders(config=fast_config(realtime_poll_s=3600.0))
+    await uploader.start()
+    path = media / "take.wav"
+    file_id = await _record(uploader, path, 12 * MiB)
+    await uploader.end_recording(file_id)
+    async with asyncio.timeout(9):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.DONE, record
+    assert emulator.asset(record.asset_id or "")["sha256"] == sha256_of(path)
+
+
 async def test_a_token_expiring_mid_recording_is_refreshed_on_401(
     emulator: EmulatorHandle, session: Session, uploaders: UploaderFactory, media: Path
 ) -> None:
