@@ -88,12 +88,15 @@ class Ledger:
         file_id: int,
         state: FileState,
         reason: str | None = None,
+        /,
         *,
         only_from: Iterable[FileState] | None = None,
+        **changes: Any,
     ) -> FileRecord | None:
-        """Store a file's state (with ``only_from``: only from those), then tell everyone."""
+        """Store a file's state (with ``only_from``: only from those) and any plain columns
+        ``changes`` in one commit, then tell everyone."""
         record = await self.queue.set_state(
-            file_id, state, self.clock.now(), reason, only_from=only_from
+            file_id, state, self.clock.now(), reason, only_from=only_from, **changes
         )
         if record is not None:
             self.set_changed(record)

@@ -417,6 +417,17 @@ def _note_possible_duplicate(info: dict[str, Any], at: float, why: str) -> None:
 
 def _utc(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+def _column_value(key: str, value: Any) -> Any:
+    """``value`` as the ``files`` column ``key`` stores it (``info`` as JSON, booleans as ints)."""
+    if key not in _FILE_COLUMNS or key == "id":
+        raise ValueError(f"unknown file column {key!r}")
+    if key == "info":
+        return json.dumps(value)
+    if isinstance(value, FileState):
+        return value.value
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 class UploadQueue:
@@ -733,16 +744,25 @@ class UploadQueue:
         state: FileState,
         now: float,
         reason: str | None = None,
+        /,
         *,
         only_from: Iterable[FileState] | None = None,
+        **changes: Any,
     ) -> FileRecord | None:
         """Set a file's state (and reason); with ``only_from``, only from those states.
 
+        ``changes`` are plain columns set in the same commit (as :meth:`update`), e.g. a
+        recording's size at its end: one fsync, not two.
         Returns the updated record, or None when ``only_from`` did not match.
         """
         finished = now if state in FINAL_STATES else None
         sql = "UPDATE files SET state = ?, reason = ?, updated_at = ?, finished_at = ?"
         args: list[Any] = [state.value, reason, now, finished]
+        for key, value in changes.items():
+            if key in ("state", "reason", "updated_at", "finished_at"):
+                raise ValueError(f"{key} is set by set_state itself")
+            sql += f", {key} = ?"
+            args.append(_column_value(key, value))
         sql += " WHERE id = ?"
         args.append(file_id)
         if only_from is not None:
@@ -765,16 +785,8 @@ class UploadQueue:
         columns = []
         args: list[Any] = []
         for key, value in changes.items():
-            if key not in _FILE_COLUMNS or key == "id":
-                raise ValueError(f"unknown file column {key!r}")
-            if key == "info":
-                value = json.dumps(value)
-            elif isinstance(value, FileState):
-                value = value.value
-            elif isinstance(value, bool):
-                value = int(value)
             columns.append(f"{key} = ?")
-            args.append(value)
+            args.append(_column_value(key, value))
         args.append(file_id)
         await self.db.execute(f"UPDATE files SET {', '.join(columns)} WHERE id = ?", args)
         return await self._refresh(file_id)

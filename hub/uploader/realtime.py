@@ -12,16 +12,18 @@ smaller. While recording:
   has fsynced), only bytes below the latest durable size reported count: a part holding bytes
   that a power cut could still take back is never sent;
 - **part 1 is held back**: it holds the WAV (or BWF, RF64…) header, which the recorder rewrites
-  when it stops. Sending it early would put a stale header in Frame.io. A producer that never
+  when it stops. Sending it early would put a stale header in Frame.io. Its URL is asked for
+  with the first parts, so that at stop it goes without a round trip. A producer that never
   changes a byte once written (``append_only``: the recorder's MP3 proxies) has its part 1 sent
   like any other, so at stop only the tail is left.
 
-When recording stops (:meth:`RealtimeUploads.end`): part 1, every part not sent yet and the final
-part (``is_final`` with ``asset_filesize``) are requested in one call and sent concurrently, so
-the gap between stop and the last acknowledged byte is about ``P`` + the tail over the link.
-Meanwhile the parts sent during recording are read again and their SHA-256 compared with what
-was sent: bytes that changed after they were sent (anywhere but part 1) make the file
-``corrupt``, as does a file that shrinks or is replaced.
+When recording stops (:meth:`RealtimeUploads.end`, which wakes the live upload): part 1 goes at
+once while the final part (``is_final`` with ``asset_filesize``) and any part not sent yet are
+requested, then sent with it, so the gap between stop and the last acknowledged byte is about
+``P`` + what followed the last part sent, over the link. Meanwhile the parts sent during
+recording are read again (each once, at a low CPU priority) and their SHA-256 compared with
+what was sent: bytes that changed after they were last sent (anywhere but part 1) make the
+file ``corrupt``, as does a file that shrinks or is replaced.
 
 An expired part URL is renewed by requesting the same part number again (Frame.io allows it
 for real-time uploads). After a restart a recording that was under way is taken as ended (a
@@ -54,7 +56,7 @@ from c2c_hub.uploader.recovery import reconcile
 from c2c_hub.uploader.routing import ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
 from c2c_hub.uploader.transfer import FileIdentity, Growing, stat_file
-from c2c_hub.uploader.verify import changed_parts, realtime_layout
+from c2c_hub.uploader.verify import background_check, changed_parts, realtime_layout
 
 log = logging.getLogger(__name__)
 
@@ -209,20 +211,22 @@ class RealtimeUploads:
             return
         live = self._live.get(file_id)
         running = live is not None and live.task is not None and not live.task.done()
-        await self.queue.update(
-            file_id,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            realtime=running or record.asset_id is not None,
-        )
-        if running:
-            assert live is not None
-            await ledger.set_state(file_id, FileState.UPLOADING, only_from=[FileState.RECORDING])
-            live.ended.set()
-            live.wake.set()
-        else:
+        # The take's size and its new state in one commit (one fsync on the way to its tail).
+        ended = {
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "realtime": running or record.asset_id is not None,
+        }
+        state = FileState.UPLOADING if running else FileState.QUEUED
+        if not running:
             self._live.pop(file_id, None)
-            await ledger.set_state(file_id, FileState.QUEUED, only_from=[FileState.RECORDING])
+        if await ledger.set_state(file_id, state, only_from=[FileState.RECORDING], **ended):
+            if running:
+                assert live is not None
+                live.ended.set()
+                live.wake.set()
+        else:  # cancelled meanwhile: its size is still known (as above)
+            await self.queue.update(file_id, **ended)
 
     def still_recording(self, file_id: int) -> bool:
         """Cancelled while its take records it, and the take has not ended yet."""
@@ -435,10 +439,16 @@ class RealtimeUploads:
                 for k in range(first, ready + 1)
                 if k not in known and k not in live.sending
             ]
+            if new and first == 2 and 1 not in known:
+                # Part 1's URL comes with the first parts (it is not sent: its header is
+                # rewritten at stop), so that at stop it goes at once, without a round trip.
+                # The file already holds more than 2·P bytes: part 1 cannot be the final one.
+                new.insert(0, NewPart(1, 0, size_p))
             if new and self.gate.may_start():
                 for part in await self.steps.request_part_urls(file_id, new, None):
                     known[part.number] = part
-                    live.sending[part.number] = self._spawn_send(file_id, part, expect)
+                    if part.number >= first:  # part 1 too when the producer only appends
+                        live.sending[part.number] = self._spawn_send(file_id, part, expect)
             await sleep_or_wake(self.clock, self.poll_s, live.wake)
 
     async def _final(self, file_id: int, live: _Live | None) -> None:
@@ -477,26 +487,39 @@ class RealtimeUploads:
             ):
                 continue  # planned and requested before a restart; its URL is renewed if due
             plan.append(want)
-        if plan:
-            await self.steps.request_part_urls(file_id, plan, total)
         parts = await self.queue.parts(file_id)
-        todo = [p for p in parts if p.state is not PartState.ACKED and p.number not in sending]
-        todo.sort(key=lambda p: p.number != 1)  # part 1 (the header) first
         header = 0 if record.info.get("append_only") else 1  # a part that may change: none
+        planned = {p.number for p in plan}
+        # Parts whose URL is already at hand (part 1, asked for while recording) go at once,
+        # while the URLs of the rest (the final part) are asked for: one round trip less for
+        # the largest part of the tail.
+        busy = planned | sending.keys()
+        ready = [p for p in parts if p.state is not PartState.ACKED and p.number not in busy]
+        ready.sort(key=lambda p: p.number != 1)  # part 1 (the header) first
         sent_before = [
             p for p in parts if p.state is PartState.ACKED and p.number != header and p.sha256
         ]
-        verify = asyncio.create_task(
-            asyncio.to_thread(changed_parts, record.path, sent_before),
-            name=f"realtime-verify-{file_id}",
-        )
-        tasks = list(sending.values()) + [self._spawn_send(file_id, p, identity) for p in todo]
+        tasks = list(sending.values()) + [self._spawn_send(file_id, p, identity) for p in ready]
+        verify: asyncio.Task[list[int]] | None = None
         try:
+            if plan:
+                requested = await self.steps.request_part_urls(file_id, plan, total)
+                tasks += [self._spawn_send(file_id, p, identity) for p in requested]
+            # Bytes sent while recording are read again and hashed: a thread of its own at a
+            # low CPU priority, so that it never slows the tail's sending (see verify.py).
+            verify = asyncio.create_task(
+                background_check(record.path, sent_before), name=f"realtime-verify-{file_id}"
+            )
             await self.steps.gather_parts(tasks)
         except BaseException:
-            verify.cancel()
-            await asyncio.gather(verify, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if verify is not None:
+                verify.cancel()
+                await asyncio.gather(verify, return_exceptions=True)
             raise
+        assert verify is not None
         # Every part is sent: the check of the earlier ones must finish, not be cut short (with
         # nothing left to send, after a restart, it is still reading: cancelling it would end
         # this upload with a bare CancelledError and leave the file "uploading" for ever).
@@ -505,11 +528,13 @@ class RealtimeUploads:
         except asyncio.CancelledError:
             verify.cancel()
             raise
-        # Parts that were still in flight when recording stopped are checked too.
+        # Parts that were still in flight when recording stopped are checked too (those acked
+        # before it are in ``sent_before`` already: each part is read once).
+        checked = {p.number for p in sent_before}
         late = [
             p
             for p in await self.queue.parts(file_id)
-            if p.number in sending and p.sha256 and p.number != header
+            if p.number in sending and p.number not in checked and p.sha256 and p.number != header
         ]
         changed = verify.result() + await asyncio.to_thread(changed_parts, record.path, late)
         if changed:

@@ -70,6 +70,55 @@ async def test_a_growing_wav_arrives_byte_identical_with_its_rewritten_header(
         assert wav.frames * FRAME_BYTES > 17 * MiB
 
 
+async def test_at_stop_the_header_part_goes_without_waiting_for_a_part_url(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    """Issue 20, the tail of a take: part 1 (the header, rewritten at stop) had its URL asked
+    for while the take recorded, so at stop it is sent at once; only the final part's URL is
+    asked for then. Proved with that request failing: part 1 is stored meanwhile, once."""
+    uploader = uploaders()
+    await uploader.start()
+    path = media / "take.wav"
+    file_id = await _record(uploader, path, 18 * MiB)
+    asset_id = uploader.file(file_id)["asset_id"]
+    header = next(p for p in emulator.asset(asset_id)["parts"] if p["number"] == 1)
+    assert not header["stored"] and not header["is_final"]  # its URL is at hand, unused
+    emulator.fault(
+        "api", status=503, count=10_000, path_prefix=f"/v2/devices/assets/{asset_id}/realtime"
+    )
+    await uploader.end_recording(file_id)
+    stored = lambda: {p["number"] for p in emulator.asset(asset_id)["parts"] if p["stored"]}  # noqa: E731
+    await until(lambda: 1 in stored(), within=9)
+    final = -(-path.stat().st_size // (5 * MiB))  # the final part: its URL still refused
+    assert final not in {p["number"] for p in emulator.asset(asset_id)["parts"]}
+    assert uploader.file(file_id)["state"] == "uploading"
+    emulator.clear_faults()
+    async with asyncio.timeout(9):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.DONE, record
+    asset = emulator.asset(asset_id)
+    assert asset["sha256"] == sha256_of(path)  # the header as rewritten at stop
+    assert [p["attempts"] for p in asset["parts"]] == [1] * len(asset["parts"])  # once each
+    assert emulator.violations() == []
+
+
+async def test_the_stop_wakes_the_upload_no_timer_does(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    """The tail starts when the recorder says the take stopped: with the size poll set to an
+    hour, the recording's parts go up as the recorder reports growth, and the stop alone
+    sends part 1 and the final part."""
+    uploader = uploaders(config=fast_config(realtime_poll_s=3600.0))
+    await uploader.start()
+    path = media / "take.wav"
+    file_id = await _record(uploader, path, 12 * MiB)
+    await uploader.end_recording(file_id)
+    async with asyncio.timeout(9):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.DONE, record
+    assert emulator.asset(record.asset_id or "")["sha256"] == sha256_of(path)
+
+
 async def test_a_token_expiring_mid_recording_is_refreshed_on_401(
     emulator: EmulatorHandle, session: Session, uploaders: UploaderFactory, media: Path
 ) -> None:
