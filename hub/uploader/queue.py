@@ -417,6 +417,8 @@ def _note_possible_duplicate(info: dict[str, Any], at: float, why: str) -> None:
 
 def _utc(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
 def _column_value(key: str, value: Any) -> Any:
     """``value`` as the ``files`` column ``key`` stores it (``info`` as JSON, booleans as ints)."""
     if key not in _FILE_COLUMNS or key == "id":
