@@ -59,8 +59,10 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │   │                                detailed error shape
     │   ├── OAuthProblem                 emulation/frameio/errors.py: answer {"error": code}
     │   ├── BlueZMockError (RuntimeError)  emulation/bluez.py: the BlueZ D-Bus mock failed
-    │   └── NetworkMockError (RuntimeError)  emulation/networkmanager.py: the NetworkManager
-    │                                    D-Bus mock failed
+    │   ├── NetworkMockError (RuntimeError)  emulation/networkmanager.py: the NetworkManager
+    │   │                                D-Bus mock failed
+    │   └── LocalInputsError (RuntimeError)  emulation/demo_inputs.py: the demo's JACK server
+    │                                    or its player could not start
     │
     └── (plugins: each plugin's errors derive from HubError, which the kit exports)
         ├── aes67: SdpError (ValueError), SapError (ValueError), RtspError (ValueError),

@@ -35,6 +35,8 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
+from c2c_hub.emulation.errors import EmulationError
+
 #: The player's JACK client name (its ports are ``demo-tones:out_N``).
 PLAYER = "demo-tones"
 #: The pool of server names the demo takes its server's from (``c2c-demo-0`` ...).
@@ -224,7 +226,7 @@ class LocalInputs:
         self.stop()
 
 
-class LocalInputsError(RuntimeError):
+class LocalInputsError(EmulationError, RuntimeError):
     """The demo's JACK server or its player could not start (the reason is in the message)."""
 
 

@@ -11,7 +11,9 @@
     ├── ApiProblem                      emulation/frameio/errors.py: answer in Frame.io's
     │                                   detailed error shape
     ├── OAuthProblem                    emulation/frameio/errors.py: answer ``{"error": code}``
-    └── BlueZMockError (RuntimeError)   emulation/bluez.py: the BlueZ D-Bus mock failed
+    ├── BlueZMockError (RuntimeError)   emulation/bluez.py: the BlueZ D-Bus mock failed
+    └── LocalInputsError (RuntimeError) emulation/demo_inputs.py: the demo's JACK server or its
+                                        player could not start
 """
 
 from __future__ import annotations
