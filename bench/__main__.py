@@ -24,7 +24,8 @@
   loss (:mod:`bench.aes67`);
 - the recorder's own inputs: 16 JACK inputs for a take on a realtime server and on one not, xruns,
   the hub's and its capture process's CPU (:mod:`bench.jack_inputs`;
-  a 60 s take, 10 minutes with ``--long``).
+  a 60 s take, 10 minutes with ``--long``); what the ring's eventfds add to the capture's
+  process callback a period (:mod:`bench.jack_ring`).
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT (a 60 s take, and
   a 10-minute one with ``--long``); proxy encode speed (:mod:`bench.mix`);
 - the whole recorder: 16 JACK inputs + 8 AES67 microphones + mix + poly + proxies, paired and
@@ -51,6 +52,7 @@ from bench import (
     demo,
     hub_chaos,
     jack_inputs,
+    jack_ring,
     ltc,
     mix,
     netlink,
@@ -138,6 +140,8 @@ print(f"jack inputs: 16 JACK inputs, a {take_s:g} s take, realtime and not (xrun
 jacked = jack_inputs.run(seconds=take_s)
 print(json.dumps({"bench": "jack_inputs", **jacked}))
 status = status or (0 if jacked["ok"] else 1)
+print("jack ring: the eventfds' cost a period in the capture's callback (16 inputs x 256 frames)")
+print(json.dumps({"bench": "jack_ring", **jack_ring.run(repeats=3 if quick else 7)}))
 print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
 mix_long = 600.0 if long_take else None
 print(json.dumps({"bench": "mix", **mix.run(20.0 if quick else 60.0, long_seconds=mix_long)}))

@@ -1,12 +1,14 @@
 """The capture process: the hub's JACK client, in a small process of its own.
 
-``python -m c2c_hub_plugins.jack_inputs.capture --ring-fd N --server S --client-name C
---inputs JSON`` (the source starts it; nobody else needs to). It owns the JACK client and its
-ports; its process callback copies each period into the shared-memory ring
-(:class:`~c2c_hub_plugins.jack_inputs.ring.InputRing` over the memory file ``--ring-fd``, which
-the hub made and maps too) and does nothing else. Its main thread only waits: for what JACK's
-other callbacks noted, for the hub's stdin to end, and for the next heartbeat. So the process
-callback waits for no hub thread's GIL: the hub's Python is in another process.
+``python -m c2c_hub_plugins.jack_inputs.capture --ring-fd N --published-fd P --freed-fd F
+--server S --client-name C --inputs JSON`` (the source starts it; nobody else needs to). It
+owns the JACK client and its ports; its process callback copies each period into the
+shared-memory ring (:class:`~c2c_hub_plugins.jack_inputs.ring.InputRing` over the memory file
+``--ring-fd``, which the hub made and maps too, published and freed through the eventfds
+``--published-fd`` and ``--freed-fd``, the hub's too) and does nothing else. Its main thread
+only waits: for what JACK's other callbacks noted, for the hub's stdin to end, and for the next
+heartbeat. So the process callback waits for no hub thread's GIL: the hub's Python is in
+another process.
 
 It tells the hub over stdout, one JSON object a line (``"event"`` says which):
 
@@ -126,7 +128,13 @@ class Capture:
         size = InputRing.nbytes(inputs, frames, RING_CYCLES)
         os.ftruncate(self.args.ring_fd, size)  # the hub maps it once told the shape
         memory = mmap.mmap(self.args.ring_fd, size)
-        ring = InputRing(inputs, frames, cycles=RING_CYCLES, buffer=memory)
+        ring = InputRing(
+            inputs,
+            frames,
+            cycles=RING_CYCLES,
+            buffer=memory,
+            fds=(self.args.published_fd, self.args.freed_fd),
+        )
         ring.samples.fill(0.0)  # every page in memory now, not at the callback's first lap
         self.ports = [client.inports.register(item["name"]) for item in self.inputs]
         self._install(ring)
@@ -360,6 +368,8 @@ def _read_stdin(events: queue.SimpleQueue[tuple[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ring-fd", type=int, required=True)
+    parser.add_argument("--published-fd", type=int, required=True, help="eventfd: cycles written")
+    parser.add_argument("--freed-fd", type=int, required=True, help="eventfd: cycles read")
     parser.add_argument("--server", default=None)
     parser.add_argument("--client-name", default="c2c-hub")
     parser.add_argument("--inputs", default="[]", help='[{"name": ..., "connect": [...]}, ...]')

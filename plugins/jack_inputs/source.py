@@ -42,7 +42,7 @@ from typing import Any
 
 from c2c_hub import kit
 from c2c_hub_plugins.jack_inputs.options import InputOption, Options
-from c2c_hub_plugins.jack_inputs.ring import InputRing, Run
+from c2c_hub_plugins.jack_inputs.ring import InputRing, Run, signals
 
 #: The device model of an input (the plugin's ``device_models/jack-input.toml``).
 MODEL_ID = "5d0f7a3e-2c61-4b8e-9f14-6a2e8c0b7d95"
@@ -107,6 +107,7 @@ class _Capture:
 
     process: asyncio.subprocess.Process
     memory_fd: int
+    signal_fds: tuple[int, int]  # the ring's eventfds: published, freed
     memory: mmap.mmap | None = None
     ring: InputRing | None = None
     rate: int = 0
@@ -163,8 +164,14 @@ class _Inputs:
     async def _start(self) -> _Capture:
         """A capture process, sharing an (empty) memory file it sizes once connected."""
         fd = os.memfd_create("c2c-hub-jack-ring", os.MFD_CLOEXEC)
+        try:
+            published, freed = signals()
+        except BaseException:
+            os.close(fd)
+            raise
         inputs = [{"name": i.option.name, "connect": list(i.option.connect)} for i in self.inputs]
         command = [sys.executable, "-m", CAPTURE_MODULE, "--ring-fd", str(fd)]
+        command += ["--published-fd", str(published), "--freed-fd", str(freed)]
         command += ["--client-name", self.options.client_name, "--inputs", json.dumps(inputs)]
         command += ["--ring-s", str(self.options.ring_s)]
         command += ["--reconnect-s", str(self.options.reconnect_s)]
@@ -175,15 +182,16 @@ class _Inputs:
                 *command,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                pass_fds=(fd,),
+                pass_fds=(fd, published, freed),
                 limit=1 << 20,
             )
         except BaseException:
-            os.close(fd)
+            for each in (fd, published, freed):
+                os.close(each)
             raise
         self.captures += 1
         self.ctx.log.debug("JACK capture process %d started", process.pid)
-        return _Capture(process, fd)
+        return _Capture(process, fd, (published, freed))
 
     async def _stop(self, capture: _Capture) -> None:
         """Ask the capture process to stop (end of its stdin), kill it if it does not soon."""
@@ -205,7 +213,8 @@ class _Inputs:
         if capture.memory is not None:
             with contextlib.suppress(BufferError):
                 capture.memory.close()
-        os.close(capture.memory_fd)
+        for fd in (capture.memory_fd, *capture.signal_fds):
+            os.close(fd)
 
     # ------------------------------------------------------------------ serving one process
     async def _serve(self, capture: _Capture) -> str:
@@ -299,7 +308,9 @@ class _Inputs:
         inputs, frames, cycles = message["inputs"], message["capacity"], message["cycles"]
         size = InputRing.nbytes(inputs, frames, cycles)
         capture.memory = mmap.mmap(capture.memory_fd, size)
-        capture.ring = InputRing(inputs, frames, cycles=cycles, buffer=capture.memory)
+        capture.ring = InputRing(
+            inputs, frames, cycles=cycles, buffer=capture.memory, fds=capture.signal_fds
+        )
         self.connects += 1
         self.ctx.log.info(
             "connected to JACK server %r as %s: %d Hz, %d frames a period, %d input(s); "
