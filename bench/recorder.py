@@ -17,13 +17,13 @@ The rig, each part in a process of its own so that its cost is not the hub's:
 The hub is a real :class:`~c2c_hub.runtime.Hub` in a process of its own (``python -m
 bench.recorder hub``, the rig's plan on its stdin), with its ``jack_inputs`` (16 inputs) and
 ``aes67`` plugins loaded by their entry points, paired through the device-code flow, the mix
-on (stereo), the poly file on, proxies as the defaults say (the mix's and every ISO's, 128
-kbit/s MP3). It records one take of ``--seconds`` (60 with ``--quick``, 10 minutes by default
-or with ``--long``), uploading while it rolls; then every file is awaited acknowledged and
-compared, SHA-256, with the emulator's copy, and the figures are said (one JSON line) before
-the hub closes. A hub that has not closed a minute later has its threads' stacks dumped
-(faulthandler, SIGUSR1, on stderr) and is killed: the figures stand, and ``hub_exit_hung``
-says so.
+on (stereo), the poly file on, proxies as the defaults say (the mix's, 128 kbit/s MP3;
+``--iso-proxies``: every ISO's too). It records one take of ``--seconds`` (60 with
+``--quick``, 10 minutes by default or with ``--long``), uploading while it rolls; then every
+file is awaited acknowledged and compared, SHA-256, with the emulator's copy, and the figures
+are said (one JSON line) before the hub closes. A hub that has not closed a minute later has
+its threads' stacks dumped (faulthandler, SIGUSR1, on stderr) and is killed: the figures
+stand, and ``hub_exit_hung`` says so.
 
 Reported, each beside its aim, as a human summary and one JSON line:
 
@@ -37,7 +37,8 @@ Reported, each beside its aim, as a human summary and one JSON line:
   per second of take (its whole cost); how far its writer was behind at the stop; peak RSS
   (the hub's high-water mark, and its children's);
 - every track's length against the take's, dropouts; AES67 packets lost or late;
-- every file (16 + 8 ISOs, the mix, 25 proxies, the poly file) acknowledged and byte-identical
+- every file (16 + 8 ISOs, the mix, its proxy (and with ``--iso-proxies`` every ISO's), the
+  poly file) acknowledged and byte-identical
   at the emulator, and the time from stop to the last acknowledged;
 - the load average (1 min) before and after, and the cores: on a shared machine, xruns and CPU
   shares are the machine's as much as the hub's.
@@ -65,7 +66,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -205,6 +206,8 @@ class Rig:
     #: the rig's processes by role (jackd, player, microphones, emulator, reference)
     processes: dict[str, subprocess.Popen[Any]]
     inputs: int = INPUTS
+    #: the heroes that get a proxy (``recorder.proxy.files``; the hub's default: the mix's)
+    proxy_files: list[str] = field(default_factory=lambda: ["mix"])
 
     def plan(self, seconds: float, root: Path) -> dict[str, Any]:
         """What the hub's process needs to know of the rig, as JSON."""
@@ -217,6 +220,7 @@ class Rig:
             "inputs": self.inputs,
             "seconds": seconds,
             "root": str(root),
+            "proxy_files": self.proxy_files,
         }
 
 
@@ -230,6 +234,7 @@ class HubSide:
     aes67: dict[str, Any]
     pids: dict[str, int]
     inputs: int
+    proxy_files: list[str]
 
     @classmethod
     def from_plan(cls, plan: dict[str, Any]) -> HubSide:
@@ -245,6 +250,7 @@ class HubSide:
             plan["aes67"],
             plan["pids"],
             plan["inputs"],
+            plan["proxy_files"],
         )
 
 
@@ -259,7 +265,14 @@ def _settings(rig: HubSide, root: Path) -> HubSettings:
     return HubSettings(
         frameio=bench_settings(rig.emulator),
         storage=StorageSettings(data_dir=root / "hub", key_file=root / "keys" / "key"),
-        recorder=RecorderSettings(directory=root / "recordings", min_free_minutes=0, poly=True),
+        recorder=RecorderSettings.model_validate(
+            {
+                "directory": root / "recordings",
+                "min_free_minutes": 0,
+                "poly": True,
+                "proxy": {"files": rig.proxy_files},
+            }
+        ),
         plugins=PluginSettings(
             allow=["jack_inputs", "aes67"], options={"jack_inputs": jack, "aes67": rig.aes67}
         ),
@@ -521,6 +534,7 @@ def run(
     root: Path | None = None,
     server_prefix: str = "c2c-bench-rec",
     exit_within: float = HUB_EXIT_S,
+    iso_proxies: bool = False,
 ) -> dict[str, Any]:
     """The rig, one take of ``seconds`` by a hub in a process of its own (its files in
     ``root``, else a temporary folder) and the figures, with the server's log read after it
@@ -529,6 +543,7 @@ def run(
         rig(inputs, mics, reference=reference, server_prefix=server_prefix) as parts,
         tempfile.TemporaryDirectory(prefix="c2c-bench-rec-") as tmp,
     ):
+        parts.proxy_files = ["mix", "iso"] if iso_proxies else ["mix"]
         plan = parts.plan(seconds, root or Path(tmp))
         result = _hub_process(plan, within=2 * seconds + 600, exit_within=exit_within)
     log = parts.server.log
@@ -587,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", nargs="?", choices=["take", "senders", "hub"], default="take")
     parser.add_argument("--seconds", type=float, default=None, help="the take (600)")
     parser.add_argument("--quick", action="store_true", help="a 60 s take")
+    parser.add_argument(
+        "--iso-proxies", action="store_true", help="a proxy of every ISO too (not the default)"
+    )
     parser.add_argument("--long", action="store_true", help="a 10-minute take (the default)")
     parser.add_argument("--inputs", type=int, default=INPUTS)
     parser.add_argument("--mics", type=int, default=MICS)
@@ -607,9 +625,16 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (60.0 if args.quick and not args.long else 600.0)
     print(
         f"recorder: {args.inputs} JACK inputs + {args.mics} AES67 microphones + mix + poly + "
-        f"proxies, 48 kHz/24-bit, a {seconds:g} s take, uploaded over loopback"
+        f"proxies ({'mix and ISOs' if args.iso_proxies else 'mix'}), 48 kHz/24-bit, "
+        f"a {seconds:g} s take, uploaded over loopback"
     )
-    result = run(seconds, args.inputs, args.mics, reference=not args.no_reference)
+    result = run(
+        seconds,
+        args.inputs,
+        args.mics,
+        reference=not args.no_reference,
+        iso_proxies=args.iso_proxies,
+    )
     print("\n".join(summary(result)))
     print(json.dumps({"bench": "recorder", **result}))
     return 0 if result["ok"] else 1

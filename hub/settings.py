@@ -207,7 +207,11 @@ class ProxySection(_Section):
     enabled: bool = Field(default=True, description="Encode and upload MP3 proxies.")
     bitrate_kbps: int = Field(default=128, description="Constant bit rate (kbit/s).")
     files: list[Literal["mix", "iso"]] = Field(
-        default=["mix", "iso"], description="Which heroes get a proxy."
+        default=["mix"],
+        description=(
+            "Which heroes get a proxy: the mix's by default; add iso for every ISO's too (each "
+            "costs about 2 % of a core while rolling: see docs/mix-and-proxies.md)."
+        ),
     )
 
     @field_validator("bitrate_kbps")

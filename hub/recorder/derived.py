@@ -53,7 +53,7 @@ class DerivedSettings:
     mix: bool = True
     mix_settings: MixSettings = field(default_factory=MixSettings)
     proxies: bool = True
-    proxy_files: frozenset[str] = frozenset({"mix", "iso"})
+    proxy_files: frozenset[str] = frozenset({"mix"})
     proxy_bitrate_kbps: int = 128
     poly: bool = False
     upload_order: tuple[str, ...] = KIND_ORDER

@@ -102,7 +102,7 @@ MIX = MixSettings(
 async def mix_rig(
     session: Session, uploaders: UploaderFactory, tmp_path: Path
 ) -> AsyncIterator[Rig]:
-    derived = DerivedSettings(mix_settings=MIX, poly=True)
+    derived = DerivedSettings(mix_settings=MIX, poly=True, proxy_files=frozenset({"mix", "iso"}))
     async with make_rig(session, uploaders, tmp_path, derived) as rig:
         yield rig
 
@@ -240,7 +240,9 @@ async def test_an_encoder_failure_fails_the_proxy_and_the_hero_still_uploads(
     session: Session, uploaders: UploaderFactory, tmp_path: Path, emulator: EmulatorHandle
 ) -> None:
     """96 kHz: MP3 cannot carry it, so each proxy fails, with the reason, and nothing else."""
-    derived = DerivedSettings(mix_settings=MixSettings(mode="mono"))
+    derived = DerivedSettings(
+        mix_settings=MixSettings(mode="mono"), proxy_files=frozenset({"mix", "iso"})
+    )
     async with make_rig(session, uploaders, tmp_path, derived, sample_rate=96000) as rig:
         attach(rig, "NM-1", "Boom")
         channels, uploader = rig.channels, rig.recorder.uploader
@@ -272,7 +274,9 @@ class DiskFillsEncoder(ProxyEncoder):
 async def test_a_proxy_whose_encoder_fails_mid_take_is_failed_and_its_hero_goes_on(
     session: Session, uploaders: UploaderFactory, tmp_path: Path, emulator: EmulatorHandle
 ) -> None:
-    derived = DerivedSettings(mix_settings=MixSettings(mode="mono"))
+    derived = DerivedSettings(
+        mix_settings=MixSettings(mode="mono"), proxy_files=frozenset({"mix", "iso"})
+    )
     async with make_rig(
         session, uploaders, tmp_path, derived, proxy_encoder=DiskFillsEncoder
     ) as rig:

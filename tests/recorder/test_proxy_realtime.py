@@ -77,7 +77,11 @@ async def test_a_proxy_goes_up_while_the_take_rolls_part_1_included(
                 return
             super().write(samples)
 
-    derived = DerivedSettings(mix_settings=MixSettings(mode="mono"), proxy_bitrate_kbps=320)
+    derived = DerivedSettings(
+        mix_settings=MixSettings(mode="mono"),
+        proxy_bitrate_kbps=320,
+        proxy_files=frozenset({"mix", "iso"}),
+    )
     async with make_rig(
         session, uploaders, tmp_path, derived, proxy_encoder=MixProxyDiskFills
     ) as rig:
@@ -148,7 +152,9 @@ async def test_after_a_power_cut_each_proxy_is_rebuilt_from_its_hero_and_uploads
     repaired hero: its durable bytes are the same bytes, it holds every sample the hero does,
     and it uploads byte-identical."""
     rng = random.Random(16)
-    derived = DerivedSettings(mix_settings=MixSettings(mode="stereo"))
+    derived = DerivedSettings(
+        mix_settings=MixSettings(mode="stereo"), proxy_files=frozenset({"mix", "iso"})
+    )
     async with make_rig(session, uploaders, tmp_path, derived) as rig:
         attach(rig, "NM-1", "Boom")
         await until(lambda: len(rig.channels.available()) == 1, within=10)

@@ -213,7 +213,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     )
     take = hub.recorder.take
     assert take is not None and take.scene == "9"
-    # The take shows as recording while its files open (each track, its proxy, the mix).
+    # The take shows as recording while its files open (each track, the mix, its proxy).
     await until(lambda: set(take.tracks) == mics, 30, "tracks opened")
     tracks = page.locator("#tracks > li")
     await expect(tracks).to_have_count(2, timeout=WAIT_MS)
@@ -227,8 +227,8 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await asyncio.sleep(0.8)
     for row in await tracks.all():
         await expect(row.locator(".badge")).to_have_text("recording", timeout=WAIT_MS)
-    # Each track, its proxy, the mix and the mix's proxy (recorder.mix, recorder.proxy).
-    await expect(page.locator("#current > li")).to_have_count(6, timeout=WAIT_MS)
+    # Each track, the mix and the mix's proxy (recorder.mix, recorder.proxy: the mix's alone).
+    await expect(page.locator("#current > li")).to_have_count(4, timeout=WAIT_MS)
     await expect(page.locator("#mix-state")).to_contain_text("Mix stereo")
     await expect(page.locator("#mix-tracks > li")).to_have_count(2)
     # Muted from the page while rolling: the take's mixer has it at once.
@@ -254,16 +254,14 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     assert 1.8 * 48000 < stopped.frames < (shown_stopped - clicked_start) * 48000
     for row in await tracks.all():
         await expect(row.locator(".badge")).to_have_text("done", timeout=WAIT_MS)
-    await expect(page.locator("#count-done")).to_have_text("6", timeout=WAIT_MS)
+    await expect(page.locator("#count-done")).to_have_text("4", timeout=WAIT_MS)
     await expect(page.locator("#count-uploading")).to_have_text("0")
     await expect(page.locator("#count-recording")).to_have_text("0")
     await expect(page.locator("#files-remaining")).to_have_text("0")
     for track in stopped.tracks.values():
         assert track.file_id is not None
         assert hub.uploader.file(track.file_id)["state"] == FileState.DONE
-    assert (
-        hub.uploader.snapshot()["counts"]["done"] == 6
-    )  # two tracks, their proxies, the mix and its proxy
+    assert hub.uploader.snapshot()["counts"]["done"] == 4  # two tracks, the mix and its proxy
     # The uploads measured the upload speed: the network card shows it with its age.
     await expect(page.locator("#net-speed")).to_have_text(
         re.compile(r"^[\d.]+ Mbit/s, \d+ s ago$"), timeout=WAIT_MS
@@ -310,7 +308,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await shots.take(page, "08-uploading")
     await until(lambda: hub.uploader.file(file_id)["state"] == FileState.DONE, 30, "uploaded")
     await expect(row).to_have_attribute("data-state", "done", timeout=WAIT_MS)
-    await expect(page.locator("#count-done")).to_have_text("7", timeout=WAIT_MS)
+    await expect(page.locator("#count-done")).to_have_text("5", timeout=WAIT_MS)
     await expect(page.locator("#count-cancelled")).to_have_text("0")
     await shots.take(page, "09-retried-done")
     await shots.take(page, "09-retried-done-full", full=True)
@@ -318,7 +316,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
 
     # 4. Phone-sized: the same page, the project, no horizontal scrolling.
     await expect(phone.locator("#project-name")).to_have_text(PROJECT)
-    await expect(phone.locator("#count-done")).to_have_text("7", timeout=WAIT_MS)
+    await expect(phone.locator("#count-done")).to_have_text("5", timeout=WAIT_MS)
     await no_horizontal_scroll(phone)
     await shots.take(phone, "10-phone")
     await shots.take(phone, "10-phone-full", full=True)
