@@ -51,7 +51,7 @@ from c2c_hub.uploader.filetypes import guess_filetype
 from c2c_hub.uploader.gate import StartGate
 from c2c_hub.uploader.ledger import Ledger
 from c2c_hub.uploader.policy import Action, Verdict
-from c2c_hub.uploader.queue import FileState, NewPart, PartRecord, PartState
+from c2c_hub.uploader.queue import FileRecord, FileState, NewPart, PartRecord, PartState
 from c2c_hub.uploader.recovery import reconcile
 from c2c_hub.uploader.routing import ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
@@ -59,6 +59,12 @@ from c2c_hub.uploader.transfer import FileIdentity, Growing, stat_file
 from c2c_hub.uploader.verify import background_check, changed_parts, realtime_layout
 
 log = logging.getLogger(__name__)
+
+
+def _header_part(record: FileRecord) -> int:
+    """The part whose bytes may still change at the stop: 1 (the header the recorder rewrites),
+    or 0 (none) for a producer that only appends (see the module docstring)."""
+    return 0 if record.info.get("append_only") else 1
 
 
 @dataclass
@@ -404,7 +410,8 @@ class RealtimeUploads:
         assert record.inode is not None
         expect = Growing(record.inode)
         size_p = self._part_size(file_id)
-        first = 1 if record.info.get("append_only") else 2  # part 1: see the module docstring
+        header = _header_part(record)
+        first = header + 1  # part 1 waits for the stop unless the producer only appends
         known = {p.number: p for p in await self.queue.parts(file_id)}
         last_size = 0
         while not live.ended.is_set():
@@ -439,7 +446,7 @@ class RealtimeUploads:
                 for k in range(first, ready + 1)
                 if k not in known and k not in live.sending
             ]
-            if new and first == 2 and 1 not in known:
+            if new and header and 1 not in known:
                 # Part 1's URL comes with the first parts (it is not sent: its header is
                 # rewritten at stop), so that at stop it goes at once, without a round trip.
                 # The file already holds more than 2·P bytes: part 1 cannot be the final one.
@@ -488,7 +495,7 @@ class RealtimeUploads:
                 continue  # planned and requested before a restart; its URL is renewed if due
             plan.append(want)
         parts = await self.queue.parts(file_id)
-        header = 0 if record.info.get("append_only") else 1  # a part that may change: none
+        header = _header_part(record)
         planned = {p.number for p in plan}
         # Parts whose URL is already at hand (part 1, asked for while recording) go at once,
         # while the URLs of the rest (the final part) are asked for: one round trip less for
