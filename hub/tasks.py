@@ -20,6 +20,21 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
         await task
 
 
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` have passed; True if it was set.
+
+    Never ``asyncio.wait_for(event.wait(), ...)``: on Python 3.11 it swallows a cancel that
+    lands just as the event is set, so a loop built on it runs on and whoever stops it waits
+    forever. ``asyncio.timeout`` passes that cancel through.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True
+
+
 async def sleep_or_wake(clock: Clock, seconds: float, event: asyncio.Event) -> bool:
     """Sleep ``seconds`` on ``clock`` unless ``event`` is set first; True if it woke us."""
     sleeper = asyncio.ensure_future(clock.sleep(seconds))

@@ -2,43 +2,63 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
+import json
+import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from c2c_hub.process_stats import process_stats
 
+CHILD = """
+import asyncio, json, os, sys, threading
+from c2c_hub.process_stats import process_stats
 
-async def test_counts_follow_what_the_process_holds(tmp_path: Path) -> None:
+async def main():
     before = process_stats()
-    assert before["pid"] == os.getpid()
-    assert before["rss_bytes"] > 1_000_000  # a Python process holds megabytes
-    files = [(tmp_path / f"f{i}").open("w") for i in range(5)]
+    files = [open(os.path.join(sys.argv[1], f"f{i}"), "w") for i in range(5)]
     release = asyncio.Event()
     tasks = [asyncio.create_task(release.wait()) for _ in range(7)]
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
-    try:
-        await asyncio.sleep(0)
-        during = process_stats()
-        assert during["fds"] >= before["fds"] + 5
-        assert during["tasks"] == before["tasks"] + 7
-        assert during["threads"] >= before["threads"] + 1
-    finally:
-        stop.set()
-        thread.join()
-        release.set()
-        await asyncio.gather(*tasks)
-        for f in files:
-            f.close()
+    await asyncio.sleep(0)
+    during = process_stats()
+    stop.set()
+    thread.join()
+    release.set()
+    await asyncio.gather(*tasks)
+    for f in files:
+        f.close()
     after = process_stats()
-    assert after["fds"] == before["fds"]
-    assert after["tasks"] == before["tasks"]
+    print(json.dumps({"pid": os.getpid(), "before": before, "during": during, "after": after}))
+
+asyncio.run(main())
+"""
+
+
+def test_counts_follow_what_the_process_holds(tmp_path: Path) -> None:
+    # In a process of its own: a test worker's fds and threads come and go with other tests.
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    seen = json.loads(done.stdout)
+    before, during, after = seen["before"], seen["during"], seen["after"]
+    assert before["pid"] == seen["pid"]
+    assert before["rss_bytes"] > 1_000_000  # a Python process holds megabytes
+    assert during["fds"] == before["fds"] + 5
+    assert during["tasks"] == before["tasks"] + 7
+    assert during["threads"] == before["threads"] + 1
+    assert (after["fds"], after["tasks"], after["threads"]) == (
+        before["fds"],
+        before["tasks"],
+        before["threads"],
+    )
 
 
 def test_outside_a_loop_tasks_are_unknown_not_an_error() -> None:

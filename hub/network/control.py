@@ -46,7 +46,7 @@ from c2c_hub.network.nm import (
     wifi_settings,
     with_changes,
 )
-from c2c_hub.tasks import cancel_and_wait
+from c2c_hub.tasks import cancel_and_wait, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,7 @@ class NetworkControl:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), self.refresh_s)
+            await wait_event(self._dirty, self.refresh_s)
             # A burst of signals (a scan moves every access point's strength) is one read, and
             # reads are at most every SETTLE_S: the recorder's CPU is for audio.
             await asyncio.sleep(SETTLE_S)

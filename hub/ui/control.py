@@ -681,7 +681,8 @@ class ControlServer:
             server.should_exit = True
         for _, task in self._servers:
             try:
-                await asyncio.wait_for(asyncio.shield(task), 2)
+                async with asyncio.timeout(2):  # not wait_for: it can swallow our own cancel
+                    await asyncio.shield(task)
             except TimeoutError:
                 await cancel_and_wait(task)
         self._servers.clear()

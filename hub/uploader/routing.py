@@ -11,10 +11,10 @@ with the reason kept in the file's ``info.channel_fallback``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
+from c2c_hub.tasks import wait_event
 from c2c_hub.uploader.ledger import Ledger
 from c2c_hub.uploader.queue import FileState
 
@@ -92,8 +92,7 @@ class ChannelRouter:
                 ledger.emit({"type": "waiting", "file_id": file_id, "reason": waiting})
                 ledger.changed.set()
             event = self._event
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=min(5.0, self.wait_s))
+            await wait_event(event, min(5.0, self.wait_s))
 
     async def _primary_instead(self, file_id: int, serial: str) -> int:
         ledger = self.ledger
