@@ -11,6 +11,7 @@ encoder (soundfile, with its clipping on, as the hub used it), and the bytes mus
 
 from __future__ import annotations
 
+import errno
 import io
 import shutil
 import subprocess
@@ -24,8 +25,10 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
+from c2c_hub.recorder.recovery import repair_track
 from c2c_hub.recorder.wav import BwfWriter, TrackInfo, read_track_metadata
 from c2c_hub.timecode import FPS_25
+from tests.recorder.test_durability import small_disk
 
 DATA = Path(__file__).parent / "data"
 SR = 48_000
@@ -209,3 +212,50 @@ def test_sox_decodes_the_same_samples(tmp_path: Path, bits: int) -> None:
     ).stdout
     got = np.frombuffer(out, dtype="<i4").reshape(-1, 3)
     np.testing.assert_array_equal(got, x >> (32 - bits) << (32 - bits))
+
+
+def test_small_blocks_are_all_in_the_file_at_every_flush(tmp_path: Path) -> None:
+    """1 ms packets are gathered in memory, but a flush hands every one of them to the OS: a
+    reader following the file (the uploader) sees a valid WAV of all that was written."""
+    path = tmp_path / "t.wav"
+    x = blocks(1, 48 * 1000, 8)[0] >> 8 << 8  # what 24 bits hold
+    with BwfWriter(info_for(path, 24, 1)) as w:
+        for i in range(0, len(x), 48):
+            w.write(x[i : i + 48])
+            if i % 4800 == 4752:
+                w.flush()
+                assert path.stat().st_size == w.header_size + w.data_bytes
+                assert read_track_metadata(path).frames == w.frames_written == i + 48
+                np.testing.assert_array_equal(sf.read(path, dtype="int32")[0], x[: i + 48])
+    np.testing.assert_array_equal(sf.read(path, dtype="int32")[0], x)
+
+
+def test_a_full_disk_stops_the_file_and_leaves_what_reached_it(tmp_path: Path) -> None:
+    """The disk fills: the writer keeps the OSError (ENOSPC) and raises it again, writes
+    nothing more, and the file repairs to a valid WAV of a prefix of what was written."""
+    x = blocks(1, 48_000 * 4, 9)[0] >> 8 << 8  # 576 kB, far more than the disk
+    with small_disk(tmp_path / "small", "128k") as disk:
+        path = disk / "t.wav"
+        w = BwfWriter(info_for(path, 24, 1)).open()
+        failure: OSError | None = None
+        for i in range(0, len(x), 480):  # 10 ms blocks, gathered; a flush every 100 ms
+            try:
+                w.write(x[i : i + 480])
+                if i % 4800 == 4320:
+                    w.flush()
+            except OSError as exc:
+                failure = exc
+                break
+        assert failure is not None and failure.errno == errno.ENOSPC
+        assert w.failed is failure
+        with pytest.raises(OSError) as again:
+            w.write(x[:480])
+        assert again.value is failure
+        with pytest.raises(OSError) as again:
+            w.flush()
+        assert again.value is failure
+        w.abandon()
+        assert w.closed and not w.is_open
+        repair = repair_track(path, pad=False)
+        assert 0 < repair.frames < len(x)
+        np.testing.assert_array_equal(sf.read(path, dtype="int32")[0], x[: repair.frames])
