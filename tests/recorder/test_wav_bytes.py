@@ -230,7 +230,8 @@ def test_small_blocks_are_all_in_the_file_at_every_flush(tmp_path: Path) -> None
     np.testing.assert_array_equal(sf.read(path, dtype="int32")[0], x)
 
 
-def test_a_full_disk_stops_the_file_and_leaves_what_reached_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [480, 48_000])  # gathered in memory; written straight
+def test_a_full_disk_stops_the_file_and_leaves_what_reached_it(tmp_path: Path, block: int) -> None:
     """The disk fills: the writer keeps the OSError (ENOSPC) and raises it again, writes
     nothing more, and the file repairs to a valid WAV of a prefix of what was written."""
     x = blocks(1, 48_000 * 4, 9)[0] >> 8 << 8  # 576 kB, far more than the disk
@@ -238,10 +239,10 @@ def test_a_full_disk_stops_the_file_and_leaves_what_reached_it(tmp_path: Path) -
         path = disk / "t.wav"
         w = BwfWriter(info_for(path, 24, 1)).open()
         failure: OSError | None = None
-        for i in range(0, len(x), 480):  # 10 ms blocks, gathered; a flush every 100 ms
+        for i in range(0, len(x), block):
             try:
-                w.write(x[i : i + 480])
-                if i % 4800 == 4320:
+                w.write(x[i : i + block])
+                if block > 4800 or i // block % 10 == 9:  # a flush every 100 ms
                     w.flush()
             except OSError as exc:
                 failure = exc

@@ -37,6 +37,7 @@ _TOP: Final = {
     )
     for bits in (16, 24)
 }
+_INT32_LE: Final = np.dtype("<i4")
 _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
 
@@ -79,12 +80,11 @@ def to_int32(block: Samples) -> npt.NDArray[np.int32]:
 
 def pack_pcm(block: Samples, bits: int) -> npt.NDArray[np.uint8]:
     """A contiguous block (see :func:`as_block`) as little-endian PCM of ``bits`` bits,
-    interleaved: the top 2, 3 or 4 bytes of each left-justified int32 sample."""
-    samples = to_int32(block).astype("<i4", copy=False)
+    interleaved: the top 2, 3 or 4 bytes of each left-justified int32 sample, in one copy."""
+    samples = block if block.dtype == _INT32_LE else to_int32(block).astype(_INT32_LE)
     if bits == 32:
-        packed = samples
-    else:
-        packed = np.ascontiguousarray(samples.view(_TOP[bits])["s"])
+        return samples.view(np.uint8)
+    packed: npt.NDArray[np.uint8] = np.ascontiguousarray(samples.view(_TOP[bits])["s"])
     return packed.view(np.uint8)
 
 
@@ -206,9 +206,9 @@ class BwfWriter:
             raise self._failed
         frames = len(block)
         if frames:
-            packed = pack_pcm(block, self.info.bits).data.cast("B")
+            packed = pack_pcm(block, self.info.bits).data
             try:
-                if not self._gathered and len(packed) >= GATHER:
+                if not self._gathered and packed.nbytes >= GATHER:
                     _write_all(fd, packed)  # a big block goes straight to the file
                 else:
                     self._gathered += packed
@@ -344,10 +344,12 @@ def _write_some(fd: int, data: memoryview | bytes | bytearray) -> int:
 
 
 def _write_all(fd: int, data: memoryview | bytes) -> None:
-    with memoryview(data) as view:
-        done = 0
-        while done < len(view):
-            done += _write_some(fd, view[done:])
+    # Never released by hand: a slice kept alive by an exception's traceback would turn the
+    # OSError into a BufferError. (Only ever over bytes or a numpy array, never resized.)
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        done += _write_some(fd, view[done:])
 
 
 def _fsync_dir(directory: Path) -> None:
