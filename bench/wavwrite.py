@@ -15,6 +15,9 @@ Two writers, alternately, in the same run (the machine's load is the same for bo
   libsndfile encoding into the file through soundfile's virtual I/O (a Python callback for
   every chunk libsndfile writes).
 
+Then the same with another Python thread kept busy beside the writer (:func:`contended`): the
+writer's wall time per second of audio, whether it keeps up when it must share the GIL.
+
 It reports, for each, the process's CPU time (user + system, so the write system calls count)
 per second of audio as a share of one core, for the take's 25 files and for the poly file, the
 best and the median of the rounds, and the ratio. The load average is printed beside them:
@@ -31,6 +34,7 @@ import os
 import statistics
 import struct
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -228,9 +232,43 @@ def run(
         row["saved_pct"] = round(row["libsndfile_pct"] - row["packed_pct"], 2)
         row["ratio"] = round(row["libsndfile_pct"] / max(row["packed_pct"], 1e-9), 1)
         out[f"block_{block}"] = row
+    out["contended"] = contended(seconds / 2, rounds, base)
     out["load_avg_1min_before"] = round(load_before, 2)
     out["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
     out["cpus"] = os.cpu_count()
+    return out
+
+
+def contended(
+    seconds: float = 5.0, rounds: int = 3, directory: Path | None = None, block: int = 256
+) -> dict[str, Any]:
+    """The take's 25 files written while another Python thread keeps busy (as the hub's event
+    loop, sources and uploader do): the writer's *wall* time per second of audio, which is
+    what decides whether it keeps up. Every time libsndfile's callback or a system call gives
+    the GIL up, the writer waits to get it back; the hub's writer gives it up far less often.
+    (The process's CPU counts the busy thread too, so only wall time is reported.)"""
+    base = directory or Path(tempfile.gettempdir())
+    stop = threading.Event()
+
+    def busy() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+
+    thread = threading.Thread(target=busy, name="bench-busy", daemon=True)
+    thread.start()
+    walls: dict[str, list[float]] = {kind: [] for kind in WRITERS}
+    try:
+        for r in range(rounds):
+            for kind in list(WRITERS) if r % 2 == 0 else list(reversed(WRITERS)):
+                row = one_round(kind, seconds, base, block)
+                walls[kind].append(row["take_wall_s"] / row["audio_s"])
+    finally:
+        stop.set()
+        thread.join()
+    out: dict[str, Any] = {"block": block}
+    for kind, values in walls.items():
+        out[f"{kind}_wall_s_per_audio_s"] = round(statistics.median(values), 3)
     return out
 
 
@@ -248,6 +286,13 @@ def summary(result: dict[str, Any]) -> list[str]:
                 f"  packed {row['packed_pct']:6.2f} %  saved {row['saved_pct']:6.2f} %"
                 f"  (x{row['ratio']})"
             )
+    busy = result.get("contended")
+    if busy is not None:
+        lines.append(
+            f"  beside a busy Python thread, {busy['block']}-frame blocks: the writer's wall "
+            f"time per second of audio: libsndfile {busy['libsndfile_wall_s_per_audio_s']} s, "
+            f"packed {busy['packed_wall_s_per_audio_s']} s (over 1 s: it falls behind)"
+        )
     lines.append(
         f"  load average (1 min) {result['load_avg_1min_before']} before, "
         f"{result['load_avg_1min_after']} after, on {result['cpus']} cores"

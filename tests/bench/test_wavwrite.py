@@ -35,4 +35,5 @@ def test_the_benchmark_measures_both_writers(tmp_path: Path) -> None:
     assert result["files"] == 26 and result["load_avg_1min_before"] >= 0
     lines = wavwrite.summary(result)
     assert any("256 frames" in line for line in lines)
+    assert result["contended"]["packed_wall_s_per_audio_s"] > 0
     assert not list(tmp_path.iterdir())  # every file it wrote is gone
