@@ -81,7 +81,7 @@ def to_int32(block: Samples) -> npt.NDArray[np.int32]:
 def pack_pcm(block: Samples, bits: int) -> npt.NDArray[np.uint8]:
     """A contiguous block (see :func:`as_block`) as little-endian PCM of ``bits`` bits,
     interleaved: the top 2, 3 or 4 bytes of each left-justified int32 sample, in one copy."""
-    samples = block if block.dtype == _INT32_LE else to_int32(block).astype(_INT32_LE)
+    samples = block if block.dtype == _INT32_LE else to_int32(block).astype(_INT32_LE, copy=False)
     if bits == 32:
         return samples.view(np.uint8)
     packed: npt.NDArray[np.uint8] = np.ascontiguousarray(samples.view(_TOP[bits])["s"])
