@@ -132,7 +132,7 @@ class BwfWriter:
         layout = plan_layout(info, info.origination or datetime.now())
         # Owner and group only (0640), whatever the umask: recordings are the production's.
         flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if self.overwrite else os.O_EXCL)
-        fd = os.open(info.path, flags | getattr(os, "O_CLOEXEC", 0), TRACK_MODE)
+        fd = os.open(info.path, flags, TRACK_MODE)  # not inherited by children (PEP 446)
         try:
             os.fchmod(fd, TRACK_MODE)
             _write_all(fd, layout.header)
