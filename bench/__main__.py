@@ -28,6 +28,9 @@
   process callback a period (:mod:`bench.jack_ring`).
 - the mix: take stop to the mix proxy acknowledged at 10 Mbit/s, 80 ms RTT (a 60 s take, and
   a 10-minute one with ``--long``); proxy encode speed (:mod:`bench.mix`);
+- the track writer: CPU per second of audio for a take's 26 WAV files (24 ISOs, the mix, the
+  poly file), the hub's writer against the libsndfile writer it replaced, at 1 ms, JACK-period
+  and 100 ms blocks (:mod:`bench.wavwrite`);
 - the whole recorder: 16 JACK inputs + 8 AES67 microphones + mix + poly + proxies, paired and
   uploading, xruns and the hub's CPU (:mod:`bench.recorder`; a 10-minute take, 60 s with
   ``--quick``);
@@ -67,6 +70,7 @@ from bench import (
     streams,
     subdevices,
     uploader,
+    wavwrite,
 )
 
 argv = sys.argv[1:]
@@ -145,6 +149,10 @@ print(json.dumps({"bench": "jack_ring", **jack_ring.run(repeats=3 if quick else 
 print("mix: take stop -> mix proxy acknowledged (10 Mbit/s, 80 ms RTT); proxy encode speed")
 mix_long = 600.0 if long_take else None
 print(json.dumps({"bench": "mix", **mix.run(20.0 if quick else 60.0, long_seconds=mix_long)}))
+print()
+written = wavwrite.run(seconds=5.0 if quick else 10.0, rounds=3 if quick else 5)
+print("\n".join(wavwrite.summary(written)))
+print(json.dumps({"bench": "wavwrite", **written}))
 print()
 whole_s = 60.0 if quick and not long_take else 600.0
 print(

@@ -8,7 +8,8 @@ data sizes, updated at every :meth:`BwfWriter.flush` and at :meth:`BwfWriter.clo
 4 GiB becomes RF64 at the same places (``RIFF`` → ``RF64``, the reserved ``JUNK`` → ``ds64``).
 See docs/recording-files.md.
 
-- :class:`BwfWriter` writes one file; soundfile encodes the samples (``RAW`` PCM) into it.
+- :class:`BwfWriter` writes one file; it packs the samples to PCM itself (numpy, the bytes
+  libsndfile wrote) and writes them with ``os.write``.
 - :class:`TrackAssembler` places blocks by sample position: gaps become silence, late or repeated
   samples are dropped, and :meth:`TrackAssembler.finish` makes the take exactly its length.
 - :func:`read_track_metadata` reads fmt, bext and iXML back (stdlib only).

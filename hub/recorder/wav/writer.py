@@ -1,21 +1,45 @@
 """Writing one track: :class:`BwfWriter` appends samples after the fixed header and keeps its
-size fields true at every flush, so the uploader can follow the file as it grows."""
+size fields true at every flush, so the uploader can follow the file as it grows.
+
+The samples are packed here, with numpy, straight from the blocks the hub holds (int32
+left-justified, or float) to little-endian 16-, 24- or 32-bit PCM, exactly as libsndfile packed
+them when it encoded the tracks (tests compare the bytes with golden files it wrote and with its
+own encoder), and written to the file descriptor with ``os.write``: small blocks (a 1 ms network
+packet) are gathered in memory first, so a flush is one system call a file. libsndfile encoded
+through soundfile's virtual I/O, a Python callback for every chunk it wrote: that was most of
+the writer's CPU (docs/recording-files.md has the figures)."""
 
 from __future__ import annotations
 
 import errno
 import os
 import struct
+import weakref
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, BinaryIO
+from typing import Any, Final
 
 import numpy as np
-import soundfile as sf
+import numpy.typing as npt
 
 from c2c_hub.recorder.wav.header import Layout, plan_layout
-from c2c_hub.recorder.wav.info import DS64_SIZE, SUBTYPES, TRACK_MODE, U32_MAX, Samples, TrackInfo
+from c2c_hub.recorder.wav.info import DS64_SIZE, TRACK_MODE, U32_MAX, Samples, TrackInfo
+
+GATHER: Final = 1 << 16
+"""Packed samples are gathered in memory up to this many bytes, then written in one go (and
+every :meth:`BwfWriter.flush` writes what is gathered)."""
+
+# The top bytes of a little-endian int32: 16-bit PCM is bytes 2-3, 24-bit PCM bytes 1-3.
+_TOP: Final = {
+    bits: np.dtype(
+        {"names": ["s"], "formats": [f"V{bits // 8}"], "offsets": [4 - bits // 8], "itemsize": 4}
+    )
+    for bits in (16, 24)
+}
+_INT32_LE: Final = np.dtype("<i4")
+_INT32_MIN: Final = -(2**31)
+_INT32_MAX: Final = 2**31 - 1
 
 
 def as_block(samples: Samples, channels: int) -> Samples:
@@ -39,6 +63,29 @@ def as_block(samples: Samples, channels: int) -> Samples:
             f"expected (frames,) for mono or (frames, {channels})"
         )
     return np.ascontiguousarray(block)
+
+
+def to_int32(block: Samples) -> npt.NDArray[np.int32]:
+    """Float samples in [-1, 1] as int32, left-justified, rounded as libsndfile rounds them
+    (scaled by 2^31 in the samples' own precision, to the nearest even, full scale clipped);
+    int32 as they are."""
+    if block.dtype == np.int32:
+        return block
+    scaled = block * block.dtype.type(2**31)  # float32 stays float32, as in libsndfile
+    rounded = np.rint(scaled.astype(np.float64))
+    np.clip(rounded, _INT32_MIN, _INT32_MAX, out=rounded)
+    as_int: npt.NDArray[np.int32] = rounded.astype(np.int32)
+    return as_int
+
+
+def pack_pcm(block: Samples, bits: int) -> npt.NDArray[np.uint8]:
+    """A contiguous block (see :func:`as_block`) as little-endian PCM of ``bits`` bits,
+    interleaved: the top 2, 3 or 4 bytes of each left-justified int32 sample, in one copy."""
+    samples = block if block.dtype == _INT32_LE else to_int32(block).astype(_INT32_LE, copy=False)
+    if bits == 32:
+        return samples.view(np.uint8)
+    packed: npt.NDArray[np.uint8] = np.ascontiguousarray(samples.view(_TOP[bits])["s"])
+    return packed.view(np.uint8)
 
 
 class BwfWriter:
@@ -66,11 +113,11 @@ class BwfWriter:
         self.fsync = fsync
         self.durable = durable  # fsync at open and close; :meth:`sync` in between
         self._durable_size = 0
-        self._sink: _Sink | None = None
         self._failed: OSError | None = None
         self.overwrite = overwrite
-        self._fh: BinaryIO | None = None
-        self._sf: Any = None
+        self._fd: int | None = None
+        self._release: weakref.finalize[Any, Any] | None = None
+        self._gathered = bytearray()  # packed samples not yet handed to the OS
         self._layout: Layout | None = None
         self._frames = 0
         self._closed = False
@@ -79,49 +126,32 @@ class BwfWriter:
     # lifecycle
 
     def open(self) -> BwfWriter:
-        if self._fh is not None or self._closed:
+        if self._fd is not None or self._closed:
             raise RuntimeError(f"{self.info.path}: already opened (a writer writes one file once)")
         info = self.info
         layout = plan_layout(info, info.origination or datetime.now())
         # Owner and group only (0640), whatever the umask: recordings are the production's.
         flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if self.overwrite else os.O_EXCL)
-        fd = os.open(info.path, flags, TRACK_MODE)
+        fd = os.open(info.path, flags, TRACK_MODE)  # not inherited by children (PEP 446)
         try:
             os.fchmod(fd, TRACK_MODE)
+            _write_all(fd, layout.header)
+            if self.fsync or self.durable:
+                # The header and the file's name survive a power cut from the start.
+                os.fsync(fd)
+                _fsync_dir(info.path.parent)
         except BaseException:
             os.close(fd)
             raise
-        fh = os.fdopen(fd, "wb")
-        try:
-            fh.write(layout.header)
-            if self.fsync or self.durable:
-                # The header and the file's name survive a power cut from the start.
-                fh.flush()
-                os.fsync(fh.fileno())
-                _fsync_dir(info.path.parent)
-            self._sf = self._encoder(fh)
-        except BaseException:
-            fh.close()
-            raise
-        self._fh, self._layout = fh, layout
+        # The descriptor is closed with the writer even if it is never closed (as a file
+        # object would be).
+        self._release = weakref.finalize(self, os.close, fd)
+        self._fd, self._layout = fd, layout
         self._durable_size = len(layout.header)
         return self
 
-    def _encoder(self, fh: IO[bytes]) -> Any:
-        info = self.info
-        self._sink = _Sink(fh)
-        return sf.SoundFile(
-            self._sink,
-            mode="w",
-            samplerate=info.sample_rate,
-            channels=info.channels,
-            subtype=SUBTYPES[info.bits],
-            endian="LITTLE",
-            format="RAW",
-        )
-
     def __enter__(self) -> BwfWriter:
-        if self._fh is None:
+        if self._fd is None:
             self.open()
         return self
 
@@ -139,7 +169,7 @@ class BwfWriter:
 
     @property
     def is_open(self) -> bool:
-        return self._fh is not None
+        return self._fd is not None
 
     @property
     def header_size(self) -> int:
@@ -154,12 +184,12 @@ class BwfWriter:
     def data_bytes(self) -> int:
         return self._frames * self.info.block_align
 
-    def _require_open(self) -> BinaryIO:
+    def _require_open(self) -> int:
         if self._closed:
             raise RuntimeError(f"{self.info.path}: the file is closed")
-        if self._fh is None:
+        if self._fd is None:
             raise RuntimeError(f"{self.info.path}: not open (call open() or use 'with')")
-        return self._fh
+        return self._fd
 
     def _require_layout(self) -> Layout:
         if self._layout is None:
@@ -170,21 +200,33 @@ class BwfWriter:
 
     def write(self, samples: Samples) -> int:
         """Append a block (see :data:`Samples`); returns its number of frames."""
-        self._require_open()
+        fd = self._require_open()
         block = as_block(samples, self.info.channels)
         if self._failed is not None:
             raise self._failed
-        if len(block):
+        frames = len(block)
+        if frames:
+            packed = pack_pcm(block, self.info.bits).data
             try:
-                self._sf.write(block)
-            except Exception as exc:  # soundfile reports a short write as an AssertionError
-                sink_error = self._sink.error if self._sink is not None else None
-                self._failed = sink_error or OSError(
-                    errno.EIO, f"{self.info.path}: writing samples failed ({exc!r})"
-                )
-                raise self._failed from exc
-            self._frames += len(block)
-        return len(block)
+                if not self._gathered and packed.nbytes >= GATHER:
+                    _write_all(fd, packed)  # a big block goes straight to the file
+                else:
+                    self._gathered += packed
+                    if len(self._gathered) >= GATHER:
+                        self._write_gathered(fd)
+            except OSError as exc:  # a full disk: kept, and raised again by every call
+                self._failed = exc
+                raise
+            self._frames += frames
+        return frames
+
+    def _write_gathered(self, fd: int) -> None:
+        """Hand the gathered samples to the OS; what a failed write left out stays gathered.
+        (``os.write`` takes the bytearray itself: a memoryview of it, kept alive by an
+        exception's traceback, would forbid resizing it afterwards.)"""
+        gathered = self._gathered
+        while gathered:
+            del gathered[: _write_some(fd, gathered)]
 
     @property
     def failed(self) -> OSError | None:
@@ -194,62 +236,57 @@ class BwfWriter:
     def abandon(self) -> None:
         """Close without writing anything more (after :attr:`failed`): the sizes in the header
         are left as they were, for :func:`c2c_hub.recorder.recovery.repair_track` to fix from
-        what actually reached the disk."""
+        what actually reached the disk (the samples still in memory are tried once, as a
+        buffered file's close would)."""
         if self._closed:
             return
         self._closed = True
-        fh, self._fh = self._fh, None
-        if fh is None:
+        fd, self._fd = self._fd, None
+        if fd is None:
             return
-        if self._sink is not None:
-            self._sink.closing = True
         try:
-            self._sf.close()
-        except Exception:  # nothing more can reach this file; repair reads the disk
+            self._write_gathered(fd)
+        except OSError:  # nothing more can reach this file; repair reads the disk
             pass
-        try:
-            fh.close()
-        except OSError:
-            pass
+        finally:
+            self._gathered.clear()
+            self._close_fd()
 
     def truncate(self, frames: int) -> None:
         """Cut the file back to ``frames`` frames (shrinks the file: only for a take's end)."""
-        fh = self._require_open()
+        fd = self._require_open()
         if not 0 <= frames <= self._frames:
             raise ValueError(f"truncate: {frames} is not within 0..{self._frames} frames")
         if frames == self._frames:
             return
-        self._sf.close()
-        fh.flush()
+        self._write_gathered(fd)
         end = self.header_size + frames * self.info.block_align
-        fh.truncate(end)
-        fh.seek(end)
+        os.ftruncate(fd, end)
+        os.lseek(fd, end, os.SEEK_SET)
         self._frames = frames
-        self._sf = self._encoder(fh)
 
     def flush(self) -> None:
         """Push written samples to the OS (and to the disk if ``fsync``) and update the sizes."""
-        fh = self._require_open()
+        fd = self._require_open()
         if self._failed is not None:
             raise self._failed
-        self._sf.flush()
         try:
-            fh.flush()
+            self._write_gathered(fd)
         except OSError as exc:
             self._failed = exc
             raise
-        self._write_sizes(fh, padded=False)
+        self._write_sizes(fd, padded=False)
         if self.fsync:
-            os.fsync(fh.fileno())
+            os.fsync(fd)
             self._durable_size = self.header_size + self.data_bytes
 
     def sync(self) -> int:
         """:meth:`flush`, then ``os.fsync``: every byte so far survives a power cut. Returns
         :attr:`durable_size`."""
-        fh = self._require_open()
+        fd = self._require_open()
         self.flush()
         if not self.fsync:
-            os.fsync(fh.fileno())
+            os.fsync(fd)
         self._durable_size = self.header_size + self.data_bytes
         return self._durable_size
 
@@ -263,27 +300,29 @@ class BwfWriter:
         if self._closed:
             return
         self._closed = True
-        fh, self._fh = self._fh, None
-        if fh is None:
+        fd, self._fd = self._fd, None
+        if fd is None:
             return
         try:
-            self._sf.close()
-            fh.flush()
             if self.data_bytes % 2:
-                fh.write(b"\0")
-                fh.flush()
-            self._write_sizes(fh, padded=True)
+                self._gathered += b"\0"
+            self._write_gathered(fd)
+            self._write_sizes(fd, padded=True)
             if self.fsync or self.durable:
-                os.fsync(fh.fileno())
+                os.fsync(fd)
                 self._durable_size = self.header_size + self.data_bytes + self.data_bytes % 2
         finally:
-            fh.close()
+            self._gathered.clear()
+            self._close_fd()
 
-    def _write_sizes(self, fh: BinaryIO, *, padded: bool) -> None:
+    def _close_fd(self) -> None:
+        if self._release is not None:
+            self._release()  # os.close, once
+
+    def _write_sizes(self, fd: int, *, padded: bool) -> None:
         layout = self._require_layout()
         data = self.data_bytes
         riff = layout.data_offset - 8 + data + (data % 2 if padded else 0)
-        fd = fh.fileno()
         if riff <= self.riff_limit and not self._rf64:
             os.pwrite(fd, struct.pack("<I", riff), layout.riff_size_at)
             os.pwrite(fd, struct.pack("<I", data), layout.data_size_at)
@@ -297,30 +336,20 @@ class BwfWriter:
         os.pwrite(fd, b"RF64" + struct.pack("<I", U32_MAX), 0)
 
 
-class _Sink:
-    """The file soundfile encodes into. An ``OSError`` (a full disk) is kept for the writer to
-    raise, never thrown through libsndfile's C callback (where it would only be printed)."""
+def _write_some(fd: int, data: memoryview | bytes | bytearray) -> int:
+    written = os.write(fd, data)
+    if written <= 0:  # a regular file says ENOSPC rather than 0; never loop on it
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return written
 
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.fh = fh
-        self.error: OSError | None = None
-        self.closing = False
 
-    def write(self, data: bytes) -> int:
-        if self.error is not None or self.closing:
-            return 0
-        try:
-            self.fh.write(data)
-        except OSError as exc:
-            self.error = exc
-            return 0
-        return len(data)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.fh.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self.fh.tell()
+def _write_all(fd: int, data: memoryview | bytes) -> None:
+    # Never released by hand: a slice kept alive by an exception's traceback would turn the
+    # OSError into a BufferError. (Only ever over bytes or a numpy array, never resized.)
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        done += _write_some(fd, view[done:])
 
 
 def _fsync_dir(directory: Path) -> None:
