@@ -1139,8 +1139,11 @@ def _write_blocks(
 ) -> int | None:
     """Write ``blocks`` in place; once the take has an end, nothing past it reaches the disk
     (a file the uploader follows must never shrink). With ``sync``, fsync the file, then call
-    ``synced`` (its proxy's fsync), and return its durable size."""
-    for block in blocks:
+    ``synced`` (its proxy's fsync), and return its durable size.
+
+    Blocks that follow on are joined first (1 ms AES67 packets, 256-frame JACK periods): the
+    file, the mix and the proxy then take one write per run of samples, not one per packet."""
+    for block in _coalesce(blocks):
         samples = block.samples
         if samples.ndim == 2 and samples.shape[1] > 1:
             samples = samples[:, 0]  # one track per microphone: its first channel
