@@ -74,7 +74,9 @@ class DeviceRegistry:
         #: names the operator gave (``recorder.tracks``), by serial: they win over the source's
         self.names: Mapping[str, str] = names or {}
         self._attached: dict[str, Attached] = {}
-        self._listeners: dict[str, list[Listener]] = {"change": [], "audio": [], "press": []}
+        self._listeners: dict[str, list[Listener]] = {"change": [], "press": []}
+        # called with (serial, block) directly: audio comes thousands of blocks a second
+        self._audio_listeners: list[Callable[[str, AudioBlock], None]] = []
         self.refused = 0
 
     # ------------------------------------------------------------------ listeners
@@ -91,10 +93,14 @@ class DeviceRegistry:
         return self._subscribe("change", listener)
 
     def on_audio(self, listener: Callable[[str, AudioBlock], None]) -> Callable[[], None]:
-        def call(args: tuple[str, AudioBlock]) -> None:
-            listener(*args)
+        listeners = self._audio_listeners
+        listeners.append(listener)
 
-        return self._subscribe("audio", call)
+        def unsubscribe() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+
+        return unsubscribe
 
     def on_press(self, listener: Callable[[Press], None]) -> Callable[[], None]:
         return self._subscribe("press", listener)
@@ -168,7 +174,11 @@ class DeviceRegistry:
         if current.device.audio is None:
             log.debug("audio from %s, which declared no audio format: dropped", serial)
             return
-        self._emit("audio", (serial, block))
+        for listener in tuple(self._audio_listeners):
+            try:
+                listener(serial, block)
+            except Exception:
+                log.exception("an audio listener failed")
 
     def press(self, source: str, serial: str, input_index: int, at: float | None) -> bool:
         current = self._attached.get(serial)

@@ -304,7 +304,8 @@ class TakeDerived:
 
     def _write_mix(self, frames: Samples) -> None:
         if len(frames) and self.mix is not None:
-            self.mix.write_at(self.base.start_position + self._mixed_out, frames)
+            # the mixer's frames are fresh, never changed: held back as they are, not copied
+            self.mix.write_at(self.base.start_position + self._mixed_out, frames, copy=False)
             self._mixed_out += len(frames)
 
     async def report(self) -> None:

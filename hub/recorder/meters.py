@@ -3,10 +3,13 @@ track already gets (network microphones and the recorder's own inputs alike).
 
 :class:`Meters` listens to the same audio as the recorder (the
 :class:`~c2c_hub.devices.DeviceRegistry`'s audio listeners, on the hub's loop), rolling or not: a
-sound mixer sets levels before "roll". Each block costs one pass of numpy (its largest
-magnitude and its sum of squares); every ``interval_s`` (20 a second by default) the numbers of
-that interval become one reading per track, published as a ``meters`` event and kept for the
-status (``status["meters"]``): the terminal view and the web page draw the same numbers.
+sound mixer sets levels before "roll". A block costs nothing on arrival (it is kept, not
+measured: tracks get hundreds to a thousand blocks a second, 1 ms AES67 packets, and numpy's
+cost is mostly per call); every ``interval_s`` (20 a second by default) each track's blocks of
+that interval are measured at once (largest magnitude, sum of squares, clipped samples) and
+become one reading per track, published as a ``meters`` event and kept for the status
+(``status["meters"]``): the terminal view and the web page draw the same numbers. A block's
+time is its interval's: ``clipped_at`` and the no-signal mark are within ``interval_s``.
 
 Per track:
 
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from c2c_hub.clock import Clock
 from c2c_hub.devices import DeviceRegistry
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FULL_SCALE = float(1 << 31)  # samples are int32, left-justified
 CLIP = 0x7FFFFF00  # the largest 24-bit value, left-justified: full scale
+_MEASURE_AT = 2000  # blocks kept for a track before they are measured anyway
 
 
 def dbfs(level: float) -> float | None:
@@ -59,6 +64,7 @@ class _Track:
     clips: int = 0
     held: list[tuple[float, float]] | None = None  # (at, peak level) over peak_hold_s
     reading: dict[str, Any] | None = None
+    blocks: list[npt.NDArray[np.int32]] | None = None  # not measured yet
 
 
 class Meters:
@@ -109,27 +115,41 @@ class Meters:
 
     # ------------------------------------------------------------------ measuring
     def feed(self, serial: str, block: AudioBlock) -> None:
-        """One block of a track (the registry's audio listener; also for tests)."""
-        samples = block.samples
-        if samples.ndim == 2:
-            samples = samples[:, 0]  # a track is a sub-device's first channel, as recorded
-        if not samples.size:
-            return
+        """One block of a track (the registry's audio listener; also for tests): kept until the
+        interval's reading (blocks are never changed once sent: the recorder keeps them too)."""
         track = self._tracks.get(serial)
         if track is None:
             attached = self.devices.get(serial)
             name = attached.device.name if attached is not None else serial
             track = self._tracks[serial] = _Track(serial, name)
-        wide = samples.astype(np.int64)
-        peak = int(np.abs(wide).max())
-        scaled = wide / FULL_SCALE
-        track.squares += float(np.dot(scaled, scaled))
+        blocks = track.blocks
+        if blocks is None:
+            track.blocks = [block.samples]
+        else:
+            blocks.append(block.samples)
+            if len(blocks) >= _MEASURE_AT:  # nobody reads (a stalled loop): memory stays bounded
+                self._measure(track, self.clock.now())
+
+    def _measure(self, track: _Track, now: float) -> None:
+        """The blocks kept since the last measure, in one pass of numpy: their largest
+        magnitude, sum of squares and clipped samples."""
+        blocks, track.blocks = track.blocks, None
+        if not blocks:
+            return
+        # a track is a sub-device's first channel, as recorded
+        firsts = [b if b.ndim == 1 else b[:, 0] for b in blocks]
+        samples = firsts[0] if len(firsts) == 1 else np.concatenate(firsts)
+        if not samples.size:
+            return
+        peak = max(int(samples.max()), -int(samples.min()))  # Python ints: no int32 overflow
+        wide = samples.astype(np.float64)
+        track.squares += float(np.dot(wide, wide)) / (FULL_SCALE * FULL_SCALE)
         track.count += int(samples.size)
         track.peak = max(track.peak, peak)
-        now = self.clock.now()
         track.last_block = now
         if peak >= CLIP:
-            track.clips += int(np.count_nonzero(np.abs(wide) >= CLIP))
+            track.clips += int(np.count_nonzero(samples >= CLIP))
+            track.clips += int(np.count_nonzero(samples <= -CLIP))
             track.clipped_at = now
 
     def read(self) -> list[dict[str, Any]]:
@@ -144,6 +164,7 @@ class Meters:
         readings = []
         for serial in sorted(self._tracks, key=lambda s: (s not in attached, s)):
             track = self._tracks[serial]
+            self._measure(track, now)
             if serial not in attached and (
                 track.last_block is None or now - track.last_block > self.no_signal_s
             ):

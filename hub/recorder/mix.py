@@ -148,7 +148,10 @@ class Mixer:
             self._inputs.pop(key, None)
 
     def feed(self, key: str, samples: npt.NDArray[np.int32]) -> None:
-        """The next samples of a track's stream (mono int32, in order from the take's start)."""
+        """The next samples of a track's stream (mono int32, in order from the take's start).
+
+        The array is kept, not copied, until mixed: the caller must not change it afterwards
+        (the track's assembler hands over its own blocks, written and never changed)."""
         with self._lock:
             track = self._inputs.get(key)
             if track is None:
@@ -159,7 +162,7 @@ class Mixer:
                 track.skip -= cut
                 block = block[cut:]
             if len(block):
-                track.buffered.append(block.copy())
+                track.buffered.append(block)
                 track.frames += len(block)
 
     def ready(self) -> int:

@@ -867,28 +867,30 @@ class Recorder:
             await self._flush_now()
 
     async def _flush_now(self) -> None:
+        """One batch: every track's due samples, then the mix, written in one worker job (one
+        hop to a thread per ``flush_s``, not one per track), then the uploader told."""
         take = self.take if self.take is not None else self.last_take
-        if take is None:
+        if take is None or take.failure is not None:
             return
+        now = self.clock.now()
+        # Nothing past the hub's "now" reaches the disk (a source may run up to the guard's
+        # tolerance ahead): what a take's end cuts is then always still in memory, and the
+        # file the uploader follows never shrinks.
+        limit = take.start_position + round((now - take.started_at) * take.sample_rate)
+        if take.end_position is not None:
+            limit = max(limit, take.end_position)
+        aligns = take.derived is not None and take.derived.aligns and take.end_position is None
+        jobs: list[_TrackJob] = []
         for track in list(take.tracks.values()):
-            if take.failure is not None:
-                return
             if track.sealed is not None or track.assembler.finished:
                 continue
             if track.assembler.writer.failed is not None:
                 track.pending.clear()
                 continue
-            now = self.clock.now()
-            # Nothing past the hub's "now" reaches the disk (a source may run up to the guard's
-            # tolerance ahead): what a take's end cuts is then always still in memory, and the
-            # file the uploader follows never shrinks.
-            limit = take.start_position + round((now - take.started_at) * take.sample_rate)
-            if take.end_position is not None:
-                limit = max(limit, take.end_position)
             blocks, track.pending = _due(track.pending, limit)
             sync = now - track.synced_at >= self.fsync_interval_s
             pad = None
-            if take.derived is not None and take.derived.aligns and take.end_position is None:
+            if aligns:
                 # A quiet track is silence once it is this late: the mix follows every track.
                 pad = limit - round((self.position_tolerance_s + 0.5) * take.sample_rate)
                 if track.assembler.head >= pad:
@@ -898,27 +900,33 @@ class Recorder:
             synced = None
             if sync and take.derived is not None:
                 synced = functools.partial(take.derived.hero_synced, track.serial)
-            try:
-                durable = await asyncio.to_thread(
-                    _write_blocks, track.assembler, blocks, take.end_position, sync, pad, synced
-                )
-            except Exception as exc:
-                self._write_failed(take, track, exc)
+            jobs.append(_TrackJob(track, blocks, sync, pad, synced))
+        derived = take.derived
+        if derived is None or take.end_position is not None:
+            derived = None
+        derived_sync = derived is not None and now - derived.synced_at >= self.fsync_interval_s
+        if not jobs and derived is None:
+            return
+        mix_error = await asyncio.to_thread(
+            _write_batch, jobs, take.end_position, derived, derived_sync
+        )
+        for job in jobs:
+            track = job.track
+            if job.error is not None:
+                self._write_failed(take, track, job.error)
                 continue
-            track.blocks += len(blocks)
-            if durable is not None:
-                track.durable_size, track.synced_at = durable, now
+            if not job.done:  # not reached: the disk filled on a track before it
+                track.pending[:0] = job.blocks
+                continue
+            track.blocks += len(job.blocks)
+            if job.durable is not None:
+                track.durable_size, track.synced_at = job.durable, now
             if track.file_id is not None:
                 self.uploader.recording_grew(track.file_id, durable_size=track.durable_size)
-        derived = take.derived
-        if derived is not None and take.failure is None and take.end_position is None:
-            now = self.clock.now()
-            sync = now - derived.synced_at >= self.fsync_interval_s
-            try:
-                await asyncio.to_thread(derived.advance, sync)
-            except OSError as exc:
-                log.error("%s: the mix could not be written: %s", take.label, exc)
-            if sync:
+        if derived is not None and take.failure is None and mix_error is not _SKIPPED:
+            if mix_error is not None:
+                log.error("%s: the mix could not be written: %s", take.label, mix_error)
+            if derived_sync:
                 derived.synced_at = now
             await derived.report()
 
@@ -1079,6 +1087,48 @@ def _journal_label(take: Any) -> str:
     return "an interrupted take"
 
 
+@dataclass
+class _TrackJob:
+    """One track's share of a batch: what to write, and (from the worker) how it went."""
+
+    track: Track
+    blocks: list[AudioBlock]
+    sync: bool
+    pad: int | None
+    synced: Callable[[], None] | None
+    done: bool = False
+    durable: int | None = None
+    error: Exception | None = None
+
+
+_SKIPPED = OSError("skipped: the disk is full")  # the mix not advanced: a track's disk filled
+
+
+def _write_batch(
+    jobs: list[_TrackJob], end: int | None, derived: TakeDerived | None, derived_sync: bool
+) -> OSError | None:
+    """Worker thread: every track's job in turn, then the mix (after the tracks: it follows
+    what reached them). A full disk ends the batch there (the take stops; what is left is
+    closed at what reached the disk). Returns the mix's write error, if any."""
+    for job in jobs:
+        try:
+            job.durable = _write_blocks(
+                job.track.assembler, job.blocks, end, job.sync, job.pad, job.synced
+            )
+            job.done = True
+        except Exception as exc:
+            job.error = exc
+            if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+                return _SKIPPED
+    if derived is None:
+        return None
+    try:
+        derived.advance(derived_sync)
+    except OSError as exc:
+        return exc
+    return None
+
+
 def _write_blocks(
     assembler: TrackAssembler,
     blocks: list[AudioBlock],
@@ -1089,8 +1139,11 @@ def _write_blocks(
 ) -> int | None:
     """Write ``blocks`` in place; once the take has an end, nothing past it reaches the disk
     (a file the uploader follows must never shrink). With ``sync``, fsync the file, then call
-    ``synced`` (its proxy's fsync), and return its durable size."""
-    for block in blocks:
+    ``synced`` (its proxy's fsync), and return its durable size.
+
+    Blocks that follow on are joined first (1 ms AES67 packets, 256-frame JACK periods): the
+    file, the mix and the proxy then take one write per run of samples, not one per packet."""
+    for block in _coalesce(blocks):
         samples = block.samples
         if samples.ndim == 2 and samples.shape[1] > 1:
             samples = samples[:, 0]  # one track per microphone: its first channel
@@ -1098,7 +1151,8 @@ def _write_blocks(
             samples = samples[: max(0, end - block.position)]
             if not len(samples):
                 continue
-        assembler.write_at(block.position, np.ascontiguousarray(samples).reshape(-1))
+        # a source's blocks are never changed once sent: no copy to keep them held back
+        assembler.write_at(block.position, np.ascontiguousarray(samples).reshape(-1), copy=False)
     if pad is not None:
         assembler.pad_to(pad)
     if sync:

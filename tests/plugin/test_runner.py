@@ -314,6 +314,50 @@ async def test_audio_presses_and_health_reach_the_hub_and_bad_calls_are_dropped(
     assert "AudioBlock.samples must be a numpy int32 array" in caplog.text
 
 
+class Burst:
+    """Attaches two microphones, sends a burst of blocks of both without yielding (as a
+    capture thread delivers a JACK period of 16 inputs), then detaches one and sends more."""
+
+    name = "burst"
+
+    def __init__(self, blocks: int) -> None:
+        self.blocks = blocks
+
+    async def run(self, ctx: SourceContext) -> None:
+        ctx.attach(mic("A-1"))
+        ctx.attach(mic("A-2"))
+        for n in range(self.blocks):
+            samples = np.full(4, n << 8, dtype=np.int32)
+            ctx.audio("A-1", AudioBlock(4 * n, samples))
+            ctx.audio("A-2", AudioBlock(4 * n, samples))
+        ctx.detach("A-2", "unplugged")
+        ctx.audio("A-2", AudioBlock(4 * self.blocks, np.zeros(4, dtype=np.int32)))  # too late
+        ctx.audio("A-1", AudioBlock(4 * self.blocks, np.zeros(4, dtype=np.int32)))
+        ctx.report(True, "burst sent")
+        await asyncio.Event().wait()
+
+
+async def test_a_burst_of_blocks_reaches_the_hub_whole_and_in_order_with_attach_and_detach(
+    registry: DeviceRegistry, changes: Changes
+) -> None:
+    # Calls from a source's thread reach the hub's loop in batches: the order of every call
+    # (attach, audio, detach) must hold across and within them.
+    blocks = 3000
+    audio: list[tuple[str, int, int]] = []
+    registry.on_audio(lambda serial, b: audio.append((serial, b.position, int(b.samples[0]))))
+    runner = runner_for(Burst(blocks), registry)
+    await runner.start()
+    try:
+        await wait_until(lambda: runner.reported is not None)
+        ones = [(p, v) for s, p, v in audio if s == "A-1"]
+        twos = [(p, v) for s, p, v in audio if s == "A-2"]
+        assert ones == [(4 * n, n << 8) for n in range(blocks)] + [(4 * blocks, 0)]
+        assert twos == [(4 * n, n << 8) for n in range(blocks)]  # none after its detach
+        assert ("detached", "A-2", "unplugged") in changes.seen
+    finally:
+        await runner.stop()
+
+
 class OptionsReader:
     name = "options"
 

@@ -92,3 +92,22 @@ async def test_the_hub_side_publishes_readings_every_interval_from_the_tracks_au
     assert meters.interval_s <= 0.1  # at least ten readings a second
     assert events[-1]["tracks"][0]["serial"] == "M1"  # type: ignore[index]
     assert abs(meters.snapshot()["tracks"][0]["peak_dbfs"] - (-6.02)) <= 0.01
+
+
+def test_every_block_of_an_interval_counts_however_many_and_a_track_is_its_first_channel() -> None:
+    # Blocks are measured together at the reading (and every so many blocks when nobody reads):
+    # a clip in one 1 ms packet among thousands is still seen, and the RMS is the interval's.
+    clock = ManualClock(1000.0)
+    meters = Meters(registry("M1", "ST"), clock=clock)
+    tone = sine(0.5, 48 * 2500)
+    for n in range(2500):
+        part = tone[48 * n : 48 * (n + 1)].copy()
+        if n == 10:
+            part[3] = -1.0
+        meters.feed("M1", block(part, 48 * n))
+    stereo = np.stack([sine(0.25, 960), np.ones(960)], axis=1)  # the second channel is full scale
+    meters.feed("ST", block(stereo))
+    by = {r["serial"]: r for r in meters.read()}
+    assert by["M1"]["clip"] and by["M1"]["clips"] == 1 and by["M1"]["peak_dbfs"] == 0.0
+    assert abs(by["M1"]["rms_dbfs"] - (-9.03)) <= 0.01
+    assert abs(by["ST"]["peak_dbfs"] - (-12.04)) <= 0.01 and not by["ST"]["clip"]

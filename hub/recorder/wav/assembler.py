@@ -107,8 +107,12 @@ class TrackAssembler:
             raise RuntimeError(f"{self.writer.info.path}: the file is closed")
         self.open()
 
-    def write_at(self, position: int, samples: Samples) -> int:
-        """Place ``samples`` at ``position``; returns how many frames were kept."""
+    def write_at(self, position: int, samples: Samples, *, copy: bool = True) -> int:
+        """Place ``samples`` at ``position``; returns how many frames were kept.
+
+        Held-back samples are kept until written; ``copy=False`` keeps the caller's array
+        itself (no copy), for a caller that never changes it afterwards (the recorder: a
+        source's blocks are never changed once sent)."""
         self._check_open()
         block = as_block(samples, self.writer.info.channels)
         n = len(block)
@@ -122,7 +126,7 @@ class TrackAssembler:
             self.discarded_samples += lost
         if position > self._head:
             self._silence(position - self._head)
-        self._push(block.copy())
+        self._push(block.copy() if copy else block)
         self._silent_tail = False
         return len(block)
 
