@@ -462,6 +462,9 @@ class JitterBuffer:
         if self._pace is None or arrivals[0] < self._pace[2]:
             return False  # the pace is not settled yet: one by one
         first, since, _ = self._pace
+        rate, end = self.fmt.sample_rate, index + count * frames
+        if end <= first + (float(arrivals[0]) - since) * rate + self._burst:
+            return True  # even the last within the limit at the first's arrival: all are
         ends = index + frames * np.arange(1, count + 1, dtype=np.int64)
         allowed = first + (arrivals - since) * self.fmt.sample_rate + self._burst
         return bool((ends <= allowed).all())
@@ -613,7 +616,7 @@ class JitterBuffer:
             run.append((index, held))
             cursor = index + held.frames
             self._last_seq = held.sequence
-            self._remember(index)
+        self._remember(due)
         runs.append((start, run))
         self._cursor = cursor
         for first, packets in runs:
@@ -639,11 +642,15 @@ class JitterBuffer:
         self.counters.frames += int(samples.shape[0])
         return Block(first, samples)
 
-    def _remember(self, index: int) -> None:
-        if len(self._recent) == self._recent.maxlen:
-            self._recent_set.discard(self._recent[0])
-        self._recent.append(index)
-        self._recent_set.add(index)
+    def _remember(self, indexes: list[int]) -> None:
+        """The released packets' indexes, the last ``_RECENT`` of them kept."""
+        recent, known = self._recent, self._recent_set
+        if len(indexes) > _RECENT:
+            indexes = indexes[-_RECENT:]
+        for _ in range(max(0, len(recent) + len(indexes) - _RECENT)):
+            known.discard(recent.popleft())
+        recent.extend(indexes)
+        known.update(indexes)
 
     # ------------------------------------------------------------------ counting and logging
     def _malformed(self, kind: str, message: str) -> None:
