@@ -468,9 +468,12 @@ def compare(
                 "per_packet_median_pct_of_a_core": round(100 * old, 1),
                 "batch_median_pct_of_a_core": round(100 * new, 1),
                 "batch_over_per_packet": round(new / old, 3) if old else None,
-                "lost": {
-                    "per-packet": [r["lost"] for r in runs[False]],
-                    "batch": [r["lost"] for r in runs[True]],
+                **{
+                    counter: {
+                        "per-packet": [r[counter] for r in runs[False]],
+                        "batch": [r[counter] for r in runs[True]],
+                    }
+                    for counter in ("lost", "late", "flood")
                 },
                 "frames_per_channel_per_s": {
                     "per-packet": [r["frames_per_channel_per_s"] for r in runs[False]],

@@ -61,7 +61,9 @@ DELIVER_S = 0.02
 #: How often the sockets are read when they are read in batches (``batch_receive``): a batch is
 #: what a stream sent in this time (20 packets at AES67's 1 ms, 160 at 125 us), well within a
 #: socket's buffer (1 MiB asked for). A divisor of ``DELIVER_S``; longer batches cost less
-#: (``bench.aes67``: 5 ms batches cost about a sixth more CPU than 20 ms ones).
+#: (one run of ``bench.aes67``, 8 mono streams, load average 12: 7.6 % of a core at 5 ms,
+#: 6.6 % at 20 ms). Each packet's own arrival time comes from the kernel, so the wait does not
+#: blur how fast a sender sends.
 RECEIVE_S = 0.02
 #: At most this many batches of ``BATCH_SLOTS`` datagrams from one socket a read (a stream
 #: flooding the hub cannot hold its event loop for longer than that).
@@ -704,9 +706,9 @@ class _Discovery:
         timeline = self.timelines[stream.media.sample_rate]
         for block in stream.buffer.pop(flush):
             position = timeline.position(block.index)
+            channels = np.ascontiguousarray(block.samples.T)  # one copy: a row a channel
             for channel, serial in enumerate(stream.serials):
-                samples = np.ascontiguousarray(block.samples[:, channel])
-                self.ctx.audio(serial, kit.AudioBlock(position, samples))
+                self.ctx.audio(serial, kit.AudioBlock(position, channels[channel]))
 
     # ------------------------------------------------------------------ health
     def _report(self) -> None:
