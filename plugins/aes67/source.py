@@ -287,6 +287,7 @@ class _Discovery:
                     "ptp_grandmaster": media.refclock.grandmaster if media.refclock else None,
                     "ptp_domain": media.refclock.domain if media.refclock else None,
                     "warnings": list(stream.warnings.values()),
+                    "receive": "per packet" if stream.batch is None else "batches",
                     **stream.buffer.counters.as_dict(),
                 }
             )
@@ -533,7 +534,7 @@ class _Discovery:
         else:
             asyncio.get_running_loop().add_reader(sock.fileno(), self._rtp_readable, stream)
         self.ctx.log.info(
-            "receiving %s: %s %s/%d/%d on %s:%d (clock %s)",
+            "receiving %s: %s %s/%d/%d on %s:%d (clock %s), %s",
             skey,
             session.name,
             media.encoding,
@@ -542,6 +543,7 @@ class _Discovery:
             media.address,
             media.port,
             media.refclock or "not given",
+            "a packet at a time" if stream.batch is None else "in batches (recvmmsg)",
         )
 
     def _stop_stream(self, skey: str, reason: str) -> None:

@@ -313,6 +313,7 @@ async def test_foreign_and_malformed_packets_in_a_burst_are_counted_the_rest_exa
     await ctx.wait_for("the bursts' audio", lambda: ctx.frames(serial) >= 120 * fpp - 960)
     await ctx.wait_for("silence", lambda: run.source.streams()[0]["state"] == "silent")
     (stream,) = run.source.streams()
+    assert stream["receive"] == ("batches" if batch_receive else "per packet")
     assert stream["foreign"] == 24 and stream["malformed"] == 18
     assert stream["received"] == 120 and stream["lost"] == 0 and stream["flood"] == 0
     assert assert_exact(ctx, sender, 0) == 120 * fpp
