@@ -1,4 +1,6 @@
-"""AES67 receive cost: 8 streams x 8 channels, 48 kHz / 24-bit, 1 ms packets, on loopback.
+"""AES67 receive cost: 8 streams of 1 and of 8 channels, 48 kHz / 24-bit, 1 ms packets, on
+loopback, read a packet at a time (``batch_receive = false``) and in batches, alternately in one
+run (``python -m bench.aes67 --only cpu [--shape 8x1] [--compare-rounds N]``).
 
 The senders run in a child process (``python -m bench.aes67 send ...``), so their cost is not
 counted; they send pre-built payloads behind fresh RTP headers (the receiver does the same
@@ -125,7 +127,8 @@ async def _receive(args: argparse.Namespace) -> dict[str, Any]:
     sap_group = f"239.255.{rng.randrange(1, 250)}.{rng.randrange(1, 250)}"
     port = rng.randrange(20000, 60000, 2)
     channels = args.streams * args.channels
-    ctx = _Counting(options={"sap_groups": [sap_group], "latency_ms": 20.0}, expected=channels)
+    options = {"sap_groups": [sap_group], "latency_ms": 20.0, "batch_receive": args.batch}
+    ctx = _Counting(options=options, expected=channels)
     streams: list[dict[str, Any]] = []
     source = Aes67Source()
     task = asyncio.get_running_loop().create_task(source.run(ctx))
@@ -164,11 +167,13 @@ async def _receive(args: argparse.Namespace) -> dict[str, Any]:
         for key in ("received", "lost", "late", "duplicate", "malformed", "flood")
     }
     return {
+        "receive": "batch" if args.batch else "per-packet",
         "streams": args.streams,
         "channels": channels,
         "packet_ms": 1.0,
         "seconds": round(wall, 2),
         "cpu_percent_of_a_core": round(100 * cpu / wall, 1),
+        "cpu_s_per_s_of_audio": round(cpu / wall, 4),
         "cpu_percent_per_channel": round(100 * cpu / wall / channels, 3),
         "frames_per_channel_per_s": round(frames / channels / wall),
         "attached_all_channels_s": None if attach_s is None else round(attach_s, 3),
@@ -421,9 +426,64 @@ def loss(seconds: float = 20.0, channels: int = 8) -> dict[str, Any]:
     return asyncio.run(_loss(seconds, channels))
 
 
-def run(streams: int = 8, channels: int = 8, seconds: float = 10.0) -> dict[str, Any]:
-    args = argparse.Namespace(streams=streams, channels=channels, seconds=seconds)
+def run(
+    streams: int = 8, channels: int = 8, seconds: float = 10.0, batch: bool = True
+) -> dict[str, Any]:
+    args = argparse.Namespace(streams=streams, channels=channels, seconds=seconds, batch=batch)
     return asyncio.run(_receive(args))
+
+
+#: The shapes compared: the recorder's 8 single-channel microphones (8,000 packets/s of 147
+#: bytes: the per-packet cost alone) and 8 streams of 8 channels (8,000 packets/s of 1,164 bytes).
+SHAPES = ((8, 1), (8, 8))
+
+
+def compare(
+    shapes: tuple[tuple[int, int], ...] = SHAPES, seconds: float = 10.0, rounds: int = 2
+) -> list[dict[str, Any]]:
+    """Each shape received the old way (a ``recvfrom`` a packet, woken by each) and in batches
+    (``recvmmsg`` every 5 ms, numpy), alternately, ``rounds`` times each, in one run: the ratio
+    is what to trust on a busy machine (the load average is beside it)."""
+    import os
+    import statistics
+
+    out = []
+    for streams, channels in shapes:
+        runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+        loads = []
+        for _ in range(rounds):
+            for batch in (False, True):
+                runs[batch].append(run(streams, channels, seconds, batch))
+                loads.append(os.getloadavg()[0])
+        old = statistics.median(r["cpu_s_per_s_of_audio"] for r in runs[False])
+        new = statistics.median(r["cpu_s_per_s_of_audio"] for r in runs[True])
+        out.append(
+            {
+                "streams": streams,
+                "channels": streams * channels,
+                "packets_per_s": streams * 1000,
+                "rounds": rounds,
+                "per_packet_cpu_s_per_s": [r["cpu_s_per_s_of_audio"] for r in runs[False]],
+                "batch_cpu_s_per_s": [r["cpu_s_per_s_of_audio"] for r in runs[True]],
+                "per_packet_median_pct_of_a_core": round(100 * old, 1),
+                "batch_median_pct_of_a_core": round(100 * new, 1),
+                "batch_over_per_packet": round(new / old, 3) if old else None,
+                **{
+                    counter: {
+                        "per-packet": [r[counter] for r in runs[False]],
+                        "batch": [r[counter] for r in runs[True]],
+                    }
+                    for counter in ("lost", "late", "flood")
+                },
+                "frames_per_channel_per_s": {
+                    "per-packet": [r["frames_per_channel_per_s"] for r in runs[False]],
+                    "batch": [r["frames_per_channel_per_s"] for r in runs[True]],
+                },
+                "load_avg_1min": [round(x, 2) for x in loads],
+                "cores": os.cpu_count(),
+            }
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,16 +497,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sap-group", default="239.255.255.255")
     parser.add_argument("--rounds", type=int, default=10, help="announce -> connected rounds")
     parser.add_argument("--only", choices=["cpu", "announce", "loss"])
+    parser.add_argument("--compare-rounds", type=int, default=2, help="cpu: rounds of each way")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        metavar="STREAMSxCHANNELS",
+        help="cpu: a shape to compare (default 8x1 and 8x8)",
+    )
     args = parser.parse_args(argv)
     if args.mode == "send":
         _send(args)
         return 0
     if args.only in (None, "cpu"):
-        print(
-            f"aes67: receive {args.streams} streams x {args.channels} channels, 48 kHz/24-bit, "
-            f"1 ms packets, {args.seconds:g} s"
-        )
-        print(json.dumps({"bench": "aes67", **run(args.streams, args.channels, args.seconds)}))
+        shapes = SHAPES
+        if args.shape:
+            shapes = tuple(
+                (int(a), int(b)) for a, b in (shape.lower().split("x") for shape in args.shape)
+            )
+        for streams, channels in shapes:
+            print(
+                f"aes67: receive {streams} streams x {channels} channels, 48 kHz/24-bit, "
+                f"1 ms packets, {args.seconds:g} s: per packet and in batches, alternately"
+            )
+            (result,) = compare(((streams, channels),), args.seconds, args.compare_rounds)
+            print(json.dumps({"bench": "aes67.cpu", **result}))
     if args.only in (None, "announce"):
         print(f"aes67: first announcement -> {args.channels} channels connected at the emulator")
         result = asyncio.run(_announce(args.rounds, args.channels))

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,8 @@ Samples = npt.NDArray[np.int32]
 
 RTP_VERSION = 2
 _HEADER = struct.Struct("!BBHII")
+#: The fixed header as numpy reads a batch of them: V/P/X/CC and M/PT as one word.
+_FIXED = np.dtype([("flags", ">u2"), ("sequence", ">u2"), ("timestamp", ">u4"), ("ssrc", ">u4")])
 BYTES_PER_SAMPLE = {"L16": 2, "L24": 3}
 LOG_EVERY_S = 5.0
 _RECENT = 1024  # released packets remembered, to tell a duplicate from a late packet
@@ -181,10 +184,10 @@ def _signed32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-@dataclass
+@dataclass(slots=True)
 class _Held:
     sequence: int
-    payload: bytes
+    payload: bytes | memoryview
     frames: int
 
 
@@ -260,6 +263,7 @@ class JitterBuffer:
         self._burst = None if burst_s is None else burst_s * fmt.sample_rate
         # (end, clock) the timeline's pace is reckoned from, and until when it may settle
         self._pace: tuple[int, float, float] | None = None
+        self._arrival: float | None = None  # the packet's own arrival time (push_batch)
 
     # ------------------------------------------------------------------ packets in
     def push(self, data: bytes) -> None:
@@ -283,6 +287,10 @@ class JitterBuffer:
                 f"{self.fmt.encoding} ({self.fmt.frame_bytes} bytes)",
             )
             return
+        self._accept(packet, size // self.fmt.frame_bytes)
+
+    def _accept(self, packet: RtpPacket, frames: int) -> None:
+        """A packet of this stream's payload type, whole frames: its SSRC, then its place."""
         if self.ssrc is not None and packet.ssrc != self.ssrc:
             self.counters.ssrc_changes += 1
             self._note(
@@ -290,7 +298,180 @@ class JitterBuffer:
             )
             self._restart()
         self.ssrc = packet.ssrc
-        self._place(packet, size // self.fmt.frame_bytes)
+        self._place(packet, frames)
+
+    def push_batch(
+        self,
+        rows: npt.NDArray[np.uint8],
+        lengths: npt.NDArray[np.integer[Any]],
+        truncated: npt.NDArray[np.bool_] | None = None,
+        arrivals: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        """Datagrams as received, in order: ``rows[i, :lengths[i]]`` is the i-th
+        (``truncated[i]``: it was longer than a row, and cut short). The outcome is
+        :meth:`push` of each in turn. The usual packet (the fixed 12-byte header alone, this
+        stream's payload type and SSRC, whole frames) is parsed and placed with numpy, a run
+        of them at a time; any other (CSRCs, an extension, padding, a new SSRC, or malformed)
+        goes through :meth:`push` alone.
+
+        ``arrivals[i]``: when the i-th arrived, on ``clock`` (the kernel's receive time): the
+        flood limit and a jump's confirmation judge each packet by it, as if it had been pushed
+        then. Without it, every packet arrived now."""
+        count = int(lengths.shape[0])
+        if count == 0:
+            return
+        try:
+            self._push_batch(rows, lengths, truncated, arrivals, count)
+        finally:
+            self._arrival = None
+
+    def _push_batch(
+        self,
+        rows: npt.NDArray[np.uint8],
+        lengths: npt.NDArray[np.integer[Any]],
+        truncated: npt.NDArray[np.bool_] | None,
+        arrivals: npt.NDArray[np.float64] | None,
+        count: int,
+    ) -> None:
+        head = np.ascontiguousarray(rows[:count, : _HEADER.size]).view(_FIXED).reshape(count)
+        size, fb = int(lengths[0]), self.fmt.frame_bytes
+        ssrcs, timestamps = head["ssrc"], head["timestamp"]
+        if (  # the usual batch: every packet usual, one size, one SSRC, each following on
+            (truncated is None or not truncated.any())
+            and size > _HEADER.size
+            and (size - _HEADER.size) % fb == 0
+            and (lengths == size).all()
+            and ((head["flags"] & 0xFF7F) == (RTP_VERSION << 14 | self.fmt.payload_type)).all()
+            and (ssrcs == ssrcs[0]).all()
+            and (count == 1 or ((timestamps[1:] - timestamps[:-1]) == (size - 12) // fb).all())
+            and self._extend(
+                int(timestamps[0]),
+                head["sequence"].tolist(),
+                int(ssrcs[0]),
+                rows[:count, _HEADER.size : size],
+                arrivals,
+            )
+        ):
+            return
+        lengths = lengths.astype(np.int64)
+        usual = (
+            (lengths > _HEADER.size)
+            & ((lengths - _HEADER.size) % fb == 0)
+            & ((head["flags"] & 0xFF7F) == (RTP_VERSION << 14 | self.fmt.payload_type))
+        )
+        if truncated is not None:
+            usual &= ~truncated
+        # runs of usual packets of one size and one SSRC (and runs of the others)
+        cuts = (usual[1:] != usual[:-1]) | (lengths[1:] != lengths[:-1]) | (ssrcs[1:] != ssrcs[:-1])
+        bounds = [0, *(np.flatnonzero(cuts) + 1).tolist(), count]
+        for start, stop in itertools.pairwise(bounds):
+            if usual[start]:
+                payloads = rows[start:stop, _HEADER.size : int(lengths[start])]
+                times = None if arrivals is None else arrivals[start:stop]
+                self._push_run(head[start:stop], payloads, times)
+                continue
+            for i in range(start, stop):
+                if arrivals is not None:
+                    self._arrival = float(arrivals[i])
+                if truncated is not None and truncated[i]:
+                    self._malformed(
+                        "length",
+                        f"a datagram longer than the {rows.shape[1]} bytes received: cut short",
+                    )
+                    continue
+                self.push(rows[i, : int(lengths[i])].tobytes())
+
+    def _push_run(
+        self,
+        head: npt.NDArray[np.void],
+        payloads: npt.NDArray[np.uint8],
+        arrivals: npt.NDArray[np.float64] | None,
+    ) -> None:
+        """Usual packets of one SSRC and one size: each stretch whose timestamps follow on
+        (each packet starts where the one before ends) placed at once when it simply extends
+        the stream; any packet that does not is placed alone, as :meth:`push` would."""
+        frames = payloads.shape[1] // self.fmt.frame_bytes
+        timestamps = head["timestamp"]
+        breaks = (timestamps[1:] - timestamps[:-1]) != frames  # (uint32: across the wrap too)
+        bounds = [0, *(np.flatnonzero(breaks) + 1).tolist(), len(head)]
+        sequences = head["sequence"].tolist()
+        ssrc = int(head["ssrc"][0])
+        for start, stop in itertools.pairwise(bounds):
+            at = start
+            while at < stop and not self._extend(
+                int(timestamps[at]),
+                sequences[at:stop],
+                ssrc,
+                payloads[at:stop],
+                None if arrivals is None else arrivals[at:stop],
+            ):
+                if arrivals is not None:
+                    self._arrival = float(arrivals[at])
+                packet = RtpPacket(
+                    sequences[at],
+                    int(timestamps[at]),
+                    ssrc,
+                    self.fmt.payload_type,
+                    False,
+                    payloads[at].tobytes(),
+                )
+                self._accept(packet, frames)
+                at += 1
+
+    def _extend(
+        self,
+        timestamp: int,
+        sequences: list[int],
+        ssrc: int,
+        payloads: npt.NDArray[np.uint8],
+        arrivals: npt.NDArray[np.float64] | None,
+    ) -> bool:
+        """Packets contiguous on the media clock, the first stamped ``timestamp``, held at
+        once if what :meth:`_place` would do with each is simply that: the same SSRC, no stray
+        pending, the first at or after the newest end so far (no duplicate, nothing late, no
+        gap beyond ``max_gap``), within the flood limit. False (nothing done) otherwise."""
+        newest, size = self._newest, payloads.shape[1]
+        frames = size // self.fmt.frame_bytes
+        if newest is None or self._stray is not None or ssrc != self.ssrc or frames > self.max_gap:
+            return False
+        index = newest + _signed32(((timestamp - self.offset) & 0xFFFFFFFF) - newest)
+        if index < newest or index + frames - newest > self.max_gap:
+            return False
+        end = index + len(sequences) * frames
+        if not self._paced_run(index, frames, len(sequences), arrivals):
+            return False
+        self.counters.received += len(sequences)
+        data = memoryview(payloads.tobytes())
+        held = self._held
+        for k, sequence in enumerate(sequences):
+            held[index + k * frames] = _Held(sequence, data[k * size : (k + 1) * size], frames)
+        self._newest = end
+        return True
+
+    def _paced_run(
+        self, index: int, frames: int, count: int, arrivals: npt.NDArray[np.float64] | None
+    ) -> bool:
+        """Whether :meth:`_paced` would pass each of ``count`` packets from ``index`` on, and
+        leave the pace where placing them one by one would (False: place them one by one)."""
+        if self._burst is None:
+            return True
+        if arrivals is None:
+            # All at once: the last packet's end within the limit means every earlier one's
+            # is, and the pace (while it settles) ends where it would after each in turn.
+            return self._paced(index + count * frames)
+        if self._pace is None or arrivals[0] < self._pace[2]:
+            return False  # the pace is not settled yet: one by one
+        first, since, _ = self._pace
+        rate, end = self.fmt.sample_rate, index + count * frames
+        if end <= first + (float(arrivals[0]) - since) * rate + self._burst:
+            return True  # even the last within the limit at the first's arrival: all are
+        ends = index + frames * np.arange(1, count + 1, dtype=np.int64)
+        allowed = first + (arrivals - since) * self.fmt.sample_rate + self._burst
+        return bool((ends <= allowed).all())
+
+    def _now(self) -> float:
+        """The packet's arrival time if it is known (:meth:`push_batch`), else the clock's."""
+        return self.clock() if self._arrival is None else self._arrival
 
     def _paced(self, end: int) -> bool:
         """Whether the timeline stays within real time (plus the burst) since its start.
@@ -299,7 +480,7 @@ class JitterBuffer:
         that waited in a stalled socket must not make every later one look early)."""
         if self._burst is None:
             return True
-        now = self.clock()
+        now = self._now()
         if self._pace is None:
             self._pace = (end, now, now + SETTLE_S)
             return True
@@ -354,7 +535,7 @@ class JitterBuffer:
         """A packet far off the timeline: a restart if the next ones continue it at no more
         than twice real time for ``CONFIRM_S``; a flood if they come faster."""
         stray = self._stray
-        now = self.clock()
+        now = self._now()
         if stray is not None and index == stray.end:
             stray.packets.append((index, packet, end - index))
             stray.end = end
@@ -435,7 +616,7 @@ class JitterBuffer:
             run.append((index, held))
             cursor = index + held.frames
             self._last_seq = held.sequence
-            self._remember(index)
+        self._remember(due)
         runs.append((start, run))
         self._cursor = cursor
         for first, packets in runs:
@@ -461,11 +642,15 @@ class JitterBuffer:
         self.counters.frames += int(samples.shape[0])
         return Block(first, samples)
 
-    def _remember(self, index: int) -> None:
-        if len(self._recent) == self._recent.maxlen:
-            self._recent_set.discard(self._recent[0])
-        self._recent.append(index)
-        self._recent_set.add(index)
+    def _remember(self, indexes: list[int]) -> None:
+        """The released packets' indexes, the last ``_RECENT`` of them kept."""
+        recent, known = self._recent, self._recent_set
+        if len(indexes) > _RECENT:
+            indexes = indexes[-_RECENT:]
+        for _ in range(max(0, len(recent) + len(indexes) - _RECENT)):
+            known.discard(recent.popleft())
+        recent.extend(indexes)
+        known.update(indexes)
 
     # ------------------------------------------------------------------ counting and logging
     def _malformed(self, kind: str, message: str) -> None:

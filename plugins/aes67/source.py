@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import re
 import socket
 import struct
@@ -37,6 +38,8 @@ from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from c2c_hub import kit
+from c2c_hub_plugins.aes67.mmsg import BatchReceiver
+from c2c_hub_plugins.aes67.mmsg import available as batch_available
 from c2c_hub_plugins.aes67.models import match_model
 from c2c_hub_plugins.aes67.options import Options
 from c2c_hub_plugins.aes67.ravenna import RtspError, describe, describe_url, session_name
@@ -55,6 +58,17 @@ from c2c_hub_plugins.aes67.timeline import MediaTimeline
 #: The device model of an AES67 channel (the plugin's ``device_models/aes67-channel.toml``).
 MODEL_ID = "0b6f2d84-6a31-4c55-9e0a-7d1c3b5a9e21"
 DELIVER_S = 0.02
+#: How often the sockets are read when they are read in batches (``batch_receive``): a batch is
+#: what a stream sent in this time (20 packets at AES67's 1 ms, 160 at 125 us), well within a
+#: socket's buffer (1 MiB asked for). A divisor of ``DELIVER_S``; longer batches cost less
+#: (one run of ``bench.aes67``, 8 mono streams, load average 12: 7.6 % of a core at 5 ms,
+#: 6.6 % at 20 ms). Each packet's own arrival time comes from the kernel, so the wait does not
+#: blur how fast a sender sends.
+RECEIVE_S = 0.02
+#: At most this many batches of ``BATCH_SLOTS`` datagrams from one socket a read (a stream
+#: flooding the hub cannot hold its event loop for longer than that).
+BATCH_SLOTS = 64
+BATCHES_PER_READ = 16
 RTSP_ATTEMPTS = 3
 FOLDER_RECHECK_S = 1.0
 EXPIRE_EVERY_S = 1.0
@@ -131,6 +145,8 @@ class _Stream:
     flood_at: float = 0.0
     #: the device model its [discovery.sdp] rules matched (None: the plugin's own)
     model: kit.DeviceModel | None = None
+    #: its socket read in batches (None: a packet at a time, as the socket wakes the loop)
+    batch: BatchReceiver | None = None
 
     def devices(self, model: kit.DeviceModel) -> list[kit.SubDevice]:
         media, session = self.media, self.session
@@ -271,6 +287,7 @@ class _Discovery:
                     "ptp_grandmaster": media.refclock.grandmaster if media.refclock else None,
                     "ptp_domain": media.refclock.domain if media.refclock else None,
                     "warnings": list(stream.warnings.values()),
+                    "receive": "per packet" if stream.batch is None else "batches",
                     **stream.buffer.counters.as_dict(),
                 }
             )
@@ -512,9 +529,12 @@ class _Discovery:
         if stream.model is not None:
             self.ctx.log.info("%s: device model %s (its rules matched)", skey, stream.model.name)
         self.streams[skey] = stream
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._rtp_readable, stream)
+        if self.options.batch_receive and batch_available():
+            stream.batch = BatchReceiver(sock, BATCH_SLOTS, RECV_BYTES)
+        else:
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._rtp_readable, stream)
         self.ctx.log.info(
-            "receiving %s: %s %s/%d/%d on %s:%d (clock %s)",
+            "receiving %s: %s %s/%d/%d on %s:%d (clock %s), %s",
             skey,
             session.name,
             media.encoding,
@@ -523,16 +543,20 @@ class _Discovery:
             media.address,
             media.port,
             media.refclock or "not given",
+            "a packet at a time" if stream.batch is None else "in batches (recvmmsg)",
         )
 
     def _stop_stream(self, skey: str, reason: str) -> None:
         stream = self.streams.pop(skey, None)
         if stream is None:
             return
-        try:
-            asyncio.get_running_loop().remove_reader(stream.sock.fileno())
-        except RuntimeError:
-            pass
+        if stream.batch is None:
+            try:
+                asyncio.get_running_loop().remove_reader(stream.sock.fileno())
+            except RuntimeError:
+                pass
+        else:
+            self._read_batches(stream)  # what was queued until now still counts
         stream.sock.close()
         self._deliver(stream, flush=True)
         if stream.attached:
@@ -557,6 +581,49 @@ class _Discovery:
                 continue
             stream.buffer.push(data)
             received += 1
+        self._received(stream, received)
+
+    def _rtp_batch(self, stream: _Stream) -> None:
+        self._received(stream, self._read_batches(stream))
+
+    def _read_batches(self, stream: _Stream) -> int:
+        """Every datagram queued on the stream's socket, read a batch (one ``recvmmsg``) at a
+        time and placed a batch at a time; foreign senders' packets are counted and dropped.
+        How many reached the jitter buffer."""
+        batch = stream.batch
+        assert batch is not None
+        allowed = stream.media.source_filter
+        received = 0
+        for _ in range(BATCHES_PER_READ):
+            try:
+                count = batch.receive()
+            except OSError as exc:
+                self.ctx.log.warning("%s: socket: %s", stream.key, exc)
+                break
+            if not count:
+                break
+            rows, lengths, truncated = batch.rows, batch.lengths, batch.truncated
+            # the kernel's receive times (wall clock) on the jitter buffer's (monotonic)
+            arrivals = batch.arrivals + (time.monotonic() - time.time())
+            if np.isnan(arrivals).any():
+                arrivals = np.where(np.isnan(arrivals), time.monotonic(), arrivals)
+            if allowed is not None:
+                senders, which = batch.senders(count)
+                keep = np.array([allowed.allows(sender) for sender in senders])[which]
+                if not keep.all():
+                    stream.foreign += int(count - np.count_nonzero(keep))
+                    kept = np.flatnonzero(keep)
+                    rows, lengths, truncated = rows[kept], lengths[kept], truncated[kept]
+                    arrivals = arrivals[kept]
+            stream.buffer.push_batch(rows, lengths, truncated, arrivals)
+            received += int(lengths.shape[0])
+            if count < batch.slots:
+                break
+        return received
+
+    def _received(self, stream: _Stream, received: int) -> None:
+        """After a read: the stream's channels attach with its first good packet, and a
+        silent stream is told to be streaming again."""
         if not received:
             return
         stream.last_packet = time.monotonic()
@@ -579,8 +646,15 @@ class _Discovery:
 
     async def _tick(self) -> None:
         next_expire = time.monotonic() + EXPIRE_EVERY_S
-        while True:
-            await asyncio.sleep(DELIVER_S)
+        reads = max(1, round(DELIVER_S / RECEIVE_S))  # reads a delivery
+        for tick in itertools.count(1):
+            batched = [s for s in self.streams.values() if s.batch is not None]
+            await asyncio.sleep(RECEIVE_S if batched else DELIVER_S)
+            for stream in batched:
+                if self.streams.get(stream.key) is stream:  # (not stopped meanwhile)
+                    self._rtp_batch(stream)
+            if batched and tick % reads:
+                continue
             now = time.monotonic()
             for stream in list(self.streams.values()):
                 quiet = stream.last_packet is not None and (
@@ -634,9 +708,9 @@ class _Discovery:
         timeline = self.timelines[stream.media.sample_rate]
         for block in stream.buffer.pop(flush):
             position = timeline.position(block.index)
+            channels = np.ascontiguousarray(block.samples.T)  # one copy: a row a channel
             for channel, serial in enumerate(stream.serials):
-                samples = np.ascontiguousarray(block.samples[:, channel])
-                self.ctx.audio(serial, kit.AudioBlock(position, samples))
+                self.ctx.audio(serial, kit.AudioBlock(position, channels[channel]))
 
     # ------------------------------------------------------------------ health
     def _report(self) -> None:
