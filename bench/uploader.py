@@ -57,6 +57,7 @@ import json
 import os
 import shutil
 import ssl
+import statistics
 import struct
 import subprocess
 import sys
@@ -919,21 +920,28 @@ def run(
     only: frozenset[str] = frozenset({"startup", "loopback", "link", "realtime", "packet"}),
     emit: Callable[[Run], None] = lambda run: None,
     rounds: int = 1,
+    baseline: Path | None = None,
 ) -> list[Run]:
     main_file, main_sha = test_file(size_mib * MiB)
     small_file, small_sha = test_file(SMALL_MIB * MiB)
     runs: list[Run] = []
 
-    def record(fn: Callable[[], Run], scenario: str, uploader: str, size: int) -> None:
+    def record(
+        fn: Callable[[], Run], scenario: str, uploader: str, size: int, round_: int | None = None
+    ) -> None:
         """One measurement; an exception is reported as a failed run, the others go on."""
         try:
             item = fn()
         except Exception as exc:
             item = Run(scenario, uploader, size, detail=f"error: {type(exc).__name__}: {exc}")
+        if round_ is not None:
+            item.extra["round"] = round_
         runs.append(item)
         emit(item)
 
     big = size_mib * MiB
+    if baseline is not None:  # byte-compiled as ours is, so its start-up is like for like
+        compileall.compile_dir(baseline, quiet=1)
     with tempfile.TemporaryDirectory(prefix="c2c-bench-uploader-") as tmp:
         work = Path(tmp)
         if "startup" in only:
@@ -945,7 +953,13 @@ def run(
                 # CPU figures of a round are taken side by side; the verdicts use each one's
                 # median over the rounds.
                 for round_ in range(rounds):
-                    record(partial(raw_put, site, main_file, main_sha), "loopback", "raw-put", big)
+                    record(
+                        partial(raw_put, site, main_file, main_sha),
+                        "loopback",
+                        "raw-put",
+                        big,
+                        round_,
+                    )
                     sources = ((main_file, main_sha),)
                     if round_ == 0:  # the small file: peak RSS (flat from 100 MiB up)
                         sources = ((small_file, small_sha), *sources)
@@ -955,12 +969,32 @@ def run(
                             "loopback",
                             "ours",
                             source.stat().st_size,
+                            round_,
+                        )
+                    if baseline is not None:  # the same bytes through another copy of the hub
+                        record(
+                            partial(
+                                run_ours,
+                                site,
+                                "loopback",
+                                main_file,
+                                main_sha,
+                                work,
+                                concurrency,
+                                label="ours-baseline",
+                                env_changes={"PYTHONPATH": str(baseline)},
+                            ),
+                            "loopback",
+                            "ours-baseline",
+                            big,
+                            round_,
                         )
                     record(
                         partial(run_theirs, site, "loopback", main_file, main_sha, work),
                         "loopback",
                         "frameioclient",
                         big,
+                        round_,
                     )
         if only & {"link", "realtime"}:
             link = LinkSimulator().start_thread()
@@ -1035,6 +1069,56 @@ HEADER = (
 )
 
 
+def _excluding_startup(item: Run) -> float | None:
+    """CPU seconds per GiB less the same process's start-up with nothing to do."""
+    if item.cpu_s is None:
+        return None
+    return (item.cpu_s - (item.extra.get("startup_cpu_s") or 0.0)) / (item.size / GiB)
+
+
+def _round_ratios(runs: list[Run]) -> dict[str, Any]:
+    """The CPU ratios within each interleaved loopback round, and their medians: figures taken
+    side by side, seconds apart, move less with the machine's load than the medians of each
+    uploader taken apart."""
+    rounds: dict[int, dict[str, Run]] = {}
+    for item in runs:
+        if item.scenario == "loopback" and item.wall_s and item.cpu_s and "round" in item.extra:
+            if item.uploader == "ours" and item.size != max(
+                r.size for r in runs if r.scenario == "loopback" and r.uploader == "ours"
+            ):
+                continue
+            rounds.setdefault(int(item.extra["round"]), {})[item.uploader] = item
+    ratios: dict[str, list[float]] = {}
+
+    def add(key: str, value: float | None) -> None:
+        if value is not None:
+            ratios.setdefault(key, []).append(value)
+
+    for found in rounds.values():
+        raw, theirs = found.get("raw-put"), found.get("frameioclient")
+        for label, key in (("ours", ""), ("ours-baseline", "baseline_")):
+            run = found.get(label)
+            if run is None:
+                continue
+            sending = _excluding_startup(run)
+            if raw is not None and raw.cpu_s_per_gib and sending is not None:
+                add(f"{key}cpu_excluding_startup_over_raw_put", sending / raw.cpu_s_per_gib)
+            if theirs is not None and theirs.cpu_s_per_gib and run.cpu_s_per_gib:
+                add(f"{key}cpu_over_frameioclient", run.cpu_s_per_gib / theirs.cpu_s_per_gib)
+        ours, before = found.get("ours"), found.get("ours-baseline")
+        if ours is not None and before is not None:
+            add("cpu_excluding_startup_ours_over_baseline", _ratio(ours, before))
+    return {
+        f"rounds_median_{key}": round(statistics.median(values), 3)
+        for key, values in ratios.items()
+    } | {f"rounds_{key}": [round(v, 3) for v in values] for key, values in ratios.items()}
+
+
+def _ratio(ours: Run, before: Run) -> float | None:
+    a, b = _excluding_startup(ours), _excluding_startup(before)
+    return a / b if a is not None and b else None
+
+
 def verdicts(runs: list[Run]) -> dict[str, Any]:
     """The issue's aims, from the runs that happened."""
 
@@ -1095,6 +1179,14 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         out["raw_put_cpu_s_per_gib"] = round(raw.cpu_s_per_gib, 2)
         out["cpu_excluding_startup_over_raw_put"] = round(sending / raw.cpu_s_per_gib, 2)
         out["cpu_excluding_startup_over_raw_put_meets_1_2"] = sending / raw.cpu_s_per_gib <= 1.2
+    before = find("loopback", "ours-baseline")
+    if raw is not None and before is not None and before.cpu_s and raw.cpu_s_per_gib:
+        own_start = before.extra.get("startup_cpu_s") or 0.0
+        sending = (before.cpu_s - own_start) / (before.size / GiB)
+        out["baseline_cpu_s_per_gib"] = before.cpu_s_per_gib and round(before.cpu_s_per_gib, 2)
+        out["baseline_cpu_s_per_gib_excluding_startup"] = round(sending, 2)
+        out["baseline_cpu_excluding_startup_over_raw_put"] = round(sending / raw.cpu_s_per_gib, 2)
+    out.update(_round_ratios(runs))
     theirs_loop = find("loopback", "frameioclient")
     if big is not None and theirs_loop is not None and big.cpu_s_per_gib:
         if theirs_loop.cpu_s_per_gib:
@@ -1191,6 +1283,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="loopback CPU rounds, interleaved, medians in the verdicts (3; quick 1)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a directory holding another copy of the hub's package (c2c_hub), e.g. `git "
+        "archive` of an earlier commit: run as ours-baseline in every loopback round, so "
+        "before and after are measured side by side",
+    )
     args = parser.parse_args(argv)
     size_mib = args.size_mib or (256 if args.quick else 2048)
     if args.realtime_s:
@@ -1213,6 +1313,7 @@ def main(argv: list[str] | None = None) -> int:
         only,
         emit=lambda item: print(row(item), flush=True),
         rounds=args.rounds or (1 if args.quick else 3),
+        baseline=args.baseline,
     )
     for item in runs:
         print(json.dumps(item.to_json()))
