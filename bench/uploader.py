@@ -300,6 +300,28 @@ class Site:
         self.http = httpx.Client(base_url=self.info["base_url"], verify=self.context, timeout=60)
         self.token = pair(self.emulator, self.http)  # the device FrameioUploader's assets use
 
+    def settle(self, quiet_s: float = 0.3, within_s: float = 15.0) -> None:
+        """Until the emulator's process has used no CPU for ``quiet_s`` (Linux ``/proc``; else
+        at once). A loopback run shares the two cores with the emulator, which may still be
+        busy with the run before (freeing a gigabyte of parts): measured, the run after the
+        raw PUT spent 0.1-0.2 s more CPU in its part threads than the same run later."""
+        stat = Path(f"/proc/{self.emulator.process.pid}/stat")
+
+        def ticks() -> int:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+
+        try:
+            deadline = time.monotonic() + within_s
+            seen, since = ticks(), time.monotonic()
+            while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+                time.sleep(0.05)
+                now = ticks()
+                if now != seen:
+                    seen, since = now, time.monotonic()
+        except (OSError, ValueError, IndexError):
+            return
+
     def close(self) -> None:
         self.http.close()
         self.emulator.close()
@@ -936,9 +958,16 @@ def run(
     runs: list[Run] = []
 
     def record(
-        fn: Callable[[], Run], scenario: str, uploader: str, size: int, round_: int | None = None
+        fn: Callable[[], Run],
+        scenario: str,
+        uploader: str,
+        size: int,
+        round_: int | None = None,
+        site: Site | None = None,
     ) -> None:
         """One measurement; an exception is reported as a failed run, the others go on."""
+        if site is not None:
+            site.settle()
         try:
             item = fn()
         except Exception as exc:
@@ -968,6 +997,7 @@ def run(
                         "raw-put",
                         big,
                         round_,
+                        site,
                     )
                     sources = ((main_file, main_sha),)
                     if round_ == 0:  # the small file: peak RSS (flat from 100 MiB up)
@@ -983,6 +1013,7 @@ def run(
                                 "ours",
                                 source.stat().st_size,
                                 round_,
+                                site,
                             )
 
                     def before(round_: int = round_) -> None:
@@ -1003,10 +1034,12 @@ def run(
                             "ours-baseline",
                             big,
                             round_,
+                            site,
                         )
 
-                    # Which runs right after the raw PUT alternates (the emulator is still
-                    # hashing the raw PUT's gigabyte then, on the same two cores).
+                    # Which runs right after the raw PUT alternates: measured, that run spent
+                    # 0.1-0.2 s more CPU in its part threads (the emulator is settled first now,
+                    # but the rest of the machine is not).
                     order = [ours] if baseline is None else [ours, before]
                     for step in order if round_ % 2 == 0 else order[::-1]:
                         step()
@@ -1016,6 +1049,7 @@ def run(
                         "frameioclient",
                         big,
                         round_,
+                        site,
                     )
         if only & {"link", "realtime"}:
             link = LinkSimulator().start_thread()
