@@ -19,6 +19,8 @@
   (lossy: 50 Mbit/s, 80 ms RTT, 0.5 % loss; clean: 50 and 200 Mbit/s at 40 ms)
   (:mod:`bench.uploader`);
 - the upload queue at 10,000 files: enqueue rate, status time (:mod:`bench.queue_scale`);
+- a part's state in the upload queue: trips to SQLite's thread and CPU per part, beside one
+  plain durable statement (:mod:`bench.part_state`);
 - AES67: receive CPU of 8 streams of 1 and of 8 channels at 1 ms packets, a packet at a time
   and in batches, alternately (:func:`bench.aes67.compare`); a stream's first
   announcement to its 8 channels connected at the emulator; samples misplaced under 1 % packet
@@ -62,6 +64,7 @@ from bench import (
     netlink,
     network,
     part_sink,
+    part_state,
     presence,
     presses,
     queue_scale,
@@ -120,6 +123,9 @@ status = uploader.main(["--quick"] if quick else []) or status
 print()
 print("queue scale: 10,000 files enqueued (aim >= 5,000/s), status of the queue (aim <= 20 ms)")
 print(json.dumps({"bench": "queue_scale", **queue_scale.run()}))
+print()
+print("part state: a part's sending + acked in the queue, per part (beside one durable statement)")
+print(json.dumps({"bench": "part_state", **part_state.run(rounds=3 if quick else 9)}))
 status = status or (0 if outcome["ok"] else 1)
 print()
 hub_kills = 20 if quick else 100

@@ -57,6 +57,7 @@ import json
 import os
 import shutil
 import ssl
+import statistics
 import struct
 import subprocess
 import sys
@@ -299,6 +300,28 @@ class Site:
         self.http = httpx.Client(base_url=self.info["base_url"], verify=self.context, timeout=60)
         self.token = pair(self.emulator, self.http)  # the device FrameioUploader's assets use
 
+    def settle(self, quiet_s: float = 0.3, within_s: float = 15.0) -> None:
+        """Until the emulator's process has used no CPU for ``quiet_s`` (Linux ``/proc``; else
+        at once). A loopback run shares the two cores with the emulator, which may still be
+        busy with the run before (freeing a gigabyte of parts): measured, the run after the
+        raw PUT spent 0.1-0.2 s more CPU in its part threads than the same run later."""
+        stat = Path(f"/proc/{self.emulator.process.pid}/stat")
+
+        def ticks() -> int:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+
+        try:
+            deadline = time.monotonic() + within_s
+            seen, since = ticks(), time.monotonic()
+            while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+                time.sleep(0.05)
+                now = ticks()
+                if now != seen:
+                    seen, since = now, time.monotonic()
+        except (OSError, ValueError, IndexError):
+            return
+
     def close(self) -> None:
         self.http.close()
         self.emulator.close()
@@ -456,6 +479,19 @@ def run_ours(
 STARTUP_ROUNDS = 5
 
 
+def byte_compile(baseline: Path | None = None) -> None:
+    """The hub's modules (and ``baseline``'s) byte-compiled, as ``pip install`` leaves them: a
+    checkout run with ``PYTHONDONTWRITEBYTECODE`` would compile ~50 modules in every run, and
+    a baseline compiled while ours is not would compare unlike start-ups."""
+    for package in ("c2c_hub", "c2c_hub.device_models_data"):
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations
+        for folder in spec.submodule_search_locations:
+            compileall.compile_dir(folder, quiet=1)
+    if baseline is not None:
+        compileall.compile_dir(baseline, quiet=1)
+
+
 def startup(site: Site, work: Path, rounds: int = STARTUP_ROUNDS) -> Run:
     """CPU of ``python -m c2c_hub.uploader`` with nothing to do (a paired directory, an empty
     queue): interpreter, imports, settings, credentials, the queue opened and closed. The
@@ -464,11 +500,7 @@ def startup(site: Site, work: Path, rounds: int = STARTUP_ROUNDS) -> Run:
     The hub's modules are byte-compiled first, as ``pip install`` leaves them (a checkout run
     with ``PYTHONDONTWRITEBYTECODE`` would otherwise compile ~50 modules in every run)."""
     result = Run("startup", "ours", 0)
-    for package in ("c2c_hub", "c2c_hub.device_models_data"):
-        spec = importlib.util.find_spec(package)
-        assert spec is not None and spec.submodule_search_locations
-        for folder in spec.submodule_search_locations:
-            compileall.compile_dir(folder, quiet=1)
+    byte_compile()
     data_dir = work / f"hub-start-{uuid.uuid4().hex[:8]}"
     settings = site.pair_hub(data_dir)
     command = [sys.executable, "-m", "c2c_hub.uploader", "--data-dir", str(data_dir)]
@@ -919,21 +951,35 @@ def run(
     only: frozenset[str] = frozenset({"startup", "loopback", "link", "realtime", "packet"}),
     emit: Callable[[Run], None] = lambda run: None,
     rounds: int = 1,
+    baseline: Path | None = None,
 ) -> list[Run]:
     main_file, main_sha = test_file(size_mib * MiB)
     small_file, small_sha = test_file(SMALL_MIB * MiB)
     runs: list[Run] = []
 
-    def record(fn: Callable[[], Run], scenario: str, uploader: str, size: int) -> None:
+    def record(
+        fn: Callable[[], Run],
+        scenario: str,
+        uploader: str,
+        size: int,
+        round_: int | None = None,
+        site: Site | None = None,
+    ) -> None:
         """One measurement; an exception is reported as a failed run, the others go on."""
+        if site is not None:
+            site.settle()
         try:
             item = fn()
         except Exception as exc:
             item = Run(scenario, uploader, size, detail=f"error: {type(exc).__name__}: {exc}")
+        if round_ is not None:
+            item.extra["round"] = round_
         runs.append(item)
         emit(item)
 
     big = size_mib * MiB
+    if only & {"startup", "loopback"}:
+        byte_compile(baseline)
     with tempfile.TemporaryDirectory(prefix="c2c-bench-uploader-") as tmp:
         work = Path(tmp)
         if "startup" in only:
@@ -945,22 +991,65 @@ def run(
                 # CPU figures of a round are taken side by side; the verdicts use each one's
                 # median over the rounds.
                 for round_ in range(rounds):
-                    record(partial(raw_put, site, main_file, main_sha), "loopback", "raw-put", big)
+                    record(
+                        partial(raw_put, site, main_file, main_sha),
+                        "loopback",
+                        "raw-put",
+                        big,
+                        round_,
+                        site,
+                    )
                     sources = ((main_file, main_sha),)
                     if round_ == 0:  # the small file: peak RSS (flat from 100 MiB up)
                         sources = ((small_file, small_sha), *sources)
-                    for source, digest in sources:
+
+                    def ours(round_: int = round_, sources: Any = sources) -> None:
+                        for source, digest in sources:
+                            record(
+                                partial(
+                                    run_ours, site, "loopback", source, digest, work, concurrency
+                                ),
+                                "loopback",
+                                "ours",
+                                source.stat().st_size,
+                                round_,
+                                site,
+                            )
+
+                    def before(round_: int = round_) -> None:
+                        """The same bytes through another copy of the hub (--baseline)."""
                         record(
-                            partial(run_ours, site, "loopback", source, digest, work, concurrency),
+                            partial(
+                                run_ours,
+                                site,
+                                "loopback",
+                                main_file,
+                                main_sha,
+                                work,
+                                concurrency,
+                                label="ours-baseline",
+                                env_changes={"PYTHONPATH": str(baseline)},
+                            ),
                             "loopback",
-                            "ours",
-                            source.stat().st_size,
+                            "ours-baseline",
+                            big,
+                            round_,
+                            site,
                         )
+
+                    # Which runs right after the raw PUT alternates: measured, that run spent
+                    # 0.1-0.2 s more CPU in its part threads (the emulator is settled first now,
+                    # but the rest of the machine is not).
+                    order = [ours] if baseline is None else [ours, before]
+                    for step in order if round_ % 2 == 0 else order[::-1]:
+                        step()
                     record(
                         partial(run_theirs, site, "loopback", main_file, main_sha, work),
                         "loopback",
                         "frameioclient",
                         big,
+                        round_,
+                        site,
                     )
         if only & {"link", "realtime"}:
             link = LinkSimulator().start_thread()
@@ -1035,6 +1124,56 @@ HEADER = (
 )
 
 
+def _excluding_startup(item: Run) -> float | None:
+    """CPU seconds per GiB less the same process's start-up with nothing to do."""
+    if item.cpu_s is None:
+        return None
+    return (item.cpu_s - (item.extra.get("startup_cpu_s") or 0.0)) / (item.size / GiB)
+
+
+def _round_ratios(runs: list[Run]) -> dict[str, Any]:
+    """The CPU ratios within each interleaved loopback round, and their medians: figures taken
+    side by side, seconds apart, move less with the machine's load than the medians of each
+    uploader taken apart."""
+    rounds: dict[int, dict[str, Run]] = {}
+    for item in runs:
+        if item.scenario == "loopback" and item.wall_s and item.cpu_s and "round" in item.extra:
+            if item.uploader == "ours" and item.size != max(
+                r.size for r in runs if r.scenario == "loopback" and r.uploader == "ours"
+            ):
+                continue
+            rounds.setdefault(int(item.extra["round"]), {})[item.uploader] = item
+    ratios: dict[str, list[float]] = {}
+
+    def add(key: str, value: float | None) -> None:
+        if value is not None:
+            ratios.setdefault(key, []).append(value)
+
+    for found in rounds.values():
+        raw, theirs = found.get("raw-put"), found.get("frameioclient")
+        for label, key in (("ours", ""), ("ours-baseline", "baseline_")):
+            run = found.get(label)
+            if run is None:
+                continue
+            sending = _excluding_startup(run)
+            if raw is not None and raw.cpu_s_per_gib and sending is not None:
+                add(f"{key}cpu_excluding_startup_over_raw_put", sending / raw.cpu_s_per_gib)
+            if theirs is not None and theirs.cpu_s_per_gib and run.cpu_s_per_gib:
+                add(f"{key}cpu_over_frameioclient", run.cpu_s_per_gib / theirs.cpu_s_per_gib)
+        ours, before = found.get("ours"), found.get("ours-baseline")
+        if ours is not None and before is not None:
+            add("cpu_excluding_startup_ours_over_baseline", _ratio(ours, before))
+    return {
+        f"rounds_median_{key}": round(statistics.median(values), 3)
+        for key, values in ratios.items()
+    } | {f"rounds_{key}": [round(v, 3) for v in values] for key, values in ratios.items()}
+
+
+def _ratio(ours: Run, before: Run) -> float | None:
+    a, b = _excluding_startup(ours), _excluding_startup(before)
+    return a / b if a is not None and b else None
+
+
 def verdicts(runs: list[Run]) -> dict[str, Any]:
     """The issue's aims, from the runs that happened."""
 
@@ -1095,6 +1234,14 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         out["raw_put_cpu_s_per_gib"] = round(raw.cpu_s_per_gib, 2)
         out["cpu_excluding_startup_over_raw_put"] = round(sending / raw.cpu_s_per_gib, 2)
         out["cpu_excluding_startup_over_raw_put_meets_1_2"] = sending / raw.cpu_s_per_gib <= 1.2
+    before = find("loopback", "ours-baseline")
+    if raw is not None and before is not None and before.cpu_s and raw.cpu_s_per_gib:
+        own_start = before.extra.get("startup_cpu_s") or 0.0
+        sending = (before.cpu_s - own_start) / (before.size / GiB)
+        out["baseline_cpu_s_per_gib"] = before.cpu_s_per_gib and round(before.cpu_s_per_gib, 2)
+        out["baseline_cpu_s_per_gib_excluding_startup"] = round(sending, 2)
+        out["baseline_cpu_excluding_startup_over_raw_put"] = round(sending / raw.cpu_s_per_gib, 2)
+    out.update(_round_ratios(runs))
     theirs_loop = find("loopback", "frameioclient")
     if big is not None and theirs_loop is not None and big.cpu_s_per_gib:
         if theirs_loop.cpu_s_per_gib:
@@ -1191,6 +1338,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="loopback CPU rounds, interleaved, medians in the verdicts (3; quick 1)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a directory holding another copy of the hub's package (c2c_hub), e.g. `git "
+        "archive` of an earlier commit: run as ours-baseline in every loopback round, so "
+        "before and after are measured side by side",
+    )
     args = parser.parse_args(argv)
     size_mib = args.size_mib or (256 if args.quick else 2048)
     if args.realtime_s:
@@ -1213,6 +1368,7 @@ def main(argv: list[str] | None = None) -> int:
         only,
         emit=lambda item: print(row(item), flush=True),
         rounds=args.rounds or (1 if args.quick else 3),
+        baseline=args.baseline,
     )
     for item in runs:
         print(json.dumps(item.to_json()))

@@ -32,14 +32,18 @@ def require_https(url: httpx.URL | str, *, what: str = "URL") -> httpx.URL:
         raise InsecureURLError(
             f"refusing {what}: not a valid URL", url="<unparseable URL>"
         ) from None
-    shown = display_url(parsed)
+    # The URL as shown (query dropped) is built only for a refusal: building it parses the URL
+    # again, which for a ~700-character signed part URL costs more than the check itself, and
+    # every part PUT and API request passes here.
     if parsed.scheme != "https":
+        shown = display_url(parsed)
         raise InsecureURLError(
             f"refusing {what} {shown}: Frame.io is HTTPS only, "
             f"{parsed.scheme or 'relative'} URLs are never requested",
             url=shown,
         )
     if not parsed.host:
+        shown = display_url(parsed)
         raise InsecureURLError(f"refusing {what} {shown}: it has no host", url=shown)
     return parsed
 
