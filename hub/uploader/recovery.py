@@ -28,7 +28,7 @@ import logging
 from c2c_hub.uploader.ledger import Ledger
 from c2c_hub.uploader.queue import PartState
 from c2c_hub.uploader.transfer import FileIdentity, stat_file
-from c2c_hub.uploader.verify import changed_parts, misfits, realtime_layout
+from c2c_hub.uploader.verify import changed_parts, misfits
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ async def reconcile(ledger: Ledger, file_id: int, part_size: int) -> None:
     if not acked:
         return
     problems = []
-    moved = misfits(acked, realtime_layout(now.size, part_size))
+    moved = misfits(acked, now.size, part_size)
     if moved:
         problems.append(
             f"the file is now {now.size} bytes: acknowledged parts "
