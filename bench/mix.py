@@ -197,6 +197,10 @@ async def _take(
             ),
             "proxy_left_at_stop_bytes": proxy_size - acked_before if proxy_size else None,
             "proxy_final_part_bytes": final_part["size"],
+            # a part still on its way at stop (a re-send of the grown last part, mostly)
+            "proxy_parts_unacked_at_stop": [
+                [p["number"], p["size"]] for p in parts_before if p["state"] != "acked"
+            ],
             "proxy_tail_limit_bytes": settings.uploads.realtime_tail_limit,
             "proxy_tail_resends": proxy["info"].get("tail_resends", 0),
             "proxy_tail_resent_bytes": proxy["info"].get("tail_resent_bytes", 0),

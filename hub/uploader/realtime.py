@@ -15,7 +15,18 @@ smaller. While recording:
   when it stops. Sending it early would put a stale header in Frame.io. Its URL is asked for
   with the first parts, so that at stop it goes without a round trip. A producer that never
   changes a byte once written (``append_only``: the recorder's MP3 proxies) has its part 1 sent
-  like any other, so at stop only the tail is left.
+  like any other, so at stop only the tail is left;
+- **an append-only file's unsent tail is bounded** (``realtime_tail_limit``, 2 MiB): once more
+  than that waits past its last part sent, that part is requested again, grown to the durable
+  end, and sent again (a part number asked for again gets a fresh URL, and its latest upload
+  wins); it grows towards ``2·P``, then goes back to ``P`` with a new part taking the rest
+  (:meth:`RealtimeUploads._bound_tail`). At stop only the last bytes (at most the limit, and
+  what came since) are left, for the bytes of each re-sent part sent a second time
+  (``info.tail_resent_bytes``). Not for WAVs: their part 1 goes at stop anyway, and the cost
+  of a re-send grows with the data rate (5 MiB is 4.5 s of an 8-track take, 5.5 minutes of a
+  proxy). The parts' layout is then what was sent: their offsets and sizes in the queue are
+  the truth, the rest is planned from where they end
+  (:func:`~c2c_hub.uploader.verify.realtime_plan`).
 
 When recording stops (:meth:`RealtimeUploads.end`, which wakes the live upload): part 1 goes at
 once while the final part (``is_final`` with ``asset_filesize``) and any part not sent yet are
