@@ -12,6 +12,8 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.uploader import FileState, Uploader
 from c2c_hub.uploader.queue import PartRecord, PartState
@@ -212,3 +214,14 @@ def test_the_plan_keeps_the_parts_sent_and_cuts_the_rest_from_where_they_end() -
     # The file ends where a part sent (not final) ends: that part must be final now.
     plan, misfit = realtime_plan(7 * MiB, P, [_sent(1, 0, 7 * MiB)])
     assert misfit == [1] and [(p.size, p.is_final) for p in plan] == [(P, False), (2 * MiB, True)]
+
+
+def test_a_tail_limit_out_of_range_is_refused_with_a_clear_error() -> None:
+    from c2c_hub.settings import SettingsError, load_settings
+    from c2c_hub.uploader import UploadConfig
+
+    with pytest.raises(ValueError, match="realtime_tail_limit must be between 0 and"):
+        UploadConfig(realtime_tail_limit=6 * MiB)
+    with pytest.raises(SettingsError, match="realtime_tail_limit"):
+        load_settings(uploads={"realtime_tail_limit": -1})
+    assert load_settings(uploads={"realtime_tail_limit": 0}).uploads.realtime_tail_limit == 0
