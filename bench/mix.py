@@ -14,9 +14,14 @@
   :class:`~c2c_hub.recorder.proxy.ProxyEncoder` at 128 kbit/s, in times real time.
 
 The machine's load average (1 minute) is printed beside the take figures. ``--part1-held``
-is the reference: the proxies' part 1 held back to stop, as before proxies were append-only.
+is a reference: the proxies' part 1 held back to stop, as before proxies were append-only.
+``--tail-limit BYTES`` sets ``uploads.realtime_tail_limit`` (the unsent tail of an append-only
+file past which its last part is sent again; 2 MiB by default); ``--tail-limit 0`` is the
+reference without it (the tail at stop up to a whole 5 MiB part). Beside the figures: how
+many times the proxy's last part was sent again, and the bytes that cost (sent twice).
 
-``python -m bench.mix [--take-seconds S] [--long | --long-seconds S] [--part1-held]``.
+``python -m bench.mix [--take-seconds S] [--long | --long-seconds S] [--part1-held]
+[--tail-limit BYTES]``.
 """
 
 from __future__ import annotations
@@ -88,13 +93,21 @@ def encode_speed(seconds: float = 60.0) -> dict[str, Any]:
 
 
 async def _take(
-    site: Site, settings: HubSettings, take_seconds: float, part1_held: bool = False
+    site: Site,
+    settings: HubSettings,
+    take_seconds: float,
+    part1_held: bool = False,
+    tail_limit: int | None = None,
 ) -> dict[str, Any]:
     from c2c_hub.runtime import Hub
 
     data_dir = settings.storage.data_dir
+    uploads = settings.uploads
+    if tail_limit is not None:
+        uploads = uploads.model_copy(update={"realtime_tail_limit": tail_limit})
     settings = settings.model_copy(
         update={
+            "uploads": uploads,
             "recorder": RecorderSettings(directory=data_dir / "rec", min_free_minutes=0),
             "plugins": PluginSettings(allow=[]),
         }
@@ -155,7 +168,9 @@ async def _take(
                 if file_id not in acked and hub.uploader.file(file_id)["state"] == "done":
                     acked[file_id] = time.monotonic()
             await asyncio.sleep(0.01)
-        proxy_size = hub.uploader.file(proxy_id)["size"]
+        proxy = hub.uploader.file(proxy_id)
+        proxy_size = proxy["size"]
+        final_part = max(await hub.uploader.parts(proxy_id), key=lambda p: p["number"])
         acked_before = before_stop["bytes_acked"]
         assets = {a["id"]: a for a in site.emulator.handle.assets()}
         identical = all(
@@ -181,6 +196,14 @@ async def _take(
                 p["number"] == 1 and p["state"] == "acked" for p in parts_before
             ),
             "proxy_left_at_stop_bytes": proxy_size - acked_before if proxy_size else None,
+            "proxy_final_part_bytes": final_part["size"],
+            # a part still on its way at stop (a re-send of the grown last part, mostly)
+            "proxy_parts_unacked_at_stop": [
+                [p["number"], p["size"]] for p in parts_before if p["state"] != "acked"
+            ],
+            "proxy_tail_limit_bytes": settings.uploads.realtime_tail_limit,
+            "proxy_tail_resends": proxy["info"].get("tail_resends", 0),
+            "proxy_tail_resent_bytes": proxy["info"].get("tail_resent_bytes", 0),
             "part_1_held_to_stop": part1_held,
             "aim_s": 3.0,
             "meets_aim": acked.get(proxy_id, float("inf")) - stop_called <= 3.0,
@@ -189,7 +212,10 @@ async def _take(
 
 
 def run(
-    take_seconds: float = 30.0, long_seconds: float | None = None, part1_held: bool = False
+    take_seconds: float = 30.0,
+    long_seconds: float | None = None,
+    part1_held: bool = False,
+    tail_limit: int | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"encode": encode_speed()}
     link = LinkSimulator().start_thread()
@@ -204,7 +230,7 @@ def run(
             for key, seconds in takes:
                 with tempfile.TemporaryDirectory(prefix="c2c-bench-mix-") as tmp:
                     settings = site.pair_hub(Path(tmp))
-                    out[key] = asyncio.run(_take(site, settings, seconds, part1_held))
+                    out[key] = asyncio.run(_take(site, settings, seconds, part1_held, tail_limit))
         finally:
             site.close()
     finally:
@@ -220,9 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--part1-held", action="store_true", help="the reference: part 1 held back to stop"
     )
+    parser.add_argument(
+        "--tail-limit",
+        type=int,
+        default=None,
+        help="uploads.realtime_tail_limit in bytes (0: the reference without it)",
+    )
     args = parser.parse_args(argv)
     long_seconds = args.long_seconds or (600.0 if args.long else None)
-    result = run(args.take_seconds, long_seconds, args.part1_held)
+    result = run(args.take_seconds, long_seconds, args.part1_held, args.tail_limit)
     print(json.dumps({"bench": "mix", **result}))
     return 0
 

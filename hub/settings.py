@@ -467,6 +467,14 @@ class UploadSettings(_Section):
         description="Adaptive floor (the 4 streams the uploader always ran before).",
     )
     max_part_streams: int = Field(default=16, ge=1, le=64, description="Adaptive ceiling.")
+    realtime_tail_limit: int = Field(
+        default=2 * 1024 * 1024,
+        ge=0,
+        le=5 * 1024 * 1024,
+        description="Bytes of an append-only growing file (the MP3 proxies) left unsent while "
+        "it records: past this, its last part sent is sent again, grown to the durable end, so "
+        "at the stop only this much is left (0: off; WAVs never, see docs/uploader.md).",
+    )
 
     @field_validator("congestion_control")
     @classmethod

@@ -39,6 +39,9 @@ class UploadConfig:
     # Ask for parts of this size; None: Frame.io decides from the file size.
     basic_part_size: int | None = None
     realtime_part_size: int = MIN_PART  # parts of a growing file (>= 5 MiB)
+    # An append-only growing file's unsent bytes past which its last part sent is sent again,
+    # grown to the durable end (0: off; c2c_hub.uploader.realtime)
+    realtime_tail_limit: int = 2 * 1024 * 1024
     realtime_poll_s: float = 0.2  # how often a growing file's size is read
     pause_poll_s: float = 60.0  # after a confirmed 409 (no presence): ask /me this often
     throughput_window_s: float = 10.0
@@ -54,6 +57,8 @@ class UploadConfig:
             raise ValueError("need 1 <= min_streams <= max_streams")
         if self.realtime_part_size < MIN_PART:
             raise ValueError("realtime_part_size must be at least 5 MiB")
+        if not 0 <= self.realtime_tail_limit <= self.realtime_part_size:
+            raise ValueError("realtime_tail_limit must be between 0 and realtime_part_size")
         if self.basic_part_size is not None and self.basic_part_size < MIN_PART:
             raise ValueError("basic_part_size must be at least 5 MiB")
 
@@ -71,5 +76,6 @@ def from_settings(uploads: UploadSettings, **changes: Any) -> UploadConfig:
         "max_in_flight": uploads.part_streams or None,
         "min_streams": uploads.min_part_streams,
         "max_streams": uploads.max_part_streams,
+        "realtime_tail_limit": uploads.realtime_tail_limit,
     }
     return UploadConfig(**(base | changes))

@@ -112,6 +112,7 @@ class Uploader:
             self.tasks.spawn,
             part_size=config.realtime_part_size,
             poll_s=config.realtime_poll_s,
+            tail_limit=config.realtime_tail_limit,
         )
         basic = BasicUploads(
             ledger,

@@ -913,6 +913,38 @@ class UploadQueue:
         await self._insert_parts(file_id, parts)
 
     @_locked
+    async def replan_sent_part(self, file_id: int, part: NewPart) -> int:
+        """An acknowledged part is to be sent again with a new range (an append-only real-time
+        file's growing last part): pending again, its bytes no longer counted as acknowledged,
+        in one commit. Returns the size it had (what Frame.io holds until the new one lands)."""
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await db.execute(
+                "SELECT size FROM parts WHERE file_id = ? AND number = ? AND state = 'acked'",
+                (file_id, part.number),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise ValueError(f"part {part.number} is not acknowledged")
+            await db.execute(
+                "UPDATE parts SET offset = ?, size = ?, is_final = ?, state = 'pending', "
+                "url = NULL, url_expires_at = NULL, sha256 = NULL, acked_at = NULL "
+                "WHERE file_id = ? AND number = ?",
+                (part.offset, part.size, int(part.is_final), file_id, part.number),
+            )
+            await db.execute(
+                "UPDATE files SET bytes_acked = bytes_acked - ? WHERE id = ?",
+                (row["size"], file_id),
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await self._refresh(file_id)
+        return int(row["size"])
+
+    @_locked
     async def set_part_url(
         self, file_id: int, number: int, url: str, url_expires_at: float | None
     ) -> None:

@@ -15,7 +15,18 @@ smaller. While recording:
   when it stops. Sending it early would put a stale header in Frame.io. Its URL is asked for
   with the first parts, so that at stop it goes without a round trip. A producer that never
   changes a byte once written (``append_only``: the recorder's MP3 proxies) has its part 1 sent
-  like any other, so at stop only the tail is left.
+  like any other, so at stop only the tail is left;
+- **an append-only file's unsent tail is bounded** (``realtime_tail_limit``, 2 MiB): once more
+  than that waits past its last part sent, that part is requested again, grown to the durable
+  end, and sent again (a part number asked for again gets a fresh URL, and its latest upload
+  wins); it grows towards ``2·P``, then goes back to ``P`` with a new part taking the rest
+  (:meth:`RealtimeUploads._bound_tail`). At stop only the last bytes (at most the limit, and
+  what came since) are left, for the bytes of each re-sent part sent a second time
+  (``info.tail_resent_bytes``). Not for WAVs: their part 1 goes at stop anyway, and the cost
+  of a re-send grows with the data rate (5 MiB is 4.5 s of an 8-track take, 5.5 minutes of a
+  proxy). The parts' layout is then what was sent: their offsets and sizes in the queue are
+  the truth, the rest is planned from where they end
+  (:func:`~c2c_hub.uploader.verify.realtime_plan`).
 
 When recording stops (:meth:`RealtimeUploads.end`, which wakes the live upload): part 1 goes at
 once while the final part (``is_final`` with ``asset_filesize``) and any part not sent yet are
@@ -56,7 +67,7 @@ from c2c_hub.uploader.recovery import reconcile
 from c2c_hub.uploader.routing import ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
 from c2c_hub.uploader.transfer import FileIdentity, Growing, stat_file
-from c2c_hub.uploader.verify import background_check, changed_parts, realtime_layout
+from c2c_hub.uploader.verify import background_check, changed_parts, realtime_plan
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +105,7 @@ class RealtimeUploads:
         *,
         part_size: int,
         poll_s: float,
+        tail_limit: int = 0,
     ) -> None:
         self.ledger = ledger
         self.queue = ledger.queue
@@ -106,6 +118,7 @@ class RealtimeUploads:
         self.spawn = spawn
         self.part_size = part_size
         self.poll_s = poll_s
+        self.tail_limit = tail_limit
         self._live: dict[int, _Live] = {}
         #: files cancelled while their take still records them (their end is still to come)
         self._cut: set[int] = set()
@@ -412,6 +425,8 @@ class RealtimeUploads:
         size_p = self._part_size(file_id)
         header = _header_part(record)
         first = header + 1  # part 1 waits for the stop unless the producer only appends
+        # An append-only file's unsent tail is bounded (see _bound_tail); a WAV's is not.
+        tail = self.tail_limit if not header else 0
         known = {p.number: p for p in await self.queue.parts(file_id)}
         last_size = 0
         while not live.ended.is_set():
@@ -440,6 +455,10 @@ class RealtimeUploads:
             last_size = st.st_size
             # Only durable bytes count once the producer says which they are.
             usable = st.st_size if live.durable is None else min(st.st_size, live.durable)
+            if tail:
+                await self._bound_tail(file_id, live, known, expect, usable, size_p, tail)
+                await sleep_or_wake(self.clock, self.poll_s, live.wake)
+                continue
             ready = (usable - 1) // size_p  # parts 1..ready have usable bytes after them
             new = [
                 NewPart(k, (k - 1) * size_p, size_p)
@@ -458,6 +477,79 @@ class RealtimeUploads:
                         live.sending[part.number] = self._spawn_send(file_id, part, expect)
             await sleep_or_wake(self.clock, self.poll_s, live.wake)
 
+    async def _bound_tail(
+        self,
+        file_id: int,
+        live: _Live,
+        known: dict[int, PartRecord],
+        expect: Growing,
+        usable: int,
+        size_p: int,
+        tail: int,
+    ) -> None:
+        """The parts of an append-only file while it grows, its unsent tail kept to ``tail``.
+
+        Parts cover the file up to one byte short of its usable (durable) end, so none of them
+        can turn out to be the final part. Past the last part sent:
+
+        - a whole part's worth (``size_p``) or more: new parts of ``size_p`` follow it;
+        - else, more than ``tail`` bytes, and the last part sent is acknowledged: that part is
+          sent again, grown to the usable end (R10/R11: a part number asked for again gets a
+          fresh URL, and its latest upload wins), so at the stop at most ``tail`` bytes (plus
+          what came since) are left. Once it would reach ``2·size_p``, it goes back to
+          ``size_p`` and a new part takes the rest (at least ``size_p``): the same bytes either
+          way, and no part grows without end.
+
+        Each part sent again costs its earlier size a second time, counted in the file's
+        ``info.tail_resent_bytes`` (and ``info.tail_resends``).
+        """
+        if not self.gate.may_start():
+            return
+        frontier = usable - 1  # one byte at least is left for the final part
+        last = known[max(known)] if known else None
+        end = last.end if last is not None else 0
+        new: list[NewPart] = []
+        number = last.number + 1 if last is not None else 1
+        while frontier - end >= size_p:  # whole parts, as for any real-time file
+            new.append(NewPart(number, end, size_p))
+            number, end = number + 1, end + size_p
+        resent = 0
+        if not new and last is not None and frontier - end > tail and self._acked(live, last):
+            grown = frontier - last.offset
+            if grown < 2 * size_p:
+                new = [NewPart(last.number, last.offset, grown)]
+            else:  # back to one part's size; the rest (>= size_p) is a new part
+                new = [
+                    NewPart(last.number, last.offset, size_p),
+                    NewPart(number, last.offset + size_p, grown - size_p),
+                ]
+            resent = await self.queue.replan_sent_part(file_id, new[0])
+            self.ledger.set_changed(self.ledger.record(file_id))
+        if not new:
+            return
+        for part in await self.steps.request_part_urls(file_id, new, None):
+            known[part.number] = part
+            live.sending[part.number] = self._spawn_send(file_id, part, expect)
+        if resent:
+            await self.queue.bump_info(file_id, "tail_resends")
+            record = await self.queue.bump_info(file_id, "tail_resent_bytes", resent)
+            self.ledger.set_changed(record)
+            log.debug(
+                "%s: part %d sent again, %d bytes (%d of them sent before), to bound the tail",
+                record.name,
+                last.number if last is not None else 0,
+                new[0].size,
+                resent,
+            )
+
+    @staticmethod
+    def _acked(live: _Live, part: PartRecord) -> bool:
+        """The part's latest send (this recording's) is acknowledged."""
+        task = live.sending.get(part.number)
+        if task is None:
+            return part.state is PartState.ACKED
+        return task.done() and not task.cancelled() and task.exception() is None
+
     async def _final(self, file_id: int, live: _Live | None) -> None:
         """Recording over: part 1, the rest and the final part; then check what was sent."""
         record = self.ledger.record(file_id)
@@ -465,32 +557,32 @@ class RealtimeUploads:
         total = identity.size
         if total == 0:
             raise Outcome(self.failures.verdict(NothingToSend(f"{record.path} is empty (0 bytes)")))
-        layout = realtime_layout(total, self._part_size(file_id))
-        count = len(layout)
         existing = {p.number: p for p in await self.queue.parts(file_id)}
         sending = dict(live.sending) if live is not None else {}
-        for number, old in existing.items():
-            if number > count and (old.state is PartState.ACKED or number in sending):
-                raise Outcome(
-                    Verdict(
-                        Action.CORRUPT,
-                        f"{record.path}: shrank to {total} bytes after part {number} was sent",
-                    )
+        # Parts sent (acknowledged, or still in flight from the recording) stay as they were
+        # sent: the queue's record of them is the truth, the rest is planned from there.
+        sent = {n: p for n, p in existing.items() if p.state is PartState.ACKED or n in sending}
+        layout, misfit = realtime_plan(total, self._part_size(file_id), sent.values())
+        if misfit:
+            beyond = [n for n in misfit if sent[n].end > total]
+            raise Outcome(
+                Verdict(
+                    Action.CORRUPT,
+                    f"{record.path}: shrank to {total} bytes after part {beyond[0]} was sent"
+                    if beyond
+                    else f"{record.path}: part {misfit[0]} no longer fits",
                 )
+            )
         plan: list[NewPart] = []
         for want in layout:
-            part = existing.get(want.number)
-            if part is not None and (part.state is PartState.ACKED or want.number in sending):
-                if part.size != want.size or part.is_final != want.is_final:
-                    raise Outcome(
-                        Verdict(Action.CORRUPT, f"{record.path}: part {want.number} no longer fits")
-                    )
+            if want.number in sent:
                 continue
+            part = existing.get(want.number)
             if (
                 part is not None
                 and part.url is not None
-                and part.size == want.size
-                and part.is_final == want.is_final
+                and (part.offset, part.size, part.is_final)
+                == (want.offset, want.size, want.is_final)
             ):
                 continue  # planned and requested before a restart; its URL is renewed if due
             plan.append(want)
@@ -501,7 +593,12 @@ class RealtimeUploads:
         # while the URLs of the rest (the final part) are asked for: one round trip less for
         # the largest part of the tail.
         busy = planned | sending.keys()
-        ready = [p for p in parts if p.state is not PartState.ACKED and p.number not in busy]
+        wanted = {p.number for p in layout}
+        ready = [
+            p
+            for p in parts
+            if p.state is not PartState.ACKED and p.number not in busy and p.number in wanted
+        ]
         ready.sort(key=lambda p: p.number != 1)  # part 1 (the header) first
         sent_before = [
             p for p in parts if p.state is PartState.ACKED and p.number != header and p.sha256

@@ -6,8 +6,11 @@ A real-time upload that a worker takes up again (after a restart, or a retry) is
 against the file *as it now is* (:func:`reconcile`):
 
 - the file's identity (size, mtime, inode) is read again from disk: it is the file to upload;
-- every acknowledged part must still sit where the part layout puts it for the current size,
-  and its bytes must still hash to what was sent;
+- every acknowledged part must still fit a plan of the file at its current size that keeps the
+  acknowledged parts as they were sent (:func:`~c2c_hub.uploader.verify.realtime_plan`: an
+  append-only file's last part may have been sent again, grown), and its bytes must still hash
+  to what was sent; a part that was being sent again when the power went is pending, and goes
+  again as the plan now wants it (whichever upload Frame.io kept, the latest wins);
 - if one does not, those acknowledged bytes are abandoned with their asset: the asset is
   created again and the whole file is sent as it now is, so that Frame.io ends up
   byte-identical to the file on disk. This is logged as a warning with its cost (bytes
@@ -28,7 +31,7 @@ import logging
 from c2c_hub.uploader.ledger import Ledger
 from c2c_hub.uploader.queue import PartState
 from c2c_hub.uploader.transfer import FileIdentity, stat_file
-from c2c_hub.uploader.verify import changed_parts, misfits, realtime_layout
+from c2c_hub.uploader.verify import changed_parts, misfits
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ async def reconcile(ledger: Ledger, file_id: int, part_size: int) -> None:
     if not acked:
         return
     problems = []
-    moved = misfits(acked, realtime_layout(now.size, part_size))
+    moved = misfits(acked, now.size, part_size)
     if moved:
         problems.append(
             f"the file is now {now.size} bytes: acknowledged parts "
