@@ -16,8 +16,8 @@ every 10 ms on the same clock as the events): per ``--bin-s`` (0.5 s) bin, the M
 crossed the link (IP bytes) and the part PUTs in flight; and the **phases**, each with the
 link time it lost (its length less the time its IP bytes take at the configured rate):
 
-- ``start``: the process started → the asset created (identity check, ``/v2/devices/me``, the
-  create);
+- ``start``: the process started → the asset created (interpreter start-up, the identity
+  check, ``/v2/devices/me``, the create; ``link_before_asset_s``: the part of it on the link);
 - ``first_put``: asset created → the first PUT started;
 - ``full``: the first PUT → the last moment the most PUTs were in flight (slow start, the gaps
   between a part's answer and the next part on a stream);
@@ -225,7 +225,10 @@ def hub(
     started = run.extra.pop("started_at", 0.0)
     if lines:
         with contextlib.suppress(StopIteration, IndexError):
-            run.extra["phases"] = phases(lines, clock, rate, started)
+            run.extra["phases"] = found = phases(lines, clock, rate, started)
+            if run.link_busy_s:  # the link's time before the asset was created (the hub's own)
+                after = sum(found[k]["s"] for k in ("first_put", "full", "drain", "done"))
+                found["link_before_asset_s"] = round(run.link_busy_s - after, 3)
             done = max(e["at"] for e in lines if "at" in e)
             run.extra["bins"] = bins(lines, clock, started, done + bin_s, bin_s)
     return run
