@@ -18,6 +18,9 @@
 - the uploader against Frame.io's own, through the link simulator and the packet-level link
   (lossy: 50 Mbit/s, 80 ms RTT, 0.5 % loss; clean: 50 and 200 Mbit/s at 40 ms)
   (:mod:`bench.uploader`);
+- clean shaped links (50 and 200 Mbit/s, 40 ms RTT): the hub's part plans against raw TCP and a
+  raw streaming PUT, and where the time goes (start, slow start, the drain; :mod:`bench.drain`;
+  a 128 MiB file with ``--quick``, else 256 MiB);
 - the upload queue at 10,000 files: enqueue rate, status time (:mod:`bench.queue_scale`);
 - a part's state in the upload queue: trips to SQLite's thread and CPU per part, beside one
   plain durable statement (:mod:`bench.part_state`);
@@ -56,6 +59,7 @@ from bench import (
     chaos,
     cli_start,
     demo,
+    drain,
     hub_chaos,
     jack_inputs,
     jack_ring,
@@ -120,6 +124,9 @@ print("streams: the part-stream controller on CUBIC flows (lossy: climbs; clean:
 streams.main(["--seconds", "30" if quick else "60"])
 print()
 status = uploader.main(["--quick"] if quick else []) or status
+print()
+print("drain: clean shaped links, the hub against raw TCP, where the time goes (aim >= 99 %)")
+drain.main(["--size-mib", "128" if quick else "256"])
 print()
 print("queue scale: 10,000 files enqueued (aim >= 5,000/s), status of the queue (aim <= 20 ms)")
 print(json.dumps({"bench": "queue_scale", **queue_scale.run()}))

@@ -223,6 +223,7 @@ class Process:
     peak_rss_mb: float
     lines: list[dict[str, Any]]
     stderr: str
+    started_at: float = 0.0  # time.time() at launch (the uploader's event clock)
 
 
 def wait_quiet(link: Any, quiet_s: float = 0.5, within_s: float = 10.0) -> None:
@@ -245,6 +246,7 @@ def run_process(command: list[str], env: dict[str, str], link: Any, timeout: flo
     wait_quiet(link)
     with tempfile.TemporaryFile("w+") as errors:
         started = time.perf_counter()
+        started_at = time.time()
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env
         )
@@ -278,6 +280,7 @@ def run_process(command: list[str], env: dict[str, str], link: Any, timeout: flo
         peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
         lines=lines,
         stderr=stderr,
+        started_at=started_at,
     )
 
 
@@ -428,6 +431,7 @@ def run_ours(
     rtt_ms: float | None = None,
     env_changes: dict[str, str] | None = None,
     part_size: int | None = None,
+    keep_lines: bool = False,
 ) -> Run:
     size = source.stat().st_size
     rtt = rtt_ms if rtt_ms is not None else (2000 * DELAY_S if rate_bps else 0.0)
@@ -466,6 +470,9 @@ def run_ours(
         result.extra["transfer_s"] = round(transfer, 3)
         result.extra["transfer_share"] = round(size * 8 / transfer / rate_bps, 4)
     result.extra["timeline"] = streams_timeline(process.lines)
+    if keep_lines:  # for a finer timeline (bench.drain): every event, and the launch time
+        result.extra["lines"] = process.lines
+        result.extra["started_at"] = process.started_at
     if process.lines:
         summary = process.lines[-1]
         uploads = summary.get("snapshot", {})

@@ -1,8 +1,10 @@
 """Basic uploads: a finished file, sent to an asset created for its whole size.
 
 The asset is created (paced, ``offset`` = now - the capture time persisted at enqueue, on the
-file's channel) with ``filesize``; Frame.io answers with one upload URL per part and the parts
-are cut from the file accordingly (every part but the last the same size). Then for each
+file's channel) with ``filesize`` and the number of parts the hub plans (:func:`part_count`);
+Frame.io answers with one upload URL per part and the parts are cut from the file accordingly
+(every part but the last the same size, ``ceil(filesize / parts)``: the API has no uneven
+parts). Then for each
 part: ``sending`` (stored) → PUT → ``acked`` (stored) → event, at most ``max_in_flight`` PUTs
 at a time across every file. After a restart the upload goes on from the acknowledged parts,
 re-creating the asset only if the stored URLs have expired: a basic upload's URLs cannot be
@@ -15,6 +17,7 @@ import logging
 
 from c2c_hub.frameio import plan_parts
 from c2c_hub.session import Session
+from c2c_hub.uploader.config import MIN_PART
 from c2c_hub.uploader.errors import NothingToSend
 from c2c_hub.uploader.failures import Outcome
 from c2c_hub.uploader.ledger import Ledger
@@ -25,6 +28,42 @@ from c2c_hub.uploader.steps import SendSteps
 from c2c_hub.uploader.transfer import url_expiry
 
 log = logging.getLogger(__name__)
+
+
+#: Frame.io's part size when it is not asked for a count (docs/rulings.md#basic-upload-urls),
+#: and the most parts an upload may have (S3's multipart limit).
+FRAMEIO_PART, MAX_PARTS = 16 * 1024 * 1024, 10_000
+#: Parts per stream the plan asks for at least: a file's last parts, which finish at different
+#: times on different streams (the drain), are then an eighth of a stream's share or less.
+PARTS_PER_STREAM = 8
+
+
+def part_count(size: int, streams: int) -> int | None:
+    """How many parts to ask Frame.io for, for a ``size``-byte file sent over ``streams`` part
+    streams; None: Frame.io's own count (``ceil(size / 16 MiB)``) already does.
+
+    Frame.io cuts a file into equal parts, so only their count can be chosen. Its 16 MiB parts
+    leave a file of a few hundred MiB with 4 parts per stream; the streams never finish their
+    last parts together (one flow takes a larger share of the bottleneck for a while, one part
+    started later), and for the last seconds fewer flows than the link needs carry it while
+    they grow into it. Measured on the packet link (``python -m bench.drain``): more, smaller
+    parts shorten that tail, and a count that is a multiple of the streams gives each stream
+    the same number. So: at least :data:`PARTS_PER_STREAM` parts per stream, never a part
+    under 5 MiB (S3's least for every part but the last), a multiple of ``streams`` where
+    there are that many. Larger files keep about Frame.io's 16 MiB (their drain is a small
+    share of their time, and each part costs a round trip), rounded up to a multiple of the
+    streams so that no last round runs on half of them.
+    """
+    if size <= 0 or streams < 1:
+        return None
+    frameio = -(-size // FRAMEIO_PART)
+    # one stream has no drain: more parts would only add round trips
+    count = max(frameio, PARTS_PER_STREAM * streams if streams > 1 else 1)
+    count += -count % streams  # up to a multiple of the streams: parts a little smaller
+    most = min(MAX_PARTS, max(1, size // MIN_PART))  # ceil(size / n) >= 5 MiB for these
+    if count > most:
+        count = most - most % streams if most >= streams else most
+    return None if count == frameio else count
 
 
 def _recreate_cost(asset_id: str | None, parts: list[PartRecord]) -> str:
@@ -99,10 +138,11 @@ class BasicUploads:
                 await self.queue.forget_asset(file_id, self.ledger.now())
 
     async def _create(self, record: FileRecord, size: int) -> list[PartRecord]:
-        wanted = None
         if self.part_size is not None:
             # floor: every part but the last at least part_size (S3's minimum is 5 MiB)
-            wanted = max(1, size // self.part_size)
+            wanted: int | None = max(1, size // self.part_size)
+        else:
+            wanted = part_count(size, self.steps.sender.max_in_flight)
         channel = await self.router.channel_for(record.id)
         offset = self.steps.offset_of(record)
         client = self.session.client

@@ -28,7 +28,7 @@ async def test_switching_networks_mid_upload_keeps_the_pairing_and_the_file_arri
     caplog.set_level(logging.DEBUG)
     media = tmp_path / "media"
     media.mkdir()
-    path = make_file(media, "take.wav", 20 * MiB)  # two parts (16 MiB + 4)
+    path = make_file(media, "take.wav", 20 * MiB)  # four parts of 5 MiB (one per stream)
     async with plugin_hub(presence=True) as hub:
         events: list[dict[str, object]] = []
         hub.events.on_event(events.append)

@@ -14,7 +14,7 @@ from tests.uploader.conftest import MiB, Recorder, UploaderFactory, make_file, s
 async def test_files_arrive_byte_identical_with_true_offset_and_channel(
     emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
 ) -> None:
-    big = make_file(media, "take1.wav", 21 * MiB + 123)  # two URLs of 16 MiB chunks
+    big = make_file(media, "take1.wav", 21 * MiB + 123)  # 4 parts: one per stream
     small = make_file(media, "note.txt", 1000)
     uploader = uploaders()
     events = Recorder()
@@ -35,7 +35,7 @@ async def test_files_arrive_byte_identical_with_true_offset_and_channel(
     asset = emulator.asset(uploader.file(big_id)["asset_id"])
     assert asset["filetype"] == "audio/wav"  # the one table, as a take's tracks
     assert 3599 <= asset["offset"] <= 3602  # seconds since the persisted capture time
-    assert len(asset["parts"]) == 2 and all(p["attempts"] == 1 for p in asset["parts"])
+    assert len(asset["parts"]) == 4 and all(p["attempts"] == 1 for p in asset["parts"])
     assert emulator.violations() == []
     acked = events.of("part_acked", file_id=big_id)
     assert [e["bytes_acked"] for e in acked][-1] == 21 * MiB + 123

@@ -290,7 +290,7 @@ async def test_the_web_page_pairs_records_uploads_cancels_and_retries(
     await row.get_by_role("button", name=f"Retry {big.name}").click()
     await until(lambda: hub.uploader.file(file_id)["state"] == FileState.QUEUED, 10, "queued")
     await expect(row).to_have_attribute("data-state", "queued", timeout=WAIT_MS)
-    # Resumed, each part answered 2 s late (4 parts in flight at a time, 6 parts of 16 MiB): the
+    # Resumed, parts answered 2 s late (4 parts in flight at a time, 16 parts of 6 MiB): the
     # page shows the file's progress as it goes, the first four parts' share before the rest.
     await asyncio.to_thread(emulator.fault, "part", "stall", count=12, seconds=2.0)
     await pause.click()
