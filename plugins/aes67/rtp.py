@@ -548,10 +548,11 @@ class JitterBuffer:
                 return
             self.counters.jumps += 1
             self._note("jump", f"the timeline jumped by {stray.index - (self._newest or 0)} frames")
+            pace = self._carried_pace(stray)
             self._release(flush=True)
             self._cursor, self._newest = None, stray.index
             self._last_seq = None
-            self._pace = None
+            self._pace = pace
             self._stray = None
             for at, held, frames in stray.packets:
                 self._place(held, frames)
@@ -560,6 +561,20 @@ class JitterBuffer:
         if stray is not None:
             self._malformed("timestamp", "a timestamp far off the stream's timeline")
         self._stray = _Stray(index, end, [(index, packet, end - index)], now)
+
+    def _carried_pace(self, stray: _Stray) -> tuple[int, float, float] | None:
+        """The flood limit across a jump: the new timeline may run as far ahead of real time as
+        the old one still could when the jump's first packet came (at least a quarter of the
+        burst, so a restart straight after a flood is not held at the edge; at most all of it),
+        and it does not settle again. A flood that a stalled sender or reader makes look like a
+        restart (its packets spread over more than half their media's time) thus gains no
+        fresh burst and settling window. None (a fresh start) if there is no limit or no pace."""
+        if self._burst is None or self._pace is None or self._newest is None:
+            return None
+        first, since, _ = self._pace
+        allowed = first + (stray.since - since) * self.fmt.sample_rate + self._burst
+        credit = min(self._burst, max(self._burst / 4, allowed - self._newest))
+        return (round(stray.index + credit - self._burst), stray.since, stray.since)
 
     def new_clock(self) -> None:
         """The stream's clock reference changed (another PTP grandmaster, whose time may differ

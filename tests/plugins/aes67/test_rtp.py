@@ -277,6 +277,42 @@ def test_a_timeline_faster_than_real_time_is_dropped_as_a_flood() -> None:
     assert jb.counters.jumps == 1 and jb.counters.received >= received + 150
 
 
+def test_a_flood_that_a_stall_makes_look_like_a_restart_gains_no_fresh_burst() -> None:
+    """A sender floods at 10x; its thread stalls 30 ms inside a run of packets far ahead, so
+    the run keeps under twice real time and is taken for a restart (as on a loaded machine).
+    The new timeline inherits the old one's flood limit: in the next second of flood at most
+    that second passes (and what the old limit had left), not a settling window's worth at
+    10x (2.5 s) and a fresh burst."""
+    s = sender(channels=2)
+    now = [1000.0]
+    burst = 0.1
+    jb = buffer_for(s, latency_frames=96, burst_s=burst, clock=lambda: now[0])
+    for k in range(10):
+        jb.push(s.packet(10_000 + 48 * k))
+    now[0] = 1001.0  # settled
+    index = 10_000 + 480
+    for _ in range(3000):  # 3 s of media at once: what real time allows passes, then flood
+        jb.push(s.packet(index))
+        index += 48
+    assert jb.counters.flood > 0 and jb.counters.jumps == 0
+    now[0] = 1001.05
+    for k in range(60):  # a run of 60 ms of media, with a 30 ms stall after its first packet
+        if k == 1:
+            now[0] += 0.03
+        jb.push(s.packet(index))
+        index += 48
+    assert jb.counters.jumps == 1  # taken for a restart
+    received = jb.counters.received
+    for _ in range(1000):  # a second of flood at 10x: 10 packets a millisecond
+        now[0] += 0.001
+        for _ in range(10):
+            jb.push(s.packet(index))
+            index += 48
+    passed_s = (jb.counters.received - received) * 48 / 48000
+    assert passed_s <= 1.0 + burst + 0.01, passed_s  # a fresh settle and burst: 2.6 s
+    assert jb.counters.jumps == 1
+
+
 def test_a_first_packet_that_waited_does_not_make_the_stream_a_flood() -> None:
     """The reader stalled 2 s (more than the burst) as the stream began: its first 2000
     packets are read at once, then the next ones come on time. The pace settles on the
