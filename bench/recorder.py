@@ -413,6 +413,7 @@ async def take(
                 "writer_behind_at_stop_s": round(behind[-1], 1),  # the track furthest behind
                 "writer_behind_at_stop_median_s": round(behind[len(behind) // 2], 1),
                 "stop_take_s": round(stop_s, 2),
+                "stop_phases_s": {k: round(v, 3) for k, v in done.stop_phases.items()},
                 "stop_to_all_acked_s": round(acked_at - stop_called, 1),
                 "jack_detail": jack_detail,
                 "aes67_detail": aes67_detail,
@@ -559,6 +560,10 @@ def run(
     return result
 
 
+def _phases(spent: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds} s" for name, seconds in spent.items()) or "phases unknown"
+
+
 def summary(result: dict[str, Any]) -> list[str]:
     """The human lines: each figure beside its aim."""
     r = result
@@ -589,7 +594,8 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"{r['files_identical']}/{r['files']}",
         f"  at the stop: the writer {r['writer_behind_at_stop_s']} s behind (median track "
         f"{r['writer_behind_at_stop_median_s']} s); stop_take() "
-        f"{r['stop_take_s']} s; stop -> all acknowledged {r['stop_to_all_acked_s']} s",
+        f"{r['stop_take_s']} s ({_phases(r['stop_phases_s'])}); "
+        f"stop -> all acknowledged {r['stop_to_all_acked_s']} s",
         f"  the hub closed in {r['hub_exit_s']} s"
         if not r["hub_exit_hung"]
         else "  the hub did NOT close: killed (its threads' stacks on stderr)",

@@ -47,6 +47,7 @@ import logging
 import os
 import re
 import stat
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -79,6 +80,26 @@ NUMBERING_FILE = "takes.json"
 TRACK_BITS = 24  # every track: mono, 24-bit PCM
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 EARLY_SECONDS = 20  # samples kept for a track still being opened
+
+
+class _Phases:
+    """How long each phase of a stop took, for its log line (a slow stop says where)."""
+
+    def __init__(self) -> None:
+        self._last = self._start = time.monotonic()
+        self._spent: list[tuple[str, float]] = []
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self._spent.append((name, now - self._last))
+        self._last = now
+
+    def spent(self) -> dict[str, float]:
+        return dict(self._spent)
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name} {spent:.2f} s" for name, spent in self._spent)
+        return f"{self._last - self._start:.2f} s ({parts})"
 
 
 class TakeError(HubError, RuntimeError):
@@ -148,6 +169,7 @@ class Take:
     early_frames: dict[str, int] = field(default_factory=dict)
     guards: dict[str, SourceGuard] = field(default_factory=dict)
     ended_at: float | None = None
+    stop_phases: dict[str, float] = field(default_factory=dict)  # seconds each phase of the stop
     end_position: int | None = None
     failure: str | None = None  # why the take stopped by itself (a full disk)
     split: str | None = None  # why the take ended to go on in the next (a sample rate change)
@@ -566,8 +588,10 @@ class Recorder:
             take.end_position = take.start_position + round(
                 (now - take.started_at) * take.sample_rate
             )
+            phases = _Phases()
             if self.stop_grace_s:
                 await asyncio.sleep(self.stop_grace_s)  # samples still on the wire
+            phases.mark("grace")
             # Never cancel a batch half-written (its samples would be lost, or land after the
             # file is closed): the writer finishes the batch it has, then stops.
             self._writer_stop.set()
@@ -575,9 +599,11 @@ class Recorder:
                 await self._writer
             self._writer = None
             await self._flush()
+            phases.mark("writer")
             end = take.end_position
             for track in take.tracks.values():
                 await self._close_track(take, track, end)
+            phases.mark("tracks")
             derived = take.derived
             failed = [t.serial for t in take.tracks.values() if t.error or t.sealed is not None]
             heroes = []
@@ -587,6 +613,7 @@ class Recorder:
                     heroes.append(("iso", track.file_id))
             if derived is not None:
                 await asyncio.to_thread(derived.finish, end, failed)
+                phases.mark("mix and proxies")
                 await derived.end(heroes)  # proxies, the mix, the ISOs: in upload order
                 isos = [
                     t.assembler.info
@@ -597,16 +624,19 @@ class Recorder:
             else:
                 for _, file_id in heroes:
                     await self.uploader.end_recording(file_id)
+            phases.mark("uploader")
+            take.stop_phases = phases.spent()
             await asyncio.to_thread(self.journal.clear)
             self.take = None
             self.last_take = take
             if isinstance(self.timecode, HubTimecode):
                 self.timecode.take_ended()
             log.info(
-                "stopped %s: %.2f s, %d track(s)",
+                "stopped %s: %.2f s, %d track(s); the stop took %s",
                 take.label,
                 (take.frames or 0) / take.sample_rate,
                 len(take.tracks),
+                phases,
             )
             self._emit({"type": "take_stopped", "take": take.to_json()})
             return take

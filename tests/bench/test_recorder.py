@@ -49,6 +49,9 @@ def test_the_recorder_bench_records_uploads_and_measures_a_short_take(tmp_path: 
     assert set(result["rig_cpu_pct_of_one_core"]) == {"jackd", "player", "microphones", "emulator"}
     assert isinstance(result["server_late_by_client"], dict)
     assert result["load_avg_1min"] >= 0
+    phases = result["stop_phases_s"]  # where a stop's time went, in the order it went there
+    assert list(phases) == ["grace", "writer", "tracks", "mix and proxies", "uploader"]
+    assert sum(phases.values()) <= result["stop_take_s"] + 0.01
     lines = recorder.summary(result)
     assert any("aim 0" in line for line in lines)
     assert any("aim <= 50 %" in line for line in lines)
