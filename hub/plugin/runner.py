@@ -428,6 +428,8 @@ class SourceRunner:
         done: concurrent.futures.Future[_Outcome] = concurrent.futures.Future()
 
         def finished(task: asyncio.Task[None]) -> None:
+            if done.cancelled():  # the hub stopped waiting (it is shutting down): nobody to tell
+                return
             if task.cancelled():
                 done.set_result(_Outcome("cancelled"))
             elif (error := task.exception()) is not None:

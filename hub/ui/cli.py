@@ -15,9 +15,12 @@ its heavy parts (rich, httpx, the hub) only when it runs, so ``c2c-hub --version
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
+import threading
+import time
 from types import ModuleType
 from typing import Any
 
@@ -119,8 +122,49 @@ def cli() -> None:
     """
 
 
+#: How long a finished command waits for threads it left running before it exits without them.
+STRAGGLERS_S = 10.0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; its exit code (never raises, never exits the interpreter itself)."""
+    """Run one command; its exit code (never raises). Called with ``argv`` (in process, as the
+    tests do) it never exits the interpreter; as the process's own command (``argv`` None)
+    it ends the process even if a thread it started is still running (see
+    :func:`_leave_no_straggler`)."""
+    code = _main(argv)
+    if argv is None:
+        _leave_no_straggler(code)
+    return code
+
+
+def _leave_no_straggler(code: int) -> None:
+    """A command that has finished must end its process: a thread left running (a database
+    connection's worker that a stop cut short did not close) would keep Python waiting for it
+    at exit for ever, and a service manager would have to kill the hub. Such threads get
+    ``STRAGGLERS_S`` to end; then they are named on stderr and the process ends without them."""
+    deadline = time.monotonic() + STRAGGLERS_S
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if not left:
+        return
+    print(
+        f"c2c-hub: ending with {len(left)} thread(s) still running: {', '.join(left)}",
+        file=sys.stderr,
+    )
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     from c2c_hub.ui.cli_kit import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_REFUSED
 
     args = sys.argv[1:] if argv is None else argv

@@ -308,3 +308,22 @@ def test_a_reader_that_goes_away_gets_no_traceback(args: list[str]) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141, err
     assert err == "", err
+
+
+def test_a_finished_command_ends_its_process_even_with_a_thread_left_running() -> None:
+    """A thread a stop cut short (an unclosed database connection's worker) must not keep the
+    process alive after its command: it is named on stderr and the exit code is kept."""
+    child = (
+        "import sys, threading\n"
+        "from c2c_hub.ui import cli\n"
+        "cli.STRAGGLERS_S = 0.5\n"
+        "threading.Thread(target=threading.Event().wait, name='stuck-worker').start()\n"
+        "sys.argv = ['c2c-hub', '--version']\n"
+        "sys.exit(cli.main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "still running: stuck-worker" in done.stderr
+    assert done.stdout.strip()  # the command's own output was flushed before the exit
