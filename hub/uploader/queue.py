@@ -569,6 +569,22 @@ class UploadQueue:
         execute = cast(Callable[..., Coroutine[Any, Any, R]], db._execute)
         return await execute(fn, db._conn)
 
+    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` if it
+        raises), all of it in one hop to the connection's thread (:meth:`_in_thread`)."""
+
+        def transaction(conn: sqlite3.Connection) -> R:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return await self._in_thread(transaction)
+
     # ------------------------------------------------------------------ settings
     def setting(self, key: str, default: Any) -> Any:
         return self.settings.get(key, default)
@@ -917,32 +933,29 @@ class UploadQueue:
         """An acknowledged part is to be sent again with a new range (an append-only real-time
         file's growing last part): pending again, its bytes no longer counted as acknowledged,
         in one commit. Returns the size it had (what Frame.io holds until the new one lands)."""
-        db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            cur = await db.execute(
+
+        def replan(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
                 "SELECT size FROM parts WHERE file_id = ? AND number = ? AND state = 'acked'",
                 (file_id, part.number),
-            )
-            row = await cur.fetchone()
+            ).fetchone()
             if row is None:
                 raise ValueError(f"part {part.number} is not acknowledged")
-            await db.execute(
+            conn.execute(
                 "UPDATE parts SET offset = ?, size = ?, is_final = ?, state = 'pending', "
                 "url = NULL, url_expires_at = NULL, sha256 = NULL, acked_at = NULL "
                 "WHERE file_id = ? AND number = ?",
                 (part.offset, part.size, int(part.is_final), file_id, part.number),
             )
-            await db.execute(
+            conn.execute(
                 "UPDATE files SET bytes_acked = bytes_acked - ? WHERE id = ?",
-                (row["size"], file_id),
+                (row[0], file_id),
             )
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+            return int(row[0])
+
+        size = await self._in_transaction(replan)
         await self._refresh(file_id)
-        return int(row["size"])
+        return size
 
     @_locked
     async def set_part_url(
@@ -1014,28 +1027,21 @@ class UploadQueue:
             raise KeyError(file_id)
 
         def commit(conn: sqlite3.Connection) -> int | None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                acked = conn.execute(
-                    "UPDATE parts SET state = 'acked', acked_at = ?, sha256 = ? "
-                    "WHERE file_id = ? AND number = ? AND state != 'acked' RETURNING size",
-                    (now, sha256, file_id, number),
-                ).fetchall()
-                total = None
-                if acked:
-                    rows = conn.execute(
-                        "UPDATE files SET bytes_acked = bytes_acked + ?, updated_at = ? "
-                        "WHERE id = ? RETURNING bytes_acked",
-                        (acked[0][0], now, file_id),
-                    ).fetchall()
-                    total = int(rows[0][0]) if rows else None
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return total
+            acked = conn.execute(
+                "UPDATE parts SET state = 'acked', acked_at = ?, sha256 = ? "
+                "WHERE file_id = ? AND number = ? AND state != 'acked' RETURNING size",
+                (now, sha256, file_id, number),
+            ).fetchall()
+            if not acked:
+                return None
+            rows = conn.execute(
+                "UPDATE files SET bytes_acked = bytes_acked + ?, updated_at = ? "
+                "WHERE id = ? RETURNING bytes_acked",
+                (acked[0][0], now, file_id),
+            ).fetchall()
+            return int(rows[0][0]) if rows else None
 
-        total = await self._in_thread(commit)
+        total = await self._in_transaction(commit)
         record = self.files[file_id]
         if total is not None:
             record = replace(record, bytes_acked=total, updated_at=now)
