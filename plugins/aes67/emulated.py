@@ -409,14 +409,23 @@ class EmulatedAes67Sender:
             self.dropped.append((index, index + frames))
 
 
+#: Where :func:`free_udp_port` looks: even ports below Linux's ephemeral range (32768 up), so
+#: that no socket bound to port 0 elsewhere on the machine can take one between the probe and
+#: the receiver's bind (that race failed a test: "Address already in use").
+RTP_PORTS = range(20000, 32768, 2)
+
+
 def free_udp_port(interface: str = "127.0.0.1") -> int:
-    """An even UDP port nobody uses on ``interface`` just now (RTP ports are even)."""
-    while True:
+    """An even UDP port nobody uses on ``interface`` just now (RTP ports are even), chosen at
+    random in :data:`RTP_PORTS`."""
+    for port in random.sample(RTP_PORTS, len(RTP_PORTS)):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind((interface, 0))
-            port = int(probe.getsockname()[1])
-        if port % 2 == 0 and port < 65534:
-            return port
+            try:
+                probe.bind((interface, port))
+            except OSError:
+                continue
+        return port
+    raise OSError(f"no free UDP port in {RTP_PORTS} on {interface}")
 
 
 class EmulatedMicrophones:
