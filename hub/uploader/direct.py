@@ -34,6 +34,7 @@ import httpx
 from c2c_hub.frameio import TransportError, TransportTimeout
 from c2c_hub.frameio.http import DirectSettings
 from c2c_hub.frameio.urls import display_url, require_https
+from c2c_hub.uploader.withdrawal import Withdrawal, send_queue
 
 #: The most bytes of an error answer kept (an S3 error document is well under this).
 MAX_ANSWER = 1 << 20
@@ -110,6 +111,7 @@ class DirectPuts:
         on_chunk: Callable[[int], None],
         socket_timeout: float | None,
         ended: Callable[[], None],
+        withdrawal: Withdrawal | None = None,
     ) -> DirectAnswer:
         """PUT what ``body()`` yields to ``url`` from a worker thread; ``on_chunk(n)`` runs on
         the event loop after each chunk is handed to the socket, ``ended()`` once the thread is
@@ -128,6 +130,7 @@ class DirectPuts:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="c2c-part")
         job.headers, job.body, job.on_chunk = headers, body, on_chunk
+        job.withdrawal = withdrawal
         job.timeout = socket_timeout if socket_timeout is not None else self.settings.timeout
         self._live.add(job)
         future = loop.run_in_executor(self._executor, job.run)
@@ -199,6 +202,7 @@ class _Put:
     on_chunk: Callable[[int], None]
     timeout: float | None
     generation: int
+    withdrawal: Withdrawal | None = None
 
     def __init__(
         self,
@@ -259,6 +263,8 @@ class _Put:
                 for name, value in self.headers.items():
                     connection.putheader(name, value)
                 connection.endheaders()
+                if self.withdrawal is not None:  # what is queued counts as still to go
+                    self.withdrawal.queued = send_queue(connection.sock)
                 for chunk in self.body():
                     if self.aborted.is_set():  # cancelled before its socket existed
                         raise OSError("cancelled")

@@ -929,18 +929,20 @@ class UploadQueue:
         await self._insert_parts(file_id, parts)
 
     @_locked
-    async def replan_sent_part(self, file_id: int, part: NewPart) -> int:
+    async def replan_sent_part(self, file_id: int, part: NewPart) -> PartRecord:
         """An acknowledged part is to be sent again with a new range (an append-only real-time
         file's growing last part): pending again, its bytes no longer counted as acknowledged,
-        in one commit. Returns the size it had (what Frame.io holds until the new one lands)."""
+        in one commit. Returns the part as it was (what Frame.io holds until the new one lands,
+        and what :meth:`restore_part` puts back if the re-send is withdrawn)."""
 
-        def replan(conn: sqlite3.Connection) -> int:
+        def replan(conn: sqlite3.Connection) -> PartRecord:
             row = conn.execute(
-                "SELECT size FROM parts WHERE file_id = ? AND number = ? AND state = 'acked'",
+                "SELECT * FROM parts WHERE file_id = ? AND number = ? AND state = 'acked'",
                 (file_id, part.number),
             ).fetchone()
             if row is None:
                 raise ValueError(f"part {part.number} is not acknowledged")
+            before = _part(row)
             conn.execute(
                 "UPDATE parts SET offset = ?, size = ?, is_final = ?, state = 'pending', "
                 "url = NULL, url_expires_at = NULL, sha256 = NULL, acked_at = NULL "
@@ -949,13 +951,49 @@ class UploadQueue:
             )
             conn.execute(
                 "UPDATE files SET bytes_acked = bytes_acked - ? WHERE id = ?",
-                (row[0], file_id),
+                (before.size, file_id),
             )
-            return int(row[0])
+            return before
 
-        size = await self._in_transaction(replan)
+        before = await self._in_transaction(replan)
         await self._refresh(file_id)
-        return size
+        return before
+
+    @_locked
+    async def restore_part(self, file_id: int, before: PartRecord) -> bool:
+        """A re-send of an acknowledged part was withdrawn before its last byte went (see
+        :meth:`replan_sent_part`): Frame.io still holds the part as it was, so it is put back
+        acknowledged with its earlier range and SHA-256, its bytes counted again, in one
+        commit. False (nothing changed) if the part was acknowledged meanwhile."""
+        if before.state is not PartState.ACKED:
+            raise ValueError(f"part {before.number} was not acknowledged before")
+
+        def restore(conn: sqlite3.Connection) -> bool:
+            rows = conn.execute(
+                "UPDATE parts SET offset = ?, size = ?, is_final = ?, state = 'acked', "
+                "url = NULL, url_expires_at = NULL, sha256 = ?, acked_at = ? "
+                "WHERE file_id = ? AND number = ? AND state != 'acked' RETURNING number",
+                (
+                    before.offset,
+                    before.size,
+                    int(before.is_final),
+                    before.sha256,
+                    before.acked_at,
+                    file_id,
+                    before.number,
+                ),
+            ).fetchall()
+            if not rows:
+                return False
+            conn.execute(
+                "UPDATE files SET bytes_acked = bytes_acked + ? WHERE id = ?",
+                (before.size, file_id),
+            )
+            return True
+
+        restored = await self._in_transaction(restore)
+        await self._refresh(file_id)
+        return restored
 
     @_locked
     async def set_part_url(

@@ -68,6 +68,7 @@ from c2c_hub.uploader.routing import ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
 from c2c_hub.uploader.transfer import FileIdentity, Growing, stat_file
 from c2c_hub.uploader.verify import background_check, changed_parts, realtime_plan
+from c2c_hub.uploader.withdrawal import Withdrawal
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class _Live:
     task: asyncio.Task[None] | None = None
     sending: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     durable: int | None = None  # the latest durable size the producer reported
+    #: parts being sent again grown (the tail bound): the part as Frame.io holds it meanwhile,
+    #: and the withdrawal that lets the stop drop the re-send (see _withdraw_resends)
+    resends: dict[int, tuple[PartRecord, Withdrawal]] = field(default_factory=dict)
 
 
 class RealtimeUploads:
@@ -400,7 +404,11 @@ class RealtimeUploads:
         return renewed[0]
 
     def _spawn_send(
-        self, file_id: int, part: PartRecord, expect: FileIdentity | Growing
+        self,
+        file_id: int,
+        part: PartRecord,
+        expect: FileIdentity | Growing,
+        withdrawal: Withdrawal | None = None,
     ) -> asyncio.Task[None]:
         async def renew(p: PartRecord) -> PartRecord:
             return await self._renew(file_id, p)
@@ -413,6 +421,7 @@ class RealtimeUploads:
                 self.ledger.record(file_id).filetype,
                 renew=renew,
                 want_sha=True,
+                withdrawal=withdrawal,
             ),
             name=f"realtime-part-{file_id}-{part.number}",
         )
@@ -513,7 +522,7 @@ class RealtimeUploads:
         while frontier - end >= size_p:  # whole parts, as for any real-time file
             new.append(NewPart(number, end, size_p))
             number, end = number + 1, end + size_p
-        resent = 0
+        before: PartRecord | None = None
         if not new and last is not None and frontier - end > tail and self._acked(live, last):
             grown = frontier - last.offset
             if grown < 2 * size_p:
@@ -523,24 +532,75 @@ class RealtimeUploads:
                     NewPart(last.number, last.offset, size_p),
                     NewPart(number, last.offset + size_p, grown - size_p),
                 ]
-            resent = await self.queue.replan_sent_part(file_id, new[0])
+            before = await self.queue.replan_sent_part(file_id, new[0])
             self.ledger.set_changed(self.ledger.record(file_id))
         if not new:
             return
         for part in await self.steps.request_part_urls(file_id, new, None):
             known[part.number] = part
-            live.sending[part.number] = self._spawn_send(file_id, part, expect)
-        if resent:
+            withdrawal = None
+            if before is not None and len(new) == 1:
+                # A part grown in place may be withdrawn at the stop (its earlier upload
+                # stands); one split in two may not: the new part's range depends on it.
+                withdrawal = Withdrawal(part.size)
+                live.resends[part.number] = (before, withdrawal)
+            live.sending[part.number] = self._spawn_send(file_id, part, expect, withdrawal)
+        if before is not None:
             await self.queue.bump_info(file_id, "tail_resends")
-            record = await self.queue.bump_info(file_id, "tail_resent_bytes", resent)
+            record = await self.queue.bump_info(file_id, "tail_resent_bytes", before.size)
             self.ledger.set_changed(record)
             log.debug(
                 "%s: part %d sent again, %d bytes (%d of them sent before), to bound the tail",
                 record.name,
-                last.number if last is not None else 0,
+                before.number,
                 new[0].size,
-                resent,
+                before.size,
             )
+
+    async def _withdraw_resends(self, file_id: int, live: _Live) -> None:
+        """At the stop: drop a re-send of a grown part that has more left to send than it
+        adds to what Frame.io holds of that part already.
+
+        A stop that comes while a part is being sent again (grown to the newest bytes) would
+        otherwise wait for the whole re-send: up to twice a part's size, seconds on a
+        cellular link. While its last chunk has not gone, Frame.io cannot have stored it, so
+        its earlier upload stands: the part is put back as it was (range, SHA-256,
+        acknowledged) in one commit, and the final part takes the bytes after it. The re-send
+        is kept when what is left of it is no more than what withdrawing it would add to the
+        final part.
+        """
+        for number, (before, withdrawal) in list(live.resends.items()):
+            del live.resends[number]
+            task = live.sending.get(number)
+            if task is None or task.done():
+                continue
+            growth = withdrawal.size - before.size
+
+            def worth(unsent: int, growth: int = growth) -> bool:
+                return unsent > growth
+
+            if not withdrawal.withdraw(worth):
+                continue
+            unsent = withdrawal.size - withdrawal.handed
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            del live.sending[number]
+            if await self.queue.restore_part(file_id, before):
+                await self.queue.bump_info(file_id, "tail_resends_withdrawn")
+                record = await self.queue.bump_info(
+                    file_id, "tail_withdrawn_bytes", withdrawal.handed
+                )
+                self.ledger.set_changed(record)
+                log.info(
+                    "%s: stopped during a re-send of part %d (%d of %d bytes left): withdrawn; "
+                    "Frame.io keeps its earlier %d bytes, the final part takes the %d after them",
+                    record.name,
+                    number,
+                    unsent,
+                    withdrawal.size,
+                    before.size,
+                    growth,
+                )
 
     @staticmethod
     def _acked(live: _Live, part: PartRecord) -> bool:
@@ -557,6 +617,8 @@ class RealtimeUploads:
         total = identity.size
         if total == 0:
             raise Outcome(self.failures.verdict(NothingToSend(f"{record.path} is empty (0 bytes)")))
+        if live is not None:
+            await self._withdraw_resends(file_id, live)
         existing = {p.number: p for p in await self.queue.parts(file_id)}
         sending = dict(live.sending) if live is not None else {}
         # Parts sent (acknowledged, or still in flight from the recording) stay as they were

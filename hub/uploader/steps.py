@@ -48,6 +48,7 @@ from c2c_hub.uploader.transfer import (
     stat_file,
     url_expiry,
 )
+from c2c_hub.uploader.withdrawal import Withdrawal, Withdrawn
 
 if TYPE_CHECKING:  # only its type: the monitor (and ifaddr) is the hub's, not the uploader's
     from c2c_hub.connectivity import ConnectivityMonitor
@@ -240,8 +241,13 @@ class SendSteps:
         *,
         renew: Renew | None = None,
         want_sha: bool = False,
+        withdrawal: Withdrawal | None = None,
     ) -> None:
-        """One part, retried per the policy, acknowledged durably before it is reported."""
+        """One part, retried per the policy, acknowledged durably before it is reported.
+
+        With a ``withdrawal``, the part may be withdrawn (:class:`Withdrawn`) until its last
+        chunk goes: the caller then puts the part back as it was before (it is not retried).
+        """
         attempt = 0
         renewals = 0
         while True:
@@ -249,7 +255,7 @@ class SendSteps:
                 if renew is None:
                     raise Outcome(Verdict(Action.NEW_URL, "upload URL expired"))
                 part = await renew(part)
-            outcome = await self._put_once(file_id, part, expect, filetype, want_sha)
+            outcome = await self._put_once(file_id, part, expect, filetype, want_sha, withdrawal)
             if not isinstance(outcome, BaseException):
                 record, result = outcome
                 self._acked(record, part, result)
@@ -265,7 +271,13 @@ class SendSteps:
             await self.failures.retry_or_raise(file_id, f"part {part.number}", verdict, attempt)
 
     async def _put_once(
-        self, file_id: int, part: PartRecord, expect: Expect, filetype: str, want_sha: bool
+        self,
+        file_id: int,
+        part: PartRecord,
+        expect: Expect,
+        filetype: str,
+        want_sha: bool,
+        withdrawal: Withdrawal | None = None,
     ) -> tuple[FileRecord, PutResult] | BaseException:
         """One PUT in a slot: ``sending`` stored first, then ``acked`` or ``pending`` again."""
         assert part.url is not None
@@ -290,8 +302,9 @@ class SendSteps:
                     expect=expect,
                     progress=progress,
                     want_sha=want_sha,
+                    withdrawal=withdrawal,
                 )
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, Withdrawn):
                 ledger.taken_back(file_id, sent)
                 raise
             except Exception as exc:

@@ -41,6 +41,7 @@ from c2c_hub.uploader.direct import DirectPuts
 from c2c_hub.uploader.errors import FileProblem, S3Error
 from c2c_hub.uploader.streams import Decision, Slots, StreamController
 from c2c_hub.uploader.tcpinfo import LinkMeter
+from c2c_hub.uploader.withdrawal import Withdrawal, Withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class _PartReader:
         expect: Expect,
         chunk_size: int,
         want_sha: bool,
+        withdrawal: Withdrawal | None = None,
     ) -> None:
         self.path = path
         self.offset = offset
@@ -119,6 +121,18 @@ class _PartReader:
         self.fd: int | None = None
         self._pending: asyncio.Future[bytes] | None = None
         self.problem: FileProblem | None = None
+        self.withdrawal = withdrawal
+
+    def _hand_over(self, data: bytes, last: bool) -> None:
+        """Before a chunk is handed to the sender: the last one only if not withdrawn."""
+        withdrawal = self.withdrawal
+        if withdrawal is None:
+            return
+        if last and not withdrawal.last_chunk():
+            raise Withdrawn(
+                f"{self.path}: bytes {self.offset}..{self.offset + self.size} withdrawn"
+            )
+        withdrawal.handed_over(len(data))
 
     def _check(self, when: str) -> None:
         assert self.fd is not None
@@ -197,6 +211,7 @@ class _PartReader:
                 upcoming = self._schedule(position)
             else:
                 self._pending = None
+            self._hand_over(data, position >= end)
             yield data
 
     def blocking_chunks(self) -> Iterator[bytes]:
@@ -211,6 +226,7 @@ class _PartReader:
                 self.problem = exc
                 raise
             position += len(data)
+            self._hand_over(data, position >= end)
             yield data
 
     def _close_now(self, _: Any = None) -> None:
@@ -355,9 +371,11 @@ class PartSender:
         expect: Expect,
         progress: ProgressCallback | None = None,
         want_sha: bool = False,
+        withdrawal: Withdrawal | None = None,
     ) -> PutResult:
-        """PUT ``size`` bytes of ``path`` from ``offset``; raises S3Error, FileProblem, ..."""
-        reader = _PartReader(path, offset, size, expect, self.chunk_size, want_sha)
+        """PUT ``size`` bytes of ``path`` from ``offset``; raises S3Error, FileProblem, ...,
+        and :class:`Withdrawn` if ``withdrawal`` was withdrawn before the last chunk went."""
+        reader = _PartReader(path, offset, size, expect, self.chunk_size, want_sha, withdrawal)
         await reader.open()
         if self.direct is not None:
             return await self._put_direct(url, reader, filetype, progress)
@@ -428,7 +446,13 @@ class PartSender:
         started = time.perf_counter()
         try:
             answer = await self.direct.put(
-                url, headers, reader.blocking_chunks, sent, self.timeout, reader._close_now
+                url,
+                headers,
+                reader.blocking_chunks,
+                sent,
+                self.timeout,
+                reader._close_now,
+                withdrawal=reader.withdrawal,
             )
         except (TransportError, TransportTimeout):
             if reader.problem is not None:

@@ -28,6 +28,7 @@ from c2c_hub.frameio.http import direct_settings
 from c2c_hub.settings import FrameioSettings
 from c2c_hub.uploader.streams import StreamController
 from c2c_hub.uploader.transfer import FileIdentity, PartSender
+from c2c_hub.uploader.withdrawal import Withdrawal, Withdrawn
 
 MiB = 1024 * 1024
 
@@ -220,6 +221,103 @@ async def test_a_cancelled_put_stops_its_thread_and_counts_nothing_after(
             break
         await asyncio.sleep(0.02)
     assert not part_threads()
+
+
+async def test_a_withdrawn_put_never_sends_its_last_chunk_and_counts_the_kernels_queue(
+    sink: Sink, tmp_path: Path
+) -> None:
+    """A part's PUT withdrawn mid-body: the server never gets the whole body (so S3 could not
+    store it), and what the socket still holds counted as left to send."""
+    size = 16 * MiB
+    path, identity, _ = media(tmp_path, size)
+    sink.stall.set()
+    http, sender = sender_for(sink)
+    withdrawal = Withdrawal(size)
+    put = asyncio.create_task(
+        sender.put(
+            f"https://127.0.0.1:{sink.port}/p",
+            path=str(path),
+            offset=0,
+            size=size,
+            filetype="video/quicktime",
+            expect=identity,
+            withdrawal=withdrawal,
+        )
+    )
+    try:
+        # The server reads nothing: the sender blocks once the buffers fill.
+        for _ in range(500):
+            await asyncio.sleep(0.02)
+            if withdrawal.handed and withdrawal.queued is not None and withdrawal.queued():
+                break
+        queued = withdrawal.queued() if withdrawal.queued is not None else 0
+        assert queued > 0  # handed over, but still in the kernel: not yet at the server
+        assert withdrawal.left() >= size - withdrawal.handed + queued > size - withdrawal.handed
+        assert withdrawal.withdraw(lambda left: left > 0)
+        put.cancel()
+        with pytest.raises((asyncio.CancelledError, Withdrawn)):
+            await put
+        assert not withdrawal.last_chunk()  # the last chunk can never go now
+    finally:
+        sender.close()
+        await http.aclose()
+    assert sink.bodies == []  # no body arrived whole
+
+
+async def test_a_put_is_withdrawn_only_before_its_last_chunk_goes(
+    sink: Sink, tmp_path: Path
+) -> None:
+    size = 3 * MiB
+    path, identity, data = media(tmp_path, size)
+    http, sender = sender_for(sink)
+    try:
+        # Withdrawn before it starts: the body stops short of its last chunk, nothing stored.
+        early = Withdrawal(size)
+        assert early.withdraw()
+        with pytest.raises(Withdrawn):
+            await sender.put(
+                f"https://127.0.0.1:{sink.port}/early",
+                path=str(path),
+                offset=0,
+                size=size,
+                filetype="video/quicktime",
+                expect=identity,
+                withdrawal=early,
+            )
+        assert sink.bodies == []
+        # Not withdrawn: the PUT goes whole, and then it cannot be.
+        late = Withdrawal(size)
+        await sender.put(
+            f"https://127.0.0.1:{sink.port}/late",
+            path=str(path),
+            offset=0,
+            size=size,
+            filetype="video/quicktime",
+            expect=identity,
+            withdrawal=late,
+        )
+        assert sink.bodies == [hashlib.sha256(data).hexdigest()]
+        assert late.handed == size
+        assert not late.withdraw()
+    finally:
+        sender.close()
+        await http.aclose()
+
+
+def test_withdraw_asks_whether_it_is_worth_it_with_what_is_left() -> None:
+    withdrawal = Withdrawal(10 * MiB)
+    withdrawal.handed_over(4 * MiB)
+    withdrawal.queued = lambda: MiB
+    asked: list[int] = []
+
+    def never(left: int) -> bool:
+        asked.append(left)
+        return False
+
+    assert not withdrawal.withdraw(never)
+    assert asked == [7 * MiB]  # 6 MiB never handed over, 1 MiB still in the kernel
+    assert withdrawal.withdraw(lambda left: left > 3 * MiB)
+    assert withdrawal.withdrawn and not withdrawal.last_chunk()
 
 
 async def test_an_http_url_is_refused_before_connecting(sink: Sink, tmp_path: Path) -> None:

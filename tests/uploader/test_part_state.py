@@ -134,3 +134,44 @@ async def test_an_ack_for_a_file_no_longer_queued_is_a_key_error(tmp_path: Path)
     with pytest.raises(KeyError):
         await queue.part_acked(999, 1, 1003.0)
     await queue.close()
+
+
+async def test_a_withdrawn_re_send_puts_the_part_back_as_frameio_holds_it(tmp_path: Path) -> None:
+    """An append-only file's part sent again grown, then withdrawn at the stop: the part is
+    acknowledged again with its earlier range and SHA-256, and its bytes counted, in one commit
+    that a restart reads."""
+    db = tmp_path / "q.sqlite3"
+    queue, file_id = await _queue_with_parts(db)
+    await queue.part_sending(file_id, 2)
+    await queue.part_acked(file_id, 2, 1005.0, "ab" * 32)
+    before = await queue.replan_sent_part(file_id, NewPart(2, 10, 15))
+    assert (before.offset, before.size, before.sha256, before.acked_at) == (
+        10,
+        10,
+        "ab" * 32,
+        1005.0,
+    )
+    assert _stored(db, file_id)[0] == 0  # the grown part is not acknowledged
+
+    assert await queue.restore_part(file_id, before)
+    assert queue.files[file_id].bytes_acked == 10
+    await queue.close()
+
+    assert _stored(db, file_id)[0] == 10
+    restarted = UploadQueue(db)
+    await restarted.open(2000.0)
+    part = (await restarted.parts(file_id))[1]
+    assert (part.offset, part.size, part.state, part.sha256, part.url) == (
+        10,
+        10,
+        PartState.ACKED,
+        "ab" * 32,
+        None,
+    )
+    # The re-send landed after all (acknowledged meanwhile): nothing is put back.
+    again = await restarted.replan_sent_part(file_id, NewPart(2, 10, 15))
+    await restarted.part_acked(file_id, 2, 2001.0, "cd" * 32)
+    assert not await restarted.restore_part(file_id, again)
+    assert _stored(db, file_id)[0] == 15
+    assert _stored(db, file_id)[2][1] == (2, "acked", "cd" * 32)
+    await restarted.close()

@@ -163,6 +163,46 @@ async def test_a_power_cut_during_a_re_send_sends_that_part_again_and_nothing_is
     assert emulator.violations() == []
 
 
+async def test_a_stop_during_a_re_send_withdraws_it_and_frameio_keeps_the_earlier_part(
+    emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
+) -> None:
+    """The stop does not wait for a slow re-send: its last chunk has not gone, so Frame.io
+    still holds part 1 as first sent; the part is put back so, and the final part takes the
+    bytes after it (3 MiB more than had the re-send landed, 6 MiB less on the link)."""
+    uploader = uploaders()
+    path = media / "proxy.mp3"
+    total = 9 * MiB
+    file_id, events = await _proxy(uploader, path, total)
+    await _show(uploader, events, file_id, 6 * MiB, (1, P))
+    asset_id = uploader.file(file_id)["asset_id"]
+    # The re-send crawls: 8 MiB at 256 KiB/s would take 32 s.
+    emulator.fault("part", kind="slow", rate=256 * 1024, asset_id=asset_id, part_number=1)
+    uploader.recording_grew(file_id, durable_size=8 * MiB)  # part 1 goes again, 8 MiB - 1
+    await until(lambda: emulator.state()["faults"]["fired"], within=20)
+    assert uploader.file(file_id)["info"]["tail_resends"] == 1
+    uploader.recording_grew(file_id, durable_size=total)
+    await uploader.end_recording(file_id)
+    async with asyncio.timeout(30):
+        record = await uploader.wait_for(file_id)
+    assert record.state is FileState.DONE, record
+
+    info = uploader.file(file_id)["info"]
+    assert info["tail_resends_withdrawn"] == 1
+    # what the re-send had handed to the socket (counted by the link, never stored)
+    assert 0 < info["tail_withdrawn_bytes"] < 8 * MiB - 1
+    parts = await uploader.parts(file_id)
+    assert [(p["offset"], p["size"], p["is_final"]) for p in parts] == [
+        (0, P, False),  # as Frame.io holds it: the first upload
+        (P, total - P, True),
+    ]
+    asset = emulator.asset(asset_id)
+    assert [p["stored_size"] for p in asset["parts"]] == [P, total - P]
+    assert asset["parts"][0]["attempts"] == 2  # the withdrawn re-send reached the server
+    assert emulator.asset_content(asset_id) == path.read_bytes()
+    assert record.bytes_acked == total
+    assert emulator.violations() == []
+
+
 async def test_a_growing_wav_holds_part_1_back_and_sends_nothing_again(
     emulator: EmulatorHandle, uploaders: UploaderFactory, media: Path
 ) -> None:

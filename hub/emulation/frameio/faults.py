@@ -7,6 +7,8 @@ Kinds:
 - ``reset``: parts: read about half of the body, then drop the connection. API: the call takes
   effect, then the answer is cut off: about half of its body is sent and the connection dropped.
 - ``stall``: read the body, then wait ``seconds`` before answering (clients time out).
+- ``slow`` (parts): read the body at ``rate`` bytes a second, a slow uplink seen from the
+  server: the PUT stays in flight, most of its body not yet handed over, for a test to act on.
 - ``malformed`` (API): the call takes effect, but the 200 answer's body is not JSON (what a
   confused proxy or a truncated gateway reply looks like).
 - ``huge`` (API): the call takes effect, and the answer's body is padded with whitespace to
@@ -22,9 +24,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Target = Literal["part", "api"]
-Kind = Literal["status", "reset", "stall", "malformed", "huge"]
-KINDS = ("status", "reset", "stall", "malformed", "huge")
+Kind = Literal["status", "reset", "stall", "slow", "malformed", "huge"]
+KINDS = ("status", "reset", "stall", "slow", "malformed", "huge")
 API_ONLY = ("malformed", "huge")
+PART_ONLY = ("slow",)
 HUGE_DEFAULT = 64 * 1024 * 1024
 
 S3_MESSAGES = {
@@ -54,6 +57,7 @@ class Fault:
     path_prefix: str = "/v2/"
     oauth_error: str | None = None  # api faults: answer 400 {"error": oauth_error} instead
     size: int = HUGE_DEFAULT  # huge: the padded body's length in bytes
+    rate: int = 1 << 20  # slow: bytes a second the body is read at
 
     def matches(self, target: Target, ctx: dict[str, Any]) -> bool:
         if self.target != target or self.count <= 0:
@@ -84,6 +88,8 @@ class Faults:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         if target == "part" and kind in API_ONLY:
             raise ValueError(f"kind {kind!r} applies to API calls only")
+        if target == "api" and kind in PART_ONLY:
+            raise ValueError(f"kind {kind!r} applies to part uploads only")
         count = int(spec.get("count", 1))
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -107,6 +113,12 @@ class Faults:
             fault.size = int(spec["size"])
             if not 1 <= fault.size <= 1 << 31:
                 raise ValueError("size must be between 1 byte and 2 GiB")
+        if "rate" in spec:
+            if kind != "slow":
+                raise ValueError("rate applies to slow faults only")
+            fault.rate = int(spec["rate"])
+            if not 1024 <= fault.rate <= 1 << 30:
+                raise ValueError("rate must be between 1 KiB/s and 1 GiB/s")
         if "asset_id" in spec:
             fault.asset_id = str(spec["asset_id"])
         if "part_number" in spec:

@@ -211,9 +211,13 @@ async def put_part(request: Request) -> Response:
     sink = _Sink(tmp)
     received = 0
     reset_at = expected_size // 2 if fault is not None and fault.kind == "reset" else None
+    rate = fault.rate if fault is not None and fault.kind == "slow" else None
+    began = time.monotonic()
     try:
         async for chunk in request.stream():
             received += len(chunk)
+            if rate is not None:  # not read on before the body's pace allows
+                await asyncio.sleep(max(0.0, began + received / rate - time.monotonic()))
             if reset_at is not None and received >= reset_at:
                 _abort_connection(request)
                 raise ConnectionAbortedError("injected reset")
