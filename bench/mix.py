@@ -204,6 +204,9 @@ async def _take(
             "proxy_tail_limit_bytes": settings.uploads.realtime_tail_limit,
             "proxy_tail_resends": proxy["info"].get("tail_resends", 0),
             "proxy_tail_resent_bytes": proxy["info"].get("tail_resent_bytes", 0),
+            # a re-send on its way at stop, withdrawn (its earlier upload stands)
+            "proxy_tail_resends_withdrawn": proxy["info"].get("tail_resends_withdrawn", 0),
+            "proxy_tail_withdrawn_bytes": proxy["info"].get("tail_withdrawn_bytes", 0),
             "part_1_held_to_stop": part1_held,
             "aim_s": 3.0,
             "meets_aim": acked.get(proxy_id, float("inf")) - stop_called <= 3.0,

@@ -477,9 +477,10 @@ def run_ours(
         summary = process.lines[-1]
         uploads = summary.get("snapshot", {})
         result.extra["part_streams"] = uploads.get("part_streams")
-        result.extra["congestion_control"] = (uploads.get("congestion_control") or {}).get(
-            "algorithm"
-        )
+        cc = uploads.get("congestion_control") or {}
+        result.extra["congestion_control"] = cc.get("algorithm")
+        if cc.get("switched"):  # started on CUBIC, moved to BBR on random loss: when and why
+            result.extra["congestion_switch"] = cc.get("reason")
     return result
 
 

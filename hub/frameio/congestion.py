@@ -10,7 +10,13 @@ socket choose (``TCP_CONGESTION``), so the hub's own connections ask for BBR.
 :func:`choose` decides once, at start, by asking the kernel (a throwaway socket is set and read
 back, which also honours ``tcp_allowed_congestion_control`` for unprivileged processes):
 
-- ``auto`` (the default): ``bbr`` when a socket may use it, else the system default untouched;
+- ``auto`` (the default): ``cubic`` per socket, and ``bbr`` once the uploads see random loss
+  (``upgrade``: the uploader switches its part streams' sockets, live and new, see
+  :class:`c2c_hub.uploader.streams.CongestionUpgrade`); ``bbr`` from the start when the kernel
+  lets a socket use BBR but not CUBIC; else the system default untouched. On a clean link
+  CUBIC keeps the link fuller than BBR (whose probing of the minimum RTT empties the pipe for
+  200 ms every 10 s, and whose pacing leaves a few per cent unused: 96.9 % against 98.8 % of a
+  raw TCP flow at 50 Mbit/s, measured); on a lossy one BBR carries several times more;
 - ``system``: never set anything;
 - a name (``bbr``, ``cubic``, ``reno`` ...): that one, or the system default, with the reason,
   when the kernel refuses it (the hub still runs).
@@ -47,6 +53,8 @@ class CongestionControl:
     system_default: str | None
     available: tuple[str, ...]
     reason: str
+    #: what the part streams switch to once they see random loss (``auto``), or None
+    upgrade: str | None = None
 
     @property
     def effective(self) -> str | None:
@@ -66,6 +74,7 @@ class CongestionControl:
             "system_default": self.system_default,
             "available": list(self.available),
             "reason": self.reason,
+            "switches_to": self.upgrade,
         }
 
 
@@ -122,6 +131,13 @@ def choose(
             log.warning("congestion control %s: %s", requested, reason)
         return system(reason)
     if requested == "auto":
+        start = "cubic"
+        if (not available or start in available) and may_use(start) is None:
+            reason = (
+                f"{start} per socket (it fills a clean link), {wanted} once the uploads see "
+                "random loss (it keeps lossy, long links full)"
+            )
+            return CongestionControl(requested, start, default, available, reason, upgrade=wanted)
         reason = f"{wanted} per socket (it keeps lossy, long links full)"
     else:
         reason = f"{wanted} per socket, as configured"

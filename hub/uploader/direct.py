@@ -38,6 +38,7 @@ from c2c_hub.uploader.withdrawal import Withdrawal, send_queue
 
 #: The most bytes of an error answer kept (an S3 error document is well under this).
 MAX_ANSWER = 1 << 20
+TCP_CONGESTION: int = getattr(socket, "TCP_CONGESTION", 13)
 #: A stream tells the event loop of the bytes it sent at most this often (and at its end).
 REPORT_EVERY_S = 0.1
 
@@ -46,9 +47,17 @@ class _Connection(http.client.HTTPSConnection):
     """``http.client``'s HTTPS connection with the hub client's socket options set before
     ``connect`` (``TCP_CONGESTION``), as httpx sets them."""
 
-    def __init__(self, host: str, port: int, settings: DirectSettings, timeout: float | None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        settings: DirectSettings,
+        timeout: float | None,
+        congestion: bytes | None = None,
+    ):
         super().__init__(host, port, timeout=timeout, context=settings.ssl_context)
         self.settings = settings
+        self.congestion = congestion  # the part streams' congestion control, if switched
 
     def connect(self) -> None:
         problem: OSError | None = None
@@ -59,6 +68,8 @@ class _Connection(http.client.HTTPSConnection):
             try:
                 for level, option, value in self.settings.socket_options:
                     sock.setsockopt(level, option, value)
+                if self.congestion is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, self.congestion)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.settimeout(self.timeout)
                 sock.connect(address)
@@ -102,6 +113,7 @@ class DirectPuts:
         self._lock = threading.Lock()
         self._live: set[_Put] = set()
         self._generation = 0  # a connection of an earlier generation (before close) is closed
+        self._congestion: bytes | None = None  # set by use_congestion
 
     async def put(
         self,
@@ -169,7 +181,7 @@ class DirectPuts:
                         connection.sock.settimeout(timeout)
                     return connection
                 connection.close()
-        return _Connection(host, port, self.settings, timeout)
+        return _Connection(host, port, self.settings, timeout, self._congestion)
 
     def _give_back(self, host: str, port: int, connection: _Connection, generation: int) -> None:
         with self._lock:
@@ -177,6 +189,25 @@ class DirectPuts:
                 self._idle.setdefault((host, port), []).append(connection)
                 return
         connection.close()
+
+    def use_congestion(self, algorithm: str) -> int:
+        """Run every part stream's connection with ``algorithm`` from now on: the live ones and
+        the idle ones switched in place (Linux lets an established socket change its
+        congestion control), new ones set before they connect. Returns how many were
+        switched; one the kernel refuses keeps what it had."""
+        name = algorithm.encode()
+        with self._lock:
+            self._congestion = name
+            idle = [c for group in self._idle.values() for c in group]
+        switched = 0
+        for connection in [*idle, *(job.connection for job in list(self._live))]:
+            sock = connection.sock if connection is not None else None
+            if sock is None:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, name)
+                switched += 1
+        return switched
 
     def close(self) -> None:
         """Abort PUTs still running, close idle connections, let the threads end (a later PUT

@@ -44,6 +44,7 @@ from c2c_hub.uploader.queue import (
 from c2c_hub.uploader.realtime import RealtimeUploads
 from c2c_hub.uploader.routing import ChannelResolver, ChannelRouter
 from c2c_hub.uploader.steps import SendSteps
+from c2c_hub.uploader.streams import CongestionUpgrade
 from c2c_hub.uploader.transfer import Pacer, PartSender, stat_file
 from c2c_hub.uploader.workers import Workers
 
@@ -80,6 +81,9 @@ class Uploader:
             chunk_size=config.chunk_size,
             timeout=config.part_timeout_s,
             direct=direct_settings(http) if config.direct_puts else None,
+            upgrade=CongestionUpgrade(congestion.upgrade)
+            if congestion is not None and congestion.upgrade
+            else None,
         )
         self.congestion = congestion
         self.ledger = ledger = Ledger(
@@ -582,7 +586,9 @@ class Uploader:
             "bytes_sent": self.throughput.total,
             "parts_in_flight": self.sender.in_flight,
             "part_streams": self.sender.status(),
-            "congestion_control": None if self.congestion is None else self.congestion.status(),
+            "congestion_control": None
+            if self.congestion is None
+            else {**self.congestion.status(), **self.sender.congestion_status()},
             "problems": problems,
             "recovered": self.queue.recovered,
             # creates that may have left an incomplete asset on Frame.io (devices cannot look)

@@ -214,6 +214,46 @@ class StreamController:
         return Decision(self.limit, why)
 
 
+class CongestionUpgrade:
+    """When part streams started on a loss-based congestion control (CUBIC) move to BBR.
+
+    ``auto`` starts them on CUBIC, which keeps a clean link fuller than BBR does, and switches
+    them once they lose packets that no queue explains: :attr:`EPOCHS` epochs in a row where at
+    least :attr:`StreamController.LOSS` of the bytes were sent again while the RTT stayed near
+    its minimum (the test :class:`StreamController` reads as "held down by loss"). CUBIC
+    filling a clean link's queue also loses packets, but with the RTT far above its minimum
+    (replayed from recordings in ``tests/uploader/test_tcpinfo.py``). Once switched, it stays:
+    a path that lost packets at random once will again (a cellular uplink). Pure: no I/O.
+    """
+
+    EPOCHS = 2
+
+    def __init__(self, to: str) -> None:
+        self.to = to
+        self.why: str | None = None  # set once switched: the reason, for the status
+        self._epochs = 0
+
+    def observe(self, signal: LinkSignal | None) -> str | None:
+        """One epoch's reading; the reason when the streams should switch now, else None."""
+        if self.why is not None or signal is None:
+            return None
+        floor = signal.min_rtt_s
+        quiet = signal.queueing_s <= max(
+            StreamController.FULL_MIN_S, StreamController.FULL_SHARE * floor
+        )
+        if signal.loss_based and quiet and signal.loss >= StreamController.LOSS:
+            self._epochs += 1
+        else:
+            self._epochs = 0
+        if self._epochs < self.EPOCHS:
+            return None
+        self.why = (
+            f"{self.to} since random loss: {signal.loss:.1%} sent again with the RTT at "
+            f"{signal.rtt_s * 1e3:.0f} ms, minimum {floor * 1e3:.0f} ms"
+        )
+        return self.why
+
+
 class Slots:
     """A semaphore whose size may change; tracks demand (holders + waiters)."""
 

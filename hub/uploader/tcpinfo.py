@@ -191,6 +191,11 @@ class LinkMeter:
             seen.last = info
             self._streams.add(id(sock))
 
+    def recheck(self) -> None:
+        """Read again which congestion control each socket runs (it was switched)."""
+        for sock, seen in list(self._seen.items()):
+            seen.loss_based = _loss_based(sock)
+
     def _add(self, seen: _Seen, info: TcpInfo) -> None:
         last = seen.last
         assert info.rtt_us is not None

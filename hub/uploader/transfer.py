@@ -22,6 +22,7 @@ import asyncio
 import calendar
 import collections
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -39,7 +40,7 @@ from c2c_hub.frameio.http import DirectSettings
 from c2c_hub.frameio.urls import display_url
 from c2c_hub.uploader.direct import DirectPuts
 from c2c_hub.uploader.errors import FileProblem, S3Error
-from c2c_hub.uploader.streams import Decision, Slots, StreamController
+from c2c_hub.uploader.streams import CongestionUpgrade, Decision, Slots, StreamController
 from c2c_hub.uploader.tcpinfo import LinkMeter
 from c2c_hub.uploader.withdrawal import Withdrawal, Withdrawn
 
@@ -279,6 +280,7 @@ class PartSender:
         timeout: float | None = None,
         now: Callable[[], float] = time.monotonic,
         direct: DirectSettings | None = None,
+        upgrade: CongestionUpgrade | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -297,6 +299,9 @@ class PartSender:
         self.last_decision = Decision(self.streams.limit, "start")
         self._meter = LinkMeter()
         self._sampled_at = 0.0
+        #: part streams started on CUBIC switch to BBR on random loss (direct PUTs only: the
+        #: httpx path's sockets cannot be read or switched)
+        self.upgrade = upgrade if self.direct is not None else None
 
     @property
     def max_in_flight(self) -> int:
@@ -317,11 +322,10 @@ class PartSender:
         """Bytes written by a PUT; at the end of an epoch the stream count is decided."""
         self._epoch_bytes += nbytes
         now = self._now()
-        if (
-            self.direct is not None
-            and not self.streams.pinned
-            and now - self._sampled_at >= (self.sample_s)
-        ):
+        watching = not self.streams.pinned or (
+            self.upgrade is not None and self.upgrade.why is None
+        )
+        if self.direct is not None and watching and now - self._sampled_at >= self.sample_s:
             self._sampled_at = now
             self._meter.sample(self.direct.sockets())
         elapsed = now - self._epoch_start
@@ -330,7 +334,16 @@ class PartSender:
         slots = self._slots
         binding = slots.min_demand >= slots.limit
         rate = self._epoch_bytes * 8 / elapsed
-        decision = self.streams.observe(rate, binding, self._meter.epoch())
+        signal = self._meter.epoch()
+        if self.upgrade is not None and self.direct is not None:
+            why = self.upgrade.observe(signal)
+            if why is not None and signal is not None:
+                switched = self.direct.use_congestion(self.upgrade.to)
+                self._meter.recheck()
+                log.info("part streams: %s (%d connections switched)", why, switched)
+                # This epoch's loss was CUBIC's; the streams now run what does not shrink on it.
+                signal = dataclasses.replace(signal, loss_based=False)
+        decision = self.streams.observe(rate, binding, signal)
         if decision.limit != slots.limit:
             log.info(
                 "part streams %d -> %d (%s; %.1f Mbit/s)",
@@ -343,6 +356,14 @@ class PartSender:
         self.last_decision = decision
         self._epoch_start, self._epoch_bytes = now, 0
         slots.reset_demand()
+
+    def congestion_status(self) -> dict[str, Any]:
+        """What the part streams run now, if they switched (merged into the congestion
+        control's status)."""
+        upgrade = self.upgrade
+        if upgrade is None or upgrade.why is None:
+            return {"switched": False}
+        return {"switched": True, "algorithm": upgrade.to, "reason": upgrade.why}
 
     def status(self) -> dict[str, Any]:
         """The part streams, for the uploads section of the status."""

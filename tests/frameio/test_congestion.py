@@ -71,9 +71,30 @@ async def algorithm_of_a_request(requested: str, port: int, ca_file: Path) -> st
             return of_socket(sock)
 
 
-@pytest.mark.skipif("bbr" not in available(), reason="this kernel has no BBR")
-async def test_auto_runs_every_connection_with_bbr(tls_server: tuple[int, Path]) -> None:
-    assert await algorithm_of_a_request("auto", *tls_server) == "bbr"
+@pytest.mark.skipif(not {"bbr", "cubic"} <= available(), reason="this kernel lacks BBR or CUBIC")
+async def test_auto_starts_every_connection_on_cubic_with_bbr_for_random_loss(
+    tls_server: tuple[int, Path],
+) -> None:
+    # The system default here is BBR: only the per-socket option explains CUBIC.
+    assert await algorithm_of_a_request("auto", *tls_server) == "cubic"
+    chosen = choose("auto")
+    assert (chosen.algorithm, chosen.upgrade) == ("cubic", "bbr")
+    assert chosen.status()["switches_to"] == "bbr"
+    assert "random loss" in chosen.reason
+
+
+def test_auto_where_only_bbr_is_allowed_runs_bbr_from_the_start(tmp_path: Path) -> None:
+    offered = tmp_path / "available"
+    offered.write_text("reno cubic bbr\n")
+    default = tmp_path / "default"
+    default.write_text("reno\n")
+    chosen = choose(
+        "auto",
+        available_path=offered,
+        default_path=default,
+        may_use=lambda name: None if name == "bbr" else "the kernel refused it",
+    )
+    assert (chosen.algorithm, chosen.upgrade) == ("bbr", None)
 
 
 @pytest.mark.skipif("cubic" not in available(), reason="this kernel has no CUBIC")

@@ -320,6 +320,53 @@ def test_withdraw_asks_whether_it_is_worth_it_with_what_is_left() -> None:
     assert withdrawal.withdrawn and not withdrawal.last_chunk()
 
 
+@pytest.mark.skipif(
+    not hasattr(socket, "TCP_CONGESTION")
+    or "reno" not in (AVAILABLE.read_text().split() if AVAILABLE.exists() else []),
+    reason="needs Linux per-socket congestion control (reno)",
+)
+async def test_switching_congestion_control_changes_live_and_new_connections(
+    sink: Sink, tmp_path: Path
+) -> None:
+    """The part streams move to another algorithm mid-PUT: the live socket is switched in
+    place (as ``ss -ti`` would show it), and the next connection starts with it."""
+    path, identity, _ = media(tmp_path, 16 * MiB)
+    sink.stall.set()
+    http, sender = sender_for(sink, congestion="cubic")
+    assert sender.direct is not None
+    put = asyncio.create_task(
+        sender.put(
+            f"https://127.0.0.1:{sink.port}/p",
+            path=str(path),
+            offset=0,
+            size=16 * MiB,
+            filetype="video/quicktime",
+            expect=identity,
+        )
+    )
+    try:
+        for _ in range(500):
+            await asyncio.sleep(0.02)
+            if sender.direct.sockets():
+                break
+        live = sender.direct.sockets()
+        assert [of_socket(sock) for sock in live] == ["cubic"]
+        assert sender.direct.use_congestion("reno") == 1
+        assert of_socket(live[0]) == "reno"
+        fresh = sender.direct._take("127.0.0.1", sink.port, 10)
+        try:
+            await asyncio.to_thread(fresh.connect)  # the server runs on this loop
+            assert of_socket(fresh.sock) == "reno"
+        finally:
+            fresh.close()
+        put.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await put
+    finally:
+        sender.close()
+        await http.aclose()
+
+
 async def test_an_http_url_is_refused_before_connecting(sink: Sink, tmp_path: Path) -> None:
     path, identity, _ = media(tmp_path, 1000)
     http, sender = sender_for(sink)

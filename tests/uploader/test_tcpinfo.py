@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from c2c_hub.uploader.streams import StreamController
+from c2c_hub.uploader.streams import CongestionUpgrade, StreamController
 from c2c_hub.uploader.tcpinfo import TCP_INFO, LinkMeter, LinkSignal, TcpInfo, read
 
 DATA = Path(__file__).parent / "data"
@@ -171,9 +171,10 @@ class RecordedSocket:
         return self.raw[:size]
 
 
-def replay(name: str) -> list[tuple[int, str]]:
+def replay(name: str, upgrade: CongestionUpgrade | None = None) -> list[tuple[int, str]]:
     """The recording through a fresh meter and controller, with the flows it had live; the
-    decision of every epoch."""
+    decision of every epoch (with ``upgrade``, each epoch's signal is shown to it first, and
+    an epoch where it switches is marked ``switch``)."""
     data: dict[str, Any] = json.loads((DATA / f"tcpinfo-{name}.json").read_text())
     flows: dict[int, RecordedSocket] = {}
     meter = LinkMeter(reader=lambda sock: TcpInfo.parse(sock.raw) if sock.raw else None)
@@ -187,7 +188,11 @@ def replay(name: str) -> list[tuple[int, str]]:
                 meter.sample(batch)
             batch, at = [], t
         if who == "epoch":
-            decision = controller.observe(10e6, True, meter.epoch())
+            signal = meter.epoch()
+            if upgrade is not None and upgrade.observe(signal) is not None:
+                decisions.append((controller.limit, "switch"))
+                continue
+            decision = controller.observe(10e6, True, signal)
             decisions.append((decision.limit, decision.why))
             continue
         sock = flows.setdefault(who, RecordedSocket(data["algorithm"]))
@@ -210,3 +215,34 @@ def test_replayed_clean_cubic_link_holds() -> None:
     decisions = replay("clean-50-cubic")
     assert {limit for limit, _ in decisions} == {4}, decisions
     assert all(why.startswith("the link is full") for _, why in decisions[1:]), decisions
+
+
+def test_replayed_lossy_cubic_link_switches_to_bbr_in_its_first_epochs() -> None:
+    """Random loss with the RTT at its minimum, two epochs in a row: the streams move to BBR."""
+    upgrade = CongestionUpgrade("bbr")
+    decisions = replay("lossy-cubic", upgrade)
+    whys = [why for _, why in decisions]
+    assert "switch" in whys[:4], decisions
+    assert upgrade.why is not None and upgrade.why.startswith("bbr since random loss")
+    assert whys.count("switch") == 1  # once switched, it stays
+
+
+def test_replayed_clean_cubic_link_stays_on_cubic() -> None:
+    """CUBIC filling a clean link's queue loses packets too, but with the RTT far above its
+    minimum: no switch, the streams keep CUBIC (which fills a clean link best)."""
+    upgrade = CongestionUpgrade("bbr")
+    decisions = replay("clean-50-cubic", upgrade)
+    assert "switch" not in [why for _, why in decisions], decisions
+    assert upgrade.why is None
+
+
+def test_one_epoch_of_loss_alone_does_not_switch() -> None:
+    upgrade = CongestionUpgrade("bbr")
+    assert upgrade.observe(signal(82, loss=0.006)) is None
+    assert upgrade.observe(signal(82)) is None  # clean again: the count starts over
+    assert upgrade.observe(signal(82, loss=0.006)) is None
+    assert upgrade.observe(signal(150, loss=0.006)) is None  # a full queue explains it
+    assert upgrade.observe(signal(82, loss=0.006)) is None
+    assert upgrade.observe(signal(82, loss=0.006, loss_based=False)) is None  # BBR already
+    assert upgrade.observe(signal(82, loss=0.006)) is None
+    assert upgrade.observe(signal(82, loss=0.006)) is not None
