@@ -206,6 +206,9 @@ async def _take(
             "proxy_tail_resent_bytes": proxy["info"].get("tail_resent_bytes", 0),
             # a re-send on its way at stop, withdrawn (its earlier upload stands)
             "proxy_tail_resends_withdrawn": proxy["info"].get("tail_resends_withdrawn", 0),
+            # WAV part bodies that waited while a stop's tail (the proxy's first) was sent
+            "paused_for_stops": hub.uploader.sender.precedence.pauses,
+            "paused_for_stops_s": round(hub.uploader.sender.precedence.paused_s, 2),
             "proxy_tail_withdrawn_bytes": proxy["info"].get("tail_withdrawn_bytes", 0),
             "part_1_held_to_stop": part1_held,
             "aim_s": 3.0,

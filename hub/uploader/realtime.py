@@ -676,7 +676,10 @@ class RealtimeUploads:
             verify = asyncio.create_task(
                 background_check(record.path, sent_before), name=f"realtime-verify-{file_id}"
             )
-            await self.steps.gather_parts(tasks)
+            # The stop's tail goes first: lower-priority files' part bodies (the take's WAVs,
+            # behind its proxies) wait between chunks meanwhile (transfer.Precedence).
+            with self.steps.sender.precedence.hold(record.effective_priority):
+                await self.steps.gather_parts(tasks)
         except BaseException:
             for task in tasks:
                 task.cancel()

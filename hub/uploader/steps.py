@@ -303,6 +303,7 @@ class SendSteps:
                     progress=progress,
                     want_sha=want_sha,
                     withdrawal=withdrawal,
+                    priority=ledger.record(file_id).effective_priority,
                 )
             except (asyncio.CancelledError, Withdrawn):
                 ledger.taken_back(file_id, sent)

@@ -218,15 +218,19 @@ class CongestionUpgrade:
     """When part streams started on a loss-based congestion control (CUBIC) move to BBR.
 
     ``auto`` starts them on CUBIC, which keeps a clean link fuller than BBR does, and switches
-    them once they lose packets that no queue explains: :attr:`EPOCHS` epochs in a row where at
-    least :attr:`StreamController.LOSS` of the bytes were sent again while the RTT stayed near
-    its minimum (the test :class:`StreamController` reads as "held down by loss"). CUBIC
-    filling a clean link's queue also loses packets, but with the RTT far above its minimum
-    (replayed from recordings in ``tests/uploader/test_tcpinfo.py``). Once switched, it stays:
-    a path that lost packets at random once will again (a cellular uplink). Pure: no I/O.
+    them once they lose packets that no queue explains: an epoch (2 s of sending) where at
+    least :attr:`StreamController.LOSS` of the bytes (and four segments) were sent again while
+    the RTT stayed near its minimum (what :class:`StreamController` reads as "held down by
+    loss"). CUBIC filling a clean link's queue also loses packets, but with the RTT far above
+    its minimum (replayed from recordings in ``tests/uploader/test_tcpinfo.py``). Once
+    switched, it stays: a path that lost packets at random once will again (a cellular
+    uplink). Pure: no I/O.
     """
 
-    EPOCHS = 2
+    EPOCHS = 1
+    #: at least this many bytes sent again in the epoch (four full segments): one or two
+    #: retransmissions (a tail probe, a spurious timeout) are not a lossy path
+    MIN_RETRANS = 4 * 1448
 
     def __init__(self, to: str) -> None:
         self.to = to
@@ -241,7 +245,8 @@ class CongestionUpgrade:
         quiet = signal.queueing_s <= max(
             StreamController.FULL_MIN_S, StreamController.FULL_SHARE * floor
         )
-        if signal.loss_based and quiet and signal.loss >= StreamController.LOSS:
+        lossy = signal.loss >= StreamController.LOSS and signal.retrans >= self.MIN_RETRANS
+        if signal.loss_based and quiet and lossy:
             self._epochs += 1
         else:
             self._epochs = 0

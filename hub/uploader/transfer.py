@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import threading
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -112,6 +113,7 @@ class _PartReader:
         chunk_size: int,
         want_sha: bool,
         withdrawal: Withdrawal | None = None,
+        pause: Callable[[], object] | None = None,
     ) -> None:
         self.path = path
         self.offset = offset
@@ -123,6 +125,7 @@ class _PartReader:
         self._pending: asyncio.Future[bytes] | None = None
         self.problem: FileProblem | None = None
         self.withdrawal = withdrawal
+        self.pause = pause  # asked before each chunk read in a worker thread (Precedence)
 
     def _hand_over(self, data: bytes, last: bool) -> None:
         """Before a chunk is handed to the sender: the last one only if not withdrawn."""
@@ -220,6 +223,8 @@ class _PartReader:
         end = self.offset + self.size
         position = self.offset
         while position < end:
+            if self.pause is not None:
+                self.pause()
             count = min(self.chunk_size, end - position)
             try:
                 data = self._read(position, count, position + count >= end)
@@ -256,6 +261,61 @@ class PutResult:
 
 
 ProgressCallback = Callable[[int], None]
+
+
+class Precedence:
+    """While a recording's stop sends its tail, part bodies of lower-priority files wait.
+
+    At a take's stop the mix's proxy has a couple of MB left to send, and the take's WAVs have
+    5 MiB parts in flight on the same link: sharing it, the proxy's tail took twice as long
+    (issue 16: stop → mix proxy acknowledged). A stop's tail is sent inside :meth:`hold` with
+    its file's priority; a part's worker thread asks :meth:`wait` before it reads each chunk,
+    and waits while a higher priority holds, at most ``max_pause_s`` at a time (a PUT's
+    connection must not idle into the server's timeout, S3's is about 20 s). Bytes already in
+    the kernel still go; only the next chunks wait. Equal priorities never wait for each other.
+    Thread-safe: holds are taken on the event loop, waits happen in worker threads.
+    """
+
+    def __init__(self, max_pause_s: float = 5.0, step_s: float = 0.05) -> None:
+        self.max_pause_s = max_pause_s
+        self.step_s = step_s
+        self._cond = threading.Condition()
+        self._holds: list[int] = []
+        self.paused_s = 0.0  # worker time spent waiting, in total
+        self.pauses = 0
+
+    @contextlib.contextmanager
+    def hold(self, priority: int) -> Iterator[None]:
+        with self._cond:
+            self._holds.append(priority)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holds.remove(priority)
+                self._cond.notify_all()
+
+    def holding(self) -> list[int]:
+        with self._cond:
+            return list(self._holds)
+
+    def wait(self, priority: int) -> float:
+        """(worker thread) Wait while a higher priority holds, up to ``max_pause_s`` (a hold
+        ends when its tail is sent, or cancelled: an uploader that stops releases it). Returns
+        the seconds waited."""
+        started = time.monotonic()
+        with self._cond:
+            if not any(p > priority for p in self._holds):
+                return 0.0
+            self.pauses += 1
+            while any(p > priority for p in self._holds):
+                left = started + self.max_pause_s - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, self.step_s))
+            waited = time.monotonic() - started
+            self.paused_s += waited
+        return waited
 
 
 class PartSender:
@@ -299,6 +359,7 @@ class PartSender:
         self.last_decision = Decision(self.streams.limit, "start")
         self._meter = LinkMeter()
         self._sampled_at = 0.0
+        self.precedence = Precedence()
         #: part streams started on CUBIC switch to BBR on random loss (direct PUTs only: the
         #: httpx path's sockets cannot be read or switched)
         self.upgrade = upgrade if self.direct is not None else None
@@ -315,6 +376,10 @@ class PartSender:
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """One of the ``max_in_flight`` PUT slots (hold it around the intent and the PUT)."""
+        if self._slots.in_use == 0 and self._epoch_bytes == 0:
+            # Nothing sent since the last epoch ended: the next one starts with this PUT, not
+            # with the idle time before it (the first epoch decides a lossy link's switch).
+            self._epoch_start = self._now()
         async with self._slots.hold():
             yield
 
@@ -374,6 +439,9 @@ class PartSender:
             "min": streams.minimum,
             "max": streams.maximum,
             "in_flight": self._slots.in_use,
+            # part bodies that waited for a higher-priority stop's tail (Precedence)
+            "paused_for_stops": self.precedence.pauses,
+            "paused_for_stops_s": round(self.precedence.paused_s, 2),
             "last_change": self.last_decision.why,
             # what the last epoch's TCP_INFO said (None: decided on throughput alone)
             "signal": None if streams.signal is None else streams.signal.to_json(),
@@ -393,10 +461,22 @@ class PartSender:
         progress: ProgressCallback | None = None,
         want_sha: bool = False,
         withdrawal: Withdrawal | None = None,
+        priority: int | None = None,
     ) -> PutResult:
         """PUT ``size`` bytes of ``path`` from ``offset``; raises S3Error, FileProblem, ...,
-        and :class:`Withdrawn` if ``withdrawal`` was withdrawn before the last chunk went."""
-        reader = _PartReader(path, offset, size, expect, self.chunk_size, want_sha, withdrawal)
+        and :class:`Withdrawn` if ``withdrawal`` was withdrawn before the last chunk went.
+        With a ``priority`` (the file's), a direct PUT's body waits between chunks while a
+        higher-priority stop holds :attr:`precedence`."""
+        pause = None
+        if priority is not None and self.direct is not None:
+            precedence = self.precedence
+
+            def pause() -> None:
+                precedence.wait(priority)
+
+        reader = _PartReader(
+            path, offset, size, expect, self.chunk_size, want_sha, withdrawal, pause
+        )
         await reader.open()
         if self.direct is not None:
             return await self._put_direct(url, reader, filetype, progress)

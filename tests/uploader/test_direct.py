@@ -27,7 +27,7 @@ from c2c_hub.frameio.congestion import AVAILABLE, choose, of_socket
 from c2c_hub.frameio.http import direct_settings
 from c2c_hub.settings import FrameioSettings
 from c2c_hub.uploader.streams import StreamController
-from c2c_hub.uploader.transfer import FileIdentity, PartSender
+from c2c_hub.uploader.transfer import FileIdentity, PartSender, Precedence
 from c2c_hub.uploader.withdrawal import Withdrawal, Withdrawn
 
 MiB = 1024 * 1024
@@ -365,6 +365,76 @@ async def test_switching_congestion_control_changes_live_and_new_connections(
     finally:
         sender.close()
         await http.aclose()
+
+
+async def test_a_lower_priority_body_waits_while_a_stops_tail_holds(
+    sink: Sink, tmp_path: Path
+) -> None:
+    """A take's stop sends its proxy's tail while a WAV part is on its way: the WAV's body
+    waits between chunks until the tail is sent, then goes on whole."""
+    size = 8 * MiB
+    path, identity, data = media(tmp_path, size)
+    http, sender = sender_for(sink)
+    sender.precedence.max_pause_s = 600  # only the release may end the wait here
+    counted: list[int] = []
+    try:
+        with sender.precedence.hold(10):  # the proxy's tail (priority 10) is being sent
+            put = asyncio.create_task(
+                sender.put(
+                    f"https://127.0.0.1:{sink.port}/wav",
+                    path=str(path),
+                    offset=0,
+                    size=size,
+                    filetype="audio/wav",
+                    expect=identity,
+                    progress=counted.append,
+                    priority=0,
+                )
+            )
+            for _ in range(100):  # the worker reaches its first chunk and waits there
+                await asyncio.sleep(0.02)
+                if sender.precedence.pauses:
+                    break
+            assert sender.precedence.pauses == 1
+            await asyncio.sleep(0.3)
+            assert not put.done() and sum(counted) == 0 and sink.bodies == []
+        await put  # released: the body goes on, whole
+        assert sink.bodies == [hashlib.sha256(data).hexdigest()]
+        assert sender.status()["paused_for_stops"] == 1
+        # An equal priority, or no priority, never waits.
+        with sender.precedence.hold(0):
+            await sender.put(
+                f"https://127.0.0.1:{sink.port}/same",
+                path=str(path),
+                offset=0,
+                size=size,
+                filetype="audio/wav",
+                expect=identity,
+                priority=0,
+            )
+        assert sender.precedence.pauses == 1
+    finally:
+        sender.close()
+        await http.aclose()
+
+
+def test_a_wait_for_precedence_is_bounded_and_ends_with_the_hold() -> None:
+    precedence = Precedence(max_pause_s=0.2, step_s=0.01)
+    with precedence.hold(5):
+        assert precedence.wait(5) == 0.0  # equal: no wait
+        assert precedence.wait(9) == 0.0  # higher: no wait
+        assert precedence.wait(1) >= 0.2  # lower: at most max_pause_s (a connection's idle)
+    assert precedence.holding() == []
+    precedence.max_pause_s = 600
+    waited: list[float] = []
+    with precedence.hold(5):
+        worker = threading.Thread(target=lambda: waited.append(precedence.wait(1)))
+        worker.start()
+        worker.join(0.2)
+        assert worker.is_alive()  # still waiting: the hold is on
+    worker.join(60)  # the hold's end wakes it
+    assert not worker.is_alive() and waited and waited[0] < 600
+    assert precedence.pauses == 2
 
 
 async def test_an_http_url_is_refused_before_connecting(sink: Sink, tmp_path: Path) -> None:
