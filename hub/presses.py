@@ -233,9 +233,15 @@ class PressLog:
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         db = await aiosqlite.connect(self.path, isolation_level=None)
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = FULL")
-        await db.executescript(_SCHEMA)
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.executescript(_SCHEMA)
+        except BaseException:
+            # not ours yet, so stop() would not close it: its thread (not a daemon) would
+            # keep the process from ending
+            await db.close()
+            raise
         self._db = db
         # A send in flight when the power went: it may or may not have reached Frame.io.
         cur = await db.execute(
@@ -255,20 +261,24 @@ class PressLog:
         )
 
     async def stop(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-        await cancel_and_wait(self._task)
-        self._task = None
-        await self._drain()
-        await cancel_and_wait(self._writer)
-        self._writer = None
-        for waiting in self._waiting:  # only when the disk refused them until the end
-            waiting.done.cancel()
-        self._waiting.clear()
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        """Stop sending and writing; the database is closed however the rest ends (its
+        connection's thread is not a daemon)."""
+        try:
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
+            self._unsubscribe.clear()
+            await cancel_and_wait(self._task)
+            self._task = None
+            await self._drain()
+            await cancel_and_wait(self._writer)
+            self._writer = None
+            for waiting in self._waiting:  # only when the disk refused them until the end
+                waiting.done.cancel()
+            self._waiting.clear()
+        finally:
+            if self._db is not None:
+                db, self._db = self._db, None
+                await db.close()
 
     async def _drain(self) -> None:
         """Let the writer write every press still waiting (bounded: the disk may be failing)."""

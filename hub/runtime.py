@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -292,26 +293,40 @@ class Hub:
         self.running = True
 
     async def stop(self) -> None:
+        """Stop every part, the reverse of the start order; each one even when the stop of a
+        part before it failed or was cut short, and the first error is raised at the end (a
+        cancellation or an interrupt before any other).
+
+        A stop can be cut short without anyone cancelling it: asyncio.run, ended by a
+        SystemExit raised outside every task (``c2c-hub demo``'s SIGTERM landing in the
+        loop's select()), cancels every task at once, so a part that waits for a task of its
+        own (the take's writer) gets that task's CancelledError. Once, the rest of the stop was
+        skipped, the uploader's among them: its queue's aiosqlite thread, not a daemon, was
+        left running, and the process could not end.
+        """
         self.running = False
-        await cancel_and_wait(self._status_task)
+        stopping = _Teardown()
+        await stopping.step("status file", cancel_and_wait(self._status_task))
         self._status_task = None
         if self.pairing_flow is not None:
             self.pairing_flow.cancel()
-        for attachment in reversed(self._attached.values()):
-            await attachment.stop()
-        await self.plugins.stop_all()
-        await self.presses.stop()
-        await self.meters.stop()
+        for name, attachment in reversed(self._attached.items()):
+            await stopping.step(name, attachment.stop())
+        await stopping.step("plugins", self.plugins.stop_all())
+        await stopping.step("press log", self.presses.stop())
+        await stopping.step("meters", self.meters.stop())
         if self.record_run is not None:
-            await self.record_run.stop()
-        await self.recorder.stop()
-        await self.timecode.stop()
-        await self.channels.stop(disconnect=True)  # every channel, at Frame.io, bounded
-        await self.uploader.stop()
-        await self.presence.stop()
-        await self.network.stop()
-        await self.connectivity.stop()
-        await self.session.stop()
+            await stopping.step("record-run", self.record_run.stop())
+        await stopping.step("recorder", self.recorder.stop())
+        await stopping.step("timecode", self.timecode.stop())
+        # every channel, at Frame.io, bounded
+        await stopping.step("channels", self.channels.stop(disconnect=True))
+        await stopping.step("uploader", self.uploader.stop())
+        await stopping.step("presence", self.presence.stop())
+        await stopping.step("network", self.network.stop())
+        await stopping.step("connectivity monitor", self.connectivity.stop())
+        await stopping.step("session", self.session.stop())
+        stopping.raise_first()
 
     def status(self) -> dict[str, Any]:
         presence = self.presence.snapshot()
@@ -413,6 +428,29 @@ class Hub:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class _Teardown:
+    """Stops awaited one after another, each whatever became of the one before
+    (:meth:`Hub.stop`); what each raised is kept for the end."""
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+
+    async def step(self, name: str, stop: Awaitable[Any]) -> None:
+        try:
+            await stop
+        except BaseException as exc:  # kept, and raised by raise_first
+            self.errors.append(exc)
+            if isinstance(exc, Exception):
+                log.error("stopping the %s failed; stopping the rest", name, exc_info=exc)
+            else:
+                log.warning("stopping the %s was cut short (%r); stopping the rest", name, exc)
+
+    def raise_first(self) -> None:
+        """The first cancellation or interrupt, else the first error (if any)."""
+        if self.errors:
+            raise next((e for e in self.errors if not isinstance(e, Exception)), self.errors[0])
 
 
 class Attachment(Protocol):

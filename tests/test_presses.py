@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing, suppress
@@ -188,6 +189,29 @@ async def test_a_power_cut_between_press_and_send_delivers_after_restart(
     finally:
         await after.stop()
         await channels.stop()
+
+
+async def test_a_press_log_that_cannot_start_leaves_no_connection_open(
+    paired_session: Paired, tmp_path: Path
+) -> None:
+    """A database that is not one (a damaged card): the start fails, and says why, after the
+    connection was made; that connection is closed, or its thread (not a daemon) would keep
+    the process from ending after the hub gave up."""
+    session = paired_session[0]
+    path = tmp_path / "presses.sqlite3"
+    path.write_bytes(b"not a database, " * 512)
+    registry = DeviceRegistry(MODELS, time.time)
+    channels = ChannelManager(session, registry, clock=SystemClock())  # never started
+    timecode = TimecodeClock(SystemClock(), RATE)
+    presses = PressLog(path, session, registry, channels, timecode, clock=SystemClock())
+    before = set(threading.enumerate())
+    with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+        await presses.start()
+    await presses.stop()  # what the hub's stop does next: nothing to close here
+    workers = [t for t in threading.enumerate() if t not in before]
+    for thread in workers:
+        thread.join(timeout=10)
+    assert [t.name for t in workers if t.is_alive()] == []
 
 
 async def test_a_send_with_no_answer_is_unconfirmed_never_resent_on_its_own(

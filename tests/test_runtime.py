@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -179,6 +180,50 @@ async def test_a_take_cut_short_is_repaired_before_the_uploader_queues_its_track
         assert record["size"] == path.stat().st_size, "queued at its repaired size"
         assert hub.recorder.snapshot()["recovered"]
         assert not (hub.data_dir / "recording.json").exists()
+
+
+def _terminated() -> None:
+    raise SystemExit(143)  # what c2c-hub demo's SIGTERM handler raises
+
+
+def test_a_stop_swept_by_the_end_of_asyncio_run_still_closes_every_database(
+    frameio_settings: FrameioSettings, tmp_path: Path
+) -> None:
+    """``c2c-hub demo`` stopped by SIGTERM mid-take: its handler raises SystemExit wherever the
+    signal lands, most often in the event loop's own select(), outside every task. asyncio.run
+    then cancels every task at once, so the hub's stop (unwinding the demo's task) meets the
+    take's writer already cancelled: its CancelledError used to cut the stop short before the
+    uploader's, and the upload queue's aiosqlite thread (not a daemon) was left running."""
+    settings = HubSettings(
+        frameio=frameio_settings,
+        storage=StorageSettings(data_dir=tmp_path / "hub"),
+        recorder=RecorderSettings(directory=tmp_path / "rec"),
+        plugins=PluginSettings(allow=[]),
+    )
+    hubs: list[Hub] = []
+
+    async def demo() -> None:
+        async with Hub(settings) as hub:
+            hubs.append(hub)
+            await hub.start(presence=False, status_file=False, plugins=False)
+            await hub.recorder.start_take(scene="1")
+            # The signal, as it lands in select(): SystemExit from the loop, not from a task.
+            asyncio.get_running_loop().call_soon(_terminated)
+            await asyncio.Event().wait()
+
+    before = set(threading.enumerate())
+    with pytest.raises(SystemExit):
+        asyncio.run(demo())
+    (hub,) = hubs
+    assert not hub.uploader.queue.is_open, "the upload queue was never closed"
+    workers = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t.name.endswith("(_connection_worker_thread)")
+    ]
+    for thread in workers:
+        thread.join(timeout=10)
+    assert [t.name for t in workers if t.is_alive()] == []
 
 
 @pytest.mark.parametrize("lie", ["jumps two hours ahead", "sends 20x real time"])

@@ -155,20 +155,27 @@ class Uploader:
         self.workers.start()
 
     async def stop(self) -> None:
-        """Stop every task; files under way go back to ``queued`` (nothing is lost)."""
+        """Stop every task; files under way go back to ``queued`` (nothing is lost).
+
+        The queue is closed however the rest ends: its connection's thread is not a daemon,
+        and one left open keeps the process from ending. (A give-back that fails is done by
+        the next open's recovery.)
+        """
         if not self.running and not self.queue.is_open:
             return
-        poll = self.gate.close()
-        if poll is not None:
-            poll.cancel()
-        spawned = self.tasks.cancel()
-        await self.workers.stop()
-        for task in [*spawned, poll]:
-            await cancel_and_wait(task)
-        await self.tasks.stop()
-        self.sender.close()
-        if self.queue.is_open:
-            await self.queue.give_back(self.clock.now())
+        try:
+            poll = self.gate.close()
+            if poll is not None:
+                poll.cancel()
+            spawned = self.tasks.cancel()
+            await self.workers.stop()
+            for task in [*spawned, poll]:
+                await cancel_and_wait(task)
+            await self.tasks.stop()
+            self.sender.close()
+            if self.queue.is_open:
+                await self.queue.give_back(self.clock.now())
+        finally:
             await self.queue.close()
 
     # ================================================================== pause and holds

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,23 @@ async def test_recovery_returns_in_flight_work_and_reports_lost_creates(
     )
     assert again.files[record.id].capture_time == 900.0  # offset stays true after a restart
     await again.close()
+
+
+async def test_a_stop_whose_give_back_fails_still_closes_the_queue(
+    emulator: EmulatorHandle, uploaders: UploaderFactory
+) -> None:
+    """Another writer holds the queue's database past the busy timeout as the uploader stops:
+    the give-back fails (the next open's recovery does it instead), and the stop says so, but
+    the queue is closed all the same: its connection's thread is not a daemon, and one left
+    running keeps the process from ending."""
+    uploader = uploaders()
+    await uploader.start()
+    worker = uploader.queue.db._thread  # aiosqlite's own (pinned in constraints.txt)
+    with closing(sqlite3.connect(uploader.queue.path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await uploader.stop()
+        other.execute("ROLLBACK")
+    assert not uploader.queue.is_open
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the queue's connection thread is still running"
