@@ -449,9 +449,10 @@ class UploadSettings(_Section):
 
     congestion_control: str = Field(
         default="auto",
-        description="TCP congestion control of the hub's connections: auto (BBR per socket "
-        "where the kernel offers it, else the system default), system, or a name (bbr, "
-        "cubic, reno ...; the system default when the kernel refuses it).",
+        description="TCP congestion control of the hub's connections: auto (CUBIC per "
+        "socket, the part streams switched to BBR once they see random loss; BBR from the "
+        "start where CUBIC may not be set; else the system default), system, or a name (bbr, "
+        "cubic, reno ...; never switched; the system default when the kernel refuses it).",
     )
     part_streams: int = Field(
         default=0,
