@@ -155,6 +155,12 @@ async def _take(
         stop_called = time.monotonic()
         before_stop = hub.uploader.file(proxy_id)
         parts_before = await hub.uploader.parts(proxy_id)
+        # every file's parts on their way at stop: what the proxy's tail shares the link with
+        in_flight: list[list[Any]] = []
+        for record in list(hub.uploader.queue.files.values()):
+            for p in await hub.uploader.parts(record.id):
+                if p["state"] == "sending":
+                    in_flight.append([record.name, p["number"], p["size"]])
         done = await hub.recorder.stop_take()
         stopped = time.monotonic()
         assert done.derived is not None and done.derived.mix_file is not None
@@ -201,6 +207,7 @@ async def _take(
             "proxy_parts_unacked_at_stop": [
                 [p["number"], p["size"]] for p in parts_before if p["state"] != "acked"
             ],
+            "in_flight_at_stop": in_flight,
             "proxy_tail_limit_bytes": settings.uploads.realtime_tail_limit,
             "proxy_tail_resends": proxy["info"].get("tail_resends", 0),
             "proxy_tail_resent_bytes": proxy["info"].get("tail_resent_bytes", 0),

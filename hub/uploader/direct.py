@@ -41,6 +41,10 @@ MAX_ANSWER = 1 << 20
 TCP_CONGESTION: int = getattr(socket, "TCP_CONGESTION", 13)
 #: A stream tells the event loop of the bytes it sent at most this often (and at its end).
 REPORT_EVERY_S = 0.1
+#: A body is handed to the socket in pieces of this size, so that a PUT asked to wait (a stop's
+#: tail goes first, ``transfer.Precedence``) waits within a piece's time on a slow link, not
+#: a 1 MiB chunk's (0.8 s at 10 Mbit/s, seconds when the link is shared).
+PIECE = 128 * 1024
 
 
 class _Connection(http.client.HTTPSConnection):
@@ -124,6 +128,7 @@ class DirectPuts:
         socket_timeout: float | None,
         ended: Callable[[], None],
         withdrawal: Withdrawal | None = None,
+        pause: Callable[[], object] | None = None,
     ) -> DirectAnswer:
         """PUT what ``body()`` yields to ``url`` from a worker thread; ``on_chunk(n)`` runs on
         the event loop after each chunk is handed to the socket, ``ended()`` once the thread is
@@ -143,6 +148,7 @@ class DirectPuts:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="c2c-part")
         job.headers, job.body, job.on_chunk = headers, body, on_chunk
         job.withdrawal = withdrawal
+        job.pause = pause
         job.timeout = socket_timeout if socket_timeout is not None else self.settings.timeout
         self._live.add(job)
         future = loop.run_in_executor(self._executor, job.run)
@@ -234,6 +240,7 @@ class _Put:
     timeout: float | None
     generation: int
     withdrawal: Withdrawal | None = None
+    pause: Callable[[], object] | None = None  # asked before each piece (Precedence)
 
     def __init__(
         self,
@@ -296,10 +303,19 @@ class _Put:
                 connection.endheaders()
                 if self.withdrawal is not None:  # what is queued counts as still to go
                     self.withdrawal.queued = send_queue(connection.sock)
+                pause = self.pause
                 for chunk in self.body():
                     if self.aborted.is_set():  # cancelled before its socket existed
                         raise OSError("cancelled")
-                    connection.send(chunk)
+                    if pause is None:
+                        connection.send(chunk)
+                    else:
+                        view = memoryview(chunk)
+                        for at in range(0, len(view), PIECE):
+                            pause()
+                            if self.aborted.is_set():
+                                raise OSError("cancelled")
+                            connection.send(view[at : at + PIECE])
                     self._sent(len(chunk), last=False)
                 self._sent(0, last=True)
                 response = connection.getresponse()

@@ -125,7 +125,7 @@ class _PartReader:
         self._pending: asyncio.Future[bytes] | None = None
         self.problem: FileProblem | None = None
         self.withdrawal = withdrawal
-        self.pause = pause  # asked before each chunk read in a worker thread (Precedence)
+        self.pause = pause  # asked by a direct PUT's thread before each piece (Precedence)
 
     def _hand_over(self, data: bytes, last: bool) -> None:
         """Before a chunk is handed to the sender: the last one only if not withdrawn."""
@@ -223,8 +223,6 @@ class _PartReader:
         end = self.offset + self.size
         position = self.offset
         while position < end:
-            if self.pause is not None:
-                self.pause()
             count = min(self.chunk_size, end - position)
             try:
                 data = self._read(position, count, position + count >= end)
@@ -269,7 +267,7 @@ class Precedence:
     At a take's stop the mix's proxy has a couple of MB left to send, and the take's WAVs have
     5 MiB parts in flight on the same link: sharing it, the proxy's tail took twice as long
     (issue 16: stop → mix proxy acknowledged). A stop's tail is sent inside :meth:`hold` with
-    its file's priority; a part's worker thread asks :meth:`wait` before it reads each chunk,
+    its file's priority; a part's worker thread asks :meth:`wait` before each 128 KiB piece,
     and waits while a higher priority holds, at most ``max_pause_s`` at a time (a PUT's
     connection must not idle into the server's timeout, S3's is about 20 s). Bytes already in
     the kernel still go; only the next chunks wait. Equal priorities never wait for each other.
@@ -554,6 +552,7 @@ class PartSender:
                 self.timeout,
                 reader._close_now,
                 withdrawal=reader.withdrawal,
+                pause=reader.pause,
             )
         except (TransportError, TransportTimeout):
             if reader.problem is not None:
