@@ -41,7 +41,7 @@ time went, :func:`bench.streams.timeline`). ``--only packet-parts``: Frame.io's 
 5 MiB parts, on the lossy link with CUBIC and on the clean links.
 
 Run: ``python -m bench.uploader [--size-mib N] [--quick] [--rounds N]
-[--only startup,loopback,link,realtime,packet,packet-clean,packet-parts]``.
+[--only startup,loopback,link,realtime,packet,packet-clean,packet-lossy,packet-parts]``.
 """
 
 from __future__ import annotations
@@ -788,7 +788,9 @@ PACKET_MIB = 256
 CUBIC = {"C2C_HUB_UPLOADS__CONGESTION_CONTROL": "cubic"}
 
 
-def packet_inside(size_mib: int, lossy: bool = True, parts: bool = False) -> int:
+def packet_inside(
+    size_mib: int, lossy: bool = True, parts: bool = False, clean: bool = True
+) -> int:
     """(child, in the client namespace) Ours and ``FrameioUploader`` across the packet link.
 
     The emulator runs in the server namespace; every API call and part crosses the link.
@@ -849,7 +851,7 @@ def packet_inside(size_mib: int, lossy: bool = True, parts: bool = False) -> int
                 "lossy",
                 "ours-cubic",
             )
-        for rate, delay in PACKET_CLEAN:
+        for rate, delay in PACKET_CLEAN if clean else ():
             handle.configure(rate, delay)
             args = (site, "packet", source, sha, work)
             rtt = 2000 * delay
@@ -908,7 +910,11 @@ def raw_tcp(
 
 
 def packet_runs(
-    size_mib: int, emit: Callable[[Run], None], lossy: bool = True, parts: bool = False
+    size_mib: int,
+    emit: Callable[[Run], None],
+    lossy: bool = True,
+    parts: bool = False,
+    clean: bool = True,
 ) -> list[Run]:
     """The packet-link scenarios, run by a child in the client namespace (needs root)."""
     problem = packet_link_problem()
@@ -927,6 +933,7 @@ def packet_runs(
                 str(size_mib),
                 str(int(lossy)),
                 str(int(parts)),
+                str(int(clean)),
             ]
         )
         process = subprocess.Popen(
@@ -1093,6 +1100,8 @@ def run(
                 link.stop_thread()
     if only & {"packet", "packet-clean"}:  # packet-clean: the clean links alone
         runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy="packet" in only)
+    if "packet-lossy" in only:  # the lossy link alone
+        runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy=True, clean=False)
     if "packet-parts" in only:  # Frame.io's part size against 5 MiB parts: lossy CUBIC, clean
         runs += packet_runs(min(size_mib, PACKET_MIB), emit, lossy=False, parts=True)
     return runs
@@ -1321,7 +1330,12 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["packet-inside"]:
-        return packet_inside(int(argv[1]), lossy=argv[2:3] != ["0"], parts=argv[3:4] == ["1"])
+        return packet_inside(
+            int(argv[1]),
+            lossy=argv[2:3] != ["0"],
+            parts=argv[3:4] == ["1"],
+            clean=argv[4:5] != ["0"],
+        )
     if argv[:1] == ["frameioclient"]:
         if argv[1:] == ["-"]:  # start-up only, for the timing of the same process doing nothing
             from frameioclient.lib.upload import FrameioUploader  # noqa: F401
