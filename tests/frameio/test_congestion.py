@@ -83,15 +83,17 @@ async def test_auto_starts_every_connection_on_cubic_with_bbr_for_random_loss(
     assert "random loss" in chosen.reason
 
 
+def kernel(tmp_path: Path, offered: str, default: str) -> dict[str, Path]:
+    """What ``choose`` reads of a kernel: the algorithms it offers, and its default."""
+    (tmp_path / "available").write_text(offered + "\n")
+    (tmp_path / "default").write_text(default + "\n")
+    return {"available_path": tmp_path / "available", "default_path": tmp_path / "default"}
+
+
 def test_auto_where_only_bbr_is_allowed_runs_bbr_from_the_start(tmp_path: Path) -> None:
-    offered = tmp_path / "available"
-    offered.write_text("reno cubic bbr\n")
-    default = tmp_path / "default"
-    default.write_text("reno\n")
     chosen = choose(
         "auto",
-        available_path=offered,
-        default_path=default,
+        **kernel(tmp_path, "reno cubic bbr", "reno"),
         may_use=lambda name: None if name == "bbr" else "the kernel refused it",
     )
     assert (chosen.algorithm, chosen.upgrade) == ("bbr", None)
@@ -119,25 +121,16 @@ async def test_an_algorithm_the_kernel_lacks_falls_back_to_the_default(
 
 
 def test_auto_without_bbr_keeps_the_system_default(tmp_path: Path) -> None:
-    offered = tmp_path / "available"
-    offered.write_text("reno cubic\n")
-    default = tmp_path / "default"
-    default.write_text("cubic\n")
-    chosen = choose("auto", available_path=offered, default_path=default)
+    chosen = choose("auto", **kernel(tmp_path, "reno cubic", "cubic"))
     assert (chosen.algorithm, chosen.effective) == (None, "cubic")
     assert chosen.socket_options() == []
     assert chosen.status()["per_socket"] is False
 
 
 def test_auto_where_the_kernel_refuses_bbr_to_this_process(tmp_path: Path) -> None:
-    offered = tmp_path / "available"
-    offered.write_text("reno cubic bbr\n")
-    default = tmp_path / "default"
-    default.write_text("cubic\n")
     chosen = choose(
         "auto",
-        available_path=offered,
-        default_path=default,
+        **kernel(tmp_path, "reno cubic bbr", "cubic"),
         may_use=lambda name: "the kernel refused it (Operation not permitted)",
     )
     assert chosen.effective == "cubic"

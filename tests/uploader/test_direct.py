@@ -14,9 +14,10 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from c2c_hub.frameio.congestion import AVAILABLE, choose, of_socket
 from c2c_hub.frameio.http import direct_settings
 from c2c_hub.settings import FrameioSettings
 from c2c_hub.uploader.streams import StreamController
-from c2c_hub.uploader.transfer import FileIdentity, PartSender, Precedence
+from c2c_hub.uploader.transfer import FileIdentity, PartSender, Precedence, PutResult
 from c2c_hub.uploader.withdrawal import Withdrawal, Withdrawn
 
 MiB = 1024 * 1024
@@ -106,6 +107,29 @@ def sender_for(
     return http, sender
 
 
+def put_part(
+    sender: PartSender,
+    url: str,
+    path: Path,
+    identity: FileIdentity,
+    size: int,
+    *,
+    offset: int = 0,
+    filetype: str = "video/quicktime",
+    **options: Any,
+) -> Coroutine[Any, Any, PutResult]:
+    """``sender.put`` of ``size`` bytes of ``path`` from ``offset`` (a movie by default)."""
+    return sender.put(
+        url,
+        path=str(path),
+        offset=offset,
+        size=size,
+        filetype=filetype,
+        expect=identity,
+        **options,
+    )
+
+
 def open_fds(path: Path) -> list[str]:
     """This process's descriptors open on ``path``."""
     found = []
@@ -116,6 +140,13 @@ def open_fds(path: Path) -> list[str]:
     return found
 
 
+needs_reno = pytest.mark.skipif(
+    not hasattr(socket, "TCP_CONGESTION")
+    or "reno" not in (AVAILABLE.read_text().split() if AVAILABLE.exists() else []),
+    reason="needs Linux per-socket congestion control (reno)",
+)
+
+
 def media(tmp_path: Path, size: int) -> tuple[Path, FileIdentity, bytes]:
     path = tmp_path / "take.mov"
     data = os.urandom(size)
@@ -123,11 +154,7 @@ def media(tmp_path: Path, size: int) -> tuple[Path, FileIdentity, bytes]:
     return path, FileIdentity.of(path.stat()), data
 
 
-@pytest.mark.skipif(
-    not hasattr(socket, "TCP_CONGESTION")
-    or "reno" not in (AVAILABLE.read_text().split() if AVAILABLE.exists() else []),
-    reason="needs Linux per-socket congestion control (reno)",
-)
+@needs_reno
 async def test_parts_go_whole_over_one_kept_alive_connection_with_the_clients_congestion(
     sink: Sink, tmp_path: Path
 ) -> None:
@@ -136,26 +163,25 @@ async def test_parts_go_whole_over_one_kept_alive_connection_with_the_clients_co
     counted: list[int] = []
     url = f"https://127.0.0.1:{sink.port}/bucket/key?partNumber=1&X-Amz-Signature=abc"
     try:
-        first = await sender.put(
+        first = await put_part(
+            sender,
             url,
-            path=str(path),
-            offset=0,
-            size=2 * MiB,
-            filetype="video/quicktime",
-            expect=identity,
+            path,
+            identity,
+            2 * MiB,
             progress=counted.append,
             want_sha=True,
         )
         assert sender.direct is not None
         idle = [c for group in sender.direct._idle.values() for c in group]
         assert len(idle) == 1 and of_socket(idle[0].sock) == "reno"
-        second = await sender.put(
+        second = await put_part(
+            sender,
             url,
-            path=str(path),
+            path,
+            identity,
+            MiB + 123,
             offset=2 * MiB,
-            size=MiB + 123,
-            filetype="video/quicktime",
-            expect=identity,
             progress=counted.append,
         )
     finally:
@@ -181,13 +207,12 @@ async def test_a_cancelled_put_stops_its_thread_and_counts_nothing_after(
     counted: list[int] = []
     before = {t.name for t in threading.enumerate()}
     put = asyncio.create_task(
-        sender.put(
+        put_part(
+            sender,
             f"https://127.0.0.1:{sink.port}/p",
-            path=str(path),
-            offset=0,
-            size=64 * MiB,
-            filetype="video/quicktime",
-            expect=identity,
+            path,
+            identity,
+            64 * MiB,
             progress=counted.append,
         )
     )
@@ -234,13 +259,12 @@ async def test_a_withdrawn_put_never_sends_its_last_chunk_and_counts_the_kernels
     http, sender = sender_for(sink)
     withdrawal = Withdrawal(size)
     put = asyncio.create_task(
-        sender.put(
+        put_part(
+            sender,
             f"https://127.0.0.1:{sink.port}/p",
-            path=str(path),
-            offset=0,
-            size=size,
-            filetype="video/quicktime",
-            expect=identity,
+            path,
+            identity,
+            size,
             withdrawal=withdrawal,
         )
     )
@@ -275,25 +299,23 @@ async def test_a_put_is_withdrawn_only_before_its_last_chunk_goes(
         early = Withdrawal(size)
         assert early.withdraw()
         with pytest.raises(Withdrawn):
-            await sender.put(
+            await put_part(
+                sender,
                 f"https://127.0.0.1:{sink.port}/early",
-                path=str(path),
-                offset=0,
-                size=size,
-                filetype="video/quicktime",
-                expect=identity,
+                path,
+                identity,
+                size,
                 withdrawal=early,
             )
         assert sink.bodies == []
         # Not withdrawn: the PUT goes whole, and then it cannot be.
         late = Withdrawal(size)
-        await sender.put(
+        await put_part(
+            sender,
             f"https://127.0.0.1:{sink.port}/late",
-            path=str(path),
-            offset=0,
-            size=size,
-            filetype="video/quicktime",
-            expect=identity,
+            path,
+            identity,
+            size,
             withdrawal=late,
         )
         assert sink.bodies == [hashlib.sha256(data).hexdigest()]
@@ -320,11 +342,7 @@ def test_withdraw_asks_whether_it_is_worth_it_with_what_is_left() -> None:
     assert withdrawal.withdrawn and not withdrawal.last_chunk()
 
 
-@pytest.mark.skipif(
-    not hasattr(socket, "TCP_CONGESTION")
-    or "reno" not in (AVAILABLE.read_text().split() if AVAILABLE.exists() else []),
-    reason="needs Linux per-socket congestion control (reno)",
-)
+@needs_reno
 async def test_switching_congestion_control_changes_live_and_new_connections(
     sink: Sink, tmp_path: Path
 ) -> None:
@@ -335,13 +353,12 @@ async def test_switching_congestion_control_changes_live_and_new_connections(
     http, sender = sender_for(sink, congestion="cubic")
     assert sender.direct is not None
     put = asyncio.create_task(
-        sender.put(
+        put_part(
+            sender,
             f"https://127.0.0.1:{sink.port}/p",
-            path=str(path),
-            offset=0,
-            size=16 * MiB,
-            filetype="video/quicktime",
-            expect=identity,
+            path,
+            identity,
+            16 * MiB,
         )
     )
     try:
@@ -380,13 +397,13 @@ async def test_a_lower_priority_body_waits_while_a_stops_tail_holds(
     try:
         with sender.precedence.hold(10):  # the proxy's tail (priority 10) is being sent
             put = asyncio.create_task(
-                sender.put(
+                put_part(
+                    sender,
                     f"https://127.0.0.1:{sink.port}/wav",
-                    path=str(path),
-                    offset=0,
-                    size=size,
+                    path,
+                    identity,
+                    size,
                     filetype="audio/wav",
-                    expect=identity,
                     progress=counted.append,
                     priority=0,
                 )
@@ -403,13 +420,13 @@ async def test_a_lower_priority_body_waits_while_a_stops_tail_holds(
         assert sender.status()["paused_for_stops"] == 1
         # An equal priority, or no priority, never waits.
         with sender.precedence.hold(0):
-            await sender.put(
+            await put_part(
+                sender,
                 f"https://127.0.0.1:{sink.port}/same",
-                path=str(path),
-                offset=0,
-                size=size,
+                path,
+                identity,
+                size,
                 filetype="audio/wav",
-                expect=identity,
                 priority=0,
             )
         assert sender.precedence.pauses == 1
@@ -442,13 +459,12 @@ async def test_an_http_url_is_refused_before_connecting(sink: Sink, tmp_path: Pa
     http, sender = sender_for(sink)
     try:
         with pytest.raises(InsecureURLError):
-            await sender.put(
+            await put_part(
+                sender,
                 f"http://127.0.0.1:{sink.port}/p",
-                path=str(path),
-                offset=0,
-                size=1000,
-                filetype="video/quicktime",
-                expect=identity,
+                path,
+                identity,
+                1000,
             )
     finally:
         sender.close()
@@ -464,13 +480,12 @@ async def test_a_server_gone_is_a_transport_error(tmp_path: Path, sink: Sink) ->
         port = unused.getsockname()[1]
     try:
         with pytest.raises(TransportError):
-            await sender.put(
+            await put_part(
+                sender,
                 f"https://127.0.0.1:{port}/p",
-                path=str(path),
-                offset=0,
-                size=1000,
-                filetype="video/quicktime",
-                expect=identity,
+                path,
+                identity,
+                1000,
             )
     finally:
         sender.close()
