@@ -303,19 +303,23 @@ class _Put:
                 connection.endheaders()
                 if self.withdrawal is not None:  # what is queued counts as still to go
                     self.withdrawal.queued = send_queue(connection.sock)
-                pause = self.pause
+                pause, withdrawal = self.pause, self.withdrawal
                 for chunk in self.body():
                     if self.aborted.is_set():  # cancelled before its socket existed
                         raise OSError("cancelled")
-                    if pause is None:
+                    if pause is None and withdrawal is None:
                         connection.send(chunk)
-                    else:
+                    else:  # in pieces: to wait between them, and to count what went
                         view = memoryview(chunk)
                         for at in range(0, len(view), PIECE):
-                            pause()
+                            if pause is not None:
+                                pause()
                             if self.aborted.is_set():
                                 raise OSError("cancelled")
-                            connection.send(view[at : at + PIECE])
+                            piece = view[at : at + PIECE]
+                            connection.send(piece)
+                            if withdrawal is not None:
+                                withdrawal.handed_over(len(piece))
                     self._sent(len(chunk), last=False)
                 self._sent(0, last=True)
                 response = connection.getresponse()

@@ -580,6 +580,16 @@ class RealtimeUploads:
                 return unsent > growth
 
             if not withdrawal.withdraw(worth):
+                log.info(
+                    "%s: stopped during a re-send of part %d: kept (%s), withdrawing it would "
+                    "add %d bytes to the final part",
+                    self.ledger.record(file_id).name,
+                    number,
+                    "its last chunk is on its way"
+                    if withdrawal.committed
+                    else f"{withdrawal.left()} of {withdrawal.size} bytes left",
+                    growth,
+                )
                 continue
             unsent = withdrawal.size - withdrawal.handed
             task.cancel()

@@ -127,8 +127,10 @@ class _PartReader:
         self.withdrawal = withdrawal
         self.pause = pause  # asked by a direct PUT's thread before each piece (Precedence)
 
-    def _hand_over(self, data: bytes, last: bool) -> None:
-        """Before a chunk is handed to the sender: the last one only if not withdrawn."""
+    def _hand_over(self, data: bytes, last: bool, count: bool) -> None:
+        """Before a chunk is handed to the sender: the last one only if not withdrawn. With
+        ``count``, the chunk counts as handed over now (the httpx path, which cannot tell
+        more); a direct PUT's thread counts each piece as the socket takes it."""
         withdrawal = self.withdrawal
         if withdrawal is None:
             return
@@ -136,7 +138,8 @@ class _PartReader:
             raise Withdrawn(
                 f"{self.path}: bytes {self.offset}..{self.offset + self.size} withdrawn"
             )
-        withdrawal.handed_over(len(data))
+        if count:
+            withdrawal.handed_over(len(data))
 
     def _check(self, when: str) -> None:
         assert self.fd is not None
@@ -215,7 +218,7 @@ class _PartReader:
                 upcoming = self._schedule(position)
             else:
                 self._pending = None
-            self._hand_over(data, position >= end)
+            self._hand_over(data, position >= end, count=True)
             yield data
 
     def blocking_chunks(self) -> Iterator[bytes]:
@@ -230,7 +233,7 @@ class _PartReader:
                 self.problem = exc
                 raise
             position += len(data)
-            self._hand_over(data, position >= end)
+            self._hand_over(data, position >= end, count=False)
             yield data
 
     def _close_now(self, _: Any = None) -> None:

@@ -34,7 +34,7 @@ class Withdrawal:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.handed = 0  # bytes handed to the sending side so far
+        self.handed = 0  # bytes the socket has taken so far (the httpx path: yielded to it)
         #: bytes handed over but still in the kernel's send queue, not acknowledged by the
         #: peer (set by a sender that has the socket; else none are counted)
         self.queued: Callable[[], int] | None = None
@@ -72,6 +72,11 @@ class Withdrawal:
     @property
     def withdrawn(self) -> bool:
         return self._state == "withdrawn"
+
+    @property
+    def committed(self) -> bool:
+        """The last chunk has gone (or is going): the PUT must be waited for."""
+        return self._state == "committed"
 
 
 def send_queue(sock: socket.socket | None) -> Callable[[], int]:
