@@ -23,6 +23,7 @@ import functools
 import http.client
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,8 @@ from c2c_hub.uploader.withdrawal import Withdrawal, send_queue
 #: The most bytes of an error answer kept (an S3 error document is well under this).
 MAX_ANSWER = 1 << 20
 TCP_CONGESTION: int = getattr(socket, "TCP_CONGESTION", 13)
+#: ``SO_LINGER`` on, 0 s: closing resets the connection and discards its send queue
+RESET = struct.pack("ii", 1, 0)
 #: A stream tells the event loop of the bytes it sent at most this often (and at its end).
 REPORT_EVERY_S = 0.1
 #: A body is handed to the socket in pieces of this size, so that a PUT asked to wait (a stop's
@@ -266,10 +269,14 @@ class _Put:
         return display_url(self.url)
 
     def abort(self) -> None:
+        """Drop the PUT: its socket reset (``SO_LINGER`` 0), so what its kernel still holds to
+        send is discarded, not sent after a FIN on a link the next PUTs need (a withdrawn
+        re-send's last MB would otherwise go on for seconds); the shutdown wakes the thread."""
         self.aborted.set()
         connection = self.connection
         if connection is not None and connection.sock is not None:
             with contextlib.suppress(OSError):
+                connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
                 connection.sock.shutdown(socket.SHUT_RDWR)
 
     def _report(self, nbytes: int) -> None:
