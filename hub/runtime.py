@@ -298,11 +298,12 @@ class Hub:
         cancellation or an interrupt before any other).
 
         A stop can be cut short without anyone cancelling it: asyncio.run, ended by a
-        SystemExit raised outside every task (``c2c-hub demo``'s SIGTERM landing in the
-        loop's select()), cancels every task at once, so a part that waits for a task of its
-        own (the take's writer) gets that task's CancelledError. Once, the rest of the stop was
-        skipped, the uploader's among them: its queue's aiosqlite thread, not a daemon, was
-        left running, and the process could not end.
+        SystemExit or KeyboardInterrupt raised outside every task (a signal handler's, landing
+        in the loop's select(): ``c2c-hub demo``'s SIGTERM handler once raised it; a second
+        Ctrl-C under asyncio.run still does), cancels every task at once, so a part that waits
+        for a task of its own (the take's writer) gets that task's CancelledError. Once, the
+        rest of the stop was skipped, the uploader's among them: its queue's aiosqlite thread,
+        not a daemon, was left running, and the process could not end.
         """
         self.running = False
         stopping = _Teardown()

@@ -183,13 +183,14 @@ async def test_a_take_cut_short_is_repaired_before_the_uploader_queues_its_track
 
 
 def _terminated() -> None:
-    raise SystemExit(143)  # what c2c-hub demo's SIGTERM handler raises
+    raise SystemExit(143)  # what c2c-hub demo's SIGTERM handler once raised
 
 
 def test_a_stop_swept_by_the_end_of_asyncio_run_still_closes_every_database(
     frameio_settings: FrameioSettings, tmp_path: Path
 ) -> None:
-    """``c2c-hub demo`` stopped by SIGTERM mid-take: its handler raises SystemExit wherever the
+    """A signal handler that raises mid-take (``c2c-hub demo``'s SIGTERM handler once raised
+    SystemExit; a second Ctrl-C under asyncio.run raises KeyboardInterrupt) raises wherever the
     signal lands, most often in the event loop's own select(), outside every task. asyncio.run
     then cancels every task at once, so the hub's stop (unwinding the demo's task) meets the
     take's writer already cancelled: its CancelledError used to cut the stop short before the

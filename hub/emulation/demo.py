@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -595,8 +595,59 @@ def _workspace(keep: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _terminated(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)
+#: The demo's exit code when SIGTERM stopped it, as a shell reports a command it killed.
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class _Termination:
+    """SIGTERM (how a service manager stops a process) unwinds the demo as Ctrl-C does.
+
+    While the hub runs, the signal cancels the demo's main task, from inside the event loop:
+    the hub then stops in order, the take first (its writer finishes, every track is closed
+    whole at the take's length and its upload ended), then the rest. Raising SystemExit from
+    the handler instead lands most often in the loop's own select(), outside every task, and
+    asyncio.run then cancels every task at once: the take's writer with the rest, so the take
+    was left unclosed, to the next start's recovery.
+
+    Before the hub runs (the JACK server, the emulator starting), the signal raises SystemExit,
+    which unwinds what is started so far. Once the hub has stopped, or once a first SIGTERM is
+    being handled, another is only remembered: nothing on the way out is cut short. Either
+    way the JACK server and the player are stopped on the way out, and the demo ends with
+    :data:`EXIT_TERMINATED`.
+    """
+
+    def __init__(self) -> None:
+        self.signalled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._ended = False
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        """The SIGTERM handler (Python runs it in the main thread, between two bytecodes)."""
+        first, self.signalled = not self.signalled, True
+        if not first or self._ended:
+            return
+        if self._loop is None or self._task is None:
+            raise SystemExit(128 + signum)
+        # Not task.cancel() here: the handler may have interrupted the loop itself.
+        self._loop.call_soon_threadsafe(self._cancel)
+
+    def _cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def run(self, main: Coroutine[Any, Any, int], terminated: Callable[[], int]) -> int:
+        """Run ``main`` (the demo's hub); ``terminated()`` is the exit code if SIGTERM ended it."""
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if not self.signalled:
+                raise  # Ctrl-C (asyncio.run turns it into KeyboardInterrupt)
+            return terminated()
+        finally:
+            self._ended = True
+            self._loop = self._task = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -616,17 +667,20 @@ def main(argv: list[str] | None = None) -> int:
         help="no private JACK server, no local inputs: network microphones only",
     )
     args = parser.parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C: the JACK server and the player are stopped on the way out.
+    # SIGTERM unwinds like Ctrl-C (the take stopped and closed, then the rest of the hub): the
+    # JACK server and the player are stopped on the way out (_Termination).
+    termination = _Termination()
     if threading.current_thread() is not threading.main_thread():
-        return _main(args)
-    previous = signal.signal(signal.SIGTERM, _terminated)
+        return _main(args, termination)  # a signal handler only in the main thread
+    previous = signal.signal(signal.SIGTERM, termination.handle)
     try:
-        return _main(args)
+        code = _main(args, termination)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    return EXIT_TERMINATED if termination.signalled else code
 
 
-def _main(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace, termination: _Termination) -> int:
     console = Console(stderr=args.json)
     demo = Demo(console, quiet=args.json)
     jack = LocalInputs()
@@ -701,9 +755,17 @@ def _main(args: argparse.Namespace) -> int:
             ):
                 if model.source is not None:
                     handle.declare_device_model(model.source.read_text(encoding="utf-8"))
+
+            def terminated() -> int:
+                demo.say("[yellow]Terminated (SIGTERM)[/]: the hub stopped in order")
+                return _finish(demo, {"ok": False, "error": "terminated"}, EXIT_TERMINATED)
+
             try:
                 return asyncio.run(
-                    run(settings, handle, demo, args.seconds, mics, args.remote, jack)
+                    termination.run(
+                        run(settings, handle, demo, args.seconds, mics, args.remote, jack),
+                        terminated,
+                    )
                 )
             except FrameioError as exc:
                 demo.say(f"[red]Frame.io call failed: {exc}[/]")

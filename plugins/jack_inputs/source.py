@@ -63,6 +63,14 @@ def seconds_since_midnight(epoch: float) -> float:
     return epoch - midnight.timestamp()
 
 
+async def _killed(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL ``process`` (if it still runs) and wait for it: it cannot refuse, so this is
+    quick."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGKILL)
+    await process.wait()
+
+
 class JackInputsSource:
     """The recorder's JACK inputs; options: :class:`Options`."""
 
@@ -194,27 +202,37 @@ class _Inputs:
         return _Capture(process, fd, (published, freed))
 
     async def _stop(self, capture: _Capture) -> None:
-        """Ask the capture process to stop (end of its stdin), kill it if it does not soon."""
+        """Ask the capture process to stop (end of its stdin), kill it if it does not soon.
+
+        However the stop ends, the process has ended and been waited for on this loop when it
+        returns: its transport closes here (once the process exited and its pipes closed), not
+        when the garbage collector finds it after the loop closed ("Event loop is closed").
+        """
         process = capture.process
-        if process.returncode is None and process.stdin is not None:
-            process.stdin.close()
         try:
-            await asyncio.wait_for(process.wait(), STOP_WITHIN_S)
-        except TimeoutError:
-            self.ctx.log.warning(
-                "the JACK capture process %d did not stop within %g s: killed",
-                process.pid,
-                STOP_WITHIN_S,
-            )
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGKILL)
-            await process.wait()
-        capture.ring = None  # the numpy views into the mapping go with it
-        if capture.memory is not None:
-            with contextlib.suppress(BufferError):
-                capture.memory.close()
-        for fd in (capture.memory_fd, *capture.signal_fds):
-            os.close(fd)
+            if process.returncode is None and process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_WITHIN_S)
+            except TimeoutError:
+                self.ctx.log.warning(
+                    "the JACK capture process %d did not stop within %g s: killed",
+                    process.pid,
+                    STOP_WITHIN_S,
+                )
+                await _killed(process)
+        except asyncio.CancelledError:
+            # Cut short (the source's loop shutting down: the hub's stop gave up waiting for
+            # it): no time to ask any more, but the process still ends, and is waited for.
+            await _killed(process)
+            raise
+        finally:
+            capture.ring = None  # the numpy views into the mapping go with it
+            if capture.memory is not None:
+                with contextlib.suppress(BufferError):
+                    capture.memory.close()
+            for fd in (capture.memory_fd, *capture.signal_fds):
+                os.close(fd)
 
     # ------------------------------------------------------------------ serving one process
     async def _serve(self, capture: _Capture) -> str:

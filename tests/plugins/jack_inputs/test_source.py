@@ -4,17 +4,26 @@ the server's rate, xruns, a source port that vanishes, a server that dies and co
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import signal
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
+import c2c_hub_plugins.jack_inputs.plugin as jack_plugin
 from c2c_hub import kit
-from c2c_hub.emulation.source_context import RunningSource
+from c2c_hub.device_models import load_device_models
+from c2c_hub.devices import DeviceRegistry
+from c2c_hub.emulation.source_context import RunningSource, shipped_models
+from c2c_hub.plugin.runner import Health, SourceRunner
 from c2c_hub_plugins.jack_inputs.emulated import DummyServer
+from c2c_hub_plugins.jack_inputs.source import STOP_WITHIN_S, JackInputsSource
 
 from .conftest import Player
 
@@ -210,3 +219,50 @@ async def test_a_server_without_realtime_is_shown_in_the_health(
         await run.stop()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_a_stop_cut_short_still_ends_and_reaps_the_capture_process_on_its_own_loop(
+    jack_server: DummyServer,
+) -> None:
+    """The hub's runner gives a source's stop a grace period; past it, it shuts the source's
+    loop down, and the capture process's stop is cancelled with every other task there. That
+    stop still ends the process and waits for it on that loop: once, it was left running (here
+    stopped, so it cannot end when asked), its transport left to the garbage collector after
+    the loop had closed ("Exception ignored ... Event loop is closed")."""
+    models = shipped_models()
+    models.add(load_device_models(kit.package_models(jack_plugin.__file__)), origin="jack_inputs")
+    registry = DeviceRegistry(models, time.time)
+    options = {"server": jack_server.name, "inputs": 1}
+    source = JackInputsSource()
+    runner = SourceRunner("jack_inputs", source, registry, models=models, options=options)
+    unraisable: list[str] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda seen: unraisable.append(f"{seen.object!r}: {seen.exc_value!r}")
+    pid = None
+    try:
+        await runner.start()
+        deadline = time.monotonic() + 30
+        while registry.get("jack-c2c-hub-in_1") is None:
+            assert time.monotonic() < deadline, "the input was never attached"
+            await asyncio.sleep(0.05)
+        snapshot = source.snapshot()
+        assert snapshot is not None
+        pid = snapshot["capture_pid"]
+        os.kill(pid, signal.SIGSTOP)  # asked to stop, it cannot
+        # a grace period shorter than the capture process's own (STOP_WITHIN_S)
+        await runner.stop(timeout=STOP_WITHIN_S / 5)
+        assert runner.state is Health.HUNG
+        thread = runner.thread
+        assert thread is not None
+        await asyncio.to_thread(thread.join, 30)
+        assert not thread.is_alive(), "the source's loop did not shut down"
+        gc.collect()  # a transport left open would be closed now, after its loop
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # ended, and reaped
+            pytest.fail(f"the capture process {pid} outlived the source's loop")
+    finally:
+        sys.unraisablehook = hook
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert unraisable == []
