@@ -24,7 +24,8 @@ Many errors keep the built-in base they had (``ValueError``, ``RuntimeError``) s
     │   ├── ChannelClosed                    the server closed the device channel
     │   └── SocketClosed                     the socket itself closed
     ├── FrameioError                     frameio/errors.py: the Frame.io client (its own tree)
-    ├── UploadError                      uploader/errors.py: S3Error, FileProblem, NothingToSend
+    ├── UploadError                      uploader/errors.py: S3Error, FileProblem, NothingToSend,
+    │                                    Withdrawn
     ├── Outcome                          uploader/failures.py: ends one file's attempt with a
     │                                    verdict (inside the uploader only; never escapes it)
     ├── QueueClosed (RuntimeError)       uploader/queue.py: the upload queue is not open

@@ -63,3 +63,9 @@ class FileProblem(UploadError):
 
 class NothingToSend(UploadError):
     """A 0-byte file: Frame.io accepts assets of 1 byte to 5 TiB."""
+
+
+class Withdrawn(UploadError):
+    """A PUT withdrawn before its last byte was handed to the socket: the server never got the
+    whole body, so it stored nothing, and what it held for that part before still stands
+    (:mod:`c2c_hub.uploader.withdrawal`)."""

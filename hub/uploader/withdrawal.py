@@ -16,10 +16,9 @@ import termios
 import threading
 from collections.abc import Callable
 
+from c2c_hub.uploader.errors import Withdrawn
 
-class Withdrawn(Exception):
-    """A PUT withdrawn before its last byte was handed to the socket: the server never got the
-    whole body, so it stored nothing, and what it held for that part before still stands."""
+__all__ = ["Withdrawal", "Withdrawn", "send_queue"]
 
 
 class Withdrawal:

@@ -30,9 +30,18 @@ async def test_the_meters_move_on_the_web_page(web_hub: WebHub, browser_context:
     for name in ("Boom", "Lav"):
         row = rows.filter(has=page.locator(".name", has_text=name))
         await expect(row).to_have_attribute("data-state", "ok", timeout=WAIT_MS)
-        peak = float(await row.get_attribute("data-peak") or "nan")
-        rms = float(await row.get_attribute("data-rms") or "nan")
-        assert abs(peak - (-6.02)) <= 0.1 and abs(rms - (-9.03)) <= 0.1, (name, peak, rms)
+        # A reading whose window held a lost packet (concealed as silence, as it should be on
+        # a loaded machine) reads a little low; the sine's own level must come back.
+        seen: list[tuple[float, float]] = []
+        deadline = time.monotonic() + 30
+        while True:
+            peak = float(await row.get_attribute("data-peak") or "nan")
+            rms = float(await row.get_attribute("data-rms") or "nan")
+            seen.append((peak, rms))
+            if abs(peak - (-6.02)) <= 0.1 and abs(rms - (-9.03)) <= 0.1:
+                break
+            assert time.monotonic() < deadline, (name, seen[-20:])
+            await asyncio.sleep(0.05)
         assert "peak -6.0" in await row.locator(".meter-numbers").inner_text()
         width = await row.locator(".meter-rms").evaluate("el => el.style.width")
         assert width.endswith("%") and 80 < float(width[:-1]) < 90  # -9 dBFS of a 60 dB scale
