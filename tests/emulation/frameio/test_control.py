@@ -152,6 +152,9 @@ def test_api_fault_counts_down(api: httpx.Client, emulator: EmulatorHandle) -> N
         {"target": "api", "kind": "status", "size": 10},
         {"target": "api", "status": 200},
         {"target": "api", "count": 0},
+        {"target": "api", "kind": "slow"},
+        {"target": "part", "kind": "stall", "rate": 4096},
+        {"target": "part", "kind": "slow", "rate": 10},
     ],
     ids=[
         "target",
@@ -161,6 +164,9 @@ def test_api_fault_counts_down(api: httpx.Client, emulator: EmulatorHandle) -> N
         "size-not-huge",
         "status-200",
         "count-0",
+        "slow-on-api",
+        "rate-not-slow",
+        "rate-too-low",
     ],
 )
 def test_fault_refuses_a_bad_description(emulator: EmulatorHandle, spec: dict[str, Any]) -> None:
