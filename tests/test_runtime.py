@@ -279,7 +279,14 @@ async def test_one_lying_microphone_of_three_harms_neither_other_track(
                 # (2 s ahead: cut off) is the second line, and says so. Either way, no more.
                 cut_off = source["cut_off"]
                 assert cut_off is None or "faster than real time" in cut_off
-                assert source["discontinuities"] <= 1
+                # More than one discontinuity only where the plugin accepted timeline jumps (a
+                # sender thread stalled inside the flood on a loaded machine), and says so.
+                attached = hub.devices.get(bad_serial)
+                warning = attached.device.details.get("warning", "") if attached else ""
+                assert source["discontinuities"] <= 1 or "the timeline jumped" in warning, (
+                    source,
+                    warning,
+                )
             for sender, serial in zip(good.senders, good.serials, strict=True):
                 samples = sf.read(done.tracks[serial].path, dtype="int32")[0]
                 assert len(samples) == frames
