@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,9 @@ import numpy as np
 import numpy.typing as npt
 
 PROBE_WITHIN_S = 10.0
+#: What jackd writes once its server is open under its name (after the check that no live
+#: server holds the name: a server refused for the name never writes it).
+OPENED = b"self-connect-mode"
 STOP_WITHIN_S = 20.0  # a server that has not exited this long after SIGTERM is killed
 PERIOD = 1 << 16
 SHIFT = 4099  # frames between one output's ramp and the next's
@@ -241,11 +245,29 @@ class DummyServer:
             if b"not running" in probe.stdout or probe.returncode != 0:
                 time.sleep(0.1)
                 continue
-            # the server that answered must be this one: a name held by a live server makes
-            # ours exit at once, and the probe would have reached the other
-            time.sleep(0.2)
-            return self.process.poll() is None
+            # The server that answered must be this one: a name held by a live server makes
+            # ours say so and exit, and the probe would have reached the other. Ours says it
+            # opened its server (its "self-connect-mode" line comes after the name's check) or
+            # that the name is taken; wait for one of them, not a fixed time (a loaded machine
+            # takes longer than any fixed time to say either).
+            while time.monotonic() < deadline:
+                said = self._said()
+                if b"already active" in said or b"Failed to open server" in said:
+                    return False
+                if self.process.poll() is not None:
+                    return False
+                if OPENED in said:
+                    return True
+                time.sleep(0.05)
         return False
+
+    def _said(self) -> bytes:
+        """What the server wrote to its log so far (it stays open for :meth:`stop`)."""
+        if self._log_file is None:
+            return b""
+        # pread: the file's offset is the server's too (its stdout), and must not move
+        fd = self._log_file.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0)
 
     def stop(self) -> None:
         process, self.process = self.process, None

@@ -266,3 +266,17 @@ async def test_a_stop_cut_short_still_ends_and_reaps_the_capture_process_on_its_
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     assert unraisable == []
+
+
+def test_a_server_name_held_by_a_live_server_is_refused_not_taken_for_ours(
+    jack_server: DummyServer,
+) -> None:
+    """A second server under a live server's name must not count as started because the
+    other one answered the probe: its own jackd says the name is taken, and it is refused
+    (the demo then takes the next name of its pool)."""
+    second = DummyServer(jack_server.name)
+    with pytest.raises(RuntimeError, match="did not start"):
+        second.start(within_s=60)
+    assert second.process is None
+    assert b"already active" in second.log
+    assert jack_server.process is not None and jack_server.process.poll() is None
