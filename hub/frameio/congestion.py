@@ -64,7 +64,7 @@ class CongestionControl:
     def socket_options(self) -> list[SocketOption]:
         if self.algorithm is None:
             return []
-        return [(socket.IPPROTO_TCP, _TCP_CONGESTION, self.algorithm.encode())]
+        return [(socket.IPPROTO_TCP, TCP_CONGESTION, self.algorithm.encode())]
 
     def status(self) -> dict[str, object]:
         return {
@@ -78,7 +78,8 @@ class CongestionControl:
         }
 
 
-_TCP_CONGESTION: int = getattr(socket, "TCP_CONGESTION", 13)
+#: ``TCP_CONGESTION`` (13 on Linux), for code that sets it on sockets of its own
+TCP_CONGESTION: int = getattr(socket, "TCP_CONGESTION", 13)
 
 
 def _read_words(path: Path) -> tuple[str, ...]:

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 import httpx
 
 from c2c_hub.frameio import TransportError, TransportTimeout
+from c2c_hub.frameio.congestion import TCP_CONGESTION
 from c2c_hub.frameio.http import DirectSettings
 from c2c_hub.frameio.urls import display_url, require_https
 from c2c_hub.uploader.withdrawal import Withdrawal, send_queue
 
 #: The most bytes of an error answer kept (an S3 error document is well under this).
 MAX_ANSWER = 1 << 20
-TCP_CONGESTION: int = getattr(socket, "TCP_CONGESTION", 13)
 #: ``SO_LINGER`` on, 0 s: closing resets the connection and discards its send queue
 RESET = struct.pack("ii", 1, 0)
 #: A stream tells the event loop of the bytes it sent at most this often (and at its end).

@@ -23,6 +23,7 @@ import calendar
 import collections
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -113,7 +114,6 @@ class _PartReader:
         chunk_size: int,
         want_sha: bool,
         withdrawal: Withdrawal | None = None,
-        pause: Callable[[], object] | None = None,
     ) -> None:
         self.path = path
         self.offset = offset
@@ -125,7 +125,6 @@ class _PartReader:
         self._pending: asyncio.Future[bytes] | None = None
         self.problem: FileProblem | None = None
         self.withdrawal = withdrawal
-        self.pause = pause  # asked by a direct PUT's thread before each piece (Precedence)
 
     def _hand_over(self, data: bytes, last: bool, count: bool) -> None:
         """Before a chunk is handed to the sender: the last one only if not withdrawn. With
@@ -273,7 +272,7 @@ class Precedence:
     its file's priority; a part's worker thread asks :meth:`wait` before each 128 KiB piece,
     and waits while a higher priority holds, at most ``max_pause_s`` at a time (a PUT's
     connection must not idle into the server's timeout, S3's is about 20 s). Bytes already in
-    the kernel still go; only the next chunks wait. Equal priorities never wait for each other.
+    the kernel still go; only the next pieces wait. Equal priorities never wait for each other.
     Thread-safe: holds are taken on the event loop, waits happen in worker threads.
     """
 
@@ -468,19 +467,11 @@ class PartSender:
         and :class:`Withdrawn` if ``withdrawal`` was withdrawn before the last chunk went.
         With a ``priority`` (the file's), a direct PUT's body waits between chunks while a
         higher-priority stop holds :attr:`precedence`."""
-        pause = None
-        if priority is not None and self.direct is not None:
-            precedence = self.precedence
-
-            def pause() -> None:
-                precedence.wait(priority)
-
-        reader = _PartReader(
-            path, offset, size, expect, self.chunk_size, want_sha, withdrawal, pause
-        )
+        reader = _PartReader(path, offset, size, expect, self.chunk_size, want_sha, withdrawal)
         await reader.open()
         if self.direct is not None:
-            return await self._put_direct(url, reader, filetype, progress)
+            pause = None if priority is None else functools.partial(self.precedence.wait, priority)
+            return await self._put_direct(url, reader, filetype, progress, pause)
         shown = display_url(url)
 
         async def body() -> AsyncIterator[bytes]:
@@ -531,7 +522,12 @@ class PartSender:
         )
 
     async def _put_direct(
-        self, url: str, reader: _PartReader, filetype: str, progress: ProgressCallback | None
+        self,
+        url: str,
+        reader: _PartReader,
+        filetype: str,
+        progress: ProgressCallback | None,
+        pause: Callable[[], object] | None,
     ) -> PutResult:
         assert self.direct is not None
 
@@ -555,7 +551,7 @@ class PartSender:
                 self.timeout,
                 reader._close_now,
                 withdrawal=reader.withdrawal,
-                pause=reader.pause,
+                pause=pause,
             )
         except (TransportError, TransportTimeout):
             if reader.problem is not None:
