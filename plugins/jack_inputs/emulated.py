@@ -38,6 +38,10 @@ PROBE_WITHIN_S = 10.0
 #: server holds the name: a server refused for the name never writes it).
 OPENED = b"self-connect-mode"
 STOP_WITHIN_S = 20.0  # a server that has not exited this long after SIGTERM is killed
+#: JACK2's machine-wide table of servers (POSIX shared memory), which every server enters at
+#: its start and leaves at a clean exit. Read here, never written: see :func:`reclaim_stale`.
+REGISTRY = Path("/dev/shm/jack-shm-registry")
+OURS = "c2c-"  # the names this project's servers take (tests, the demo, the benchmarks)
 PERIOD = 1 << 16
 SHIFT = 4099  # frames between one output's ramp and the next's
 SINE = "sine"
@@ -189,7 +193,9 @@ class DummyServer:
         if rate is not None:
             self.rate = rate
         modes = [True, False] if self._ask is None else [self._ask]
-        for realtime in modes:
+        swept = False
+        while modes:
+            realtime = modes[0]
             flags = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
             command = ["jackd", "-n", self.name, *flags, "-d", "dummy"]
             command += ["-r", str(self.rate), "-p", str(self.period)]
@@ -201,8 +207,15 @@ class DummyServer:
                 self.realtime = realtime
                 return self
             self.stop()
-            if b"already" in self.log or b"Too many servers" in self.log:
+            if b"Too many servers" in self.log and not swept:
+                # the table is full: of live servers, or of entries left by ours that died
+                swept = True
+                if reclaim_stale():
+                    self.log = b""
+                    continue  # the same name and mode again
+            if b"already" in self.log:
                 break  # the name is taken (or the table full): realtime or not, no matter
+            modes.pop(0)
         raise RuntimeError(f"jackd -n {self.name} did not start: {self.log[-2000:]!r}")
 
     @classmethod
@@ -287,7 +300,9 @@ class DummyServer:
             self.log += self._log_file.read()
             self._log_file.close()
             self._log_file = None
-        if killed:
+        if killed or (process.returncode or 0) < 0:
+            # killed, or dead of a signal (jackd 1.9.21 has been seen to die of SIGPIPE on its
+            # way out when a client went at the same time): its table entry is still there
             self._reclaim()
         # a client killed (a test's player, a capture process) leaves its semaphore behind
         for leftover in Path("/dev/shm").glob(f"jack_sem.*_{self.name}_*"):
@@ -321,3 +336,65 @@ class DummyServer:
     def xruns(self) -> int:
         """The xruns the server logged so far (read at :meth:`stop`)."""
         return self.log.count(b"XRun")
+
+
+#: The registry's layout in JACK2 (``common/shm.h``): a 24-byte header (magic "JACK" read as a
+#: little-endian word, protocol, type, size, header length, entry length), then 8 servers of
+#: a ``pid_t`` and a 257-byte name, 264 bytes each.
+_MAGIC = b"KCAJ"
+_SERVERS = 8
+_HEADER = 24
+_ENTRY = 264
+_NAME = 257
+
+
+def stale_registrations(prefix: str = OURS) -> list[str]:
+    """The names (starting ``prefix``) of servers of this user that JACK2's table still holds
+    for a process that is gone: a server killed, or dead of a signal, never left it.
+
+    JACK2 gives such an entry back only when a server of the same name starts; until then it
+    counts against the table's 8, and once 8 are held no server starts on the machine ("Too
+    many servers already active"). A table of another layout than JACK2's is not read.
+    """
+    try:
+        with REGISTRY.open("rb") as registry:
+            data = registry.read(_HEADER + _SERVERS * _ENTRY)
+    except OSError:
+        return []
+    if data[:4] != _MAGIC or len(data) < _HEADER + _SERVERS * _ENTRY:
+        return []
+    if int.from_bytes(data[16:20], sys.byteorder) != _HEADER + _SERVERS * _ENTRY:
+        return []
+    stale = []
+    for k in range(_SERVERS):
+        at = _HEADER + k * _ENTRY
+        pid = int.from_bytes(data[at : at + 4], sys.byteorder, signed=True)
+        raw = data[at + 4 : at + 4 + _NAME].split(b"\0")[0].decode("utf-8", "replace")
+        owner, _, rest = raw.partition(":")  # "jack-<uid>:<server name>:"
+        if pid <= 0 or owner != f"jack-{os.getuid()}" or not rest.endswith(":"):
+            continue
+        name = rest[:-1]
+        if name.startswith(prefix) and not _alive(pid):
+            stale.append(name)
+    return stale
+
+
+def reclaim_stale(prefix: str = OURS) -> list[str]:
+    """Give back every entry :func:`stale_registrations` finds, the way JACK2 itself does: a
+    server of that name starts (JACK2 frees the dead entry under the table's lock) and stops
+    cleanly (it leaves the table). Returns the names given back."""
+    names = stale_registrations(prefix)
+    for name in names:
+        DummyServer(name)._reclaim()
+    return [name for name in names if name not in stale_registrations(prefix)]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a process (JACK2's own test: ``kill(pid, 0)``)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True

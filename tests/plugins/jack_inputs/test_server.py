@@ -1,0 +1,41 @@
+"""The private JACK server of the tests and the demo: it never leaves JACK2's machine-wide
+table of 8 servers fuller than it found it, however it ends (a table of dead entries stops
+every JACK server on the machine from starting)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from c2c_hub_plugins.jack_inputs.emulated import DummyServer, reclaim_stale, stale_registrations
+
+
+def _killed(server: DummyServer) -> None:
+    """SIGKILL the server's jackd (no clean exit: its table entry stays) and wait for it."""
+    assert server.process is not None
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(30)
+
+
+def test_a_server_that_died_of_a_signal_gives_its_table_entry_back_at_stop() -> None:
+    server = DummyServer(f"c2c-test-died-{os.getpid()}").start()
+    assert stale_registrations(server.name) == []  # alive: held, and not stale
+    _killed(server)
+    assert stale_registrations(server.name) == [server.name]  # what JACK2 keeps for good
+    server.stop()
+    assert stale_registrations(server.name) == []
+
+
+def test_entries_left_by_dead_servers_of_ours_are_swept() -> None:
+    prefix = f"c2c-test-sweep-{os.getpid()}"
+    servers = [DummyServer(f"{prefix}-{k}").start() for k in range(2)]
+    for server in servers:
+        _killed(server)
+        server.process = None  # as if its owner was killed too: nobody stops it
+    assert sorted(stale_registrations(prefix)) == [s.name for s in servers]
+    reclaim_stale(prefix)
+    assert stale_registrations(prefix) == []
+    # and the names are free again: a server of each starts
+    for server in servers:
+        DummyServer(server.name).start().stop()
+    assert stale_registrations(prefix) == []
