@@ -136,8 +136,11 @@ class _AppendOnlySink:
                 if target != self._at:
                     self.fh.seek(target)
                 self.fh.write(data[skip:])
-            except OSError as exc:
-                self.error = exc
+            except (OSError, ValueError) as exc:
+                # ValueError: the file was closed under the encoder (an abrupt stop closing it
+                # from another thread); kept like a disk's error, never thrown through the C
+                # callback (where it would be printed and lost, the encoder none the wiser)
+                self.error = exc if isinstance(exc, OSError) else OSError(f"the file: {exc}")
                 return 0
             self._at = target + n - skip
         self._pos += n

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -365,3 +366,30 @@ def test_the_id3_writer_is_read_by_an_independent_reader(tmp_path: Path) -> None
     assert tags.getall("TXXX")[0].text[0] == "10:00:00:00"
     assert abs(MP3(path).info.bitrate - 96000) < 2000
     assert len(sf.read(path)[0]) >= RATE
+
+
+def test_a_proxy_whose_file_is_closed_under_it_fails_with_the_reason_and_nothing_escapes(
+    tmp_path: Path,
+) -> None:
+    """An abrupt stop can close the proxy's file while its writer thread still encodes: the
+    encoder must know it failed (and say why), not print an error from libsndfile's callback
+    and carry on as if the file were still being written."""
+    path = tmp_path / "t.mp3"
+    x = (np.sin(np.arange(2 * RATE) / 10) * (1 << 28)).astype(np.int32)
+    enc = ProxyEncoder(path, sample_rate=RATE, channels=1, bitrate_kbps=128, tag=b"").open()
+    enc.write(x)
+    assert enc.failed is None
+    escaped: list[str] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda seen: escaped.append(repr(seen.exc_value))
+    try:
+        assert enc._fh is not None
+        enc._fh.close()  # what the abrupt stop does from another thread
+        enc.write(x)
+        enc.write(x)
+        assert enc.close() is None
+    finally:
+        sys.unraisablehook = hook
+    assert escaped == []
+    assert enc.failed is not None and "closed file" in enc.failed
+    assert enc.snapshot()["failed"] == enc.failed  # in the status, as any proxy failure
