@@ -469,6 +469,18 @@ def run_ours(
         transfer = done[-1] - created[0]
         result.extra["transfer_s"] = round(transfer, 3)
         result.extra["transfer_share"] = round(size * 8 / transfer / rate_bps, 4)
+    # From the file queued to done: what a file costs a hub that is already running (its
+    # asset's create, the connections' handshakes and slow start included; the process's own
+    # start, which a resident hub pays once, not).
+    queued = [
+        e["at"]
+        for e in process.lines
+        if e.get("type") == "file" and e.get("state") == "queued" and "at" in e
+    ]
+    if queued and done and rate_bps:
+        from_queued = done[-1] - queued[0]
+        result.extra["from_queued_s"] = round(from_queued, 3)
+        result.extra["from_queued_share"] = round(size * 8 / from_queued / rate_bps, 4)
     result.extra["timeline"] = streams_timeline(process.lines)
     if keep_lines:  # for a finer timeline (bench.drain): every event, and the launch time
         result.extra["lines"] = process.lines
@@ -1310,6 +1322,12 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
                 out[f"{key}_ours_share_of_ceiling_meets_99"] = clean.link_share / best >= 0.99
                 if transfer is not None:
                     out[f"{key}_ours_transfer_share_of_ceiling"] = round(transfer / best, 4)
+                queued_share = clean.extra.get("from_queued_share")
+                if queued_share is not None:
+                    out[f"{key}_ours_from_queued_share_of_ceiling"] = round(queued_share / best, 4)
+                    out[f"{key}_ours_from_queued_share_of_ceiling_meets_99"] = (
+                        queued_share / best >= 0.99
+                    )
                 if cubic is not None and cubic.link_share is not None:
                     out[f"{key}_ours_cubic_share_of_ceiling"] = round(cubic.link_share / best, 4)
                 if theirs is not None and theirs.link_share is not None:
