@@ -15,6 +15,7 @@ real-time asset created without a name's suffix).
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from collections.abc import Mapping
 from pathlib import PurePath
@@ -58,7 +59,13 @@ CONTENT_TYPES: Mapping[str, str] = MappingProxyType(
     }
 )
 
-_BUILT_IN = mimetypes.MimeTypes(filenames=())  # Python's own table only, no system files
+
+@functools.cache
+def _built_in() -> mimetypes.MimeTypes:
+    """Python's own table (built on first use: making one reads the machine's ``mime.types``
+    files into the module's global table first, 20-odd ms of the uploader's start-up, for a
+    suffix the table above rarely lacks)."""
+    return mimetypes.MimeTypes(filenames=())
 
 
 def content_type(name: str) -> str:
@@ -67,7 +74,7 @@ def content_type(name: str) -> str:
     known = CONTENT_TYPES.get(suffix)
     if known is not None:
         return known
-    guessed, _ = _BUILT_IN.guess_type(f"file{suffix}", strict=False) if suffix else (None, None)
+    guessed, _ = _built_in().guess_type(f"file{suffix}", strict=False) if suffix else (None, None)
     return guessed or DEFAULT
 
 
@@ -77,4 +84,4 @@ def extension_for(filetype: str) -> str | None:
     for suffix, known in CONTENT_TYPES.items():
         if known == kind:
             return suffix
-    return _BUILT_IN.guess_extension(kind, strict=False)
+    return _built_in().guess_extension(kind, strict=False)
