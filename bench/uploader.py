@@ -457,30 +457,26 @@ def run_ours(
     _fill(result, process, startup)
     result.verified, problems = site.verify(site.asset_ids() - before, sha256)
     result.detail = _detail(process, problems)
-    # From the asset's create answered to the file done: the transfer alone, comparable with
-    # FrameioUploader's run (its asset is created before its process starts).
-    created = [e["at"] for e in process.lines if e.get("type") == "asset" and "at" in e]
-    done = [
-        e["at"]
-        for e in process.lines
-        if e.get("type") == "file" and e.get("state") == "done" and "at" in e
-    ]
-    if created and done and rate_bps:
-        transfer = done[-1] - created[0]
-        result.extra["transfer_s"] = round(transfer, 3)
-        result.extra["transfer_share"] = round(size * 8 / transfer / rate_bps, 4)
-    # From the file queued to done: what a file costs a hub that is already running (its
-    # asset's create, the connections' handshakes and slow start included; the process's own
-    # start, which a resident hub pays once, not).
-    queued = [
-        e["at"]
-        for e in process.lines
-        if e.get("type") == "file" and e.get("state") == "queued" and "at" in e
-    ]
-    if queued and done and rate_bps:
-        from_queued = done[-1] - queued[0]
-        result.extra["from_queued_s"] = round(from_queued, 3)
-        result.extra["from_queued_share"] = round(size * 8 / from_queued / rate_bps, 4)
+
+    def times(kind: str, state: str | None = None) -> list[float]:
+        return [
+            e["at"]
+            for e in process.lines
+            if e.get("type") == kind and "at" in e and (state is None or e.get("state") == state)
+        ]
+
+    done = times("file", "done")
+    # Two spans, each to the file done, each as a share of the link:
+    # - "transfer", from the asset's create answered: the transfer alone, comparable with
+    #   FrameioUploader's run (its asset is created before its process starts);
+    # - "from_queued", from the file queued: what a file costs a hub already running (its
+    #   asset's create, the handshakes and slow start included; not the process's own start,
+    #   which a resident hub pays once).
+    for key, begun in (("transfer", times("asset")), ("from_queued", times("file", "queued"))):
+        if begun and done and rate_bps:
+            span = done[-1] - begun[0]
+            result.extra[f"{key}_s"] = round(span, 3)
+            result.extra[f"{key}_share"] = round(size * 8 / span / rate_bps, 4)
     result.extra["timeline"] = streams_timeline(process.lines)
     if keep_lines:  # for a finer timeline (bench.drain): every event, and the launch time
         result.extra["lines"] = process.lines
