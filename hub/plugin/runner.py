@@ -109,7 +109,7 @@ class _Context:
         self._runner = runner
         self.attempt = attempt
         self.closed = False
-        self._warned: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
 
     @property
     def plugin(self) -> str:
@@ -128,8 +128,8 @@ class _Context:
         return self._runner.source_log
 
     def _drop(self, what: str, why: str) -> None:
-        if what not in self._warned:  # once per kind of mistake, not once per audio block
-            self._warned.add(what)
+        if (what, why) not in self._warned:  # once per mistake, not once per audio block
+            self._warned.add((what, why))
             self._runner.source_log.warning("%s dropped: %s", what, why)
 
     def _post(self, action: Callable[..., Any], *args: Any) -> None:
@@ -155,6 +155,13 @@ class _Context:
             return
         if not isinstance(block.samples, np.ndarray) or block.samples.dtype != np.int32:
             self._drop("audio", "AudioBlock.samples must be a numpy int32 array")
+            return
+        shape = block.samples.shape
+        if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] < 1):
+            # (frames,) or (frames, channels): any other shape would reach the recorder, the
+            # mix and the meters, each of which would fail on it for every track
+            why = f"AudioBlock.samples must be (frames,) or (frames, channels), not {shape}"
+            self._drop("audio", why)
             return
         self._post(self._runner.registry.audio, self._runner.key, serial, block)
 
