@@ -127,9 +127,12 @@ class _Context:
     def log(self) -> logging.Logger:
         return self._runner.source_log
 
-    def _drop(self, what: str, why: str) -> None:
-        if (what, why) not in self._warned:  # once per mistake, not once per audio block
-            self._warned.add((what, why))
+    def _drop(self, what: str, why: str, mistake: str | None = None) -> None:
+        """Log ``why`` once per ``mistake`` (``why`` itself by default) of a kind of call, not
+        once per audio block."""
+        key = (what, why if mistake is None else mistake)
+        if key not in self._warned:
+            self._warned.add(key)
             self._runner.source_log.warning("%s dropped: %s", what, why)
 
     def _post(self, action: Callable[..., Any], *args: Any) -> None:
@@ -161,7 +164,7 @@ class _Context:
             # (frames,) or (frames, channels): any other shape would reach the recorder, the
             # mix and the meters, each of which would fail on it for every track
             why = f"AudioBlock.samples must be (frames,) or (frames, channels), not {shape}"
-            self._drop("audio", why)
+            self._drop("audio", why, mistake="shape")  # the shape names the frames: not the key
             return
         self._post(self._runner.registry.audio, self._runner.key, serial, block)
 

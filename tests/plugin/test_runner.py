@@ -279,6 +279,7 @@ class Reporter:
             ctx.attach("not a device")  # type: ignore[arg-type]
             ctx.audio("A-1", AudioBlock(0, np.zeros(4, dtype=np.float32)))
             ctx.audio("A-1", AudioBlock(0, np.zeros((4, 0), dtype=np.int32)))  # no channel
+            ctx.audio("A-1", AudioBlock(0, np.zeros((5, 0), dtype=np.int32)))  # said once
             ctx.audio("A-1", AudioBlock(0, np.zeros((4, 1, 2), dtype=np.int32)))
             ctx.press("B-1", "zero")  # type: ignore[arg-type]
         except BaseException as exc:
@@ -315,7 +316,8 @@ async def test_audio_presses_and_health_reach_the_hub_and_bad_calls_are_dropped(
     assert "attach dropped: expected a SubDevice, got str" in caplog.text
     assert "AudioBlock.samples must be a numpy int32 array" in caplog.text
     shape = "AudioBlock.samples must be (frames,) or (frames, channels)"
-    assert f"{shape}, not (4, 0)" in caplog.text and f"{shape}, not (4, 1, 2)" in caplog.text
+    assert f"{shape}, not (4, 0)" in caplog.text
+    assert caplog.text.count(shape) == 1  # once per mistake, whatever the frames
 
 
 class Burst:
