@@ -338,10 +338,10 @@ class DummyServer:
         return self.log.count(b"XRun")
 
 
-#: The registry's layout in JACK2 (``common/shm.h``): a 24-byte header (magic "JACK" read as a
-#: little-endian word, protocol, type, size, header length, entry length), then 8 servers of
-#: a ``pid_t`` and a 257-byte name, 264 bytes each.
-_MAGIC = b"KCAJ"
+#: The registry's layout in JACK2 (``common/shm.h``): a 24-byte header (the magic word "JACK",
+#: protocol, type, size, header length, entry length, each in the machine's byte order), then
+#: 8 servers of a ``pid_t`` and a 257-byte name, 264 bytes each.
+_MAGIC = 0x4A41434B
 _SERVERS = 8
 _HEADER = 24
 _ENTRY = 264
@@ -361,7 +361,7 @@ def stale_registrations(prefix: str = OURS) -> list[str]:
             data = registry.read(_HEADER + _SERVERS * _ENTRY)
     except OSError:
         return []
-    if data[:4] != _MAGIC or len(data) < _HEADER + _SERVERS * _ENTRY:
+    if len(data) < _HEADER + _SERVERS * _ENTRY or int.from_bytes(data[:4], sys.byteorder) != _MAGIC:
         return []
     if int.from_bytes(data[16:20], sys.byteorder) != _HEADER + _SERVERS * _ENTRY:
         return []
@@ -386,7 +386,8 @@ def reclaim_stale(prefix: str = OURS) -> list[str]:
     names = stale_registrations(prefix)
     for name in names:
         DummyServer(name)._reclaim()
-    return [name for name in names if name not in stale_registrations(prefix)]
+    left = set(stale_registrations(prefix))  # read once, after every reclaim
+    return [name for name in names if name not in left]
 
 
 def _alive(pid: int) -> bool:
