@@ -304,25 +304,29 @@ class DummyServer:
             # killed, or dead of a signal (jackd 1.9.21 has been seen to die of SIGPIPE on its
             # way out when a client went at the same time): its table entry is still there
             self._reclaim()
-        # a client killed (a test's player, a capture process) leaves its semaphore behind
-        for leftover in Path("/dev/shm").glob(f"jack_sem.*_{self.name}_*"):
-            leftover.unlink(missing_ok=True)
+        # Nothing else of the name is touched here: a server refused for a name a live server
+        # holds (or one that has exited, whose name another may hold by now) must leave that
+        # server's files alone. It once removed the clients' semaphores of the name, and so
+        # every later client of the live server was refused (status 0x21) for good.
 
     def _reclaim(self) -> None:
         """Give back the machine-wide table entry a killed server left: JACK2 frees it only
-        when a server of the same name starts, so start one and stop it cleanly."""
+        when a server of the same name starts, so start one and stop it cleanly. While that
+        server holds the name, and only then, the semaphores the dead one's clients left are
+        removed (the way JACK2 cleans a name's files: once registered under it)."""
         command = ["jackd", "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate)]
-        again = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = tempfile.TemporaryFile()
+        again = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + STOP_WITHIN_S
             while time.monotonic() < deadline and again.poll() is None:
-                probe = subprocess.run(
-                    ["jack_wait", "--check", "--server", self.name],
-                    capture_output=True,
-                    timeout=PROBE_WITHIN_S,
-                    check=False,
-                )
-                if probe.stdout.startswith(b"running"):
+                said = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0)
+                if OPENED in said and again.poll() is None:
+                    # ours holds the name now (a refused server never says it): the leftovers
+                    # of the name are the dead server's, and this one's own, which it is
+                    # about to give back anyway
+                    for leftover in leftover_semaphores(self.name):
+                        leftover.unlink(missing_ok=True)
                     break
                 time.sleep(0.1)
         finally:
@@ -332,6 +336,7 @@ class DummyServer:
             except subprocess.TimeoutExpired:
                 again.kill()
                 again.wait()
+            log.close()
 
     def xruns(self) -> int:
         """The xruns the server logged so far (read at :meth:`stop`)."""
@@ -377,6 +382,14 @@ def stale_registrations(prefix: str = OURS) -> list[str]:
         if name.startswith(prefix) and not _alive(pid):
             stale.append(name)
     return stale
+
+
+def leftover_semaphores(name: str) -> list[Path]:
+    """The semaphores (``/dev/shm/jack_sem.<uid>_<server>_<client>``) of server ``name``'s
+    clients: a server that dies unclean leaves them all. Removing them is only safe while a
+    server of ours holds the name (:meth:`DummyServer._reclaim`): a live server's clients find
+    each other by them, and a client of a server whose are gone is refused."""
+    return sorted(Path("/dev/shm").glob(f"jack_sem.{os.getuid()}_{name}_*"))
 
 
 def reclaim_stale(prefix: str = OURS) -> list[str]:

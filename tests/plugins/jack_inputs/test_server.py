@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
-from c2c_hub_plugins.jack_inputs.emulated import DummyServer, reclaim_stale, stale_registrations
+from c2c_hub_plugins.jack_inputs.emulated import (
+    DummyServer,
+    leftover_semaphores,
+    reclaim_stale,
+    stale_registrations,
+)
 
 
 def _killed(server: DummyServer) -> None:
@@ -39,3 +46,30 @@ def test_entries_left_by_dead_servers_of_ours_are_swept() -> None:
     for server in servers:
         DummyServer(server.name).start().stop()
     assert stale_registrations(prefix) == []
+
+
+def test_a_killed_server_leaves_no_semaphore_of_its_clients_behind_at_stop() -> None:
+    """A server killed with a client on it leaves the client's semaphore (and its own) in
+    /dev/shm; ``stop()`` removes them with the table entry, while a server of ours holds the
+    name again, never before."""
+    server = DummyServer(f"c2c-test-sems-{os.getpid()}").start()
+    client = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"),
+            *("--server", server.name, "--name", "leftover", "--outputs", "1"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdout is not None and client.stdout.readline().split()
+        _killed(server)
+    finally:
+        client.kill()
+        client.wait(30)
+    names = {path.name for path in leftover_semaphores(server.name)}
+    assert f"jack_sem.{os.getuid()}_{server.name}_leftover" in names
+    server.stop()
+    assert leftover_semaphores(server.name) == []
+    assert stale_registrations(server.name) == []

@@ -269,14 +269,20 @@ async def test_a_stop_cut_short_still_ends_and_reaps_the_capture_process_on_its_
 
 
 def test_a_server_name_held_by_a_live_server_is_refused_not_taken_for_ours(
-    jack_server: DummyServer,
+    jack_server: DummyServer, players: Callable[..., Player]
 ) -> None:
     """A second server under a live server's name must not count as started because the
     other one answered the probe: its own jackd says the name is taken, and it is refused
-    (the demo then takes the next name of its pool)."""
+    (the demo then takes the next name of its pool). And it leaves the live server alone: a
+    client of another process still opens on it (a refused server once removed the live
+    one's semaphores, and every later client of it was refused: two demos at once)."""
+    before = players("before", 1)
     second = DummyServer(jack_server.name)
     with pytest.raises(RuntimeError, match="did not start"):
         second.start(within_s=60)
     assert second.process is None
     assert b"already active" in second.log
     assert jack_server.process is not None and jack_server.process.poll() is None
+    after = players("after", 1)  # asserts that it opened, and plays
+    assert after.ports == ["after:out_1"]
+    assert before.stop()["cycles"] > 0 and after.stop()["cycles"] > 0
