@@ -12,7 +12,9 @@ another process.
 
 It tells the hub over stdout, one JSON object a line (``"event"`` says which):
 
-- ``waiting``: no server yet (``message``); it looks again every ``--reconnect-s``;
+- ``waiting``: no client yet (``message``), because there is no server, or because the server
+  ``refused`` it (JACK's first error of the attempt: ``said``); it tries again every
+  ``--reconnect-s``;
 - ``open``: connected and running: ``rate``, ``blocksize``, ``client``, ``realtime`` (the
   server's), the ring's shape (``capacity``, ``cycles``, ``inputs``);
 - ``ports``: each input's port, what is connected to it and which configured source ports do
@@ -61,6 +63,8 @@ COLLECT_EVERY_S = 10.0
 _MCL_CURRENT = 1  # <sys/mman.h>
 RETRY_S = 0.1  # a connection refused is tried again this soon
 FAILURES_LOGGED = 10
+SAID = 8  # JACK's messages kept from one failed attempt to open the client ...
+SAID_CHARS = 300  # ... of which the first, this long at most, goes to the hub
 _POLICIES = {
     getattr(os, "SCHED_OTHER", 0): "other",
     getattr(os, "SCHED_FIFO", 1): "fifo",
@@ -110,17 +114,29 @@ class Capture:
     # ------------------------------------------------------------------ connect
     def connect(self) -> None:
         """Open the client (waiting for a server), map the ring, register, activate."""
-        jack.set_error_function(lambda _message: None)  # the reasons go to the hub, below
+        said: list[str] = []  # JACK's own words on an attempt that failed, for the hub
+
+        def note(message: str) -> None:
+            if len(said) < SAID:
+                said.append(message)
+
+        jack.set_error_function(note)
         jack.set_info_function(lambda _message: None)
         while True:
+            said.clear()
             try:
                 self.client = jack.Client(
                     self.args.client_name, no_start_server=True, servername=self.args.server
                 )
                 break
             except jack.JackError as exc:
-                self.out("waiting", message=str(exc))
+                status = getattr(exc, "status", None)
+                # a server answered, and refused the client (not: there is no server)
+                refused = bool(status is not None and status.server_error)
+                why = said[0][:SAID_CHARS] if said else None  # the first is the specific one
+                self.out("waiting", message=str(exc), refused=refused, said=why)
                 self._wait_or_stop(self.args.reconnect_s)
+        jack.set_error_function(lambda _message: None)  # open: the reasons go to the hub
         client = self.client
         self.rate, blocksize = int(client.samplerate), int(client.blocksize)
         inputs = max(1, len(self.inputs))

@@ -287,11 +287,20 @@ class _Inputs:
             return None
         log = self.ctx.log
         if event == "waiting":
-            self._report(
-                False,
-                f"no JACK server {self._server_label!r} ({message.get('message')}); "
-                f"looking again every {self.options.reconnect_s:g} s",
-            )
+            if message.get("refused"):
+                # it answers, and will not take the client: say what JACK said, not "no server"
+                said = message.get("said") or message.get("message")
+                self._report(
+                    False,
+                    f"the JACK server {self._server_label!r} answers but refuses the hub's "
+                    f"client (JACK: {said}); trying again every {self.options.reconnect_s:g} s",
+                )
+            else:
+                self._report(
+                    False,
+                    f"no JACK server {self._server_label!r} ({message.get('message')}); "
+                    f"looking again every {self.options.reconnect_s:g} s",
+                )
         elif event == "open":
             self._open(capture, message)
         elif event == "ports":

@@ -22,7 +22,7 @@ from c2c_hub.device_models import load_device_models
 from c2c_hub.devices import DeviceRegistry
 from c2c_hub.emulation.source_context import RunningSource, shipped_models
 from c2c_hub.plugin.runner import Health, SourceRunner
-from c2c_hub_plugins.jack_inputs.emulated import DummyServer
+from c2c_hub_plugins.jack_inputs.emulated import DummyServer, leftover_semaphores
 from c2c_hub_plugins.jack_inputs.source import STOP_WITHIN_S, JackInputsSource
 
 from .conftest import Player
@@ -286,3 +286,23 @@ def test_a_server_name_held_by_a_live_server_is_refused_not_taken_for_ours(
     after = players("after", 1)  # asserts that it opened, and plays
     assert after.ports == ["after:out_1"]
     assert before.stop()["cycles"] > 0 and after.stop()["cycles"] > 0
+
+
+async def test_a_server_that_refuses_the_client_is_told_apart_from_no_server(
+    jack_server: DummyServer,
+    running: Callable[[dict[str, Any]], RunningSource[Any, Any]],
+) -> None:
+    """A server that answers but refuses every client (here: its clients' semaphores gone, as
+    a stray cleanup leaves it) is reported as that, with JACK's own reason, not as "no JACK
+    server"; once it is restarted, the inputs attach."""
+    for semaphore in leftover_semaphores(jack_server.name):
+        semaphore.unlink()  # the live server's: what a refused namesake once did
+    run = running({"server": jack_server.name, "inputs": 1, "reconnect_s": 0.2})
+    ctx = run.ctx
+    ok, detail = await ctx.wait_report("refuses the hub's client", within=60)
+    assert not ok
+    assert "can't connect named futex" in detail and jack_server.name in detail
+    assert "no JACK server" not in detail
+    await asyncio.to_thread(jack_server.stop)
+    await asyncio.to_thread(jack_server.start)
+    await ctx.wait_attached("jack-c2c-hub-in_1", within=30)
