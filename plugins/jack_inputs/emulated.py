@@ -288,6 +288,11 @@ class DummyServer:
             return
         killed = False
         if process.poll() is None:
+            if OPENED in self._said():
+                # ours holds the name until it exits: the name's semaphores are its clients',
+                # and a client it still has at its exit leaves its own behind (seen: a player)
+                for leftover in leftover_semaphores(self.name):
+                    leftover.unlink(missing_ok=True)
             process.terminate()
             try:
                 process.wait(STOP_WITHIN_S)
@@ -304,10 +309,10 @@ class DummyServer:
             # killed, or dead of a signal (jackd 1.9.21 has been seen to die of SIGPIPE on its
             # way out when a client went at the same time): its table entry is still there
             self._reclaim()
-        # Nothing else of the name is touched here: a server refused for a name a live server
-        # holds (or one that has exited, whose name another may hold by now) must leave that
-        # server's files alone. It once removed the clients' semaphores of the name, and so
-        # every later client of the live server was refused (status 0x21) for good.
+        # Nothing of the name is touched once ours has gone: a server refused for a name a
+        # live server holds (or one that has exited, whose name another may hold by now) must
+        # leave that server's files alone. It once removed the clients' semaphores of the name
+        # here, and so every later client of the live server was refused (status 0x21).
 
     def _reclaim(self) -> None:
         """Give back the machine-wide table entry a killed server left: JACK2 frees it only

@@ -73,3 +73,28 @@ def test_a_killed_server_leaves_no_semaphore_of_its_clients_behind_at_stop() -> 
     server.stop()
     assert leftover_semaphores(server.name) == []
     assert stale_registrations(server.name) == []
+
+
+def test_a_server_stopped_with_a_client_on_it_leaves_no_semaphore_behind() -> None:
+    """A client still on the server when it stops (a player the test never stopped) leaves
+    its semaphore unless the server's owner removes it while the server still holds the
+    name."""
+    server = DummyServer(f"c2c-test-sems-{os.getpid()}-clean").start()
+    client = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"),
+            *("--server", server.name, "--name", "stays", "--outputs", "1"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdout is not None and client.stdout.readline().split()
+        assert leftover_semaphores(server.name)  # the server's and the client's, in use
+        server.stop()
+    finally:
+        client.kill()
+        client.wait(30)
+    assert leftover_semaphores(server.name) == []
+    assert stale_registrations(server.name) == []
