@@ -12,7 +12,7 @@ import pytest
 from c2c_hub.process_stats import process_stats
 
 CHILD = """
-import asyncio, json, os, sys, threading
+import asyncio, json, os, sys, threading, time
 from c2c_hub.process_stats import process_stats
 
 async def main():
@@ -32,6 +32,12 @@ async def main():
     for f in files:
         f.close()
     after = process_stats()
+    # join() returns before the OS thread has quite gone (/proc lists it a moment longer, seen
+    # on a loaded machine): the count must come back, within a bound no machine reaches
+    deadline = time.monotonic() + 60
+    while after["threads"] != before["threads"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+        after = process_stats()
     print(json.dumps({"pid": os.getpid(), "before": before, "during": during, "after": after}))
 
 asyncio.run(main())
