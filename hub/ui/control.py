@@ -58,6 +58,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -597,9 +598,11 @@ class ControlServer:
             ),
         }
 
-    async def _serve(self, config: uvicorn.Config, name: str) -> uvicorn.Server:
+    async def _serve(
+        self, config: uvicorn.Config, name: str, sockets: list[socket.socket] | None = None
+    ) -> uvicorn.Server:
         server = _HubServer(config)
-        task = asyncio.create_task(server.serve(), name=name)
+        task = asyncio.create_task(server.serve(sockets=sockets), name=name)
         for _ in range(500):
             if server.started or task.done():
                 break
@@ -618,28 +621,44 @@ class ControlServer:
             gid = None
         return PeerPolicy(owner_uid(), gid)
 
-    async def start(self) -> None:
+    def _bind(self, policy: PeerPolicy) -> socket.socket:
+        """The control socket, bound owner-only and given to the operators' group (if any)
+        before it listens. Not uvicorn's ``uds=``: uvicorn makes the socket 0666 after binding
+        it, and for that moment it was open to every local user (a loaded machine saw it)."""
         self.path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            old_umask = os.umask(0o177)  # the node is created 0600: never more open than that
+            try:
+                sock.bind(str(self.path))
+            finally:
+                os.umask(old_umask)
+            if policy.operators_gid is not None:
+                # The operators reach the socket: the folder is passable (not listable) to them.
+                for path, mode in ((self.path.parent, 0o710), (self.path, 0o660)):
+                    os.chown(path, -1, policy.operators_gid)
+                    os.chmod(path, mode)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock  # asyncio makes it listen
+
+    async def start(self) -> None:
         policy = self._policy()
         config = uvicorn.Config(
             self.app,
-            uds=str(self.path),
             http=peer_checked_protocol(policy),
             log_level="warning",
             access_log=False,
             lifespan="off",
         )
-        old_umask = os.umask(0o177)  # the socket is created owner-only
+        sock = self._bind(policy)
         try:
-            await self._serve(config, "hub-control")
-        finally:
-            os.umask(old_umask)
-        os.chmod(self.path, 0o600)
-        if policy.operators_gid is not None:
-            # The operators reach the socket: the folder is passable (not listable) to them.
-            for path, mode in ((self.path.parent, 0o710), (self.path, 0o660)):
-                os.chown(path, -1, policy.operators_gid)
-                os.chmod(path, mode)
+            await self._serve(config, "hub-control", sockets=[sock])
+        except BaseException:
+            sock.close()
+            raise
         if self.settings.enabled:
             await self._start_http()
 

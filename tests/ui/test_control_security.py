@@ -12,12 +12,14 @@ for real against a running hub's control API, each refused with a clear answer a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import ssl
 import stat
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from c2c_hub.settings import (
     StorageSettings,
 )
 from c2c_hub.ui.access import CODE_TRIES, MAX_BODY_BYTES
+from c2c_hub.ui.client import SOCKET_NAME
 from c2c_hub.ui.control import ControlServer, attach_control
 
 NOBODY = 65534
@@ -182,6 +185,36 @@ async def test_another_user_is_refused_by_the_kernel_named_uid_on_the_unix_socke
     transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
     async with httpx.AsyncClient(transport=transport, base_url="http://hub", timeout=10) as http:
         assert (await http.get("/status")).status_code == 200
+
+
+async def test_the_control_socket_is_never_open_to_others_not_even_while_it_starts(
+    emulator: EmulatorHandle, frameio_settings: FrameioSettings, shared_dir: Path
+) -> None:
+    """Watched from before the hub starts until it serves: the socket's node is 0600 from the
+    moment it exists (uvicorn's own ``uds=`` made it 0666 for a moment after binding it)."""
+    path = shared_dir / "hub" / SOCKET_NAME
+    seen: set[int] = set()
+    looks = 0
+    stop = threading.Event()
+
+    def watch() -> None:
+        nonlocal looks
+        while not stop.is_set():
+            with contextlib.suppress(FileNotFoundError):
+                seen.add(stat.S_IMODE(os.stat(path).st_mode))
+                looks += 1
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        async for hub in running_hub(frameio_settings, shared_dir):
+            assert control_of(hub).path == path
+            await asyncio.sleep(0.2)  # a few more looks at the running socket
+    finally:
+        stop.set()
+        watcher.join(30)
+    assert looks > 0, "the watcher never saw the socket"
+    assert seen == {0o600}, f"modes seen: {sorted(oct(m) for m in seen)}"
 
 
 @needs_nobody
