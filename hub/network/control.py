@@ -85,6 +85,11 @@ class NetworkControl:
         self.nm = NmClient(self.bus)
         self.view: NmView | None = None
         self.modems: list[Modem] = []
+        # Reads of NetworkManager are numbered as they start, and a read is shown only if none
+        # that started after it has been: the watch's read that began before a control's write
+        # and ended after it would otherwise put the old settings back in the status.
+        self._reads_started = 0
+        self._shown_read = 0
         self.available = False
         self.reason: str | None = "not started"
         self.last_action: dict[str, Any] | None = None
@@ -176,17 +181,27 @@ class NetworkControl:
             if not await self.bus.name_has_owner(NM):
                 self._off("NetworkManager is not running on the system bus")
                 return
+            read = self._start_read()
             view = await self.nm.read()
             modems = await read_modems(self.bus)
         except NetworkUnavailable as exc:
             self._off(f"NetworkManager does not answer: {exc}")
             return
-        self.modems = modems
-        self._observe(view)
+        if self._observe(view, read):
+            self.modems = modems
 
-    def _observe(self, view: NmView) -> None:
+    def _start_read(self) -> int:
+        self._reads_started += 1
+        return self._reads_started
+
+    def _observe(self, view: NmView, read: int) -> bool:
         """Every read of NetworkManager lands here: a change of the connection in use is told
-        (and, when nothing is up any more and no control is running, falling back starts)."""
+        (and, when nothing is up any more and no control is running, falling back starts).
+        A read that started before one already shown is older than it, and is dropped
+        (returns False)."""
+        if read < self._shown_read:
+            return False
+        self._shown_read = read
         self.view = view
         came_back = not self.available
         self.available, self.reason = True, None
@@ -204,6 +219,7 @@ class NetworkControl:
                 self._tell("network_changed")
             if key is None and previous is not None and self.busy is None:
                 self._schedule_fallback()
+        return True
 
     # ------------------------------------------------------------------ falling back
     def _schedule_fallback(self) -> None:
@@ -246,12 +262,13 @@ class NetworkControl:
     async def _fresh(self) -> NmView:
         if not self.available:
             raise NetworkUnavailable(self.reason or "NetworkManager is not available")
+        read = self._start_read()
         try:
             view = await self.nm.read()
         except NetworkUnavailable as exc:
             self._off(f"NetworkManager does not answer: {exc}")
             raise
-        self._observe(view)
+        self._observe(view, read)
         return view
 
     def in_use(self) -> InUse | None:

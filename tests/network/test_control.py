@@ -5,8 +5,10 @@ restarting or absent), each leaving a clear status and the previous network kept
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from typing import Any
 
 import pytest
 
@@ -66,6 +68,34 @@ async def test_joining_saves_the_network_with_its_priority_and_says_why_it_is_in
     hotspot = next(s for s in control.snapshot()["saved"] if s["name"] == "Hotspot")
     assert (hotspot["priority"], hotspot["autoconnect"]) == (50, False)
     assert [s["name"] for s in control.snapshot()["saved"]] == ["Hotspot", "StudioNet"]
+
+
+async def test_a_watch_read_begun_before_a_change_never_puts_the_old_settings_back(
+    control: NetworkControl, nm_mock: NetworkManagerMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch reads NetworkManager on its own (signals, every refresh_s). A read of its that
+    began before the operator's change and ended after it (seen on a loaded machine) must not
+    replace the status the change left: the priority set stays shown."""
+    await control.connect("StudioNet", STUDIO_PSK, priority=3)
+    real_read = control.nm.read
+    read_done, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_read() -> Any:  # the real read, answered late
+        view = await real_read()
+        read_done.set()
+        await release.wait()
+        return view
+
+    monkeypatch.setattr(control.nm, "read", slow_read)
+    watch = asyncio.create_task(control._refresh())  # one round of the watch's loop
+    await asyncio.wait_for(read_done.wait(), 30)  # it holds the old priority, 3
+    monkeypatch.setattr(control.nm, "read", real_read)
+    assert await control.set_priority("StudioNet", 30) == {"network": "StudioNet", "priority": 30}
+    release.set()
+    await asyncio.wait_for(watch, 30)
+    (saved,) = control.snapshot()["saved"]
+    assert saved["priority"] == 30
+    assert control.snapshot()["in_use"]["ssid"] == "StudioNet"
 
 
 async def test_joining_again_replaces_the_saved_profile_instead_of_adding_one(
