@@ -4,10 +4,12 @@ every JACK server on the machine from starting)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 from c2c_hub_plugins.jack_inputs.emulated import (
     DummyServer,
@@ -48,15 +50,14 @@ def test_entries_left_by_dead_servers_of_ours_are_swept() -> None:
     assert stale_registrations(prefix) == []
 
 
-def test_a_killed_server_leaves_no_semaphore_of_its_clients_behind_at_stop() -> None:
-    """A server killed with a client on it leaves the client's semaphore (and its own) in
-    /dev/shm; ``stop()`` removes them with the table entry, while a server of ours holds the
-    name again, never before."""
-    server = DummyServer(f"c2c-test-sems-{os.getpid()}").start()
+@contextlib.contextmanager
+def _playing(server: DummyServer, name: str) -> Iterator[None]:
+    """A player in a process of its own on ``server``, playing once this enters; killed (no
+    goodbye to the server) at the end."""
     client = subprocess.Popen(
         [
             *(sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"),
-            *("--server", server.name, "--name", "leftover", "--outputs", "1"),
+            *("--server", server.name, "--name", name, "--outputs", "1"),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -64,10 +65,19 @@ def test_a_killed_server_leaves_no_semaphore_of_its_clients_behind_at_stop() -> 
     )
     try:
         assert client.stdout is not None and client.stdout.readline().split()
-        _killed(server)
+        yield
     finally:
         client.kill()
         client.wait(30)
+
+
+def test_a_killed_server_leaves_no_semaphore_of_its_clients_behind_at_stop() -> None:
+    """A server killed with a client on it leaves the client's semaphore (and its own) in
+    /dev/shm; ``stop()`` removes them with the table entry, while a server of ours holds the
+    name again, never before."""
+    server = DummyServer(f"c2c-test-sems-{os.getpid()}").start()
+    with _playing(server, "leftover"):
+        _killed(server)
     names = {path.name for path in leftover_semaphores(server.name)}
     assert f"jack_sem.{os.getuid()}_{server.name}_leftover" in names
     server.stop()
@@ -80,21 +90,8 @@ def test_a_server_stopped_with_a_client_on_it_leaves_no_semaphore_behind() -> No
     its semaphore unless the server's owner removes it while the server still holds the
     name."""
     server = DummyServer(f"c2c-test-sems-{os.getpid()}-clean").start()
-    client = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "c2c_hub_plugins.jack_inputs.emulated"),
-            *("--server", server.name, "--name", "stays", "--outputs", "1"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert client.stdout is not None and client.stdout.readline().split()
+    with _playing(server, "stays"):
         assert leftover_semaphores(server.name)  # the server's and the client's, in use
         server.stop()
-    finally:
-        client.kill()
-        client.wait(30)
     assert leftover_semaphores(server.name) == []
     assert stale_registrations(server.name) == []
