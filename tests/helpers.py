@@ -11,7 +11,10 @@ Shared by the emulator's tests (and anyone who needs a paired device without the
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -140,3 +143,16 @@ async def pair_tokens(
             continue
         except SlowDown:
             interval += 5
+
+
+def python_child(code: str, *args: str, timeout: float = 120) -> Any:
+    """Run ``code`` in a Python process of its own (no test worker's threads, fds or state)
+    and return what it printed, as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    return json.loads(done.stdout)

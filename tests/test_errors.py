@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import pkgutil
-import subprocess
-import sys
 from types import ModuleType
 
 import pytest
@@ -26,7 +23,7 @@ import c2c_hub_plugins
 from c2c_hub.emulation.errors import EmulationError
 from c2c_hub.errors import HubError
 from c2c_hub.ui.errors import UIError
-from tests.helpers import REPO
+from tests.helpers import REPO, python_child
 
 ROOTS = {HubError, UIError, EmulationError}
 OWN_TREES = (c2c_hub.frameio.errors, c2c_hub.uploader.errors)
@@ -134,12 +131,5 @@ print(json.dumps(found))
 
 
 def test_no_module_imports_another_modules_private_name() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _PRIVATE_IMPORTS, str(REPO)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    found = json.loads(done.stdout)
+    found = python_child(_PRIVATE_IMPORTS, str(REPO))
     assert not found, "private names imported across modules:\n" + "\n".join(found)

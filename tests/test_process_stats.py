@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from c2c_hub.process_stats import process_stats
+from tests.helpers import python_child
 
 CHILD = """
 import asyncio, json, os, sys, threading, time
@@ -46,14 +45,7 @@ asyncio.run(main())
 
 def test_counts_follow_what_the_process_holds(tmp_path: Path) -> None:
     # In a process of its own: a test worker's fds and threads come and go with other tests.
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    seen = json.loads(done.stdout)
+    seen = python_child(CHILD, str(tmp_path))
     before, during, after = seen["before"], seen["during"], seen["after"]
     assert before["pid"] == seen["pid"]
     assert before["rss_bytes"] > 1_000_000  # a Python process holds megabytes
