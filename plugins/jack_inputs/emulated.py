@@ -276,11 +276,7 @@ class DummyServer:
 
     def _said(self) -> bytes:
         """What the server wrote to its log so far (it stays open for :meth:`stop`)."""
-        if self._log_file is None:
-            return b""
-        # pread: the file's offset is the server's too (its stdout), and must not move
-        fd = self._log_file.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0)
+        return b"" if self._log_file is None else _written(self._log_file)
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -291,8 +287,7 @@ class DummyServer:
             if OPENED in self._said():
                 # ours holds the name until it exits: the name's semaphores are its clients',
                 # and a client it still has at its exit leaves its own behind (seen: a player)
-                for leftover in leftover_semaphores(self.name):
-                    leftover.unlink(missing_ok=True)
+                _remove_semaphores(self.name)
             process.terminate()
             try:
                 process.wait(STOP_WITHIN_S)
@@ -325,13 +320,11 @@ class DummyServer:
         try:
             deadline = time.monotonic() + STOP_WITHIN_S
             while time.monotonic() < deadline and again.poll() is None:
-                said = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0)
-                if OPENED in said and again.poll() is None:
+                if OPENED in _written(log) and again.poll() is None:
                     # ours holds the name now (a refused server never says it): the leftovers
                     # of the name are the dead server's, and this one's own, which it is
                     # about to give back anyway
-                    for leftover in leftover_semaphores(self.name):
-                        leftover.unlink(missing_ok=True)
+                    _remove_semaphores(self.name)
                     break
                 time.sleep(0.1)
         finally:
@@ -395,6 +388,19 @@ def leftover_semaphores(name: str) -> list[Path]:
     server of ours holds the name (:meth:`DummyServer._reclaim`): a live server's clients find
     each other by them, and a client of a server whose are gone is refused."""
     return sorted(Path("/dev/shm").glob(f"jack_sem.{os.getuid()}_{name}_*"))
+
+
+def _remove_semaphores(name: str) -> None:
+    """Remove :func:`leftover_semaphores` (only while a server of ours holds ``name``)."""
+    for leftover in leftover_semaphores(name):
+        leftover.unlink(missing_ok=True)
+
+
+def _written(log: Any) -> bytes:
+    """What a running jackd wrote so far to ``log``, its stdout: read with ``pread``, since
+    the file's offset is the server's too and must not move."""
+    fd = log.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0)
 
 
 def reclaim_stale(prefix: str = OURS) -> list[str]:
