@@ -156,3 +156,29 @@ def python_child(code: str, *args: str, timeout: float = 120) -> Any:
         check=True,
     )
     return json.loads(done.stdout)
+
+
+#: Every import of the ``.py`` files under each folder given: ``[path, line, module, name]``
+#: (``name`` None for ``import module``). Parsed in a process of its own: on Python 3.11,
+#: ``ast.parse`` beside other threads (a test worker's) can fail with a spurious "AST
+#: constructor recursion depth mismatch" (CPython gh-106905), seen once on a loaded machine.
+_IMPORTS = """
+import ast, json, sys
+from pathlib import Path
+
+found = []
+for folder in sys.argv[1:]:
+    for path in sorted(Path(folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found += [[str(path), node.lineno, node.module, a.name] for a in node.names]
+            elif isinstance(node, ast.Import):
+                found += [[str(path), node.lineno, a.name, None] for a in node.names]
+print(json.dumps(found))
+"""
+
+
+def imports_in(*folders: Path) -> list[tuple[Path, int, str, str | None]]:
+    """Each import in the Python files under ``folders``: (path, line, module, name)."""
+    found = python_child(_IMPORTS, *map(str, folders))
+    return [(Path(path), line, module, name) for path, line, module, name in found]

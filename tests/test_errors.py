@@ -23,7 +23,7 @@ import c2c_hub_plugins
 from c2c_hub.emulation.errors import EmulationError
 from c2c_hub.errors import HubError
 from c2c_hub.ui.errors import UIError
-from tests.helpers import REPO, python_child
+from tests.helpers import REPO, imports_in
 
 ROOTS = {HubError, UIError, EmulationError}
 OWN_TREES = (c2c_hub.frameio.errors, c2c_hub.uploader.errors)
@@ -108,28 +108,13 @@ def test_reparenting_kept_what_existing_except_clauses_catch() -> None:
         raise SettingsError("bad field")
 
 
-#: Run in a process of its own: on Python 3.11, ``ast.parse`` in a process where other threads
-#: run (a test worker's) can fail with a spurious "AST constructor recursion depth mismatch"
-#: (CPython gh-106905), seen once on a loaded machine.
-_PRIVATE_IMPORTS = """
-import ast, json, sys
-from pathlib import Path
-
-repo = Path(sys.argv[1])
-found = []
-for folder in ("hub", "plugins"):
-    for path in sorted((repo / folder).rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                if not node.module.startswith(("c2c_hub", "c2c_hub_plugins")):
-                    continue
-                for alias in node.names:
-                    if alias.name.startswith("_") and not alias.name.startswith("__"):
-                        found.append(f"{path.relative_to(repo)}:{node.lineno}: {alias.name}")
-print(json.dumps(found))
-"""
-
-
 def test_no_module_imports_another_modules_private_name() -> None:
-    found = python_child(_PRIVATE_IMPORTS, str(REPO))
+    found = [
+        f"{path.relative_to(REPO)}:{line}: {name}"
+        for path, line, module, name in imports_in(REPO / "hub", REPO / "plugins")
+        if name is not None
+        and module.startswith(("c2c_hub", "c2c_hub_plugins"))
+        and name.startswith("_")
+        and not name.startswith("__")
+    ]
     assert not found, "private names imported across modules:\n" + "\n".join(found)

@@ -26,7 +26,7 @@ import soundfile as sf
 from c2c_hub.emulation.frameio.handle import EmulatorHandle
 from c2c_hub.emulation.testing import PluginHubFactory
 from c2c_hub.uploader import FileState
-from tests.helpers import python_child
+from tests.helpers import imports_in
 from tests.plugin.conftest import REPO
 from tests.plugin.test_example import pip_install
 from tests.uploader.conftest import sha256_of
@@ -63,33 +63,16 @@ async def until(check: Callable[[], Any], within: float = 15.0) -> Any:
     raise AssertionError(f"not true within {within} s")
 
 
-#: In a process of its own: ``ast.parse`` beside other threads (a test worker's) can fail
-#: spuriously on Python 3.11 (CPython gh-106905).
-_HUB_IMPORTS = """
-import ast, json, sys
-from pathlib import Path
-
-found = set()
-for path in Path(sys.argv[1]).rglob("*.py"):
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [f"{node.module}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        else:
-            continue
-        found |= {n for n in names if n.split(".")[0] == "c2c_hub"}
-print(json.dumps(sorted(found)))
-"""
-
-
 def test_it_imports_one_module_of_the_hub_and_ships_its_model_as_package_data(
     installed: Path,
 ) -> None:
     package = installed / PACKAGE
     assert (package / "device_models" / "wireless-receiver.toml").is_file()
-    hub_imports = python_child(_HUB_IMPORTS, str(package))
-    assert hub_imports == ["c2c_hub.kit"]
+    hub_imports = {
+        module if name is None else f"{module}.{name}"
+        for _path, _line, module, name in imports_in(package)
+    }
+    assert {n for n in hub_imports if n.split(".")[0] == "c2c_hub"} == {"c2c_hub.kit"}
 
 
 async def test_its_receiver_channels_become_channels_and_a_take_uploads_a_track_on_each(
