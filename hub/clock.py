@@ -11,7 +11,8 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -20,7 +21,12 @@ class Clock(Protocol):
         ...
 
     async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time."""
+        """Wait ``seconds`` of this clock's time, counted from the call.
+
+        The count starts when ``sleep()`` is called, not when its coroutine first runs: a
+        sleep handed to a new task (``asyncio.wait`` over a sleep and an event) starts a loop
+        turn later, and the clock may move in that turn.
+        """
         ...
 
 
@@ -28,8 +34,12 @@ class SystemClock:
     def now(self) -> float:
         return time.time()
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        return self._until(time.monotonic() + seconds)
+
+    @staticmethod
+    async def _until(deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
 
 class ManualClock:
@@ -43,12 +53,17 @@ class ManualClock:
     def now(self) -> float:
         return self._now
 
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        # The deadline is taken now: a test that advances the clock before the sleeping task
+        # first runs must still wake it (an advance past a deadline not yet registered was lost).
+        return self._until(self._now + seconds)
+
+    async def _until(self, deadline: float) -> None:
+        if deadline <= self._now:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), future))
+        heapq.heappush(self._sleepers, (deadline, next(self._seq), future))
         await future
 
     def advance(self, seconds: float) -> None:
