@@ -38,6 +38,21 @@ class Recorder:
                 raise AssertionError(f"no {step} in {self.steps()}")
             await asyncio.sleep(0.01)
 
+    async def shown(self, codes_issued: int, within: float = 15.0) -> list[PairingUpdate]:
+        """The code shown as the ``codes_issued``-th, once it is (a fresh code takes a call)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            fresh = [
+                u
+                for u in self.updates
+                if u.step is PairingStep.SHOW_CODE and u.codes_issued == codes_issued
+            ]
+            if fresh:
+                return fresh
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no code number {codes_issued} shown in {self.steps()}")
+            await asyncio.sleep(0.01)
+
 
 @pytest.fixture
 async def setup(
@@ -62,7 +77,7 @@ async def test_approved_pairing_stores_tokens_and_shows_the_project(
     assert shown.verification_uri_complete and shown.user_code in shown.verification_uri_complete
     await recorder.wait_for(PairingStep.WAITING)
     emulator.approve(shown.user_code)
-    device = await asyncio.wait_for(task, 5)
+    device = await asyncio.wait_for(task, 30)
     assert device.project.name == "Emulated Project"
     assert device.authorization is not None and device.authorization.creator is not None
     assert device.authorization.creator.name == "Emulated User"
@@ -84,7 +99,7 @@ async def test_denied_pairing_ends_cleanly(
     assert shown.user_code is not None
     emulator.deny(shown.user_code)
     with pytest.raises(PairingDenied):
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 30)
     assert recorder.steps()[-1] is PairingStep.DENIED
     assert session.state is PairingState.UNPAIRED and session.store.load() is None
 
@@ -97,14 +112,12 @@ async def test_an_expired_code_is_replaced_by_a_fresh_one(
     task = pairing.start()
     first = await recorder.wait_for(PairingStep.SHOW_CODE)
     await recorder.wait_for(PairingStep.EXPIRED)
-    await asyncio.sleep(0.05)
-    fresh = [u for u in recorder.updates if u.step is PairingStep.SHOW_CODE and u.codes_issued == 2]
-    assert fresh, recorder.steps()
+    fresh = await recorder.shown(codes_issued=2)
     assert fresh[0].user_code != first.user_code
     emulator.configure(device_code_ttl=120)
     assert fresh[0].user_code is not None
     emulator.approve(fresh[0].user_code)
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, 30)
     assert session.state is PairingState.PAIRED
 
 

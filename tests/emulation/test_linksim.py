@@ -120,20 +120,21 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def test_the_added_round_trip_is_twice_the_delay() -> None:
+    """Delays long enough that a loaded machine's few tens of ms cannot blur once from twice."""
     server = await asyncio.start_server(_echo, "127.0.0.1", 0)
     async with server:
         port = server.sockets[0].getsockname()[1]
-        async with LinkSimulator(("127.0.0.1", port), rate_bps=200e6, delay_s=0.020) as link:
+        async with LinkSimulator(("127.0.0.1", port), rate_bps=200e6, delay_s=0.200) as link:
             reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
             rtts = []
-            for _ in range(10):
+            for _ in range(5):
                 started = time.perf_counter()
                 writer.write(b"ping")
                 await reader.readexactly(4)
                 rtts.append(time.perf_counter() - started)
             writer.close()
             # Lowered live: applies to what is sent from now on.
-            link.set_delay(0.005)
+            link.set_delay(0.050)
             reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
             writer.write(b"ping")
             await reader.readexactly(4)
@@ -143,8 +144,9 @@ async def test_the_added_round_trip_is_twice_the_delay() -> None:
             lowered = time.perf_counter() - started
             writer.close()
     # A delay is never shorter than set (asyncio may wake ~1 ms early); a loaded machine adds.
-    assert 0.038 <= statistics.median(rtts) < 0.040 + 0.030
-    assert 0.009 <= lowered < 0.010 + 0.030
+    # 0.2 s each way: a 0.4 s round trip, not 0.2 (one way only) nor 0.6; lowered, 0.1 s.
+    assert 0.398 <= statistics.median(rtts) < 0.400 + 0.150
+    assert 0.099 <= lowered < 0.100 + 0.150
 
 
 async def test_cut_all_resets_the_client(sink: Sink) -> None:
@@ -153,7 +155,7 @@ async def test_cut_all_resets_the_client(sink: Sink) -> None:
         await asyncio.sleep(0.3)
         assert link.cut_all() == 1
         with pytest.raises((ConnectionError, ValueError)):  # ValueError: no count came back
-            await asyncio.wait_for(task, 5)
+            await asyncio.wait_for(task, 30)
         assert link.stats()["cuts"] == 1
         assert link.stats()["open"] == 0
     assert 0 < sink.received < 100 << 20

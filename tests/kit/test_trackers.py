@@ -88,7 +88,7 @@ async def test_a_crashed_tracker_is_retired_released_and_made_again_after_a_back
     with caplog.at_level(logging.ERROR, logger=ctx.log.name):
         pool.start("svc-1", make)
         pool.claim("SN-1", "svc-1")
-        await ctx.wait_for("a fourth tracker, running", lambda: len(made) == 4, within=5)
+        await ctx.wait_for("a fourth tracker, running", lambda: len(made) == 4, within=30)
         await made[-1].running.wait()
     assert [f.retirements for f in made[:3]] == [["internal error: RuntimeError: bug in svc-1"]] * 3
     assert made[-1].retirements == [] and pool.get("svc-1") is made[-1]
@@ -114,7 +114,7 @@ async def test_retiring_cancels_the_task_and_a_pending_restart() -> None:
     live = pool.start("svc-1", lambda: Follower("svc-1"))
     crashing = pool.start("svc-2", lambda: Follower("svc-2", crashes=1))
     await live.running.wait()
-    await ctx.wait_for("svc-2 crashed", lambda: crashing.retirements, within=5)
+    await ctx.wait_for("svc-2 crashed", lambda: crashing.retirements, within=30)
     assert pool.retire("svc-1", "left (goodbye)") is live
     assert live.retirements == ["left (goodbye)"] and "svc-1" not in pool
     assert pool.retire("svc-2", "left") is crashing  # during its 30 s backoff

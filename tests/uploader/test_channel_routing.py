@@ -74,7 +74,7 @@ async def test_a_growing_track_waits_for_its_channel_without_blocking_workers(
         other = make_file(media, "notes.txt", 2000)
         other_id = await uploader.enqueue(other)
         await until(lambda: uploader.file(other_id)["state"] == FileState.DONE, within=10)
-        await until(lambda: "waiting for the channel" in str(uploader.snapshot()), within=5)
+        await until(lambda: "waiting for the channel" in str(uploader.snapshot()), within=30)
         registry.attach("t:s", SubDevice("NM-3", MIC_MODEL, "Boom", audio=AudioFormat()))
         with track.open("ab") as fh:
             fh.write(b"\1" * (2 * MiB))

@@ -111,7 +111,7 @@ async def run_source() -> AsyncIterator[SourceFactory]:
         run = RunningSource(ctx, source, task)
         running.append(run)
         if wait_for is not None:
-            await ctx.wait_report(wait_for, within=5)
+            await ctx.wait_report(wait_for, within=30)
         return run
 
     try:

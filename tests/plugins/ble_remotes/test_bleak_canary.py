@@ -138,20 +138,20 @@ async def test_notifications_and_disconnects_arrive_as_the_radio_expects(
     notified: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
     try:
         client = BleakClient(
-            await asyncio.wait_for(found, 3),
+            await asyncio.wait_for(found, 30),
             disconnected_callback=disconnected,
-            timeout=3,
+            timeout=30,
         )
         await client.connect()
         await client.start_notify(
             BUTTON_CHARACTERISTIC_UUID, lambda ch, data: notified.put_nowait((ch, data))
         )
         assert bluez.press(ADDR, 2)
-        char, data = await asyncio.wait_for(notified.get(), 2)
+        char, data = await asyncio.wait_for(notified.get(), 30)
         assert isinstance(char, BleakGATTCharacteristic) and isinstance(data, bytearray), BLEAK
         assert bytes(data) == b"\x02\x01"
         bluez.disconnect(ADDR)
-        assert await asyncio.wait_for(dropped, 2) is client, f"{BLEAK}: callback(client)"
+        assert await asyncio.wait_for(dropped, 30) is client, f"{BLEAK}: callback(client)"
         assert not client.is_connected
         await client.disconnect()  # releases the link's own bus: must not raise when dropped
     finally:
