@@ -622,27 +622,35 @@ class ControlServer:
         return PeerPolicy(owner_uid(), gid)
 
     def _bind(self, policy: PeerPolicy) -> socket.socket:
-        """The control socket, bound owner-only and given to the operators' group (if any)
-        before it listens. Not uvicorn's ``uds=``: uvicorn makes the socket 0666 after binding
-        it, and for that moment it was open to every local user (a loaded machine saw it)."""
-        self.path.unlink(missing_ok=True)
+        """The control socket: bound owner-only, given to the operators' group (if any) and
+        listening before its name appears, so a client that finds the name is never refused.
+
+        Not uvicorn's ``uds=``: uvicorn makes the socket 0666 after binding it, and for that
+        moment it was open to every local user (a loaded machine saw it). Bound under a
+        private name and renamed once it listens: a CLI that found the name while the hub had
+        bound it but not yet listened was refused, and reported the hub as not running."""
+        staging = self.path.with_name(f".{os.getpid()}.sock")
+        staging.unlink(missing_ok=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             old_umask = os.umask(0o177)  # the node is created 0600: never more open than that
             try:
-                sock.bind(str(self.path))
+                sock.bind(str(staging))
             finally:
                 os.umask(old_umask)
             if policy.operators_gid is not None:
                 # The operators reach the socket: the folder is passable (not listable) to them.
-                for path, mode in ((self.path.parent, 0o710), (self.path, 0o660)):
+                for path, mode in ((self.path.parent, 0o710), (staging, 0o660)):
                     os.chown(path, -1, policy.operators_gid)
                     os.chmod(path, mode)
+            sock.listen()  # connections wait in the backlog until uvicorn accepts them
             sock.setblocking(False)
+            os.replace(staging, self.path)
         except BaseException:
             sock.close()
+            staging.unlink(missing_ok=True)
             raise
-        return sock  # asyncio makes it listen
+        return sock
 
     async def start(self) -> None:
         policy = self._policy()
@@ -657,6 +665,7 @@ class ControlServer:
         try:
             await self._serve(config, "hub-control", sockets=[sock])
         except BaseException:
+            self.path.unlink(missing_ok=True)
             sock.close()
             raise
         if self.settings.enabled:
@@ -696,6 +705,9 @@ class ControlServer:
             )
 
     async def stop(self) -> None:
+        # The name goes first: a client that still finds it is answered (or waits in the
+        # backlog), and one that comes later finds no hub, rather than a refusal.
+        self.path.unlink(missing_ok=True)
         for server, _ in self._servers:
             server.should_exit = True
         for _, task in self._servers:
@@ -705,7 +717,6 @@ class ControlServer:
             except TimeoutError:
                 await cancel_and_wait(task)
         self._servers.clear()
-        self.path.unlink(missing_ok=True)
 
 
 def attach_control(hub: Hub) -> ControlServer:

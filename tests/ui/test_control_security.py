@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import ssl
 import stat
 import tempfile
@@ -215,6 +216,43 @@ async def test_the_control_socket_is_never_open_to_others_not_even_while_it_star
         watcher.join(30)
     assert looks > 0, "the watcher never saw the socket"
     assert seen == {0o600}, f"modes seen: {sorted(oct(m) for m in seen)}"
+
+
+async def test_the_control_socket_is_named_only_once_it_listens(
+    emulator: EmulatorHandle, frameio_settings: FrameioSettings, shared_dir: Path
+) -> None:
+    """A client that finds the socket's name is never refused: the CLI took a refusal to mean
+    "no hub running" (CI saw `status` say so right after the name appeared)."""
+    path = shared_dir / "hub" / SOCKET_NAME
+    refused: list[str] = []
+    tries = 0
+    stop = threading.Event()
+
+    def knock() -> None:
+        nonlocal tries
+        while not stop.is_set():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+                try:
+                    client.connect(str(path))
+                except FileNotFoundError:
+                    continue
+                except ConnectionRefusedError as exc:
+                    refused.append(str(exc))
+                tries += 1
+            stop.wait(0.001)  # a connection a millisecond, not a flood
+
+    knocker = threading.Thread(target=knock, daemon=True)
+    knocker.start()
+    try:
+        async for hub in running_hub(frameio_settings, shared_dir):
+            assert control_of(hub).path == path
+            await asyncio.sleep(0.2)  # a few more tries at the running socket
+    finally:
+        stop.set()
+        knocker.join(30)
+    assert tries > 0, "the socket was never found"
+    assert refused == [], f"{len(refused)} of {tries} connections refused: {refused[0]}"
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".sock")] == []
 
 
 @needs_nobody
