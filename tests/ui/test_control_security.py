@@ -19,9 +19,11 @@ import shutil
 import socket
 import ssl
 import stat
+import sys
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,33 +190,47 @@ async def test_another_user_is_refused_by_the_kernel_named_uid_on_the_unix_socke
         assert (await http.get("/status")).status_code == 200
 
 
-async def test_the_control_socket_is_never_open_to_others_not_even_while_it_starts(
-    emulator: EmulatorHandle, frameio_settings: FrameioSettings, shared_dir: Path
+async def _look_all_along(
+    look: Callable[[], None], frameio_settings: FrameioSettings, shared_dir: Path
 ) -> None:
-    """Watched from before the hub starts until it serves: the socket's node is 0600 from the
-    moment it exists (uvicorn's own ``uds=`` made it 0666 for a moment after binding it)."""
-    path = shared_dir / "hub" / SOCKET_NAME
-    seen: set[int] = set()
-    looks = 0
+    """``look()`` called over and over in a thread, from before a hub starts until it stops.
+
+    The looker gets the GIL every 10 µs instead of every 5 ms: a window of a few milliseconds
+    of the hub's Python (bound, not yet listening) is otherwise easily missed."""
     stop = threading.Event()
 
-    def watch() -> None:
-        nonlocal looks
+    def run() -> None:
         while not stop.is_set():
-            with contextlib.suppress(FileNotFoundError):
-                seen.add(stat.S_IMODE(os.stat(path).st_mode))
-                looks += 1
+            look()
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    looker = threading.Thread(target=run, daemon=True)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    looker.start()
     try:
         async for hub in running_hub(frameio_settings, shared_dir):
-            assert control_of(hub).path == path
+            assert control_of(hub).path == shared_dir / "hub" / SOCKET_NAME
             await asyncio.sleep(0.2)  # a few more looks at the running socket
     finally:
         stop.set()
-        watcher.join(30)
-    assert looks > 0, "the watcher never saw the socket"
+        looker.join(30)
+        sys.setswitchinterval(switch)
+
+
+async def test_the_control_socket_is_never_open_to_others_not_even_while_it_starts(
+    emulator: EmulatorHandle, frameio_settings: FrameioSettings, shared_dir: Path
+) -> None:
+    """Watched from before the hub starts until it stops: the socket's node is 0600 from the
+    moment it exists (uvicorn's own ``uds=`` made it 0666 for a moment after binding it)."""
+    path = shared_dir / "hub" / SOCKET_NAME
+    seen: set[int] = set()
+
+    def look() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            seen.add(stat.S_IMODE(os.stat(path).st_mode))
+
+    await _look_all_along(look, frameio_settings, shared_dir)
+    assert seen, "the watcher never saw the socket"
     assert seen == {0o600}, f"modes seen: {sorted(oct(m) for m in seen)}"
 
 
@@ -224,35 +240,52 @@ async def test_the_control_socket_is_named_only_once_it_listens(
     """A client that finds the socket's name is never refused: the CLI took a refusal to mean
     "no hub running" (CI saw `status` say so right after the name appeared)."""
     path = shared_dir / "hub" / SOCKET_NAME
-    refused: list[str] = []
-    tries = 0
-    stop = threading.Event()
+    answered: list[bool] = []
 
     def knock() -> None:
-        nonlocal tries
-        while not stop.is_set():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            try:
+                client.connect(str(path))
+                answered.append(True)
+            except FileNotFoundError:
+                return  # look again at once: the name may appear any moment
+            except ConnectionRefusedError:
+                answered.append(False)
+        time.sleep(0.001)  # a connection a millisecond, not a flood
+
+    await _look_all_along(knock, frameio_settings, shared_dir)
+    assert answered, "the socket was never found"
+    assert all(answered), f"{answered.count(False)} of {len(answered)} connections refused"
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".sock")] == []
+
+
+async def test_the_control_socket_listens_before_uvicorn_is_even_asked_to_serve(
+    emulator: EmulatorHandle,
+    frameio_settings: FrameioSettings,
+    shared_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same, without a race: at the moment the hub hands its socket to uvicorn (which
+    starts serving a loop turn or more later), the name already answers a client."""
+    serve = ControlServer._serve
+    at_handover: list[str] = []
+
+    async def handed_over(
+        control: ControlServer, config: Any, name: str, sockets: Any = None
+    ) -> Any:
+        if sockets is not None:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
                 try:
-                    client.connect(str(path))
-                except FileNotFoundError:
-                    continue
-                except ConnectionRefusedError as exc:
-                    refused.append(str(exc))
-                tries += 1
-            stop.wait(0.001)  # a connection a millisecond, not a flood
+                    client.connect(str(control.path))
+                    at_handover.append("answered")
+                except OSError as exc:
+                    at_handover.append(type(exc).__name__)
+        return await serve(control, config, name, sockets)
 
-    knocker = threading.Thread(target=knock, daemon=True)
-    knocker.start()
-    try:
-        async for hub in running_hub(frameio_settings, shared_dir):
-            assert control_of(hub).path == path
-            await asyncio.sleep(0.2)  # a few more tries at the running socket
-    finally:
-        stop.set()
-        knocker.join(30)
-    assert tries > 0, "the socket was never found"
-    assert refused == [], f"{len(refused)} of {tries} connections refused: {refused[0]}"
-    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".sock")] == []
+    monkeypatch.setattr(ControlServer, "_serve", handed_over)
+    async for hub in running_hub(frameio_settings, shared_dir):
+        assert control_of(hub).path.exists()
+    assert at_handover == ["answered"]
 
 
 @needs_nobody
