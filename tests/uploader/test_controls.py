@@ -88,7 +88,12 @@ async def test_cancel_during_a_part_aborts_it_and_the_others_go_on(
     # machine (a 5 s bound against an 8 s stall failed under load)
     emulator.fault("part", kind="stall", seconds=STALL_S)
     await uploader.upload_now([slow, other])
-    await until(lambda: uploader.snapshot()["parts_in_flight"] > 0)
+    # The stall must be the slow file's: a PUT counts as in flight before it reaches the
+    # emulator, and cancelled that early it left the stall to the other file's PUT (which a
+    # loaded machine saw, as the other file taking the whole stall).
+    fired = lambda: emulator.state()["faults"]["fired"]  # noqa: E731
+    await until(lambda: bool(fired()), within=30)
+    assert fired()[0]["asset_id"] == uploader.file(slow)["asset_id"]
     started = time.monotonic()
     assert await uploader.cancel(slow)
     async with asyncio.timeout(STALL_S - 5):
