@@ -28,29 +28,17 @@ class Recorder:
     def steps(self) -> list[PairingStep]:
         return [u.step for u in self.updates]
 
-    async def wait_for(self, step: PairingStep, within: float = 15.0) -> PairingUpdate:
+    async def wait_for(
+        self, step: PairingStep, within: float = 15.0, codes_issued: int | None = None
+    ) -> PairingUpdate:
+        """The first update at ``step`` (and, if given, with the ``codes_issued``-th code)."""
         deadline = asyncio.get_running_loop().time() + within
         while True:
             for update in self.updates:
-                if update.step is step:
+                if update.step is step and codes_issued in (None, update.codes_issued):
                     return update
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no {step} in {self.steps()}")
-            await asyncio.sleep(0.01)
-
-    async def shown(self, codes_issued: int, within: float = 15.0) -> list[PairingUpdate]:
-        """The code shown as the ``codes_issued``-th, once it is (a fresh code takes a call)."""
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            fresh = [
-                u
-                for u in self.updates
-                if u.step is PairingStep.SHOW_CODE and u.codes_issued == codes_issued
-            ]
-            if fresh:
-                return fresh
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no code number {codes_issued} shown in {self.steps()}")
+                raise AssertionError(f"no {step} (code number {codes_issued}) in {self.steps()}")
             await asyncio.sleep(0.01)
 
 
@@ -112,11 +100,11 @@ async def test_an_expired_code_is_replaced_by_a_fresh_one(
     task = pairing.start()
     first = await recorder.wait_for(PairingStep.SHOW_CODE)
     await recorder.wait_for(PairingStep.EXPIRED)
-    fresh = await recorder.shown(codes_issued=2)
-    assert fresh[0].user_code != first.user_code
+    fresh = await recorder.wait_for(PairingStep.SHOW_CODE, codes_issued=2)  # takes a call
+    assert fresh.user_code != first.user_code
     emulator.configure(device_code_ttl=120)
-    assert fresh[0].user_code is not None
-    emulator.approve(fresh[0].user_code)
+    assert fresh.user_code is not None
+    emulator.approve(fresh.user_code)
     await asyncio.wait_for(task, 30)
     assert session.state is PairingState.PAIRED
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import jack
 import numpy as np
@@ -187,7 +187,7 @@ class DummyServer:
         self._ask = realtime
         self.process: subprocess.Popen[bytes] | None = None
         self.log = b""
-        self._log_file: Any = None
+        self._log_file: IO[bytes] | None = None
 
     def start(self, *, rate: int | None = None, within_s: float = 20.0) -> DummyServer:
         if rate is not None:
@@ -396,7 +396,7 @@ def _remove_semaphores(name: str) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _written(log: Any) -> bytes:
+def _written(log: IO[bytes]) -> bytes:
     """What a running jackd wrote so far to ``log``, its stdout: read with ``pread``, since
     the file's offset is the server's too and must not move."""
     fd = log.fileno()
